@@ -1,0 +1,134 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Klammer: a secure inter-agency message broker.
+// Module graph (lowest first; each depends only on modules above it):
+//   COpenSSL (system library) + COpenSSLShims (C)  -- the C boundary
+//   KlammerCrypto  -- X.509, keys, CRLs, signatures, PKI generation (internal import COpenSSL)
+//   KlammerTLS     -- OpenSSL-backed SwiftNIO channel handler, TLS policy, mutual-TLS identity
+//   KlammerStore   -- crash-safe file-backed log, queues, blobs (no networking)
+//   klammerd / klammerctl / klammer -- thin executables
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Klammer",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "KlammerCrypto", targets: ["KlammerCrypto"]),
+        .library(name: "KlammerTLS", targets: ["KlammerTLS"]),
+        .library(name: "KlammerStore", targets: ["KlammerStore"]),
+        .executable(name: "klammerd", targets: ["klammerd"]),
+        .executable(name: "klammerctl", targets: ["klammerctl"]),
+        .executable(name: "klammer", targets: ["klammer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // MARK: C boundary
+        .systemLibrary(
+            name: "COpenSSL",
+            path: "Sources/COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
+        ),
+        .target(
+            name: "COpenSSLShims",
+            dependencies: ["COpenSSL"],
+            path: "Sources/COpenSSLShims"
+        ),
+
+        // MARK: Libraries
+        .target(
+            name: "KlammerCrypto",
+            dependencies: ["COpenSSL", "COpenSSLShims"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KlammerTLS",
+            dependencies: [
+                "KlammerCrypto", "COpenSSL", "COpenSSLShims",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KlammerStore",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Executables (argument parsing and wiring only)
+        .executableTarget(
+            name: "klammerd",
+            dependencies: [
+                "KlammerCrypto", "KlammerTLS", "KlammerStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "klammerctl",
+            dependencies: [
+                "KlammerCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "klammer",
+            dependencies: [
+                "KlammerCrypto", "KlammerTLS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Helper process for the store's kill -9 crash tests: appends under load, prints confirmed ids.
+        .executableTarget(
+            name: "klammer-store-crashtest",
+            dependencies: ["KlammerStore"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+        .testTarget(
+            name: "KlammerCryptoTests",
+            dependencies: ["KlammerCrypto"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KlammerTLSTests",
+            dependencies: [
+                "KlammerTLS", "KlammerCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KlammerStoreTests",
+            dependencies: ["KlammerStore", "klammer-store-crashtest"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

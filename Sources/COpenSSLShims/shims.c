@@ -1,0 +1,6 @@
+#include "CKlammerShims.h"
+#include <openssl/crypto.h>
+
+unsigned long klammer_openssl_version_number(void) {
+    return OpenSSL_version_num();
+}

@@ -1,0 +1,2 @@
+import KlammerStore
+print("klammer-store-crashtest: not implemented yet (format \(KlammerStoreInfo.formatVersion))")

@@ -1,0 +1,6 @@
+import Testing
+import KlammerStore
+
+@Test func formatVersion() {
+    #expect(KlammerStoreInfo.formatVersion == 1)
+}

@@ -1,0 +1,6 @@
+import Testing
+import KlammerTLS
+
+@Test func alpnIdentifier() {
+    #expect(klammerALPN == "klammer/1")
+}
