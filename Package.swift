@@ -109,6 +109,26 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Benchmarks (print numbers next to the machine's own limits; not timed tests)
+        .executableTarget(
+            name: "klammer-tls-bench",
+            dependencies: [
+                "KlammerTLS", "KlammerCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "klammer-store-bench",
+            dependencies: [
+                "KlammerStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests
         .testTarget(
             name: "KlammerCryptoTests",

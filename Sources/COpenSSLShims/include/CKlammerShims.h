@@ -1,12 +1,8 @@
 #ifndef KLAMMER_SHIMS_H
 #define KLAMMER_SHIMS_H
 /* Prefixed C functions for OpenSSL macros and variadic APIs that Swift cannot import.
-   Every function here is a thin, behaviour-free wrapper; add new ones with the klammer_ prefix. */
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/cms.h>
-
-/* Version check: returns OPENSSL_VERSION_NUMBER of the linked library. */
-unsigned long klammer_openssl_version_number(void);
-
+   Every function here is a thin, behaviour-free wrapper with the klammer_ prefix.
+   Crypto shims live in klammer_crypto_shims.h/.c, TLS shims in klammer_tls_shims.h/.c. */
+#include "klammer_crypto_shims.h"
+#include "klammer_tls_shims.h"
 #endif

@@ -1,4 +1,4 @@
-#include "CKlammerShims.h"
+#include "klammer_crypto_shims.h"
 #include <openssl/crypto.h>
 
 unsigned long klammer_openssl_version_number(void) {

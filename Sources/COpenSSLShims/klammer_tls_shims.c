@@ -1,0 +1,1 @@
+#include "klammer_tls_shims.h"

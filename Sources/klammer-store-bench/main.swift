@@ -1,0 +1,2 @@
+import KlammerStore
+print("klammer-store-bench: not implemented yet (format \(KlammerStoreInfo.formatVersion))")

@@ -1,0 +1,2 @@
+import KlammerTLS
+print("klammer-tls-bench: not implemented yet (ALPN \(klammerALPN))")
