@@ -6,6 +6,7 @@ import PackageDescription
 //   COpenSSL (system library) + COpenSSLShims (C)  -- the C boundary
 //   KlammerCrypto  -- X.509, keys, CRLs, signatures, PKI generation (internal import COpenSSL)
 //   KlammerTLS     -- OpenSSL-backed SwiftNIO channel handler, TLS policy, mutual-TLS identity
+//   KlammerProtocol -- frames, codec, canonical envelope bytes, error codes (no I/O)
 //   KlammerStore   -- crash-safe file-backed log, queues, blobs (no networking)
 //   klammerd / klammerctl / klammer -- thin executables
 
@@ -20,6 +21,7 @@ let package = Package(
     products: [
         .library(name: "KlammerCrypto", targets: ["KlammerCrypto"]),
         .library(name: "KlammerTLS", targets: ["KlammerTLS"]),
+        .library(name: "KlammerProtocol", targets: ["KlammerProtocol"]),
         .library(name: "KlammerStore", targets: ["KlammerStore"]),
         .executable(name: "klammerd", targets: ["klammerd"]),
         .executable(name: "klammerctl", targets: ["klammerctl"]),
@@ -59,6 +61,13 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KlammerProtocol",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -142,6 +151,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KlammerProtocolTests",
+            dependencies: [
+                "KlammerProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,0 +1,6 @@
+import Testing
+import KlammerProtocol
+
+@Test func protocolVersion() {
+    #expect(klammerProtocolVersion == 1)
+}
