@@ -1,0 +1,33 @@
+import Foundation
+@testable import KlammerCrypto
+
+/// A temporary directory removed when the value is deinitialised.
+final class TempDir {
+    let url: URL
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("klammer-crypto-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(at: url) }
+
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+
+    @discardableResult
+    func write(_ name: String, _ text: String) throws -> String {
+        try text.write(toFile: path(name), atomically: true, encoding: .utf8)
+        return path(name)
+    }
+
+    @discardableResult
+    func write(_ name: String, bytes: [UInt8]) throws -> String {
+        try Data(bytes).write(to: URL(fileURLWithPath: path(name)))
+        return path(name)
+    }
+
+    func read(_ name: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path(name)))) }
+}
+
+/// Shared fixtures: generating keys costs time, so tests share one CA where they do not need their own.
+enum Fixtures {
+    static let ca: CertificateAuthority = try! CertificateAuthority.create(commonName: "Klammer Test CA", organization: "Land Berlin")
+}
