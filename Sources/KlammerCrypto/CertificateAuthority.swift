@@ -123,6 +123,37 @@ public struct CertificateAuthority: Sendable {
         return try builder.sign(issuer: certificate, issuerKey: key)
     }
 
+    /// Issues a subordinate (intermediate) CA certificate for `publicKey`: `CA:TRUE, pathlen:0` (it may issue
+    /// only leaf certificates), `keyUsage=critical,keyCertSign,cRLSign`, SKI and AKI.
+    /// Wrap it with its key in ``init(certificate:key:)`` to issue from it.
+    public func issueSubordinateCA(
+        commonName: String,
+        organization: String? = nil,
+        publicKey: PublicKey,
+        notBefore: Date = .now - 300,
+        notAfter: Date = .now + 5 * 365 * 86400
+    ) throws -> Certificate {
+        try CertificateAuthority.checkName(commonName)
+        try CertificateAuthority.checkValidity(notBefore: notBefore, notAfter: notAfter)
+        guard notAfter <= certificate.notAfter else {
+            throw CryptoError(.invalidParameter, "requested notAfter \(notAfter.iso8601) is after the CA's notAfter \(certificate.notAfter.iso8601); shorten the validity or renew the CA")
+        }
+        guard publicKey.meetsKlammerMinimum else {
+            throw CryptoError(.weakKey, "\(publicKey.kind) is below the BSI TR-02102-1 minimum; generate a P-256, P-384, brainpool or RSA ≥ 3072 key")
+        }
+        let builder = CertificateBuilder(
+            commonName: commonName, organization: organization,
+            serialNumber: try CertificateBuilder.randomSerial(),
+            notBefore: notBefore, notAfter: notAfter, publicKey: publicKey,
+            extensions: [
+                (NID_basic_constraints, "critical,CA:TRUE,pathlen:0"),
+                (NID_key_usage, "critical,keyCertSign,cRLSign"),
+                (NID_subject_key_identifier, "hash"),
+                (NID_authority_key_identifier, "keyid:always"),
+            ])
+        return try builder.sign(issuer: certificate, issuerKey: key)
+    }
+
     static func checkValidity(notBefore: Date, notAfter: Date) throws {
         guard notBefore < notAfter else {
             throw CryptoError(.invalidParameter, "notBefore \(notBefore.iso8601) is not before notAfter \(notAfter.iso8601); give a non-empty validity period")
