@@ -51,7 +51,7 @@ import Testing
         let forgedKey = try PrivateKey.generate(.p256)
         let forged = try signer.ca.issue(commonName: "Fälschung", publicKey: forgedKey.publicKey, usage: .client,
                                          serialNumber: HexCoding.decode(signer.certificate.serialNumberHex))
-        #expect(code { try CMS.verifyDetached(signature: signature, content: self.document, signer: forged) } != nil)
+        #expect(code { try CMS.verifyDetached(signature: signature, content: self.document, signer: forged) } == .invalidSignature)
     }
 
     @Test func embeddedCertificateAndNoAttributes() throws {
@@ -131,7 +131,12 @@ import Testing
         let printed = try OpenSSLCLI.run(["cms", "-cmsout", "-print", "-inform", "DER", "-in", "sig.p7s", "-noout"], in: dir).stdout
         #expect(printed.contains("issuer") && printed.contains("serialNumber"))
         #expect(printed.contains("signingTime"))
-        #expect(printed.contains("certificates:\n    <ABSENT>") || !printed.contains("cert_info"))
+        #expect(printed.contains("certificates:\n      <ABSENT>"))
+        switch kind {
+        case .rsa: #expect(printed.contains("rsassaPss"))
+        case .brainpoolP384r1: #expect(printed.contains("ecdsa-with-SHA384"))
+        default: #expect(printed.contains("ecdsa-with-SHA256"))
+        }
         #expect(printed.contains("eContent: <ABSENT>"))
     }
 
