@@ -73,6 +73,12 @@ extension Certificate: CustomStringConvertible {
         }
     }
 
+    /// The participant identifier from the `URI:urn:klammer:participant:<id>` SAN (e.g. `"ags:13004000"`), if any.
+    public var klammerParticipantID: String? {
+        subjectAlternativeNames.first { $0.hasPrefix(CertificateAuthority.participantURIPrefix) }
+            .map { String($0.dropFirst(CertificateAuthority.participantURIPrefix.count)) }
+    }
+
     /// True if basicConstraints says `CA:TRUE`.
     public var isCA: Bool {
         (X509_get_extension_flags(pointer) & UInt32(EXFLAG_CA)) != 0

@@ -113,6 +113,10 @@ public struct CertificateAuthority: Sendable {
         extensions.append((NID_ext_key_usage, usage.extendedKeyUsage))
         if !subjectAlternativeNames.isEmpty {
             try subjectAlternativeNames.forEach(CertificateAuthority.checkSAN)
+            // A certificate names one participant; two would make the identity ambiguous (SPEC.md §3.2).
+            guard subjectAlternativeNames.filter({ $0.hasPrefix(CertificateAuthority.participantURIPrefix) }).count <= 1 else {
+                throw CryptoError(.invalidParameter, "more than one \(CertificateAuthority.participantURIPrefix)… SAN; a certificate identifies exactly one participant")
+            }
             extensions.append((NID_subject_alt_name, subjectAlternativeNames.joined(separator: ",")))
         }
         extensions.append((NID_subject_key_identifier, "hash"))
@@ -153,6 +157,9 @@ public struct CertificateAuthority: Sendable {
             ])
         return try builder.sign(issuer: certificate, issuerKey: key)
     }
+
+    /// The SAN prefix that identifies a Klammer participant: `URI:urn:klammer:participant:<id>`.
+    public static let participantURIPrefix = "URI:urn:klammer:participant:"
 
     static func checkValidity(notBefore: Date, notAfter: Date) throws {
         guard notBefore < notAfter else {

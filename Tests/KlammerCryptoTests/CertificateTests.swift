@@ -39,6 +39,8 @@ import Testing
         ])
         #expect(leaf.publicKey == key.publicKey)
         #expect(leaf != ca.certificate)
+        #expect(leaf.klammerParticipantID == "ags:11001001")
+        #expect(ca.certificate.klammerParticipantID == nil)
     }
 
     @Test func umlautsInNamesStayReadable() throws {
@@ -95,6 +97,7 @@ import Testing
         let ca = Fixtures.ca
         let pub = try PrivateKey.generate(.p256).publicKey
         #expect((#expect(throws: CryptoError.self) { try ca.issue(commonName: "x", subjectAlternativeNames: ["URI:a,b"], publicKey: pub, usage: .client) })?.code == .invalidParameter)
+        #expect((#expect(throws: CryptoError.self) { try ca.issue(commonName: "x", subjectAlternativeNames: ["URI:urn:klammer:participant:a", "URI:urn:klammer:participant:b"], publicKey: pub, usage: .client) })?.code == .invalidParameter)
         #expect((#expect(throws: CryptoError.self) { try ca.issue(commonName: "x", subjectAlternativeNames: ["foo:bar"], publicKey: pub, usage: .client) })?.code == .invalidParameter)
         #expect((#expect(throws: CryptoError.self) { try ca.issue(commonName: "", publicKey: pub, usage: .client) })?.code == .invalidParameter)
         #expect((#expect(throws: CryptoError.self) { try ca.issue(commonName: "x", publicKey: pub, usage: .client, notBefore: .now, notAfter: .now - 1) })?.code == .invalidParameter)

@@ -15,6 +15,9 @@ import Testing
         try dir.write("bad.pem", bad.pemString)
         let ok = try OpenSSLCLI.run(["verify", "-CAfile", "ca.pem", "-crl_check", "-CRLfile", "crl.pem", "good.pem"], in: dir)
         #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        // SPEC §3.4 quotes -crl_check_all: the CA's own CRL covers the (self-issued) root as well.
+        let all = try OpenSSLCLI.run(["verify", "-CAfile", "ca.pem", "-crl_check_all", "-CRLfile", "crl.pem", "good.pem"], in: dir)
+        #expect(all.status == 0, "\(all.stdout)\(all.stderr)")
         let revoked = try OpenSSLCLI.run(["verify", "-CAfile", "ca.pem", "-crl_check", "-CRLfile", "crl.pem", "bad.pem"], in: dir)
         #expect(revoked.status != 0)
         #expect((revoked.stdout + revoked.stderr).contains("certificate revoked"))
