@@ -8,6 +8,8 @@ import PackageDescription
 //   KlammerTLS     -- OpenSSL-backed SwiftNIO channel handler, TLS policy, mutual-TLS identity
 //   KlammerProtocol -- frames, codec, canonical envelope bytes, error codes (no I/O)
 //   KlammerStore   -- crash-safe file-backed log, queues, blobs (no networking)
+//   KlammerBroker  -- registry, routing policy, signature checks, receipts (no sockets)
+//   KlammerServer  -- bootstraps, pipelines, service lifecycle, dev-mode PKI
 //   klammerd / klammerctl / klammer -- thin executables
 
 let swiftSettings: [SwiftSetting] = [
@@ -80,11 +82,31 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .target(
+            name: "KlammerBroker",
+            dependencies: [
+                "KlammerCrypto", "KlammerProtocol", "KlammerStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "KlammerServer",
+            dependencies: [
+                "KlammerCrypto", "KlammerTLS", "KlammerBroker",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Executables (argument parsing and wiring only)
         .executableTarget(
             name: "klammerd",
             dependencies: [
-                "KlammerCrypto", "KlammerTLS", "KlammerStore",
+                "KlammerCrypto", "KlammerTLS", "KlammerStore", "KlammerServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -160,6 +182,16 @@ let package = Package(
                 "KlammerProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KlammerBrokerTests",
+            dependencies: ["KlammerBroker", "KlammerCrypto"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KlammerServerTests",
+            dependencies: ["KlammerServer", "KlammerCrypto", "KlammerTLS", "klammerd"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,28 @@
+/// The syntax of participant ids: `scheme:value`, scheme `[a-z][a-z0-9-]{0,15}`, value `[A-Za-z0-9._-]{1,64}`,
+/// e.g. `ags:13004000` (the official municipality key).
+public enum ParticipantIDSyntax {
+    public static let maximumLength = 16 + 1 + 64
+
+    public static func isValid(_ id: String) -> Bool {
+        guard let colon = id.firstIndex(of: ":") else { return false }
+        let scheme = id[..<colon]
+        let value = id[id.index(after: colon)...]
+        guard let first = scheme.first, first.isASCII, first.isLowercase, scheme.count <= 16 else { return false }
+        guard scheme.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else { return false }
+        guard (1...64).contains(value.count) else { return false }
+        return value.allSatisfy(isIDCharacter)
+    }
+
+    static func isIDCharacter(_ c: Character) -> Bool {
+        c.isASCII && (c.isLetter || c.isNumber || c == "." || c == "_" || c == "-")
+    }
+
+    /// Throws `invalidParticipantID` with a message that shows the expected form.
+    public static func validate(_ id: String) throws {
+        guard isValid(id) else {
+            throw BrokerError(
+                .invalidParticipantID,
+                "'\(id)' is not a participant id; expected scheme:value such as 'ags:13004000' (scheme: lowercase letters, digits, '-', at most 16; value: letters, digits, '.', '_', '-', 1 to 64).")
+        }
+    }
+}
