@@ -359,6 +359,11 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
         let what = peerIdentity == nil || error.code == .unauthorized ? "TLS connection refused" : "TLS connection failed"
         logger.warning("\(what): \(error.code): \(error.message)", metadata: error.openSSLErrors.isEmpty ? nil : ["openssl": "\(error.openSSLErrors.joined(separator: "; "))"])
         failPendingWrites(error)
+        if error.code == .unauthorized {
+            // The handshake succeeded, so end the TLS session cleanly: the peer sees close_notify, not a reset.
+            connection?.shutdown()
+            flushCiphertext(context: context)
+        }
         heldInbound.removeAll()
         heldInboundBytes = 0
         context.fireErrorCaught(error)

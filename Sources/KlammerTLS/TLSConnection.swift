@@ -186,7 +186,10 @@ final class TLSConnection {
         if has("peer did not return a certificate") {
             return TLSError(.peerCertificateMissing, "the peer sent no client certificate; Klammer requires mutual TLS", openSSLErrors: queue)
         }
-        if has("unsupported protocol") || has("wrong version number") || has("protocol version") || has("no protocols available") {
+        if has("wrong version number") || has("http request") || has("packet length too long") || has("record layer failure") {
+            return TLSError(.handshakeFailed, "the peer did not speak TLS 1.2/1.3 (garbage, plaintext or an old protocol instead of a ClientHello)", openSSLErrors: queue)
+        }
+        if has("unsupported protocol") || has("protocol version") || has("no protocols available") {
             return TLSError(.protocolVersionRefused, "protocol version refused: the policy allows \(context.configuration.minimumVersion == .tls13 ? "TLS 1.3 only" : "TLS 1.2 and 1.3")", openSSLErrors: queue)
         }
         if has("no application protocol") {
