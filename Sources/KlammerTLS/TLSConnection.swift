@@ -1,0 +1,218 @@
+internal import COpenSSL
+internal import COpenSSLShims
+import KlammerCrypto
+import NIOCore
+
+/// One OpenSSL `SSL*` with a pair of memory BIOs: ciphertext from the network is written into the read BIO,
+/// ciphertext OpenSSL produces is drained from the write BIO. Not thread-safe; owned by one handler on one event loop.
+final class TLSConnection {
+    enum HandshakeResult {
+        case complete
+        case wantRead
+        case failed(TLSError)
+    }
+
+    enum ReadResult {
+        case data(ByteBuffer)
+        case wantRead
+        case closeNotify
+        case failed(TLSError)
+    }
+
+    let context: TLSContext
+    private let ssl: OpaquePointer
+    private let readBIO: OpaquePointer
+    private let writeBIO: OpaquePointer
+
+    init(context: TLSContext) throws {
+        self.context = context
+        ERR_clear_error()
+        guard let ssl = SSL_new(context.pointer) else {
+            throw TLSContext.openSSLError(.internalError, "cannot allocate an SSL connection")
+        }
+        guard let rbio = BIO_new(BIO_s_mem()), let wbio = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw TLSContext.openSSLError(.internalError, "cannot allocate memory BIOs")
+        }
+        klammer_BIO_set_mem_eof_return(rbio, -1)  // empty read BIO means "want more", not EOF
+        klammer_BIO_set_mem_eof_return(wbio, -1)
+        SSL_set_bio(ssl, rbio, wbio)  // ssl owns both BIOs now
+        self.ssl = ssl
+        self.readBIO = rbio
+        self.writeBIO = wbio
+        switch context.configuration.role {
+        case .server:
+            SSL_set_accept_state(ssl)
+        case .client:
+            SSL_set_connect_state(ssl)
+            if let host = context.configuration.serverHostname {
+                _ = klammer_SSL_set_tlsext_host_name(ssl, host)
+                _ = SSL_set1_host(ssl, host)
+            }
+        }
+    }
+
+    deinit { SSL_free(ssl) }
+
+    // MARK: Ciphertext in/out
+
+    /// Hands ciphertext received from the network to OpenSSL.
+    func feed(_ buffer: ByteBuffer) {
+        buffer.withUnsafeReadableBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let n = BIO_write(readBIO, bytes.baseAddress! + offset, Int32(min(bytes.count - offset, Int(Int32.max))))
+                if n <= 0 { break }  // memory BIOs only fail on allocation failure
+                offset += Int(n)
+            }
+        }
+    }
+
+    /// Bytes of ciphertext received but not yet consumed by OpenSSL.
+    var pendingInboundCiphertext: Int { klammer_BIO_pending(readBIO) }
+
+    /// Ciphertext OpenSSL wants to send, if any.
+    func drainOutbound(allocator: ByteBufferAllocator) -> ByteBuffer? {
+        let pending = klammer_BIO_pending(writeBIO)
+        guard pending > 0 else { return nil }
+        var buffer = allocator.buffer(capacity: pending)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { out in
+            let n = BIO_read(writeBIO, out.baseAddress!, Int32(pending))
+            return max(0, Int(n))
+        }
+        return buffer
+    }
+
+    // MARK: Handshake, read, write, shutdown
+
+    func doHandshake() -> HandshakeResult {
+        ERR_clear_error()
+        let rc = SSL_do_handshake(ssl)
+        if rc == 1 { return .complete }
+        let error = SSL_get_error(ssl, rc)
+        if error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE { return .wantRead }
+        return .failed(makeError(sslError: error, duringHandshake: true))
+    }
+
+    /// Decrypts up to 16 KiB of application data.
+    func read(allocator: ByteBufferAllocator) -> ReadResult {
+        ERR_clear_error()
+        var buffer = allocator.buffer(capacity: 16 * 1024)
+        var rc: Int32 = 0
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16 * 1024) { out in
+            rc = SSL_read(ssl, out.baseAddress!, Int32(min(out.count, 16 * 1024)))
+            return rc > 0 ? Int(rc) : 0
+        }
+        if rc > 0 { return .data(buffer) }
+        let error = SSL_get_error(ssl, rc)
+        switch error {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .wantRead
+        case SSL_ERROR_ZERO_RETURN: return .closeNotify
+        default: return .failed(makeError(sslError: error, duringHandshake: false))
+        }
+    }
+
+    /// Encrypts all of `bytes` (memory BIOs never block, so SSL_write either takes everything or fails).
+    func write(_ bytes: UnsafeRawBufferPointer) -> TLSError? {
+        guard bytes.count > 0 else { return nil }
+        ERR_clear_error()
+        let rc = SSL_write(ssl, bytes.baseAddress!, Int32(bytes.count))
+        if rc > 0 { return nil }
+        return makeError(sslError: SSL_get_error(ssl, rc), duringHandshake: false)
+    }
+
+    /// Queues a close_notify alert in the write BIO.
+    func shutdown() {
+        ERR_clear_error()
+        _ = SSL_shutdown(ssl)
+        ERR_clear_error()
+    }
+
+    // MARK: After the handshake
+
+    var sessionReused: Bool { klammer_SSL_session_reused(ssl) == 1 }
+
+    var negotiatedALPN: String? {
+        var data: UnsafePointer<UInt8>? = nil
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &data, &length)
+        guard let data, length > 0 else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+    }
+
+    /// The verified peer identity. Call only after a successful handshake.
+    func peerIdentity() throws -> PeerIdentity {
+        guard let x509 = SSL_get1_peer_certificate(ssl) else {
+            throw TLSError(.peerCertificateMissing, "the peer presented no certificate")
+        }
+        defer { X509_free(x509) }
+        let verify = SSL_get_verify_result(ssl)
+        guard verify == X509_V_OK else {
+            throw TLSError(.certificateVerificationFailed, "peer certificate did not verify: \(String(cString: X509_verify_cert_error_string(verify)))")
+        }
+        var derPointer: UnsafeMutablePointer<UInt8>? = nil
+        let length = i2d_X509(x509, &derPointer)
+        guard length > 0, let derPointer else {
+            throw TLSContext.openSSLError(.internalError, "cannot encode the peer certificate")
+        }
+        let der = Array(UnsafeBufferPointer(start: derPointer, count: Int(length)))
+        CRYPTO_free(derPointer, #fileID, #line)
+        let certificate: Certificate
+        do { certificate = try Certificate(der: der) } catch {
+            throw TLSError(.certificateVerificationFailed, "cannot parse the peer certificate: \(error)")
+        }
+        let version: TLSVersion = SSL_version(ssl) == TLS1_3_VERSION ? .tls13 : .tls12
+        let cipher = SSL_get_current_cipher(ssl).flatMap { SSL_CIPHER_get_name($0) }.map { String(cString: $0) } ?? "unknown"
+        return PeerIdentity(fingerprint: certificate.fingerprint, certificate: certificate,
+                            applicationProtocol: negotiatedALPN, protocolVersion: version, cipherSuite: cipher)
+    }
+
+    // MARK: Errors
+
+    /// Maps OpenSSL's state after a failed call into a ``TLSError`` with a specific code and a readable reason.
+    private func makeError(sslError: Int32, duringHandshake: Bool) -> TLSError {
+        let queue = CryptoError.drainOpenSSLErrors()
+        let joined = queue.joined(separator: "; ")
+        let verify = SSL_get_verify_result(ssl)
+        if verify != X509_V_OK && duringHandshake {
+            let reason = String(cString: X509_verify_cert_error_string(verify))
+            return TLSError(.certificateVerificationFailed, "peer certificate refused: \(reason) (X509 error \(verify))", openSSLErrors: queue)
+        }
+        let lowered = joined.lowercased()
+        func has(_ text: String) -> Bool { lowered.contains(text) }
+        if sslError == SSL_ERROR_SYSCALL && queue.isEmpty {
+            return TLSError(.internalError, "TLS I/O failed (SSL_ERROR_SYSCALL)", openSSLErrors: queue)
+        }
+        if has("peer did not return a certificate") {
+            return TLSError(.peerCertificateMissing, "the peer sent no client certificate; Klammer requires mutual TLS", openSSLErrors: queue)
+        }
+        if has("wrong version number") || has("http request") || has("packet length too long") || has("record layer failure") {
+            return TLSError(.handshakeFailed, "the peer did not speak TLS 1.2/1.3 (garbage, plaintext or an old protocol instead of a ClientHello)", openSSLErrors: queue)
+        }
+        if has("unsupported protocol") || has("protocol version") || has("no protocols available") {
+            return TLSError(.protocolVersionRefused, "protocol version refused: the policy allows \(context.configuration.minimumVersion == .tls13 ? "TLS 1.3 only" : "TLS 1.2 and 1.3")", openSSLErrors: queue)
+        }
+        if has("no application protocol") {
+            return TLSError(.noApplicationProtocol, "no common ALPN protocol (we offer \(context.configuration.applicationProtocols.joined(separator: ", ")))", openSSLErrors: queue)
+        }
+        if has("alert") {
+            let alert = queue.first(where: { $0.lowercased().contains("alert") }) ?? joined
+            return TLSError(.alertReceived, "the peer refused the connection with a TLS alert: \(TLSConnection.reasonText(alert))", openSSLErrors: queue)
+        }
+        if has("certificate verify failed") {
+            return TLSError(.certificateVerificationFailed, "peer certificate refused", openSSLErrors: queue)
+        }
+        if has("ee key too small") || has("key too small") {
+            return TLSError(.keyTooSmall, "a key is below the BSI minimum (RSA ≥ 3072, EC ≥ 256 bits)", openSSLErrors: queue)
+        }
+        let what = duringHandshake ? "TLS handshake failed" : "TLS record processing failed"
+        let detail = queue.last.map { TLSConnection.reasonText($0) } ?? "SSL error \(sslError)"
+        return TLSError(duringHandshake ? .handshakeFailed : .internalError, "\(what): \(detail)", openSSLErrors: queue)
+    }
+
+    /// The reason part of an OpenSSL error string (`error:0A000412:SSL routines::sslv3 alert bad certificate`).
+    static func reasonText(_ entry: String) -> String {
+        if let range = entry.range(of: "::") { return String(entry[range.upperBound...]) }
+        return entry
+    }
+}

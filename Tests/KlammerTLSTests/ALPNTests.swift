@@ -1,6 +1,0 @@
-import Testing
-import KlammerTLS
-
-@Test func alpnIdentifier() {
-    #expect(klammerALPN == "klammer/1")
-}
