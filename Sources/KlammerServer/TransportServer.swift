@@ -1,0 +1,74 @@
+public import KlammerTLS
+public import Logging
+public import NIOCore
+import NIOPosix
+public import ServiceLifecycle
+
+/// A mutual-TLS listener as a long-lived service: binds, runs until graceful shutdown, then stops accepting and
+/// closes. Each accepted connection gets the TLS handler (with `authorizer`) and then the handlers that
+/// `applicationInitializer` adds, which see plaintext only after the peer was authorized.
+public final class TransportServer: Service {
+    public typealias ApplicationInitializer = @Sendable (any Channel) -> EventLoopFuture<Void>
+
+    private let host: String
+    private let port: Int
+    private let context: TLSContext
+    private let authorizer: PeerAuthorizer
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let applicationInitializer: ApplicationInitializer
+    private let onListening: @Sendable (SocketAddress) -> Void
+
+    /// - Parameters:
+    ///   - group: the event loops to run on (default: NIO's shared singleton group).
+    ///   - onListening: called once with the bound address (useful with port 0).
+    public init(
+        host: String, port: Int, context: TLSContext, authorizer: PeerAuthorizer, logger: Logger,
+        group: (any EventLoopGroup)? = nil,
+        applicationInitializer: @escaping ApplicationInitializer,
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
+        self.host = host
+        self.port = port
+        self.context = context
+        self.authorizer = authorizer
+        self.logger = logger
+        self.group = group ?? MultiThreadedEventLoopGroup.singleton
+        self.applicationInitializer = applicationInitializer
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        let context = self.context
+        let authorizer = self.authorizer
+        let logger = self.logger
+        let applicationInitializer = self.applicationInitializer
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                var connectionLogger = logger
+                connectionLogger[metadataKey: "peer"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
+                return configureTLSServerPipeline(
+                    channel: channel, context: context, authorizer: authorizer, logger: connectionLogger
+                ).flatMap { applicationInitializer(channel) }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: host, port: port).get()
+        } catch {
+            throw ServerError(.bindFailed, "cannot listen on \(host):\(port): \(error). Is another process using the port? Choose another with --port.")
+        }
+        if let address = channel.localAddress {
+            logger.info("listening", metadata: ["address": "\(address)"])
+            onListening(address)
+        }
+        try await withGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            logger.info("graceful shutdown: no longer accepting connections")
+            channel.close(promise: nil)
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import Testing
+import KlammerBroker
+import KlammerCrypto
+import KlammerServer
+
+/// Starts the real `klammerd --dev` binary on loopback and talks to it with `openssl s_client`, a peer we did not write.
+@Suite(.serialized) struct KlammerdProcessTests {
+    static func binary(_ name: String) -> String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent(name).path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return ".build/debug/\(name)"
+    }
+
+    /// A running klammerd with its output captured; killed when released.
+    final class Daemon {
+        let process = Process()
+        let stdout = Pipe()
+        let stderrFile: String
+        let dataDirectory: String
+        private(set) var port = 0
+
+        init(dataDirectory: String) throws {
+            self.dataDirectory = dataDirectory
+            stderrFile = dataDirectory + ".stderr"
+            FileManager.default.createFile(atPath: stderrFile, contents: nil)
+            process.executableURL = URL(fileURLWithPath: KlammerdProcessTests.binary("klammerd"))
+            process.arguments = ["--dev", "--data", dataDirectory, "--port", "0"]
+            process.standardOutput = stdout
+            process.standardError = FileHandle(forWritingAtPath: stderrFile)
+            try process.run()
+            // Read the banner until the listening line; bounded by a deadline.
+            let deadline = Date() + 30
+            var text = ""
+            while Date() < deadline, port == 0 {
+                let chunk = stdout.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                text += String(decoding: chunk, as: UTF8.self)
+                if let range = text.range(of: #"listening +127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                    port = Int(text[range].split(separator: ":").last!)!
+                }
+            }
+            guard port != 0 else {
+                process.terminate()
+                throw DaemonError(message: "klammerd did not print a listening line: \(text) \(log)")
+            }
+        }
+
+        var log: String { (try? String(contentsOfFile: stderrFile, encoding: .utf8)) ?? "" }
+
+        deinit {
+            if process.isRunning {
+                process.interrupt()
+                process.waitUntilExit()
+            }
+        }
+    }
+
+    struct DaemonError: Error { let message: String }
+
+    /// Runs `openssl s_client` with a client certificate, sends one line, returns what the server sent back.
+    /// The peer bounds itself: its stdin stays open for 1.5 s (time to greet and echo), and coreutils `timeout`
+    /// kills it after 8 s whatever happens, so the test cannot hang.
+    static func sClient(port: Int, ca: String, cert: String?, key: String?, line: String = "ping") throws -> String {
+        var command = "(printf '%s\\n' \"$LINE\"; sleep 1.5) | timeout -k 2 8 openssl s_client -connect 127.0.0.1:\(port) -alpn klammer/1 -CAfile \"$CA\" -quiet"
+        var environment = ProcessInfo.processInfo.environment
+        environment["LINE"] = line
+        environment["CA"] = ca
+        if let cert, let key {
+            command += " -cert \"$CERT\" -key \"$KEY\""
+            environment["CERT"] = cert
+            environment["KEY"] = key
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command + " 2>/dev/null"]
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    private func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "klammerd-test-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    @Test func devModeAuthenticatesRegisteredParticipantsOnly() throws {
+        let base = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let data = base + "/dev"
+        let daemon = try Daemon(dataDirectory: data)
+        let pki = try DevPKI.loadOrCreate(dataDirectory: data)
+        let schwerin = try #require(pki.participants.first)
+
+        // A registered, active participant is greeted by its registry id and its line is echoed.
+        let reply = try Self.sClient(port: daemon.port, ca: pki.caCertificatePath, cert: schwerin.certificatePath, key: schwerin.keyPath, line: "hello klammer")
+        #expect(reply.contains("authenticated as \(schwerin.id)"))
+        #expect(reply.contains(schwerin.certificate.fingerprint.hex))
+        #expect(reply.contains("hello klammer"))
+
+        // No client certificate: refused, with the reason in the log.
+        let anonymous = try Self.sClient(port: daemon.port, ca: pki.caCertificatePath, cert: nil, key: nil)
+        #expect(!anonymous.contains("authenticated"))
+
+        // A certificate from the right CA that no participant owns: the TLS handshake succeeds, the registry says no.
+        let caKey = try PrivateKey.load(fromFile: pki.caKeyPath)
+        let ca = try CertificateAuthority(certificate: pki.ca, key: caKey)
+        let strangerKey = try PrivateKey.generate(.p256)
+        let stranger = try ca.issue(commonName: "ags:13004000", publicKey: strangerKey.publicKey, usage: .client)
+        try stranger.pemString.write(toFile: base + "/stranger.pem", atomically: true, encoding: .utf8)
+        try strangerKey.pkcs8PEM.write(toFile: base + "/stranger.key", atomically: true, encoding: .utf8)
+        let strangerReply = try Self.sClient(port: daemon.port, ca: pki.caCertificatePath, cert: base + "/stranger.pem", key: base + "/stranger.key")
+        #expect(!strangerReply.contains("authenticated"))
+        #expect(!strangerReply.contains("ping"))
+
+        let log = daemon.log
+        #expect(log.contains("no client certificate") || log.contains("did not return a certificate"))
+        #expect(log.contains("not registered to any participant"))
+    }
+
+    @Test func suspendedParticipantIsRefusedAndSigtermExitsCleanly() throws {
+        let base = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let data = base + "/dev"
+        // Prepare the dev environment first and suspend one participant before the daemon reads the registry.
+        let environment = try DevEnvironment(dataDirectory: data)
+        let rostock = environment.pki.participants[1]
+        try environment.registry.setStatus(.suspended, of: rostock.id)
+
+        let daemon = try Daemon(dataDirectory: data)
+        let reply = try Self.sClient(port: daemon.port, ca: environment.pki.caCertificatePath, cert: rostock.certificatePath, key: rostock.keyPath)
+        #expect(!reply.contains("authenticated"))
+        #expect(daemon.log.contains("participant \(rostock.id) is suspended"))
+
+        daemon.process.terminate()  // SIGTERM: graceful shutdown
+        daemon.process.waitUntilExit()
+        #expect(daemon.process.terminationStatus == 0)
+    }
+}
