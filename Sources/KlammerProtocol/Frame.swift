@@ -1,0 +1,145 @@
+public import NIOCore
+
+/// One Klammer frame (SPEC.md §4). Each case carries a payload struct; request-scoped payloads
+/// carry their `requestID` (non-zero), connection-level frames are sent with request id 0.
+///
+/// Encoding is total (values are validated at construction or are plain numbers); decoding is
+/// done by `FrameParser` and is strict.
+public enum Frame: Hashable, Sendable {
+    case hello(Hello)
+    case welcome(Welcome)
+    case error(ErrorFrame)
+    case ping(Ping)
+    case pong(Ping)
+    case goAway(GoAway)
+    case sendBegin(SendBegin)
+    case ready(Ready)
+    case chunk(Chunk)
+    case sendEnd(SendEnd)
+    case accepted(Accepted)
+    case windowUpdate(WindowUpdate)
+    case fetch(Fetch)
+    case subscribe(Subscribe)
+    case credit(Credit)
+    case deliverBegin(DeliverBegin)
+    case deliverChunk(DeliverChunk)
+    case deliverEnd(DeliverEnd)
+    case ack(Ack)
+    case nack(Nack)
+    case fetchDone(FetchDone)
+    case receipt(ReceiptEvent)
+    case statusRequest(StatusRequest)
+    case routingSlip(RoutingSlip)
+
+    /// Size of the fixed header: length u32, type u8, flags u8, request id u32.
+    public static let headerSize = 10
+    /// Bytes counted by the length prefix before the body (type, flags, request id).
+    public static let headerSizeAfterLength: UInt32 = 6
+
+    /// The frame's type byte.
+    public var type: FrameType {
+        switch self {
+        case .hello: return .hello
+        case .welcome: return .welcome
+        case .error: return .error
+        case .ping: return .ping
+        case .pong: return .pong
+        case .goAway: return .goAway
+        case .sendBegin: return .sendBegin
+        case .ready: return .ready
+        case .chunk: return .chunk
+        case .sendEnd: return .sendEnd
+        case .accepted: return .accepted
+        case .windowUpdate: return .windowUpdate
+        case .fetch: return .fetch
+        case .subscribe: return .subscribe
+        case .credit: return .credit
+        case .deliverBegin: return .deliverBegin
+        case .deliverChunk: return .deliverChunk
+        case .deliverEnd: return .deliverEnd
+        case .ack: return .ack
+        case .nack: return .nack
+        case .fetchDone: return .fetchDone
+        case .receipt: return .receipt
+        case .statusRequest: return .statusRequest
+        case .routingSlip: return .routingSlip
+        }
+    }
+
+    /// The request id written in the header (0 for connection-level frames).
+    public var requestID: UInt32 {
+        switch self {
+        case .hello, .welcome, .ping, .pong, .goAway, .windowUpdate: return 0
+        case .error(let f): return f.requestID
+        case .sendBegin(let f): return f.requestID
+        case .ready(let f): return f.requestID
+        case .chunk(let f): return f.requestID
+        case .sendEnd(let f): return f.requestID
+        case .accepted(let f): return f.requestID
+        case .fetch(let f): return f.requestID
+        case .subscribe(let f): return f.requestID
+        case .credit(let f): return f.requestID
+        case .deliverBegin(let f): return f.requestID
+        case .deliverChunk(let f): return f.requestID
+        case .deliverEnd(let f): return f.requestID
+        case .ack(let f): return f.requestID
+        case .nack(let f): return f.requestID
+        case .fetchDone(let f): return f.requestID
+        case .receipt(let f): return f.requestID
+        case .statusRequest(let f): return f.requestID
+        case .routingSlip(let f): return f.requestID
+        }
+    }
+
+    private var body: any FrameBody {
+        switch self {
+        case .hello(let f): return f
+        case .welcome(let f): return f
+        case .error(let f): return f
+        case .ping(let f): return f
+        case .pong(let f): return f
+        case .goAway(let f): return f
+        case .sendBegin(let f): return f
+        case .ready(let f): return f
+        case .chunk(let f): return f
+        case .sendEnd(let f): return f
+        case .accepted(let f): return f
+        case .windowUpdate(let f): return f
+        case .fetch(let f): return f
+        case .subscribe(let f): return f
+        case .credit(let f): return f
+        case .deliverBegin(let f): return f
+        case .deliverChunk(let f): return f
+        case .deliverEnd(let f): return f
+        case .ack(let f): return f
+        case .nack(let f): return f
+        case .fetchDone(let f): return f
+        case .receipt(let f): return f
+        case .statusRequest(let f): return f
+        case .routingSlip(let f): return f
+        }
+    }
+
+    /// Appends the complete frame (header and body) to `buffer`.
+    public func encode(into buffer: inout ByteBuffer) {
+        let start = buffer.writerIndex
+        buffer.writeInteger(UInt32(0))  // patched below
+        buffer.writeInteger(type.rawValue)
+        buffer.writeInteger(UInt8(0))  // flags, reserved
+        buffer.writeInteger(requestID)
+        body.encodeBody(into: &buffer)
+        buffer.setInteger(UInt32(buffer.writerIndex - start - 4), at: start)
+    }
+
+    /// The complete encoded frame as bytes.
+    public var encodedBytes: [UInt8] {
+        var b = ByteBuffer()
+        encode(into: &b)
+        return b.readBytes(length: b.readableBytes) ?? []
+    }
+}
+
+/// Internal: the body encoding/decoding of one frame type.
+protocol FrameBody: Sendable {
+    func encodeBody(into buffer: inout ByteBuffer)
+}
