@@ -26,7 +26,7 @@ public enum FrameParser {
             }
         }
         guard buffer.readableBytes >= 4 + Int(length), let frameType = type else { return nil }
-        buffer.moveReaderIndex(forwardBy: 6)
+        buffer.moveReaderIndex(forwardBy: 5)  // length and type, already validated
         let flags = buffer.readInteger(as: UInt8.self) ?? 0
         let requestID = buffer.readInteger(as: UInt32.self) ?? 0
         let body = buffer.readSlice(length: Int(length) - 6) ?? ByteBuffer()

@@ -1,0 +1,73 @@
+import Testing
+@testable import KlammerProtocol
+
+@Suite struct ValueTests {
+    @Test(arguments: ["ags:13004000", "a:b", "x-1:A.b_c-D", "abcdefghijklmnop:" + String(repeating: "z", count: 64), "broker:klammer-1"])
+    func validParticipantIDs(_ s: String) throws {
+        let id = try ParticipantID(s)
+        #expect(id.rawValue == s)
+        #expect(id.scheme + ":" + id.value == s)
+    }
+
+    @Test(arguments: ["", "ags", ":1", "ags:", "Ags:1", "1ags:1", "ags:1:2", "ags:1 2", "ags:ä", "a_b:1",
+                      "abcdefghijklmnopq:1", "ags:" + String(repeating: "z", count: 65), "-a:1", "ags:1/2"])
+    func invalidParticipantIDs(_ s: String) {
+        #expect(throws: ProtocolError.self) { try ParticipantID(s) }
+    }
+
+    @Test func messageIDHex() throws {
+        let id = Fixtures.messageID
+        #expect(id.description == "00112233445566778899aabbccddeeff")
+        #expect(MessageID(hex: id.hex) == id)
+        #expect(MessageID(hex: "0011") == nil)
+        #expect(MessageID(hex: "zz112233445566778899aabbccddeeff") == nil)
+        #expect(throws: ProtocolError.self) { try MessageID(bytes: [1, 2, 3]) }
+        #expect(MessageID.random() != MessageID.random())
+    }
+
+    @Test func errorCodes() {
+        let all = ErrorCode.allKnown
+        #expect(Set(all.map(\.name)).count == all.count)
+        #expect(all.allSatisfy { (1000..<6000).contains($0.rawValue) })
+        #expect(ErrorCode.malformedFrame.name == "MALFORMED_FRAME")
+        #expect(ErrorCode.rateLimited.isRetryable)
+        #expect(ErrorCode.storageUnavailable.isRetryable)
+        #expect(!ErrorCode.signatureInvalid.isRetryable)
+        #expect(!ErrorCode.impersonation.isRetryable)
+        #expect(ErrorCode(rawValue: 4999).name == "UNKNOWN_4999")
+        #expect(ErrorCode(rawValue: 4999).isRetryable)
+        #expect(!ErrorCode(rawValue: 3999).isRetryable)
+        #expect(ErrorCode.duplicate.description == "DUPLICATE (3006)")
+    }
+
+    @Test func flowControlWindow() throws {
+        var w = FlowControlWindow(initial: 10)
+        try w.consume(4)
+        #expect(w.available == 6)
+        #expect(throws: ProtocolError.self) { try w.consume(7) }
+        try w.grant(100)
+        #expect(w.available == 106)
+        #expect(throws: ProtocolError.self) { try w.grant(0) }
+        #expect(throws: ProtocolError.self) { try w.grant(FlowControlWindow.maxWindow) }
+    }
+
+    @Test func limitsValidate() throws {
+        try ProtocolLimits.default.validate()
+        var l = ProtocolLimits()
+        l.maxChunkSize = l.maxFrameSize
+        #expect(throws: ProtocolError.self) { try l.validate() }
+        l = ProtocolLimits()
+        l.maxFrameSize = 32 << 20
+        #expect(throws: ProtocolError.self) { try l.validate() }
+    }
+
+    @Test func frameTypeMetadata() {
+        #expect(Set(FrameType.allCases.map(\.name)).count == FrameType.allCases.count)
+        #expect(FrameType.hello.direction == .clientToServer)
+        #expect(FrameType.deliverBegin.direction == .serverToClient)
+        #expect(FrameType.directoryLookup.isReserved)
+        for (_, frame) in Fixtures.frames {
+            #expect(frame.type.isConnectionLevel == (frame.requestID == 0) || frame.type == .error)
+        }
+    }
+}
