@@ -19,7 +19,17 @@ extension Frame {
             self.minVersion = minVersion
             self.maxVersion = maxVersion
             self.maxFrameSize = maxFrameSize
-            self.agent = agent
+            self.agent = agent.truncatedUTF8(to: Frame.maxTextBytes)
+        }
+
+        /// The highest version both sides speak; throws UNSUPPORTED_VERSION if there is none.
+        public func negotiate(supported: ClosedRange<UInt16> = 1...klammerProtocolVersion) throws -> UInt16 {
+            let low = max(minVersion, supported.lowerBound), high = min(maxVersion, supported.upperBound)
+            guard low <= high else {
+                throw ProtocolError(.unsupportedVersion,
+                                    "client speaks \(minVersion)...\(maxVersion), broker \(supported.lowerBound)...\(supported.upperBound)")
+            }
+            return high
         }
 
         func encodeBody(into b: inout ByteBuffer) {
@@ -35,8 +45,9 @@ extension Frame {
             guard minV >= 1, minV <= maxV else { throw r.error(.invalidValue, "version range \(minV)...\(maxV) invalid") }
             let frame = try r.u32("max frame size")
             guard frame >= 4096 else { throw r.error(.invalidValue, "max frame size \(frame) below 4096") }
-            return Hello(minVersion: minV, maxVersion: maxV, maxFrameSize: frame,
-                         agent: try r.string16(max: limits.maxTextBytes, "agent"))
+            var hello = Hello(minVersion: minV, maxVersion: maxV, maxFrameSize: frame, agent: "")
+            hello.agent = try r.string16(max: limits.maxTextBytes, "agent")  // as received, not re-truncated
+            return hello
         }
     }
 
@@ -74,7 +85,20 @@ extension Frame {
             self.maxRecipients = limits.maxRecipients
             self.initialWindowSize = limits.initialWindowSize
             self.heartbeatIntervalMillis = limits.heartbeatIntervalMillis
-            self.agent = agent
+            self.agent = agent.truncatedUTF8(to: Frame.maxTextBytes)
+        }
+
+        /// The broker's announced limits, i.e. what the client must respect when sending
+        /// (other fields keep their defaults).
+        public var brokerLimits: ProtocolLimits {
+            var l = ProtocolLimits()
+            l.maxFrameSize = maxFrameSize
+            l.maxChunkSize = maxChunkSize
+            l.maxMessageSize = maxMessageSize
+            l.maxRecipients = maxRecipients
+            l.initialWindowSize = initialWindowSize
+            l.heartbeatIntervalMillis = heartbeatIntervalMillis
+            return l
         }
 
         func encodeBody(into b: inout ByteBuffer) {
@@ -96,6 +120,7 @@ extension Frame {
             let participant = try r.participantID("participant")
             let broker = try r.participantID("broker id")
             var w = Welcome(version: version, participant: participant, brokerID: broker, agent: "")
+            // Fields are read in wire order below; the defaults set by the initialiser are overwritten.
             w.maxFrameSize = try r.u32("max frame size")
             w.maxChunkSize = try r.u32("max chunk size")
             w.maxMessageSize = try r.u64("max message size")
@@ -119,10 +144,11 @@ extension Frame {
         /// Human-readable text.
         public var message: String
 
+        /// Creates an ERROR frame; `message` is cut to `Frame.maxTextBytes` UTF-8 bytes so any peer accepts it.
         public init(requestID: UInt32, code: ErrorCode, message: String) {
             self.requestID = requestID
             self.code = code
-            self.message = message
+            self.message = message.truncatedUTF8(to: Frame.maxTextBytes)
         }
 
         /// The ERROR frame for a decoding failure (connection level).
@@ -137,8 +163,9 @@ extension Frame {
 
         static func read(_ r: inout WireReader, requestID: UInt32, limits: ProtocolLimits) throws -> ErrorFrame {
             let code = try r.u16("code")
-            return ErrorFrame(requestID: requestID, code: ErrorCode(rawValue: code),
-                              message: try r.string16(max: limits.maxTextBytes, "message"))
+            var frame = ErrorFrame(requestID: requestID, code: ErrorCode(rawValue: code), message: "")
+            frame.message = try r.string16(max: limits.maxTextBytes, "message")  // as received, not re-truncated
+            return frame
         }
     }
 
@@ -160,10 +187,11 @@ extension Frame {
         /// Human-readable text.
         public var message: String
 
+        /// Creates a GOAWAY frame; `message` is cut to `Frame.maxTextBytes` UTF-8 bytes.
         public init(lastRequestID: UInt32, code: ErrorCode, message: String) {
             self.lastRequestID = lastRequestID
             self.code = code
-            self.message = message
+            self.message = message.truncatedUTF8(to: Frame.maxTextBytes)
         }
 
         func encodeBody(into b: inout ByteBuffer) {
@@ -175,8 +203,9 @@ extension Frame {
         static func read(_ r: inout WireReader, limits: ProtocolLimits) throws -> GoAway {
             let last = try r.u32("last request id")
             let code = try r.u16("code")
-            return GoAway(lastRequestID: last, code: ErrorCode(rawValue: code),
-                          message: try r.string16(max: limits.maxTextBytes, "message"))
+            var frame = GoAway(lastRequestID: last, code: ErrorCode(rawValue: code), message: "")
+            frame.message = try r.string16(max: limits.maxTextBytes, "message")  // as received, not re-truncated
+            return frame
         }
     }
 

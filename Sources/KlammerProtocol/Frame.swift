@@ -35,6 +35,19 @@ public enum Frame: Hashable, Sendable {
     public static let headerSize = 10
     /// Bytes counted by the length prefix before the body (type, flags, request id).
     public static let headerSizeAfterLength: UInt32 = 6
+    /// Free-text fields (agent, ERROR and GOAWAY messages) are cut to this many UTF-8 bytes when a
+    /// frame value is created, so they fit the default `maxTextBytes` of any peer.
+    public static let maxTextBytes = 1024
+    /// Frame bytes of a CHUNK besides its data (length prefix, header, offset, data length): 22.
+    public static let chunkOverhead = 22
+    /// Frame bytes of a DELIVER_CHUNK besides its data (adds the 16-byte message id): 38.
+    public static let deliverChunkOverhead = 38
+
+    /// The largest chunk data that fits a peer's frame size and chunk limit.
+    public static func maxChunkData(maxFrameSize: UInt32, maxChunkSize: UInt32, deliver: Bool = false) -> Int {
+        let overhead = (deliver ? deliverChunkOverhead : chunkOverhead) - 4  // the length prefix is not counted
+        return max(0, min(Int(maxChunkSize), Int(maxFrameSize) - overhead))
+    }
 
     /// The frame's type byte.
     public var type: FrameType {

@@ -131,8 +131,9 @@ extension ByteBuffer {
         writeImmutableBuffer(buffer)
     }
 
+    /// Writes u16 length + UTF-8; text beyond 65535 bytes is cut at a character boundary (never traps).
     mutating func writeString16(_ string: String) {
-        let utf8 = Array(string.utf8)
+        let utf8 = Array(string.truncatedUTF8(to: Int(UInt16.max)).utf8)
         writeInteger(UInt16(utf8.count))
         writeBytes(utf8)
     }
@@ -181,5 +182,21 @@ enum Hex {
             }
         }
         return high == nil ? out : nil
+    }
+}
+
+extension String {
+    /// The longest prefix (whole Unicode scalars) whose UTF-8 form has at most `maxBytes` bytes.
+    func truncatedUTF8(to maxBytes: Int) -> String {
+        if utf8.count <= maxBytes { return self }
+        var scalars = String.UnicodeScalarView()
+        var count = 0
+        for scalar in unicodeScalars {
+            let n = String(scalar).utf8.count
+            if count + n > maxBytes { break }
+            count += n
+            scalars.append(scalar)
+        }
+        return String(scalars)
     }
 }

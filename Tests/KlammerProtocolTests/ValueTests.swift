@@ -1,3 +1,4 @@
+import NIOCore
 import Testing
 @testable import KlammerProtocol
 
@@ -69,5 +70,68 @@ import Testing
         for (_, frame) in Fixtures.frames {
             #expect(frame.type.isConnectionLevel == (frame.requestID == 0) || frame.type == .error)
         }
+    }
+}
+
+@Suite struct ConnectionTests {
+    @Test func phaseRules() {
+        let p = ConnectionPhase.awaitingHello
+        #expect(p.allows(.hello, from: .client))
+        #expect(!p.allows(.sendBegin, from: .client))
+        #expect(!p.allows(.ping, from: .client))
+        #expect(p.allows(.welcome, from: .server))
+        #expect(p.allows(.error, from: .server))
+        let o = ConnectionPhase.open
+        #expect(!o.allows(.hello, from: .client))
+        #expect(o.allows(.sendBegin, from: .client))
+        #expect(!o.allows(.sendBegin, from: .server))
+        #expect(!o.allows(.deliverBegin, from: .client))
+        #expect(o.allows(.deliverBegin, from: .server))
+        #expect(!o.allows(.directoryLookup, from: .client))
+        let d = ConnectionPhase.draining
+        #expect(!d.allows(.sendBegin, from: .client))
+        #expect(d.allows(.chunk, from: .client))
+        #expect(d.allows(.sendEnd, from: .client))
+        #expect(d.unexpected(.fetch, from: .client).code == .unexpectedFrame)
+    }
+
+    @Test func versionNegotiation() throws {
+        #expect(try Frame.Hello(minVersion: 1, maxVersion: 3, maxFrameSize: 4096, agent: "").negotiate() == 1)
+        #expect(try Frame.Hello(minVersion: 1, maxVersion: 3, maxFrameSize: 4096, agent: "").negotiate(supported: 2...5) == 3)
+        let e = try #require(throws: ProtocolError.self) {
+            try Frame.Hello(minVersion: 2, maxVersion: 3, maxFrameSize: 4096, agent: "").negotiate()
+        }
+        #expect(e.code == .unsupportedVersion)
+    }
+
+    @Test func welcomeCarriesLimits() {
+        var limits = ProtocolLimits()
+        limits.maxChunkSize = 1000
+        limits.maxRecipients = 7
+        let w = Frame.Welcome(participant: Fixtures.sender, brokerID: Fixtures.broker, limits: limits, agent: "x")
+        #expect(w.brokerLimits.maxChunkSize == 1000)
+        #expect(w.brokerLimits.maxRecipients == 7)
+    }
+
+    @Test func longTextsAreCutNotTrapped() throws {
+        let long = String(repeating: "ä", count: 5000)
+        let frame = Frame.error(.init(requestID: 1, code: .internalError, message: long))
+        guard case .error(let e) = try FrameParser.parseComplete(frame.encodedBytes) else { Issue.record("not ERROR"); return }
+        #expect(e.message.utf8.count == 1024)
+        #expect(long.hasPrefix(e.message))
+    }
+
+    @Test func chunkSizing() throws {
+        let n = Frame.maxChunkData(maxFrameSize: 4096, maxChunkSize: 1 << 20)
+        var limits = ProtocolLimits()
+        limits.maxFrameSize = 4096
+        limits.maxChunkSize = 1 << 20
+        let chunk = Frame.chunk(.init(requestID: 1, offset: 0, data: ByteBuffer(repeating: 1, count: n)))
+        #expect(chunk.encodedBytes.count == 4096 + 4)
+        _ = try FrameParser.parseComplete(chunk.encodedBytes, limits: limits)
+        let m = Frame.maxChunkData(maxFrameSize: 4096, maxChunkSize: 1 << 20, deliver: true)
+        let dchunk = Frame.deliverChunk(.init(requestID: 1, messageID: Fixtures.messageID, offset: 0, data: ByteBuffer(repeating: 1, count: m)))
+        #expect(dchunk.encodedBytes.count == 4096 + 4)
+        _ = try FrameParser.parseComplete(dchunk.encodedBytes, limits: limits)
     }
 }
