@@ -135,3 +135,17 @@ import Testing
         _ = try FrameParser.parseComplete(dchunk.encodedBytes, limits: limits)
     }
 }
+
+@Suite struct CodecWrapperTests {
+    @Test func handlersCanBeBuilt() throws {
+        _ = ByteToMessageHandler(KlammerFrameDecoder(limits: .default))
+        _ = MessageToByteHandler(KlammerFrameEncoder())
+        var out = ByteBuffer()
+        for (_, frame) in Fixtures.frames { try KlammerFrameEncoder().encode(data: frame, out: &out) }
+        // The concatenated stream decodes back frame by frame.
+        var decoded: [Frame] = []
+        while let f = try FrameParser.parse(&out) { decoded.append(f) }
+        #expect(decoded == Fixtures.frames.map(\.frame))
+        #expect(out.readableBytes == 0)
+    }
+}
