@@ -1,4 +1,4 @@
-/// The SPEC.md test vectors (§4.9 and §5.8), byte-identical to the ones in SPEC.md.
+/// The SPEC.md test vectors (§4.4 and §5), byte-identical to the ones in SPEC.md.
 /// `SpecVectorTests.specMatchesTests` checks that the two copies agree.
 enum Vectors {
     static let all: [(name: String, hex: String)] = [
