@@ -149,3 +149,24 @@ import Testing
         #expect(out.readableBytes == 0)
     }
 }
+
+@Suite struct PayloadCursorTests {
+    @Test func contiguousChunks() throws {
+        var c = try PayloadCursor(length: 10)
+        try c.accept(offset: 0, count: 4)
+        #expect(throws: ProtocolError(.chunkOffsetMismatch, "chunk at offset 0, expected 4")) { try c.accept(offset: 0, count: 4) }
+        #expect(throws: ProtocolError.self) { try c.finish() }
+        #expect(try code { try c.accept(offset: 4, count: 7) } == .lengthMismatch)
+        try c.accept(offset: 4, count: 6)
+        try c.finish()
+        #expect(c.isComplete)
+    }
+
+    @Test func resume() throws {
+        var c = try PayloadCursor(length: 20, startingAt: 8)
+        #expect(try code { try c.accept(offset: 0, count: 8) } == .chunkOffsetMismatch)
+        try c.accept(offset: 8, count: 12)
+        try c.finish()
+        #expect(throws: ProtocolError.self) { try PayloadCursor(length: 5, startingAt: 6) }
+    }
+}
