@@ -174,6 +174,8 @@ public struct Envelope: Hashable, Sendable {
         try self.init(parsingCanonical: ByteBuffer(bytes: bytes), limits: limits)
     }
 
+    /// Equality of the canonical bytes.
     public static func == (lhs: Envelope, rhs: Envelope) -> Bool { lhs.canonicalBytes == rhs.canonicalBytes }
+    /// Hashes the canonical bytes.
     public func hash(into hasher: inout Hasher) { hasher.combine(canonicalBytes) }
 }

@@ -15,6 +15,7 @@ extension Frame {
         /// Free-text client software name and version.
         public var agent: String
 
+        /// Creates the value.
         public init(minVersion: UInt16 = 1, maxVersion: UInt16 = 1, maxFrameSize: UInt32, agent: String) {
             self.minVersion = minVersion
             self.maxVersion = maxVersion
@@ -74,6 +75,7 @@ extension Frame {
         /// Free-text broker software name and version.
         public var agent: String
 
+        /// Creates the value.
         public init(version: UInt16 = 1, participant: ParticipantID, brokerID: ParticipantID,
                     limits: ProtocolLimits = .default, agent: String) {
             self.version = version
@@ -173,6 +175,7 @@ extension Frame {
     public struct Ping: Hashable, Sendable, FrameBody {
         /// Opaque data (e.g. a send timestamp).
         public var data: UInt64
+        /// Creates the value.
         public init(data: UInt64) { self.data = data }
         func encodeBody(into b: inout ByteBuffer) { b.writeInteger(data) }
         static func read(_ r: inout WireReader) throws -> Ping { Ping(data: try r.u64("data")) }
@@ -218,6 +221,7 @@ extension Frame {
         /// The signed envelope (sent as its canonical bytes).
         public var envelope: Envelope
 
+        /// Creates the value.
         public init(requestID: UInt32, signatureForm: SignatureForm, envelope: Envelope) {
             self.requestID = requestID
             self.signatureForm = signatureForm
@@ -245,6 +249,7 @@ extension Frame {
         /// First payload offset the broker expects.
         public var offset: UInt64
 
+        /// Creates the value.
         public init(requestID: UInt32, offset: UInt64) {
             self.requestID = requestID
             self.offset = offset
@@ -265,6 +270,7 @@ extension Frame {
         /// 1...maxChunkSize payload bytes.
         public var data: ByteBuffer
 
+        /// Creates the value.
         public init(requestID: UInt32, offset: UInt64, data: ByteBuffer) {
             self.requestID = requestID
             self.offset = offset
@@ -292,6 +298,7 @@ extension Frame {
         /// The signature, in the form announced by SEND_BEGIN.
         public var signature: SenderSignature
 
+        /// Creates the value.
         public init(requestID: UInt32, signature: SenderSignature) {
             self.requestID = requestID
             self.signature = signature
@@ -310,6 +317,7 @@ extension Frame {
         /// The broker-signed `accepted` receipt.
         public var receipt: SignedReceipt
 
+        /// Creates the value.
         public init(requestID: UInt32, receipt: SignedReceipt) {
             self.requestID = requestID
             self.receipt = receipt
@@ -329,6 +337,7 @@ extension Frame {
     public struct WindowUpdate: Hashable, Sendable, FrameBody {
         /// Additional bytes (≥ 1).
         public var increment: UInt32
+        /// Creates the value.
         public init(increment: UInt32) { self.increment = increment }
         func encodeBody(into b: inout ByteBuffer) { b.writeInteger(increment) }
         static func read(_ r: inout WireReader) throws -> WindowUpdate {
@@ -346,6 +355,7 @@ extension Frame {
         public var messageID: MessageID
         /// Number of payload bytes already received.
         public var offset: UInt64
+        /// Creates the value.
         public init(messageID: MessageID, offset: UInt64) {
             self.messageID = messageID
             self.offset = offset
@@ -361,6 +371,7 @@ extension Frame {
         /// Resume this delivery from the given offset before anything else.
         public var resume: ResumePoint?
 
+        /// Creates the value.
         public init(requestID: UInt32, maxMessages: UInt16, resume: ResumePoint? = nil) {
             self.requestID = requestID
             self.maxMessages = maxMessages
@@ -397,6 +408,7 @@ extension Frame {
         /// Whether more messages are waiting.
         public var moreAvailable: Bool
 
+        /// Creates the value.
         public init(requestID: UInt32, delivered: UInt16, moreAvailable: Bool) {
             self.requestID = requestID
             self.delivered = delivered
@@ -418,6 +430,7 @@ extension Frame {
         /// What to push (u8 bit set).
         public struct Topics: OptionSet, Hashable, Sendable {
             public let rawValue: UInt8
+            /// Creates the value.
             public init(rawValue: UInt8) { self.rawValue = rawValue }
             /// Messages addressed to the participant (DELIVER_*; consumes message credits).
             public static let deliveries = Topics(rawValue: 0x01)
@@ -434,6 +447,7 @@ extension Frame {
         /// Initial message credits for deliveries.
         public var credits: UInt32
 
+        /// Creates the value.
         public init(requestID: UInt32, topics: Topics, credits: UInt32) {
             self.requestID = requestID
             self.topics = topics
@@ -462,6 +476,7 @@ extension Frame {
         /// Additional deliveries allowed (≥ 1).
         public var credits: UInt32
 
+        /// Creates the value.
         public init(requestID: UInt32, credits: UInt32) {
             self.requestID = requestID
             self.credits = credits
@@ -488,6 +503,7 @@ extension Frame {
         /// Offset of the first DELIVER_CHUNK (> 0 when resuming).
         public var offset: UInt64
 
+        /// Creates the value.
         public init(requestID: UInt32, storedEnvelope: StoredEnvelope, senderSignature: SenderSignature,
                     senderCertificate: [UInt8], offset: UInt64 = 0) {
             self.requestID = requestID
@@ -529,6 +545,7 @@ extension Frame {
         /// 1...maxChunkSize bytes.
         public var data: ByteBuffer
 
+        /// Creates the value.
         public init(requestID: UInt32, messageID: MessageID, offset: UInt64, data: ByteBuffer) {
             self.requestID = requestID
             self.messageID = messageID
@@ -559,6 +576,7 @@ extension Frame {
         /// The delivered message.
         public var messageID: MessageID
 
+        /// Creates the value.
         public init(requestID: UInt32, messageID: MessageID) {
             self.requestID = requestID
             self.messageID = messageID
@@ -580,6 +598,7 @@ extension Frame {
         /// The recipient's detached CMS over `statement.canonicalBytes`.
         public var signature: [UInt8]
 
+        /// Creates the value.
         public init(requestID: UInt32, statement: AcknowledgementStatement, signature: [UInt8]) {
             self.requestID = requestID
             self.statement = statement
@@ -608,6 +627,7 @@ extension Frame {
         /// Requested redelivery delay in ms.
         public var retryAfterMillis: UInt32
 
+        /// Creates the value.
         public init(requestID: UInt32, messageID: MessageID, retryAfterMillis: UInt32) {
             self.requestID = requestID
             self.messageID = messageID
@@ -631,6 +651,7 @@ extension Frame {
         /// The signed receipt.
         public var receipt: SignedReceipt
 
+        /// Creates the value.
         public init(requestID: UInt32, receipt: SignedReceipt) {
             self.requestID = requestID
             self.receipt = receipt
@@ -649,6 +670,7 @@ extension Frame {
         /// The message.
         public var messageID: MessageID
 
+        /// Creates the value.
         public init(requestID: UInt32, messageID: MessageID) {
             self.requestID = requestID
             self.messageID = messageID
@@ -672,6 +694,7 @@ extension Frame {
         /// The receipts (at most `maxRoutingSlipEntries` per frame).
         public var receipts: [SignedReceipt]
 
+        /// Creates the value.
         public init(requestID: UInt32, messageID: MessageID, more: Bool = false, receipts: [SignedReceipt]) {
             self.requestID = requestID
             self.messageID = messageID

@@ -6,29 +6,53 @@ public import NIOCore
 /// Encoding is total (values are validated at construction or are plain numbers); decoding is
 /// done by `FrameParser` and is strict.
 public enum Frame: Hashable, Sendable {
+    /// HELLO (SPEC.md §4.4.1).
     case hello(Hello)
+    /// WELCOME (SPEC.md §4.4.2).
     case welcome(Welcome)
+    /// ERROR (SPEC.md §4.4.3).
     case error(ErrorFrame)
+    /// PING (SPEC.md §4.4.4).
     case ping(Ping)
+    /// PONG (SPEC.md §4.4.4).
     case pong(Ping)
+    /// GOAWAY (SPEC.md §4.4.5).
     case goAway(GoAway)
+    /// SEND_BEGIN (SPEC.md §4.4.6).
     case sendBegin(SendBegin)
+    /// READY (SPEC.md §4.4.7).
     case ready(Ready)
+    /// CHUNK (SPEC.md §4.4.8).
     case chunk(Chunk)
+    /// SEND_END (SPEC.md §4.4.9).
     case sendEnd(SendEnd)
+    /// ACCEPTED (SPEC.md §4.4.10).
     case accepted(Accepted)
+    /// WINDOW_UPDATE (SPEC.md §4.4.11).
     case windowUpdate(WindowUpdate)
+    /// FETCH (SPEC.md §4.4.12).
     case fetch(Fetch)
+    /// SUBSCRIBE (SPEC.md §4.4.13).
     case subscribe(Subscribe)
+    /// CREDIT (SPEC.md §4.4.14).
     case credit(Credit)
+    /// DELIVER_BEGIN (SPEC.md §4.4.15).
     case deliverBegin(DeliverBegin)
+    /// DELIVER_CHUNK (SPEC.md §4.4.16).
     case deliverChunk(DeliverChunk)
+    /// DELIVER_END (SPEC.md §4.4.17).
     case deliverEnd(DeliverEnd)
+    /// ACK (SPEC.md §4.4.18).
     case ack(Ack)
+    /// NACK (SPEC.md §4.4.19).
     case nack(Nack)
+    /// FETCH_DONE (SPEC.md §4.4.20).
     case fetchDone(FetchDone)
+    /// RECEIPT (SPEC.md §4.4.21).
     case receipt(ReceiptEvent)
+    /// STATUS_REQUEST (SPEC.md §4.4.22).
     case statusRequest(StatusRequest)
+    /// ROUTING_SLIP (SPEC.md §4.4.23).
     case routingSlip(RoutingSlip)
 
     /// Size of the fixed header: length u32, type u8, flags u8, request id u32.

@@ -1,35 +1,61 @@
 /// The one-byte type of a frame (SPEC.md §4.3).
 public enum FrameType: UInt8, Hashable, Sendable, CaseIterable, CustomStringConvertible {
     // Connection
+    /// HELLO.
     case hello = 0x01
+    /// WELCOME.
     case welcome = 0x02
+    /// ERROR.
     case error = 0x03
+    /// PING.
     case ping = 0x04
+    /// PONG.
     case pong = 0x05
+    /// GOAWAY.
     case goAway = 0x06
     // Upload
+    /// SEND_BEGIN.
     case sendBegin = 0x10
+    /// READY.
     case ready = 0x11
+    /// CHUNK.
     case chunk = 0x12
+    /// SEND_END.
     case sendEnd = 0x13
+    /// ACCEPTED.
     case accepted = 0x14
+    /// WINDOW_UPDATE.
     case windowUpdate = 0x15
     // Download
+    /// FETCH.
     case fetch = 0x20
+    /// SUBSCRIBE.
     case subscribe = 0x21
+    /// CREDIT.
     case credit = 0x22
+    /// DELIVER_BEGIN.
     case deliverBegin = 0x23
+    /// DELIVER_CHUNK.
     case deliverChunk = 0x24
+    /// DELIVER_END.
     case deliverEnd = 0x25
+    /// ACK.
     case ack = 0x26
+    /// NACK.
     case nack = 0x27
+    /// FETCH_DONE.
     case fetchDone = 0x28
     // Receipts and status
+    /// RECEIPT.
     case receipt = 0x30
+    /// STATUS_REQUEST.
     case statusRequest = 0x31
+    /// ROUTING_SLIP.
     case routingSlip = 0x32
     // Reserved for the end-to-end encryption issue; not decodable in version 1.
+    /// DIRECTORY_LOOKUP (reserved).
     case directoryLookup = 0x40
+    /// DIRECTORY_ANSWER (reserved).
     case directoryAnswer = 0x41
 
     /// Who may send a frame type.
@@ -100,5 +126,6 @@ public enum FrameType: UInt8, Hashable, Sendable, CaseIterable, CustomStringConv
         }
     }
 
+    /// Textual form.
     public var description: String { name }
 }

@@ -32,6 +32,7 @@ extension Envelope: Codable {
              inReplyTo
     }
 
+    /// Decodes the JSON / Codable form.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try self.init(
@@ -70,6 +71,7 @@ extension StoredEnvelope: Codable {
         case messageID = "messageId", acceptedAt, acceptedAtMillis, expiresAt, envelope
     }
 
+    /// Decodes the JSON / Codable form.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(messageID: try c.decode(MessageID.self, forKey: .messageID),
@@ -95,6 +97,7 @@ extension Receipt: Codable {
 
     enum ReasonKeys: String, CodingKey { case code, name }
 
+    /// Decodes the JSON / Codable form.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         var reason: ErrorCode? = nil

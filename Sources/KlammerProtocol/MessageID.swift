@@ -33,12 +33,15 @@ public struct MessageID: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// 32 lower-case hex digits.
     public var hex: String { Hex.encode(bytes) }
+    /// Textual form.
     public var description: String { hex }
 
+    /// Byte-wise ordering.
     public static func < (lhs: MessageID, rhs: MessageID) -> Bool {
         lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
     }
 
+    /// Decodes the JSON / Codable form.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         let s = try c.decode(String.self)

@@ -44,12 +44,15 @@ public struct ParticipantID: Hashable, Sendable, Comparable, CustomStringConvert
     /// The part after the colon, e.g. `13004000`.
     public var value: String { String(rawValue.drop { $0 != ":" }.dropFirst()) }
 
+    /// Textual form.
     public var description: String { rawValue }
 
+    /// Byte-wise ordering.
     public static func < (lhs: ParticipantID, rhs: ParticipantID) -> Bool {
         lhs.rawValue.utf8.lexicographicallyPrecedes(rhs.rawValue.utf8)
     }
 
+    /// Decodes the JSON / Codable form.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         try self.init(try c.decode(String.self))

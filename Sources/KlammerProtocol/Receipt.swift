@@ -148,6 +148,8 @@ public struct Receipt: Hashable, Sendable {
         try self.init(parsingCanonical: ByteBuffer(bytes: bytes))
     }
 
+    /// Equality of the canonical bytes.
     public static func == (lhs: Receipt, rhs: Receipt) -> Bool { lhs.canonicalBytes == rhs.canonicalBytes }
+    /// Hashes the canonical bytes.
     public func hash(into hasher: inout Hasher) { hasher.combine(canonicalBytes) }
 }

@@ -21,8 +21,10 @@ public struct SHA256Digest: Hashable, Sendable, CustomStringConvertible, Codable
 
     /// 64 lower-case hex digits.
     public var hex: String { Hex.encode(bytes) }
+    /// Textual form.
     public var description: String { hex }
 
+    /// Decodes the JSON / Codable form.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         guard let d = SHA256Digest(hex: try c.decode(String.self)) else {
