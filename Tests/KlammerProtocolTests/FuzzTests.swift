@@ -117,3 +117,37 @@ struct SeededGenerator: RandomNumberGenerator {
         }
     }
 }
+
+@Suite struct CanonicalFuzzTests {
+    /// Any mutated canonical structure that still parses must re-encode to exactly the mutated bytes:
+    /// parsing is injective, so no two byte strings denote the same envelope/receipt/statement.
+    @Test func parsedCanonicalBytesAreUnique() {
+        var rng = SeededGenerator(seed: 0xC0FFEE)
+        let seeds: [[UInt8]] = [Fixtures.envelope.canonicalBytes, Fixtures.acknowledgedReceipt.canonicalBytes,
+                                Fixtures.rejectedReceipt.canonicalBytes, Fixtures.ackStatement.canonicalBytes]
+        var parsed = 0
+        for _ in 0..<20_000 {
+            let which = Int.random(in: 0..<seeds.count, using: &rng)
+            var bytes = seeds[which]
+            let i = Int.random(in: 0..<bytes.count, using: &rng)
+            switch Int.random(in: 0..<3, using: &rng) {
+            case 0: bytes[i] = UInt8.random(in: 0...255, using: &rng)
+            case 1: bytes.insert(UInt8.random(in: 0...255, using: &rng), at: i)
+            default: bytes.remove(at: i)
+            }
+            do {
+                let again: [UInt8]
+                switch which {
+                case 0: again = try Envelope(parsingCanonical: bytes).canonicalBytes
+                case 3: again = try AcknowledgementStatement(parsingCanonical: bytes).canonicalBytes
+                default: again = try Receipt(parsingCanonical: bytes).canonicalBytes
+                }
+                #expect(again == bytes)
+                parsed += 1
+            } catch {
+                #expect(error is ProtocolError)
+            }
+        }
+        #expect(parsed > 0)
+    }
+}
