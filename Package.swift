@@ -181,6 +181,7 @@ let package = Package(
             dependencies: [
                 "KlammerProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

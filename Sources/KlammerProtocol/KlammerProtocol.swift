@@ -1,2 +1,23 @@
 /// The version of the Klammer wire protocol this module encodes and decodes.
 public let klammerProtocolVersion: UInt16 = 1
+
+// KlammerProtocol: the Klammer wire protocol as pure values and a strict codec (SPEC.md §4–§6).
+//
+// Pipeline (server and client alike; each side decodes with its own limits):
+//
+//     try channel.pipeline.syncOperations.addHandlers([
+//         ByteToMessageHandler(KlammerFrameDecoder(limits: limits)),
+//         MessageToByteHandler(KlammerFrameEncoder()),
+//         connectionHandler,  // InboundIn = Frame, OutboundOut = Frame
+//     ])
+//
+// The connection handler tracks `ConnectionPhase` (`allows(_:from:)`), the upload `FlowControlWindow`
+// and request ids. On `errorCaught` with a `ProtocolError` it writes `Frame.error(.init(error))`
+// (request id 0) and closes.
+//
+// Without NIO: `FrameParser.parse(&buffer, limits:)` returns the next frame or nil, and
+// `Frame.encode(into:)` appends one.
+//
+// Signing/verification (KlammerCrypto) works on the canonical bytes defined here:
+// `Envelope.canonicalBytes` (sender), `Receipt.canonicalBytes` (broker),
+// `AcknowledgementStatement.canonicalBytes` (recipient), `BatchRootStatement.canonicalBytes` (batch).
