@@ -17,11 +17,26 @@ public final class Certificate: Hashable, @unchecked Sendable {
     /// SHA-256 of ``derBytes``.
     public let fingerprint: CertificateFingerprint
 
-    /// Takes ownership of one reference to `x509`.
+    /// Takes ownership of one reference to `x509`; frees it if this initialiser throws
+    /// (a class whose initialiser throws never runs `deinit`, so the failure paths must free explicitly).
     init(taking x509: OpaquePointer) throws {
+        // OpenSSL parses certificates whose key algorithm it does not know (e.g. post-quantum OIDs) and leaves the key
+        // empty; refusing them here keeps `publicKey` total instead of failing later at an arbitrary use site.
+        guard X509_get0_pubkey(x509) != nil else {
+            X509_free(x509)
+            ERR_clear_error()
+            throw CryptoError(.unsupportedAlgorithm, "the certificate's public key algorithm is unknown to OpenSSL; Klammer supports EC (P-256/P-384/brainpool) and RSA certificates")
+        }
+        let der: [UInt8]
+        do {
+            der = try OpenSSLHelpers.i2d("a certificate") { i2d_X509(x509, $0) }
+        } catch {
+            X509_free(x509)
+            throw error
+        }
         self.x509 = x509
-        self.derBytes = try OpenSSLHelpers.i2d("a certificate") { i2d_X509(x509, $0) }
-        self.fingerprint = CertificateFingerprint(bytes: SHA256.hash(derBytes))
+        self.derBytes = der
+        self.fingerprint = CertificateFingerprint(bytes: SHA256.hash(der))
         // Compute and cache extension flags now, so later readers (also other threads) only read.
         _ = X509_check_purpose(x509, -1, 0)
         ERR_clear_error()

@@ -13,10 +13,17 @@ public final class CertificateRevocationList: @unchecked Sendable {
     /// The DER encoding, computed once.
     public let derBytes: [UInt8]
 
-    /// Takes ownership of `crl`.
+    /// Takes ownership of `crl`; frees it if this initialiser throws (deinit does not run then).
     init(taking crl: OpaquePointer) throws {
+        let der: [UInt8]
+        do {
+            der = try OpenSSLHelpers.i2d("a CRL") { i2d_X509_CRL(crl, $0) }
+        } catch {
+            X509_CRL_free(crl)
+            throw error
+        }
         self.crl = crl
-        self.derBytes = try OpenSSLHelpers.i2d("a CRL") { i2d_X509_CRL(crl, $0) }
+        self.derBytes = der
         var serials = Set<String>()
         if let revoked = X509_CRL_get_REVOKED(crl) {
             for i in 0..<klammer_sk_X509_REVOKED_num(revoked) {

@@ -180,3 +180,29 @@ import Testing
         #expect(keyid?.code == .unsupportedAlgorithm)
     }
 }
+
+@Suite struct ConcurrencyTests {
+    /// Shared immutable keys/certificates are used from many tasks at once (the @unchecked Sendable claims).
+    @Test func sharedObjectsSignAndVerifyConcurrently() async throws {
+        let signer = try CMSTests.Signer()
+        let rsa = try PrivateKey.generate(.rsa(bits: 3072))
+        let data = Array("parallel".utf8)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for task in 0..<8 {
+                group.addTask {
+                    for i in 0..<25 {
+                        let content = data + [UInt8(task), UInt8(i)]
+                        let signature = try CMS.signDetached(content, certificate: signer.certificate, key: signer.key)
+                        try CMS.verifyDetached(signature: signature, content: content, signer: signer.certificate)
+                        #expect(signer.certificate.publicKey.verify(signature: try signer.key.sign(content), for: content))
+                        if i % 5 == 0 {
+                            #expect(rsa.publicKey.verify(signature: try rsa.sign(content), for: content))
+                        }
+                        #expect(signer.certificate.subjectAlternativeNames == ["URI:urn:klammer:participant:signer"])
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+}

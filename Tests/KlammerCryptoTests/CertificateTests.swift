@@ -62,6 +62,16 @@ import Testing
         #expect(cert.pemString.hasSuffix("-----END CERTIFICATE-----\n"))
     }
 
+    @Test func unknownPublicKeyAlgorithmIsRefusedAtParseTime() throws {
+        // Patch id-ecPublicKey (1.2.840.10045.2.1) into an unknown OID; OpenSSL still parses the certificate.
+        var der = Fixtures.ca.certificate.derBytes
+        let oid: [UInt8] = [0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01]
+        let index = try #require((0...(der.count - oid.count)).first { Array(der[$0..<($0 + oid.count)]) == oid })
+        der[index + oid.count - 1] = 0x7F
+        let error = #expect(throws: CryptoError.self) { try Certificate(der: der) }
+        #expect(error?.code == .unsupportedAlgorithm)
+    }
+
     @Test func derWithTrailingBytesIsRefused() {
         let error = #expect(throws: CryptoError.self) { try Certificate(der: Fixtures.ca.certificate.derBytes + [0]) }
         #expect(error?.code == .invalidEncoding)
