@@ -176,6 +176,9 @@ final class TLSConnection {
         let verify = SSL_get_verify_result(ssl)
         if verify != X509_V_OK && duringHandshake {
             let reason = String(cString: X509_verify_cert_error_string(verify))
+            if verify == X509_V_ERR_EE_KEY_TOO_SMALL || verify == X509_V_ERR_CA_KEY_TOO_SMALL || verify == X509_V_ERR_CA_MD_TOO_WEAK {
+                return TLSError(.keyTooSmall, "peer certificate refused: \(reason) (X509 error \(verify)); Klammer requires RSA ≥ 3072 or EC ≥ 256 bits and SHA-2", openSSLErrors: queue)
+            }
             return TLSError(.certificateVerificationFailed, "peer certificate refused: \(reason) (X509 error \(verify))", openSSLErrors: queue)
         }
         let lowered = joined.lowercased()
