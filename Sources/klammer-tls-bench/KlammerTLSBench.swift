@@ -46,12 +46,16 @@ struct KlammerTLSBench: AsyncParsableCommand {
         if !skipOpenSSL {
             let run = try shell(cd + String(format: sTime, oursPort), timeout: Double(time) + 30)
             report("handshakes/s: openssl s_time -> KlammerTLS server", parseSTime(run.output), "hs/s")
-            let port = try await freePort(group: clientGroup)
-            let sServer = try startBackground(cd + "exec openssl s_server -accept 127.0.0.1:\(port) -cert server.pem -key server.key -CAfile ca.pem -Verify 1 -num_tickets 0 -quiet")
-            try await waitForListener(port: port, group: clientGroup)
-            let base = try shell(cd + String(format: sTime, port), timeout: Double(time) + 30)
-            sServer.terminate()
-            report("handshakes/s: openssl s_time -> openssl s_server -Verify 1", parseSTime(base.output), "hs/s")
+            // Same policy as ours (P-256/P-384 only: s_time offers an X25519 key share first, so both servers
+            // answer with a HelloRetryRequest), then openssl's defaults (X25519, tickets) for reference.
+            for (label, extra) in [("-groups P-256:P-384 -num_tickets 0", "-groups P-256:P-384 -num_tickets 0"), ("defaults", "")] {
+                let port = try await freePort(group: clientGroup)
+                let sServer = try startBackground(cd + "exec openssl s_server -accept 127.0.0.1:\(port) -cert server.pem -key server.key -CAfile ca.pem -Verify 1 \(extra) -quiet")
+                try await waitForListener(port: port, group: clientGroup)
+                let base = try shell(cd + String(format: sTime, port), timeout: Double(time) + 30)
+                sServer.terminate()
+                report("handshakes/s: openssl s_time -> s_server -Verify 1 \(label)", parseSTime(base.output), "hs/s")
+            }
         }
         let oursToOurs = try await handshakeLoop(group: clientGroup, port: oursPort, context: try pki.clientContext(), seconds: time, concurrency: 4)
         report("handshakes/s: KlammerTLS client -> KlammerTLS server", oursToOurs, "hs/s")
@@ -78,8 +82,7 @@ struct KlammerTLSBench: AsyncParsableCommand {
     }
 
     func startServer(group: any EventLoopGroup, context: TLSContext, counter: ByteCounter) async throws -> any Channel {
-        var logger = Logger(label: "klammer.tls.bench")
-        logger.logLevel = .error
+        let logger = { var l = Logger(label: "klammer.tls.bench"); l.logLevel = .error; return l }()
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -122,8 +125,7 @@ struct KlammerTLSBench: AsyncParsableCommand {
     }
 
     func bulk(group: any EventLoopGroup, port: Int, context: TLSContext, seconds: Int, counter: ByteCounter) async throws -> Double {
-        var logger = Logger(label: "klammer.tls.bench")
-        logger.logLevel = .error
+        let logger = { var l = Logger(label: "klammer.tls.bench"); l.logLevel = .error; return l }()
         let loop = group.next()
         let done = loop.makePromise(of: Void.self)
         let deadline = NIODeadline.now() + .seconds(Int64(seconds))
