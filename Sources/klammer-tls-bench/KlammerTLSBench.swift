@@ -24,6 +24,9 @@ struct KlammerTLSBench: AsyncParsableCommand {
     @Flag(help: "Skip the openssl baselines.")
     var skipOpenSSL = false
 
+    @Option(help: "Only run a KlammerTLS server (no ALPN required) for this many seconds, printing its port and PKI directory (for manual s_time/perf runs).")
+    var serveOnly: Int?
+
     mutating func run() async throws {
         var results: [(String, Double, String)] = []  // name, value, unit
         func report(_ name: String, _ value: Double, _ unit: String) {
@@ -37,6 +40,14 @@ struct KlammerTLSBench: AsyncParsableCommand {
         let time = seconds
         let cd = "cd '\(pki.dir.path)' && "
         if !json { print("\(OpenSSLVersion.text); \(ProcessInfo.processInfo.activeProcessorCount) CPUs; \(seconds) s per measurement\n") }
+
+        if let serveOnly {
+            let server = try await startServer(group: serverGroup, context: try pki.serverContext(requireALPN: false), counter: ByteCounter())
+            FileHandle.standardOutput.write(Data("port \(server.localAddress!.port!) pki \(pki.dir.path)\n".utf8))
+            try await Task.sleep(for: .seconds(serveOnly))
+            try await server.close()
+            return
+        }
 
         // MARK: Handshakes
         let counter = ByteCounter()
