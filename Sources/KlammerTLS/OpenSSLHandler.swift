@@ -30,7 +30,9 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
 
     private let tlsContext: TLSContext
     private let authorizer: PeerAuthorizer
-    private var logger: Logger
+    private let logger: Logger
+    /// Per-connection log metadata, attached at log time (cheaper than mutating the logger for every connection).
+    private var logMetadata: Logger.Metadata
     private var connection: TLSConnection?
     private var machine = TLSStateMachine()
     private var handshakeInboundBytes = 0
@@ -59,7 +61,7 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
         self.tlsContext = context
         self.authorizer = authorizer
         self.logger = logger
-        self.logger[metadataKey: "tls.role"] = "\(context.configuration.role)"
+        self.logMetadata = ["tls.role": "\(context.configuration.role)"]
     }
 
     private var configuration: TLSConfiguration { tlsContext.configuration }
@@ -99,7 +101,7 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
 
     private func activate(context: ChannelHandlerContext) {
         guard case .startHandshake = machine.activate() else { return }
-        if let remote = context.remoteAddress { logger[metadataKey: "tls.peer"] = "\(remote)" }
+        if let remote = context.remoteAddress { logMetadata["tls.peer"] = .stringConvertible(remote) }
         let timeout = configuration.handshakeTimeout
         timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             self.timeoutTask = nil
@@ -170,13 +172,17 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
             return
         }
         peerIdentity = identity
-        logger[metadataKey: "tls.peer.fingerprint"] = "\(identity.fingerprint.hex)"
-        logger.debug("TLS handshake completed", metadata: [
+        logMetadata["tls.peer.fingerprint"] = .stringConvertible(identity.fingerprint)
+        logger.debug("TLS handshake completed", metadata: logMetadata.merging([
             "tls.version": "\(identity.protocolVersion)", "tls.cipher": "\(identity.cipherSuite)",
             "tls.alpn": "\(identity.applicationProtocol ?? "none")", "tls.resumed": "\(connection.sessionReused)",
-        ])
+        ]) { $1 })
         context.fireUserInboundEventTriggered(TLSEvent.handshakeCompleted(identity))
         guard case .startAuthorization = machine.handshakeCompleted() else { return }
+        if let decision = authorizer.immediateDecision(for: identity) {
+            perform(machine.authorizationDecided(decision), context: context)
+            return
+        }
         let authorizer = self.authorizer
         context.eventLoop.makeFutureWithTask { await authorizer.authorize(identity) }
             .assumeIsolated()
@@ -213,7 +219,7 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
                 flushCiphertext(context: context)
                 return
             case .closeNotify:
-                logger.debug("peer sent close_notify")
+                logger.debug("peer sent close_notify", metadata: logMetadata)
                 perform(machine.closeNotifyReceived(), context: context)
                 return
             case .failed(let error):
@@ -238,7 +244,7 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
             let error = TLSError(.outboundBufferLimitExceeded,
                 "\(bufferedOutboundBytes) plaintext bytes are already buffered (limit \(configuration.maxBufferedOutboundBytes)) "
                 + (machine.state == .active ? "because the channel is not writable; wait for channelWritabilityChanged" : "before the handshake/authorization completed"))
-            logger.warning("TLS write refused: \(error.code): \(error.message)")
+            logger.warning("TLS write refused: \(error.code): \(error.message)", metadata: logMetadata)
             promise?.fail(error)
             return
         }
@@ -324,7 +330,7 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
         case .becomeActive:
             cancelTimeout()
             guard let identity = peerIdentity else { return }
-            logger.debug("TLS peer authorized")
+            logger.debug("TLS peer authorized", metadata: logMetadata)
             context.fireUserInboundEventTriggered(TLSEvent.authorized(identity))
             if !heldInbound.isEmpty {
                 while let plaintext = heldInbound.popFirst(), machine.state == .active {
@@ -357,7 +363,8 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
         cancelTimeout()
         flushCiphertext(context: context)
         let what = peerIdentity == nil || error.code == .unauthorized ? "TLS connection refused" : "TLS connection failed"
-        logger.warning("\(what): \(error.code): \(error.message)", metadata: error.openSSLErrors.isEmpty ? nil : ["openssl": "\(error.openSSLErrors.joined(separator: "; "))"])
+        logger.warning("\(what): \(error.code): \(error.message)", metadata: error.openSSLErrors.isEmpty ? logMetadata
+            : logMetadata.merging(["openssl": "\(error.openSSLErrors.joined(separator: "; "))"]) { $1 })
         failPendingWrites(error)
         if error.code == .unauthorized {
             // The handshake succeeded, so end the TLS session cleanly: the peer sees close_notify, not a reset.

@@ -94,22 +94,44 @@ final class TLSConnection {
         return .failed(makeError(sslError: error, duringHandshake: true))
     }
 
-    /// Decrypts up to 16 KiB of application data.
+    /// An outcome met after some plaintext was already returned; reported on the next call.
+    private var deferredReadResult: ReadResult?
+
+    /// Decrypts as many records as are available, up to 64 KiB per returned buffer (fewer, larger reads up the
+    /// pipeline). A non-data outcome met after some data is kept and returned by the next call.
     func read(allocator: ByteBufferAllocator) -> ReadResult {
-        ERR_clear_error()
-        var buffer = allocator.buffer(capacity: 16 * 1024)
-        var rc: Int32 = 0
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16 * 1024) { out in
-            rc = SSL_read(ssl, out.baseAddress!, Int32(min(out.count, 16 * 1024)))
-            return rc > 0 ? Int(rc) : 0
+        if let deferred = deferredReadResult {
+            deferredReadResult = nil
+            return deferred
         }
-        if rc > 0 { return .data(buffer) }
-        let error = SSL_get_error(ssl, rc)
-        switch error {
-        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .wantRead
-        case SSL_ERROR_ZERO_RETURN: return .closeNotify
-        default: return .failed(makeError(sslError: error, duringHandshake: false))
+        let available = klammer_BIO_pending(readBIO) + Int(SSL_pending(ssl))
+        let capacity = min(64 * 1024, max(4 * 1024, available))
+        var buffer = allocator.buffer(capacity: capacity)
+        var outcome: ReadResult?
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { out in
+            var filled = 0
+            while filled < out.count {
+                ERR_clear_error()
+                let rc = SSL_read(ssl, out.baseAddress! + filled, Int32(out.count - filled))
+                if rc > 0 {
+                    filled += Int(rc)
+                    continue
+                }
+                let error = SSL_get_error(ssl, rc)
+                switch error {
+                case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: outcome = .wantRead
+                case SSL_ERROR_ZERO_RETURN: outcome = .closeNotify
+                default: outcome = .failed(makeError(sslError: error, duringHandshake: false))
+                }
+                break
+            }
+            return filled
         }
+        if buffer.readableBytes > 0 {
+            if let outcome, case .wantRead = outcome {} else { deferredReadResult = outcome }
+            return .data(buffer)
+        }
+        return outcome ?? .wantRead
     }
 
     /// Encrypts all of `bytes` (memory BIOs never block, so SSL_write either takes everything or fails).
@@ -176,6 +198,9 @@ final class TLSConnection {
         let verify = SSL_get_verify_result(ssl)
         if verify != X509_V_OK && duringHandshake {
             let reason = String(cString: X509_verify_cert_error_string(verify))
+            if verify == X509_V_ERR_EE_KEY_TOO_SMALL || verify == X509_V_ERR_CA_KEY_TOO_SMALL || verify == X509_V_ERR_CA_MD_TOO_WEAK {
+                return TLSError(.keyTooSmall, "peer certificate refused: \(reason) (X509 error \(verify)); Klammer requires RSA ≥ 3072 or EC ≥ 256 bits and SHA-2", openSSLErrors: queue)
+            }
             return TLSError(.certificateVerificationFailed, "peer certificate refused: \(reason) (X509 error \(verify))", openSSLErrors: queue)
         }
         let lowered = joined.lowercased()

@@ -1,6 +1,6 @@
 internal import COpenSSL
 internal import COpenSSLShims
-public import KlammerCrypto
+import KlammerCrypto
 
 /// A validated, immutable OpenSSL `SSL_CTX` built once from a ``TLSConfiguration`` and shared by all connections.
 ///

@@ -102,6 +102,7 @@ final class Recorder: Sendable {
         var errors: [any Error] = []
         var inactive = false
         var active = false
+        var channel: (any Channel)?
     }
     private let state = Mutex(State())
     func with<T>(_ body: (inout State) -> T) -> T { state.withLock { body(&$0) } }
@@ -123,9 +124,13 @@ final class RecordingHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
     let recorder: Recorder
     let echo: Bool
-    init(_ recorder: Recorder, echo: Bool = false) { self.recorder = recorder; self.echo = echo }
+    let pauseReadsWhenAuthorized: Bool
+    init(_ recorder: Recorder, echo: Bool = false, pauseReadsWhenAuthorized: Bool = false) {
+        self.recorder = recorder; self.echo = echo; self.pauseReadsWhenAuthorized = pauseReadsWhenAuthorized
+    }
     func channelActive(context: ChannelHandlerContext) {
-        recorder.with { $0.active = true }
+        let channel = context.channel
+        recorder.with { $0.active = true; $0.channel = channel }
         context.fireChannelActive()
     }
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -134,7 +139,12 @@ final class RecordingHandler: ChannelInboundHandler {
         if echo { context.writeAndFlush(wrapOutboundOut(buffer), promise: nil) }
     }
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? TLSEvent { recorder.with { $0.events.append(event) } }
+        if let event = event as? TLSEvent {
+            recorder.with { $0.events.append(event) }
+            if pauseReadsWhenAuthorized, case .authorized = event {
+                context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+            }
+        }
         context.fireUserInboundEventTriggered(event)
     }
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -153,7 +163,7 @@ final class TestServer: Sendable {
     let channel: any Channel
     var port: Int { channel.localAddress!.port! }
 
-    init(context: TLSContext, authorizer: PeerAuthorizer = .acceptAll, logger: Logger, echo: Bool = false) async throws {
+    init(context: TLSContext, authorizer: PeerAuthorizer = .acceptAll, logger: Logger, echo: Bool = false, pauseReads: Bool = false) async throws {
         let holder = RecorderSink()
         self.channel = try await ServerBootstrap(group: testGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -161,7 +171,7 @@ final class TestServer: Sendable {
                 let recorder = Recorder()
                 holder.add(recorder)
                 return configureTLSServerPipeline(channel: channel, context: context, authorizer: authorizer, logger: logger).flatMapThrowing {
-                    try channel.pipeline.syncOperations.addHandler(RecordingHandler(recorder, echo: echo))
+                    try channel.pipeline.syncOperations.addHandler(RecordingHandler(recorder, echo: echo, pauseReadsWhenAuthorized: pauseReads))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()

@@ -1,2 +1,0 @@
-import KlammerTLS
-print("klammer-tls-bench: not implemented yet (ALPN \(klammerALPN))")
