@@ -57,8 +57,12 @@ enum Recovery {
             if !headerOK {
                 io.close(fd)
                 let dest = try q.moveFile(path, name: name, logDirectory: logDirectory)
-                report.corruptions.append(CorruptionReport(file: path, offset: 0, length: size, reason: problem,
-                                                           quarantinedAs: dest))
+                if isLast && size < UInt64(SegmentFormat.headerSize) {
+                    report.incompleteSegments.append(dest)
+                } else {
+                    report.corruptions.append(CorruptionReport(file: path, offset: 0, length: size, reason: problem,
+                                                               quarantinedAs: dest))
+                }
                 // Never reuse sequence numbers that may have been handed out from this file.
                 maxSeq = max(maxSeq, size < UInt64(SegmentFormat.headerSize) ? id : id + (1 << 24))
                 continue

@@ -20,6 +20,9 @@ public struct CorruptionReport: Sendable, Equatable, CustomStringConvertible {
 public struct RecoveryReport: Sendable {
     /// Corrupt ranges and files (quarantined, never deleted). Everything else stayed available.
     public var corruptions: [CorruptionReport] = []
+    /// Last segment files whose header was never completely written (crash while creating a segment). They hold no
+    /// records; they are moved to `quarantine/` like damaged files, but are not corruption.
+    public var incompleteSegments: [String] = []
     /// Bytes of an incomplete write after the last fsync that were cut off the last segment.
     public var truncatedTailBytes: UInt64 = 0
     /// Segments read.
