@@ -12,7 +12,8 @@ struct PendingWrite: Sendable {
     var body: [UInt8]
     var bodyCRC: UInt32
     /// Called on the writer thread, in log order, once the record is durable (or the write failed).
-    var completion: @Sendable (Result<RecordLocation, StoreError>, Durability) -> Void
+    /// Runs under the store lock (one lock acquisition per batch); it must not take the lock itself.
+    var completion: @Sendable (inout StoreState, Result<RecordLocation, StoreError>, Durability) -> Void
 }
 
 /// Callbacks from the writer thread into the store.
@@ -21,6 +22,8 @@ struct WriterHooks: Sendable {
     var segmentCreated: @Sendable (_ segmentID: UInt64, _ path: String) -> Void
     /// A segment was sealed with a footer at `size` bytes.
     var segmentSealed: @Sendable (_ segmentID: UInt64, _ size: UInt64) -> Void
+    /// Runs a body under the store lock.
+    var withState: @Sendable (_ body: (inout StoreState) -> Void) -> Void
     /// The write path failed and is now poisoned.
     var poisoned: @Sendable (StoreError) -> Void
 }
@@ -188,7 +191,9 @@ final class GroupCommitWriter: Sendable {
             return
         }
         let durability = config.durability
-        for (i, w) in batch.enumerated() { w.completion(.success(locations[i]), durability) }
+        hooks.withState { s in
+            for (i, w) in batch.enumerated() { w.completion(&s, .success(locations[i]), durability) }
+        }
     }
 
     /// Seals the current segment (footer + fdatasync) and creates the next one (header + fdatasync + dir fsync).
@@ -232,7 +237,11 @@ final class GroupCommitWriter: Sendable {
             return q
         }
         hooks.poisoned(storeError)
-        for w in batch + queued { w.completion(.failure(storeError), config.durability) }
+        let all = batch + queued
+        let durability = config.durability
+        hooks.withState { s in
+            for w in all { w.completion(&s, .failure(storeError), durability) }
+        }
     }
 
     static func ioError(_ e: any Error) -> FileIOError {

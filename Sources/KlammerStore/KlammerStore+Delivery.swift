@@ -40,7 +40,7 @@ extension KlammerStore {
                 for (k, p) in out.enumerated() {
                     let body = RecordBody.encodeEntry(messageID: p.id, recipient: recipient, attempts: p.attempt)
                     let isLast = k == out.count - 1
-                    let err = submitLocked(&s, .attempt, body) { _ in
+                    let err = submitLocked(&s, .attempt, body) { _, _ in
                         // Attempts are best effort once the write path is poisoned (reads continue).
                         if isLast { cont.resume(returning: final) }
                     }
@@ -143,7 +143,7 @@ extension KlammerStore {
                 }
                 let seq = s.nextSeq
                 s.nextSeq += 1
-                if let e = writer.submit(PendingWrite(seq: seq, type: .replay, body: body, bodyCRC: crc, completion: { r, _ in
+                if let e = writer.submit(PendingWrite(seq: seq, type: .replay, body: body, bodyCRC: crc, completion: { _, r, _ in
                     cont.resume(with: r.map { _ in () })
                 })) { return e }
                 s.queues[recipient]!.entries[messageID] = Entry(state: .ready, attempts: 0)
@@ -176,7 +176,7 @@ extension KlammerStore {
                 let dead = s.finishEntry(recipient: recipient, messageID: messageID)
                 let seq = s.nextSeq
                 s.nextSeq += 1
-                return writer.submit(PendingWrite(seq: seq, type: type, body: body, bodyCRC: crc, completion: { [self] r, _ in
+                return writer.submit(PendingWrite(seq: seq, type: type, body: body, bodyCRC: crc, completion: { [self] _, r, _ in
                     if case .success = r, let blob = dead?.blob { deleteBlobFile(blob.id) }
                     cont.resume(with: r.map { _ in () })
                 }))
@@ -211,7 +211,7 @@ extension KlammerStore {
         let loc = meta.location
         let dead = s.finishEntry(recipient: recipient, messageID: messageID)
         let body = RecordBody.encodeEntry(messageID: messageID, recipient: recipient)
-        _ = submitLocked(&s, .expire, body) { [self] r in
+        _ = submitLocked(&s, .expire, body) { [self] _, r in
             guard case .success = r else { return }
             if let blob = dead?.blob { deleteBlobFile(blob.id) }
             let m = try? readMessage(h, loc)
@@ -230,7 +230,7 @@ extension KlammerStore {
         let loc = meta.location
         let attempts = Int(e.attempts)
         let body = RecordBody.encodeEntry(messageID: messageID, recipient: recipient, attempts: e.attempts)
-        _ = submitLocked(&s, .deadLetter, body) { [self] r in
+        _ = submitLocked(&s, .deadLetter, body) { [self] _, r in
             guard case .success = r else { return }
             let m = try? readMessage(h, loc)
             eventContinuation.yield(.deadLettered(messageID: messageID, recipient: recipient, sender: m?.sender ?? "",

@@ -36,7 +36,7 @@ extension KlammerStore {
     public func compactOnce() async throws -> Bool {
         let windowMs = config.dedupeWindow.components.seconds * 1000
         let now = nowMs
-        let picked = cell.m.withLock { s -> (UInt64, [UInt64], [(UInt64, UInt64)])? in
+        let picked = cell.m.withLock { s -> UInt64? in
             guard !s.closed, !s.compacting,
                   let oldest = s.segments.keys.min(), let info = s.segments[oldest], info.sealed,
                   s.segments.count > 1 else { return nil }
@@ -44,46 +44,48 @@ extension KlammerStore {
             guard Double(info.liveBytes) <= config.compactionLiveRatio * Double(max(info.size, 1))
                     || total > 2 * s.totalLiveBytes + 2 * config.segmentSize else { return nil }
             s.compacting = true
-            let ids = s.messages.filter { $0.value.location.segmentID == oldest }.map(\.key).sorted()
-            var dd: [(UInt64, UInt64)] = []
-            for (hash, list) in s.dedupe {
-                for e in list where e.location.segmentID == oldest && s.messages[e.messageID] == nil {
-                    dd.append((hash, e.messageID))
-                }
-            }
-            return (oldest, ids, dd)
+            return oldest
         }
-        guard let (segment, ids, dedupes) = picked else { return false }
+        guard let segment = picked else { return false }
         defer { cell.m.withLock { $0.compacting = false } }
         let step = max(1, config.compactionStepRecords)
-        var k = 0
-        while k < ids.count {
-            try await carry(Array(ids[k..<min(ids.count, k + step)]), from: segment)
-            k += step
-        }
-        k = 0
-        while k < dedupes.count {
-            try await tombstones(Array(dedupes[k..<min(dedupes.count, k + step)]), from: segment, now: now, windowMs: windowMs)
-            k += step
-        }
-        // Delete the segment only when nothing refers to it any more.
-        let path = cell.m.withLock { s -> String? in
-            if s.messages.values.contains(where: { $0.location.segmentID == segment }) { return nil }
-            for (h, list) in s.dedupe {
-                let kept = list.filter { $0.location.segmentID != segment }
-                if kept.count != list.count { s.dedupe[h] = kept.isEmpty ? nil : kept }
+        // Repeat until nothing refers to the segment: a message can die (ack) while it is being carried, and then
+        // needs a dedupe tombstone instead. The check and the removal happen under one lock.
+        for _ in 0..<8 {
+            let next = cell.m.withLock { s -> ([UInt64], [(UInt64, UInt64)], String?) in
+                let ids = s.messages.filter { $0.value.location.segmentID == segment }.map(\.key).sorted()
+                var dd: [(UInt64, UInt64)] = []
+                s.dedupe.forEach { hash, e in
+                    if e.location.segmentID == segment && s.messages[e.messageID] == nil
+                        && e.appendedAtMs + windowMs > now { dd.append((hash, e.messageID)) }
+                }
+                if !ids.isEmpty || !dd.isEmpty { return (ids, dd, nil) }
+                // Only dedupe entries past their window still point here: drop them with the segment.
+                s.dedupe.removeAll { $0.location.segmentID == segment }
+                return ([], [], s.segments.removeValue(forKey: segment)?.handle.path)
             }
-            guard let info = s.segments.removeValue(forKey: segment) else { return nil }
-            return info.handle.path
+            if let path = next.2 {
+                do {
+                    try io.unlink(path)
+                    try io.fsyncDirectory(logDirectory)
+                } catch {
+                    logger.error("compaction could not delete \(path): \(error)")
+                }
+                return true
+            }
+            var k = 0
+            while k < next.0.count {
+                try await carry(Array(next.0[k..<min(next.0.count, k + step)]), from: segment)
+                k += step
+            }
+            k = 0
+            while k < next.1.count {
+                try await tombstones(Array(next.1[k..<min(next.1.count, k + step)]), from: segment, now: now,
+                                     windowMs: windowMs)
+                k += step
+            }
         }
-        guard let path else { return false }
-        do {
-            try io.unlink(path)
-            try io.fsyncDirectory(logDirectory)
-        } catch {
-            logger.error("compaction could not delete \(path): \(error)")
-        }
-        return true
+        return false
     }
 
     private func carry(_ ids: [UInt64], from segment: UInt64) async throws {
@@ -111,10 +113,9 @@ extension KlammerStore {
                     let bytes = RecordBody.encodeCarry(messageID: id, body: body, entries: entries)
                     let hash = m.dedupeHash
                     let appendedAt = m.appendedAtMs
-                    let cell = self.cell
-                    if let e = submitLocked(&s, .carry, bytes, completion: { r in
+                    if let e = submitLocked(&s, .carry, bytes, completion: { s, r in
                         if case .success(let loc) = r {
-                            cell.m.withLock { s in
+                            do {
                                 if let m = s.messages[id], m.location == oldLoc {
                                     s.removeLive(oldLoc)
                                     s.messages[id]!.location = loc
@@ -162,13 +163,12 @@ extension KlammerStore {
         }
         if records.isEmpty { return }
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, any Error>) in
-            let cell = self.cell
             cell.m.withLock { s in
                 let done = Countdown(total: records.count, cont: cont)
                 for (i, (hash, e, bytes)) in records.enumerated() {
-                    if let err = submitLocked(&s, .tombstone, bytes, completion: { r in
+                    if let err = submitLocked(&s, .tombstone, bytes, completion: { s, r in
                         if case .success(let loc) = r {
-                            cell.m.withLock { s in
+                            do {
                                 s.addDedupe(hash: hash, DedupeEntry(messageID: e.messageID, location: loc,
                                                                     appendedAtMs: e.appendedAtMs))
                             }

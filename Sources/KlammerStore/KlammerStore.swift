@@ -86,6 +86,7 @@ public final class KlammerStore: Sendable {
                     s.segments[id]?.size = size
                 }
             },
+            withState: { body in cell.m.withLock { s in body(&s) } },
             poisoned: { e in logger.error("write path poisoned: \(e)") }))
         for c in recovered.report.corruptions { logger.error("store corruption: \(c)") }
         sweepBlobsOnOpen()
@@ -170,8 +171,8 @@ public final class KlammerStore: Sendable {
                 }
                 let seq = s.nextSeq
                 s.nextSeq += 1
-                let pw = PendingWrite(seq: seq, type: .append, body: bytes, bodyCRC: crc) { result, durability in
-                    cell.m.withLock { s in
+                let pw = PendingWrite(seq: seq, type: .append, body: bytes, bodyCRC: crc) { s, result, durability in
+                    do {
                         let waiters = s.pendingDedupe.removeValue(forKey: key) ?? []
                         switch result {
                         case .failure(let e):
@@ -295,7 +296,7 @@ public final class KlammerStore: Sendable {
                 if s.closed { return StoreError.closed }
                 let seq = s.nextSeq
                 s.nextSeq += 1
-                return writer.submit(PendingWrite(seq: seq, type: type, body: body, bodyCRC: crc) { r, _ in
+                return writer.submit(PendingWrite(seq: seq, type: type, body: body, bodyCRC: crc) { _, r, _ in
                     cont.resume(with: r)
                 })
             }
@@ -305,11 +306,11 @@ public final class KlammerStore: Sendable {
 
     /// Submits a record while the caller holds the lock. The completion runs on the writer thread.
     func submitLocked(_ s: inout StoreState, _ type: RecordType, _ body: [UInt8],
-                      completion: @escaping @Sendable (Result<RecordLocation, StoreError>) -> Void) -> StoreError? {
+                      completion: @escaping @Sendable (inout StoreState, Result<RecordLocation, StoreError>) -> Void) -> StoreError? {
         let seq = s.nextSeq
         s.nextSeq += 1
-        return writer.submit(PendingWrite(seq: seq, type: type, body: body, bodyCRC: CRC32C.checksum(body)) { r, _ in
-            completion(r)
+        return writer.submit(PendingWrite(seq: seq, type: type, body: body, bodyCRC: CRC32C.checksum(body)) { s, r, _ in
+            completion(&s, r)
         })
     }
 }

@@ -94,6 +94,45 @@ struct DedupeEntry {
     var appendedAtMs: Int64
 }
 
+/// (sender, client id) hash → entry. One entry per hash without an array allocation; the rare second key with the
+/// same 64-bit hash goes to `overflow` (lookups always compare the full key read from disk).
+struct DedupeIndex {
+    var primary: [UInt64: DedupeEntry] = [:]
+    var overflow: [UInt64: [DedupeEntry]] = [:]
+
+    subscript(hash: UInt64) -> [DedupeEntry]? {
+        guard let p = primary[hash] else { return nil }
+        return [p] + (overflow[hash] ?? [])
+    }
+
+    mutating func insert(hash: UInt64, _ e: DedupeEntry) {
+        guard let p = primary[hash], p.messageID != e.messageID else { primary[hash] = e; return }
+        var list = overflow[hash] ?? []
+        if let i = list.firstIndex(where: { $0.messageID == e.messageID }) { list[i] = e } else { list.append(e) }
+        overflow[hash] = list
+    }
+
+    func forEach(_ body: (UInt64, DedupeEntry) -> Void) {
+        for (h, e) in primary { body(h, e) }
+        for (h, list) in overflow { for e in list { body(h, e) } }
+    }
+
+    mutating func removeAll(where pred: (DedupeEntry) -> Bool) {
+        for (h, list) in overflow {
+            let kept = list.filter { !pred($0) }
+            if kept.count != list.count { overflow[h] = kept.isEmpty ? nil : kept }
+        }
+        for (h, e) in primary where pred(e) {
+            if var list = overflow[h], !list.isEmpty {
+                primary[h] = list.removeFirst()
+                overflow[h] = list.isEmpty ? nil : list
+            } else {
+                primary[h] = nil
+            }
+        }
+    }
+}
+
 /// Full key for appends still waiting for their fsync (duplicates of those wait for the original).
 struct DedupeKey: Hashable {
     var sender: String
@@ -141,7 +180,7 @@ struct StoreState {
     var closed = false
     var messages: [UInt64: MessageMeta] = [:]
     var queues: [String: RecipientQueue] = [:]
-    var dedupe: [UInt64: [DedupeEntry]] = [:]
+    var dedupe = DedupeIndex()
     var pendingDedupe: [DedupeKey: [CheckedContinuation<AppendResult, any Error>]] = [:]
     var segments: [UInt64: SegmentInfo] = [:]
     var expiry = ExpiryHeap()
@@ -190,8 +229,6 @@ struct StoreState {
     }
 
     mutating func addDedupe(hash: UInt64, _ e: DedupeEntry) {
-        var list = dedupe[hash] ?? []
-        if let i = list.firstIndex(where: { $0.messageID == e.messageID }) { list[i] = e } else { list.append(e) }
-        dedupe[hash] = list
+        dedupe.insert(hash: hash, e)
     }
 }
