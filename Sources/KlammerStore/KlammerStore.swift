@@ -156,18 +156,21 @@ public final class KlammerStore: Sendable {
                     + "blobAbandonTimeout); upload it again")
             }
         }
-        // Look up earlier appends outside the lock (reads a record from disk on a hash hit).
-        if let dup = try findDuplicate(hash: hash, key: key, nowMs: now) { return dup }
         let cell = self.cell
         let blob: BlobReference? = { if case .blob(let r) = message.payload { return r } else { return nil } }()
         return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<AppendResult, any Error>) in
             cell.m.withLock { s in
                 if s.closed { cont.resume(throwing: StoreError.closed); return }
                 if s.pendingDedupe[key] != nil { s.pendingDedupe[key]!.append(cont); return }
-                // A duplicate may have become durable between the lookup above and taking the lock.
-                if let list = s.dedupe[hash], !list.isEmpty,
-                   let dup = try? self.duplicate(list.map { ($0, s.segments[$0.location.segmentID]?.handle) }, key: key) {
-                    cont.resume(returning: dup); return
+                // Seen before? Compare the full key read from disk (only on a 64-bit hash hit, i.e. a real duplicate).
+                if let list = s.dedupe[hash] {
+                    do {
+                        if let dup = try self.duplicate(list.map { ($0, s.segments[$0.location.segmentID]?.handle) }, key: key) {
+                            cont.resume(returning: dup); return
+                        }
+                    } catch {
+                        cont.resume(throwing: error); return
+                    }
                 }
                 let seq = s.nextSeq
                 s.nextSeq += 1

@@ -1,5 +1,7 @@
+import Dispatch
 import Foundation
 import Glibc
+import Synchronization
 
 /// Rebuilds the in-memory state from the segments on open (SPEC.md §2.6).
 enum Recovery {
@@ -22,28 +24,23 @@ enum Recovery {
         }
         let ids = names.compactMap { SegmentFormat.parseFileName($0) }.sorted()
         let q = Quarantine(io: io, directory: quarantineDirectory, nowMs: Int64(config.now().timeIntervalSince1970 * 1000))
+        // Phase 1, in parallel over segments: map each file and verify every record's checksum.
+        let scans = scanAll(ids: ids, logDirectory: logDirectory, io: io)
+        defer { for sc in scans { sc.unmap() } }
         for (i, id) in ids.enumerated() {
             let isLast = i == ids.count - 1
             let name = SegmentFormat.fileName(id)
             let path = logDirectory + "/" + name
+            let sc = scans[i]
+            if let err = sc.error { throw err }
+            let size = UInt64(sc.size)
             let fd: Int32
-            let size: UInt64
             do {
                 fd = try io.open(path, flags: isLast ? O_RDWR : O_RDONLY, mode: 0)
-                size = try io.fileSize(fd, path: path)
             } catch {
                 throw StoreError(.io, "cannot open segment: \(error.reason)", file: path)
             }
-            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(size), alignment: 16)
-            defer { buf.deallocate() }
-            do {
-                let n = try io.pread(fd, buf, offset: 0, path: path)
-                if n != Int(size) { throw FileIOError(operation: "pread", path: path, errno: EIO) }
-            } catch {
-                io.close(fd)
-                throw StoreError(.io, "cannot read segment: \(error)", file: path)
-            }
-            let rbuf = UnsafeRawBufferPointer(buf)
+            let rbuf = sc.buffer
             let header = SegmentFormat.validateHeader(rbuf)
             var headerOK = false
             var problem = ""
@@ -68,7 +65,12 @@ enum Recovery {
                 continue
             }
             report.segments += 1
-            let result = SegmentFormat.scan(rbuf, segmentID: id) { r in
+            // Phase 2, in order: apply the verified records.
+            let result = sc.result!
+            for rec in sc.records {
+                let r = SegmentFormat.Scanned(
+                    offset: rec.offset, length: rec.length, seq: rec.seq, type: rec.type,
+                    body: UnsafeRawBufferPointer(rebasing: rbuf[(rec.offset + SegmentFormat.recordHeaderSize)..<(rec.offset + rec.length)]))
                 maxSeq = max(maxSeq, r.seq)
                 apply(r, segmentID: id, state: &state)
             }
@@ -188,6 +190,64 @@ enum Recovery {
         } catch {
             // A record with a valid checksum but an undecodable body: written by a newer/buggy version. Skip it.
         }
+    }
+}
+
+extension Recovery {
+    /// A segment mapped into memory with its verified record positions.
+    struct SegmentScan: @unchecked Sendable {
+        // @unchecked: `base` points to a private read-only mapping created by one scanAll iteration and only read
+        // afterwards (by the thread that waits for all iterations); it is unmapped once by `unmap()` at the end.
+        var base: UnsafeRawPointer?
+        var size: Int = 0
+        var records: [Rec] = []
+        var result: SegmentFormat.ScanResult?
+        var error: StoreError?
+
+        struct Rec {
+            var offset: Int
+            var length: Int
+            var seq: UInt64
+            var type: RecordType
+        }
+
+        var buffer: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
+
+        func unmap() {
+            if let base, size > 0 { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+        }
+    }
+
+    static func scanAll(ids: [UInt64], logDirectory: String, io: any FileIO) -> [SegmentScan] {
+        let results = Mutex([SegmentScan](repeating: SegmentScan(), count: ids.count))
+        DispatchQueue.concurrentPerform(iterations: ids.count) { i in
+            var sc = SegmentScan()
+            let path = logDirectory + "/" + SegmentFormat.fileName(ids[i])
+            do {
+                let fd = try io.open(path, flags: O_RDONLY, mode: 0)
+                defer { io.close(fd) }
+                sc.size = Int(try io.fileSize(fd, path: path))
+                if sc.size > 0 {
+                    guard let p = mmap(nil, sc.size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), p != MAP_FAILED else {
+                        throw FileIOError(operation: "mmap", path: path, errno: errno)
+                    }
+                    sc.base = UnsafeRawPointer(p)
+                }
+                if case .success = SegmentFormat.validateHeader(sc.buffer) {
+                    var recs: [SegmentScan.Rec] = []
+                    recs.reserveCapacity(sc.size / 256)
+                    sc.result = SegmentFormat.scan(sc.buffer, segmentID: ids[i]) { r in
+                        recs.append(SegmentScan.Rec(offset: r.offset, length: r.length, seq: r.seq, type: r.type))
+                    }
+                    sc.records = recs
+                }
+            } catch {
+                sc.error = StoreError(.io, "cannot read segment: \(error)", file: path)
+            }
+            let done = sc
+            results.withLock { $0[i] = done }
+        }
+        return results.withLock { $0 }
     }
 }
 

@@ -74,24 +74,19 @@ enum SegmentFormat {
     static func encodeRecord(into out: inout [UInt8], segmentID: UInt64, seq: UInt64, type: RecordType,
                              body: [UInt8], bodyCRC: UInt32) {
         let start = out.count
-        var h = ByteWriter(capacity: recordHeaderSize)
-        h.u32(recordMagic)
-        h.u32(UInt32(body.count))
-        h.u32(0)
-        h.u64(segmentID)
-        h.u64(seq)
-        h.u8(type.rawValue)
-        var crc = bodyCRC
-        h.bytes.withUnsafeBytes { hb in
-            crc = CRC32C.update(crc, UnsafeRawBufferPointer(rebasing: hb[4..<8]))
-            crc = CRC32C.update(crc, UnsafeRawBufferPointer(rebasing: hb[12..<29]))
+        out.append(contentsOf: repeatElement(0, count: recordHeaderSize))
+        out.withUnsafeMutableBytes { o in
+            let h = UnsafeMutableRawBufferPointer(rebasing: o[start..<(start + recordHeaderSize)])
+            h.storeBytes(of: recordMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
+            h.storeBytes(of: UInt32(body.count).littleEndian, toByteOffset: 4, as: UInt32.self)
+            h.storeBytes(of: segmentID.littleEndian, toByteOffset: 12, as: UInt64.self)
+            h.storeBytes(of: seq.littleEndian, toByteOffset: 20, as: UInt64.self)
+            h[28] = type.rawValue
+            var crc = CRC32C.update(bodyCRC, UnsafeRawBufferPointer(rebasing: h[4..<8]))
+            crc = CRC32C.update(crc, UnsafeRawBufferPointer(rebasing: h[12..<29]))
+            h.storeBytes(of: crc.littleEndian, toByteOffset: 8, as: UInt32.self)
         }
-        withUnsafeBytes(of: crc.littleEndian) { c in
-            for i in 0..<4 { h.bytes[8 + i] = c[i] }
-        }
-        out.append(contentsOf: h.bytes)
         out.append(contentsOf: body)
-        _ = start
     }
 
     /// A record found by the scanner.

@@ -23,6 +23,12 @@ struct StoreBench: AsyncParsableCommand {
     @Option(help: "Number of 1 MiB documents.")
     var documents: Int = 200
 
+    @Option(help: "Parts to run: raw, append, docs, restart (comma separated).")
+    var parts: String = "raw,append,docs,restart"
+
+    @Option(help: "Keep/reuse this directory for the restart measurement (filled only if empty).")
+    var restartDirectory: String?
+
     @Option(help: "Queued messages for the restart measurement (0 skips it).")
     var restartMessages: Int = 1_000_000
 
@@ -32,15 +38,19 @@ struct StoreBench: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: root) }
         print("klammer-store-bench in \(root)")
 
+        let want = Set(parts.split(separator: ",").map(String.init))
         // Raw limits.
-        let syncRate = rawFdatasyncRate(root + "/raw-sync", seconds: min(seconds, 2))
-        let rawMBs = rawSequentialMBs(root + "/raw-seq", mib: 256)
-        print(String(format: "raw: single-writer 1 KiB write+fdatasync: %.0f/s", syncRate))
-        print(String(format: "raw: sequential 1 MiB write+fdatasync: %.1f MB/s", rawMBs))
+        var syncRate = 1.0, rawMBs = 1.0
+        if want.contains("raw") || want.contains("append") || want.contains("docs") {
+            syncRate = rawFdatasyncRate(root + "/raw-sync", seconds: min(seconds, 2))
+            rawMBs = rawSequentialMBs(root + "/raw-seq", mib: 256)
+            print(String(format: "raw: single-writer 1 KiB write+fdatasync: %.0f/s", syncRate))
+            print(String(format: "raw: sequential 1 MiB write+fdatasync: %.1f MB/s", rawMBs))
+        }
 
         // Durable appends.
         var rate256 = 0.0
-        for n in appenders {
+        for n in appenders where want.contains("append") {
             let dir = root + "/append-\(n)"
             let (rate, p50, p99) = try await appendRun(dir: dir, appenders: n, seconds: seconds, targetRate: nil)
             if n == 256 { rate256 = rate }
@@ -48,7 +58,7 @@ struct StoreBench: AsyncParsableCommand {
                          + "(%.1fx raw fdatasync rate)", n, rate, p50, p99, rate / syncRate))
             try? FileManager.default.removeItem(atPath: dir)
         }
-        if rate256 > 0 {
+        if rate256 > 0 && want.contains("append") {
             let (rate, p50, p99) = try await appendRun(dir: root + "/paced", appenders: 256, seconds: seconds,
                                                        targetRate: rate256 / 2)
             print(String(format: "store: 256 appenders paced at half (%.0f/s offered): %.0f/s  p50 %.2f ms  p99 %.2f ms",
@@ -57,13 +67,15 @@ struct StoreBench: AsyncParsableCommand {
         }
 
         // 1 MiB documents via blobs.
-        let mbs = try await documentRun(dir: root + "/docs", count: documents)
-        print(String(format: "store: 1 MiB documents: %.1f MB/s (%.0f%% of raw sequential %.1f MB/s)", mbs,
-                     100 * mbs / rawMBs, rawMBs))
-        try? FileManager.default.removeItem(atPath: root + "/docs")
+        if want.contains("docs") {
+            let mbs = try await documentRun(dir: root + "/docs", count: documents)
+            print(String(format: "store: 1 MiB documents: %.1f MB/s (%.0f%% of raw sequential %.1f MB/s)", mbs,
+                         100 * mbs / rawMBs, rawMBs))
+            try? FileManager.default.removeItem(atPath: root + "/docs")
+        }
 
-        if restartMessages > 0 {
-            let (fill, open, rep) = try await restartRun(dir: root + "/restart", messages: restartMessages)
+        if restartMessages > 0 && want.contains("restart") {
+            let (fill, open, rep) = try await restartRun(dir: restartDirectory ?? (root + "/restart"), messages: restartMessages)
             print(String(format: "store: restart with %d queued 1 KiB messages: %.2f s (filled in %.1f s; %d segments, %d records)",
                          rep.messages, open, fill, rep.segments, rep.records))
         }
@@ -176,11 +188,11 @@ func restartRun(dir: String, messages: Int) async throws -> (Double, Double, Rec
     let store = try await KlammerStore.open(c)
     let payload = [UInt8](repeating: 0x42, count: 1024)
     let start = ContinuousClock.now
-    let per = messages / 256
+    let per = store.recoveryReport.messages > 0 ? 0 : messages / 256
     try await withThrowingTaskGroup(of: Void.self) { g in
         for t in 0..<256 {
             g.addTask {
-                for i in 0..<(per + (t < messages % 256 ? 1 : 0)) {
+                for i in 0..<(per == 0 ? 0 : per + (t < messages % 256 ? 1 : 0)) {
                     _ = try await store.append(MessageRecord(sender: "s\(t)", clientMessageID: "\(i)",
                                                              recipients: ["r\(t % 16)"], envelope: [],
                                                              payload: .inline(payload), outcome: [1]))
