@@ -27,6 +27,9 @@ enum Recovery {
         // Phase 1, in parallel over segments: map each file and verify every record's checksum.
         let scans = scanAll(ids: ids, logDirectory: logDirectory, io: io)
         defer { for sc in scans { sc.unmap() } }
+        let messageRecords = scans.reduce(0) { n, sc in n + sc.records.reduce(0) { $0 + ($1.type == .append || $1.type == .carry ? 1 : 0) } }
+        state.messages.reserveCapacity(messageRecords)
+        state.dedupe.primary.reserveCapacity(messageRecords)
         for (i, id) in ids.enumerated() {
             let isLast = i == ids.count - 1
             let name = SegmentFormat.fileName(id)
