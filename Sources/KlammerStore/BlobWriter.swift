@@ -83,8 +83,9 @@ public final class BlobWriter {
             io.close(fd)
             fd = -1
             try io.rename(tmpPath, finalPath)
+            // The rename must be durable before the message referring to it is confirmed. The disappearance from
+            // tmp/ need not be: a stale tmp entry after a crash is swept on open.
             try io.fsyncDirectory(blobDirectory)
-            try io.fsyncDirectory(blobDirectory + "/tmp")
         } catch {
             abort()
             throw Self.map(error, tmpPath)

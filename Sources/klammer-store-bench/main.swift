@@ -68,10 +68,12 @@ struct StoreBench: AsyncParsableCommand {
 
         // 1 MiB documents via blobs.
         if want.contains("docs") {
-            let mbs = try await documentRun(dir: root + "/docs", count: documents)
-            print(String(format: "store: 1 MiB documents: %.1f MB/s (%.0f%% of raw sequential %.1f MB/s)", mbs,
-                         100 * mbs / rawMBs, rawMBs))
-            try? FileManager.default.removeItem(atPath: root + "/docs")
+            for uploaders in [1, 4] {
+                let mbs = try await documentRun(dir: root + "/docs", count: documents, uploaders: uploaders)
+                print(String(format: "store: 1 MiB documents, %d uploader(s): %.1f MB/s (%.0f%% of raw sequential %.1f MB/s)",
+                             uploaders, mbs, 100 * mbs / rawMBs, rawMBs))
+                try? FileManager.default.removeItem(atPath: root + "/docs")
+            }
         }
 
         if restartMessages > 0 && want.contains("restart") {
@@ -164,18 +166,25 @@ func appendRun(dir: String, appenders: Int, seconds: Double, targetRate: Double?
     return (Double(n) / elapsed, p50, p99)
 }
 
-func documentRun(dir: String, count: Int) async throws -> Double {
+func documentRun(dir: String, count: Int, uploaders: Int) async throws -> Double {
     var c = StoreConfiguration(directory: dir)
     c.maintenanceInterval = .zero
     let store = try await KlammerStore.open(c)
-    let chunk = [UInt8](repeating: 0x33, count: 256 << 10)
     let start = ContinuousClock.now
-    for i in 0..<count {
-        let w = try store.beginBlob()
-        for _ in 0..<4 { try w.write(chunk) }
-        let ref = try w.finish()
-        _ = try await store.append(MessageRecord(sender: "s", clientMessageID: "\(i)", recipients: ["r"], envelope: [],
-                                                 payload: .blob(ref), outcome: [1]))
+    try await withThrowingTaskGroup(of: Void.self) { g in
+        for u in 0..<uploaders {
+            g.addTask {
+                let chunk = [UInt8](repeating: 0x33, count: 256 << 10)
+                for i in stride(from: u, to: count, by: uploaders) {
+                    let w = try store.beginBlob()
+                    for _ in 0..<4 { try w.write(chunk) }
+                    let ref = try w.finish()
+                    _ = try await store.append(MessageRecord(sender: "s\(u)", clientMessageID: "\(i)", recipients: ["r"],
+                                                             envelope: [], payload: .blob(ref), outcome: [1]))
+                }
+            }
+        }
+        try await g.waitForAll()
     }
     let mbs = Double(count) * 1.048576 / durationSeconds(ContinuousClock.now - start)
     await store.close()
