@@ -49,19 +49,28 @@ extension KlammerStore {
         guard let segment = picked else { return false }
         defer { cell.m.withLock { $0.compacting = false } }
         let step = max(1, config.compactionStepRecords)
+        // Everything that can refer to this segment is a message/carry/tombstone record inside it: read them from
+        // disk without holding the lock, so the lock is held for O(records in the segment), not O(all messages).
+        let candidates = try referencesIn(segment: segment)
         // Repeat until nothing refers to the segment: a message can die (ack) while it is being carried, and then
         // needs a dedupe tombstone instead. The check and the removal happen under one lock.
         for _ in 0..<8 {
             let next = cell.m.withLock { s -> ([UInt64], [(UInt64, UInt64)], String?) in
-                let ids = s.messages.filter { $0.value.location.segmentID == segment }.map(\.key).sorted()
+                var ids: [UInt64] = []
                 var dd: [(UInt64, UInt64)] = []
-                s.dedupe.forEach { hash, e in
-                    if e.location.segmentID == segment && s.messages[e.messageID] == nil
-                        && e.appendedAtMs + windowMs > now { dd.append((hash, e.messageID)) }
+                for (id, hash) in candidates {
+                    if let m = s.messages[id] {
+                        if m.location.segmentID == segment { ids.append(id) }
+                    } else if let e = s.dedupe[hash]?.first(where: { $0.messageID == id && $0.location.segmentID == segment }),
+                              e.appendedAtMs + windowMs > now {
+                        dd.append((hash, id))
+                    }
                 }
                 if !ids.isEmpty || !dd.isEmpty { return (ids, dd, nil) }
                 // Only dedupe entries past their window still point here: drop them with the segment.
-                s.dedupe.removeAll { $0.location.segmentID == segment }
+                for (id, hash) in candidates {
+                    s.dedupe.remove(hash: hash) { $0.messageID == id && $0.location.segmentID == segment }
+                }
                 return ([], [], s.segments.removeValue(forKey: segment)?.handle.path)
             }
             if let path = next.2 {
@@ -86,6 +95,45 @@ extension KlammerStore {
             }
         }
         return false
+    }
+
+    /// (message id, dedupe hash) of every append, carry and tombstone record in a segment.
+    func referencesIn(segment: UInt64) throws -> [(UInt64, UInt64)] {
+        guard let h = cell.m.withLock({ $0.segments[segment]?.handle }) else { return [] }
+        let size: Int
+        do { size = Int(try io.fileSize(h.fd, path: h.path)) } catch {
+            throw StoreError(.io, "\(error.operation) failed: \(error.reason)", file: h.path)
+        }
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+        defer { buf.deallocate() }
+        let n: Int
+        do { n = try io.pread(h.fd, buf, offset: 0, path: h.path) } catch {
+            throw StoreError(.io, "\(error.operation) failed: \(error.reason)", file: h.path)
+        }
+        var out: [(UInt64, UInt64)] = []
+        _ = SegmentFormat.scan(UnsafeRawBufferPointer(rebasing: buf[0..<n]), segmentID: segment) { r in
+            var rd = ByteReader(r.body)
+            switch r.type {
+            case .append:
+                if let head = try? RecordBody.decodeHead(&rd) { out.append((r.seq, head.dedupeHash)) }
+            case .carry:
+                if let id = try? rd.u64(), let head = try? RecordBody.decodeHead(&rd) { out.append((id, head.dedupeHash)) }
+            case .tombstone:
+                if let id = try? rd.u64(), (try? rd.i64()) != nil {
+                    let start = rd.pos
+                    if let sl = try? rd.u16(), (try? rd.need(Int(sl))) != nil {
+                        rd.pos += Int(sl)
+                        if let cl = try? rd.u16(), (try? rd.need(Int(cl))) != nil {
+                            rd.pos += Int(cl)
+                            out.append((id, RecordBody.dedupeHash(UnsafeRawBufferPointer(rebasing: r.body[start..<rd.pos]))))
+                        }
+                    }
+                }
+            default:
+                break
+            }
+        }
+        return out
     }
 
     private func carry(_ ids: [UInt64], from segment: UInt64) async throws {

@@ -117,6 +117,21 @@ struct DedupeIndex {
         for (h, list) in overflow { for e in list { body(h, e) } }
     }
 
+    mutating func remove(hash: UInt64, where pred: (DedupeEntry) -> Bool) {
+        if var list = overflow[hash] {
+            list.removeAll(where: pred)
+            overflow[hash] = list.isEmpty ? nil : list
+        }
+        if let p = primary[hash], pred(p) {
+            if var list = overflow[hash], !list.isEmpty {
+                primary[hash] = list.removeFirst()
+                overflow[hash] = list.isEmpty ? nil : list
+            } else {
+                primary[hash] = nil
+            }
+        }
+    }
+
     mutating func removeAll(where pred: (DedupeEntry) -> Bool) {
         for (h, list) in overflow {
             let kept = list.filter { !pred($0) }
