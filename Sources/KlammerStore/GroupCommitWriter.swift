@@ -51,7 +51,20 @@ final class GroupCommitWriter: Sendable {
         var unsyncedSince: ContinuousClock.Instant?
     }
 
+    /// Work for the completion thread, in log order: applying a batch to the store state and resuming its waiters
+    /// runs there, so the writer can already write and sync the next batch (pipelining). Segment creation/sealing
+    /// notifications go through the same queue so the state never sees a segment sealed before its last records.
+    enum CompletionItem: Sendable {
+        case batch([PendingWrite], Result<[RecordLocation], StoreError>, Durability)
+        case segmentCreated(UInt64, String)
+        case segmentSealed(UInt64, UInt64)
+        case stop
+    }
+
     let inbox = Mutex(Inbox())
+    let completions = Mutex(Deque<CompletionItem>())
+    let completionWake = DispatchSemaphore(value: 0)
+    let completionStopped = DispatchSemaphore(value: 0)
     let active: Mutex<Active>
     /// (segment id, end offset) of the data written so far; scrub reads the active segment only up to here.
     let writtenEnd = Mutex<(UInt64, UInt64)>((0, 0))
@@ -81,6 +94,9 @@ final class GroupCommitWriter: Sendable {
         let t = Thread { [self] in self.run() }
         t.name = "klammer-store-writer"
         t.start()
+        let c = Thread { [self] in self.runCompletions() }
+        c.name = "klammer-store-completer"
+        c.start()
     }
 
     /// Enqueues a record. Returns the poison error instead if the write path is poisoned or stopping.
@@ -132,6 +148,8 @@ final class GroupCommitWriter: Sendable {
                 if stopping || poisoned {
                     if !poisoned { try? syncIfNeeded(force: true) }
                     active.withLock { a in if a.fd >= 0 { io.close(a.fd); a.fd = -1 } }
+                    complete(.stop)
+                    completionStopped.wait()
                     stopped.signal()
                     return
                 }
@@ -191,9 +209,7 @@ final class GroupCommitWriter: Sendable {
             return
         }
         let durability = config.durability
-        hooks.withState { s in
-            for (i, w) in batch.enumerated() { w.completion(&s, .success(locations[i]), durability) }
-        }
+        complete(.batch(batch, .success(locations), durability))
     }
 
     /// Seals the current segment (footer + fdatasync) and creates the next one (header + fdatasync + dir fsync).
@@ -209,7 +225,7 @@ final class GroupCommitWriter: Sendable {
             a.unsyncedSince = nil
             io.close(a.fd)
             a.fd = -1
-            hooks.segmentSealed(a.segmentID, a.offset)
+            complete(.segmentSealed(a.segmentID, a.offset))
         }
         let path = logDirectory + "/" + SegmentFormat.fileName(newSegmentID)
         let fd = try io.open(path, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
@@ -224,7 +240,7 @@ final class GroupCommitWriter: Sendable {
         try io.fdatasync(fd, path: path)
         try io.fsyncDirectory(logDirectory)
         a.offset = UInt64(header.count)
-        hooks.segmentCreated(newSegmentID, path)
+        complete(.segmentCreated(newSegmentID, path))
     }
 
     /// Poisons the write path: fails this batch and everything queued; later submits fail at once.
@@ -237,10 +253,44 @@ final class GroupCommitWriter: Sendable {
             return q
         }
         hooks.poisoned(storeError)
-        let all = batch + queued
-        let durability = config.durability
-        hooks.withState { s in
-            for w in all { w.completion(&s, .failure(storeError), durability) }
+        complete(.batch(batch + queued, .failure(storeError), config.durability))
+    }
+
+    private func complete(_ item: CompletionItem) {
+        completions.withLock { $0.append(item) }
+        completionWake.signal()
+    }
+
+    /// The completion thread: applies batches to the store state in log order, one lock acquisition per batch.
+    private func runCompletions() {
+        while true {
+            completionWake.wait()
+            let items = completions.withLock { q -> [CompletionItem] in
+                let all = Array(q)
+                q.removeAll()
+                return all
+            }
+            var stop = false
+            for item in items {
+                switch item {
+                case .batch(let batch, let result, let durability):
+                    hooks.withState { s in
+                        switch result {
+                        case .success(let locations):
+                            for (i, w) in batch.enumerated() { w.completion(&s, .success(locations[i]), durability) }
+                        case .failure(let e):
+                            for w in batch { w.completion(&s, .failure(e), durability) }
+                        }
+                    }
+                case .segmentCreated(let id, let path): hooks.segmentCreated(id, path)
+                case .segmentSealed(let id, let size): hooks.segmentSealed(id, size)
+                case .stop: stop = true
+                }
+            }
+            if stop {
+                completionStopped.signal()
+                return
+            }
         }
     }
 
