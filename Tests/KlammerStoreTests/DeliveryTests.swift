@@ -172,3 +172,44 @@ import Testing
         await store.close()
     }
 }
+
+@Suite struct BackgroundMaintenanceTests {
+    @Test func backgroundTaskRedeliversAndExpiresWithoutManualCalls() async throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        var c = testConfig(dir)
+        c.maintenanceInterval = .milliseconds(10)
+        let store = try await KlammerStore.open(c)
+        _ = try await store.append(msg("a", "0"))
+        _ = try await store.append(msg("a", "1", expiresAt: Date().addingTimeInterval(0.05)))
+        let d = try await store.lease(recipient: "bob", consumer: ConsumerID("c"), max: 1, visibility: .milliseconds(30))
+        #expect(d.map(\.clientMessageID) == ["0"])
+        var events = store.events.makeAsyncIterator()
+        let ev = await events.next()
+        guard case .expired(_, "bob", "a", "1") = ev else { Issue.record("got \(String(describing: ev))"); return }
+        var again: [Delivery] = []
+        for _ in 0..<100 where again.isEmpty {
+            try await Task.sleep(for: .milliseconds(10))
+            again = try await store.lease(recipient: "bob", consumer: ConsumerID("c2"), max: 5, visibility: .seconds(30))
+        }
+        #expect(again.map(\.clientMessageID) == ["0"])
+        #expect(again.first?.attempt == 2)
+        await store.close()
+    }
+
+    @Test func batchedDurabilitySyncsWithinTheDelay() async throws {
+        let dir = TempDir(); defer { dir.cleanup() }
+        let io = FaultyFileIO()
+        var c = testConfig(dir, io: io)
+        c.durability = .batched(maxDelay: .milliseconds(20))
+        var store = try await KlammerStore.open(c)
+        let before = io.datasyncCount
+        for i in 0..<50 { _ = try await store.append(msg("a", "\(i)")) }
+        try await Task.sleep(for: .milliseconds(100))
+        let syncs = io.datasyncCount - before
+        #expect(syncs >= 1 && syncs < 50, "\(syncs) fdatasyncs for 50 batched appends")
+        await store.close()
+        store = try await KlammerStore.open(testConfig(dir))
+        #expect(try store.ids("bob").count == 50)
+        await store.close()
+    }
+}
