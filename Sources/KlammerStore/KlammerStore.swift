@@ -129,7 +129,12 @@ public final class KlammerStore: Sendable {
     /// Fails with `.writePathPoisoned`/`.diskFull` after an I/O failure, `.tooLarge`/`.invalidArgument` on limits.
     public func append(_ message: MessageRecord) async throws -> AppendResult {
         var uniqueRecipients: [String] = []
-        for r in message.recipients where !uniqueRecipients.contains(r) { uniqueRecipients.append(r) }
+        if message.recipients.count <= 8 {
+            for r in message.recipients where !uniqueRecipients.contains(r) { uniqueRecipients.append(r) }
+        } else {
+            var seen = Set<String>()
+            for r in message.recipients where seen.insert(r).inserted { uniqueRecipients.append(r) }
+        }
         let recipients = uniqueRecipients
         try validate(message, recipients: recipients)
         let now = nowMs

@@ -34,11 +34,16 @@ enum RecordBody {
         return h
     }
 
+    /// Same value as hashing the encoded bytes, without building them.
     static func dedupeHash(sender: String, clientMessageID: String) -> UInt64 {
-        var w = ByteWriter()
-        w.str16(sender)
-        w.str16(clientMessageID)
-        return w.bytes.withUnsafeBytes { dedupeHash($0) }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for str in [sender, clientMessageID] {
+            let n = UInt16(str.utf8.count)
+            h = (h ^ UInt64(n & 0xFF)) &* 0x0000_0100_0000_01B3
+            h = (h ^ UInt64(n >> 8)) &* 0x0000_0100_0000_01B3
+            for b in str.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        }
+        return h
     }
 
     static func encodeAppend(_ a: AppendBody, into w: inout ByteWriter) {

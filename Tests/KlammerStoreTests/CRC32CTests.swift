@@ -33,3 +33,15 @@ import Testing
         }
     }
 }
+
+@Suite struct DedupeHashTests {
+    @Test func directHashEqualsHashOfEncodedKey() {
+        for (s, c) in [("alice", "1"), ("", ""), ("sénder", String(repeating: "x", count: 300))] {
+            var w = ByteWriter()
+            w.str16(s)
+            w.str16(c)
+            let viaBytes = w.bytes.withUnsafeBytes { RecordBody.dedupeHash($0) }
+            #expect(RecordBody.dedupeHash(sender: s, clientMessageID: c) == viaBytes)
+        }
+    }
+}
