@@ -90,6 +90,10 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        if machine.state == .active {
+            // The peer closed TCP without close_notify: data may have been truncated. Framing above TLS must detect it.
+            logger.info("TLS peer closed the connection without close_notify", metadata: logMetadata)
+        }
         let action = machine.channelInactive()
         if case .fail(let error) = action {
             refuse(error, context: context, close: false)

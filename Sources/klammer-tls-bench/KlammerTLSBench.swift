@@ -55,17 +55,23 @@ struct KlammerTLSBench: AsyncParsableCommand {
         let oursPort = ours.localAddress!.port!
         let sTime = "openssl s_time -connect 127.0.0.1:%d -new -cert client.pem -key client.key -CAfile ca.pem -time \(time)"
         if !skipOpenSSL {
+            let cpuBefore = cpuSeconds()
             let run = try shell(cd + String(format: sTime, oursPort), timeout: Double(time) + 30)
+            let cpu = cpuSeconds() - cpuBefore
             report("handshakes/s: openssl s_time -> KlammerTLS server", parseSTime(run.output), "hs/s")
+            report("server CPU per handshake: KlammerTLS", cpu * 1000 / max(1, parseSTimeCount(run.output)), "ms")
             // Same policy as ours (P-256/P-384 only: s_time offers an X25519 key share first, so both servers
             // answer with a HelloRetryRequest), then openssl's defaults (X25519, tickets) for reference.
             for (label, extra) in [("-groups P-256:P-384 -num_tickets 0", "-groups P-256:P-384 -num_tickets 0"), ("defaults", "")] {
                 let port = try await freePort(group: clientGroup)
                 let sServer = try startBackground(cd + "exec openssl s_server -accept 127.0.0.1:\(port) -cert server.pem -key server.key -CAfile ca.pem -Verify 1 \(extra) -quiet")
                 try await waitForListener(port: port, group: clientGroup)
+                let cpuBefore = cpuSeconds("\(sServer.processIdentifier)")
                 let base = try shell(cd + String(format: sTime, port), timeout: Double(time) + 30)
+                let cpu = cpuSeconds("\(sServer.processIdentifier)") - cpuBefore
                 sServer.terminate()
                 report("handshakes/s: openssl s_time -> s_server -Verify 1 \(label)", parseSTime(base.output), "hs/s")
+                report("server CPU per handshake: s_server \(label)", cpu * 1000 / max(1, parseSTimeCount(base.output)), "ms")
             }
         }
         let oursToOurs = try await handshakeLoop(group: clientGroup, port: oursPort, context: try pki.clientContext(), seconds: time, concurrency: 4)
@@ -75,8 +81,11 @@ struct KlammerTLSBench: AsyncParsableCommand {
         // MARK: Bulk
         let bulkCounter = ByteCounter()
         let bulkServer = try await startServer(group: serverGroup, context: try pki.serverContext(requireALPN: true), counter: bulkCounter)
+        let bulkCPUBefore = cpuSeconds()
         let mbps = try await bulk(group: clientGroup, port: bulkServer.localAddress!.port!, context: try pki.clientContext(), seconds: time, counter: bulkCounter)
+        let bulkCPU = cpuSeconds() - bulkCPUBefore
         report("bulk MB/s: KlammerTLS client -> server, 64 KiB writes", mbps, "MB/s")
+        report("bulk MB per CPU-second (encrypt+decrypt, both ends)", Double(bulkCounter.bytes.load(ordering: .relaxed)) / 1e6 / max(bulkCPU, 0.001), "MB/cpu-s")
         try await bulkServer.close()
         if !skipOpenSSL {
             let speed = try shell("openssl speed -evp aes-256-gcm -bytes 16384 -seconds \(max(1, time / 2)) 2>/dev/null", timeout: Double(time) + 30)
@@ -162,6 +171,14 @@ struct KlammerTLSBench: AsyncParsableCommand {
             if let n = Double(parts[0]), let index = parts.firstIndex(of: "in"), let t = Double(parts[index + 1]), t > 0 { return n / t }
         }
         FileHandle.standardError.write(Data("could not parse s_time output:\n\(output)\n".utf8))
+        return 0
+    }
+
+    /// `N connections in …` from `openssl s_time`.
+    func parseSTimeCount(_ output: String) -> Double {
+        for line in output.split(separator: "\n") where line.contains("real seconds") {
+            if let n = Double(line.split(separator: " ")[0]) { return n }
+        }
         return 0
     }
 

@@ -79,6 +79,27 @@ import Testing
         #expect(cbc.status != 0)
     }
 
+    /// Groups: brainpool works for TLS 1.2 (OpenSSL 3.0 has no TLS 1.3 brainpool groups); X25519 alone is refused.
+    @Test func brainpoolForTLS12AndNoX25519() async throws {
+        let dir = try TempDir()
+        // The TLS 1.2 offered groups also bind both certificates' curves (else OpenSSL says "wrong curve").
+        let brainpoolClient = try PKI.issue(by: PKI.ca, "participant-bp", usage: .client, kind: .brainpoolP256r1)
+        try PKI.writeFiles(to: dir, client: brainpoolClient)
+        let logs = LogCapture()
+        let brainpoolServer = try PKI.issue(by: PKI.ca, "broker-bp", usage: .server, kind: .brainpoolP256r1)
+        let server = try await TestServer(context: try PKI.serverContext(brainpoolServer) { $0.minimumVersion = .tls12 }, logger: logs.logger)
+        defer { Task { await server.close() } }
+        let client = try OpenSSLProcess(["s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_2", "-groups", "brainpoolP256r1", "-cert", "client.pem", "-key", "client.key"] + Self.sClientBase, in: dir)
+        client.send("brainpool\n")
+        #expect(await eventually { server.allRecorders.first?.receivedString == "brainpool\n" }, "\(server.allRecorders.first?.tlsErrors ?? [])")
+        await client.finish()
+        #expect(client.stdout.contains("brainpoolP256r1"), "\(client.stdout)")
+        let x25519 = try await OpenSSLProcess.run(["s_client", "-connect", "127.0.0.1:\(server.port)", "-groups", "X25519", "-cert", "client.pem", "-key", "client.key"] + Self.sClientBase, in: dir, input: "x\n")
+        #expect(x25519.status != 0)
+        #expect(await eventually { server.allRecorders.count == 2 && !(server.allRecorders.last?.tlsErrors.isEmpty ?? true) })
+        #expect(server.allRecorders.last?.received.isEmpty == true)
+    }
+
     /// No resumption: every reconnect with an offered session is a full handshake, so revocation is always re-checked.
     @Test(arguments: [TLSVersion.tls13, .tls12])
     func reconnectWithSessionDoesAFullHandshake(version: TLSVersion) async throws {

@@ -147,7 +147,9 @@ import Testing
         defer { Task { await server.close() } }
         let raw = try await ClientBootstrap(group: testGroup).connect(host: "127.0.0.1", port: server.port).get()
         // The first 5 bytes of a TLS record header, then silence.
-        try await raw.writeAndFlush(ByteBuffer(bytes: [0x16, 0x03, 0x01, 0x01, 0x00])).get()
+        // May fail if the machine is so slow (e.g. under ASan) that the 300 ms already passed; the server-side
+        // assertions below hold either way.
+        try? await raw.writeAndFlush(ByteBuffer(bytes: [0x16, 0x03, 0x01, 0x01, 0x00])).get()
         let start = ContinuousClock.now
         #expect(await eventually { !(server.allRecorders.first?.tlsErrors.isEmpty ?? true) })
         let elapsed = ContinuousClock.now - start
