@@ -1,6 +1,0 @@
-import Testing
-import KlammerStore
-
-@Test func formatVersion() {
-    #expect(KlammerStoreInfo.formatVersion == 1)
-}
