@@ -1,0 +1,58 @@
+import KlammerCrypto
+import KlammerProtocol
+public import KlammerStore
+public import Logging
+import Synchronization
+
+/// The broker core: the decisions of the send and delivery paths, without sockets.
+///
+/// The server layer calls, per connection:
+/// - send: ``beginSubmission(from:envelopeBytes:)`` → ``PayloadSubmission/append(_:)`` per chunk →
+///   ``finishSubmission(_:signature:)`` → signed `accepted` receipt (only after the store confirmed durability);
+/// - delivery: ``lease(for:consumer:max:visibility:)`` → ``markDelivered(_:)`` → ``acknowledge(from:statement:signature:)``
+///   or ``nack(from:messageID:delay:)``; ``disconnected(consumer:)`` releases leases;
+/// - receipts: ``receipts(for:)`` (live events), ``routingSlip(of:requester:)`` (durable history).
+///
+/// Every refusal is a `ProtocolError` whose `code` goes into the ERROR frame (SPEC.md §7.1).
+/// Start ``run()`` once in a task to turn store expiry/dead-letter events into receipts.
+public final class Broker: Sendable {
+    /// Identity, key, limits.
+    public let configuration: BrokerConfiguration
+    /// Participants and their certificates/status/policy.
+    public let registry: ParticipantRegistry
+    /// The durable message store.
+    public let store: KlammerStore
+    let receiptLog: ReceiptLog
+    let logger: Logger
+
+    struct LeaseKey: Hashable { var recipient: ParticipantID; var messageID: MessageID }
+    struct LeaseInfo { var storeID: UInt64; var token: UInt64; var consumer: ConsumerID; var message: StoredMessage }
+    struct State {
+        var leases: [LeaseKey: LeaseInfo] = [:]
+        var subscribers: [ParticipantID: [UInt64: AsyncStream<SignedReceipt>.Continuation]] = [:]
+        var nextSubscriber: UInt64 = 0
+    }
+    let state = Mutex(State())
+
+    /// Opens the broker core over an open store and registry; opens (and recovers) the routing-slip receipt log in
+    /// `configuration.directory`.
+    public init(configuration: BrokerConfiguration, registry: ParticipantRegistry, store: KlammerStore,
+                logger: Logger = Logger(label: "klammer.broker")) throws {
+        try configuration.limits.validate()
+        self.configuration = configuration
+        self.registry = registry
+        self.store = store
+        self.logger = logger
+        self.receiptLog = try ReceiptLog(directory: configuration.directory, limits: configuration.limits)
+    }
+
+    /// Closes the receipt log and ends all receipt subscriptions. The store is closed by its owner.
+    public func close() {
+        let subs = state.withLock { s in
+            defer { s.subscribers = [:] }
+            return s.subscribers.values.flatMap { $0.values }
+        }
+        for c in subs { c.finish() }
+        receiptLog.close()
+    }
+}

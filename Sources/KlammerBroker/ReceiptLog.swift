@@ -1,0 +1,174 @@
+import Foundation
+import KlammerProtocol
+import KlammerStore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The routing slip's durable storage (SPEC.md §7.4): an append-only file `receipts.klog` of CRC32C-framed records,
+/// one per receipt, fsynced before the receipt is released; replayed into an in-memory index on open. A torn or
+/// damaged tail is copied to `receipts.klog.<ms>.bad` and cut off.
+final class ReceiptLog: Sendable {
+    static let magic: UInt32 = 0x4B52_4C31 // "KRL1"
+    static let bodyVersion: UInt8 = 1
+    /// Largest record body (a receipt with two signatures plus up to 4096 recipient ids fits easily).
+    static let maxBodyBytes = 1 << 20
+    /// Most receipts kept per message; further ones are still published live but not recorded.
+    static let maxEntriesPerMessage = 4096
+
+    struct Slip: Sendable {
+        var sender: ParticipantID
+        var clientMessageID: String
+        var recipients: [ParticipantID]
+        var receipts: [SignedReceipt]
+    }
+
+    struct State: Sendable {
+        var fd: Int32
+        var slips: [MessageID: Slip] = [:]
+        var byClientID: [String: MessageID] = [:]
+    }
+
+    let path: String
+    let limits: ProtocolLimits
+    let state: Mutex<State>
+
+    init(directory: String, limits: ProtocolLimits) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        path = (directory as NSString).appendingPathComponent("receipts.klog")
+        self.limits = limits
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw BrokerError(.io, "cannot open the receipt log \(path): \(String(cString: strerror(errno))); check the directory's permissions")
+        }
+        var s = State(fd: fd)
+        do { try Self.replay(&s, path: path, limits: limits) } catch {
+            closeDescriptor(fd)
+            throw error
+        }
+        state = Mutex(s)
+    }
+
+    func close() {
+        state.withLock { s in
+            if s.fd >= 0 { closeDescriptor(s.fd); s.fd = -1 }
+        }
+    }
+
+    static func dedupeKey(sender: ParticipantID, clientMessageID: String) -> String {
+        sender.rawValue + "\u{0}" + clientMessageID
+    }
+
+    /// Appends `receipt` durably (write + fsync) unless the identical receipt is already recorded.
+    /// `clientMessageID`/`recipients` are needed for `accepted` receipts (they open the slip).
+    func record(_ receipt: SignedReceipt, clientMessageID: String, recipients: [ParticipantID]) throws {
+        let encoded = receipt.encodedBytes
+        var body = BrokerByteWriter()
+        body.u8(Self.bodyVersion)
+        body.blob32(encoded)
+        body.str8(clientMessageID)
+        body.u16(UInt16(recipients.count))
+        for r in recipients { body.str8(r.rawValue) }
+        guard body.bytes.count <= Self.maxBodyBytes else {
+            throw ProtocolError(.internalError, "receipt record of \(body.bytes.count) bytes exceeds the receipt log limit")
+        }
+        var frame = BrokerByteWriter()
+        frame.u32(Self.magic)
+        frame.u32(UInt32(body.bytes.count))
+        frame.u32(CRC32C.checksum(body.bytes))
+        frame.raw(body.bytes)
+        try state.withLock { s in
+            if let slip = s.slips[receipt.receipt.messageID] {
+                if slip.receipts.contains(receipt) { return }
+                if slip.receipts.count >= Self.maxEntriesPerMessage { return }
+            }
+            guard s.fd >= 0 else { throw ProtocolError(.storageUnavailable, "the receipt log is closed") }
+            let end = lseek(s.fd, 0, SEEK_END)
+            var written = 0
+            let ok = frame.bytes.withUnsafeBytes { buf -> Bool in
+                while written < buf.count {
+                    let n = pwrite(s.fd, buf.baseAddress! + written, buf.count - written, off_t(end) + off_t(written))
+                    if n < 0 { if errno == EINTR { continue }; return false }
+                    written += n
+                }
+                return true
+            }
+            guard ok, fsync(s.fd) == 0 else {
+                let reason = String(cString: strerror(errno))
+                _ = ftruncate(s.fd, end)  // best effort: never leave a half record behind a later one
+                throw ProtocolError(errno == ENOSPC ? .storageFull : .storageUnavailable,
+                                    "cannot write the receipt log \(path): \(reason); retry later")
+            }
+            Self.apply(&s, receipt, clientMessageID: clientMessageID, recipients: recipients)
+        }
+    }
+
+    func slip(_ id: MessageID) -> Slip? { state.withLock { $0.slips[id] } }
+
+    func messageID(sender: ParticipantID, clientMessageID: String) -> MessageID? {
+        state.withLock { $0.byClientID[Self.dedupeKey(sender: sender, clientMessageID: clientMessageID)] }
+    }
+
+    private static func apply(_ s: inout State, _ r: SignedReceipt, clientMessageID: String, recipients: [ParticipantID]) {
+        let id = r.receipt.messageID
+        if s.slips[id] == nil {
+            s.slips[id] = Slip(sender: r.receipt.sender, clientMessageID: clientMessageID, recipients: recipients, receipts: [])
+        }
+        if r.receipt.kind == .accepted {
+            s.slips[id]!.clientMessageID = clientMessageID
+            s.slips[id]!.recipients = recipients
+            s.byClientID[dedupeKey(sender: r.receipt.sender, clientMessageID: clientMessageID)] = id
+        }
+        s.slips[id]!.receipts.append(r)
+    }
+
+    private static func replay(_ s: inout State, path: String, limits: ProtocolLimits) throws {
+        let data: [UInt8]
+        do { data = Array(try Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+            throw BrokerError(.io, "cannot read the receipt log \(path): \(error)")
+        }
+        var offset = 0
+        while offset < data.count {
+            guard let (body, next) = frame(in: data, at: offset),
+                  let parsed = try? parseBody(body, limits: limits) else { break }
+            apply(&s, parsed.0, clientMessageID: parsed.1, recipients: parsed.2)
+            offset = next
+        }
+        if offset < data.count {
+            let bad = path + ".\(Int(Date().timeIntervalSince1970 * 1000)).bad"
+            try? Data(data[offset...]).write(to: URL(fileURLWithPath: bad))
+            guard ftruncate(s.fd, off_t(offset)) == 0, fsync(s.fd) == 0 else {
+                throw BrokerError(.io, "cannot cut the damaged tail of the receipt log \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    private static func frame(in data: [UInt8], at offset: Int) -> ([UInt8], Int)? {
+        guard data.count - offset >= 12 else { return nil }
+        var r = BrokerByteReader(Array(data[offset..<offset + 12]))
+        guard let magic = try? r.u32(), magic == Self.magic,
+              let length = try? r.u32(), Int(length) <= maxBodyBytes,
+              let crc = try? r.u32(), data.count - offset - 12 >= Int(length) else { return nil }
+        let body = Array(data[offset + 12..<offset + 12 + Int(length)])
+        guard CRC32C.checksum(body) == crc else { return nil }
+        return (body, offset + 12 + Int(length))
+    }
+
+    private static func parseBody(_ body: [UInt8], limits: ProtocolLimits) throws -> (SignedReceipt, String, [ParticipantID]) {
+        var r = BrokerByteReader(body)
+        guard try r.u8() == bodyVersion else { throw BrokerByteReader.Truncated() }
+        let receipt = try SignedReceipt(parsing: r.blob32(max: maxBodyBytes), limits: limits)
+        let clientID = try r.str8()
+        let n = Int(try r.u16())
+        var recipients: [ParticipantID] = []
+        for _ in 0..<n { recipients.append(try ParticipantID(r.str8())) }
+        guard r.isAtEnd else { throw BrokerByteReader.Truncated() }
+        return (receipt, clientID, recipients)
+    }
+}
+
+/// `close(2)` outside the class, whose own `close()` would shadow it.
+private func closeDescriptor(_ fd: Int32) { _ = close(fd) }
