@@ -36,7 +36,8 @@ extension Broker {
                                  maxInline: configuration.maxInlinePayload, store: store)
     }
 
-    /// Finishes a submission with the sender's detached CMS signature over the canonical envelope bytes
+    /// Finishes a submission with the sender's signature (§5.5: single — detached CMS over the canonical envelope
+    /// bytes — or batch — CMS over the batch root statement plus this envelope's inclusion proof)
     /// (SPEC.md §7.1, steps 6–9): payload length, signer is a registered certificate of the sender
     /// (CERTIFICATE_NOT_REGISTERED), the signature verifies (SIGNATURE_MISSING / SIGNATURE_INVALID), the payload's
     /// SHA-256 equals the envelope's (DIGEST_MISMATCH). Then it assigns a message id, signs the `accepted` receipt,
@@ -44,7 +45,7 @@ extension Broker {
     /// routing slip and returns it. A duplicate (same sender and client message id, same envelope) returns the
     /// original receipt byte for byte and stores nothing; a different envelope under a used client message id is
     /// INVALID_ENVELOPE.
-    public func finishSubmission(_ submission: PayloadSubmission, signature: [UInt8]) async throws -> SignedReceipt {
+    public func finishSubmission(_ submission: PayloadSubmission, signature: SenderSignature) async throws -> SignedReceipt {
         guard !submission.finished else {
             throw ProtocolError(.unexpectedFrame, "this submission was already finished or refused; start a new one")
         }
@@ -56,14 +57,20 @@ extension Broker {
         }
     }
 
-    private func finish(_ submission: PayloadSubmission, signature: [UInt8]) async throws -> SignedReceipt {
+    /// Single-form convenience: `signature` is a detached CMS over the canonical envelope bytes.
+    public func finishSubmission(_ submission: PayloadSubmission, signature: [UInt8]) async throws -> SignedReceipt {
+        try await finishSubmission(submission, signature: .single(cms: signature))
+    }
+
+    private func finish(_ submission: PayloadSubmission, signature: SenderSignature) async throws -> SignedReceipt {
         let envelope = submission.envelope
         // The participant may have been suspended while the payload streamed in.
         let (sender, _) = try currentActive(submission.participant)
         guard submission.receivedBytes == envelope.payloadLength else {
             throw ProtocolError(.lengthMismatch, "received \(submission.receivedBytes) payload bytes, the envelope declares \(envelope.payloadLength); send the complete document")
         }
-        let certificate = try verifySignature(signature, over: envelope.canonicalBytes, by: sender, what: "sender")
+        let content = try Broker.signedContent(of: signature, envelope: envelope)
+        let certificate = try verifySignature(signature.cms, over: content, by: sender, what: "sender")
         let digest = submission.hasher.finalize()
         guard digest == envelope.payloadDigest.bytes else {
             throw ProtocolError(.digestMismatch, "the payload's SHA-256 does not equal the digest in the signed envelope; the document was changed after signing or corrupted in transit")

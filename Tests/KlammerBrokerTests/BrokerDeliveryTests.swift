@@ -33,7 +33,7 @@ extension BrokerFixture {
         #expect(d.message.stored.envelope == envelope)
         #expect(d.payload == .inline(payload))
         // The recipient can verify the sender's signature offline with the delivered certificate.
-        try CMS.verifyDetached(signature: d.message.senderSignature, content: d.message.stored.envelope.canonicalBytes,
+        try CMS.verifyDetached(signature: d.message.senderSignature.cms, content: d.message.stored.envelope.canonicalBytes,
                                signer: Certificate(der: d.message.senderCertificateDER))
         let delivered = try f.broker.markDelivered(d)
         #expect(delivered.receipt.kind == .delivered && delivered.receipt.recipient == b.id.asPID)
