@@ -10,9 +10,12 @@ extension Broker {
     ///    TRAILING_BYTES, MALFORMED_FRAME, TOO_MANY_RECIPIENTS, MESSAGE_TOO_LARGE …);
     /// 3. envelope sender == connected participant (IMPERSONATION);
     /// 4. every recipient is registered and active (UNKNOWN_RECIPIENT);
-    /// 5. the sender's routing policy permits every recipient (NOT_PERMITTED).
-    /// Nothing is stored by a refusal.
-    public func beginSubmission(from participant: Participant, envelopeBytes: [UInt8]) throws -> PayloadSubmission {
+    /// 5. the sender's routing policy permits every recipient (NOT_PERMITTED);
+    /// 6. de-duplication on (sender, client message id) within `dedupeWindow`: the same envelope → `.duplicate` with
+    ///    the original receipt; a different envelope → INVALID_ENVELOPE.
+    /// Nothing is stored by a refusal. `signatureForm` is the form SEND_BEGIN announced; SEND_END must match it.
+    public func beginSubmission(from participant: Participant, envelopeBytes: [UInt8],
+                                signatureForm: SignatureForm = .single) throws -> SubmissionStart {
         let (sender, senderID) = try currentActive(participant)
         guard envelopeBytes.count <= Int(configuration.limits.maxFrameSize) else {
             throw ProtocolError(.limitExceeded, "the envelope has \(envelopeBytes.count) bytes, more than \(configuration.limits.maxFrameSize)")
@@ -32,8 +35,24 @@ extension Broker {
                 throw ProtocolError(.notPermitted, "the routing policy of \(senderID) does not allow sending to \(recipient); ask the broker operator to extend the policy")
             }
         }
-        return PayloadSubmission(envelope: envelope, participant: sender,
-                                 maxInline: configuration.maxInlinePayload, store: store)
+        if let original = try acceptedReceipt(sender: envelope.sender, clientMessageID: envelope.clientMessageID) {
+            guard original.receipt.envelopeDigest == StoredMessage.digest(of: envelope) else {
+                throw ProtocolError(.invalidEnvelope, "client message id \(envelope.clientMessageID) was already used for a different envelope (message \(original.receipt.messageID)); use a new client message id")
+            }
+            return .duplicate(original)
+        }
+        return .upload(PayloadSubmission(envelope: envelope, participant: sender, signatureForm: signatureForm,
+                                         maxInline: configuration.maxInlinePayload, store: store))
+    }
+
+    /// The recorded `accepted` receipt for (sender, client message id) if it is still inside the dedupe window.
+    func acceptedReceipt(sender: ParticipantID, clientMessageID: String) throws -> SignedReceipt? {
+        guard let id = receiptLog.messageID(sender: sender, clientMessageID: clientMessageID),
+              let accepted = receiptLog.slip(id)?.receipts.first(where: { $0.receipt.kind == .accepted }) else { return nil }
+        let window = configuration.dedupeWindow.components
+        let windowMillis = UInt64(max(0, window.seconds)) * 1000 + UInt64(max(0, window.attoseconds) / 1_000_000_000_000_000)
+        guard accepted.receipt.timestampMillis &+ windowMillis > configuration.nowMillis else { return nil }
+        return accepted
     }
 
     /// Finishes a submission with the sender's signature (§5.5: single — detached CMS over the canonical envelope
@@ -68,6 +87,9 @@ extension Broker {
         let (sender, _) = try currentActive(submission.participant)
         guard submission.receivedBytes == envelope.payloadLength else {
             throw ProtocolError(.lengthMismatch, "received \(submission.receivedBytes) payload bytes, the envelope declares \(envelope.payloadLength); send the complete document")
+        }
+        guard signature.form == submission.signatureForm else {
+            throw ProtocolError(.signatureFormMismatch, "SEND_BEGIN announced the \(submission.signatureForm) signature form but SEND_END carries \(signature.form); use the announced form")
         }
         let content = try Broker.signedContent(of: signature, envelope: envelope)
         let certificate = try verifySignature(signature.cms, over: content, by: sender, what: "sender")

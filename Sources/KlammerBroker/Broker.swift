@@ -7,7 +7,8 @@ import Synchronization
 /// The broker core: the decisions of the send and delivery paths, without sockets.
 ///
 /// The server layer calls, per connection:
-/// - send: ``beginSubmission(from:envelopeBytes:)`` → ``PayloadSubmission/append(_:)`` per chunk →
+/// - send: ``beginSubmission(from:envelopeBytes:signatureForm:)`` → `.duplicate(receipt)` (answer ACCEPTED) or
+///   `.upload(submission)` (answer READY) → ``PayloadSubmission/append(_:at:)`` per CHUNK →
 ///   ``finishSubmission(_:signature:)`` → signed `accepted` receipt (only after the store confirmed durability);
 /// - delivery: ``lease(for:consumer:max:visibility:)`` → ``markDelivered(_:)`` → ``acknowledge(from:statement:signature:)``
 ///   or ``nack(from:messageID:delay:)``; ``disconnected(consumer:)`` releases leases;

@@ -21,6 +21,9 @@ public struct BrokerConfiguration: Sendable {
     public var maxLeaseBatch: Int = 256
     /// Most receipt subscribers per participant (each is one AsyncStream).
     public var maxSubscribersPerParticipant: Int = 16
+    /// How long SEND_BEGIN answers a re-used client message id from the routing slip (should equal the store's
+    /// `dedupeWindow`; the store's own de-duplication at append remains the final authority).
+    public var dedupeWindow: Duration = .seconds(7 * 24 * 3600)
     /// Clock (tests inject a fixed one).
     public var now: @Sendable () -> Date = { Date() }
 

@@ -11,7 +11,9 @@ public final class PayloadSubmission {
     public let envelope: Envelope
     /// The participant on the connection (registry version at submission start).
     public let participant: Participant
-    /// Bytes received so far.
+    /// The signature form SEND_BEGIN announced.
+    public let signatureForm: SignatureForm
+    /// Bytes received so far (the next expected CHUNK offset).
     public private(set) var receivedBytes: UInt64 = 0
 
     let hasher = SHA256.Hasher()
@@ -21,8 +23,9 @@ public final class PayloadSubmission {
     let maxInline: Int
     let store: KlammerStore
 
-    init(envelope: Envelope, participant: Participant, maxInline: Int, store: KlammerStore) {
+    init(envelope: Envelope, participant: Participant, signatureForm: SignatureForm, maxInline: Int, store: KlammerStore) {
         self.envelope = envelope
+        self.signatureForm = signatureForm
         self.participant = participant
         self.maxInline = maxInline
         self.store = store
@@ -32,7 +35,7 @@ public final class PayloadSubmission {
 
     /// Appends the next payload chunk (in order).
     /// - Throws: LENGTH_MISMATCH if the payload grows past the envelope's declared length, LIMIT_EXCEEDED for a chunk
-    ///   above `maxChunkSize`… (the server layer checks chunk sizes), STORAGE_FULL/STORAGE_UNAVAILABLE on disk errors.
+    ///   (chunk sizes are the frame layer's business), STORAGE_FULL/STORAGE_UNAVAILABLE on disk errors.
     ///   After a throw the submission is dead: discard it.
     public func append(_ chunk: [UInt8]) throws {
         guard !finished else {
@@ -60,6 +63,15 @@ public final class PayloadSubmission {
             abort()
             throw Broker.storageRefusal(error, doing: "storing the payload")
         }
+    }
+
+    /// Appends a CHUNK whose `offset` must equal ``receivedBytes`` (else CHUNK_OFFSET_MISMATCH; the submission stays
+    /// usable). Otherwise as ``append(_:)``.
+    public func append(_ chunk: [UInt8], at offset: UInt64) throws {
+        guard offset == receivedBytes else {
+            throw ProtocolError(.chunkOffsetMismatch, "chunk offset \(offset) is not the next expected offset \(receivedBytes); send the payload contiguously")
+        }
+        try append(chunk)
     }
 
     /// Discards the upload (blob part file deleted).

@@ -37,7 +37,7 @@ private func merkle(_ digests: [SHA256Digest], proofFor index: Int) throws -> (r
         let cms = try f.sign(statement.canonicalBytes, by: BrokerFixture.sender)
         let proof = try BatchInclusionProof(cms: cms, leafCount: 3, leafIndex: 2, path: path)
 
-        let submission = try f.broker.beginSubmission(from: f.participant(BrokerFixture.sender), envelopeBytes: envelopes[2].canonicalBytes)
+        let submission = try f.begin(envelopes[2], form: .batch)
         try submission.append(payloads[2])
         let receipt = try await f.broker.finishSubmission(submission, signature: .batch(proof))
         #expect(receipt.receipt.kind == .accepted)
@@ -45,7 +45,7 @@ private func merkle(_ digests: [SHA256Digest], proofFor index: Int) throws -> (r
         #expect(d.message.senderSignature == .batch(proof))
 
         // The same proof does not cover envelope 1.
-        let wrong = try f.broker.beginSubmission(from: f.participant(BrokerFixture.sender), envelopeBytes: envelopes[1].canonicalBytes)
+        let wrong = try f.begin(envelopes[1], form: .batch)
         try wrong.append(payloads[1])
         await #expect { _ = try await f.broker.finishSubmission(wrong, signature: .batch(proof)) }
             throws: { ($0 as? ProtocolError)?.code == .signatureInvalid }

@@ -105,8 +105,12 @@ final class BrokerFixture {
     /// Submits `envelope` as `connected`, streaming `payload` in 1000-byte chunks.
     func send(_ envelope: Envelope, payload: [UInt8], as connected: String? = nil,
               signature: [UInt8]? = nil, envelopeBytes: [UInt8]? = nil) async throws -> SignedReceipt {
-        let submission = try broker.beginSubmission(from: participant(connected ?? envelope.sender.rawValue),
-                                                    envelopeBytes: envelopeBytes ?? envelope.canonicalBytes)
+        let start = try broker.beginSubmission(from: participant(connected ?? envelope.sender.rawValue),
+                                               envelopeBytes: envelopeBytes ?? envelope.canonicalBytes)
+        guard case .upload(let submission) = start else {
+            if case .duplicate(let original) = start { return original }
+            fatalError("unreachable")
+        }
         var offset = 0
         while offset < payload.count {
             let end = min(offset + 1000, payload.count)
@@ -115,6 +119,14 @@ final class BrokerFixture {
         }
         let sig = try signature ?? sign(envelope.canonicalBytes, by: envelope.sender.rawValue)
         return try await broker.finishSubmission(submission, signature: sig)
+    }
+
+    /// Starts an upload that must not be a duplicate.
+    func begin(_ envelope: Envelope, as connected: String? = nil, form: SignatureForm = .single) throws -> PayloadSubmission {
+        let start = try broker.beginSubmission(from: participant(connected ?? envelope.sender.rawValue),
+                                               envelopeBytes: envelope.canonicalBytes, signatureForm: form)
+        guard let submission = start.submission else { throw ProtocolError(.duplicate, "unexpected duplicate") }
+        return submission
     }
 
     /// Finished blob files in the store (not counting uploads in progress).

@@ -71,7 +71,7 @@ func expectRefusal(_ code: ErrorCode, _ fixture: BrokerFixture, sourceLocation: 
         let f = try await BrokerFixture()
         let payload = payloadBytes(10)
         let envelope = try f.envelope(payload: payload)
-        let submission = try f.broker.beginSubmission(from: f.participant(BrokerFixture.sender), envelopeBytes: envelope.canonicalBytes)
+        let submission = try f.begin(envelope)
         try submission.append(payload)
         _ = try f.registry.setStatus(.suspended, of: BrokerFixture.sender)
         try await expectRefusal(.participantSuspended, f) {
@@ -210,6 +210,33 @@ func expectRefusal(_ code: ErrorCode, _ fixture: BrokerFixture, sourceLocation: 
         let changed = try f.envelope(to: [BrokerFixture.c], payload: payload)
         await #expect { _ = try await f.send(changed, payload: payload) } throws: { ($0 as? ProtocolError)?.code == .invalidEnvelope }
         #expect(try f.store.browse(recipient: BrokerFixture.c).isEmpty)
+    }
+
+    @Test func duplicateSendBeginIsAnsweredWithoutUpload() async throws {
+        let f = try await BrokerFixture()
+        let payload = payloadBytes(10)
+        let envelope = try f.envelope(payload: payload)
+        let first = try await f.send(envelope, payload: payload)
+        try await f.restart()
+        let start = try f.broker.beginSubmission(from: f.participant(BrokerFixture.sender), envelopeBytes: envelope.canonicalBytes)
+        guard case .duplicate(let original) = start else { Issue.record("expected a duplicate"); return }
+        #expect(original.encodedBytes == first.encodedBytes)
+        // After the dedupe window the slip no longer answers; the store decides at append.
+        f.clock.advance(8 * 24 * 3600)
+        #expect(try f.broker.beginSubmission(from: f.participant(BrokerFixture.sender), envelopeBytes: envelope.canonicalBytes).submission != nil)
+    }
+
+    @Test func chunkOffsetAndSignatureForm() async throws {
+        let f = try await BrokerFixture()
+        let payload = payloadBytes(100)
+        let envelope = try f.envelope(payload: payload)
+        let submission = try f.begin(envelope, form: .batch)
+        #expect { try submission.append(payload, at: 5) } throws: { ($0 as? ProtocolError)?.code == .chunkOffsetMismatch }
+        try submission.append(Array(payload[0..<50]), at: 0)
+        try submission.append(Array(payload[50...]), at: 50)
+        try await expectRefusal(.signatureFormMismatch, f) {
+            _ = try await f.broker.finishSubmission(submission, signature: f.sign(envelope.canonicalBytes, by: BrokerFixture.sender))
+        }
     }
 
     @Test func fanOutStoresPayloadOnce() async throws {
