@@ -65,6 +65,8 @@ final class GroupCommitWriter: Sendable {
     let completions = Mutex(Deque<CompletionItem>())
     let completionWake = DispatchSemaphore(value: 0)
     let completionStopped = DispatchSemaphore(value: 0)
+    /// Apply batches on the writer thread itself (no pipelining), see `StoreConfiguration.pipelinedCompletions`.
+    var inlineCompletions: Bool { !config.pipelinedCompletions }
     let active: Mutex<Active>
     /// (segment id, end offset) of the data written so far; scrub reads the active segment only up to here.
     let writtenEnd = Mutex<(UInt64, UInt64)>((0, 0))
@@ -257,8 +259,32 @@ final class GroupCommitWriter: Sendable {
     }
 
     private func complete(_ item: CompletionItem) {
+        if inlineCompletions, case .stop = item {
+        } else if inlineCompletions {
+            _ = process(item)
+            return
+        }
         completions.withLock { $0.append(item) }
         completionWake.signal()
+    }
+
+    /// Applies one item; returns true for `.stop`.
+    private func process(_ item: CompletionItem) -> Bool {
+        switch item {
+        case .batch(let batch, let result, let durability):
+            hooks.withState { s in
+                switch result {
+                case .success(let locations):
+                    for (i, w) in batch.enumerated() { w.completion(&s, .success(locations[i]), durability) }
+                case .failure(let e):
+                    for w in batch { w.completion(&s, .failure(e), durability) }
+                }
+            }
+        case .segmentCreated(let id, let path): hooks.segmentCreated(id, path)
+        case .segmentSealed(let id, let size): hooks.segmentSealed(id, size)
+        case .stop: return true
+        }
+        return false
     }
 
     /// The completion thread: applies batches to the store state in log order, one lock acquisition per batch.
@@ -271,22 +297,7 @@ final class GroupCommitWriter: Sendable {
                 return all
             }
             var stop = false
-            for item in items {
-                switch item {
-                case .batch(let batch, let result, let durability):
-                    hooks.withState { s in
-                        switch result {
-                        case .success(let locations):
-                            for (i, w) in batch.enumerated() { w.completion(&s, .success(locations[i]), durability) }
-                        case .failure(let e):
-                            for w in batch { w.completion(&s, .failure(e), durability) }
-                        }
-                    }
-                case .segmentCreated(let id, let path): hooks.segmentCreated(id, path)
-                case .segmentSealed(let id, let size): hooks.segmentSealed(id, size)
-                case .stop: stop = true
-                }
-            }
+            for item in items where process(item) { stop = true }
             if stop {
                 completionStopped.signal()
                 return

@@ -12,6 +12,9 @@ public struct StoreConfiguration: Sendable {
     public var maxBatchRecords: Int = 4096
     /// Largest number of bytes written with one write + fdatasync.
     public var maxBatchBytes: Int = 8 << 20
+    /// Apply synced batches on a second thread while the writer writes the next batch (default). Turn off to keep
+    /// all write-path work on one thread.
+    public var pipelinedCompletions = true
     /// Inline payloads larger than this must be stored as blobs.
     public var maxInlinePayload: Int = 1 << 20
     /// Largest envelope.

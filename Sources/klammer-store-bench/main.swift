@@ -131,6 +131,7 @@ final class Latencies: Sendable {
 func appendRun(dir: String, appenders: Int, seconds: Double, targetRate: Double?) async throws -> (Double, Double, Double) {
     var c = StoreConfiguration(directory: dir)
     c.maintenanceInterval = .zero
+    c.pipelinedCompletions = ProcessInfo.processInfo.environment["KLAMMER_STORE_INLINE_COMPLETIONS"] != "1"
     let store = try await KlammerStore.open(c)
     let lat = Latencies()
     let payload = [UInt8](repeating: 0x42, count: 1024)

@@ -61,7 +61,10 @@ import Testing
             }
             try await Task.sleep(for: .milliseconds(Int.random(in: 5...150, using: &rng)))
             kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+            // Poll instead of blocking a cooperative thread in waitUntilExit.
+            let exitDeadline = ContinuousClock.now + .seconds(20)
+            while p.isRunning && ContinuousClock.now < exitDeadline { try await Task.sleep(for: .milliseconds(2)) }
+            #expect(!p.isRunning, "helper did not exit after SIGKILL")
             #expect(p.terminationReason == .uncaughtSignal, "helper exited by itself: \(p.terminationStatus)")
             let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
             for line in text.split(separator: "\n", omittingEmptySubsequences: true) where text.hasSuffix("\n") || line != text.split(separator: "\n").last {

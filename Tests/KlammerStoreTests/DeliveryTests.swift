@@ -80,7 +80,6 @@ import Testing
         var store = try await KlammerStore.open(c)
         _ = try await store.append(msg("a", "poison"))
         _ = try await store.append(msg("a", "fine"))
-        var events = store.events.makeAsyncIterator()
         for round in 0..<3 {
             let d = try await store.lease(recipient: "bob", consumer: consumer, max: 1, visibility: .seconds(60))
             #expect(d.first?.clientMessageID == "poison")
@@ -89,10 +88,9 @@ import Testing
             if round == 1 {  // restart in between: attempts are durable
                 await store.close()
                 store = try await KlammerStore.open(c)
-                events = store.events.makeAsyncIterator()
             }
         }
-        let ev = await events.next()
+        let ev = await nextEvent(store)
         guard case .deadLettered(_, "bob", "a", "poison", 3) = ev else { Issue.record("got \(String(describing: ev))"); return }
         let next = try await store.lease(recipient: "bob", consumer: consumer, max: 5, visibility: .seconds(60))
         #expect(next.map(\.clientMessageID) == ["fine"])
@@ -135,10 +133,9 @@ import Testing
         var store = try await KlammerStore.open(testConfig(dir, clock: clock))
         _ = try await store.append(msg("a", "long", expiresAt: clock.now().addingTimeInterval(3600)))
         _ = try await store.append(msg("a", "short", expiresAt: clock.now().addingTimeInterval(10)))
-        var events = store.events.makeAsyncIterator()
         clock.advance(11)
         await store.runMaintenance()
-        let ev = await events.next()
+        let ev = await nextEvent(store)
         guard case .expired(_, "bob", "a", "short") = ev else { Issue.record("got \(String(describing: ev))"); return }
         #expect(try store.ids("bob") == ["long"])
         await store.close()
@@ -183,8 +180,7 @@ import Testing
         _ = try await store.append(msg("a", "1", expiresAt: Date().addingTimeInterval(0.05)))
         let d = try await store.lease(recipient: "bob", consumer: ConsumerID("c"), max: 1, visibility: .milliseconds(30))
         #expect(d.map(\.clientMessageID) == ["0"])
-        var events = store.events.makeAsyncIterator()
-        let ev = await events.next()
+        let ev = await nextEvent(store)
         guard case .expired(_, "bob", "a", "1") = ev else { Issue.record("got \(String(describing: ev))"); return }
         var again: [Delivery] = []
         for _ in 0..<100 where again.isEmpty {

@@ -94,3 +94,20 @@ extension KlammerStore {
         try browse(recipient: recipient, limit: 100_000).map { $0.clientMessageID }
     }
 }
+
+/// The next store event, or nil after `timeout` (so a missing event fails the test instead of hanging it).
+func nextEvent(_ store: KlammerStore, timeout: Duration = .seconds(20)) async -> StoreEvent? {
+    await withTaskGroup(of: StoreEvent?.self) { g in
+        g.addTask {
+            var it = store.events.makeAsyncIterator()
+            return await it.next()
+        }
+        g.addTask {
+            try? await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = await g.next() ?? nil
+        g.cancelAll()
+        return first
+    }
+}
