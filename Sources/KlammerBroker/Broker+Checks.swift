@@ -39,7 +39,7 @@ extension Broker {
         }
         var match: Certificate?
         for registered in participant.certificates {
-            guard let certificate = try? Certificate(pem: registered.pem) else { continue }
+            guard let certificate = registeredCertificate(registered) else { continue }
             if certificate.issuer == signer.issuer && certificate.serialNumberHex == signer.serialNumberHex {
                 match = certificate
                 break
@@ -50,6 +50,21 @@ extension Broker {
         }
         do { try CMS.verifyDetached(signature: signature, content: content, signer: certificate) } catch {
             throw ProtocolError(.signatureInvalid, "the \(what) signature does not verify against the registered certificate \(certificate.subject) (\(error)); the signed bytes or the key differ")
+        }
+        return certificate
+    }
+
+    /// Parsed registered certificate, cached by fingerprint (the PEM of a fingerprint never changes).
+    func registeredCertificate(_ registered: Participant.RegisteredCertificate) -> Certificate? {
+        if let cached = state.withLock({ $0.certificates[registered.fingerprint] }) { return cached }
+        guard let certificate = try? Certificate(pem: registered.pem),
+              certificate.fingerprint.hex == registered.fingerprint else {
+            logger.error("registered certificate \(registered.fingerprint) cannot be parsed or does not match its fingerprint")
+            return nil
+        }
+        state.withLock { s in
+            if s.certificates.count >= Broker.maxCachedCertificates { s.certificates.removeAll(keepingCapacity: true) }
+            s.certificates[registered.fingerprint] = certificate
         }
         return certificate
     }

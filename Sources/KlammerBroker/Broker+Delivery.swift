@@ -43,13 +43,13 @@ extension Broker {
     /// Records the `delivered` receipt once DELIVER_END was written to the recipient connection; returns it
     /// (it is also published to the sender).
     @discardableResult
-    public func markDelivered(_ delivery: BrokerDelivery) throws -> SignedReceipt {
+    public func markDelivered(_ delivery: BrokerDelivery) async throws -> SignedReceipt {
         let stored = delivery.message.stored
         let receipt = try Receipt(kind: .delivered, messageID: stored.messageID, envelopeDigest: delivery.message.envelopeDigest,
                                   sender: stored.envelope.sender, recipient: delivery.recipient,
                                   timestampMillis: configuration.nowMillis, brokerID: configuration.brokerID)
         let signed = try sign(receipt)
-        try recordReceipt(signed)
+        try await recordReceipt(signed)
         return signed
     }
 
@@ -91,7 +91,7 @@ extension Broker {
                                   sender: statement.sender, recipient: recipient,
                                   timestampMillis: configuration.nowMillis, brokerID: configuration.brokerID)
         let signed = try sign(receipt, acknowledgement: .init(statement: statement, signature: signature))
-        try recordReceipt(signed)
+        try await recordReceipt(signed)
         return signed
     }
 

@@ -6,13 +6,13 @@ extension Broker {
     /// (recorded in the routing slip, then published). Run it once in a task; returns when the store closes.
     public func run() async {
         for await event in store.events {
-            do { try handle(event) } catch {
+            do { try await handle(event) } catch {
                 logger.error("could not issue a receipt for store event \(event): \(error)")
             }
         }
     }
 
-    func handle(_ event: StoreEvent) throws {
+    func handle(_ event: StoreEvent) async throws {
         let (senderRaw, clientID, recipientRaw, kind, reason): (String, String, String, Receipt.Kind, ErrorCode)
         switch event {
         case .expired(_, let recipient, let sender, let clientMessageID):
@@ -35,6 +35,6 @@ extension Broker {
         let receipt = try Receipt(kind: kind, messageID: messageID, envelopeDigest: accepted.receipt.envelopeDigest,
                                   sender: sender, recipient: recipient, timestampMillis: configuration.nowMillis,
                                   brokerID: configuration.brokerID, reason: reason)
-        try recordReceipt(try sign(receipt))
+        try await recordReceipt(try sign(receipt))
     }
 }

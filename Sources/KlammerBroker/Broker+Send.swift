@@ -129,7 +129,7 @@ extension Broker {
         }
         switch result {
         case .stored:
-            try recordReceipt(signed, clientMessageID: envelope.clientMessageID, recipients: envelope.recipients)
+            try await recordReceipt(signed, clientMessageID: envelope.clientMessageID, recipients: envelope.recipients)
             return signed
         case .duplicate(_, let outcome):
             let original: SignedReceipt
@@ -140,7 +140,7 @@ extension Broker {
                 throw ProtocolError(.invalidEnvelope, "client message id \(envelope.clientMessageID) was already used for a different envelope (message \(original.receipt.messageID)); use a new client message id")
             }
             // The original may predate a crash between store append and receipt log: record it if missing.
-            try recordReceipt(original, clientMessageID: envelope.clientMessageID, recipients: envelope.recipients)
+            try await recordReceipt(original, clientMessageID: envelope.clientMessageID, recipients: envelope.recipients)
             return original
         }
     }

@@ -32,7 +32,10 @@ public final class Broker: Sendable {
         var leases: [LeaseKey: LeaseInfo] = [:]
         var subscribers: [ParticipantID: [UInt64: AsyncStream<SignedReceipt>.Continuation]] = [:]
         var nextSubscriber: UInt64 = 0
+        var certificates: [String: Certificate] = [:]
     }
+    /// Bound of the parsed-certificate cache (cleared when full).
+    static let maxCachedCertificates = 4096
     let state = Mutex(State())
 
     /// Opens the broker core over an open store and registry; opens (and recovers) the routing-slip receipt log in

@@ -28,6 +28,7 @@ final class ReceiptLog: Sendable {
 
     struct State: Sendable {
         var fd: Int32
+        var poisoned = false
         var slips: [MessageID: Slip] = [:]
         var byClientID: [String: MessageID] = [:]
     }
@@ -35,6 +36,8 @@ final class ReceiptLog: Sendable {
     let path: String
     let limits: ProtocolLimits
     let state: Mutex<State>
+    /// The single writer: appends and close run here, in order.
+    let queue = DispatchQueue(label: "klammer.broker.receipt-log")
 
     init(directory: String, limits: ProtocolLimits) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -52,9 +55,12 @@ final class ReceiptLog: Sendable {
         state = Mutex(s)
     }
 
+    /// Closes the file after all queued writes.
     func close() {
-        state.withLock { s in
-            if s.fd >= 0 { closeDescriptor(s.fd); s.fd = -1 }
+        queue.sync {
+            state.withLock { s in
+                if s.fd >= 0 { closeDescriptor(s.fd); s.fd = -1 }
+            }
         }
     }
 
@@ -64,7 +70,7 @@ final class ReceiptLog: Sendable {
 
     /// Appends `receipt` durably (write + fsync) unless the identical receipt is already recorded.
     /// `clientMessageID`/`recipients` are needed for `accepted` receipts (they open the slip).
-    func record(_ receipt: SignedReceipt, clientMessageID: String, recipients: [ParticipantID]) throws {
+    func record(_ receipt: SignedReceipt, clientMessageID: String, recipients: [ParticipantID]) async throws {
         let encoded = receipt.encodedBytes
         var body = BrokerByteWriter()
         body.u8(Self.bodyVersion)
@@ -80,30 +86,52 @@ final class ReceiptLog: Sendable {
         frame.u32(UInt32(body.bytes.count))
         frame.u32(CRC32C.checksum(body.bytes))
         frame.raw(body.bytes)
-        try state.withLock { s in
+        let bytes = frame.bytes
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, any Error>) in
+            queue.async {
+                do {
+                    try self.write(bytes, receipt: receipt, clientMessageID: clientMessageID, recipients: recipients)
+                    cont.resume()
+                } catch {
+                    cont.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// Runs on `queue` only (the single writer), so the end offset cannot change between `lseek` and `pwrite`, and
+    /// readers of the index are never blocked by an fsync.
+    private func write(_ frame: [UInt8], receipt: SignedReceipt, clientMessageID: String, recipients: [ParticipantID]) throws {
+        enum Plan { case skip, write(Int32) }
+        let plan: Plan = try state.withLock { s in
             if let slip = s.slips[receipt.receipt.messageID] {
-                if slip.receipts.contains(receipt) { return }
-                if slip.receipts.count >= Self.maxEntriesPerMessage { return }
+                if slip.receipts.contains(receipt) || slip.receipts.count >= Self.maxEntriesPerMessage { return .skip }
             }
             guard s.fd >= 0 else { throw ProtocolError(.storageUnavailable, "the receipt log is closed") }
-            let end = lseek(s.fd, 0, SEEK_END)
-            var written = 0
-            let ok = frame.bytes.withUnsafeBytes { buf -> Bool in
-                while written < buf.count {
-                    let n = pwrite(s.fd, buf.baseAddress! + written, buf.count - written, off_t(end) + off_t(written))
-                    if n < 0 { if errno == EINTR { continue }; return false }
-                    written += n
-                }
-                return true
+            guard !s.poisoned else {
+                throw ProtocolError(.storageUnavailable, "an earlier write to the receipt log \(path) failed; the broker must be restarted")
             }
-            guard ok, fsync(s.fd) == 0 else {
-                let reason = String(cString: strerror(errno))
-                _ = ftruncate(s.fd, end)  // best effort: never leave a half record behind a later one
-                throw ProtocolError(errno == ENOSPC ? .storageFull : .storageUnavailable,
-                                    "cannot write the receipt log \(path): \(reason); retry later")
-            }
-            Self.apply(&s, receipt, clientMessageID: clientMessageID, recipients: recipients)
+            return .write(s.fd)
         }
+        guard case .write(let fd) = plan else { return }
+        let end = lseek(fd, 0, SEEK_END)
+        var written = 0
+        let ok = end >= 0 && frame.withUnsafeBytes { buf -> Bool in
+            while written < buf.count {
+                let n = pwrite(fd, buf.baseAddress! + written, buf.count - written, off_t(end) + off_t(written))
+                if n < 0 { if errno == EINTR { continue }; return false }
+                written += n
+            }
+            return true
+        }
+        guard ok, fsync(fd) == 0 else {
+            let code = errno
+            // A failed fsync is never retried (the page cache state is unknown): refuse all later writes.
+            state.withLock { $0.poisoned = true }
+            throw ProtocolError(code == ENOSPC ? .storageFull : .storageUnavailable,
+                                "cannot write the receipt log \(path): \(String(cString: strerror(code))); the broker must be restarted")
+        }
+        state.withLock { s in Self.apply(&s, receipt, clientMessageID: clientMessageID, recipients: recipients) }
     }
 
     func slip(_ id: MessageID) -> Slip? { state.withLock { $0.slips[id] } }

@@ -35,7 +35,7 @@ extension BrokerFixture {
         // The recipient can verify the sender's signature offline with the delivered certificate.
         try CMS.verifyDetached(signature: d.message.senderSignature.cms, content: d.message.stored.envelope.canonicalBytes,
                                signer: Certificate(der: d.message.senderCertificateDER))
-        let delivered = try f.broker.markDelivered(d)
+        let delivered = try await f.broker.markDelivered(d)
         #expect(delivered.receipt.kind == .delivered && delivered.receipt.recipient == b.id.asPID)
 
         let (statement, signature) = try f.acknowledgement(for: d, by: BrokerFixture.b)
