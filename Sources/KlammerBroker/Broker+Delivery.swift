@@ -56,11 +56,12 @@ extension Broker {
     /// Acknowledges a leased message with the recipient's detached CMS signature over the canonical
     /// acknowledgement statement (SPEC.md §5.7, §7.2). Checks, in order: participant active; statement parses
     /// (INVALID_VALUE …); statement recipient == connected participant (IMPERSONATION); the message is leased to it
-    /// (UNKNOWN_MESSAGE); statement's envelope digest and sender equal the message's (INVALID_VALUE); signature by a
+    /// on this connection's `consumer` (UNKNOWN_MESSAGE; a lease that timed out and went to another connection is
+    /// not acknowledgeable here); statement's envelope digest and sender equal the message's (INVALID_VALUE); signature by a
     /// registered certificate of the recipient that verifies (SIGNATURE_MISSING / CERTIFICATE_NOT_REGISTERED /
     /// SIGNATURE_INVALID). Then the store acks durably and the `acknowledged` receipt (carrying the statement and
     /// signature) is signed, recorded in the routing slip and returned.
-    public func acknowledge(from participant: Participant, statement statementBytes: [UInt8],
+    public func acknowledge(from participant: Participant, consumer: ConsumerID, statement statementBytes: [UInt8],
                             signature: [UInt8]) async throws -> SignedReceipt {
         let (current, recipient) = try currentActive(participant)
         guard statementBytes.count <= 1024 else {
@@ -71,8 +72,8 @@ extension Broker {
             throw ProtocolError(.impersonation, "the acknowledgement names recipient \(statement.recipient) but this connection is authenticated as \(recipient)")
         }
         let key = LeaseKey(recipient: recipient, messageID: statement.messageID)
-        guard let lease = state.withLock({ $0.leases[key] }) else {
-            throw ProtocolError(.unknownMessage, "message \(statement.messageID) is not leased to \(recipient) (lease expired, released or already acknowledged); fetch it again")
+        guard let lease = state.withLock({ $0.leases[key] }), lease.consumer == consumer else {
+            throw ProtocolError(.unknownMessage, "message \(statement.messageID) is not leased to \(recipient) on this connection (lease expired, released or already acknowledged); fetch it again")
         }
         guard statement.envelopeDigest == lease.message.envelopeDigest, statement.sender == lease.message.stored.envelope.sender else {
             throw ProtocolError(.invalidValue, "the acknowledgement's envelope digest or sender does not match message \(statement.messageID)")
@@ -96,13 +97,18 @@ extension Broker {
     }
 
     /// Returns a leased message to the queue, visible again after `delay` (dead-lettered once attempts are exhausted).
-    public func nack(from participant: Participant, messageID: MessageID, delay: Duration = .zero) throws {
+    public func nack(from participant: Participant, consumer: ConsumerID, messageID: MessageID, delay: Duration = .zero) throws {
         guard let recipient = try? ParticipantID(participant.id) else {
             throw ProtocolError(.unknownParticipant, "participant id \(participant.id) is invalid")
         }
         let key = LeaseKey(recipient: recipient, messageID: messageID)
-        guard let lease = state.withLock({ s in s.leases.removeValue(forKey: key) }) else {
-            throw ProtocolError(.unknownMessage, "message \(messageID) is not leased to \(recipient)")
+        let lease: LeaseInfo? = state.withLock { s in
+            guard let l = s.leases[key], l.consumer == consumer else { return nil }
+            s.leases[key] = nil
+            return l
+        }
+        guard let lease else {
+            throw ProtocolError(.unknownMessage, "message \(messageID) is not leased to \(recipient) on this connection")
         }
         do { try store.nack(recipient: recipient.rawValue, messageID: lease.storeID, leaseToken: lease.token, delay: delay) } catch {
             throw ProtocolError(.unknownMessage, "message \(messageID) is no longer leased to \(recipient) (\(error))")

@@ -10,8 +10,8 @@ import Synchronization
 /// - send: ``beginSubmission(from:envelopeBytes:signatureForm:)`` → `.duplicate(receipt)` (answer ACCEPTED) or
 ///   `.upload(submission)` (answer READY) → ``PayloadSubmission/append(_:at:)`` per CHUNK →
 ///   ``finishSubmission(_:signature:)`` → signed `accepted` receipt (only after the store confirmed durability);
-/// - delivery: ``lease(for:consumer:max:visibility:)`` → ``markDelivered(_:)`` → ``acknowledge(from:statement:signature:)``
-///   or ``nack(from:messageID:delay:)``; ``disconnected(consumer:)`` releases leases;
+/// - delivery: ``lease(for:consumer:max:visibility:)`` → ``markDelivered(_:)`` →
+///   ``acknowledge(from:consumer:statement:signature:)`` or ``nack(from:consumer:messageID:delay:)``; ``disconnected(consumer:)`` releases leases;
 /// - receipts: ``receipts(for:)`` (live events), ``routingSlip(of:requester:)`` (durable history).
 ///
 /// Every refusal is a `ProtocolError` whose `code` goes into the ERROR frame (SPEC.md §7.1).

@@ -63,7 +63,7 @@ private func merkle(_ digests: [SHA256Digest], proofFor index: Int) throws -> (r
         for attempt in 1...10 {
             let d = try #require(try await f.broker.lease(for: b, consumer: ConsumerID("c"), max: 1).first)
             #expect(d.attempt == attempt)
-            try f.broker.nack(from: b, messageID: d.messageID)
+            try f.broker.nack(from: b, consumer: ConsumerID("c"), messageID: d.messageID)
         }
         #expect(try await f.broker.lease(for: b, consumer: ConsumerID("c"), max: 1).isEmpty)
         var dead: SignedReceipt?

@@ -39,7 +39,7 @@ extension BrokerFixture {
         #expect(delivered.receipt.kind == .delivered && delivered.receipt.recipient == b.id.asPID)
 
         let (statement, signature) = try f.acknowledgement(for: d, by: BrokerFixture.b)
-        let acked = try await f.broker.acknowledge(from: b, statement: statement, signature: signature)
+        let acked = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: statement, signature: signature)
         #expect(acked.receipt.kind == .acknowledged)
         #expect(acked.acknowledgement?.signature == signature)
         try f.verifyBrokerSignature(acked)
@@ -53,7 +53,7 @@ extension BrokerFixture {
         #expect(seen == [.delivered, .acknowledged])
 
         // A second ack of the same message is refused (not leased any more).
-        await #expect { _ = try await f.broker.acknowledge(from: b, statement: statement, signature: signature) }
+        await #expect { _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: statement, signature: signature) }
             throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
 
         try await f.restart()
@@ -80,30 +80,33 @@ extension BrokerFixture {
 
         // c acknowledges b's delivery in b's name.
         let byB = try f.acknowledgement(for: d, by: BrokerFixture.b)
-        await #expect { _ = try await f.broker.acknowledge(from: f.participant(BrokerFixture.c), statement: byB.statement, signature: byB.signature) }
+        await #expect { _ = try await f.broker.acknowledge(from: f.participant(BrokerFixture.c), consumer: ConsumerID("conn-b"), statement: byB.statement, signature: byB.signature) }
             throws: { ($0 as? ProtocolError)?.code == .impersonation }
         // Signed by somebody else's certificate.
         let wrongSigner = try f.acknowledgement(for: d, by: BrokerFixture.b, signer: BrokerFixture.c)
-        await #expect { _ = try await f.broker.acknowledge(from: b, statement: wrongSigner.statement, signature: wrongSigner.signature) }
+        await #expect { _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: wrongSigner.statement, signature: wrongSigner.signature) }
             throws: { ($0 as? ProtocolError)?.code == .certificateNotRegistered }
         // Missing signature.
-        await #expect { _ = try await f.broker.acknowledge(from: b, statement: byB.statement, signature: []) }
+        await #expect { _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: byB.statement, signature: []) }
             throws: { ($0 as? ProtocolError)?.code == .signatureMissing }
         // Signature over different bytes.
         let other = AcknowledgementStatement(messageID: d.messageID, envelopeDigest: d.message.envelopeDigest,
                                              sender: d.message.stored.envelope.sender, recipient: d.recipient, timestampMillis: 1)
         let otherSignature = try f.sign(other.canonicalBytes, by: BrokerFixture.b)
-        await #expect { _ = try await f.broker.acknowledge(from: b, statement: byB.statement, signature: otherSignature) }
+        await #expect { _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: byB.statement, signature: otherSignature) }
             throws: { ($0 as? ProtocolError)?.code == .signatureInvalid }
         // Wrong envelope digest.
         let wrongDigest = AcknowledgementStatement(messageID: d.messageID, envelopeDigest: try SHA256Digest(bytes: [UInt8](repeating: 1, count: 32)),
                                                    sender: d.message.stored.envelope.sender, recipient: d.recipient, timestampMillis: 1)
-        await #expect { _ = try await f.broker.acknowledge(from: b, statement: wrongDigest.canonicalBytes,
+        await #expect { _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: wrongDigest.canonicalBytes,
                                                            signature: try f.sign(wrongDigest.canonicalBytes, by: BrokerFixture.b)) }
             throws: { ($0 as? ProtocolError)?.code == .invalidValue }
+        // The right statement on another connection of the same participant is refused.
+        await #expect { _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("other"), statement: byB.statement, signature: byB.signature) }
+            throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
         // Still leased and pending after all refusals; the correct ack works.
         #expect(try f.store.browse(recipient: BrokerFixture.b).count == 1)
-        let ok = try await f.broker.acknowledge(from: b, statement: byB.statement, signature: byB.signature)
+        let ok = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: byB.statement, signature: byB.signature)
         #expect(ok.receipt.kind == .acknowledged)
     }
 
@@ -115,7 +118,10 @@ extension BrokerFixture {
         let first = try #require(try await f.broker.lease(for: b, consumer: ConsumerID("c1"), max: 1).first)
         #expect(first.attempt == 1)
         #expect(try await f.broker.lease(for: b, consumer: ConsumerID("c2"), max: 1).isEmpty)
-        try f.broker.nack(from: b, messageID: accepted.receipt.messageID)
+        // Not on another connection.
+        #expect { try f.broker.nack(from: b, consumer: ConsumerID("other"), messageID: accepted.receipt.messageID) }
+            throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
+        try f.broker.nack(from: b, consumer: ConsumerID("c1"), messageID: accepted.receipt.messageID)
         let second = try #require(try await f.broker.lease(for: b, consumer: ConsumerID("c2"), max: 1).first)
         #expect(second.attempt == 2)
         f.broker.disconnected(consumer: ConsumerID("c2"))

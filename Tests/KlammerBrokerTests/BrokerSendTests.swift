@@ -293,3 +293,35 @@ func hexBytes(_ hex: String) -> [UInt8]? {
     }
     return out
 }
+
+@Suite(.timeLimit(.minutes(2))) struct BrokerConcurrencyTests {
+    @Test func parallelSendersGetDistinctDurableMessages() async throws {
+        let f = try await BrokerFixture()
+        let broker = f.broker
+        let sender = f.participant(BrokerFixture.sender)
+        var jobs: [(Envelope, [UInt8], [UInt8])] = []
+        for i in 0..<24 {
+            let payload = payloadBytes(500 + i, seed: UInt8(i))
+            let envelope = try f.envelope(to: [BrokerFixture.b, BrokerFixture.c], payload: payload, clientID: "par-\(i)")
+            jobs.append((envelope, payload, try f.sign(envelope.canonicalBytes, by: BrokerFixture.sender)))
+        }
+        let receipts = try await withThrowingTaskGroup(of: SignedReceipt.self) { group in
+            for (envelope, payload, signature) in jobs {
+                group.addTask {
+                    guard let submission = try broker.beginSubmission(from: sender, envelopeBytes: envelope.canonicalBytes).submission else {
+                        throw ProtocolError(.duplicate, "unexpected duplicate")
+                    }
+                    try submission.append(payload, at: 0)
+                    return try await broker.finishSubmission(submission, signature: signature)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(Set(receipts.map(\.receipt.messageID)).count == 24)
+        #expect(try f.store.browse(recipient: BrokerFixture.c).count == 24)
+        try await f.restart()
+        for r in receipts {
+            #expect(try f.broker.routingSlip(of: r.receipt.messageID, requester: f.party(BrokerFixture.b).id).count == 1)
+        }
+    }
+}
