@@ -139,7 +139,8 @@ final class BrokerFixture {
     func storeIsEmpty() throws -> Bool {
         for id in parties.keys where try !store.browse(recipient: id).isEmpty { return false }
         let slipBytes = (try? FileManager.default.attributesOfItem(atPath: dir.file("broker/receipts.klog"))[.size] as? Int) ?? 0
-        return finishedBlobCount() == 0 && slipBytes == 0
+        let parts = ((try? FileManager.default.contentsOfDirectory(atPath: dir.file("store/blobs/tmp"))) ?? []).count
+        return finishedBlobCount() == 0 && slipBytes == 0 && parts == 0
     }
 
     func verifyBrokerSignature(_ r: SignedReceipt) throws {
