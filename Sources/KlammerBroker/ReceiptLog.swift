@@ -18,6 +18,8 @@ final class ReceiptLog: Sendable {
     static let maxBodyBytes = 1 << 20
     /// Most receipts kept per message; further ones are still published live but not recorded.
     static let maxEntriesPerMessage = 4096
+    /// Most bytes written (and fsynced) in one group commit.
+    static let maxBatchBytes = 4 << 20
 
     struct Slip: Sendable {
         var sender: ParticipantID
@@ -26,9 +28,20 @@ final class ReceiptLog: Sendable {
         var receipts: [SignedReceipt]
     }
 
+    /// A receipt waiting for the next group commit.
+    struct Pending: Sendable {
+        var frame: [UInt8]
+        var receipt: SignedReceipt
+        var clientMessageID: String
+        var recipients: [ParticipantID]
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
     struct State: Sendable {
         var fd: Int32
         var poisoned = false
+        var pending: [Pending] = []
+        var drainScheduled = false
         var slips: [MessageID: Slip] = [:]
         var byClientID: [String: MessageID] = [:]
     }
@@ -88,35 +101,71 @@ final class ReceiptLog: Sendable {
         frame.raw(body.bytes)
         let bytes = frame.bytes
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, any Error>) in
-            queue.async {
-                do {
-                    try self.write(bytes, receipt: receipt, clientMessageID: clientMessageID, recipients: recipients)
-                    cont.resume()
-                } catch {
-                    cont.resume(throwing: error)
+            let entry = Pending(frame: bytes, receipt: receipt, clientMessageID: clientMessageID,
+                                recipients: recipients, continuation: cont)
+            let schedule = state.withLock { s -> Bool in
+                s.pending.append(entry)
+                if s.drainScheduled { return false }
+                s.drainScheduled = true
+                return true
+            }
+            if schedule { queue.async { self.drain() } }
+        }
+    }
+
+    /// Group commit on `queue` (the single writer, so the end offset cannot move between `lseek` and `pwrite`):
+    /// takes everything queued (up to `maxBatchBytes`), writes it with one `pwrite`, one `fsync`, then updates the
+    /// index and resumes the callers. Index readers never wait for an fsync.
+    private func drain() {
+        while true {
+            enum Step { case done, failed([Pending], ProtocolError), write(Int32, [Pending], [Pending]) }
+            let step: Step = state.withLock { s in
+                guard !s.pending.isEmpty else { s.drainScheduled = false; return .done }
+                var take = 0, bytes = 0
+                while take < s.pending.count, take == 0 || bytes + s.pending[take].frame.count <= Self.maxBatchBytes {
+                    bytes += s.pending[take].frame.count
+                    take += 1
                 }
+                let batch = Array(s.pending[..<take])
+                s.pending.removeFirst(take)
+                guard s.fd >= 0 else { return .failed(batch, ProtocolError(.storageUnavailable, "the receipt log is closed")) }
+                guard !s.poisoned else {
+                    return .failed(batch, ProtocolError(.storageUnavailable, "an earlier write to the receipt log \(path) failed; the broker must be restarted"))
+                }
+                // Already recorded (or over the per-message bound): nothing to write, just confirm.
+                var write: [Pending] = [], skip: [Pending] = []
+                for p in batch {
+                    let id = p.receipt.receipt.messageID
+                    let known = s.slips[id]?.receipts ?? []
+                    let inBatch = write.contains { $0.receipt == p.receipt }
+                    if inBatch || known.contains(p.receipt) || known.count >= Self.maxEntriesPerMessage { skip.append(p) } else { write.append(p) }
+                }
+                return .write(s.fd, write, skip)
+            }
+            switch step {
+            case .done:
+                return
+            case .failed(let batch, let error):
+                for p in batch { p.continuation.resume(throwing: error) }
+            case .write(let fd, let write, let skip):
+                if let error = append(write.flatMap(\.frame), to: fd) {
+                    for p in write + skip { p.continuation.resume(throwing: error) }
+                    continue
+                }
+                state.withLock { s in
+                    for p in write { Self.apply(&s, p.receipt, clientMessageID: p.clientMessageID, recipients: p.recipients) }
+                }
+                for p in write + skip { p.continuation.resume() }
             }
         }
     }
 
-    /// Runs on `queue` only (the single writer), so the end offset cannot change between `lseek` and `pwrite`, and
-    /// readers of the index are never blocked by an fsync.
-    private func write(_ frame: [UInt8], receipt: SignedReceipt, clientMessageID: String, recipients: [ParticipantID]) throws {
-        enum Plan { case skip, write(Int32) }
-        let plan: Plan = try state.withLock { s in
-            if let slip = s.slips[receipt.receipt.messageID] {
-                if slip.receipts.contains(receipt) || slip.receipts.count >= Self.maxEntriesPerMessage { return .skip }
-            }
-            guard s.fd >= 0 else { throw ProtocolError(.storageUnavailable, "the receipt log is closed") }
-            guard !s.poisoned else {
-                throw ProtocolError(.storageUnavailable, "an earlier write to the receipt log \(path) failed; the broker must be restarted")
-            }
-            return .write(s.fd)
-        }
-        guard case .write(let fd) = plan else { return }
+    /// Appends `bytes` at the end of the file and fsyncs; poisons the log on failure.
+    private func append(_ bytes: [UInt8], to fd: Int32) -> ProtocolError? {
+        if bytes.isEmpty { return nil }
         let end = lseek(fd, 0, SEEK_END)
         var written = 0
-        let ok = end >= 0 && frame.withUnsafeBytes { buf -> Bool in
+        let ok = end >= 0 && bytes.withUnsafeBytes { buf -> Bool in
             while written < buf.count {
                 let n = pwrite(fd, buf.baseAddress! + written, buf.count - written, off_t(end) + off_t(written))
                 if n < 0 { if errno == EINTR { continue }; return false }
@@ -128,10 +177,10 @@ final class ReceiptLog: Sendable {
             let code = errno
             // A failed fsync is never retried (the page cache state is unknown): refuse all later writes.
             state.withLock { $0.poisoned = true }
-            throw ProtocolError(code == ENOSPC ? .storageFull : .storageUnavailable,
-                                "cannot write the receipt log \(path): \(String(cString: strerror(code))); the broker must be restarted")
+            return ProtocolError(code == ENOSPC ? .storageFull : .storageUnavailable,
+                                 "cannot write the receipt log \(path): \(String(cString: strerror(code))); the broker must be restarted")
         }
-        state.withLock { s in Self.apply(&s, receipt, clientMessageID: clientMessageID, recipients: recipients) }
+        return nil
     }
 
     func slip(_ id: MessageID) -> Slip? { state.withLock { $0.slips[id] } }
