@@ -98,6 +98,15 @@ extension Broker {
             throw ProtocolError(.digestMismatch, "the payload's SHA-256 does not equal the digest in the signed envelope; the document was changed after signing or corrupted in transit")
         }
 
+        // A concurrent upload with the same client message id may have been accepted meanwhile: answer with its
+        // receipt without finishing (and orphaning) this blob. The store's de-duplication below stays authoritative.
+        if let original = try acceptedReceipt(sender: envelope.sender, clientMessageID: envelope.clientMessageID) {
+            guard original.receipt.envelopeDigest == StoredMessage.digest(of: envelope) else {
+                throw ProtocolError(.invalidEnvelope, "client message id \(envelope.clientMessageID) was already used for a different envelope (message \(original.receipt.messageID)); use a new client message id")
+            }
+            submission.abort()
+            return original
+        }
         let payload: MessagePayload
         if let blob = submission.blob {
             do { payload = .blob(try blob.finish()) } catch {

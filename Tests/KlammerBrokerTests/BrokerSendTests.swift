@@ -325,3 +325,22 @@ func hexBytes(_ hex: String) -> [UInt8]? {
         }
     }
 }
+
+extension BrokerConcurrencyTests {
+    @Test func concurrentUploadsOfSameMessageStoreOneBlob() async throws {
+        let f = try await BrokerFixture(maxInline: 1024)
+        let payload = payloadBytes(20_000)
+        let envelope = try f.envelope(payload: payload)
+        let signature = try f.sign(envelope.canonicalBytes, by: BrokerFixture.sender)
+        // Both uploads start before either finished (a client retrying on a second connection).
+        let first = try f.begin(envelope)
+        let second = try f.begin(envelope)
+        try first.append(payload, at: 0)
+        try second.append(payload, at: 0)
+        let a = try await f.broker.finishSubmission(first, signature: signature)
+        let b = try await f.broker.finishSubmission(second, signature: signature)
+        #expect(a.encodedBytes == b.encodedBytes)
+        #expect(f.finishedBlobCount() == 1)
+        #expect(try f.store.browse(recipient: BrokerFixture.b).count == 1)
+    }
+}
