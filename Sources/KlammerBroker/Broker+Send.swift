@@ -4,7 +4,7 @@ public import KlammerProtocol
 import KlammerStore
 
 extension Broker {
-    /// Starts a submission: runs the checks that need only the envelope (SPEC.md §7.1, steps 1–6), in this order:
+    /// Starts a submission: runs the checks that need only the envelope (SPEC.md §7.1, checks 1–5), in this order:
     /// 1. the connected participant is still registered and active (PARTICIPANT_SUSPENDED / PARTICIPANT_REVOKED);
     /// 2. the envelope parses strictly with the broker's limits (INVALID_ENVELOPE, UNSUPPORTED_VERSION, INVALID_UTF8,
     ///    TRAILING_BYTES, MALFORMED_FRAME, TOO_MANY_RECIPIENTS, MESSAGE_TOO_LARGE …);
@@ -57,7 +57,7 @@ extension Broker {
 
     /// Finishes a submission with the sender's signature (§5.5: single — detached CMS over the canonical envelope
     /// bytes — or batch — CMS over the batch root statement plus this envelope's inclusion proof)
-    /// (SPEC.md §7.1, steps 6–9): payload length, signer is a registered certificate of the sender
+    /// (SPEC.md §7.1, checks 7–12): payload length, signer is a registered certificate of the sender
     /// (CERTIFICATE_NOT_REGISTERED), the signature verifies (SIGNATURE_MISSING / SIGNATURE_INVALID), the payload's
     /// SHA-256 equals the envelope's (DIGEST_MISMATCH). Then it assigns a message id, signs the `accepted` receipt,
     /// appends the message with that receipt as its dedupe outcome, waits for durability, records the receipt in the
