@@ -16,6 +16,26 @@ import Synchronization
 ///
 /// Every refusal is a `ProtocolError` whose `code` goes into the ERROR frame (SPEC.md §7.1).
 /// Start ``run()`` once in a task to turn store expiry/dead-letter events into receipts.
+///
+/// ```swift
+/// let broker = try Broker(configuration: config, registry: registry, store: store)
+/// Task { await broker.run() }
+/// // per connection: participant = registry.participant(forFingerprint: tlsPeerFingerprint)
+/// switch try broker.beginSubmission(from: participant, envelopeBytes: begin.envelope, signatureForm: begin.form) {
+/// case .duplicate(let receipt): send(.accepted(receipt))
+/// case .upload(let upload):
+///     send(.ready(offset: 0))
+///     for chunk in chunks { try upload.append(chunk.data, at: chunk.offset) }
+///     send(.accepted(try await broker.finishSubmission(upload, signature: end.signature)))
+/// }
+/// for d in try await broker.lease(for: participant, consumer: connectionID, max: credit) {
+///     /* DELIVER_BEGIN(d.message…), chunks (d.payload / broker.openPayload), DELIVER_END */
+///     try await broker.markDelivered(d)
+/// }
+/// let receipt = try await broker.acknowledge(from: participant, consumer: connectionID,
+///                                            statement: ack.statement, signature: ack.signature)
+/// broker.disconnected(consumer: connectionID)   // on close
+/// ```
 public final class Broker: Sendable {
     /// Identity, key, limits.
     public let configuration: BrokerConfiguration
