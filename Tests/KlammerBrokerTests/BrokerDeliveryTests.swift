@@ -159,3 +159,27 @@ extension BrokerFixture {
 extension String {
     var asPID: ParticipantID? { try? ParticipantID(self) }
 }
+
+extension BrokerDeliveryTests {
+    @Test func restartBetweenLeaseAndAckRedelivers() async throws {
+        let f = try await BrokerFixture()
+        let payload = payloadBytes(300)
+        let accepted = try await f.send(try f.envelope(payload: payload), payload: payload)
+        let first = try #require(try await f.broker.lease(for: f.participant(BrokerFixture.b), consumer: ConsumerID("c"), max: 1).first)
+        try await f.broker.markDelivered(first)
+        let ack = try f.acknowledgement(for: first, by: BrokerFixture.b)
+        try await f.restart()
+        // Leases do not survive a restart: the old lease cannot be acknowledged, the message comes again.
+        await #expect { _ = try await f.broker.acknowledge(from: f.participant(BrokerFixture.b), consumer: ConsumerID("c"),
+                                                           statement: ack.statement, signature: ack.signature) }
+            throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
+        let again = try #require(try await f.broker.lease(for: f.participant(BrokerFixture.b), consumer: ConsumerID("c2"), max: 1).first)
+        #expect(again.messageID == accepted.receipt.messageID)
+        #expect(again.attempt == 2)
+        try await f.broker.markDelivered(again)
+        _ = try await f.broker.acknowledge(from: f.participant(BrokerFixture.b), consumer: ConsumerID("c2"),
+                                           statement: ack.statement, signature: ack.signature)
+        let slip = try f.broker.routingSlip(of: accepted.receipt.messageID, requester: f.party(BrokerFixture.sender).id)
+        #expect(slip.map(\.receipt.kind) == [.accepted, .delivered, .delivered, .acknowledged])
+    }
+}
