@@ -62,7 +62,7 @@ public final class Broker: Sendable {
     /// `configuration.directory`.
     public init(configuration: BrokerConfiguration, registry: ParticipantRegistry, store: KlammerStore,
                 logger: Logger = Logger(label: "klammer.broker")) throws {
-        try configuration.limits.validate()
+        try configuration.validate()
         self.configuration = configuration
         self.registry = registry
         self.store = store

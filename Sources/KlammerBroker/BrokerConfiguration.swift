@@ -38,6 +38,21 @@ public struct BrokerConfiguration: Sendable {
         self.directory = directory
     }
 
+    /// Checks the limits against each other and against the store's defaults (SPEC.md §2.10: inline payload 1 MiB,
+    /// 1000 recipients), so a message the broker accepts is never refused by the store afterwards.
+    public func validate() throws {
+        try limits.validate()
+        guard (0...(1 << 20)).contains(maxInlinePayload) else {
+            throw BrokerError(.limitExceeded, "maxInlinePayload \(maxInlinePayload) must be 0…1 MiB (the store's inline limit); larger payloads go to blobs")
+        }
+        guard limits.maxRecipients <= 1000 else {
+            throw BrokerError(.limitExceeded, "maxRecipients \(limits.maxRecipients) exceeds the store's 1000 recipients per message; lower it")
+        }
+        guard (1...10_000).contains(maxLeaseBatch), (1...1024).contains(maxSubscribersPerParticipant) else {
+            throw BrokerError(.limitExceeded, "maxLeaseBatch must be 1…10000 and maxSubscribersPerParticipant 1…1024")
+        }
+    }
+
     var nowMillis: UInt64 {
         let t = now().timeIntervalSince1970
         return t <= 0 ? 0 : UInt64((t * 1000).rounded(.down))

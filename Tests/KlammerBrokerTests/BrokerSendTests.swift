@@ -344,3 +344,21 @@ extension BrokerConcurrencyTests {
         #expect(try f.store.browse(recipient: BrokerFixture.b).count == 1)
     }
 }
+
+extension BrokerSendTests {
+    @Test func configurationLimitsAreChecked() async throws {
+        let f = try await BrokerFixture()
+        var config = try BrokerConfiguration(brokerID: try ParticipantID("broker:klammer-1"), certificate: f.brokerCertificate,
+                                             key: f.brokerKey, directory: f.dir.file("broker2"))
+        config.maxInlinePayload = 2 << 20
+        #expect(throws: BrokerError.self) { try config.validate() }
+        config.maxInlinePayload = 1024
+        config.limits.maxRecipients = 2000
+        #expect(throws: BrokerError.self) { try config.validate() }
+        // A key that is not the certificate's is refused up front.
+        #expect(throws: CryptoError.self) {
+            _ = try BrokerConfiguration(brokerID: try ParticipantID("broker:klammer-1"), certificate: f.brokerCertificate,
+                                        key: try PrivateKey.generate(.p256), directory: f.dir.file("broker3"))
+        }
+    }
+}
