@@ -207,14 +207,15 @@ extension KlammerStore {
 
     /// Expires one entry: terminal record, then an `.expired` event once durable. Caller holds the lock.
     func expireLocked(_ s: inout StoreState, recipient: String, messageID: UInt64) {
-        guard let meta = s.messages[messageID], let h = s.segments[meta.location.segmentID]?.handle else { return }
+        guard let meta = s.messages[messageID] else { return }
+        let h = s.segments[meta.location.segmentID]?.handle
         let loc = meta.location
         let dead = s.finishEntry(recipient: recipient, messageID: messageID)
         let body = RecordBody.encodeEntry(messageID: messageID, recipient: recipient)
         _ = submitLocked(&s, .expire, body) { [self] _, r in
             guard case .success = r else { return }
             if let blob = dead?.blob { deleteBlobFile(blob.id) }
-            let m = try? readMessage(h, loc)
+            let m = h.flatMap { try? readMessage($0, loc) }
             eventContinuation.yield(.expired(messageID: messageID, recipient: recipient,
                                              sender: m?.sender ?? "", clientMessageID: m?.clientMessageID ?? ""))
         }
@@ -222,8 +223,8 @@ extension KlammerStore {
 
     /// Moves one entry to the dead-letter queue (record + `.deadLettered` event once durable). Caller holds the lock.
     func deadLetterLocked(_ s: inout StoreState, recipient: String, messageID: UInt64) {
-        guard let meta = s.messages[messageID], let h = s.segments[meta.location.segmentID]?.handle,
-              var e = s.queues[recipient]?.entries[messageID] else { return }
+        guard let meta = s.messages[messageID], var e = s.queues[recipient]?.entries[messageID] else { return }
+        let h = s.segments[meta.location.segmentID]?.handle
         e.state = .deadLettered
         s.queues[recipient]!.entries[messageID] = e
         s.queues[recipient]!.waiting.removeValue(forKey: messageID)
@@ -232,7 +233,7 @@ extension KlammerStore {
         let body = RecordBody.encodeEntry(messageID: messageID, recipient: recipient, attempts: e.attempts)
         _ = submitLocked(&s, .deadLetter, body) { [self] _, r in
             guard case .success = r else { return }
-            let m = try? readMessage(h, loc)
+            let m = h.flatMap { try? readMessage($0, loc) }
             eventContinuation.yield(.deadLettered(messageID: messageID, recipient: recipient, sender: m?.sender ?? "",
                                                   clientMessageID: m?.clientMessageID ?? "", attempts: attempts))
         }
