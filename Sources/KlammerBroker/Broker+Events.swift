@@ -13,27 +13,23 @@ extension Broker {
     }
 
     func handle(_ event: StoreEvent) async throws {
-        let (senderRaw, clientID, recipientRaw, kind, reason): (String, String, String, Receipt.Kind, ErrorCode)
+        let (storeID, recipientRaw, kind, reason): (UInt64, String, Receipt.Kind, ErrorCode)
         switch event {
-        case .expired(_, let recipient, let sender, let clientMessageID):
-            (senderRaw, clientID, recipientRaw, kind, reason) = (sender, clientMessageID, recipient, .expired, .expired)
-        case .deadLettered(_, let recipient, let sender, let clientMessageID, _):
-            (senderRaw, clientID, recipientRaw, kind, reason) = (sender, clientMessageID, recipient, .deadLettered, .deliveryAttemptsExhausted)
+        case .expired(let id, let recipient, _, _):
+            (storeID, recipientRaw, kind, reason) = (id, recipient, .expired, .expired)
+        case .deadLettered(let id, let recipient, _, _, _):
+            (storeID, recipientRaw, kind, reason) = (id, recipient, .deadLettered, .deliveryAttemptsExhausted)
         }
-        let sender = try ParticipantID(senderRaw)
-        let recipient = try ParticipantID(recipientRaw)
-        guard let messageID = receiptLog.messageID(sender: sender, clientMessageID: clientID),
+        // The store id is always present (sender fields of an event may be empty); the slip's accepted record maps it.
+        guard let messageID = receiptLog.messageID(storeID: storeID),
               let slip = receiptLog.slip(messageID),
               let accepted = slip.receipts.first(where: { $0.receipt.kind == .accepted }) else {
-            throw ProtocolError(.unknownMessage, "no accepted receipt recorded for \(sender)/\(clientID)")
+            throw ProtocolError(.unknownMessage, "no accepted receipt recorded for store message \(storeID)")
         }
-        state.withLock { s in
-            if let lease = s.leases[LeaseKey(recipient: recipient, messageID: messageID)], lease.message.stored.messageID == messageID {
-                s.leases[LeaseKey(recipient: recipient, messageID: messageID)] = nil
-            }
-        }
+        let recipient = try ParticipantID(recipientRaw)
+        state.withLock { s in s.leases[LeaseKey(recipient: recipient, messageID: messageID)] = nil }
         let receipt = try Receipt(kind: kind, messageID: messageID, envelopeDigest: accepted.receipt.envelopeDigest,
-                                  sender: sender, recipient: recipient, timestampMillis: configuration.nowMillis,
+                                  sender: accepted.receipt.sender, recipient: recipient, timestampMillis: configuration.nowMillis,
                                   brokerID: configuration.brokerID, reason: reason)
         try await recordReceipt(try sign(receipt))
     }

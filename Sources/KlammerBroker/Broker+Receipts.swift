@@ -2,8 +2,9 @@ public import KlammerProtocol
 
 extension Broker {
     /// Records a receipt durably in the routing slip, then publishes it to the sender's subscribers.
-    func recordReceipt(_ receipt: SignedReceipt, clientMessageID: String = "", recipients: [ParticipantID] = []) async throws {
-        try await receiptLog.record(receipt, clientMessageID: clientMessageID, recipients: recipients)
+    func recordReceipt(_ receipt: SignedReceipt, storeID: UInt64 = 0, clientMessageID: String = "",
+                       recipients: [ParticipantID] = []) async throws {
+        try await receiptLog.record(receipt, storeID: storeID, clientMessageID: clientMessageID, recipients: recipients)
         publish(receipt)
     }
 

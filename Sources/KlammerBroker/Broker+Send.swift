@@ -137,10 +137,10 @@ extension Broker {
             throw Broker.storageRefusal(error, doing: "storing the message")
         }
         switch result {
-        case .stored:
-            try await recordReceipt(signed, clientMessageID: envelope.clientMessageID, recipients: envelope.recipients)
+        case .stored(let storeID, _):
+            try await recordReceipt(signed, storeID: storeID, clientMessageID: envelope.clientMessageID, recipients: envelope.recipients)
             return signed
-        case .duplicate(_, let outcome):
+        case .duplicate(let storeID, let outcome):
             let original: SignedReceipt
             do { original = try SignedReceipt(parsing: outcome, limits: configuration.limits) } catch {
                 throw ProtocolError(.internalError, "the stored receipt of the original message cannot be parsed (\(error)); run `klammerctl store scrub`")
@@ -149,7 +149,7 @@ extension Broker {
                 throw ProtocolError(.invalidEnvelope, "client message id \(envelope.clientMessageID) was already used for a different envelope (message \(original.receipt.messageID)); use a new client message id")
             }
             // The original may predate a crash between store append and receipt log: record it if missing.
-            try await recordReceipt(original, clientMessageID: envelope.clientMessageID, recipients: envelope.recipients)
+            try await recordReceipt(original, storeID: storeID, clientMessageID: envelope.clientMessageID, recipients: envelope.recipients)
             return original
         }
     }

@@ -32,6 +32,7 @@ final class ReceiptLog: Sendable {
     struct Pending: Sendable {
         var frame: [UInt8]
         var receipt: SignedReceipt
+        var storeID: UInt64
         var clientMessageID: String
         var recipients: [ParticipantID]
         var continuation: CheckedContinuation<Void, any Error>
@@ -44,6 +45,7 @@ final class ReceiptLog: Sendable {
         var drainScheduled = false
         var slips: [MessageID: Slip] = [:]
         var byClientID: [String: MessageID] = [:]
+        var byStoreID: [UInt64: MessageID] = [:]
     }
 
     let path: String
@@ -82,12 +84,14 @@ final class ReceiptLog: Sendable {
     }
 
     /// Appends `receipt` durably (write + fsync) unless the identical receipt is already recorded.
-    /// `clientMessageID`/`recipients` are needed for `accepted` receipts (they open the slip).
-    func record(_ receipt: SignedReceipt, clientMessageID: String, recipients: [ParticipantID]) async throws {
+    /// `storeID`/`clientMessageID`/`recipients` are needed for `accepted` receipts (they open the slip; the store id
+    /// maps store events back to the message).
+    func record(_ receipt: SignedReceipt, storeID: UInt64, clientMessageID: String, recipients: [ParticipantID]) async throws {
         let encoded = receipt.encodedBytes
         var body = BrokerByteWriter()
         body.u8(Self.bodyVersion)
         body.blob32(encoded)
+        body.u64(storeID)
         body.str8(clientMessageID)
         body.u16(UInt16(recipients.count))
         for r in recipients { body.str8(r.rawValue) }
@@ -101,7 +105,7 @@ final class ReceiptLog: Sendable {
         frame.raw(body.bytes)
         let bytes = frame.bytes
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, any Error>) in
-            let entry = Pending(frame: bytes, receipt: receipt, clientMessageID: clientMessageID,
+            let entry = Pending(frame: bytes, receipt: receipt, storeID: storeID, clientMessageID: clientMessageID,
                                 recipients: recipients, continuation: cont)
             let schedule = state.withLock { s -> Bool in
                 s.pending.append(entry)
@@ -153,7 +157,7 @@ final class ReceiptLog: Sendable {
                     continue
                 }
                 state.withLock { s in
-                    for p in write { Self.apply(&s, p.receipt, clientMessageID: p.clientMessageID, recipients: p.recipients) }
+                    for p in write { Self.apply(&s, p.receipt, storeID: p.storeID, clientMessageID: p.clientMessageID, recipients: p.recipients) }
                 }
                 for p in write + skip { p.continuation.resume() }
             }
@@ -189,7 +193,10 @@ final class ReceiptLog: Sendable {
         state.withLock { $0.byClientID[Self.dedupeKey(sender: sender, clientMessageID: clientMessageID)] }
     }
 
-    private static func apply(_ s: inout State, _ r: SignedReceipt, clientMessageID: String, recipients: [ParticipantID]) {
+    /// The message a store id belongs to (from its `accepted` record).
+    func messageID(storeID: UInt64) -> MessageID? { state.withLock { $0.byStoreID[storeID] } }
+
+    private static func apply(_ s: inout State, _ r: SignedReceipt, storeID: UInt64, clientMessageID: String, recipients: [ParticipantID]) {
         let id = r.receipt.messageID
         if s.slips[id] == nil {
             s.slips[id] = Slip(sender: r.receipt.sender, clientMessageID: clientMessageID, recipients: recipients, receipts: [])
@@ -198,6 +205,7 @@ final class ReceiptLog: Sendable {
             s.slips[id]!.clientMessageID = clientMessageID
             s.slips[id]!.recipients = recipients
             s.byClientID[dedupeKey(sender: r.receipt.sender, clientMessageID: clientMessageID)] = id
+            s.byStoreID[storeID] = id
         }
         s.slips[id]!.receipts.append(r)
     }
@@ -211,7 +219,7 @@ final class ReceiptLog: Sendable {
         while offset < data.count {
             guard let (body, next) = frame(in: data, at: offset),
                   let parsed = try? parseBody(body, limits: limits) else { break }
-            apply(&s, parsed.0, clientMessageID: parsed.1, recipients: parsed.2)
+            apply(&s, parsed.receipt, storeID: parsed.storeID, clientMessageID: parsed.clientID, recipients: parsed.recipients)
             offset = next
         }
         if offset < data.count {
@@ -234,16 +242,18 @@ final class ReceiptLog: Sendable {
         return (body, offset + 12 + Int(length))
     }
 
-    private static func parseBody(_ body: [UInt8], limits: ProtocolLimits) throws -> (SignedReceipt, String, [ParticipantID]) {
+    private static func parseBody(_ body: [UInt8], limits: ProtocolLimits) throws
+        -> (receipt: SignedReceipt, storeID: UInt64, clientID: String, recipients: [ParticipantID]) {
         var r = BrokerByteReader(body)
         guard try r.u8() == bodyVersion else { throw BrokerByteReader.Truncated() }
         let receipt = try SignedReceipt(parsing: r.blob32(max: maxBodyBytes), limits: limits)
+        let storeID = try r.u64()
         let clientID = try r.str8()
         let n = Int(try r.u16())
         var recipients: [ParticipantID] = []
         for _ in 0..<n { recipients.append(try ParticipantID(r.str8())) }
         guard r.isAtEnd else { throw BrokerByteReader.Truncated() }
-        return (receipt, clientID, recipients)
+        return (receipt, storeID, clientID, recipients)
     }
 }
 
