@@ -187,7 +187,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KlammerBrokerTests",
-            dependencies: ["KlammerBroker", "KlammerCrypto"],
+            dependencies: ["KlammerBroker", "KlammerCrypto", "KlammerProtocol", "KlammerStore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,16 +1,14 @@
+import KlammerProtocol
+
 /// The syntax of participant ids: `scheme:value`, scheme `[a-z][a-z0-9-]{0,15}`, value `[A-Za-z0-9._-]{1,64}`,
 /// e.g. `ags:13004000` (the official municipality key).
 public enum ParticipantIDSyntax {
     public static let maximumLength = 16 + 1 + 64
 
+    /// True if `id` is a valid participant id. Delegates to `KlammerProtocol.ParticipantID`, so every id the
+    /// registry accepts converts to the protocol type the broker core uses (one definition of the syntax).
     public static func isValid(_ id: String) -> Bool {
-        guard let colon = id.firstIndex(of: ":") else { return false }
-        let scheme = id[..<colon]
-        let value = id[id.index(after: colon)...]
-        guard let first = scheme.first, first.isASCII, first.isLowercase, scheme.count <= 16 else { return false }
-        guard scheme.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else { return false }
-        guard (1...64).contains(value.count) else { return false }
-        return value.allSatisfy(isIDCharacter)
+        (try? ParticipantID(id)) != nil
     }
 
     static func isIDCharacter(_ c: Character) -> Bool {

@@ -1,0 +1,50 @@
+public import KlammerProtocol
+
+extension Broker {
+    /// Records a receipt durably in the routing slip, then publishes it to the sender's subscribers.
+    func recordReceipt(_ receipt: SignedReceipt, storeID: UInt64 = 0, clientMessageID: String = "",
+                       recipients: [ParticipantID] = []) async throws {
+        try await receiptLog.record(receipt, storeID: storeID, clientMessageID: clientMessageID, recipients: recipients)
+        publish(receipt)
+    }
+
+    func publish(_ receipt: SignedReceipt) {
+        let subscribers = state.withLock { Array(($0.subscribers[receipt.receipt.sender] ?? [:]).values) }
+        for c in subscribers { c.yield(receipt) }
+    }
+
+    /// Live receipts for messages `participant` sent (accepted, delivered, acknowledged, expired, dead-lettered),
+    /// from now on; the durable history is ``routingSlip(of:requester:)``. The stream ends when the consumer stops
+    /// iterating or the broker closes. Buffers at most 1024 receipts (oldest dropped; the slip keeps them all).
+    /// Throws LIMIT_EXCEEDED beyond `maxSubscribersPerParticipant` concurrent streams.
+    public func receipts(for participant: ParticipantID) throws -> AsyncStream<SignedReceipt> {
+        let (stream, continuation) = AsyncStream<SignedReceipt>.makeStream(bufferingPolicy: .bufferingNewest(1024))
+        let token: UInt64 = try state.withLock { s in
+            guard (s.subscribers[participant]?.count ?? 0) < configuration.maxSubscribersPerParticipant else {
+                throw ProtocolError(.limitExceeded, "\(participant) already has \(configuration.maxSubscribersPerParticipant) receipt subscriptions; close one first")
+            }
+            let token = s.nextSubscriber
+            s.nextSubscriber += 1
+            s.subscribers[participant, default: [:]][token] = continuation
+            return token
+        }
+        continuation.onTermination = { [weak self] _ in
+            self?.state.withLock { s in
+                s.subscribers[participant]?[token] = nil
+                if s.subscribers[participant]?.isEmpty == true { s.subscribers[participant] = nil }
+            }
+        }
+        return stream
+    }
+
+    /// The routing slip of a message: every receipt recorded for it, in the order they were issued.
+    /// Only the message's sender and recipients may read it; for anybody else (and for unknown ids) it is
+    /// UNKNOWN_MESSAGE, so the existence of a message is not revealed.
+    public func routingSlip(of messageID: MessageID, requester: ParticipantID) throws -> [SignedReceipt] {
+        guard let slip = receiptLog.slip(messageID),
+              slip.sender == requester || slip.recipients.contains(requester) else {
+            throw ProtocolError(.unknownMessage, "message \(messageID) is unknown or not visible to \(requester)")
+        }
+        return slip.receipts
+    }
+}

@@ -1,0 +1,60 @@
+public import Foundation
+public import KlammerCrypto
+public import KlammerProtocol
+
+/// Everything the broker core needs besides the registry and the store: its identity, signing key and limits.
+public struct BrokerConfiguration: Sendable {
+    /// The broker's participant id, written into every receipt (e.g. `broker:klammer-1`).
+    public var brokerID: ParticipantID
+    /// The broker certificate receipts are signed with (recipients verify receipts against it).
+    public var certificate: Certificate
+    /// The private key of `certificate`.
+    public var key: PrivateKey
+    /// Protocol limits applied to envelopes, signatures and payloads (recipient count, message size, signature size).
+    public var limits: ProtocolLimits = .default
+    /// Payloads up to this many bytes are kept in memory and stored inline in the log record; larger ones are
+    /// streamed to a blob. Must not exceed the store's `maxInlinePayload` (1 MiB by default).
+    public var maxInlinePayload: Int = 256 << 10
+    /// Directory for the broker's own files (the routing-slip receipt log).
+    public var directory: String
+    /// Most deliveries handed out by one `lease` call.
+    public var maxLeaseBatch: Int = 256
+    /// Most receipt subscribers per participant (each is one AsyncStream).
+    public var maxSubscribersPerParticipant: Int = 16
+    /// How long SEND_BEGIN answers a re-used client message id from the routing slip (should equal the store's
+    /// `dedupeWindow`; the store's own de-duplication at append remains the final authority).
+    public var dedupeWindow: Duration = .seconds(7 * 24 * 3600)
+    /// Clock (tests inject a fixed one).
+    public var now: @Sendable () -> Date = { Date() }
+
+    /// Creates a configuration. Throws ``KlammerCrypto/CryptoError`` `keyMismatch` if `key` is not `certificate`'s key.
+    public init(brokerID: ParticipantID, certificate: Certificate, key: PrivateKey, directory: String) throws {
+        guard key.matches(certificate.publicKey) else {
+            throw CryptoError(.keyMismatch, "the broker key does not belong to the broker certificate \(certificate.subject); configure the key issued with that certificate")
+        }
+        self.brokerID = brokerID
+        self.certificate = certificate
+        self.key = key
+        self.directory = directory
+    }
+
+    /// Checks the limits against each other and against the store's defaults (SPEC.md §2.10: inline payload 1 MiB,
+    /// 1000 recipients), so a message the broker accepts is never refused by the store afterwards.
+    public func validate() throws {
+        try limits.validate()
+        guard (0...(1 << 20)).contains(maxInlinePayload) else {
+            throw BrokerError(.limitExceeded, "maxInlinePayload \(maxInlinePayload) must be 0…1 MiB (the store's inline limit); larger payloads go to blobs")
+        }
+        guard limits.maxRecipients <= 1000 else {
+            throw BrokerError(.limitExceeded, "maxRecipients \(limits.maxRecipients) exceeds the store's 1000 recipients per message; lower it")
+        }
+        guard (1...10_000).contains(maxLeaseBatch), (1...1024).contains(maxSubscribersPerParticipant) else {
+            throw BrokerError(.limitExceeded, "maxLeaseBatch must be 1…10000 and maxSubscribersPerParticipant 1…1024")
+        }
+    }
+
+    var nowMillis: UInt64 {
+        let t = now().timeIntervalSince1970
+        return t <= 0 ? 0 : UInt64((t * 1000).rounded(.down))
+    }
+}
