@@ -66,5 +66,19 @@ import Testing
         }
         let bash = try ProcessRunner.klammerctl(["--generate-completion-script", "bash"], in: tmp)
         #expect(bash.stdout.contains("expiring"))
+        // Load it into bash and complete `klammerctl pki issue --key-kind <TAB>`.
+        try bash.stdout.write(toFile: tmp.path("completion.bash"), atomically: true, encoding: .utf8)
+        let script = """
+            source completion.bash
+            COMP_WORDS=(klammerctl pki issue --key-kind ""); COMP_CWORD=4
+            COMP_LINE="klammerctl pki issue --key-kind "; COMP_POINT=${#COMP_LINE}
+            _klammerctl klammerctl "" --key-kind
+            echo "${COMPREPLY[*]}"
+            """
+        let binDirectory = (ProcessRunner.klammerctl as NSString).deletingLastPathComponent
+        let completed = try ProcessRunner.run(
+            "/bin/bash", ["-c", script], in: tmp,
+            environment: ["PATH": binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")])
+        #expect(completed.stdout.contains("brainpoolP256r1"), "\(completed.stdout)\(completed.stderr)")
     }
 }
