@@ -118,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "klammerctl",
             dependencies: [
-                "KlammerCrypto",
+                "KlammerCrypto", "KlammerBroker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -193,6 +193,11 @@ let package = Package(
         .testTarget(
             name: "KlammerServerTests",
             dependencies: ["KlammerServer", "KlammerCrypto", "KlammerTLS", "klammerd"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KlammerctlTests",
+            dependencies: ["KlammerCrypto", "klammerctl"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
