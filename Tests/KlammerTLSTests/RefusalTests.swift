@@ -112,8 +112,10 @@ import Testing
 
     @Test func slowAuthorizerHoldsInboundBytesUntilAccepted() async throws {
         let logs = LogCapture()
+        // The authorizer answers only when the test releases it, so the check below cannot race a timer.
+        let (release, releaseSignal) = AsyncStream<Void>.makeStream()
         let authorizer = PeerAuthorizer { _ in
-            try? await Task.sleep(for: .milliseconds(150))
+            for await _ in release { break }
             return .accept
         }
         let server = try await TestServer(context: try PKI.serverContext(), authorizer: authorizer, logger: logs.logger)
@@ -121,9 +123,12 @@ import Testing
         let recorder = Recorder()
         let client = try await connectClient(port: server.port, context: try PKI.clientContext(), logger: logs.logger, recorder: recorder)
         try await client.writeAndFlush(ByteBuffer(string: "early bytes")).get()
+        #expect(await eventually { server.allRecorders.first != nil })
         try await Task.sleep(for: .milliseconds(50))
         let serverSide = try #require(server.allRecorders.first)
         #expect(serverSide.received.isEmpty, "nothing may pass before the authorizer answers")
+        releaseSignal.yield()
+        releaseSignal.finish()
         #expect(await eventually { serverSide.receivedString == "early bytes" })
         #expect(serverSide.identity?.fingerprint == PKI.client.certificate.fingerprint)
         try await client.close()
