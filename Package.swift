@@ -93,7 +93,7 @@ let package = Package(
         .target(
             name: "KlammerServer",
             dependencies: [
-                "KlammerCrypto", "KlammerTLS", "KlammerBroker",
+                "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerStore", "KlammerBroker",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -192,7 +192,11 @@ let package = Package(
         ),
         .testTarget(
             name: "KlammerServerTests",
-            dependencies: ["KlammerServer", "KlammerCrypto", "KlammerTLS", "klammerd"],
+            dependencies: [
+                "KlammerServer", "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerBroker", "KlammerStore", "klammerd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
