@@ -9,324 +9,324 @@ import Testing
 /// The broker session over real TLS on 127.0.0.1, with the test frame client.
 @Suite struct SessionTests {
     @Test func helloIsAnsweredWithWelcomeNamingTheCertificatesParticipant() async throws {
-        let server = try await ServerFixture.start()
-        defer { Task { await server.stop() } }
-        let client = try await server.connect(TestPKI.a)
-        defer { client.close() }
-        let welcome = try #require(try await client.hello())
-        #expect(welcome.version == 1)
-        #expect(welcome.participant.rawValue == TestPKI.a.id)
-        #expect(welcome.brokerID.rawValue == ServerFixture.brokerID)
-        #expect(welcome.maxFrameSize == ProtocolLimits.default.maxFrameSize)
-        #expect(welcome.initialWindowSize == ProtocolLimits.default.initialWindowSize)
-        // The connection works after WELCOME.
-        try await client.send(.ping(.init(data: 42)))
-        #expect(await client.next() == .pong(.init(data: 42)))
+        try await withServer { server in
+            let client = try await server.connect(TestPKI.a)
+            defer { client.close() }
+            let welcome = try #require(try await client.hello())
+            #expect(welcome.version == 1)
+            #expect(welcome.participant.rawValue == TestPKI.a.id)
+            #expect(welcome.brokerID.rawValue == ServerFixture.brokerID)
+            #expect(welcome.maxFrameSize == ProtocolLimits.default.maxFrameSize)
+            #expect(welcome.initialWindowSize == ProtocolLimits.default.initialWindowSize)
+            // The connection works after WELCOME.
+            try await client.send(.ping(.init(data: 42)))
+            #expect(await client.next() == .pong(.init(data: 42)))
+        }
     }
 
     @Test func sendFetchAckAndRoutingSlip() async throws {
-        let server = try await ServerFixture.start()
-        defer { Task { await server.stop() } }
-        let a = try await server.session(TestPKI.a)
-        let b = try await server.session(TestPKI.b)
-        defer { a.close(); b.close() }
+        try await withServer { server in
+            let a = try await server.session(TestPKI.a)
+            let b = try await server.session(TestPKI.b)
+            defer { a.close(); b.close() }
 
-        let payload = payloadBytes(100_000)
-        let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
-        guard case .accepted(let accepted) = try await a.upload(requestID: 1, envelope: envelope, payload: payload, chunkSize: 30_000) else {
-            Issue.record("no ACCEPTED")
-            return
+            let payload = payloadBytes(100_000)
+            let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
+            guard case .accepted(let accepted) = try await a.upload(requestID: 1, envelope: envelope, payload: payload, chunkSize: 30_000) else {
+                Issue.record("no ACCEPTED")
+                return
+            }
+            #expect(accepted.requestID == 1)
+            #expect(accepted.receipt.receipt.kind == .accepted)
+            try CMS.verifyDetached(signature: accepted.receipt.brokerSignature, content: accepted.receipt.receipt.canonicalBytes,
+                                   signer: TestPKI.broker.certificate)
+            let messageID = accepted.receipt.receipt.messageID
+
+            try await b.send(.fetch(.init(requestID: 7, maxMessages: 10)))
+            let delivery = try #require(await b.receiveDelivery())
+            #expect(delivery.begin.requestID == 7)
+            #expect(delivery.begin.storedEnvelope.messageID == messageID)
+            #expect(delivery.begin.storedEnvelope.envelope == envelope)
+            #expect(delivery.payload == payload)
+            #expect(delivery.begin.senderCertificate == TestPKI.a.certificate.derBytes)
+            // The recipient can verify the sender's signature offline.
+            try CMS.verifyDetached(signature: delivery.begin.senderSignature.cms, content: envelope.canonicalBytes,
+                                   signer: try Certificate(der: delivery.begin.senderCertificate))
+            #expect(await b.nextSignificant() == .fetchDone(.init(requestID: 7, delivered: 1, moreAvailable: false)))
+
+            let statement = try AcknowledgementStatement(messageID: messageID, envelopeDigest: accepted.receipt.receipt.envelopeDigest,
+                                                         sender: ParticipantID(TestPKI.a.id), recipient: ParticipantID(TestPKI.b.id),
+                                                         timestampMillis: 1_795_599_060_000)
+            let ackSignature = try CMS.signDetached(statement.canonicalBytes, certificate: TestPKI.b.certificate, key: TestPKI.b.key)
+            try await b.send(.ack(.init(requestID: 8, statement: statement, signature: ackSignature)))
+            guard case .receipt(let ackReceipt) = await b.nextSignificant() else {
+                Issue.record("no RECEIPT for ACK")
+                return
+            }
+            #expect(ackReceipt.requestID == 8)
+            #expect(ackReceipt.receipt.receipt.kind == .acknowledged)
+            #expect(ackReceipt.receipt.acknowledgement?.signature == ackSignature)
+
+            try await a.send(.statusRequest(.init(requestID: 2, messageID: messageID)))
+            guard case .routingSlip(let slip) = await a.nextSignificant() else {
+                Issue.record("no ROUTING_SLIP")
+                return
+            }
+            #expect(slip.requestID == 2 && !slip.more)
+            #expect(slip.receipts.map(\.receipt.kind) == [.accepted, .delivered, .acknowledged])
+
+            // Somebody else's message is not visible.
+            let c = try await server.session(TestPKI.c)
+            defer { c.close() }
+            try await c.send(.statusRequest(.init(requestID: 3, messageID: messageID)))
+            #expect(errorFrame(await c.nextSignificant())?.code == .unknownMessage)
         }
-        #expect(accepted.requestID == 1)
-        #expect(accepted.receipt.receipt.kind == .accepted)
-        try CMS.verifyDetached(signature: accepted.receipt.brokerSignature, content: accepted.receipt.receipt.canonicalBytes,
-                               signer: TestPKI.broker.certificate)
-        let messageID = accepted.receipt.receipt.messageID
-
-        try await b.send(.fetch(.init(requestID: 7, maxMessages: 10)))
-        let delivery = try #require(await b.receiveDelivery())
-        #expect(delivery.begin.requestID == 7)
-        #expect(delivery.begin.storedEnvelope.messageID == messageID)
-        #expect(delivery.begin.storedEnvelope.envelope == envelope)
-        #expect(delivery.payload == payload)
-        #expect(delivery.begin.senderCertificate == TestPKI.a.certificate.derBytes)
-        // The recipient can verify the sender's signature offline.
-        try CMS.verifyDetached(signature: delivery.begin.senderSignature.cms, content: envelope.canonicalBytes,
-                               signer: try Certificate(der: delivery.begin.senderCertificate))
-        #expect(await b.nextSignificant() == .fetchDone(.init(requestID: 7, delivered: 1, moreAvailable: false)))
-
-        let statement = try AcknowledgementStatement(messageID: messageID, envelopeDigest: accepted.receipt.receipt.envelopeDigest,
-                                                     sender: ParticipantID(TestPKI.a.id), recipient: ParticipantID(TestPKI.b.id),
-                                                     timestampMillis: 1_795_599_060_000)
-        let ackSignature = try CMS.signDetached(statement.canonicalBytes, certificate: TestPKI.b.certificate, key: TestPKI.b.key)
-        try await b.send(.ack(.init(requestID: 8, statement: statement, signature: ackSignature)))
-        guard case .receipt(let ackReceipt) = await b.nextSignificant() else {
-            Issue.record("no RECEIPT for ACK")
-            return
-        }
-        #expect(ackReceipt.requestID == 8)
-        #expect(ackReceipt.receipt.receipt.kind == .acknowledged)
-        #expect(ackReceipt.receipt.acknowledgement?.signature == ackSignature)
-
-        try await a.send(.statusRequest(.init(requestID: 2, messageID: messageID)))
-        guard case .routingSlip(let slip) = await a.nextSignificant() else {
-            Issue.record("no ROUTING_SLIP")
-            return
-        }
-        #expect(slip.requestID == 2 && !slip.more)
-        #expect(slip.receipts.map(\.receipt.kind) == [.accepted, .delivered, .acknowledged])
-
-        // Somebody else's message is not visible.
-        let c = try await server.session(TestPKI.c)
-        defer { c.close() }
-        try await c.send(.statusRequest(.init(requestID: 3, messageID: messageID)))
-        #expect(errorFrame(await c.nextSignificant())?.code == .unknownMessage)
     }
 
     @Test func subscriptionPushesDeliveriesAndReceiptEvents() async throws {
-        let server = try await ServerFixture.start()
-        defer { Task { await server.stop() } }
-        let a = try await server.session(TestPKI.a)
-        let b = try await server.session(TestPKI.b)
-        defer { a.close(); b.close() }
-        try await b.send(.subscribe(.init(requestID: 5, topics: .deliveries, credits: 1)))
-        try await a.send(.subscribe(.init(requestID: 9, topics: .receipts, credits: 0)))
-        // Make sure both subscriptions are in place before sending (a PING round trip orders them).
-        try await a.send(.ping(.init(data: 1)))
-        #expect(await a.next() == .pong(.init(data: 1)))
-        try await b.send(.ping(.init(data: 2)))
-        #expect(await b.next() == .pong(.init(data: 2)))
+        try await withServer { server in
+            let a = try await server.session(TestPKI.a)
+            let b = try await server.session(TestPKI.b)
+            defer { a.close(); b.close() }
+            try await b.send(.subscribe(.init(requestID: 5, topics: .deliveries, credits: 1)))
+            try await a.send(.subscribe(.init(requestID: 9, topics: .receipts, credits: 0)))
+            // Make sure both subscriptions are in place before sending (a PING round trip orders them).
+            try await a.send(.ping(.init(data: 1)))
+            #expect(await a.next() == .pong(.init(data: 1)))
+            try await b.send(.ping(.init(data: 2)))
+            #expect(await b.next() == .pong(.init(data: 2)))
 
-        let payload = payloadBytes(5000)
-        let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
-        try await a.send(.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: envelope)))
-        #expect(await a.nextSignificant() == .ready(.init(requestID: 1, offset: 0)))
-        try await a.send(.chunk(.init(requestID: 1, offset: 0, data: ByteBuffer(bytes: payload))))
-        let cms = try CMS.signDetached(envelope.canonicalBytes, certificate: TestPKI.a.certificate, key: TestPKI.a.key)
-        try await a.send(.sendEnd(.init(requestID: 1, signature: .single(cms: cms))))
+            let payload = payloadBytes(5000)
+            let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
+            try await a.send(.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: envelope)))
+            #expect(await a.nextSignificant() == .ready(.init(requestID: 1, offset: 0)))
+            try await a.send(.chunk(.init(requestID: 1, offset: 0, data: ByteBuffer(bytes: payload))))
+            let cms = try CMS.signDetached(envelope.canonicalBytes, certificate: TestPKI.a.certificate, key: TestPKI.a.key)
+            try await a.send(.sendEnd(.init(requestID: 1, signature: .single(cms: cms))))
 
-        let pushed = try #require(await b.receiveDelivery())
-        #expect(pushed.begin.requestID == 5)
-        #expect(pushed.payload == payload)
+            let pushed = try #require(await b.receiveDelivery())
+            #expect(pushed.begin.requestID == 5)
+            #expect(pushed.payload == payload)
 
-        // A sees ACCEPTED and, on its subscription, the accepted and delivered receipts.
-        var kinds: [Receipt.Kind] = []
-        var sawAccepted = false
-        let deadline = ContinuousClock.now + .seconds(5)
-        while ContinuousClock.now < deadline, kinds.count < 2 || !sawAccepted {
-            guard let f = await a.nextSignificant() else { break }
-            switch f {
-            case .accepted: sawAccepted = true
-            case .receipt(let r) where r.requestID == 9: kinds.append(r.receipt.receipt.kind)
-            default: Issue.record("unexpected \(f)")
+            // A sees ACCEPTED and, on its subscription, the accepted and delivered receipts.
+            var kinds: [Receipt.Kind] = []
+            var sawAccepted = false
+            let deadline = ContinuousClock.now + .seconds(5)
+            while ContinuousClock.now < deadline, kinds.count < 2 || !sawAccepted {
+                guard let f = await a.nextSignificant() else { break }
+                switch f {
+                case .accepted: sawAccepted = true
+                case .receipt(let r) where r.requestID == 9: kinds.append(r.receipt.receipt.kind)
+                default: Issue.record("unexpected \(f)")
+                }
             }
-        }
-        #expect(sawAccepted)
-        #expect(kinds == [.accepted, .delivered])
+            #expect(sawAccepted)
+            #expect(kinds == [.accepted, .delivered])
 
-        // No credit left: a second message waits until CREDIT.
-        let second = payloadBytes(10, seed: 3)
-        let envelope2 = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: second)
-        let answer = try await a.upload(requestID: 2, envelope: envelope2, payload: second)
-        guard case .accepted = answer else { Issue.record("second send: \(String(describing: answer))"); return }
-        #expect(await b.next(timeout: .milliseconds(300)) == nil)
-        try await b.send(.credit(.init(requestID: 5, credits: 1)))
-        let later = try #require(await b.receiveDelivery())
-        #expect(later.payload == second)
+            // No credit left: a second message waits until CREDIT.
+            let second = payloadBytes(10, seed: 3)
+            let envelope2 = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: second)
+            let answer = try await a.upload(requestID: 2, envelope: envelope2, payload: second)
+            guard case .accepted = answer else { Issue.record("second send: \(String(describing: answer))"); return }
+            #expect(await b.next(timeout: .milliseconds(300)) == nil)
+            try await b.send(.credit(.init(requestID: 5, credits: 1)))
+            let later = try #require(await b.receiveDelivery())
+            #expect(later.payload == second)
+        }
     }
 
     @Test func duplicateSendReturnsTheOriginalReceipt() async throws {
-        let server = try await ServerFixture.start()
-        defer { Task { await server.stop() } }
-        let a = try await server.session(TestPKI.a)
-        defer { a.close() }
-        let payload = payloadBytes(300)
-        let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload, clientID: "dup-1")
-        guard case .accepted(let first) = try await a.upload(requestID: 1, envelope: envelope, payload: payload) else {
-            Issue.record("no ACCEPTED")
-            return
+        try await withServer { server in
+            let a = try await server.session(TestPKI.a)
+            defer { a.close() }
+            let payload = payloadBytes(300)
+            let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload, clientID: "dup-1")
+            guard case .accepted(let first) = try await a.upload(requestID: 1, envelope: envelope, payload: payload) else {
+                Issue.record("no ACCEPTED")
+                return
+            }
+            try await a.send(.sendBegin(.init(requestID: 2, signatureForm: .single, envelope: envelope)))
+            guard case .accepted(let again) = await a.nextSignificant() else {
+                Issue.record("duplicate not answered with ACCEPTED")
+                return
+            }
+            #expect(again.requestID == 2)
+            #expect(again.receipt.encodedBytes == first.receipt.encodedBytes)
         }
-        try await a.send(.sendBegin(.init(requestID: 2, signatureForm: .single, envelope: envelope)))
-        guard case .accepted(let again) = await a.nextSignificant() else {
-            Issue.record("duplicate not answered with ACCEPTED")
-            return
-        }
-        #expect(again.requestID == 2)
-        #expect(again.receipt.encodedBytes == first.receipt.encodedBytes)
     }
 
     @Test func requestErrorsKeepTheConnectionOpen() async throws {
-        let server = try await ServerFixture.start()
-        defer { Task { await server.stop() } }
-        let a = try await server.session(TestPKI.a)
-        defer { a.close() }
-        let payload = payloadBytes(64)
+        try await withServer { server in
+            let a = try await server.session(TestPKI.a)
+            defer { a.close() }
+            let payload = payloadBytes(64)
 
-        // Unknown recipient.
-        let unknown = try Envelope(clientMessageID: "u-1", sender: ParticipantID(TestPKI.a.id),
-                                   recipients: [ParticipantID("ags:99999999")], subject: "x", contentType: "text/plain",
-                                   createdAtMillis: 1, payloadLength: 64, payloadDigest: SHA256Digest(bytes: SHA256.hash(payload)),
-                                   timeToLiveSeconds: nil)
-        try await a.send(.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: unknown)))
-        let e1 = try #require(errorFrame(await a.nextSignificant()))
-        #expect(e1.requestID == 1 && e1.code == .unknownRecipient)
+            // Unknown recipient.
+            let unknown = try Envelope(clientMessageID: "u-1", sender: ParticipantID(TestPKI.a.id),
+                                       recipients: [ParticipantID("ags:99999999")], subject: "x", contentType: "text/plain",
+                                       createdAtMillis: 1, payloadLength: 64, payloadDigest: SHA256Digest(bytes: SHA256.hash(payload)),
+                                       timeToLiveSeconds: nil)
+            try await a.send(.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: unknown)))
+            let e1 = try #require(errorFrame(await a.nextSignificant()))
+            #expect(e1.requestID == 1 && e1.code == .unknownRecipient)
 
-        // Impersonation: A's certificate, envelope sender B.
-        let impersonating = try makeEnvelope(from: TestPKI.b, to: [TestPKI.c], payload: payload)
-        try await a.send(.sendBegin(.init(requestID: 2, signatureForm: .single, envelope: impersonating)))
-        let e2 = try #require(errorFrame(await a.nextSignificant()))
-        #expect(e2.requestID == 2 && e2.code == .impersonation)
+            // Impersonation: A's certificate, envelope sender B.
+            let impersonating = try makeEnvelope(from: TestPKI.b, to: [TestPKI.c], payload: payload)
+            try await a.send(.sendBegin(.init(requestID: 2, signatureForm: .single, envelope: impersonating)))
+            let e2 = try #require(errorFrame(await a.nextSignificant()))
+            #expect(e2.requestID == 2 && e2.code == .impersonation)
 
-        // Forged signature: a valid CMS by A, but over other bytes.
-        let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
-        let forged = try CMS.signDetached(Array("not the envelope".utf8), certificate: TestPKI.a.certificate, key: TestPKI.a.key)
-        let e3 = try #require(errorFrame(try await a.upload(requestID: 3, envelope: envelope, payload: payload, signature: forged)))
-        #expect(e3.requestID == 3 && e3.code == .signatureInvalid)
+            // Forged signature: a valid CMS by A, but over other bytes.
+            let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
+            let forged = try CMS.signDetached(Array("not the envelope".utf8), certificate: TestPKI.a.certificate, key: TestPKI.a.key)
+            let e3 = try #require(errorFrame(try await a.upload(requestID: 3, envelope: envelope, payload: payload, signature: forged)))
+            #expect(e3.requestID == 3 && e3.code == .signatureInvalid)
 
-        // Signed by a certificate of the same CA that is not registered for A.
-        let e4 = try #require(errorFrame(try await a.upload(requestID: 4, envelope: envelope, payload: payload, signer: TestPKI.stranger)))
-        #expect(e4.requestID == 4 && e4.code == .certificateNotRegistered)
+            // Signed by a certificate of the same CA that is not registered for A.
+            let e4 = try #require(errorFrame(try await a.upload(requestID: 4, envelope: envelope, payload: payload, signer: TestPKI.stranger)))
+            #expect(e4.requestID == 4 && e4.code == .certificateNotRegistered)
 
-        // Too many recipients is the request's problem, not the connection's (envelope parsed by the broker).
-        let many = try (0..<300).map { try ParticipantID("ags:\(String(format: "%08d", $0))") }
-        let big = try Envelope(clientMessageID: "many", sender: ParticipantID(TestPKI.a.id), recipients: many, subject: "",
-                               contentType: "text/plain", createdAtMillis: 1, payloadLength: 1,
-                               payloadDigest: SHA256Digest(bytes: SHA256.hash([1])), timeToLiveSeconds: nil)
-        try await a.send(.sendBegin(.init(requestID: 5, signatureForm: .single, envelope: big)))
-        let e5 = try #require(errorFrame(await a.nextSignificant()))
-        #expect(e5.requestID == 5 && e5.code == .tooManyRecipients)
+            // Too many recipients is the request's problem, not the connection's (envelope parsed by the broker).
+            let many = try (0..<300).map { try ParticipantID("ags:\(String(format: "%08d", $0))") }
+            let big = try Envelope(clientMessageID: "many", sender: ParticipantID(TestPKI.a.id), recipients: many, subject: "",
+                                   contentType: "text/plain", createdAtMillis: 1, payloadLength: 1,
+                                   payloadDigest: SHA256Digest(bytes: SHA256.hash([1])), timeToLiveSeconds: nil)
+            try await a.send(.sendBegin(.init(requestID: 5, signatureForm: .single, envelope: big)))
+            let e5 = try #require(errorFrame(await a.nextSignificant()))
+            #expect(e5.requestID == 5 && e5.code == .tooManyRecipients)
 
-        // Still open: the right message goes through on the same connection.
-        guard case .accepted = try await a.upload(requestID: 6, envelope: envelope, payload: payload) else {
-            Issue.record("connection did not survive request errors")
-            return
+            // Still open: the right message goes through on the same connection.
+            guard case .accepted = try await a.upload(requestID: 6, envelope: envelope, payload: payload) else {
+                Issue.record("connection did not survive request errors")
+                return
+            }
         }
     }
 
     @Test func protocolViolationsCloseTheConnectionWithTheRightCode() async throws {
-        let server = try await ServerFixture.start()
-        defer { Task { await server.stop() } }
+        try await withServer { server in
 
-        // A frame before HELLO.
-        let early = try await server.connect(TestPKI.a)
-        try await early.send(.ping(.init(data: 1)))
-        #expect(errorFrame(try #require(await early.framesUntilClosed()).last)?.code == .unexpectedFrame)
+            // A frame before HELLO.
+            let early = try await server.connect(TestPKI.a)
+            try await early.send(.ping(.init(data: 1)))
+            #expect(errorFrame(try #require(await early.framesUntilClosed()).last)?.code == .unexpectedFrame)
 
-        // Wrong direction: a broker-only frame from the client.
-        let wrong = try await server.session(TestPKI.a)
-        try await wrong.send(.ready(.init(requestID: 1, offset: 0)))
-        let wrongFrames = try #require(await wrong.framesUntilClosed())
-        #expect(errorFrame(wrongFrames.last)?.code == .unexpectedFrame)
-        #expect(errorFrame(wrongFrames.last)?.requestID == 0)
+            // Wrong direction: a broker-only frame from the client.
+            let wrong = try await server.session(TestPKI.a)
+            try await wrong.send(.ready(.init(requestID: 1, offset: 0)))
+            let wrongFrames = try #require(await wrong.framesUntilClosed())
+            #expect(errorFrame(wrongFrames.last)?.code == .unexpectedFrame)
+            #expect(errorFrame(wrongFrames.last)?.requestID == 0)
 
-        // Malformed: length prefix shorter than the header.
-        let malformed = try await server.session(TestPKI.a)
-        try await malformed.sendRaw([0, 0, 0, 3, 1, 0, 0])
-        #expect(errorFrame(try #require(await malformed.framesUntilClosed()).last)?.code == .malformedFrame)
+            // Malformed: length prefix shorter than the header.
+            let malformed = try await server.session(TestPKI.a)
+            try await malformed.sendRaw([0, 0, 0, 3, 1, 0, 0])
+            #expect(errorFrame(try #require(await malformed.framesUntilClosed()).last)?.code == .malformedFrame)
 
-        // Flags set.
-        let flags = try await server.session(TestPKI.a)
-        try await flags.sendRaw([0, 0, 0, 0x0e, 0x04, 0x01, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 8))
-        #expect(errorFrame(try #require(await flags.framesUntilClosed()).last)?.code == .invalidValue)
+            // Flags set.
+            let flags = try await server.session(TestPKI.a)
+            try await flags.sendRaw([0, 0, 0, 0x0e, 0x04, 0x01, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 8))
+            #expect(errorFrame(try #require(await flags.framesUntilClosed()).last)?.code == .invalidValue)
 
-        // Oversized: decided from the length prefix alone.
-        let oversized = try await server.session(TestPKI.a)
-        try await oversized.sendRaw([0x01, 0x00, 0x00, 0x00, 0x12])
-        #expect(errorFrame(try #require(await oversized.framesUntilClosed()).last)?.code == .frameTooLarge)
+            // Oversized: decided from the length prefix alone.
+            let oversized = try await server.session(TestPKI.a)
+            try await oversized.sendRaw([0x01, 0x00, 0x00, 0x00, 0x12])
+            #expect(errorFrame(try #require(await oversized.framesUntilClosed()).last)?.code == .frameTooLarge)
 
-        // A truncated SEND_BEGIN envelope blob is a framing error, not a request error.
-        let truncated = try await server.session(TestPKI.a)
-        try await truncated.sendRaw([0, 0, 0, 0x0f, 0x10, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0x20, 0xAA, 0xBB, 0xCC, 0xDD])
-        #expect(errorFrame(try #require(await truncated.framesUntilClosed()).last)?.code == .malformedFrame)
+            // A truncated SEND_BEGIN envelope blob is a framing error, not a request error.
+            let truncated = try await server.session(TestPKI.a)
+            try await truncated.sendRaw([0, 0, 0, 0x0f, 0x10, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0x20, 0xAA, 0xBB, 0xCC, 0xDD])
+            #expect(errorFrame(try #require(await truncated.framesUntilClosed()).last)?.code == .malformedFrame)
 
-        // Reusing a request id in flight.
-        let dup = try await server.session(TestPKI.b)
-        try await dup.send(.subscribe(.init(requestID: 4, topics: .deliveries, credits: 0)))
-        try await dup.send(.fetch(.init(requestID: 4, maxMessages: 1)))
-        #expect(errorFrame(try #require(await dup.framesUntilClosed()).last)?.code == .duplicateRequestID)
+            // Reusing a request id in flight.
+            let dup = try await server.session(TestPKI.b)
+            try await dup.send(.subscribe(.init(requestID: 4, topics: .deliveries, credits: 0)))
+            try await dup.send(.fetch(.init(requestID: 4, maxMessages: 1)))
+            #expect(errorFrame(try #require(await dup.framesUntilClosed()).last)?.code == .duplicateRequestID)
 
-        // The server is still fine for everybody else.
-        let fine = try await server.session(TestPKI.c)
-        try await fine.send(.ping(.init(data: 9)))
-        #expect(await fine.next() == .pong(.init(data: 9)))
-        fine.close()
+            // The server is still fine for everybody else.
+            let fine = try await server.session(TestPKI.c)
+            try await fine.send(.ping(.init(data: 9)))
+            #expect(await fine.next() == .pong(.init(data: 9)))
+            fine.close()
+        }
     }
 
     @Test func suspendingAParticipantCutsItsLiveConnectionWithinOneSecond() async throws {
-        let server = try await ServerFixture.start()
-        defer { Task { await server.stop() } }
-        let b = try await server.session(TestPKI.b)
-        let started = ContinuousClock.now
-        _ = try server.registry.setStatus(.suspended, of: TestPKI.b.id)
-        let frames = try #require(await b.framesUntilClosed(timeout: .seconds(1)))
-        #expect(ContinuousClock.now - started < .seconds(1))
-        let error = try #require(errorFrame(frames.last))
-        #expect(error.code == .participantSuspended && error.requestID == 0)
-        #expect(error.message.contains(TestPKI.b.id))
+        try await withServer { server in
+            let b = try await server.session(TestPKI.b)
+            let started = ContinuousClock.now
+            _ = try server.registry.setStatus(.suspended, of: TestPKI.b.id)
+            let frames = try #require(await b.framesUntilClosed(timeout: .seconds(1)))
+            #expect(ContinuousClock.now - started < .seconds(1))
+            let error = try #require(errorFrame(frames.last))
+            #expect(error.code == .participantSuspended && error.requestID == 0)
+            #expect(error.message.contains(TestPKI.b.id))
 
-        // Removing the certificate of a connected participant cuts it too.
-        let c = try await server.session(TestPKI.c)
-        _ = try server.registry.addCertificate(TestPKI.stranger.certificate, to: TestPKI.c.id)
-        _ = try server.registry.removeCertificate(fingerprint: TestPKI.c.certificate.fingerprint, from: TestPKI.c.id)
-        let cFrames = try #require(await c.framesUntilClosed(timeout: .seconds(1)))
-        #expect(errorFrame(cFrames.last)?.code == .certificateNotRegistered)
+            // Removing the certificate of a connected participant cuts it too.
+            let c = try await server.session(TestPKI.c)
+            _ = try server.registry.addCertificate(TestPKI.stranger.certificate, to: TestPKI.c.id)
+            _ = try server.registry.removeCertificate(fingerprint: TestPKI.c.certificate.fingerprint, from: TestPKI.c.id)
+            let cFrames = try #require(await c.framesUntilClosed(timeout: .seconds(1)))
+            #expect(errorFrame(cFrames.last)?.code == .certificateNotRegistered)
+        }
     }
 
     @Test func clientCannotExceedTheUploadWindow() async throws {
         var limits = ProtocolLimits.default
         limits.initialWindowSize = 16 << 10
-        let server = try await ServerFixture.start(limits: limits)
-        defer { Task { await server.stop() } }
+        try await withServer(limits: limits) { server in
 
-        // A well-behaved client sends 100 KB through a 16 KiB window, waiting for WINDOW_UPDATE.
-        let a = try await server.session(TestPKI.a)
-        defer { a.close() }
-        let payload = payloadBytes(100_000)
-        let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
-        try await a.send(.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: envelope)))
-        #expect(await a.next() == .ready(.init(requestID: 1, offset: 0)))
-        var window = FlowControlWindow(initial: limits.initialWindowSize)
-        var offset = 0
-        var updates = 0
-        while offset < payload.count {
-            let n = min(4096, payload.count - offset)
-            while window.available < UInt32(n) {
-                guard case .windowUpdate(let u) = await a.next() else { Issue.record("expected WINDOW_UPDATE"); return }
-                try window.grant(u.increment)
-                updates += 1
+            // A well-behaved client sends 100 KB through a 16 KiB window, waiting for WINDOW_UPDATE.
+            let a = try await server.session(TestPKI.a)
+            defer { a.close() }
+            let payload = payloadBytes(100_000)
+            let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
+            try await a.send(.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: envelope)))
+            #expect(await a.next() == .ready(.init(requestID: 1, offset: 0)))
+            var window = FlowControlWindow(initial: limits.initialWindowSize)
+            var offset = 0
+            var updates = 0
+            while offset < payload.count {
+                let n = min(4096, payload.count - offset)
+                while window.available < UInt32(n) {
+                    guard case .windowUpdate(let u) = await a.next() else { Issue.record("expected WINDOW_UPDATE"); return }
+                    try window.grant(u.increment)
+                    updates += 1
+                }
+                try window.consume(n)
+                try await a.send(.chunk(.init(requestID: 1, offset: UInt64(offset), data: ByteBuffer(bytes: payload[offset..<offset + n]))))
+                offset += n
             }
-            try window.consume(n)
-            try await a.send(.chunk(.init(requestID: 1, offset: UInt64(offset), data: ByteBuffer(bytes: payload[offset..<offset + n]))))
-            offset += n
-        }
-        let cms = try CMS.signDetached(envelope.canonicalBytes, certificate: TestPKI.a.certificate, key: TestPKI.a.key)
-        try await a.send(.sendEnd(.init(requestID: 1, signature: .single(cms: cms))))
-        guard case .accepted = await a.nextSignificant() else { Issue.record("no ACCEPTED"); return }
-        #expect(updates > 0)
+            let cms = try CMS.signDetached(envelope.canonicalBytes, certificate: TestPKI.a.certificate, key: TestPKI.a.key)
+            try await a.send(.sendEnd(.init(requestID: 1, signature: .single(cms: cms))))
+            guard case .accepted = await a.nextSignificant() else { Issue.record("no ACCEPTED"); return }
+            #expect(updates > 0)
 
-        // A client that overruns the window is cut off.
-        let greedy = try await server.session(TestPKI.a)
-        let envelope2 = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
-        try await greedy.send(.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: envelope2)))
-        #expect(await greedy.next() == .ready(.init(requestID: 1, offset: 0)))
-        try await greedy.send(.chunk(.init(requestID: 1, offset: 0, data: ByteBuffer(bytes: payload[0..<(20 << 10)]))))
-        let frames = try #require(await greedy.framesUntilClosed())
-        #expect(errorFrame(frames.last)?.code == .flowControlViolation)
+            // A client that overruns the window is cut off.
+            let greedy = try await server.session(TestPKI.a)
+            let envelope2 = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
+            try await greedy.send(.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: envelope2)))
+            #expect(await greedy.next() == .ready(.init(requestID: 1, offset: 0)))
+            try await greedy.send(.chunk(.init(requestID: 1, offset: 0, data: ByteBuffer(bytes: payload[0..<(20 << 10)]))))
+            let frames = try #require(await greedy.framesUntilClosed())
+            #expect(errorFrame(frames.last)?.code == .flowControlViolation)
+        }
     }
 
     @Test func helloTimeoutAndHeartbeatTimeoutClose() async throws {
         var limits = ProtocolLimits.default
         limits.heartbeatIntervalMillis = 150
-        let server = try await ServerFixture.start(limits: limits) { $0.helloTimeoutMillis = 300 }
-        defer { Task { await server.stop() } }
+        try await withServer(limits: limits, configure: { $0.helloTimeoutMillis = 300 }) { server in
 
-        let silent = try await server.connect(TestPKI.a)
-        #expect(errorFrame(try #require(await silent.framesUntilClosed()).last)?.code == .handshakeTimeout)
+            let silent = try await server.connect(TestPKI.a)
+            #expect(errorFrame(try #require(await silent.framesUntilClosed()).last)?.code == .handshakeTimeout)
 
-        let idle = try await server.session(TestPKI.a)
-        let frames = try #require(await idle.framesUntilClosed())
-        #expect(frames.contains { if case .ping = $0 { return true } else { return false } })
-        #expect(errorFrame(frames.last)?.code == .heartbeatTimeout)
+            let idle = try await server.session(TestPKI.a)
+            let frames = try #require(await idle.framesUntilClosed())
+            #expect(frames.contains { if case .ping = $0 { return true } else { return false } })
+            #expect(errorFrame(frames.last)?.code == .heartbeatTimeout)
+        }
     }
 
     @Test func gracefulShutdownSendsGoAwayAndFinishesTheUpload() async throws {
@@ -353,30 +353,30 @@ import Testing
     }
 
     @Test func largePayloadIsStreamedFromTheBlobInChunks() async throws {
-        let server = try await ServerFixture.start(maxInline: 16 << 10)
-        defer { Task { await server.stop() } }
-        let a = try await server.session(TestPKI.a)
-        let b = try await server.session(TestPKI.b)
-        defer { a.close(); b.close() }
-        let payload = payloadBytes(700_000, seed: 11)
-        let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
-        guard case .accepted = try await a.upload(requestID: 1, envelope: envelope, payload: payload, chunkSize: 200_000) else {
-            Issue.record("no ACCEPTED")
-            return
+        try await withServer(maxInline: 16 << 10) { server in
+            let a = try await server.session(TestPKI.a)
+            let b = try await server.session(TestPKI.b)
+            defer { a.close(); b.close() }
+            let payload = payloadBytes(700_000, seed: 11)
+            let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
+            guard case .accepted = try await a.upload(requestID: 1, envelope: envelope, payload: payload, chunkSize: 200_000) else {
+                Issue.record("no ACCEPTED")
+                return
+            }
+            try await b.send(.fetch(.init(requestID: 2, maxMessages: 1)))
+            guard case .deliverBegin = await b.nextSignificant() else { Issue.record("no DELIVER_BEGIN"); return }
+            var received: [UInt8] = []
+            var chunks = 0
+            while case .deliverChunk(let c) = await b.nextSignificant() {
+                #expect(c.data.readableBytes <= Int(ProtocolLimits.default.maxChunkSize))
+                received += Array(c.data.readableBytesView)
+                chunks += 1
+                if received.count == payload.count { break }
+            }
+            #expect(received == payload)
+            #expect(chunks >= 3)
+            guard case .deliverEnd = await b.nextSignificant() else { Issue.record("no DELIVER_END"); return }
+            #expect(await b.nextSignificant() == .fetchDone(.init(requestID: 2, delivered: 1, moreAvailable: false)))
         }
-        try await b.send(.fetch(.init(requestID: 2, maxMessages: 1)))
-        guard case .deliverBegin = await b.nextSignificant() else { Issue.record("no DELIVER_BEGIN"); return }
-        var received: [UInt8] = []
-        var chunks = 0
-        while case .deliverChunk(let c) = await b.nextSignificant() {
-            #expect(c.data.readableBytes <= Int(ProtocolLimits.default.maxChunkSize))
-            received += Array(c.data.readableBytesView)
-            chunks += 1
-            if received.count == payload.count { break }
-        }
-        #expect(received == payload)
-        #expect(chunks >= 3)
-        guard case .deliverEnd = await b.nextSignificant() else { Issue.record("no DELIVER_END"); return }
-        #expect(await b.nextSignificant() == .fetchDone(.init(requestID: 2, delivered: 1, moreAvailable: false)))
     }
 }

@@ -254,7 +254,7 @@ public struct BrokerSessionStateMachine: Sendable {
             subscription = Subscription(requestID: subscribe.requestID, topics: subscribe.topics, credits: UInt64(subscribe.credits))
             var actions: [Action] = []
             if subscribe.topics.contains(.receipts) { actions.append(.startReceipts(requestID: subscribe.requestID)) }
-            return actions + pushIfPossible(now: 0)
+            return actions + pushIfPossible(now: lastReceivedAt)
         case .credit(let credit):
             guard var s = subscription, s.requestID == credit.requestID else {
                 return [.write(.error(.init(requestID: credit.requestID, code: .unknownRequest, message: "CREDIT for request \(credit.requestID), which is not this connection's subscription")))]
@@ -263,8 +263,9 @@ public struct BrokerSessionStateMachine: Sendable {
                 return fail(ProtocolError(.flowControlViolation, "CREDIT would raise the subscription's credits above 2^32 − 1"))
             }
             s.credits += UInt64(credit.credits)
+            s.nextPollAt = 0  // the client asks for more now: look at the queue at once
             subscription = s
-            return pushIfPossible(now: 0)
+            return pushIfPossible(now: lastReceivedAt)
         case .ack(let ack):
             if let dup = checkNewRequest(ack.requestID) { return dup }
             pending[ack.requestID] = .ack

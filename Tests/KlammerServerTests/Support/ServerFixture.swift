@@ -176,3 +176,17 @@ func errorFrame(_ frame: Frame?) -> Frame.ErrorFrame? {
     if case .error(let e) = frame { return e }
     return nil
 }
+
+/// Runs `body` against a fresh in-process broker and always shuts it down gracefully afterwards.
+func withServer(limits: ProtocolLimits = .default, maxInline: Int = 256 << 10,
+                configure: @Sendable (inout SessionConfiguration) -> Void = { _ in },
+                _ body: (ServerFixture) async throws -> Void) async throws {
+    let server = try await ServerFixture.start(limits: limits, maxInline: maxInline, configure: configure)
+    do {
+        try await body(server)
+    } catch {
+        await server.stop()
+        throw error
+    }
+    await server.stop()
+}
