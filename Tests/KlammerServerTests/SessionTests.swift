@@ -47,7 +47,7 @@ import Testing
             #expect(delivery.begin.requestID == 7)
             #expect(delivery.begin.storedEnvelope.messageID == messageID)
             #expect(delivery.begin.storedEnvelope.envelope == envelope)
-            #expect(delivery.payload == payload)
+            #expect(sameBytes(delivery.payload, payload))
             #expect(delivery.begin.senderCertificate == TestPKI.a.certificate.derBytes)
             // The recipient can verify the sender's signature offline.
             try CMS.verifyDetached(signature: delivery.begin.senderSignature.cms, content: envelope.canonicalBytes,
@@ -106,7 +106,7 @@ import Testing
 
             let pushed = try #require(await b.receiveDelivery())
             #expect(pushed.begin.requestID == 5)
-            #expect(pushed.payload == payload)
+            #expect(sameBytes(pushed.payload, payload))
 
             // A sees ACCEPTED and, on its subscription, the accepted and delivered receipts.
             var kinds: [Receipt.Kind] = []
@@ -131,7 +131,7 @@ import Testing
             #expect(await b.next(timeout: .milliseconds(300)) == nil)
             try await b.send(.credit(.init(requestID: 5, credits: 1)))
             let later = try #require(await b.receiveDelivery())
-            #expect(later.payload == second)
+            #expect(sameBytes(later.payload, second))
         }
     }
 
@@ -373,10 +373,82 @@ import Testing
                 chunks += 1
                 if received.count == payload.count { break }
             }
-            #expect(received == payload)
+            #expect(sameBytes(received, payload))
             #expect(chunks >= 3)
             guard case .deliverEnd = await b.nextSignificant() else { Issue.record("no DELIVER_END"); return }
             #expect(await b.nextSignificant() == .fetchDone(.init(requestID: 2, delivered: 1, moreAvailable: false)))
+        }
+    }
+
+    @Test func nackRedeliversAndLeasesBelongToTheirConnection() async throws {
+        try await withServer { server in
+            let a = try await server.session(TestPKI.a)
+            let b = try await server.session(TestPKI.b)
+            let b2 = try await server.session(TestPKI.b)
+            defer { a.close(); b.close(); b2.close() }
+            let payload = payloadBytes(3000)
+            let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
+            guard case .accepted(let accepted) = try await a.upload(requestID: 1, envelope: envelope, payload: payload) else {
+                Issue.record("no ACCEPTED")
+                return
+            }
+            try await b.send(.fetch(.init(requestID: 1, maxMessages: 1)))
+            let first = try #require(await b.receiveDelivery())
+            #expect(first.begin.storedEnvelope.messageID == accepted.receipt.receipt.messageID)
+            #expect(await b.nextSignificant() == .fetchDone(.init(requestID: 1, delivered: 1, moreAvailable: false)))
+
+            // ACK on another connection of the same participant: the lease is not there.
+            let statement = AcknowledgementStatement(messageID: accepted.receipt.receipt.messageID,
+                                                     envelopeDigest: accepted.receipt.receipt.envelopeDigest,
+                                                     sender: try ParticipantID(TestPKI.a.id), recipient: try ParticipantID(TestPKI.b.id),
+                                                     timestampMillis: 1)
+            let sig = try CMS.signDetached(statement.canonicalBytes, certificate: TestPKI.b.certificate, key: TestPKI.b.key)
+            try await b2.send(.ack(.init(requestID: 2, statement: statement, signature: sig)))
+            #expect(errorFrame(await b2.nextSignificant())?.code == .unknownMessage)
+
+            // NACK with no delay: the next FETCH delivers it again.
+            try await b.send(.nack(.init(requestID: 2, messageID: accepted.receipt.receipt.messageID, retryAfterMillis: 0)))
+            try await b.send(.fetch(.init(requestID: 3, maxMessages: 1)))
+            let again = try #require(await b.receiveDelivery())
+            #expect(again.begin.storedEnvelope.messageID == accepted.receipt.receipt.messageID)
+            #expect(sameBytes(again.payload, payload))
+        }
+    }
+
+    @Test func fetchResumesAnInterruptedDeliveryAtTheClientsOffset() async throws {
+        try await withServer { server in
+            let a = try await server.session(TestPKI.a)
+            defer { a.close() }
+            let payload = payloadBytes(5000, seed: 5)
+            let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
+            guard case .accepted(let accepted) = try await a.upload(requestID: 1, envelope: envelope, payload: payload) else {
+                Issue.record("no ACCEPTED")
+                return
+            }
+            let id = accepted.receipt.receipt.messageID
+            // The first connection receives the message and goes away without acknowledging it.
+            let lost = try await server.session(TestPKI.b)
+            try await lost.send(.fetch(.init(requestID: 1, maxMessages: 1)))
+            _ = try #require(await lost.receiveDelivery())
+            lost.close()
+            // Bounded wait until the broker has released the lease of the closed connection.
+            let b = try await server.session(TestPKI.b)
+            defer { b.close() }
+            var resumed: (begin: Frame.DeliverBegin, payload: [UInt8])?
+            for attempt in 1...50 {
+                try await b.send(.fetch(.init(requestID: UInt32(10 + attempt), maxMessages: 1,
+                                              resume: .init(messageID: id, offset: 1200))))
+                if case .deliverBegin(let begin) = await b.nextSignificant() {
+                    resumed = await b.receiveDelivery(after: begin)
+                    _ = await b.nextSignificant()  // FETCH_DONE
+                    break
+                }
+                // That was FETCH_DONE(0): the lease was not released yet.
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let delivery = try #require(resumed)
+            #expect(delivery.begin.offset == 1200)
+            #expect(sameBytes(delivery.payload, Array(payload[1200...])))
         }
     }
 }

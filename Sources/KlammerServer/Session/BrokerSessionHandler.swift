@@ -117,10 +117,28 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
     }
 
     public func read(context: ChannelHandlerContext) {
-        if machine.wantsToRead {
+        if mayRead(context) {
             context.read()
         } else {
             readPending = true
+        }
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeReadingIfPossible(context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Reading also waits while the channel is not writable: the peer must take our answers before it may send more
+    /// requests, so answers written by the event loop (ACCEPTED, RECEIPT, PONG …) stay bounded too.
+    private func mayRead(_ context: ChannelHandlerContext) -> Bool {
+        machine.wantsToRead && context.channel.isWritable
+    }
+
+    private func resumeReadingIfPossible(_ context: ChannelHandlerContext) {
+        if readPending, mayRead(context) {
+            readPending = false
+            context.read()
         }
     }
 
@@ -171,10 +189,7 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
             }
         }
         if flush { context.flush() }
-        if readPending, machine.wantsToRead {
-            readPending = false
-            context.read()
-        }
+        resumeReadingIfPossible(context)
     }
 
     private func startLanes(context: ChannelHandlerContext, participant: Participant, id: ParticipantID, clientMaxFrameSize: UInt32) {

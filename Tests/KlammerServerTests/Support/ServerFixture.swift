@@ -155,6 +155,11 @@ extension TestFrameClient {
     /// Reads one delivery (DELIVER_BEGIN, chunks, END) and returns it with the payload.
     func receiveDelivery() async -> (begin: Frame.DeliverBegin, payload: [UInt8])? {
         guard case .deliverBegin(let begin) = await nextSignificant() else { return nil }
+        return await receiveDelivery(after: begin)
+    }
+
+    /// The rest of a delivery whose DELIVER_BEGIN was already read.
+    func receiveDelivery(after begin: Frame.DeliverBegin) async -> (begin: Frame.DeliverBegin, payload: [UInt8])? {
         var payload: [UInt8] = []
         while let f = await nextSignificant() {
             switch f {
@@ -190,3 +195,6 @@ func withServer(limits: ProtocolLimits = .default, maxInline: Int = 256 << 10,
     }
     await server.stop()
 }
+
+/// Byte equality that reports only true/false (payloads are too long to print in a failed expectation).
+func sameBytes(_ a: [UInt8], _ b: [UInt8]) -> Bool { a == b }
