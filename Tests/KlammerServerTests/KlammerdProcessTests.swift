@@ -29,7 +29,7 @@ import KlammerTLS
         init(dataDirectory: String) throws {
             self.dataDirectory = dataDirectory
             stderrFile = dataDirectory + ".stderr"
-            FileManager.default.createFile(atPath: stderrFile, contents: nil)
+            _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
             process.executableURL = URL(fileURLWithPath: KlammerdProcessTests.binary("klammerd"))
             process.arguments = ["--dev", "--data", dataDirectory, "--port", "0"]
             process.standardOutput = stdout

@@ -451,4 +451,61 @@ import Testing
             #expect(sameBytes(delivery.payload, Array(payload[1200...])))
         }
     }
+
+    @Test func manyMessagesArePushedOnceEachAndAcknowledged() async throws {
+        try await withServer(configure: { $0.pushBatch = 4 }) { server in
+            let a = try await server.session(TestPKI.a)
+            let b = try await server.session(TestPKI.b)
+            defer { a.close(); b.close() }
+            try await b.send(.subscribe(.init(requestID: 1, topics: .deliveries, credits: 10)))
+            let count = 30
+            var sent: Set<MessageID> = []
+            for i in 0..<count {
+                let payload = payloadBytes(100 + i, seed: UInt8(i))
+                let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload, clientID: "bulk-\(i)")
+                guard case .accepted(let r) = try await a.upload(requestID: UInt32(i + 1), envelope: envelope, payload: payload) else {
+                    Issue.record("message \(i) not accepted")
+                    return
+                }
+                sent.insert(r.receipt.receipt.messageID)
+            }
+            // Answers to ACKs (RECEIPT) may come between the frames of a delivery; deliveries never interleave.
+            var received: [MessageID] = []
+            var acknowledged = 0
+            var current: Frame.DeliverBegin?
+            var requestID: UInt32 = 100
+            while received.count < count || acknowledged < count, let f = await b.nextSignificant() {
+                switch f {
+                case .deliverBegin(let begin):
+                    #expect(current == nil, "a delivery began inside another")
+                    current = begin
+                case .deliverChunk(let chunk):
+                    #expect(chunk.messageID == current?.storedEnvelope.messageID)
+                case .deliverEnd(let end):
+                    let begin = try #require(current)
+                    #expect(end.messageID == begin.storedEnvelope.messageID)
+                    current = nil
+                    received.append(end.messageID)
+                    let statement = AcknowledgementStatement(
+                        messageID: end.messageID,
+                        envelopeDigest: try SHA256Digest(bytes: SHA256.hash(begin.storedEnvelope.envelope.canonicalBytes)),
+                        sender: try ParticipantID(TestPKI.a.id), recipient: try ParticipantID(TestPKI.b.id), timestampMillis: 1)
+                    let sig = try CMS.signDetached(statement.canonicalBytes, certificate: TestPKI.b.certificate, key: TestPKI.b.key)
+                    requestID += 1
+                    try await b.send(.ack(.init(requestID: requestID, statement: statement, signature: sig)))
+                    // Every delivery spent a credit; give it back.
+                    try await b.send(.credit(.init(requestID: 1, credits: 1)))
+                case .receipt(let r):
+                    #expect(r.receipt.receipt.kind == .acknowledged)
+                    acknowledged += 1
+                default:
+                    Issue.record("unexpected \(f.type)")
+                }
+            }
+            // Each message exactly once, and every ACK was answered with an acknowledged receipt.
+            #expect(received.count == count)
+            #expect(Set(received) == sent)
+            #expect(acknowledged == count)
+        }
+    }
 }

@@ -1,7 +1,7 @@
 public import KlammerBroker
 public import KlammerProtocol
 import KlammerStore
-public import KlammerTLS
+import KlammerTLS
 public import Logging
 public import NIOCore
 import Synchronization
@@ -163,9 +163,7 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
                 context.write(wrapOutboundOut(frame), promise: nil)
                 flush = true
             case .fail(let error):
-                if error.code != .shuttingDown || machine.participant != nil {
-                    logger.info("closing connection", metadata: ["code": "\(error.code)", "reason": "\(error.message)"])
-                }
+                logger.info("closing connection", metadata: ["code": "\(error.code)", "reason": "\(error.message)"])
                 context.writeAndFlush(wrapOutboundOut(.error(error)), promise: nil)
                 context.close(promise: nil)
                 return

@@ -1,4 +1,4 @@
-public import KlammerBroker
+import KlammerBroker
 public import KlammerProtocol
 public import NIOCore
 
