@@ -83,9 +83,10 @@ public final class SessionHub: Sendable {
     }
 
     /// Waits (bounded polling) until every session closed or `timeout` passed; returns whether all closed.
+    /// Returns at once when the task is cancelled (a cancelled sleep would otherwise spin).
     public func waitUntilEmpty(timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
+        while ContinuousClock.now < deadline, !Task.isCancelled {
             if count == 0 { return true }
             try? await Task.sleep(for: .milliseconds(20))
         }
