@@ -27,6 +27,7 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
     private var hubToken: UInt64?
     private var requests: AsyncStream<RequestWork>.Continuation?
     private var deliveries: AsyncStream<DeliveryJob>.Continuation?
+    /// The delivery lane and receipt tasks: cancelled on close. (The request lane is not: it finishes its queue.)
     private var tasks: [Task<Void, Never>] = []
     private var laneInputs: (participant: Participant, id: ParticipantID, output: SessionOutput)?
     private let consumer: ConsumerID
@@ -178,9 +179,15 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
             case .deliver(let job):
                 deliveries?.yield(job)
             case .startReceipts(let requestID):
-                if let lane = laneInputs {
-                    let broker = self.broker
-                    tasks.append(Task { await SessionLanes.runReceipts(broker: broker, id: lane.id, requestID: requestID, output: lane.output) })
+                // The stream is registered here, on the event loop, so every receipt issued after SUBSCRIBE was
+                // processed reaches it (a frame the client sends after SUBSCRIBE is answered after this point).
+                guard let lane = laneInputs else { break }
+                do {
+                    let stream = try broker.receipts(for: lane.id)
+                    tasks.append(Task { await SessionLanes.runReceipts(stream, requestID: requestID, output: lane.output) })
+                } catch {
+                    context.write(wrapOutboundOut(.error(.init(ProtocolError.from(error), requestID: requestID))), promise: nil)
+                    flush = true
                 }
             case .wake(let participants):
                 hub.wake(participants.map(\.rawValue))
@@ -201,10 +208,10 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
         let broker = self.broker
         let consumer = self.consumer
         let visibility = Duration.seconds(configuration.leaseVisibilitySeconds)
-        tasks.append(Task {
+        Task {
             await SessionLanes.runRequests(broker: broker, participant: participant, id: id, consumer: consumer,
                                            work: requestStream, output: output)
-        })
+        }
         tasks.append(Task {
             await SessionLanes.runDeliveries(broker: broker, participant: participant, consumer: consumer,
                                              clientMaxFrameSize: clientMaxFrameSize, visibility: visibility,
@@ -224,7 +231,7 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
         deliveries?.finish()
         requests = nil
         deliveries = nil
-        for (i, task) in tasks.enumerated() where i != 0 { task.cancel() }
+        for task in tasks { task.cancel() }
         tasks = []
     }
 }

@@ -140,13 +140,9 @@ enum SessionLanes {
         }
     }
 
-    /// Receipt events of the participant's sent messages on a subscription, until the connection closes.
-    static func runReceipts(broker: Broker, id: ParticipantID, requestID: UInt32, output: SessionOutput) async {
-        let stream: AsyncStream<SignedReceipt>
-        do { stream = try broker.receipts(for: id) } catch {
-            try? await output.write(.error(.init(ProtocolError.from(error), requestID: requestID)))
-            return
-        }
+    /// Receipt events of the participant's sent messages on a subscription, until the connection closes (the task is
+    /// cancelled, which ends the stream and unregisters it from the broker).
+    static func runReceipts(_ stream: AsyncStream<SignedReceipt>, requestID: UInt32, output: SessionOutput) async {
         for await receipt in stream {
             do { try await output.write(.receipt(.init(requestID: requestID, receipt: receipt))) } catch { return }
         }
