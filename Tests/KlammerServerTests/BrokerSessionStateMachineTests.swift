@@ -231,4 +231,22 @@ import Testing
         #expect(m.tick(now: 2499).allSatisfy { if case .fail = $0 { return false } else { return true } })
         #expect(Self.failure(m.tick(now: 2500))?.code == .shuttingDown)
     }
+
+    @Test func heartbeatDoesNotBlameTheClientWhileTheBrokerHoldsReadingBack() throws {
+        var (m, _, dir) = try Self.open()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = m.received(.sendBegin(requestID: 1, form: .single, envelopeBytes: try Self.envelopeBytes()), now: 0)
+        _ = m.requestResult(.ready(requestID: 1), now: 0)
+        let chunk = ByteBuffer(bytes: [UInt8](repeating: 7, count: 32 << 10))
+        _ = m.received(.frame(.chunk(.init(requestID: 1, offset: 0, data: chunk))), now: 0)
+        #expect(!m.wantsToRead)
+        // The store is stuck for 10 heartbeat intervals: no PING, no timeout.
+        for t in stride(from: Int64(250), through: 10_000, by: 250) {
+            #expect(m.tick(now: t).isEmpty)
+        }
+        // Once the store catches up, the clock starts from there.
+        _ = m.requestResult(.chunkDone(requestID: 1, bytes: 32 << 10, error: nil), now: 10_000)
+        #expect(m.tick(now: 11_999).isEmpty)
+        #expect(m.tick(now: 12_000) == [.write(.ping(.init(data: 1)))])
+    }
 }

@@ -132,6 +132,8 @@ public struct BrokerSessionStateMachine: Sendable {
         case .open, .draining:
             var actions: [Action] = []
             let heartbeat = configuration.heartbeatMillis
+            // While we hold reading back (the store lags), the client's silence is ours, not the client's.
+            if !wantsToRead { lastReceivedAt = now }
             if heartbeat > 0 {
                 let silence = now - lastReceivedAt
                 if silence >= 3 * heartbeat {
