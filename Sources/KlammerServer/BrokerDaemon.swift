@@ -55,7 +55,9 @@ public final class BrokerDaemon: Service {
         self.logger = logger
         self.group = group
         self.onListening = onListening
-        self.hub = SessionHub(registry: registry)
+        // Parked uploads must be resumed before the store sweeps their idle part files.
+        self.hub = SessionHub(registry: registry,
+                              parking: UploadParking(lifetime: storeConfiguration.blobAbandonTimeout * 0.8))
     }
 
     public func run() async throws {

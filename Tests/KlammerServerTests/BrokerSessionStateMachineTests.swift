@@ -104,7 +104,7 @@ import Testing
         #expect(m.received(.sendBegin(requestID: 1, form: .single, envelopeBytes: bytes), now: 1)
                 == [.request(.begin(requestID: 1, form: .single, envelopeBytes: bytes))])
         // CHUNK before READY is a protocol error, so READY first.
-        #expect(m.requestResult(.ready(requestID: 1), now: 2) == [.write(.ready(.init(requestID: 1, offset: 0)))])
+        #expect(m.requestResult(.ready(requestID: 1, offset: 0), now: 2) == [.write(.ready(.init(requestID: 1, offset: 0)))])
 
         // 32 KiB queued for the disk: reading pauses (maxQueuedUploadBytes), the window is 32 KiB lower.
         let chunk = ByteBuffer(bytes: [UInt8](repeating: 7, count: 16 << 10))
@@ -204,7 +204,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let bytes = try Self.envelopeBytes()
         _ = m.received(.sendBegin(requestID: 3, form: .single, envelopeBytes: bytes), now: 1)
-        _ = m.requestResult(.ready(requestID: 3), now: 2)
+        _ = m.requestResult(.ready(requestID: 3, offset: 0), now: 2)
         let goAway = m.shutdown(now: 10)
         #expect(goAway == [.write(.goAway(.init(lastRequestID: 3, code: .shuttingDown, message: "the broker is shutting down; retry later requests on a new connection")))])
         // A new request after GOAWAY is ignored; the open upload still finishes.
@@ -236,7 +236,7 @@ import Testing
         var (m, _, dir) = try Self.open()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         _ = m.received(.sendBegin(requestID: 1, form: .single, envelopeBytes: try Self.envelopeBytes()), now: 0)
-        _ = m.requestResult(.ready(requestID: 1), now: 0)
+        _ = m.requestResult(.ready(requestID: 1, offset: 0), now: 0)
         let chunk = ByteBuffer(bytes: [UInt8](repeating: 7, count: 32 << 10))
         _ = m.received(.frame(.chunk(.init(requestID: 1, offset: 0, data: chunk))), now: 0)
         #expect(!m.wantsToRead)

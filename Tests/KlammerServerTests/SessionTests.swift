@@ -509,4 +509,46 @@ import Testing
             #expect(acknowledged == count)
         }
     }
+
+    @Test func anInterruptedUploadResumesOnANewConnection() async throws {
+        try await withServer(maxInline: 8 << 10) { server in
+            let payload = payloadBytes(60_000, seed: 9)
+            let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload, clientID: "resume-1")
+            let first = try await server.session(TestPKI.a)
+            try await first.send(.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: envelope)))
+            #expect(await first.nextSignificant() == .ready(.init(requestID: 1, offset: 0)))
+            try await first.send(.chunk(.init(requestID: 1, offset: 0, data: ByteBuffer(bytes: payload[0..<20_000]))))
+            // Wait until the broker stored the chunk (its WINDOW_UPDATE), then lose the connection.
+            guard case .windowUpdate = await first.next() else { Issue.record("no WINDOW_UPDATE"); return }
+            first.close()
+
+            let second = try await server.session(TestPKI.a)
+            defer { second.close() }
+            var offset: UInt64 = 0
+            for attempt in 1...50 {
+                // The old connection's lane parks the upload when it notices the close: bounded retry.
+                try await second.send(.sendBegin(.init(requestID: UInt32(10 + attempt), signatureForm: .single, envelope: envelope)))
+                guard case .ready(let ready) = await second.nextSignificant() else { Issue.record("no READY"); return }
+                if ready.offset > 0 {
+                    offset = ready.offset
+                    try await second.send(.chunk(.init(requestID: ready.requestID, offset: offset,
+                                                       data: ByteBuffer(bytes: payload[Int(offset)...]))))
+                    let cms = try CMS.signDetached(envelope.canonicalBytes, certificate: TestPKI.a.certificate, key: TestPKI.a.key)
+                    try await second.send(.sendEnd(.init(requestID: ready.requestID, signature: .single(cms: cms))))
+                    break
+                }
+                // Not parked yet: give this fresh upload up and try again.
+                try await second.send(.error(.init(requestID: ready.requestID, code: .internalError, message: "retry")))
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(offset == 20_000)
+            guard case .accepted = await second.nextSignificant() else { Issue.record("resumed upload not accepted"); return }
+
+            let b = try await server.session(TestPKI.b)
+            defer { b.close() }
+            try await b.send(.fetch(.init(requestID: 1, maxMessages: 1)))
+            let delivery = try #require(await b.receiveDelivery())
+            #expect(sameBytes(delivery.payload, payload))
+        }
+    }
 }

@@ -207,10 +207,11 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
         deliveries = deliveryContinuation
         let broker = self.broker
         let consumer = self.consumer
+        let parking = hub.parking
         let visibility = Duration.seconds(configuration.leaseVisibilitySeconds)
         Task {
             await SessionLanes.runRequests(broker: broker, participant: participant, id: id, consumer: consumer,
-                                           work: requestStream, output: output)
+                                           parking: parking, work: requestStream, output: output)
         }
         tasks.append(Task {
             await SessionLanes.runDeliveries(broker: broker, participant: participant, consumer: consumer,

@@ -404,10 +404,10 @@ public struct BrokerSessionStateMachine: Sendable {
         queuedRequests = max(0, queuedRequests - 1)
         var actions: [Action] = []
         switch result {
-        case .ready(let id):
+        case .ready(let id, let offset):
             if uploads[id] == .beginning {
                 uploads[id] = .streaming
-                actions.append(.write(.ready(.init(requestID: id, offset: 0))))
+                actions.append(.write(.ready(.init(requestID: id, offset: offset))))
             }
         case .duplicate(let id, let receipt):
             if uploads.removeValue(forKey: id) != nil {

@@ -25,10 +25,13 @@ public final class SessionHub: Sendable {
     private let box = Box()
     private let registry: ParticipantRegistry
     private let observer: UInt64
+    /// Unfinished uploads of closed connections, for resumption.
+    public let parking: UploadParking
 
     /// Creates a hub observing `registry`.
-    public init(registry: ParticipantRegistry) {
+    public init(registry: ParticipantRegistry, parking: UploadParking = UploadParking()) {
         self.registry = registry
+        self.parking = parking
         let box = self.box
         self.observer = registry.addObserver { change in
             let (id, after): (String, Participant?)

@@ -8,9 +8,10 @@ import NIOCore
 enum SessionLanes {
     /// Uploads, ACK, NACK, STATUS_REQUEST, in order. Holds the connection's `PayloadSubmission`s (task-confined).
     static func runRequests(broker: Broker, participant: Participant, id: ParticipantID, consumer: ConsumerID,
-                            work: AsyncStream<RequestWork>, output: SessionOutput) async {
+                            parking: UploadParking, work: AsyncStream<RequestWork>, output: SessionOutput) async {
         var uploads: [UInt32: PayloadSubmission] = [:]
-        defer { for upload in uploads.values { upload.abort() } }
+        // Unfinished uploads outlive the connection for a while, so the sender can resume (SPEC.md §4.8).
+        defer { for upload in uploads.values { parking.park(upload) } }
         for await item in work {
             switch item {
             case .begin(let requestID, let form, let bytes):
@@ -19,8 +20,14 @@ enum SessionLanes {
                     case .duplicate(let receipt):
                         output.post(.duplicate(requestID: requestID, receipt: receipt))
                     case .upload(let submission):
-                        uploads[requestID] = submission
-                        output.post(.ready(requestID: requestID))
+                        if let resumed = parking.take(for: submission.envelope, form: form) {
+                            submission.abort()
+                            uploads[requestID] = resumed
+                            output.post(.ready(requestID: requestID, offset: resumed.receivedBytes))
+                        } else {
+                            uploads[requestID] = submission
+                            output.post(.ready(requestID: requestID, offset: 0))
+                        }
                     }
                 } catch {
                     output.post(.failed(requestID: requestID, error: .from(error)))
