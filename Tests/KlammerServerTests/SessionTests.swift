@@ -436,7 +436,7 @@ import Testing
             let b = try await server.session(TestPKI.b)
             defer { b.close() }
             var resumed: (begin: Frame.DeliverBegin, payload: [UInt8])?
-            for attempt in 1...50 {
+            for attempt in 1...200 {
                 try await b.send(.fetch(.init(requestID: UInt32(10 + attempt), maxMessages: 1,
                                               resume: .init(messageID: id, offset: 1200))))
                 if case .deliverBegin(let begin) = await b.nextSignificant() {
@@ -525,7 +525,7 @@ import Testing
             let second = try await server.session(TestPKI.a)
             defer { second.close() }
             var offset: UInt64 = 0
-            for attempt in 1...50 {
+            for attempt in 1...200 {
                 // The old connection's lane parks the upload when it notices the close: bounded retry.
                 try await second.send(.sendBegin(.init(requestID: UInt32(10 + attempt), signatureForm: .single, envelope: envelope)))
                 guard case .ready(let ready) = await second.nextSignificant() else { Issue.record("no READY"); return }
