@@ -202,21 +202,17 @@ final class TLSConnection {
         guard let x509 = SSL_get1_peer_certificate(ssl) else {
             throw TLSError(.peerCertificateMissing, "the peer presented no certificate")
         }
-        defer { X509_free(x509) }
         let verify = SSL_get_verify_result(ssl)
         guard verify == X509_V_OK else {
+            X509_free(x509)
             throw TLSError(.certificateVerificationFailed, "peer certificate did not verify: \(String(cString: X509_verify_cert_error_string(verify)))")
         }
-        var derPointer: UnsafeMutablePointer<UInt8>? = nil
-        let length = i2d_X509(x509, &derPointer)
-        guard length > 0, let derPointer else {
-            throw TLSContext.openSSLError(.internalError, "cannot encode the peer certificate")
-        }
-        let der = Array(UnsafeBufferPointer(start: derPointer, count: Int(length)))
-        CRYPTO_free(derPointer, #fileID, #line)
+        // Wraps OpenSSL's already parsed certificate (the reference from get1) instead of re-encoding and re-parsing
+        // it: a DER parse in OpenSSL 3 decodes the public key through the provider decoders, a visible part of the
+        // per-handshake cost.
         let certificate: Certificate
-        do { certificate = try Certificate(der: der) } catch {
-            throw TLSError(.certificateVerificationFailed, "cannot parse the peer certificate: \(error)")
+        do { certificate = try Certificate(taking: x509) } catch {
+            throw TLSError(.certificateVerificationFailed, "cannot use the peer certificate: \(error)")
         }
         let version: TLSVersion = SSL_version(ssl) == TLS1_3_VERSION ? .tls13 : .tls12
         let cipher = SSL_get_current_cipher(ssl).flatMap { SSL_CIPHER_get_name($0) }.map { String(cString: $0) } ?? "unknown"
