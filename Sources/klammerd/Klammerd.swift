@@ -20,6 +20,9 @@ struct Klammerd: AsyncParsableCommand {
     @Flag(help: "Run with an embedded development setup: throwaway PKI and demo participants, no configuration needed.")
     var dev = false
 
+    @Option(name: .customLong("config"), help: ArgumentHelp("Run in production mode with this YAML configuration (see config/klammer.yaml); KLAMMER_* environment variables override its keys.", valueName: "file"))
+    var configFile: String?
+
     @Option(name: .customLong("data"), help: "Data directory (dev mode default: .klammer-dev).")
     var dataDirectory: String = ".klammer-dev"
 
@@ -33,8 +36,12 @@ struct Klammerd: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func validate() throws {
+        if configFile != nil {
+            guard !dev else { throw ValidationError("--dev and --config exclude each other; choose one.") }
+            return  // production mode: everything else comes from the configuration file
+        }
         guard dev else {
-            throw ValidationError("klammerd needs --dev for now: the production configuration (--config) arrives with the broker. Try 'klammerd --dev'.")
+            throw ValidationError("klammerd needs --config FILE (production) or --dev (throwaway setup). Try 'klammerd --config config/klammer.yaml' or 'klammerd --dev'.")
         }
         guard (0...65535).contains(port) else {
             throw ValidationError("--port must be between 0 and 65535, got \(port).")
@@ -45,6 +52,10 @@ struct Klammerd: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let configFile {
+            try await runProduction(configFile: configFile)
+            return
+        }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

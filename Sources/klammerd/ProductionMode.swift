@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import KlammerConfig
+import KlammerServer
+import Logging
+import ServiceLifecycle
+
+extension Klammerd {
+    /// `klammerd --config FILE`: load and validate the configuration (failing before anything is opened, with the
+    /// key and the reason), build the TLS context and registry from it and run the services until SIGTERM/SIGINT.
+    func runProduction(configFile: String) async throws {
+        let configuration: DaemonConfiguration
+        let environment: ProductionEnvironment
+        do {
+            configuration = try await DaemonConfiguration.load(file: configFile)
+            environment = try ProductionEnvironment(configuration: configuration)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "klammerd")
+        let registry = environment.registry
+        // Until the session layer is composed here, production connections get the same application handler as
+        // dev mode (greeting + echo); the lead swaps in the composition service.
+        let server = TransportServer(
+            host: configuration.listenHost, port: configuration.listenPort, context: environment.tlsContext,
+            authorizer: .registry(registry), logger: logger,
+            applicationInitializer: { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(DevGreeterHandler(registry: registry))
+                }
+            },
+            onListening: { address in
+                FileHandle.standardOutput.write(Data((environment.banner(port: address.port ?? 0) + "\n").utf8))
+            })
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+    }
+}
