@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import KlammerCrypto
 #if canImport(Glibc)
 import Glibc
@@ -27,6 +27,13 @@ public struct AuditVerification: Sendable, Equatable, Codable {
         /// The sequence number the first bad entry has (or should have had).
         public var sequence: UInt64
         public var message: String
+
+        public init(kind: Kind, line: Int, sequence: UInt64, message: String) {
+            self.kind = kind
+            self.line = line
+            self.sequence = sequence
+            self.message = message
+        }
     }
 
     /// Complete lines read.

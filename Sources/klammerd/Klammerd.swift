@@ -83,9 +83,11 @@ struct Klammerd: AsyncParsableCommand {
                 // Unbuffered, so a supervising process (or a test) sees the banner at once.
                 FileHandle.standardOutput.write(Data((environment.banner(host: host, port: address.port ?? 0) + "\n").utf8))
             })
+        // Admin API + audit log (see AdminWiring): keep these lines when the dev path changes.
+        let admin = try DevAdmin.wiring(environment: environment, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)],
+                services: [.init(service: server)] + admin.services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

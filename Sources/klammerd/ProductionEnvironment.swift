@@ -100,7 +100,6 @@ struct ProductionEnvironment: Sendable {
             klammerd \(Klammerd.configuration.version) — broker \(configuration.brokerID)
               listening     \(configuration.listenHost):\(port)  (mutual \(versions), ALPN \(klammerALPN))
               data          \(configuration.dataDirectory)
-              admin socket  \(configuration.adminSocket)
               participants  \(registry.all().count) registered
             """
     }

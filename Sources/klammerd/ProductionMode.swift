@@ -38,9 +38,15 @@ extension Klammerd {
             onListening: { address in
                 FileHandle.standardOutput.write(Data((environment.banner(port: address.port ?? 0) + "\n").utf8))
             })
+        let admin = try AdminWiring(
+            auditPath: configuration.auditLogPath, socketPath: configuration.adminSocket, registry: registry,
+            brokerID: configuration.brokerID, mode: "production",
+            trustStore: environment.tlsContext.configuration.trustStore,
+            brokerCertificate: environment.brokerCertificate, brokerKey: environment.brokerKey,
+            checkpointInterval: configuration.auditCheckpointInterval, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)],
+                services: [.init(service: server)] + admin.services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
