@@ -115,7 +115,7 @@ public struct AdminClient: Sendable {
 
     /// Parses `HTTP/1.1 <status> …\r\n<headers>\r\n\r\n<body>`; the body is everything after the headers
     /// (the server closes the connection after it), cut to Content-Length when present.
-    static func parse(_ response: [UInt8]) throws -> Reply {
+    public static func parse(_ response: [UInt8]) throws -> Reply {
         let separator: [UInt8] = Array("\r\n\r\n".utf8)
         guard let end = response.firstRange(of: separator) else {
             throw AdminError("the admin socket answered something that is not HTTP (\(response.count) bytes)")
