@@ -8,8 +8,8 @@ import NIOPosix
 import ServiceLifecycle
 
 /// The admin API and the audit log as klammerd runs them, the same in dev and production mode: the audit log in
-/// the data directory (checkpoints signed with the broker key), the admin socket, and a small service that records
-/// the daemon's start and stop (each followed by a checkpoint).
+/// the data directory (checkpoints signed with the broker key), the admin socket, and the daemon's start and stop
+/// entries (each followed by a checkpoint).
 struct AdminWiring {
     let audit: AuditLog
     let server: AdminServer
@@ -33,6 +33,11 @@ struct AdminWiring {
                 "audit log: cut off an interrupted last write",
                 metadata: ["bytes": "\(audit.openReport.truncatedTailBytes)", "kept": "\(audit.openReport.tornTailFile ?? "-")"])
         }
+        // Recorded before any service runs, so `daemon.start` precedes every admin call in the log.
+        try audit.append(
+            actor: "klammerd", action: "daemon.start", outcome: .ok,
+            details: ["mode": mode, "version": Klammerd.configuration.version, "pid": "\(getpid())"])
+        try audit.checkpoint()
         let service = AdminService(
             registry: registry, audit: audit, brokerID: brokerID, version: Klammerd.configuration.version, mode: mode,
             trustStore: trustStore, brokerCertificate: brokerCertificate)
@@ -45,8 +50,8 @@ struct AdminWiring {
     }
 }
 
-/// Records `daemon.start` (then a checkpoint) when the daemon starts and `daemon.stop` (then a checkpoint) at
-/// graceful shutdown. The writes fsync, so they run on NIO's blocking thread pool.
+/// Records `daemon.stop` (then a checkpoint) at graceful shutdown (`daemon.start` is written by ``AdminWiring``
+/// before the services start). The writes fsync, so they run on NIO's blocking thread pool.
 final class AuditLifecycleService: Service {
     private let audit: AuditLog
     private let mode: String
@@ -60,15 +65,11 @@ final class AuditLifecycleService: Service {
 
     func run() async throws {
         let audit = self.audit
-        let details = ["mode": mode, "version": Klammerd.configuration.version, "pid": "\(getpid())"]
-        try await NIOThreadPool.singleton.runIfActive {
-            try audit.append(actor: "klammerd", action: "daemon.start", outcome: .ok, details: details)
-            try audit.checkpoint()
-        }
+        let details = ["mode": mode, "pid": "\(getpid())"]
         try? await gracefulShutdown()
         do {
             try await NIOThreadPool.singleton.runIfActive {
-                try audit.append(actor: "klammerd", action: "daemon.stop", outcome: .ok, details: ["pid": details["pid"] ?? ""])
+                try audit.append(actor: "klammerd", action: "daemon.stop", outcome: .ok, details: details)
                 try audit.checkpoint()
             }
         } catch {

@@ -15,7 +15,9 @@ extension Klammerd {
             configuration = try await DaemonConfiguration.load(file: configFile)
             environment = try ProductionEnvironment(configuration: configuration)
         } catch let error as ConfigurationError {
-            throw ValidationError(error.description)
+            // One line naming the key; exit status 64 (EX_USAGE) like other usage errors, without the usage text.
+            FileHandle.standardError.write(Data("klammerd: \(error.description)\n".utf8))
+            throw ExitCode(64)
         }
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
         LoggingSystem.bootstrap { label in
