@@ -1,8 +1,9 @@
 import Foundation
 public import Logging
-import NIOCore
+public import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 public import ServiceLifecycle
 #if canImport(Glibc)
 import Glibc
@@ -12,6 +13,11 @@ import Glibc
 /// daemon's own uid may use (checked per connection with `SO_PEERCRED`, not just by file permissions, which root
 /// bypasses). Removes its socket file when it stops.
 public final class AdminServer: Service {
+    /// Most admin connections served at once; more are closed at once (klammerctl uses one per call).
+    public static let maximumConnections = 32
+    /// A connection that has not sent a complete request within this time is closed.
+    public static let requestTimeout = TimeAmount.seconds(30)
+
     private let socketPath: String
     private let service: AdminService
     private let logger: Logger
@@ -38,10 +44,19 @@ public final class AdminServer: Service {
         let logger = self.logger
         let threadPool = self.threadPool
         let expectedUID = UInt32(getuid())
+        let connections = ConnectionCounter(limit: Self.maximumConnections)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .childChannelInitializer { channel in
-                Self.peerCredentials(of: channel).flatMap { peer in
+                guard connections.enter() else {
+                    logger.warning("admin connection refused: too many open admin connections", metadata: ["limit": "\(Self.maximumConnections)"])
+                    return channel.close()
+                }
+                channel.closeFuture.whenComplete { _ in connections.leave() }
+                // Bounded life: a peer that connects and sends nothing does not hold the connection for ever.
+                let timeout = channel.eventLoop.scheduleTask(in: Self.requestTimeout) { channel.close(promise: nil) }
+                channel.closeFuture.whenComplete { _ in timeout.cancel() }
+                return Self.peerCredentials(of: channel).flatMap { peer in
                     if peer?.uid != expectedUID {
                         logger.warning("admin connection refused: peer is not the daemon's user", metadata: ["peer": "\(peer?.description ?? "unknown")"])
                     }
@@ -113,6 +128,25 @@ public final class AdminServer: Service {
         }
         unlink(path)
     }
+}
+
+/// Counts open admin connections against a limit.
+final class ConnectionCounter: Sendable {
+    private let limit: Int
+    private let count = Mutex(0)
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Takes a slot; false if all are in use.
+    func enter() -> Bool {
+        count.withLock { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func leave() { count.withLock { $0 -= 1 } }
 }
 
 /// A failure to start or run the admin API.

@@ -38,7 +38,13 @@ struct Klammerd: AsyncParsableCommand {
     func validate() throws {
         if configFile != nil {
             guard !dev else { throw ValidationError("--dev and --config exclude each other; choose one.") }
-            return  // production mode: everything else comes from the configuration file
+            // Production mode takes everything from the configuration file (and KLAMMER_* variables); a dev-mode
+            // option next to --config would be silently ignored, so it is refused.
+            let devOptions = ["--data", "--host", "--port", "--log-level"]
+            if let given = CommandLine.arguments.first(where: { argument in devOptions.contains { argument == $0 || argument.hasPrefix($0 + "=") } }) {
+                throw ValidationError("\(given) applies to --dev only; with --config set data_dir, listen.host, listen.port or log.level in the file, or override them with KLAMMER_DATA_DIR, KLAMMER_LISTEN_HOST, KLAMMER_LISTEN_PORT, KLAMMER_LOG_LEVEL.")
+            }
+            return
         }
         guard dev else {
             throw ValidationError("klammerd needs --config FILE (production) or --dev (throwaway setup). Try 'klammerd --config config/klammer.yaml' or 'klammerd --dev'.")

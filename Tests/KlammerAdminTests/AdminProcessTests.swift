@@ -89,7 +89,7 @@ import Glibc
     /// Runs a binary to completion: stdout read to EOF, stderr via a file, then waitUntilExit.
     static func run(_ name: String, _ arguments: [String], environment: [String: String] = [:], in directory: String) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary(name))
+        process.executableURL = URL(fileURLWithPath: name.hasPrefix("/") ? name : binary(name))
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["KLAMMER_ADMIN_SOCKET"] = nil
@@ -255,6 +255,10 @@ import Glibc
         #expect(openKey.stderr.contains("chmod 600"))
         #expect(!FileManager.default.fileExists(atPath: temp.path + "/data/audit.jsonl"))
 
+        let mixed = try Self.run("klammerd", ["--config", config, "--port", "9999"], in: temp.path)
+        #expect(mixed.status == 64)
+        #expect(mixed.stderr.contains("KLAMMER_LISTEN_PORT"))
+
         let neither = try Self.run("klammerd", [], in: temp.path)
         #expect(neither.status == 64)
         #expect(neither.stderr.contains("--config"))
@@ -287,5 +291,38 @@ import Glibc
               level: warning
             """.write(toFile: config, atomically: true, encoding: .utf8)
         return config
+    }
+}
+
+/// The SO_PEERCRED check itself: with the file permissions opened up, a process of another user reaches the socket
+/// and is still refused. Needs root (to run klammerctl as `nobody`) and setpriv; skipped otherwise.
+@Suite(.serialized) struct AdminPeerCredentialTests {
+    static var canSwitchUser: Bool {
+        getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+    }
+
+    @Test(.enabled(if: canSwitchUser)) func anotherUserIsRefusedEvenWithOpenPermissions() throws {
+        let temp = try AdminProcessTests.TempDir()
+        chmod(temp.path, 0o755)
+        let data = temp.path + "/dev"
+        let daemon = try AdminProcessTests.Daemon(arguments: ["--dev", "--data", data, "--port", "0"], logDirectory: temp.path)
+        // Open the door the file system guards, to reach the kernel-credential check behind it.
+        chmod(data, 0o711)
+        chmod(daemon.socket, 0o666)
+        let klammerctl = AdminProcessTests.binary("klammerctl")
+        let result = try AdminProcessTests.run(
+            "/usr/bin/setpriv",
+            ["--reuid=65534", "--regid=65534", "--clear-groups", klammerctl, "status", "--socket", daemon.socket],
+            in: temp.path)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("only uid \(getuid())"))
+        #expect(result.stderr.contains("(forbidden)"))
+        let entries = try AuditLog.tail(path: data + "/audit.jsonl", count: 5)
+        let refusal = try #require(entries.last { $0.action == "admin.connect" })
+        #expect(refusal.actor.hasPrefix("uid:65534 pid:"))
+        #expect(refusal.outcome == .refused)
+        // The owner is still served.
+        #expect(try AdminProcessTests.run("klammerctl", ["status", "--socket", daemon.socket], in: temp.path).status == 0)
+        #expect(daemon.stop() == 0)
     }
 }
