@@ -14,12 +14,27 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     private let expectedUID: UInt32
     private let threadPool: NIOThreadPool
     private var collector = AdminRequestCollector()
+    /// Closes a connection that has not delivered a complete request in time (a peer that connects and sends
+    /// nothing must not hold a slot for ever); cancelled once the request is complete.
+    private var requestTimeout: Scheduled<Void>?
 
-    init(service: AdminService, peer: PeerCredentials?, expectedUID: UInt32, threadPool: NIOThreadPool) {
+    private let timeoutAmount: TimeAmount
+
+    init(service: AdminService, peer: PeerCredentials?, expectedUID: UInt32, threadPool: NIOThreadPool, requestTimeout: TimeAmount) {
+        self.timeoutAmount = requestTimeout
         self.service = service
         self.peer = peer
         self.expectedUID = expectedUID
         self.threadPool = threadPool
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        requestTimeout = context.eventLoop.scheduleTask(in: timeoutAmount) { channel.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        requestTimeout?.cancel()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -27,8 +42,10 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         case .none:
             break
         case .reject(let status, let code, let message):
+            requestTimeout?.cancel()
             respond(context: context, AdminService.error(status, code, message))
         case .dispatch(let method, let uri, let body):
+            requestTimeout?.cancel()
             let service = self.service
             let peer = self.peer
             let expectedUID = self.expectedUID

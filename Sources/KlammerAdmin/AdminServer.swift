@@ -13,11 +13,13 @@ import Glibc
 /// daemon's own uid may use (checked per connection with `SO_PEERCRED`, not just by file permissions, which root
 /// bypasses). Removes its socket file when it stops.
 public final class AdminServer: Service {
-    /// Most admin connections served at once; more are closed at once (klammerctl uses one per call).
-    public static let maximumConnections = 32
-    /// A connection that has not sent a complete request within this time is closed.
-    public static let requestTimeout = TimeAmount.seconds(30)
+    /// Default: most admin connections served at once; more are closed at once (klammerctl uses one per call).
+    public static let defaultMaximumConnections = 32
+    /// Default: a connection that has not sent a complete request within this time is closed.
+    public static let defaultRequestTimeout = TimeAmount.seconds(30)
 
+    private let maximumConnections: Int
+    private let requestTimeout: TimeAmount
     private let socketPath: String
     private let service: AdminService
     private let logger: Logger
@@ -28,8 +30,12 @@ public final class AdminServer: Service {
     /// - Parameter onListening: called with the socket path once it accepts connections.
     public init(
         socketPath: String, service: AdminService, logger: Logger,
+        maximumConnections: Int = AdminServer.defaultMaximumConnections,
+        requestTimeout: TimeAmount = AdminServer.defaultRequestTimeout,
         onListening: @escaping @Sendable (String) -> Void = { _ in }
     ) {
+        self.maximumConnections = max(1, maximumConnections)
+        self.requestTimeout = requestTimeout
         self.socketPath = socketPath
         self.service = service
         self.logger = logger
@@ -44,18 +50,17 @@ public final class AdminServer: Service {
         let logger = self.logger
         let threadPool = self.threadPool
         let expectedUID = UInt32(getuid())
-        let connections = ConnectionCounter(limit: Self.maximumConnections)
+        let connections = ConnectionCounter(limit: maximumConnections)
+        let maximumConnections = self.maximumConnections
+        let requestTimeout = self.requestTimeout
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .childChannelInitializer { channel in
                 guard connections.enter() else {
-                    logger.warning("admin connection refused: too many open admin connections", metadata: ["limit": "\(Self.maximumConnections)"])
+                    logger.warning("admin connection refused: too many open admin connections", metadata: ["limit": "\(maximumConnections)"])
                     return channel.close()
                 }
                 channel.closeFuture.whenComplete { _ in connections.leave() }
-                // Bounded life: a peer that connects and sends nothing does not hold the connection for ever.
-                let timeout = channel.eventLoop.scheduleTask(in: Self.requestTimeout) { channel.close(promise: nil) }
-                channel.closeFuture.whenComplete { _ in timeout.cancel() }
                 return Self.peerCredentials(of: channel).flatMap { peer in
                     if peer?.uid != expectedUID {
                         logger.warning("admin connection refused: peer is not the daemon's user", metadata: ["peer": "\(peer?.description ?? "unknown")"])
@@ -63,7 +68,9 @@ public final class AdminServer: Service {
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         try channel.pipeline.syncOperations.addHandler(
-                            AdminHTTPHandler(service: service, peer: peer, expectedUID: expectedUID, threadPool: threadPool))
+                            AdminHTTPHandler(
+                                service: service, peer: peer, expectedUID: expectedUID, threadPool: threadPool,
+                                requestTimeout: requestTimeout))
                     }
                 }
             }

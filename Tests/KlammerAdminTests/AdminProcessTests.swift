@@ -297,8 +297,17 @@ import Glibc
 /// The SO_PEERCRED check itself: with the file permissions opened up, a process of another user reaches the socket
 /// and is still refused. Needs root (to run klammerctl as `nobody`) and setpriv; skipped otherwise.
 @Suite(.serialized) struct AdminPeerCredentialTests {
+    /// Root, setpriv, and `nobody` can reach the klammerctl binary (a checkout under /root, mode 0700, is not).
     static var canSwitchUser: Bool {
-        getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return false }
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        probe.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/test", "-x", AdminProcessTests.binary("klammerctl")]
+        probe.standardOutput = FileHandle.nullDevice
+        probe.standardError = FileHandle.nullDevice
+        guard (try? probe.run()) != nil else { return false }
+        probe.waitUntilExit()
+        return probe.terminationStatus == 0
     }
 
     @Test(.enabled(if: canSwitchUser)) func anotherUserIsRefusedEvenWithOpenPermissions() throws {

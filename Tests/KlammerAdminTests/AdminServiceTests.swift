@@ -250,6 +250,61 @@ struct AdminServiceTests {
         await #expect(throws: AdminError.self) { try await blocked.run() }
     }
 
+    /// Connects without sending anything; returns the descriptor (receive timeout 3 s).
+    static func rawConnect(_ path: String) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var timeout = timeval(tv_sec: 3, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: Array(path.utf8))
+            raw[path.utf8.count] = 0
+        }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return fd
+    }
+
+    /// 0 when the server closed the connection, -1 when nothing happened within the receive timeout.
+    static func receive(_ fd: Int32) -> Int {
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, 0)
+    }
+
+    /// A silent peer is cut off after the request timeout; connections beyond the limit are closed at once.
+    @Test(arguments: [(limit: 1, timeout: 10_000), (limit: 4, timeout: 200)])
+    func connectionLimitAndRequestTimeout(limit: Int, timeoutMilliseconds: Int) async throws {
+        let fixture = try Fixture()
+        let socketPath = fixture.directory + "/admin.sock"
+        let (listening, continuation) = AsyncStream.makeStream(of: String.self)
+        let server = AdminServer(
+            socketPath: socketPath, service: fixture.service, logger: Logger(label: "test"),
+            maximumConnections: limit, requestTimeout: .milliseconds(Int64(timeoutMilliseconds))
+        ) { continuation.yield($0) }
+        let group = ServiceGroup(services: [server], logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = listening.makeAsyncIterator()
+            _ = await iterator.next()
+            let first = Self.rawConnect(socketPath)
+            defer { close(first) }
+            if limit == 1 {
+                // The slot is taken by the silent first connection (10 s timeout): the second is closed at once.
+                let second = Self.rawConnect(socketPath)
+                defer { close(second) }
+                #expect(Self.receive(second) == 0)
+            } else {
+                // Nothing sent: closed after 200 ms, well within the 3 s receive timeout.
+                #expect(Self.receive(first) == 0)
+                #expect(try AdminClient(socketPath: socketPath, timeoutSeconds: 5).send("GET", "/v1/status").status == 200)
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
     @Test func clientParsesHTTPAnswers() throws {
         let reply = try AdminClient.parse(Array("HTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}extra".utf8))
         #expect(reply.status == 201)
