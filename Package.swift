@@ -249,6 +249,9 @@ let package = Package(
                 "KlammerAdmin", "KlammerAudit", "KlammerBroker", "KlammerCrypto", "klammerd", "klammerctl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

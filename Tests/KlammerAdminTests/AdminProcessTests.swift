@@ -214,13 +214,32 @@ import Glibc
     /// stop with signed checkpoints.
     @Test func productionModeFromConfiguration() throws {
         let temp = try TempDir()
-        let config = try Self.writeProductionSetup(in: temp.path)
+        let (config, ca) = try Self.writeProductionSetup(in: temp.path)
         let daemon = try Daemon(arguments: ["--config", config], logDirectory: temp.path, environment: ["KLAMMER_LISTEN_PORT": "0"])
         #expect(daemon.socket == temp.path + "/data/admin.sock")
         let status = try Self.run("klammerctl", ["status", "--socket", daemon.socket], in: temp.path)
         #expect(status.status == 0, "\(status.stderr)")
         #expect(status.stdout.contains("(production), broker broker:test-1"))
         #expect(status.stdout.contains("participants 0"))
+
+        // A participant registered through the admin API is admitted by the TLS listener built from the
+        // configuration, and refused once suspended.
+        let key = try PrivateKey.generate(.p256)
+        let certificate = try ca.issue(commonName: "Amt Banzkow", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13076007"], publicKey: key.publicKey, usage: .client)
+        try certificate.pemString.write(toFile: temp.path + "/p.pem", atomically: true, encoding: .utf8)
+        FileManager.default.createFile(atPath: temp.path + "/p.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
+        func ctl(_ arguments: String...) throws -> Result {
+            try Self.run("klammerctl", arguments, environment: ["KLAMMER_ADMIN_SOCKET": daemon.socket], in: temp.path)
+        }
+        let before = try Self.sClient(port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
+        #expect(!before.contains("authenticated"))
+        #expect(try ctl("participant", "add", "--id", "ags:13076007", "--name", "Amt Banzkow", "--cert", temp.path + "/p.pem").status == 0)
+        let admitted = try Self.sClient(port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
+        #expect(admitted.contains("authenticated as ags:13076007"))
+        #expect(try ctl("participant", "suspend", "ags:13076007").status == 0)
+        let suspended = try Self.sClient(port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
+        #expect(!suspended.contains("authenticated"))
+        #expect(daemon.log.contains("participant ags:13076007 is suspended"))
         #expect(daemon.stop() == 0)
 
         let report = try AuditVerifier.verify(
@@ -230,13 +249,13 @@ import Glibc
         #expect(report.verifiedCheckpoints == 2)
         #expect(report.unanchoredEntries == 0)
         let actions = try AuditLog.tail(path: temp.path + "/data/audit.jsonl", count: 10).map(\.action)
-        #expect(actions == ["daemon.start", "audit.checkpoint", "status", "daemon.stop", "audit.checkpoint"])
+        #expect(actions == ["daemon.start", "audit.checkpoint", "status", "participant.add", "participant.suspend", "daemon.stop", "audit.checkpoint"])
         #expect(!FileManager.default.fileExists(atPath: daemon.socket))
     }
 
     @Test func invalidConfigurationFailsAtStartNamingTheKey() throws {
         let temp = try TempDir()
-        let config = try Self.writeProductionSetup(in: temp.path)
+        let config = try Self.writeProductionSetup(in: temp.path).config
         let badPort = try Self.run("klammerd", ["--config", config], environment: ["KLAMMER_LISTEN_PORT": "99999"], in: temp.path)
         #expect(badPort.status == 64)
         #expect(badPort.stderr.contains("listen.port (from environment variable KLAMMER_LISTEN_PORT): 99999 is outside 0…65535"))
@@ -265,7 +284,8 @@ import Glibc
     }
 
     /// A CA, CRL and broker certificate/key in `directory` and a klammer.yaml using them (relative paths).
-    static func writeProductionSetup(in directory: String) throws -> String {
+    @discardableResult
+    static func writeProductionSetup(in directory: String) throws -> (config: String, ca: CertificateAuthority) {
         let ca = try CertificateAuthority.create(commonName: "Test Production CA", keyKind: .p256)
         let crl = try ca.makeCRL(revoked: [], nextUpdate: Date() + 7 * 86400)
         let key = try PrivateKey.generate(.p256)
@@ -290,7 +310,14 @@ import Glibc
             log:
               level: warning
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        return config
+        return (config, ca)
+    }
+
+    /// `openssl s_client` with a client certificate: sends one line, returns what the broker sent back. Bounded:
+    /// stdin stays open 1.5 s, coreutils `timeout` kills the client after 8 s.
+    static func sClient(port: Int, ca: String, cert: String, key: String, in directory: String) throws -> String {
+        let command = "(printf 'ping\\n'; sleep 1.5) | timeout -k 2 8 openssl s_client -connect 127.0.0.1:\(port) -alpn klammer/1 -CAfile \"$CA\" -cert \"$CERT\" -key \"$KEY\" -quiet 2>/dev/null"
+        return try run("/bin/sh", ["-c", command], environment: ["CA": ca, "CERT": cert, "KEY": key], in: directory).stdout
     }
 }
 
