@@ -139,7 +139,7 @@ let package = Package(
             name: "klammerd",
             dependencies: [
                 "KlammerCrypto", "KlammerTLS", "KlammerStore", "KlammerServer",
-                "KlammerConfig", "KlammerAudit", "KlammerAdmin", "KlammerBroker",
+                "KlammerConfig", "KlammerAudit", "KlammerAdmin", "KlammerBroker", "KlammerProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

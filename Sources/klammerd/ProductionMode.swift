@@ -14,6 +14,12 @@ extension Klammerd {
         do {
             configuration = try await DaemonConfiguration.load(file: configFile)
             environment = try ProductionEnvironment(configuration: configuration)
+            // The broker limits derived from the file must fit together; checked now, not at the first message.
+            do {
+                _ = try environment.brokerConfiguration()
+            } catch {
+                throw ConfigurationError(.invalidValue, key: "limits.max_frame_bytes", source: configuration.dataDirectory, reason: "\(error)")
+            }
         } catch let error as ConfigurationError {
             // One line naming the key; exit status 64 (EX_USAGE) like other usage errors, without the usage text.
             FileHandle.standardError.write(Data("klammerd: \(error.description)\n".utf8))

@@ -36,7 +36,7 @@ import Glibc
 
         init(arguments: [String], logDirectory: String, environment: [String: String] = [:]) throws {
             stderrFile = logDirectory + "/klammerd.stderr"
-            FileManager.default.createFile(atPath: stderrFile, contents: nil)
+            _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
             process.executableURL = URL(fileURLWithPath: AdminProcessTests.binary("klammerd"))
             process.arguments = arguments
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
@@ -97,7 +97,7 @@ import Glibc
         process.environment = env
         let out = Pipe()
         let errorPath = directory + "/.stderr-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: errorPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
         let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
         defer { try? FileManager.default.removeItem(atPath: errorPath) }
         process.standardOutput = out
@@ -227,7 +227,7 @@ import Glibc
         let key = try PrivateKey.generate(.p256)
         let certificate = try ca.issue(commonName: "Amt Banzkow", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13076007"], publicKey: key.publicKey, usage: .client)
         try certificate.pemString.write(toFile: temp.path + "/p.pem", atomically: true, encoding: .utf8)
-        FileManager.default.createFile(atPath: temp.path + "/p.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(atPath: temp.path + "/p.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
         func ctl(_ arguments: String...) throws -> Result {
             try Self.run("klammerctl", arguments, environment: ["KLAMMER_ADMIN_SOCKET": daemon.socket], in: temp.path)
         }
@@ -293,7 +293,7 @@ import Glibc
         try ca.certificate.pemString.write(toFile: directory + "/ca.pem", atomically: true, encoding: .utf8)
         try crl.pemString.write(toFile: directory + "/crl.pem", atomically: true, encoding: .utf8)
         try broker.pemString.write(toFile: directory + "/broker.pem", atomically: true, encoding: .utf8)
-        FileManager.default.createFile(atPath: directory + "/broker.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(atPath: directory + "/broker.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
         chmod(directory + "/broker.key", 0o600)
         let config = directory + "/klammer.yaml"
         try """
