@@ -35,10 +35,11 @@ extension Klammerd {
         let registry = environment.registry
         // Until the session layer is composed here, production connections get the same application handler as
         // dev mode (greeting + echo); the lead swaps in the composition service.
+        let limiter = ConnectionLimiter(limit: configuration.limits.maxConnections)
         let server = TransportServer(
             host: configuration.listenHost, port: configuration.listenPort, context: environment.tlsContext,
             authorizer: .registry(registry), logger: logger,
-            applicationInitializer: { channel in
+            applicationInitializer: limiter.wrap { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(DevGreeterHandler(registry: registry))
                 }
