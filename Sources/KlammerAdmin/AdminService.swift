@@ -2,6 +2,7 @@ public import Foundation
 public import KlammerAudit
 public import KlammerBroker
 public import KlammerCrypto
+import Synchronization
 
 /// Carries out admin API calls against the participant registry and records every call, with the caller's
 /// kernel-reported uid and pid, in the audit log (SPEC.md §11).
@@ -22,6 +23,8 @@ public final class AdminService: Sendable {
     private let startedAt: Date
     private let trustStore: TrustStore?
     private let brokerCertificate: Certificate?
+    /// One call at a time, so the audit log's order is the order in which changes happened.
+    private let serial = Mutex(())
 
     /// - Parameters:
     ///   - trustStore: if given, a certificate must chain to it (TLS client purpose, current CRLs) to be registered.
@@ -55,6 +58,10 @@ public final class AdminService: Sendable {
 
     /// Handles one request from `peer`. Every call, also a refused or failed one, ends in one audit entry.
     public func handle(method: String, uri: String, body: [UInt8], peer: PeerCredentials) -> Response {
+        serial.withLock { _ in handleSerially(method: method, uri: uri, body: body, peer: peer) }
+    }
+
+    private func handleSerially(method: String, uri: String, body: [UInt8], peer: PeerCredentials) -> Response {
         let route: AdminRoute
         switch AdminRoute.parse(method: method, uri: uri) {
         case .success(let parsed):
@@ -101,6 +108,10 @@ public final class AdminService: Sendable {
 
     /// Records a refused connection (a peer whose uid is not the daemon's) and answers 403.
     public func refuse(peer: PeerCredentials?, expectedUID: UInt32) -> Response {
+        serial.withLock { _ in refuseSerially(peer: peer, expectedUID: expectedUID) }
+    }
+
+    private func refuseSerially(peer: PeerCredentials?, expectedUID: UInt32) -> Response {
         let who = peer?.description ?? "unknown peer"
         _ = try? audit.append(
             actor: who, action: "admin.connect", outcome: .refused,
@@ -177,9 +188,10 @@ public final class AdminService: Sendable {
         case .auditTail(let count):
             return (try Self.json(200, try AuditLog.tail(path: audit.path, count: count)), ["count": "\(count)"])
         case .auditVerify:
-            var report = try AuditVerifier.verify(path: audit.path, brokerCertificate: brokerCertificate)
-            // The file alone cannot show entries cut off its end; the daemon knows how far it wrote.
+            // The file alone cannot show entries cut off its end; the daemon knows how far it wrote. Taken before
+            // reading, so entries appended by concurrent calls during the check cannot look like a loss.
             let written = audit.lastSequence
+            var report = try AuditVerifier.verify(path: audit.path, brokerCertificate: brokerCertificate)
             if report.problem == nil, report.lastSequence < written {
                 report.problem = .init(
                     kind: .missing, line: report.entries + 1, sequence: report.lastSequence + 1,
