@@ -194,6 +194,10 @@ import Glibc
         #expect(verify.status == 0, "\(verify.stderr)")
         #expect(verify.stdout.contains("intact"))
 
+        let offlineTail = try ctl("audit", "tail", "--file", data + "/audit.jsonl", "-n", "1")
+        #expect(offlineTail.status == 0)
+        #expect(offlineTail.stdout.contains("audit.verify"))
+
         // Tamper with an entry in the middle: the daemon's verify and the offline verify both name it.
         let auditPath = data + "/audit.jsonl"
         var lines = try String(contentsOfFile: auditPath, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

@@ -1,6 +1,7 @@
 import Foundation
 import KlammerAudit
 import KlammerCrypto
+import Synchronization
 import Testing
 
 /// The audit log: appends, checkpoints, reopen, torn tails, and `verify` naming the first bad entry for every
@@ -218,6 +219,27 @@ struct AuditLogTests {
         #expect(tail.map(\.seq) == [23, 24, 25])
         #expect(try AuditLog.tail(path: fixture.path, count: 100).count == 25)
         #expect(try AuditLog.tail(path: fixture.path, count: 0).isEmpty)
+    }
+
+    @Test func concurrentAppendsKeepOneChain() throws {
+        let fixture = try Fixture()
+        let log = try AuditLog(path: fixture.path, signer: fixture.signer, checkpointInterval: 25)
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            for index in 0..<20 {
+                do {
+                    try log.append(actor: "uid:1 pid:\(worker)", action: "participant.show", subject: "ags:\(index)", outcome: .ok)
+                } catch {
+                    failures.withLock { $0 += 1 }
+                }
+            }
+        }
+        #expect(failures.withLock { $0 } == 0)
+        // 160 entries and a checkpoint after every 25.
+        #expect(log.lastSequence == 166)
+        let report = try fixture.verify()
+        #expect(report.isIntact)
+        #expect(report.verifiedCheckpoints == 6)
     }
 
     @Test func limitsAreEnforced() throws {
