@@ -11,8 +11,11 @@ struct Klammerd: AsyncParsableCommand {
         commandName: "klammerd",
         abstract: "The Klammer broker daemon.",
         discussion: """
-            With --dev, klammerd creates (once) a throwaway PKI and demo participants under the data directory and \
-            listens on 127.0.0.1 with mutual TLS. SIGTERM or SIGINT shut it down gracefully.
+            With --config FILE, klammerd runs in production mode from a YAML configuration (config/klammer.yaml \
+            documents every key; KLAMMER_* environment variables override them). With --dev, it creates (once) a \
+            throwaway PKI and demo participants under the data directory and listens on 127.0.0.1 with mutual TLS. \
+            Both serve the admin API on a Unix socket (klammerctl participant/audit/status). SIGTERM or SIGINT shut \
+            it down gracefully.
             """,
         version: "0.1.0"
     )
