@@ -1,4 +1,4 @@
-/// The validated configuration of `klammerd --config FILE` (SPEC.md §9): every value typed, in range and
+/// The validated configuration of `klammerd --config FILE` (SPEC.md §12): every value typed, in range and
 /// consistent with the others. Paths are absolute (relative paths in the file are resolved against the file's
 /// directory). Build it with ``load(file:environment:)``.
 public struct DaemonConfiguration: Sendable, Equatable {
