@@ -95,7 +95,7 @@ let package = Package(
         .target(
             name: "KlammerServer",
             dependencies: [
-                "KlammerCrypto", "KlammerTLS", "KlammerBroker",
+                "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerStore", "KlammerBroker",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -167,6 +167,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Helper process for the store's kill -9 crash tests: appends under load, prints confirmed ids.
+        .target(name: "CFuzzerDriver"),
+        .target(
+            name: "KlammerFuzzTargets",
+            dependencies: ["KlammerProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "klammer-fuzz-frame", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
+        .executableTarget(name: "klammer-fuzz-envelope", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
+        .executableTarget(name: "klammer-fuzz-receipt", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "klammer-store-crashtest",
             dependencies: ["KlammerStore"],
@@ -212,10 +221,11 @@ let package = Package(
         .testTarget(
             name: "KlammerProtocolTests",
             dependencies: [
-                "KlammerProtocol",
+                "KlammerProtocol", "KlammerFuzzTargets",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
+            exclude: ["FuzzRegressions"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -225,7 +235,13 @@ let package = Package(
         ),
         .testTarget(
             name: "KlammerServerTests",
-            dependencies: ["KlammerServer", "KlammerCrypto", "KlammerTLS", "klammerd"],
+            dependencies: [
+                "KlammerServer", "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerBroker", "KlammerStore", "klammerd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -246,7 +262,7 @@ let package = Package(
         .testTarget(
             name: "KlammerAdminTests",
             dependencies: [
-                "KlammerAdmin", "KlammerAudit", "KlammerBroker", "KlammerCrypto", "klammerd", "klammerctl",
+                "KlammerAdmin", "KlammerAudit", "KlammerBroker", "KlammerCrypto", "KlammerServer", "klammerd", "klammerctl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

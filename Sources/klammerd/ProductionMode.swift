@@ -33,17 +33,14 @@ extension Klammerd {
         }
         let logger = Logger(label: "klammerd")
         let registry = environment.registry
-        // Until the session layer is composed here, production connections get the same application handler as
-        // dev mode (greeting + echo); the lead swaps in the composition service.
-        let limiter = ConnectionLimiter(limit: configuration.limits.maxConnections)
-        let server = TransportServer(
-            host: configuration.listenHost, port: configuration.listenPort, context: environment.tlsContext,
-            authorizer: .registry(registry), logger: logger,
-            applicationInitializer: limiter.wrap { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(DevGreeterHandler(registry: registry))
-                }
-            },
+        let brokerConfiguration = try environment.brokerConfiguration()
+        var session = SessionConfiguration(limits: brokerConfiguration.limits, brokerID: brokerConfiguration.brokerID)
+        session.leaseVisibilitySeconds = Int64(configuration.store.visibilityTimeoutSeconds)
+        let server = BrokerDaemon(
+            host: configuration.listenHost, port: configuration.listenPort, tlsContext: environment.tlsContext,
+            registry: registry, storeConfiguration: environment.storeConfiguration(),
+            brokerConfiguration: brokerConfiguration, sessionConfiguration: session,
+            maxConnections: configuration.limits.maxConnections, logger: logger,
             onListening: { address in
                 FileHandle.standardOutput.write(Data((environment.banner(port: address.port ?? 0) + "\n").utf8))
             })

@@ -2,7 +2,7 @@ import NIOCore
 import NIOEmbedded
 import Synchronization
 import Testing
-@testable import klammerd
+import KlammerServer
 
 /// `limits.max_connections`: connections beyond the limit are closed at accept and never reach the application.
 struct ConnectionLimiterTests {

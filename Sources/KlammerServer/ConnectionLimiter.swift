@@ -1,19 +1,19 @@
-import NIOCore
+public import NIOCore
 import Synchronization
 
-/// Enforces `limits.max_connections` on the participant listener: a connection beyond the limit is closed as soon
+/// Enforces a connection limit (`limits.max_connections`) on the participant listener: a connection beyond the limit is closed as soon
 /// as it is accepted, before its TLS handshake costs anything. Wrap the transport's application initializer with
 /// ``wrap(_:)``.
-final class ConnectionLimiter: Sendable {
-    let limit: Int
+public final class ConnectionLimiter: Sendable {
+    public let limit: Int
     private let open = Mutex(0)
 
-    init(limit: Int) { self.limit = max(1, limit) }
+    public init(limit: Int) { self.limit = max(1, limit) }
 
     /// Connections currently counted.
-    var current: Int { open.withLock { $0 } }
+    public var current: Int { open.withLock { $0 } }
 
-    func wrap(
+    public func wrap(
         _ initializer: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>
     ) -> @Sendable (any Channel) -> EventLoopFuture<Void> {
         { channel in
