@@ -259,6 +259,44 @@ import Glibc
         #expect(!FileManager.default.fileExists(atPath: daemon.socket))
     }
 
+    /// `limits.max_connections`: with one slot taken by an idle TCP connection, a registered participant's
+    /// connection is closed at accept; once the slot is free it reaches the session.
+    @Test func productionConnectionLimit() throws {
+        let temp = try TempDir()
+        let (config, ca) = try Self.writeProductionSetup(in: temp.path)
+        let daemon = try Daemon(
+            arguments: ["--config", config], logDirectory: temp.path,
+            environment: ["KLAMMER_LISTEN_PORT": "0", "KLAMMER_LIMITS_MAX_CONNECTIONS": "1"])
+        let key = try PrivateKey.generate(.p256)
+        let certificate = try ca.issue(commonName: "Amt Banzkow", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13076007"], publicKey: key.publicKey, usage: .client)
+        try certificate.pemString.write(toFile: temp.path + "/p.pem", atomically: true, encoding: .utf8)
+        _ = FileManager.default.createFile(atPath: temp.path + "/p.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
+        let add = try Self.run("klammerctl", ["participant", "add", "--id", "ags:13076007", "--name", "Amt Banzkow", "--cert", temp.path + "/p.pem", "--socket", daemon.socket], in: temp.path)
+        #expect(add.status == 0, "\(add.stderr)")
+
+        // Take the only slot with a plain TCP connection that never starts TLS (the handshake timeout is 10 s).
+        let idle = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(daemon.port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(idle, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(connected == 0)
+        let refused = try Self.sClient(port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
+        #expect(!refused.contains("exceeds limit"))
+        close(idle)
+        // The slot is freed when the daemon notices the close; bounded polling instead of a fixed sleep.
+        var admitted = ""
+        let deadline = Date() + 10
+        while Date() < deadline, !admitted.contains("exceeds limit") {
+            admitted = try Self.sClient(port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
+        }
+        #expect(admitted.contains("exceeds limit"))
+        #expect(daemon.stop() == 0)
+    }
+
     @Test func invalidConfigurationFailsAtStartNamingTheKey() throws {
         let temp = try TempDir()
         let config = try Self.writeProductionSetup(in: temp.path).config
