@@ -1,0 +1,31 @@
+import ArgumentParser
+import KlammerClient
+
+/// `--cert --key --ca --crl --broker --profile`, merged over the profile file and the environment.
+struct ProfileOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Participant certificate (PEM).", valueName: "FILE"))
+    var cert: String?
+
+    @Option(name: .long, help: ArgumentHelp("Private key of the certificate (PEM).", valueName: "FILE"))
+    var key: String?
+
+    @Option(name: .long, help: ArgumentHelp("CA bundle the broker and senders chain to (PEM).", valueName: "FILE"))
+    var ca: String?
+
+    @Option(name: .long, help: ArgumentHelp("CRL of the CA (PEM); enables revocation checks.", valueName: "FILE"))
+    var crl: String?
+
+    @Option(name: .long, help: ArgumentHelp("Broker address.", valueName: "HOST:PORT"))
+    var broker: String?
+
+    @Option(name: .long, help: ArgumentHelp("Profile file: JSON or key = value lines (cert, key, ca, crl, broker).", valueName: "FILE"))
+    var profile: String?
+
+    /// Flags over profile file over environment.
+    func resolve() throws -> ClientProfile {
+        let flags = ClientProfile(certificatePath: cert, keyPath: key, caPath: ca, crlPath: crl, broker: broker)
+        var merged = flags
+        if let profile { merged = merged.merged(over: try ClientProfile.load(fromFile: profile)) }
+        return merged.merged(over: ClientProfile.fromEnvironment())
+    }
+}
