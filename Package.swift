@@ -94,7 +94,7 @@ let package = Package(
         .target(
             name: "KlammerServer",
             dependencies: [
-                "KlammerCrypto", "KlammerTLS", "KlammerBroker",
+                "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerStore", "KlammerBroker",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -204,7 +204,11 @@ let package = Package(
         ),
         .testTarget(
             name: "KlammerServerTests",
-            dependencies: ["KlammerServer", "KlammerCrypto", "KlammerTLS", "klammerd"],
+            dependencies: [
+                "KlammerServer", "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerBroker", "KlammerStore", "klammerd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,6 +1,8 @@
 import Foundation
 public import KlammerBroker
 import KlammerCrypto
+import KlammerProtocol
+public import KlammerStore
 public import KlammerTLS
 
 /// Everything `klammerd --dev` needs, created on first start and reused afterwards: the throwaway PKI, a
@@ -25,6 +27,21 @@ public struct DevEnvironment: Sendable {
         self.tlsContext = try TLSContext(configuration: configuration)
     }
 
+    /// The broker's participant id in dev mode (written into every receipt).
+    public static let brokerID = "broker:klammer-dev"
+
+    /// The broker core's configuration: dev id, the dev broker certificate and key (receipts are signed with them),
+    /// receipt log under `DIR/broker`.
+    public func brokerConfiguration() throws -> BrokerConfiguration {
+        try BrokerConfiguration(brokerID: try ParticipantID(Self.brokerID), certificate: pki.brokerCertificate,
+                                key: pki.brokerKey, directory: (dataDirectory as NSString).appendingPathComponent("broker"))
+    }
+
+    /// The message store under `DIR/store`.
+    public var storeConfiguration: StoreConfiguration {
+        StoreConfiguration(directory: (dataDirectory as NSString).appendingPathComponent("store"))
+    }
+
     /// The banner dev mode prints once it listens on `host:port`.
     public func banner(host: String, port: Int) -> String {
         var lines: [String] = []
@@ -41,10 +58,7 @@ public struct DevEnvironment: Sendable {
             lines.append("      key   \(participant.keyPath)")
             lines.append("      fingerprint \(participant.certificate.fingerprint.hex)")
         }
-        if let first = pki.participants.first {
-            lines.append("  try the transport (type a line; it is echoed):")
-            lines.append("    openssl s_client -connect \(host):\(port) -alpn \(klammerALPN) -CAfile \(pki.caCertificatePath) -cert \(first.certificatePath) -key \(first.keyPath) -quiet")
-        }
+        lines.append("  broker id     \(Self.brokerID)  (receipts signed with \(pki.brokerCertificatePath))")
         return lines.joined(separator: "\n")
     }
 }

@@ -58,16 +58,11 @@ struct Klammerd: AsyncParsableCommand {
         } catch {
             throw ValidationError("dev setup failed: \(error)")
         }
-        let registry = environment.registry
         let host = self.host
-        let server = TransportServer(
-            host: host, port: port, context: environment.tlsContext,
-            authorizer: .registry(registry), logger: logger,
-            applicationInitializer: { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(DevGreeterHandler(registry: registry))
-                }
-            },
+        let server = BrokerDaemon(
+            host: host, port: port, tlsContext: environment.tlsContext, registry: environment.registry,
+            storeConfiguration: environment.storeConfiguration,
+            brokerConfiguration: try environment.brokerConfiguration(), logger: logger,
             onListening: { address in
                 // Unbuffered, so a supervising process (or a test) sees the banner at once.
                 FileHandle.standardOutput.write(Data((environment.banner(host: host, port: address.port ?? 0) + "\n").utf8))

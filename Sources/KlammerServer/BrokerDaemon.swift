@@ -1,0 +1,105 @@
+import Foundation
+public import KlammerBroker
+import KlammerProtocol
+public import KlammerStore
+public import KlammerTLS
+public import Logging
+public import NIOCore
+public import ServiceLifecycle
+
+/// The whole broker as one long-lived service: opens the store, runs the broker core (`Broker.run()` for expiry
+/// and dead-letter receipts) and the mutual-TLS listener whose connections speak the Klammer protocol
+/// (``BrokerSessionHandler``).
+///
+/// Graceful shutdown (SIGTERM in klammerd): stop accepting, GOAWAY on every connection, let open requests finish
+/// (an upload whose SEND_END arrived is still confirmed) for at most `drainTimeout`, then close the broker and the
+/// store.
+public final class BrokerDaemon: Service {
+    private let host: String
+    private let port: Int
+    private let tlsContext: TLSContext
+    private let registry: ParticipantRegistry
+    private let storeConfiguration: StoreConfiguration
+    private let brokerConfiguration: BrokerConfiguration
+    private let sessionConfiguration: SessionConfiguration
+    private let logger: Logger
+    private let group: (any EventLoopGroup)?
+    private let onListening: @Sendable (SocketAddress) -> Void
+    /// How long shutdown waits for connections to drain.
+    public let drainTimeout: Duration
+    /// The live sessions (exposed for tests and metrics).
+    public let hub: SessionHub
+
+    /// - Parameters:
+    ///   - storeConfiguration: where and how the message store lives (`StoreConfiguration(directory:)`).
+    ///   - brokerConfiguration: the broker's id, receipt-signing certificate and key, limits and directory.
+    ///   - sessionConfiguration: per-connection timeouts; default derived from `brokerConfiguration`.
+    ///   - onListening: called once with the bound address (useful with port 0).
+    public init(host: String, port: Int, tlsContext: TLSContext, registry: ParticipantRegistry,
+                storeConfiguration: StoreConfiguration, brokerConfiguration: BrokerConfiguration,
+                sessionConfiguration: SessionConfiguration? = nil, drainTimeout: Duration = .seconds(10),
+                logger: Logger, group: (any EventLoopGroup)? = nil,
+                onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.host = host
+        self.port = port
+        self.tlsContext = tlsContext
+        self.registry = registry
+        self.storeConfiguration = storeConfiguration
+        self.brokerConfiguration = brokerConfiguration
+        var session = sessionConfiguration
+            ?? SessionConfiguration(limits: brokerConfiguration.limits, brokerID: brokerConfiguration.brokerID)
+        session.limits = brokerConfiguration.limits
+        session.brokerID = brokerConfiguration.brokerID
+        self.sessionConfiguration = session
+        self.drainTimeout = drainTimeout
+        self.logger = logger
+        self.group = group
+        self.onListening = onListening
+        self.hub = SessionHub(registry: registry)
+    }
+
+    public func run() async throws {
+        try brokerConfiguration.validate()
+        let store: KlammerStore
+        do { store = try await KlammerStore.open(storeConfiguration) } catch {
+            throw ServerError(.io, "cannot open the message store in \(storeConfiguration.directory): \(error)")
+        }
+        let broker: Broker
+        do {
+            broker = try Broker(configuration: brokerConfiguration, registry: registry, store: store, logger: logger)
+        } catch {
+            await store.close()
+            throw ServerError(.io, "cannot start the broker core in \(brokerConfiguration.directory): \(error)")
+        }
+        let brokerEvents = Task { await broker.run() }
+        let hub = self.hub
+        let session = sessionConfiguration
+        let logger = self.logger
+        let server = TransportServer(
+            host: host, port: port, context: tlsContext, authorizer: .registry(registry), logger: logger, group: group,
+            applicationInitializer: { channel in
+                BrokerSessionHandler.configure(channel: channel, broker: broker, hub: hub, configuration: session, logger: logger)
+            },
+            onListening: onListening)
+        var failure: (any Error)?
+        do {
+            // TransportServer closes its listener on graceful shutdown and returns; the connections drain after it.
+            try await withTaskCancellationOrGracefulShutdownHandler {
+                try await server.run()
+            } onCancelOrGracefulShutdown: {
+                hub.shutdownAll()
+            }
+        } catch {
+            failure = error
+        }
+        hub.shutdownAll()
+        if await !hub.waitUntilEmpty(timeout: drainTimeout) {
+            logger.warning("connections still open after the drain timeout; closing the store anyway", metadata: ["open": "\(hub.count)"])
+        }
+        broker.close()
+        await store.close()
+        _ = await brokerEvents.value
+        logger.info("broker stopped")
+        if let failure { throw failure }
+    }
+}

@@ -1,0 +1,217 @@
+public import KlammerBroker
+public import KlammerProtocol
+import KlammerStore
+public import KlammerTLS
+public import Logging
+public import NIOCore
+import Synchronization
+
+/// The thin channel handler of a broker connection: feeds TLS events, frames, timer ticks and lane results into
+/// ``BrokerSessionStateMachine`` and performs the actions it returns. It sits after the frame codec
+/// (``BrokerFrameDecoder`` / `KlammerFrameEncoder`); broker calls run in two per-connection tasks (the lanes), never
+/// on the event loop. Reading pauses while the state machine says so (uploads waiting for the disk, request floods).
+public final class BrokerSessionHandler: ChannelDuplexHandler {
+    public typealias InboundIn = InboundFrame
+    public typealias OutboundIn = Frame
+    public typealias OutboundOut = Frame
+
+    private let broker: Broker
+    private let hub: SessionHub
+    private let configuration: SessionConfiguration
+    private let logger: Logger
+    private var machine: BrokerSessionStateMachine
+    private var context: ChannelHandlerContext?
+    private var peer: PeerIdentity?
+    private var readPending = false
+    private var timer: RepeatedTask?
+    private var hubToken: UInt64?
+    private var requests: AsyncStream<RequestWork>.Continuation?
+    private var deliveries: AsyncStream<DeliveryJob>.Continuation?
+    private var tasks: [Task<Void, Never>] = []
+    private var laneInputs: (participant: Participant, id: ParticipantID, output: SessionOutput)?
+    private let consumer: ConsumerID
+
+    private static let connectionCounter = Atomic<UInt64>(0)
+
+    /// Creates the session handler of one accepted connection.
+    public init(broker: Broker, hub: SessionHub, configuration: SessionConfiguration, logger: Logger) {
+        self.broker = broker
+        self.hub = hub
+        self.configuration = configuration
+        self.logger = logger
+        self.machine = BrokerSessionStateMachine(configuration: configuration)
+        let n = Self.connectionCounter.wrappingAdd(1, ordering: .relaxed).newValue
+        self.consumer = ConsumerID("conn-\(n)")
+    }
+
+    /// Adds the frame codec and a session handler after the TLS handler (use as `TransportServer`'s
+    /// `applicationInitializer`).
+    public static func configure(channel: any Channel, broker: Broker, hub: SessionHub,
+                                 configuration: SessionConfiguration, logger: Logger) -> EventLoopFuture<Void> {
+        channel.eventLoop.makeCompletedFuture {
+            let sync = channel.pipeline.syncOperations
+            try sync.addHandler(ByteToMessageHandler(BrokerFrameDecoder(limits: configuration.limits)))
+            try sync.addHandler(MessageToByteHandler(KlammerFrameEncoder()))
+            try sync.addHandler(BrokerSessionHandler(broker: broker, hub: hub, configuration: configuration, logger: logger))
+        }
+    }
+
+    private static func now() -> Int64 { Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000) }
+
+    // MARK: Channel events
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        hubToken = hub.register(.init(
+            participant: nil,
+            wake: { loop.execute { bound.value.apply(bound.value.machine.wake(now: Self.now())) } },
+            shutdown: { loop.execute { bound.value.apply(bound.value.machine.shutdown(now: Self.now())) } },
+            participantChanged: { p in loop.execute { bound.value.apply(bound.value.machine.participantChanged(p)) } }))
+        let periods = [configuration.heartbeatMillis / 4, configuration.helloTimeoutMillis / 4,
+                       configuration.pollIntervalMillis / 2, 250].filter { $0 > 0 }
+        let period = max(10, periods.min() ?? 250)
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(period), delay: .milliseconds(period)) { _ in
+            bound.value.apply(bound.value.machine.tick(now: Self.now()))
+        }
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        tearDown()
+        self.context = nil
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        tearDown()
+        context.fireChannelInactive()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .authorized(let peer) = event as? TLSEvent {
+            self.peer = peer
+            apply(machine.authorized(applicationProtocol: peer.applicationProtocol, fingerprintHex: peer.fingerprint.hex,
+                                     now: Self.now()))
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let inbound = unwrapInboundIn(data)
+        var helloParticipant: Participant? = nil
+        if case .frame(.hello) = inbound, let peer {
+            helloParticipant = broker.registry.participant(forFingerprint: peer.fingerprint)
+        }
+        apply(machine.received(inbound, helloParticipant: helloParticipant, now: Self.now()))
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? ProtocolError {
+            logger.notice("closing connection after a protocol error", metadata: ["error": "\(error)"])
+            apply(machine.decodingFailed(error))
+        } else {
+            // TLS failures are logged and answered by the TLS layer; nothing more to say on this connection.
+            machine.closed()
+            context.close(promise: nil)
+        }
+    }
+
+    public func read(context: ChannelHandlerContext) {
+        if machine.wantsToRead {
+            context.read()
+        } else {
+            readPending = true
+        }
+    }
+
+    // MARK: Lane results
+
+    func handle(_ result: RequestResult) {
+        apply(machine.requestResult(result, now: Self.now()))
+    }
+
+    func handle(_ result: DeliveryResult) {
+        apply(machine.deliveryResult(result, now: Self.now()))
+    }
+
+    // MARK: Actions
+
+    private func apply(_ actions: [BrokerSessionStateMachine.Action]) {
+        guard let context else { return }
+        var flush = false
+        for action in actions {
+            switch action {
+            case .write(let frame):
+                context.write(wrapOutboundOut(frame), promise: nil)
+                flush = true
+            case .fail(let error):
+                if error.code != .shuttingDown || machine.participant != nil {
+                    logger.info("closing connection", metadata: ["code": "\(error.code)", "reason": "\(error.message)"])
+                }
+                context.writeAndFlush(wrapOutboundOut(.error(error)), promise: nil)
+                context.close(promise: nil)
+                return
+            case .close:
+                if flush { context.flush() }
+                context.close(promise: nil)
+                return
+            case .startLanes(let participant, let id, let clientMaxFrameSize):
+                startLanes(context: context, participant: participant, id: id, clientMaxFrameSize: clientMaxFrameSize)
+            case .request(let work):
+                requests?.yield(work)
+            case .deliver(let job):
+                deliveries?.yield(job)
+            case .startReceipts(let requestID):
+                if let lane = laneInputs {
+                    let broker = self.broker
+                    tasks.append(Task { await SessionLanes.runReceipts(broker: broker, id: lane.id, requestID: requestID, output: lane.output) })
+                }
+            case .wake(let participants):
+                hub.wake(participants.map(\.rawValue))
+            }
+        }
+        if flush { context.flush() }
+        if readPending, machine.wantsToRead {
+            readPending = false
+            context.read()
+        }
+    }
+
+    private func startLanes(context: ChannelHandlerContext, participant: Participant, id: ParticipantID, clientMaxFrameSize: UInt32) {
+        let output = SessionOutput(channel: context.channel, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+        laneInputs = (participant, id, output)
+        if let hubToken { hub.bind(hubToken, participant: id.rawValue) }
+        let (requestStream, requestContinuation) = AsyncStream<RequestWork>.makeStream()
+        let (deliveryStream, deliveryContinuation) = AsyncStream<DeliveryJob>.makeStream()
+        requests = requestContinuation
+        deliveries = deliveryContinuation
+        let broker = self.broker
+        let consumer = self.consumer
+        let visibility = Duration.seconds(configuration.leaseVisibilitySeconds)
+        tasks.append(Task {
+            await SessionLanes.runRequests(broker: broker, participant: participant, id: id, consumer: consumer,
+                                           work: requestStream, output: output)
+        })
+        tasks.append(Task {
+            await SessionLanes.runDeliveries(broker: broker, participant: participant, consumer: consumer,
+                                             clientMaxFrameSize: clientMaxFrameSize, visibility: visibility,
+                                             jobs: deliveryStream, output: output)
+        })
+    }
+
+    private func tearDown() {
+        machine.closed()
+        timer?.cancel()
+        timer = nil
+        if let hubToken { hub.unregister(hubToken) }
+        hubToken = nil
+        // Ending the streams lets the lanes finish what they hold (an upload whose SEND_END arrived is still
+        // confirmed durably); the delivery lane is cancelled (its writes fail anyway) and releases its leases.
+        requests?.finish()
+        deliveries?.finish()
+        requests = nil
+        deliveries = nil
+        for (i, task) in tasks.enumerated() where i != 0 { task.cancel() }
+        tasks = []
+    }
+}

@@ -1,0 +1,94 @@
+public import KlammerBroker
+import KlammerProtocol
+import Synchronization
+
+/// The live sessions of one broker: wakes push subscriptions when messages arrive, cuts the connections of a
+/// participant the registry suspended, revoked, removed or took a certificate from (within the observer call, so
+/// well under a second), and sends GOAWAY to everyone on graceful shutdown.
+public final class SessionHub: Sendable {
+    /// Callbacks of one session; each hops to the session's event loop itself.
+    struct Entry: Sendable {
+        var participant: String?
+        var wake: @Sendable () -> Void
+        var shutdown: @Sendable () -> Void
+        var participantChanged: @Sendable (Participant?) -> Void
+    }
+
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var next: UInt64 = 0
+        var shuttingDown = false
+    }
+
+    /// The mutex lives in its own object so the registry observer can hold it without holding the hub.
+    private final class Box: Sendable { let state = Mutex(State()) }
+    private let box = Box()
+    private let registry: ParticipantRegistry
+    private let observer: UInt64
+
+    /// Creates a hub observing `registry`.
+    public init(registry: ParticipantRegistry) {
+        self.registry = registry
+        let box = self.box
+        self.observer = registry.addObserver { change in
+            let (id, after): (String, Participant?)
+            switch change {
+            case .added: return
+            case .updated(_, let p): (id, after) = (p.id, p)
+            case .removed(let p): (id, after) = (p.id, nil)
+            }
+            let affected = box.state.withLock { s in s.entries.values.filter { $0.participant == id } }
+            for entry in affected { entry.participantChanged(after) }
+        }
+    }
+
+    deinit { registry.removeObserver(observer) }
+
+    /// Number of open sessions.
+    public var count: Int { box.state.withLock { $0.entries.count } }
+
+    func register(_ entry: Entry) -> UInt64 {
+        let (token, shuttingDown) = box.state.withLock { s in
+            let token = s.next
+            s.next += 1
+            s.entries[token] = entry
+            return (token, s.shuttingDown)
+        }
+        if shuttingDown { entry.shutdown() }
+        return token
+    }
+
+    func bind(_ token: UInt64, participant: String) {
+        box.state.withLock { s in s.entries[token]?.participant = participant }
+    }
+
+    func unregister(_ token: UInt64) {
+        _ = box.state.withLock { s in s.entries.removeValue(forKey: token) }
+    }
+
+    /// Wakes the push subscriptions of `participants` (a message for them was accepted or returned).
+    public func wake(_ participants: [String]) {
+        let set = Set(participants)
+        let entries = box.state.withLock { s in s.entries.values.filter { $0.participant.map(set.contains) ?? false } }
+        for entry in entries { entry.wake() }
+    }
+
+    /// Sends GOAWAY on every session (and to sessions that register later).
+    public func shutdownAll() {
+        let entries = box.state.withLock { s in
+            s.shuttingDown = true
+            return Array(s.entries.values)
+        }
+        for entry in entries { entry.shutdown() }
+    }
+
+    /// Waits (bounded polling) until every session closed or `timeout` passed; returns whether all closed.
+    public func waitUntilEmpty(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if count == 0 { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return count == 0
+    }
+}

@@ -1,0 +1,148 @@
+import KlammerBroker
+import KlammerProtocol
+import KlammerStore
+import NIOCore
+
+/// The two serial lanes of a connection. Each runs in its own task so that a slow delivery (a recipient that reads
+/// slowly) never stalls the same connection's uploads, and vice versa; within a lane, work is done in arrival order.
+enum SessionLanes {
+    /// Uploads, ACK, NACK, STATUS_REQUEST, in order. Holds the connection's `PayloadSubmission`s (task-confined).
+    static func runRequests(broker: Broker, participant: Participant, id: ParticipantID, consumer: ConsumerID,
+                            work: AsyncStream<RequestWork>, output: SessionOutput) async {
+        var uploads: [UInt32: PayloadSubmission] = [:]
+        defer { for upload in uploads.values { upload.abort() } }
+        for await item in work {
+            switch item {
+            case .begin(let requestID, let form, let bytes):
+                do {
+                    switch try broker.beginSubmission(from: participant, envelopeBytes: bytes, signatureForm: form) {
+                    case .duplicate(let receipt):
+                        output.post(.duplicate(requestID: requestID, receipt: receipt))
+                    case .upload(let submission):
+                        uploads[requestID] = submission
+                        output.post(.ready(requestID: requestID))
+                    }
+                } catch {
+                    output.post(.failed(requestID: requestID, error: .from(error)))
+                }
+            case .chunk(let requestID, let offset, let data):
+                let count = data.readableBytes
+                guard let submission = uploads[requestID] else {
+                    output.post(.chunkDone(requestID: requestID, bytes: count, error: nil))
+                    continue
+                }
+                do {
+                    try submission.append(Array(data.readableBytesView), at: offset)
+                    output.post(.chunkDone(requestID: requestID, bytes: count, error: nil))
+                } catch {
+                    submission.abort()
+                    uploads[requestID] = nil
+                    output.post(.chunkDone(requestID: requestID, bytes: count, error: .from(error)))
+                }
+            case .end(let requestID, let signature):
+                guard let submission = uploads.removeValue(forKey: requestID) else {
+                    output.post(.failed(requestID: requestID, error: ProtocolError(.unknownRequest, "upload \(requestID) is not in progress")))
+                    continue
+                }
+                do {
+                    let receipt = try await broker.finishSubmission(submission, signature: signature)
+                    output.post(.accepted(requestID: requestID, receipt: receipt, recipients: submission.envelope.recipients))
+                } catch {
+                    output.post(.failed(requestID: requestID, error: .from(error)))
+                }
+            case .abort(let requestID):
+                uploads.removeValue(forKey: requestID)?.abort()
+                output.post(.aborted(requestID: requestID))
+            case .ack(let requestID, let statement, let signature):
+                do {
+                    let receipt = try await broker.acknowledge(from: participant, consumer: consumer, statement: statement, signature: signature)
+                    output.post(.acknowledged(requestID: requestID, receipt: receipt))
+                } catch {
+                    output.post(.failed(requestID: requestID, error: .from(error)))
+                }
+            case .nack(let requestID, let messageID, let delay):
+                do {
+                    try broker.nack(from: participant, consumer: consumer, messageID: messageID, delay: .milliseconds(Int64(delay)))
+                    output.post(.nacked(requestID: requestID, redeliverNow: delay == 0))
+                } catch {
+                    output.post(.failed(requestID: requestID, error: .from(error)))
+                }
+            case .status(let requestID, let messageID):
+                do {
+                    let receipts = try broker.routingSlip(of: messageID, requester: id)
+                    output.post(.slip(requestID: requestID, messageID: messageID, receipts: receipts))
+                } catch {
+                    output.post(.failed(requestID: requestID, error: .from(error)))
+                }
+            }
+        }
+    }
+
+    /// FETCH and push deliveries, one message at a time (never interleaved). Releases the connection's leases when
+    /// the lane ends (the connection closed).
+    static func runDeliveries(broker: Broker, participant: Participant, consumer: ConsumerID, clientMaxFrameSize: UInt32,
+                              visibility: Duration, jobs: AsyncStream<DeliveryJob>, output: SessionOutput) async {
+        defer { broker.disconnected(consumer: consumer) }
+        let chunkSize = Frame.maxChunkData(maxFrameSize: clientMaxFrameSize, maxChunkSize: broker.configuration.limits.maxChunkSize,
+                                           deliver: true)
+        let deliverer = Deliverer(broker: broker, output: output, chunkSize: max(1, chunkSize), clientMaxFrameSize: clientMaxFrameSize,
+                                  participant: participant, consumer: consumer)
+        for await job in jobs {
+            switch job {
+            case .fetch(let requestID, let max, let resume):
+                var delivered = 0
+                var remaining = max
+                var filled = false
+                do {
+                    var resumePoint = resume
+                    while remaining > 0 {
+                        let batch = min(remaining, broker.configuration.maxLeaseBatch)
+                        var leased = try await broker.lease(for: participant, consumer: consumer, max: batch, visibility: visibility)
+                        // A resumed delivery goes first, from the client's offset (only if it is leased to us now).
+                        var resumeOffset: (MessageID, UInt64)? = nil
+                        if let point = resumePoint, let i = leased.firstIndex(where: { $0.messageID == point.messageID }) {
+                            leased.insert(leased.remove(at: i), at: 0)
+                            resumeOffset = (point.messageID, point.offset)
+                        }
+                        resumePoint = nil
+                        for delivery in leased {
+                            let offset = resumeOffset.flatMap { $0.0 == delivery.messageID ? $0.1 : nil } ?? 0
+                            if try await deliverer.deliver(delivery, requestID: requestID, offset: offset) { delivered += 1 }
+                        }
+                        remaining -= leased.count
+                        filled = leased.count == batch
+                        if !filled { break }
+                    }
+                    output.post(.fetchFinished(requestID: requestID, delivered: delivered, moreAvailable: remaining == 0 && filled))
+                } catch {
+                    output.post(.fetchFailed(requestID: requestID, delivered: delivered, error: .from(error)))
+                }
+            case .push(let requestID, let max):
+                var delivered = 0
+                do {
+                    let leased = try await broker.lease(for: participant, consumer: consumer,
+                                                        max: min(max, broker.configuration.maxLeaseBatch), visibility: visibility)
+                    for delivery in leased {
+                        if try await deliverer.deliver(delivery, requestID: requestID, offset: 0) { delivered += 1 }
+                    }
+                    // Credits are spent per DELIVER_BEGIN; the rest go back to the subscription.
+                    output.post(.pushFinished(requestID: requestID, delivered: delivered, requested: max, error: nil))
+                } catch {
+                    output.post(.pushFinished(requestID: requestID, delivered: delivered, requested: max, error: .from(error)))
+                }
+            }
+        }
+    }
+
+    /// Receipt events of the participant's sent messages on a subscription, until the connection closes.
+    static func runReceipts(broker: Broker, id: ParticipantID, requestID: UInt32, output: SessionOutput) async {
+        let stream: AsyncStream<SignedReceipt>
+        do { stream = try broker.receipts(for: id) } catch {
+            try? await output.write(.error(.init(ProtocolError.from(error), requestID: requestID)))
+            return
+        }
+        for await receipt in stream {
+            do { try await output.write(.receipt(.init(requestID: requestID, receipt: receipt))) } catch { return }
+        }
+    }
+}
