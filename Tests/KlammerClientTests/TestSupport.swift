@@ -115,6 +115,16 @@ final class Daemon {
         process.standardOutput = stdout
         process.standardError = FileHandle(forWritingAtPath: stderrFile)
         process.standardInput = FileHandle.nullDevice
+        let exited = self.exited
+        process.terminationHandler = { _ in exited.signal() }
+        // Test runner threads block SIGINT/SIGTERM and a spawned child inherits the spawning thread's mask, so
+        // `timeout` could never forward our SIGTERM. Unblock them for the spawn only.
+        var termination = sigset_t(), previous = sigset_t()
+        sigemptyset(&termination)
+        sigaddset(&termination, SIGTERM)
+        sigaddset(&termination, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &termination, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         try process.run()
         let deadline = Date() + 60
         var text = ""
@@ -128,7 +138,7 @@ final class Daemon {
         }
         guard port != 0 else {
             process.terminate()
-            process.waitUntilExit()
+            _ = exited.wait(timeout: .now() + 10)
             throw KlammerClientError(.connectionFailed, "klammerd did not print a listening line: \(text) \(log)")
         }
     }
@@ -146,9 +156,19 @@ final class Daemon {
         ["KLAMMER_CERT": certPath(id), "KLAMMER_KEY": keyPath(id), "KLAMMER_CA": caPath, "KLAMMER_BROKER": broker]
     }
 
+    /// Signalled by the termination handler, so teardown can wait with a bound instead of polling `isRunning`.
+    private let exited = DispatchSemaphore(value: 0)
+
     deinit {
-        if process.isRunning { process.interrupt() }
-        process.waitUntilExit()
+        if process.isRunning { process.terminate() }  // `timeout` forwards SIGTERM to klammerd: graceful shutdown
+        if exited.wait(timeout: .now() + 10) == .timedOut {
+            // klammerd did not finish its graceful shutdown: kill it (the child of `timeout`), then reap.
+            let children = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children", encoding: .utf8)) ?? ""
+            for child in children.split(separator: " ").compactMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+                kill(child, SIGKILL)
+            }
+            _ = exited.wait(timeout: .now() + 10)
+        }
         try? FileManager.default.removeItem(atPath: stderrFile)
     }
 }

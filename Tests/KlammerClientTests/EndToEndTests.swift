@@ -1,0 +1,216 @@
+import Foundation
+import KlammerCrypto
+import KlammerProtocol
+import Testing
+@testable import KlammerClient
+
+/// The real `klammerd --dev` as a process, driven through KlammerClient and the `klammer` binary.
+@Suite(.serialized) struct EndToEndTests {
+    static let schwerin = "ags:13004000"
+    static let rostock = "ags:13003000"
+    static let ludwigslust = "ags:13076000"
+
+    static func id(_ s: String) -> ParticipantID { try! ParticipantID(s) }
+
+    /// Fetches everything waiting (bounded number of rounds).
+    static func fetchAll(_ client: KlammerClient, options: ReceiveOptions = ReceiveOptions()) async throws -> [ReceivedMessage] {
+        var messages: [ReceivedMessage] = []
+        for _ in 0..<10 {
+            var more = false
+            for try await event in try await client.fetch(max: 50, options: options) {
+                switch event {
+                case .message(let m): messages.append(m)
+                case .done(_, let moreAvailable): more = moreAvailable
+                }
+            }
+            if !more { break }
+        }
+        return messages
+    }
+
+    @Test func offlineRecipientReceivesVerifiesAndAcknowledges() async throws {
+        let base = try TempDir()
+        let daemon = try Daemon(dataDirectory: base.file("dev"))
+        let sender = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
+        #expect(await sender.participantID == Self.id(Self.schwerin))
+        let payload = Array("Bescheid vom 25.11.2026".utf8)
+        let prepared = try PreparedMessage.prepare(credentials: sender.credentials, recipients: [Self.id(Self.rostock)],
+                                                   subject: "Anhörung § 28", contentType: "text/plain", payload: .bytes(payload))
+        let accepted = try await sender.send(prepared)
+        #expect(accepted.receipt.kind == .accepted)
+        #expect(accepted.receipt.envelopeDigest == prepared.envelopeDigest)
+        try await sender.verifyReceipt(accepted)
+
+        // Rostock was not connected when the message was sent.
+        let recipient = try await KlammerClient.connect(profile: daemon.profile(Self.rostock))
+        let messages = try await Self.fetchAll(recipient)
+        try #require(messages.count == 1)
+        let message = messages[0]
+        #expect(message.messageID == accepted.receipt.messageID)
+        #expect(message.isVerified, "\(String(describing: message.verificationError))")
+        #expect(message.payload == .bytes(payload))
+        #expect(message.envelope == prepared.envelope)
+        let acknowledged = try await recipient.acknowledge(message)
+        #expect(acknowledged.receipt.kind == .acknowledged)
+        #expect(acknowledged.receipt.recipient == Self.id(Self.rostock))
+        try await recipient.verifyReceipt(acknowledged)
+        #expect(try await Self.fetchAll(recipient).isEmpty)
+
+        // The sender's routing slip shows the whole life of the message.
+        let slip = try await sender.status(accepted.receipt.messageID)
+        #expect(slip.map(\.receipt.kind) == [.accepted, .delivered, .acknowledged])
+        let ack = try #require(slip.last?.acknowledgement)
+        try CMS.verifyDetached(signature: ack.signature, content: ack.statement.canonicalBytes, signer: recipient.credentials.certificate)
+
+        // Somebody else may not read it.
+        let stranger = try await KlammerClient.connect(profile: daemon.profile(Self.ludwigslust))
+        await #expect { try await stranger.status(accepted.receipt.messageID) } throws: { error in
+            (error as? KlammerClientError)?.code == .unknownMessage
+        }
+        await stranger.close()
+        await recipient.close()
+        await sender.close()
+    }
+
+    @Test func fanOutDeduplicationAndRefusals() async throws {
+        let base = try TempDir()
+        let daemon = try Daemon(dataDirectory: base.file("dev"))
+        let sender = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
+        let prepared = try PreparedMessage.prepare(credentials: sender.credentials, recipients: [Self.id(Self.rostock), Self.id(Self.ludwigslust)],
+                                                   subject: "Rundschreiben", payload: .bytes(Array(repeating: 0x41, count: 300_000)),
+                                                   clientMessageID: "rundschreiben-2026-11")
+        let first = try await sender.send(prepared)
+        // Retrying the same prepared message — here on a new connection — returns the original receipt, byte for byte.
+        await sender.close()
+        let retry = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
+        let second = try await retry.send(prepared)
+        #expect(second == first)
+        // The same client message id for a different envelope is refused.
+        let changed = try PreparedMessage.prepare(credentials: retry.credentials, recipients: [Self.id(Self.rostock)],
+                                                  payload: .bytes([1]), clientMessageID: "rundschreiben-2026-11")
+        await #expect { try await retry.send(changed) } throws: { error in
+            (error as? KlammerClientError)?.code == .invalidEnvelope
+        }
+        let unknown = try PreparedMessage.prepare(credentials: retry.credentials, recipients: [Self.id("ags:99999999")], payload: .bytes([1]))
+        await #expect { try await retry.send(unknown) } throws: { error in
+            (error as? KlammerClientError)?.code == .unknownRecipient
+        }
+
+        for recipientID in [Self.rostock, Self.ludwigslust] {
+            let recipient = try await KlammerClient.connect(profile: daemon.profile(recipientID))
+            let messages = try await Self.fetchAll(recipient)
+            #expect(messages.count == 1, "\(recipientID) got \(messages.count) messages")
+            if let message = messages.first {
+                #expect(message.messageID == first.receipt.messageID)
+                #expect(message.isVerified)
+                _ = try await recipient.acknowledge(message)
+            }
+            await recipient.close()
+        }
+        let slip = try await retry.status(first.receipt.messageID)
+        #expect(slip.filter { $0.receipt.kind == .acknowledged }.compactMap(\.receipt.recipient).sorted() == [Self.id(Self.ludwigslust), Self.id(Self.rostock)].sorted())
+        await retry.close()
+    }
+
+    @Test func subscriptionPushesMessagesAndReceipts() async throws {
+        let base = try TempDir()
+        let daemon = try Daemon(dataDirectory: base.file("dev"))
+        let recipient = try await KlammerClient.connect(profile: daemon.profile(Self.rostock))
+        let subscription = try await recipient.subscribe(credits: 4)
+        let sender = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
+        let events = try await sender.subscribe(deliveries: false, receipts: true)
+        let accepted = try await sender.send(to: [Self.id(Self.rostock)], subject: "live", payload: .bytes([1, 2, 3]))
+
+        var iterator = subscription.messages.makeAsyncIterator()
+        let message = try #require(try await iterator.next())
+        #expect(message.messageID == accepted.receipt.messageID)
+        #expect(message.isVerified)
+        _ = try await recipient.acknowledge(message)
+
+        // Bounded: if the acknowledged receipt never comes, closing the connection ends the stream.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(10))
+            await sender.close()
+        }
+        defer { watchdog.cancel() }
+        var kinds: [Receipt.Kind] = []
+        for await receipt in events.receipts where receipt.receipt.messageID == accepted.receipt.messageID {
+            kinds.append(receipt.receipt.kind)
+            if receipt.receipt.kind == .acknowledged { break }
+        }
+        #expect(kinds.contains(.acknowledged))
+        await sender.close()
+        await recipient.close()
+    }
+
+    @Test func klammerCommandLineSendReceiveVerifyStatus() async throws {
+        let base = try TempDir()
+        let daemon = try Daemon(dataDirectory: base.file("dev"))
+        let document = base.file("bescheid.pdf")
+        let bytes = (0..<1_500_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }  // several chunks
+        try Data(bytes).write(to: URL(fileURLWithPath: document))
+
+        let send = try ProcessRunner.klammer(["send", "--to", Self.rostock, "--subject", "Anhörung", "--content-type", "application/pdf", document],
+                                             environment: daemon.environment(Self.schwerin))
+        #expect(send.status == 0, "\(send.stderr)")
+        let messageID = try #require(send.stdout.firstMatch(of: /message ([0-9a-f]{32})/)?.1).description
+        #expect(send.stdout.contains("accepted"))
+
+        // Profile file instead of environment variables.
+        let profile = base.file("rostock.json")
+        try #"{"cert": "\#(daemon.certPath(Self.rostock))", "key": "\#(daemon.keyPath(Self.rostock))", "ca": "\#(daemon.caPath)", "broker": "\#(daemon.broker)"}"#
+            .write(toFile: profile, atomically: true, encoding: .utf8)
+        let out = base.file("inbox")
+        let receive = try ProcessRunner.klammer(["receive", "--profile", profile, "--out", out, "--ack"])
+        #expect(receive.status == 0, "\(receive.stderr)")
+        #expect(receive.stdout.contains("acknowledged"))
+        let directory = (out as NSString).appendingPathComponent(messageID)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/payload")) == Data(bytes))
+        let receipts = try FileManager.default.contentsOfDirectory(atPath: directory + "/receipts").sorted()
+        #expect(receipts.first == "01-accepted.bin")
+        #expect(receipts.last?.hasSuffix("-acknowledged.bin") == true)
+
+        let verify = try ProcessRunner.klammer(["verify", "--ca", daemon.caPath, directory])
+        #expect(verify.status == 0, "\(verify.stderr)")
+        let openssl = try ProcessRunner.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
+                                                 "-content", directory + "/envelope.bin", "-certfile", directory + "/sender.pem",
+                                                 "-CAfile", daemon.caPath, "-purpose", "any", "-out", "/dev/null"])
+        #expect(openssl.status == 0, "\(openssl.stderr)")
+
+        let status = try ProcessRunner.klammer(["status", "--cert", daemon.certPath(Self.schwerin), "--key", daemon.keyPath(Self.schwerin),
+                                                "--ca", daemon.caPath, "--broker", daemon.broker, messageID])
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("acknowledged"))
+        #expect(!status.stdout.contains("warning"))
+
+        // Nothing left; a second receive says so and succeeds.
+        let again = try ProcessRunner.klammer(["receive", "--out", out], environment: daemon.environment(Self.rostock))
+        #expect(again.status == 0)
+        #expect(again.stderr.contains("no messages waiting"))
+    }
+
+    @Test func commandLineErrorsSayWhatToDo() async throws {
+        let base = try TempDir()
+        let daemon = try Daemon(dataDirectory: base.file("dev"))
+        let file = base.file("x.txt")
+        try "x".write(toFile: file, atomically: true, encoding: .utf8)
+        let unknown = try ProcessRunner.klammer(["send", "--to", "ags:99999999", file], environment: daemon.environment(Self.schwerin))
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("UNKNOWN_RECIPIENT"))
+        #expect(unknown.stderr.contains("check the recipient id"))
+
+        var noCA = daemon.environment(Self.schwerin)
+        noCA["KLAMMER_CA"] = nil
+        let missing = try ProcessRunner.klammer(["send", "--to", Self.rostock, file], environment: noCA)
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("--ca"))
+
+        let noBroker = try ProcessRunner.klammer(["send", "--to", Self.rostock, "--broker", "127.0.0.1:1", file], environment: daemon.environment(Self.schwerin))
+        #expect(noBroker.status == 1)
+        #expect(noBroker.stderr.contains("is klammerd running"))
+
+        let usage = try ProcessRunner.klammer(["send", file], environment: daemon.environment(Self.schwerin))
+        #expect(usage.status == 64)
+        #expect(usage.stderr.contains("--to"))
+    }
+}
