@@ -138,8 +138,9 @@ public struct ClientStateMachine: Sendable {
         delivery = nil
     }
 
-    /// Whether requests are still running (a draining connection closes when this becomes false).
-    public var hasRequestsInFlight: Bool { !requests.isEmpty }
+    /// Whether requests other than the subscription are still running (a draining connection closes when this becomes
+    /// false; a subscription lives until the connection closes, SPEC.md §4.4.13, so it never holds a close up).
+    public var hasRequestsInFlight: Bool { requests.values.contains { $0 != .subscription } }
 
     // MARK: Inbound
 

@@ -145,6 +145,7 @@ import Testing
         guard case .acknowledged(ack, _) = m.receive(.receipt(Frame.ReceiptEvent(requestID: ack, receipt: receipt))) else { Issue.record("no ack"); return }
         #expect(m.requests[sub] == .subscription)
         #expect(m.requests[ack] == nil)
+        #expect(!m.hasRequestsInFlight)  // a subscription never holds up a graceful close
     }
 
     @Test func routingSlipFinishesWhenNoMoreFollow() throws {
