@@ -140,6 +140,7 @@ let package = Package(
             dependencies: [
                 "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -35,6 +35,7 @@ public actor KlammerClient {
     var writer: FrameWriter?
     var closeError: KlammerClientError?
     var lastReceived = ContinuousClock.now
+    var pingSentAt: ContinuousClock.Instant?
     var heartbeatTask: Task<Void, Never>?
 
     var welcomeWaiter: CheckedContinuation<Frame.Welcome, any Error>?
@@ -155,7 +156,8 @@ public actor KlammerClient {
         let action = machine.transportFailed(error)
         if case .closeConnection(var clientError, let sendError) = action {
             if let tls = error as? TLSError {
-                clientError = KlammerClientError(.connectionFailed, "the TLS connection to the broker failed: \(tls.message) (\(tls.code)); check that your certificate is registered with the broker and that --ca is the broker's CA")
+                clientError = KlammerClientError(machine.welcome == nil ? .handshakeRefused : .connectionFailed,
+                    "the TLS connection to the broker failed: \(tls.message) (\(tls.code)); check that --ca is the CA that issued the broker's certificate and that your certificate is registered with the broker")
             }
             if let sendError, let writer {
                 // Best effort: tell the broker why before closing.
@@ -169,8 +171,14 @@ public actor KlammerClient {
 
     /// The inbound side ended.
     func transportClosed() {
+        let beforeWelcome = machine.welcome == nil
         machine.closed()
-        failAll(closeError ?? KlammerClientError(.connectionClosed, "the broker closed the connection; connect again and retry (sends are safe to repeat)"))
+        if beforeWelcome {
+            let certificate = credentials.certificate
+            failAll(closeError ?? KlammerClientError(.handshakeRefused, "the broker closed the connection before the Klammer handshake finished: the certificate \(certificate.subject) (sha256 \(certificate.fingerprint.hex)) is probably not registered with this broker, or its participant is suspended or revoked; ask the broker operator"))
+        } else {
+            failAll(closeError ?? KlammerClientError(.connectionClosed, "the broker closed the connection; connect again and retry (sends are safe to repeat)"))
+        }
     }
 
     /// Fails every waiter and stream with `error`; later calls throw it.
@@ -223,15 +231,19 @@ public actor KlammerClient {
         }
     }
 
-    /// SPEC.md §4.5: PING after 2 intervals of silence, give up after 3.
+    /// SPEC.md §4.5: PING after 2 intervals of silence, give up after 3 — but only once a PING has been out for a
+    /// whole interval unanswered, so a late timer tick (a stalled process) never declares the broker dead unasked.
     func heartbeatTick(interval: Duration) async {
         guard closeError == nil else { return }
-        let silence = ContinuousClock.now - lastReceived
-        if silence >= interval * 3 {
+        let now = ContinuousClock.now
+        let silence = now - lastReceived
+        if let sent = pingSentAt, sent < lastReceived { pingSentAt = nil }
+        if silence >= interval * 3, let sent = pingSentAt, now - sent >= interval {
             let error = ProtocolError(.heartbeatTimeout, "nothing received from the broker for \(silence)")
             try? await write(.error(Frame.ErrorFrame(error, requestID: 0)))
             failAll(KlammerClientError(.connectionFailed, code: .heartbeatTimeout, "the broker stopped answering (no frame for \(silence)); connect again and retry"))
-        } else if silence >= interval * 2 {
+        } else if silence >= interval * 2, pingSentAt == nil {
+            pingSentAt = now
             try? await write(.ping(Frame.Ping(data: UInt64.random(in: 0...UInt64.max))))
         }
     }

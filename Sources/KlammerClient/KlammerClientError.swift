@@ -16,6 +16,9 @@ public struct KlammerClientError: Error, Hashable, Sendable, CustomStringConvert
         public static let protocolViolation = Kind("protocolViolation")
         /// TCP connect, TLS handshake or the connection itself failed.
         public static let connectionFailed = Kind("connectionFailed")
+        /// The broker (or our TLS layer) refused the connection before WELCOME: certificate not trusted, not
+        /// registered, participant suspended. Retrying does not help.
+        public static let handshakeRefused = Kind("handshakeRefused")
         /// The connection is closed or draining (GOAWAY); open a new connection and retry.
         public static let connectionClosed = Kind("connectionClosed")
         /// The profile (certificate, key, CA, broker address) is missing or unusable.

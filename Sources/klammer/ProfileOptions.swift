@@ -1,5 +1,6 @@
 import ArgumentParser
 import KlammerClient
+import Logging
 
 /// `--cert --key --ca --crl --broker --profile`, merged over the profile file and the environment.
 struct ProfileOptions: ParsableArguments {
@@ -20,6 +21,21 @@ struct ProfileOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("Profile file: JSON or key = value lines (cert, key, ca, crl, broker).", valueName: "FILE"))
     var profile: String?
+
+    @Flag(name: .long, help: "Log TLS and protocol warnings to stderr.")
+    var verbose = false
+
+    /// Warnings of the TLS layer repeat what the error message says; show them only with --verbose.
+    var logger: Logger {
+        var logger = Logger(label: "klammer")
+        logger.logLevel = verbose ? .debug : .error
+        return logger
+    }
+
+    /// Connects with the resolved profile.
+    func connect() async throws -> KlammerClient {
+        try await KlammerClient.connect(profile: try resolve(), logger: logger)
+    }
 
     /// Flags over profile file over environment.
     func resolve() throws -> ClientProfile {

@@ -24,7 +24,7 @@ struct ReceiveCommand: AsyncParsableCommand {
     var max: Int = 0
 
     func run() async throws {
-        let resolved = try profile.resolve()
+        _ = try profile.resolve()  // profile errors before any file is created
         do {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
@@ -33,7 +33,7 @@ struct ReceiveCommand: AsyncParsableCommand {
         let spool = (out as NSString).appendingPathComponent(".spool")
         try? FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let options = ReceiveOptions(payloadStorage: .directory(spool))
-        let client = try await KlammerClient.connect(profile: resolved)
+        let client = try await profile.connect()
         var handled = 0
         var rejected = 0
         do {

@@ -73,7 +73,7 @@ struct SendCommand: AsyncParsableCommand {
             var attempt = 1
             while true {
                 do {
-                    if client == nil { client = try await KlammerClient.connect(profile: resolved) }
+                    if client == nil { client = try await profile.connect() }
                     let progress = ProgressLine(label: (file as NSString).lastPathComponent, total: message.envelope.payloadLength)
                     var report: KlammerClient.Progress? = nil
                     if let progress { report = { sent, _ in progress.update(sent) } }
@@ -83,7 +83,7 @@ struct SendCommand: AsyncParsableCommand {
                     if !json { print(Self.summary(receipt, file: file, envelope: message.envelope)) }
                     break
                 } catch {
-                    let retryable = error.isRetryable
+                    let retryable = (error as? KlammerClientError)?.isRetryable ?? false
                     guard retryable, attempt < Self.attempts else {
                         await client?.close()
                         throw error

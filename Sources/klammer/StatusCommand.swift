@@ -21,7 +21,7 @@ struct StatusCommand: AsyncParsableCommand {
         guard let id = MessageID(hex: messageID) else {
             throw KlammerClientError(.invalidArgument, "\(messageID) is not a message id; message ids are 32 hex digits as printed by `klammer send`")
         }
-        let client = try await KlammerClient.connect(profile: try profile.resolve())
+        let client = try await profile.connect()
         let receipts: [SignedReceipt]
         do { receipts = try await client.status(id) } catch {
             await client.close()

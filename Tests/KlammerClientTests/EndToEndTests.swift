@@ -1,5 +1,6 @@
 import Foundation
 import KlammerCrypto
+import Synchronization
 import KlammerProtocol
 import Testing
 @testable import KlammerClient
@@ -209,8 +210,98 @@ import Testing
         #expect(noBroker.status == 1)
         #expect(noBroker.stderr.contains("is klammerd running"))
 
+        // A certificate of the right CA that no participant owns: refused before WELCOME, not retried.
+        let ca = try CertificateAuthority(certificate: try #require(Certificate.loadAll(fromPEMFile: daemon.caPath).first),
+                                          key: try PrivateKey.load(fromFile: daemon.pki + "/ca.key"))
+        let strangerKey = try PrivateKey.generate(.p256)
+        let stranger = try ca.issue(commonName: "stranger", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:11111111"],
+                                    publicKey: strangerKey.publicKey, usage: .client)
+        try stranger.pemString.write(toFile: base.file("stranger.pem"), atomically: true, encoding: .utf8)
+        try strangerKey.pkcs8PEM.write(toFile: base.file("stranger.key"), atomically: true, encoding: .utf8)
+        let refused = try ProcessRunner.klammer(["send", "--cert", base.file("stranger.pem"), "--key", base.file("stranger.key"),
+                                                 "--ca", daemon.caPath, "--broker", daemon.broker, "--to", Self.rostock, file])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("not registered"))
+        #expect(!refused.stderr.contains("retrying"))
+
+        // The wrong CA bundle: our TLS layer refuses the broker.
+        let otherPKI = try TestPKI()
+        var wrongCA = daemon.environment(Self.schwerin)
+        wrongCA["KLAMMER_CA"] = otherPKI.caPath
+        let untrusted = try ProcessRunner.klammer(["send", "--to", Self.rostock, file], environment: wrongCA)
+        #expect(untrusted.status == 1)
+        #expect(untrusted.stderr.contains("--ca"))
+
         let usage = try ProcessRunner.klammer(["send", file], environment: daemon.environment(Self.schwerin))
         #expect(usage.status == 64)
         #expect(usage.stderr.contains("--to"))
     }
+
+    @Test func largePayloadStreamsThroughTheWindowIntoAFile() async throws {
+        let base = try TempDir()
+        let daemon = try Daemon(dataDirectory: base.file("dev"))
+        let document = base.file("large.bin")
+        // Larger than the broker's initial 4 MiB window: the upload needs WINDOW_UPDATEs.
+        let bytes = (0..<(6 << 20)).map { UInt8(truncatingIfNeeded: $0 ^ ($0 >> 9)) }
+        try Data(bytes).write(to: URL(fileURLWithPath: document))
+        let sender = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
+        let progress = ProgressRecorder()
+        let accepted = try await sender.send(to: [Self.id(Self.rostock)], payload: .file(document), progress: { sent, total in progress.record(sent, total) })
+        #expect(progress.last?.0 == UInt64(bytes.count))
+        #expect(progress.last?.1 == UInt64(bytes.count))
+        await sender.close()
+
+        let spool = base.file("spool")
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        let recipient = try await KlammerClient.connect(profile: daemon.profile(Self.rostock))
+        let messages = try await Self.fetchAll(recipient, options: ReceiveOptions(payloadStorage: .directory(spool)))
+        try #require(messages.count == 1)
+        #expect(messages[0].messageID == accepted.receipt.messageID)
+        #expect(messages[0].isVerified)
+        guard case .file(let path) = messages[0].payload else { Issue.record("payload not in a file"); return }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(bytes))
+        _ = try await recipient.acknowledge(messages[0])
+        await recipient.close()
+    }
+
+    @Test func receiveFollowGetsMessagesSentLater() async throws {
+        let base = try TempDir()
+        let daemon = try Daemon(dataDirectory: base.file("dev"))
+        let out = base.file("inbox")
+        // `klammer receive --follow --max 1` waits for a pushed message; bounded by `timeout`.
+        let receiver = Process()
+        receiver.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        receiver.arguments = ["-k", "2", "30", ProcessRunner.binary("klammer"), "receive", "--follow", "--ack", "--max", "1", "--out", out]
+        var environment = ProcessInfo.processInfo.environment
+        environment.merge(daemon.environment(Self.rostock)) { $1 }
+        receiver.environment = environment
+        let output = Pipe()
+        receiver.standardOutput = output
+        receiver.standardError = FileHandle.nullDevice
+        receiver.standardInput = FileHandle.nullDevice
+        try receiver.run()
+
+        let sender = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
+        // Wait (bounded) until the receiver's subscription is registered, then send.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline, !FileManager.default.fileExists(atPath: out + "/.spool") {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let accepted = try await sender.send(to: [Self.id(Self.rostock)], subject: "live", payload: .bytes(Array("jetzt".utf8)))
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        receiver.waitUntilExit()
+        #expect(receiver.terminationStatus == 0)
+        #expect(printed.contains(accepted.receipt.messageID.hex))
+        #expect(printed.contains("acknowledged"))
+        let slip = try await sender.status(accepted.receipt.messageID)
+        #expect(slip.contains { $0.receipt.kind == .acknowledged })
+        await sender.close()
+    }
+}
+
+/// Records progress callbacks (called from the client actor).
+final class ProgressRecorder: Sendable {
+    private let values = Mutex<[(UInt64, UInt64)]>([])
+    func record(_ sent: UInt64, _ total: UInt64) { values.withLock { $0.append((sent, total)) } }
+    var last: (UInt64, UInt64)? { values.withLock { $0.last } }
 }

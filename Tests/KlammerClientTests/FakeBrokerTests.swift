@@ -27,6 +27,13 @@ final class FrameTap: Sendable {
         throw KlammerClientError(.timeout, "the client wrote no frame within \(timeout)")
     }
 
+    /// Waits (bounded) until the client closed the transport.
+    func waitClosed(timeout: Duration = .seconds(5)) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline, !isClosed { try? await Task.sleep(for: .milliseconds(2)) }
+        return isClosed
+    }
+
     /// Frames written so far and not yet taken.
     var pending: [Frame] { frames.withLock { $0 } }
 }
@@ -150,7 +157,7 @@ final class FrameTap: Sendable {
         guard case .statusRequest = try await tap.next() else { Issue.record("no STATUS_REQUEST"); return }
         await client.handle(.error(Frame.ErrorFrame(requestID: 0, code: .shuttingDown, message: "maintenance")))
         await #expect { try await status.value } throws: { error in (error as? KlammerClientError)?.code == .shuttingDown }
-        #expect(tap.isClosed)
+        #expect(await tap.waitClosed())
         await #expect(throws: KlammerClientError.self) { try await client.fetch() }
     }
 
@@ -251,6 +258,73 @@ final class FrameTap: Sendable {
         await client.handle(.routingSlip(Frame.RoutingSlip(requestID: request.requestID, messageID: messageID, receipts: [])))
         #expect(try await status.isEmpty)
         await closing
-        #expect(tap.isClosed)
+        #expect(await tap.waitClosed())
+    }
+
+    @Test func heartbeatPingsAfterTwoSilentIntervalsAndGivesUpAfterThree() async throws {
+        let pki = try TestPKI()
+        let schwerin = try pki.participant("ags:13004000")
+        let client = KlammerClient(credentials: schwerin.credentials)
+        let tap = FrameTap()
+        await client.start(writer: tap.writer)
+        _ = try await tap.next()  // HELLO
+        var limits = ProtocolLimits()
+        limits.heartbeatIntervalMillis = 40
+        await client.handle(.welcome(Frame.Welcome(participant: schwerin.credentials.participantID!, brokerID: Self.broker, limits: limits, agent: "fake")))
+        // Timer ticks are not exact: at least one PING (2 silent intervals), then ERROR (3), nothing else.
+        guard case .ping = try await tap.next() else { Issue.record("no PING"); return }
+        var frame = try await tap.next()
+        for _ in 0..<3 { if case .ping = frame { frame = try await tap.next() } }
+        guard case .error(let error) = frame else { Issue.record("no ERROR but \(frame)"); return }
+        #expect(error.code == .heartbeatTimeout)
+        #expect(error.requestID == 0)
+        #expect(await tap.waitClosed())
+        await #expect { try await client.status(.random()) } throws: { e in (e as? KlammerClientError)?.code == .heartbeatTimeout }
+    }
+
+    @Test func batchFormSignaturesVerifyOnlineAndOffline() async throws {
+        let pki = try TestPKI()
+        let schwerin = try pki.participant("ags:13004000")
+        let rostock = try pki.participant("ags:13003000")
+        let (client, tap) = try await Self.connected(rostock.credentials)
+        let payload = Array("Teil 2 von 3".utf8)
+        let single = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes(payload))
+        // A batch of 3 envelopes; ours is leaf 2, whose proof is [N(L0, L1)] (SPEC.md §5.6).
+        func leaf(_ d: SHA256Digest) -> SHA256Digest { try! SHA256Digest(bytes: SHA256.hash(BatchInclusionProof.leafInput(envelopeDigest: d))) }
+        func node(_ l: SHA256Digest, _ r: SHA256Digest) -> SHA256Digest { try! SHA256Digest(bytes: SHA256.hash(BatchInclusionProof.nodeInput(left: l, right: r))) }
+        let d0 = try SHA256Digest(bytes: SHA256.hash(Array("envelope 0".utf8))), d1 = try SHA256Digest(bytes: SHA256.hash(Array("envelope 1".utf8)))
+        let n01 = node(leaf(d0), leaf(d1))
+        let root = node(n01, leaf(single.envelopeDigest))
+        let statement = try BatchRootStatement(leafCount: 3, root: root)
+        let cms = try CMS.signDetached(statement.canonicalBytes, certificate: schwerin.credentials.certificate, key: schwerin.credentials.privateKey)
+        let signature = SenderSignature.batch(try BatchInclusionProof(cms: cms, leafCount: 3, leafIndex: 2, path: [n01]))
+
+        let stream = try await client.fetch(max: 1)
+        guard case .fetch(let fetch) = try await tap.next() else { Issue.record("no FETCH"); return }
+        let id = MessageID.random()
+        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: 1, envelope: single.envelope),
+                                                             senderSignature: signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
+        await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: fetch.requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: payload))))
+        await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: fetch.requestID, messageID: id)))
+        await client.handle(.fetchDone(Frame.FetchDone(requestID: fetch.requestID, delivered: 1, moreAvailable: false)))
+        var received: ReceivedMessage?
+        for try await event in stream { if case .message(let m) = event { received = m } }
+        let message = try #require(received)
+        #expect(message.isVerified, "\(String(describing: message.verificationError))")
+
+        let out = try TempDir()
+        let directory = try MessageDirectory.write(message, into: out.path)
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/batch-root.bin"))) == statement.canonicalBytes)
+        #expect(try MessageDirectory.verify(directory, trustStore: pki.trustStore).form == .batch)
+        let openssl = try ProcessRunner.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
+                                                 "-content", directory + "/batch-root.bin", "-certfile", directory + "/sender.pem",
+                                                 "-CAfile", pki.caPath, "-purpose", "any", "-out", "/dev/null"])
+        #expect(openssl.status == 0, "\(openssl.stderr)")
+
+        // A proof for another leaf position does not verify.
+        let wrong = SenderSignature.batch(try BatchInclusionProof(cms: cms, leafCount: 3, leafIndex: 0, path: [leaf(d1), leaf(single.envelopeDigest)]))
+        #expect(throws: KlammerClientError.self) {
+            try MessageVerifier.verifySignature(envelope: single.envelope, signature: wrong, senderCertificate: schwerin.credentials.certificate, trustStore: pki.trustStore)
+        }
     }
 }

@@ -69,8 +69,8 @@ enum ProcessRunner {
                     seconds: Int = 30) throws -> CommandResult {
         let scratch = try TempDir()
         let out = scratch.file("out"), err = scratch.file("err")
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: err, contents: nil)
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
         process.arguments = ["-k", "2", "\(seconds)", executable] + arguments
@@ -109,7 +109,7 @@ final class Daemon {
     init(dataDirectory: String) throws {
         self.dataDirectory = dataDirectory
         stderrFile = dataDirectory + ".stderr"
-        FileManager.default.createFile(atPath: stderrFile, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
         process.arguments = ["-k", "2", "180", ProcessRunner.binary("klammerd"), "--dev", "--data", dataDirectory, "--port", "0"]
         process.standardOutput = stdout
