@@ -147,6 +147,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Helper process for the store's kill -9 crash tests: appends under load, prints confirmed ids.
+        .target(name: "CFuzzerDriver"),
+        .target(
+            name: "KlammerFuzzTargets",
+            dependencies: ["KlammerProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "klammer-fuzz-frame", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
+        .executableTarget(name: "klammer-fuzz-envelope", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
+        .executableTarget(name: "klammer-fuzz-receipt", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "klammer-store-crashtest",
             dependencies: ["KlammerStore"],
@@ -192,10 +201,11 @@ let package = Package(
         .testTarget(
             name: "KlammerProtocolTests",
             dependencies: [
-                "KlammerProtocol",
+                "KlammerProtocol", "KlammerFuzzTargets",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
+            exclude: ["FuzzRegressions"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -209,6 +219,8 @@ let package = Package(
                 "KlammerServer", "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerBroker", "KlammerStore", "klammerd",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -33,7 +33,8 @@ public final class BrokerDaemon: Service {
     /// - Parameters:
     ///   - storeConfiguration: where and how the message store lives (`StoreConfiguration(directory:)`).
     ///   - brokerConfiguration: the broker's id, receipt-signing certificate and key, limits and directory.
-    ///   - sessionConfiguration: per-connection timeouts; default derived from `brokerConfiguration`.
+    ///   - sessionConfiguration: per-connection timeouts and bounds; its `limits` and `brokerID` are always replaced by
+    ///     `brokerConfiguration`'s, so WELCOME announces exactly what the broker core enforces.
     ///   - onListening: called once with the bound address (useful with port 0).
     public init(host: String, port: Int, tlsContext: TLSContext, registry: ParticipantRegistry,
                 storeConfiguration: StoreConfiguration, brokerConfiguration: BrokerConfiguration,
@@ -55,7 +56,9 @@ public final class BrokerDaemon: Service {
         self.logger = logger
         self.group = group
         self.onListening = onListening
-        self.hub = SessionHub(registry: registry)
+        // Parked uploads must be resumed before the store sweeps their idle part files.
+        self.hub = SessionHub(registry: registry,
+                              parking: UploadParking(lifetime: storeConfiguration.blobAbandonTimeout * 0.8))
     }
 
     public func run() async throws {

@@ -64,10 +64,11 @@ public final class TransportServer: Service {
             logger.info("listening", metadata: ["address": "\(address)"])
             onListening(address)
         }
-        try await withGracefulShutdownHandler {
+        // Cancellation (e.g. another service of the group failed) also closes the listener, or run() would wait forever.
+        try await withTaskCancellationOrGracefulShutdownHandler {
             try await channel.closeFuture.get()
-        } onGracefulShutdown: {
-            logger.info("graceful shutdown: no longer accepting connections")
+        } onCancelOrGracefulShutdown: {
+            logger.info("shutting down: no longer accepting connections")
             channel.close(promise: nil)
         }
     }

@@ -3,6 +3,7 @@ import Testing
 import KlammerBroker
 import KlammerCrypto
 import KlammerServer
+import KlammerTLS
 
 /// Starts the real `klammerd --dev` binary on loopback and talks to it with `openssl s_client`, a peer we did not write.
 @Suite(.serialized) struct KlammerdProcessTests {
@@ -28,7 +29,7 @@ import KlammerServer
         init(dataDirectory: String) throws {
             self.dataDirectory = dataDirectory
             stderrFile = dataDirectory + ".stderr"
-            FileManager.default.createFile(atPath: stderrFile, contents: nil)
+            _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
             process.executableURL = URL(fileURLWithPath: KlammerdProcessTests.binary("klammerd"))
             process.arguments = ["--dev", "--data", dataDirectory, "--port", "0"]
             process.standardOutput = stdout
@@ -95,23 +96,51 @@ import KlammerServer
         return path
     }
 
-    @Test func devModeAuthenticatesRegisteredParticipantsOnly() throws {
+    @Test func devModeRunsTheBrokerForRegisteredParticipantsOnly() async throws {
         let base = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: base) }
         let data = base + "/dev"
         let daemon = try Daemon(dataDirectory: data)
         let pki = try DevPKI.loadOrCreate(dataDirectory: data)
         let schwerin = try #require(pki.participants.first)
+        let rostock = pki.participants[1]
+        let trust = TrustStore(anchors: [pki.ca], crls: [pki.crl])
+        func identity(_ p: DevPKI.Participant) throws -> TestIdentity {
+            TestIdentity(id: p.id, certificate: p.certificate, key: try PrivateKey.load(fromFile: p.keyPath))
+        }
 
-        // A registered, active participant is greeted by its registry id and its line is echoed.
+        // The real protocol: HELLO/WELCOME names the participant of the certificate and the dev broker.
+        let sender = try await TestFrameClient.connect(port: daemon.port, identity: try identity(schwerin), trust: trust)
+        defer { sender.close() }
+        let welcome = try #require(try await sender.hello())
+        #expect(welcome.participant.rawValue == schwerin.id)
+        #expect(welcome.brokerID.rawValue == DevEnvironment.brokerID)
+
+        // Send to Rostock; the accepted receipt is signed with the dev broker certificate.
+        let payload = payloadBytes(2000)
+        let envelope = try makeEnvelope(from: try identity(schwerin), to: [try identity(rostock)], payload: payload)
+        guard case .accepted(let accepted) = try await sender.upload(requestID: 1, envelope: envelope, payload: payload,
+                                                                     signer: try identity(schwerin)) else {
+            Issue.record("no ACCEPTED from klammerd --dev: \(daemon.log)")
+            return
+        }
+        try CMS.verifyDetached(signature: accepted.receipt.brokerSignature, content: accepted.receipt.receipt.canonicalBytes,
+                               signer: pki.brokerCertificate)
+        let recipient = try await TestFrameClient.connect(port: daemon.port, identity: try identity(rostock), trust: trust)
+        defer { recipient.close() }
+        _ = try #require(try await recipient.hello())
+        try await recipient.send(.fetch(.init(requestID: 2, maxMessages: 5)))
+        let delivery = try #require(await recipient.receiveDelivery())
+        #expect(sameBytes(delivery.payload, payload))
+
+        // A peer we did not write: openssl sends a text line, which is not a frame; the broker answers with an
+        // ERROR frame (its text is readable) and closes.
         let reply = try Self.sClient(port: daemon.port, ca: pki.caCertificatePath, cert: schwerin.certificatePath, key: schwerin.keyPath, line: "hello klammer")
-        #expect(reply.contains("authenticated as \(schwerin.id)"))
-        #expect(reply.contains(schwerin.certificate.fingerprint.hex))
-        #expect(reply.contains("hello klammer"))
+        #expect(reply.contains("exceeds limit"))
 
         // No client certificate: refused, with the reason in the log.
         let anonymous = try Self.sClient(port: daemon.port, ca: pki.caCertificatePath, cert: nil, key: nil)
-        #expect(!anonymous.contains("authenticated"))
+        #expect(!anonymous.contains("exceeds limit"))
 
         // A certificate from the right CA that no participant owns: the TLS handshake succeeds, the registry says no.
         let caKey = try PrivateKey.load(fromFile: pki.caKeyPath)
@@ -121,8 +150,7 @@ import KlammerServer
         try stranger.pemString.write(toFile: base + "/stranger.pem", atomically: true, encoding: .utf8)
         try strangerKey.pkcs8PEM.write(toFile: base + "/stranger.key", atomically: true, encoding: .utf8)
         let strangerReply = try Self.sClient(port: daemon.port, ca: pki.caCertificatePath, cert: base + "/stranger.pem", key: base + "/stranger.key")
-        #expect(!strangerReply.contains("authenticated"))
-        #expect(!strangerReply.contains("ping"))
+        #expect(!strangerReply.contains("exceeds limit"))
 
         let log = daemon.log
         #expect(log.contains("no client certificate") || log.contains("did not return a certificate"))
@@ -140,7 +168,7 @@ import KlammerServer
 
         let daemon = try Daemon(dataDirectory: data)
         let reply = try Self.sClient(port: daemon.port, ca: environment.pki.caCertificatePath, cert: rostock.certificatePath, key: rostock.keyPath)
-        #expect(!reply.contains("authenticated"))
+        #expect(!reply.contains("exceeds limit"))
         #expect(daemon.log.contains("participant \(rostock.id) is suspended"))
 
         daemon.process.terminate()  // SIGTERM: graceful shutdown

@@ -1,7 +1,7 @@
 public import KlammerBroker
 public import KlammerProtocol
 import KlammerStore
-public import KlammerTLS
+import KlammerTLS
 public import Logging
 public import NIOCore
 import Synchronization
@@ -27,6 +27,7 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
     private var hubToken: UInt64?
     private var requests: AsyncStream<RequestWork>.Continuation?
     private var deliveries: AsyncStream<DeliveryJob>.Continuation?
+    /// The delivery lane and receipt tasks: cancelled on close. (The request lane is not: it finishes its queue.)
     private var tasks: [Task<Void, Never>] = []
     private var laneInputs: (participant: Participant, id: ParticipantID, output: SessionOutput)?
     private let consumer: ConsumerID
@@ -117,10 +118,28 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
     }
 
     public func read(context: ChannelHandlerContext) {
-        if machine.wantsToRead {
+        if mayRead(context) {
             context.read()
         } else {
             readPending = true
+        }
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeReadingIfPossible(context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Reading also waits while the channel is not writable: the peer must take our answers before it may send more
+    /// requests, so answers written by the event loop (ACCEPTED, RECEIPT, PONG …) stay bounded too.
+    private func mayRead(_ context: ChannelHandlerContext) -> Bool {
+        machine.wantsToRead && context.channel.isWritable
+    }
+
+    private func resumeReadingIfPossible(_ context: ChannelHandlerContext) {
+        if readPending, mayRead(context) {
+            readPending = false
+            context.read()
         }
     }
 
@@ -145,9 +164,7 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
                 context.write(wrapOutboundOut(frame), promise: nil)
                 flush = true
             case .fail(let error):
-                if error.code != .shuttingDown || machine.participant != nil {
-                    logger.info("closing connection", metadata: ["code": "\(error.code)", "reason": "\(error.message)"])
-                }
+                logger.info("closing connection", metadata: ["code": "\(error.code)", "reason": "\(error.message)"])
                 context.writeAndFlush(wrapOutboundOut(.error(error)), promise: nil)
                 context.close(promise: nil)
                 return
@@ -162,19 +179,22 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
             case .deliver(let job):
                 deliveries?.yield(job)
             case .startReceipts(let requestID):
-                if let lane = laneInputs {
-                    let broker = self.broker
-                    tasks.append(Task { await SessionLanes.runReceipts(broker: broker, id: lane.id, requestID: requestID, output: lane.output) })
+                // The stream is registered here, on the event loop, so every receipt issued after SUBSCRIBE was
+                // processed reaches it (a frame the client sends after SUBSCRIBE is answered after this point).
+                guard let lane = laneInputs else { break }
+                do {
+                    let stream = try broker.receipts(for: lane.id)
+                    tasks.append(Task { await SessionLanes.runReceipts(stream, requestID: requestID, output: lane.output) })
+                } catch {
+                    context.write(wrapOutboundOut(.error(.init(ProtocolError.from(error), requestID: requestID))), promise: nil)
+                    flush = true
                 }
             case .wake(let participants):
                 hub.wake(participants.map(\.rawValue))
             }
         }
         if flush { context.flush() }
-        if readPending, machine.wantsToRead {
-            readPending = false
-            context.read()
-        }
+        resumeReadingIfPossible(context)
     }
 
     private func startLanes(context: ChannelHandlerContext, participant: Participant, id: ParticipantID, clientMaxFrameSize: UInt32) {
@@ -187,11 +207,12 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
         deliveries = deliveryContinuation
         let broker = self.broker
         let consumer = self.consumer
+        let parking = hub.parking
         let visibility = Duration.seconds(configuration.leaseVisibilitySeconds)
-        tasks.append(Task {
+        Task {
             await SessionLanes.runRequests(broker: broker, participant: participant, id: id, consumer: consumer,
-                                           work: requestStream, output: output)
-        })
+                                           parking: parking, work: requestStream, output: output)
+        }
         tasks.append(Task {
             await SessionLanes.runDeliveries(broker: broker, participant: participant, consumer: consumer,
                                              clientMaxFrameSize: clientMaxFrameSize, visibility: visibility,
@@ -211,7 +232,7 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
         deliveries?.finish()
         requests = nil
         deliveries = nil
-        for (i, task) in tasks.enumerated() where i != 0 { task.cancel() }
+        for task in tasks { task.cancel() }
         tasks = []
     }
 }

@@ -132,6 +132,8 @@ public struct BrokerSessionStateMachine: Sendable {
         case .open, .draining:
             var actions: [Action] = []
             let heartbeat = configuration.heartbeatMillis
+            // While we hold reading back (the store lags), the client's silence is ours, not the client's.
+            if !wantsToRead { lastReceivedAt = now }
             if heartbeat > 0 {
                 let silence = now - lastReceivedAt
                 if silence >= 3 * heartbeat {
@@ -254,7 +256,7 @@ public struct BrokerSessionStateMachine: Sendable {
             subscription = Subscription(requestID: subscribe.requestID, topics: subscribe.topics, credits: UInt64(subscribe.credits))
             var actions: [Action] = []
             if subscribe.topics.contains(.receipts) { actions.append(.startReceipts(requestID: subscribe.requestID)) }
-            return actions + pushIfPossible(now: 0)
+            return actions + pushIfPossible(now: lastReceivedAt)
         case .credit(let credit):
             guard var s = subscription, s.requestID == credit.requestID else {
                 return [.write(.error(.init(requestID: credit.requestID, code: .unknownRequest, message: "CREDIT for request \(credit.requestID), which is not this connection's subscription")))]
@@ -263,8 +265,9 @@ public struct BrokerSessionStateMachine: Sendable {
                 return fail(ProtocolError(.flowControlViolation, "CREDIT would raise the subscription's credits above 2^32 − 1"))
             }
             s.credits += UInt64(credit.credits)
+            s.nextPollAt = 0  // the client asks for more now: look at the queue at once
             subscription = s
-            return pushIfPossible(now: 0)
+            return pushIfPossible(now: lastReceivedAt)
         case .ack(let ack):
             if let dup = checkNewRequest(ack.requestID) { return dup }
             pending[ack.requestID] = .ack
@@ -401,10 +404,10 @@ public struct BrokerSessionStateMachine: Sendable {
         queuedRequests = max(0, queuedRequests - 1)
         var actions: [Action] = []
         switch result {
-        case .ready(let id):
+        case .ready(let id, let offset):
             if uploads[id] == .beginning {
                 uploads[id] = .streaming
-                actions.append(.write(.ready(.init(requestID: id, offset: 0))))
+                actions.append(.write(.ready(.init(requestID: id, offset: offset))))
             }
         case .duplicate(let id, let receipt):
             if uploads.removeValue(forKey: id) != nil {

@@ -25,10 +25,13 @@ public final class SessionHub: Sendable {
     private let box = Box()
     private let registry: ParticipantRegistry
     private let observer: UInt64
+    /// Unfinished uploads of closed connections, for resumption.
+    public let parking: UploadParking
 
     /// Creates a hub observing `registry`.
-    public init(registry: ParticipantRegistry) {
+    public init(registry: ParticipantRegistry, parking: UploadParking = UploadParking()) {
         self.registry = registry
+        self.parking = parking
         let box = self.box
         self.observer = registry.addObserver { change in
             let (id, after): (String, Participant?)
@@ -83,9 +86,10 @@ public final class SessionHub: Sendable {
     }
 
     /// Waits (bounded polling) until every session closed or `timeout` passed; returns whether all closed.
+    /// Returns at once when the task is cancelled (a cancelled sleep would otherwise spin).
     public func waitUntilEmpty(timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
+        while ContinuousClock.now < deadline, !Task.isCancelled {
             if count == 0 { return true }
             try? await Task.sleep(for: .milliseconds(20))
         }

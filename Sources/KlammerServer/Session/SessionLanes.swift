@@ -8,9 +8,10 @@ import NIOCore
 enum SessionLanes {
     /// Uploads, ACK, NACK, STATUS_REQUEST, in order. Holds the connection's `PayloadSubmission`s (task-confined).
     static func runRequests(broker: Broker, participant: Participant, id: ParticipantID, consumer: ConsumerID,
-                            work: AsyncStream<RequestWork>, output: SessionOutput) async {
+                            parking: UploadParking, work: AsyncStream<RequestWork>, output: SessionOutput) async {
         var uploads: [UInt32: PayloadSubmission] = [:]
-        defer { for upload in uploads.values { upload.abort() } }
+        // Unfinished uploads outlive the connection for a while, so the sender can resume (SPEC.md §4.8).
+        defer { for upload in uploads.values { parking.park(upload) } }
         for await item in work {
             switch item {
             case .begin(let requestID, let form, let bytes):
@@ -19,8 +20,14 @@ enum SessionLanes {
                     case .duplicate(let receipt):
                         output.post(.duplicate(requestID: requestID, receipt: receipt))
                     case .upload(let submission):
-                        uploads[requestID] = submission
-                        output.post(.ready(requestID: requestID))
+                        if let resumed = parking.take(for: submission.envelope, form: form) {
+                            submission.abort()
+                            uploads[requestID] = resumed
+                            output.post(.ready(requestID: requestID, offset: resumed.receivedBytes))
+                        } else {
+                            uploads[requestID] = submission
+                            output.post(.ready(requestID: requestID, offset: 0))
+                        }
                     }
                 } catch {
                     output.post(.failed(requestID: requestID, error: .from(error)))
@@ -113,7 +120,13 @@ enum SessionLanes {
                         filled = leased.count == batch
                         if !filled { break }
                     }
-                    output.post(.fetchFinished(requestID: requestID, delivered: delivered, moreAvailable: remaining == 0 && filled))
+                    // More is available if the FETCH was filled and the queue still holds an entry nobody leased
+                    // (looked up among the first delivered + 64 entries, so the check stays bounded).
+                    var more = false
+                    if remaining == 0 && filled, let queued = try? broker.store.browse(recipient: participant.id, limit: delivered + 64) {
+                        more = queued.contains { !$0.inFlight }
+                    }
+                    output.post(.fetchFinished(requestID: requestID, delivered: delivered, moreAvailable: more))
                 } catch {
                     output.post(.fetchFailed(requestID: requestID, delivered: delivered, error: .from(error)))
                 }
@@ -134,13 +147,9 @@ enum SessionLanes {
         }
     }
 
-    /// Receipt events of the participant's sent messages on a subscription, until the connection closes.
-    static func runReceipts(broker: Broker, id: ParticipantID, requestID: UInt32, output: SessionOutput) async {
-        let stream: AsyncStream<SignedReceipt>
-        do { stream = try broker.receipts(for: id) } catch {
-            try? await output.write(.error(.init(ProtocolError.from(error), requestID: requestID)))
-            return
-        }
+    /// Receipt events of the participant's sent messages on a subscription, until the connection closes (the task is
+    /// cancelled, which ends the stream and unregisters it from the broker).
+    static func runReceipts(_ stream: AsyncStream<SignedReceipt>, requestID: UInt32, output: SessionOutput) async {
         for await receipt in stream {
             do { try await output.write(.receipt(.init(requestID: requestID, receipt: receipt))) } catch { return }
         }

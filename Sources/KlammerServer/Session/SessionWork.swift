@@ -1,4 +1,4 @@
-public import KlammerBroker
+import KlammerBroker
 public import KlammerProtocol
 public import NIOCore
 
@@ -23,8 +23,8 @@ public enum RequestWork: Sendable, Equatable {
 
 /// The request lane's answer to one ``RequestWork`` item.
 public enum RequestResult: Sendable {
-    /// The upload may start: READY(0).
-    case ready(requestID: UInt32)
+    /// The upload may start at `offset`: READY(offset) (> 0 when a parked upload is resumed).
+    case ready(requestID: UInt32, offset: UInt64)
     /// Already accepted: ACCEPTED with the original receipt.
     case duplicate(requestID: UInt32, receipt: SignedReceipt)
     /// A CHUNK's bytes left the session's memory (stored, or discarded); `error` ends the upload.
