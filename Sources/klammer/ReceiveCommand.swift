@@ -33,42 +33,79 @@ struct ReceiveCommand: AsyncParsableCommand {
         let spool = (out as NSString).appendingPathComponent(".spool")
         try? FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let options = ReceiveOptions(payloadStorage: .directory(spool))
-        let client = try await profile.connect()
+        var counts = Counts()
+        if follow {
+            try await follow(options: options, counts: &counts)
+        } else {
+            let client = try await profile.connect()
+            do {
+                try await fetchAll(client: client, options: options, counts: &counts)
+            } catch {
+                await client.close()
+                throw error
+            }
+            await client.close()
+            if counts.handled == 0 { FileHandle.standardError.write(Data("klammer: no messages waiting\n".utf8)) }
+        }
+        if counts.rejected > 0 {
+            throw KlammerClientError(.verificationFailed, "\(counts.rejected) message(s) did not verify and were not acknowledged; see the lines above")
+        }
+    }
+
+    struct Counts {
         var handled = 0
         var rejected = 0
-        do {
-            if follow {
-                let subscription = try await client.subscribe(credits: 16, options: options)
-                for try await message in subscription.messages {
-                    if try await handle(message, client: client) == false { rejected += 1 }
-                    handled += 1
-                    if max > 0, handled >= max { break }
+    }
+
+    /// Longest wait between reconnection attempts in --follow mode.
+    static let maxBackoffSeconds = 30
+
+    /// Pulls everything waiting (or up to --max).
+    func fetchAll(client: KlammerClient, options: ReceiveOptions, counts: inout Counts) async throws {
+        while true {
+            let batch = max > 0 ? Swift.min(100, max - counts.handled) : 100
+            if batch <= 0 { return }
+            var more = false
+            for try await event in try await client.fetch(max: batch, options: options) {
+                switch event {
+                case .message(let message):
+                    if try await handle(message, client: client) == false { counts.rejected += 1 }
+                    counts.handled += 1
+                case .done(_, let moreAvailable):
+                    more = moreAvailable
                 }
-            } else {
-                fetching: while true {
-                    let batch = max > 0 ? Swift.min(100, max - handled) : 100
-                    if batch <= 0 { break }
-                    var more = false
-                    for try await event in try await client.fetch(max: batch, options: options) {
-                        switch event {
-                        case .message(let message):
-                            if try await handle(message, client: client) == false { rejected += 1 }
-                            handled += 1
-                        case .done(_, let moreAvailable):
-                            more = moreAvailable
-                        }
-                    }
-                    if !more { break fetching }
-                }
-                if handled == 0 { FileHandle.standardError.write(Data("klammer: no messages waiting\n".utf8)) }
             }
-        } catch {
-            await client.close()
-            throw error
+            if !more { return }
         }
-        await client.close()
-        if rejected > 0 {
-            throw KlammerClientError(.verificationFailed, "\(rejected) message(s) did not verify and were not acknowledged; see the lines above")
+    }
+
+    /// Subscribes and handles pushed messages; a lost connection (broker restart, GOAWAY, network) is re-established
+    /// with back-off — unacknowledged messages are simply delivered again.
+    func follow(options: ReceiveOptions, counts: inout Counts) async throws {
+        var backoff = 1
+        while true {
+            var client: KlammerClient? = nil
+            do {
+                let connected = try await profile.connect()
+                client = connected
+                backoff = 1
+                let subscription = try await connected.subscribe(credits: 16, options: options)
+                for try await message in subscription.messages {
+                    if try await handle(message, client: connected) == false { counts.rejected += 1 }
+                    counts.handled += 1
+                    if max > 0, counts.handled >= max {
+                        await connected.close()
+                        return
+                    }
+                }
+                await connected.close()
+            } catch {
+                await client?.close()
+                guard (error as? KlammerClientError)?.isRetryable == true else { throw error }
+                FileHandle.standardError.write(Data("klammer: \(error); reconnecting in \(backoff) s\n".utf8))
+            }
+            try await Task.sleep(for: .seconds(backoff))
+            backoff = Swift.min(backoff * 2, Self.maxBackoffSeconds)
         }
     }
 
