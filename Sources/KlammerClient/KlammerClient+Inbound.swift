@@ -84,9 +84,20 @@ extension KlammerClient {
         failAll(.violation(error))
     }
 
+    /// The application stopped consuming a fetch: its remaining deliveries are NACKed instead of kept.
+    func fetchAbandoned(_ id: UInt32) {
+        fetches[id]?.failed = true
+    }
+
     /// Ends whatever waits on request `id` with `error`.
     func failRequest(_ id: UInt32, _ error: KlammerClientError) {
-        if let upload = uploads.removeValue(forKey: id) { upload.finish(throwing: error) }
+        if let upload = uploads.removeValue(forKey: id) {
+            upload.finish(throwing: error)
+            // An upload waiting for window re-checks and sees its request is gone.
+            let waiters = windowWaiters
+            windowWaiters = []
+            for w in waiters { w.resume() }
+        }
         if let fetch = fetches.removeValue(forKey: id) { fetch.continuation.finish(throwing: error) }
         if let ack = acknowledgements.removeValue(forKey: id) { ack.resume(throwing: error) }
         if let status = statuses.removeValue(forKey: id) { status.continuation.resume(throwing: error) }
@@ -105,7 +116,6 @@ extension KlammerClient {
     func completeDelivery(requestID id: UInt32, _ current: DeliveryInProgress) async {
         let begin = current.begin
         let (payload, digest, length) = current.sink.finish()
-        let options = fetches[id]?.options ?? subscription?.options ?? ReceiveOptions()
         let streamFailed = fetches[id]?.failed ?? subscription?.failed ?? true
         if let failure = current.sink.failure {
             current.sink.discard()
@@ -127,10 +137,7 @@ extension KlammerClient {
             try? await nack(begin.storedEnvelope.messageID, retryAfterMillis: 0)
             return
         }
-        var verificationError: KlammerClientError? = nil
-        if options.verify {
-            verificationError = verify(begin: begin, payloadLength: length, payloadDigest: digest)
-        }
+        let verificationError = verify(begin: begin, payloadLength: length, payloadDigest: digest)
         let message = ReceivedMessage(
             stored: begin.storedEnvelope, signature: begin.senderSignature, senderCertificateDER: begin.senderCertificate,
             payload: payload, payloadDigest: digest, payloadLength: length, verificationError: verificationError)

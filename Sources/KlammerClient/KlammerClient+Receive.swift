@@ -54,6 +54,9 @@ extension KlammerClient {
         let id = try machine.startRequest(.fetch)
         // Bounded by `max` messages plus `done`; payloads beyond the memory limit go to files.
         let (stream, continuation) = AsyncThrowingStream<FetchEvent, any Error>.makeStream()
+        continuation.onTermination = { [weak self] termination in
+            if case .cancelled = termination, let self { Task { await self.fetchAbandoned(id) } }
+        }
         fetches[id] = FetchContext(continuation: continuation, options: options)
         do {
             try await write(.fetch(Frame.Fetch(requestID: id, maxMessages: UInt16(max))))

@@ -82,8 +82,8 @@ extension KlammerClient {
             }
             var sent = 0
             while sent < block.count {
-                let size = try await reserveWindow(upTo: block.count - sent)
-                guard machine.requests[id] != nil else { return }
+                let size = try await reserveWindow(upTo: block.count - sent, requestID: id)
+                guard size > 0, machine.requests[id] != nil else { return }
                 let data = ByteBuffer(bytes: block[sent..<(sent + size)])
                 try await write(.chunk(Frame.Chunk(requestID: id, offset: position, data: data)))
                 sent += size
@@ -96,10 +96,12 @@ extension KlammerClient {
         }
     }
 
-    /// Takes up to `wanted` bytes of upload window, waiting for WINDOW_UPDATE while it is empty.
-    func reserveWindow(upTo wanted: Int) async throws(KlammerClientError) -> Int {
+    /// Takes up to `wanted` bytes of upload window, waiting for WINDOW_UPDATE while it is empty; 0 if the request
+    /// ended meanwhile (its ERROR arrived).
+    func reserveWindow(upTo wanted: Int, requestID id: UInt32) async throws(KlammerClientError) -> Int {
         while true {
             if let closeError { throw closeError }
+            guard machine.requests[id] != nil else { return 0 }
             let available = Int(machine.window.available)
             if available > 0 {
                 let size = min(wanted, available)

@@ -64,12 +64,9 @@ public struct ReceiveOptions: Sendable {
 
     /// Payload storage, default in memory up to 16 MiB.
     public var payloadStorage: PayloadStorage
-    /// Whether to verify each message (signature, certificate chain, payload digest) on arrival. Default true.
-    public var verify: Bool
 
-    /// Creates options.
-    public init(payloadStorage: PayloadStorage = .memory(maxBytes: 16 << 20), verify: Bool = true) {
+    /// Creates options. (Every message is always verified on arrival; see ``ReceivedMessage/verificationError``.)
+    public init(payloadStorage: PayloadStorage = .memory(maxBytes: 16 << 20)) {
         self.payloadStorage = payloadStorage
-        self.verify = verify
     }
 }

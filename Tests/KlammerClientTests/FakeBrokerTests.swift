@@ -327,4 +327,41 @@ final class FrameTap: Sendable {
             try MessageVerifier.verifySignature(envelope: single.envelope, signature: wrong, senderCertificate: schwerin.credentials.certificate, trustStore: pki.trustStore)
         }
     }
+
+    @Test func abandonedFetchNacksTheRestOfItsDeliveries() async throws {
+        let pki = try TestPKI()
+        let schwerin = try pki.participant("ags:13004000")
+        let rostock = try pki.participant("ags:13003000")
+        let (client, tap) = try await Self.connected(rostock.credentials)
+        let prepared = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes([1]))
+        func deliver(_ requestID: UInt32, _ id: MessageID) async {
+            await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: requestID, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: 1, envelope: prepared.envelope),
+                                                                 senderSignature: prepared.signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
+            await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: [1]))))
+            await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: requestID, messageID: id)))
+        }
+        let first = MessageID.random(), second = MessageID.random()
+        var fetchID: UInt32 = 0
+        do {
+            // The stream is dropped at the end of this scope, as when an application stops reading.
+            let stream = try await client.fetch(max: 2)
+            guard case .fetch(let fetch) = try await tap.next() else { Issue.record("no FETCH"); return }
+            fetchID = fetch.requestID
+            await deliver(fetch.requestID, first)
+            for try await event in stream {
+                if case .message(let m) = event { #expect(m.messageID == first) }
+                break
+            }
+        }
+        let fetch = Frame.Fetch(requestID: fetchID, maxMessages: 2)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline, await client.fetches[fetch.requestID]?.failed != true {
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        await deliver(fetch.requestID, second)
+        guard case .nack(let nack) = try await tap.next() else { Issue.record("no NACK"); return }
+        #expect(nack.messageID == second)
+        await client.handle(.fetchDone(Frame.FetchDone(requestID: fetch.requestID, delivered: 2, moreAvailable: false)))
+        #expect(await client.fetches.isEmpty)
+    }
 }
