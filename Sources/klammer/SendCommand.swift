@@ -91,7 +91,7 @@ struct SendCommand: AsyncParsableCommand {
                     FileHandle.standardError.write(Data("klammer: \(file): \(error); retrying (\(attempt + 1)/\(Self.attempts))\n".utf8))
                     await client?.close()
                     client = nil
-                    try await Task.sleep(for: .seconds(attempt))
+                    try await Task.sleep(for: .milliseconds(500 * attempt))
                     attempt += 1
                 }
             }
