@@ -31,13 +31,18 @@ extension KlammerClient {
                 await closeWithViolation(ProtocolError(.invalidValue, "DELIVER_BEGIN at offset \(begin.offset) although no resume was requested"))
                 return
             }
-            let storage = fetches[id]?.options.payloadStorage ?? subscription?.options.payloadStorage ?? .memory(maxBytes: 0)
+            let options = fetches[id]?.options ?? subscription?.options ?? ReceiveOptions(payloadStorage: .memory(maxBytes: 0))
+            let storage = options.payloadStorage
             delivery = DeliveryInProgress(
                 begin: begin,
                 sink: PayloadSink(messageID: begin.storedEnvelope.messageID,
-                                  declaredLength: begin.storedEnvelope.envelope.payloadLength, storage: storage))
+                                  declaredLength: begin.storedEnvelope.envelope.payloadLength, storage: storage),
+                progress: options.progress)
         case .deliveryChunk(_, let data):
-            delivery?.sink.write(data)
+            if let current = delivery {
+                current.sink.write(data)
+                current.progress?(current.begin.storedEnvelope.messageID, current.sink.length, current.begin.storedEnvelope.envelope.payloadLength)
+            }
         case .deliveryEnded(let id, _):
             guard let current = delivery else { return }
             delivery = nil

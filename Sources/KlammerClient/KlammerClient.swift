@@ -81,6 +81,7 @@ public actor KlammerClient {
     struct DeliveryInProgress {
         var begin: Frame.DeliverBegin
         var sink: PayloadSink
+        var progress: (@Sendable (MessageID, UInt64, UInt64) -> Void)?
     }
 
     /// Most receipts collected for one STATUS_REQUEST (the broker records at most 4096 per message, SPEC.md §7.4).
@@ -153,8 +154,13 @@ public actor KlammerClient {
     /// The inbound side failed (TLS alert, decoding error, reset).
     func transportFailed(_ error: any Error) {
         guard closeError == nil else { return }
+        let beforeWelcome = machine.welcome == nil
         let action = machine.transportFailed(error)
         if case .closeConnection(var clientError, let sendError) = action {
+            if beforeWelcome, !(error is ProtocolError) {
+                // TCP was up, so a connection dropped before WELCOME is the broker refusing us (or its TLS layer).
+                clientError = refusedBeforeWelcome(detail: "\(error)")
+            }
             if let tls = error as? TLSError {
                 clientError = KlammerClientError(machine.welcome == nil ? .handshakeRefused : .connectionFailed,
                     "the TLS connection to the broker failed: \(tls.message) (\(tls.code)); check that --ca is the CA that issued the broker's certificate and that your certificate is registered with the broker")
@@ -174,11 +180,15 @@ public actor KlammerClient {
         let beforeWelcome = machine.welcome == nil
         machine.closed()
         if beforeWelcome {
-            let certificate = credentials.certificate
-            failAll(closeError ?? KlammerClientError(.handshakeRefused, "the broker closed the connection before the Klammer handshake finished: the certificate \(certificate.subject) (sha256 \(certificate.fingerprint.hex)) is probably not registered with this broker, or its participant is suspended or revoked; ask the broker operator"))
+            failAll(closeError ?? refusedBeforeWelcome(detail: nil))
         } else {
             failAll(closeError ?? KlammerClientError(.connectionClosed, "the broker closed the connection; connect again and retry (sends are safe to repeat)"))
         }
+    }
+
+    func refusedBeforeWelcome(detail: String?) -> KlammerClientError {
+        let certificate = credentials.certificate
+        return KlammerClientError(.handshakeRefused, "the broker closed the connection before the Klammer handshake finished\(detail.map { " (\($0))" } ?? ""): the certificate \(certificate.subject) (sha256 \(certificate.fingerprint.hex)) is probably not registered with this broker, or its participant is suspended or revoked; ask the broker operator")
     }
 
     /// Fails every waiter and stream with `error`; later calls throw it.

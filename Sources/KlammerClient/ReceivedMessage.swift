@@ -64,9 +64,13 @@ public struct ReceiveOptions: Sendable {
 
     /// Payload storage, default in memory up to 16 MiB.
     public var payloadStorage: PayloadStorage
+    /// Called as payload bytes of a delivery arrive: message id, bytes so far, payload length.
+    public var progress: (@Sendable (MessageID, UInt64, UInt64) -> Void)?
 
     /// Creates options. (Every message is always verified on arrival; see ``ReceivedMessage/verificationError``.)
-    public init(payloadStorage: PayloadStorage = .memory(maxBytes: 16 << 20)) {
+    public init(payloadStorage: PayloadStorage = .memory(maxBytes: 16 << 20),
+                progress: (@Sendable (MessageID, UInt64, UInt64) -> Void)? = nil) {
         self.payloadStorage = payloadStorage
+        self.progress = progress
     }
 }

@@ -32,3 +32,18 @@ final class ProgressLine: Sendable {
         FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8))
     }
 }
+
+/// Progress lines for received messages: one ``ProgressLine`` per large message, only on a terminal.
+final class ReceiveProgress: Sendable {
+    private let current = Mutex<(id: String, line: ProgressLine?)?>(nil)
+
+    func update(_ id: some CustomStringConvertible, _ received: UInt64, _ total: UInt64) {
+        let key = id.description
+        let line: ProgressLine? = current.withLock { state in
+            if state?.id != key { state = (key, ProgressLine(label: key, total: total)) }
+            return state?.line
+        }
+        line?.update(received)
+        if received == total { line?.finish() }
+    }
+}

@@ -32,7 +32,10 @@ struct ReceiveCommand: AsyncParsableCommand {
         }
         let spool = (out as NSString).appendingPathComponent(".spool")
         try? FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let options = ReceiveOptions(payloadStorage: .directory(spool))
+        let display = ReceiveProgress()
+        let options = ReceiveOptions(payloadStorage: .directory(spool), progress: { id, received, total in
+            display.update(id, received, total)
+        })
         var counts = Counts()
         if follow {
             try await follow(options: options, counts: &counts)

@@ -304,4 +304,5 @@ final class ProgressRecorder: Sendable {
     private let values = Mutex<[(UInt64, UInt64)]>([])
     func record(_ sent: UInt64, _ total: UInt64) { values.withLock { $0.append((sent, total)) } }
     var last: (UInt64, UInt64)? { values.withLock { $0.last } }
+    var count: Int { values.withLock { $0.count } }
 }

@@ -169,7 +169,8 @@ final class FrameTap: Sendable {
         let payload = Array("Vorlage".utf8)
         let prepared = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes(payload))
         let messageID = MessageID.random()
-        let stream = try await client.fetch(max: 5)
+        let progress = ProgressRecorder()
+        let stream = try await client.fetch(max: 5, options: ReceiveOptions(progress: { _, received, total in progress.record(received, total) }))
         guard case .fetch(let fetch) = try await tap.next() else { Issue.record("no FETCH"); return }
         #expect(fetch.maxMessages == 5)
         #expect(fetch.resume == nil)
@@ -197,6 +198,8 @@ final class FrameTap: Sendable {
             }
         }
         #expect(done?.0 == 2 && done?.1 == false)
+        #expect(progress.count == 3)  // two chunks, then one
+        #expect(progress.last?.0 == UInt64(payload.count) && progress.last?.1 == UInt64(payload.count))
         try #require(messages.count == 2)
         #expect(messages[0].isVerified)
         #expect(messages[0].payload == .bytes(payload))
