@@ -53,17 +53,30 @@ extension KlammerClient {
                     return receipt
                 }
             }
-        } catch let error as KlammerClientError {
-            machine.finishRequest(id)
-            uploads[id] = nil
-            closeIfDrained()
-            throw error
         } catch {
-            machine.finishRequest(id)
-            uploads[id] = nil
-            throw KlammerClientError(.connectionFailed, "\(error)")
+            let clientError = (error as? KlammerClientError)
+                ?? (error is CancellationError ? KlammerClientError(.invalidArgument, "the send was cancelled") : KlammerClientError(.connectionFailed, "\(error)"))
+            await abandonUpload(id, because: clientError)
+            throw clientError
+        }
+        if Task.isCancelled {
+            let cancelled = KlammerClientError(.invalidArgument, "the send was cancelled; retry with the same prepared message to finish it")
+            await abandonUpload(id, because: cancelled)
+            throw cancelled
         }
         throw closeError ?? KlammerClientError(.connectionClosed, "the connection closed before the broker confirmed the message; retry with the same prepared message")
+    }
+
+    /// Forgets an upload that failed on our side; if the broker still has it open, tells it with ERROR(id) so it
+    /// discards the partial payload (SPEC.md §9.3).
+    func abandonUpload(_ id: UInt32, because error: KlammerClientError) async {
+        let stillOpen = machine.requests[id] != nil
+        machine.finishRequest(id)
+        uploads[id] = nil
+        if stillOpen, closeError == nil, error.kind != .brokerRefused {
+            try? await write(.error(Frame.ErrorFrame(requestID: id, code: .lengthMismatch, message: "the client aborted the upload: \(error.message)")))
+        }
+        closeIfDrained()
     }
 
     /// Streams the payload from `offset` in CHUNKs, never beyond the upload window (SPEC.md §4.6).
@@ -77,6 +90,7 @@ extension KlammerClient {
         let reader = try prepared.payload.openReader(from: offset)
         var position = offset
         while machine.requests[id] != nil, let block = try reader.next(maxChunk) {
+            if Task.isCancelled { throw KlammerClientError(.invalidArgument, "the send was cancelled; retry with the same prepared message to finish it") }
             guard position + UInt64(block.count) <= total else {
                 throw KlammerClientError(.fileError, "the payload grew after it was signed; prepare the message again")
             }

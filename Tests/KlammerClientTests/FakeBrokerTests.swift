@@ -367,4 +367,25 @@ final class FrameTap: Sendable {
         await client.handle(.fetchDone(Frame.FetchDone(requestID: fetch.requestID, delivered: 2, moreAvailable: false)))
         #expect(await client.fetches.isEmpty)
     }
+
+    @Test func payloadChangedAfterSigningAbortsTheUploadWithAnError() async throws {
+        let pki = try TestPKI()
+        let schwerin = try pki.participant("ags:13004000")
+        let (client, tap) = try await Self.connected(schwerin.credentials)
+        let file = pki.directory.file("doc.txt")
+        try Data("the signed version".utf8).write(to: URL(fileURLWithPath: file))
+        let prepared = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .file(file))
+        try Data("shorter".utf8).write(to: URL(fileURLWithPath: file))
+        let sending = Task { try await client.send(prepared) }
+        guard case .sendBegin(let begin) = try await tap.next() else { Issue.record("no SEND_BEGIN"); return }
+        await client.handle(.ready(Frame.Ready(requestID: begin.requestID, offset: 0)))
+        guard case .chunk = try await tap.next() else { Issue.record("no CHUNK"); return }
+        guard case .error(let error) = try await tap.next() else { Issue.record("no ERROR"); return }
+        #expect(error.requestID == begin.requestID)
+        #expect(error.code == .lengthMismatch)
+        await #expect { try await sending.value } throws: { e in
+            (e as? KlammerClientError)?.kind == .fileError && (e as? KlammerClientError)?.message.contains("changed after signing") == true
+        }
+        #expect(await client.phase == .open)
+    }
 }
