@@ -184,6 +184,25 @@ import Testing
         #expect(status.stdout.contains("acknowledged"))
         #expect(!status.stdout.contains("warning"))
 
+        // Several files: one message each; --json prints the receipts.
+        let second = base.file("anlage.txt")
+        try "Anlage".write(toFile: second, atomically: true, encoding: .utf8)
+        let json = try ProcessRunner.klammer(["send", "--json", "--to", Self.rostock, "--to", Self.ludwigslust, document, second],
+                                             environment: daemon.environment(Self.schwerin))
+        #expect(json.status == 0, "\(json.stderr)")
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(entries.count == 2)
+        #expect(entries.allSatisfy { ($0["receipt"] as? [String: Any])?["kind"] as? String == "accepted" })
+        let statusJSON = try ProcessRunner.klammer(["status", "--json", messageID], environment: daemon.environment(Self.rostock))
+        #expect(statusJSON.status == 0, "\(statusJSON.stderr)")
+        let slip = try #require(try JSONSerialization.jsonObject(with: Data(statusJSON.stdout.utf8)) as? [[String: Any]])
+        #expect(slip.compactMap { ($0["receipt"] as? [String: Any])?["kind"] as? String } == ["accepted", "delivered", "acknowledged"])
+
+        // Rostock's two new messages are waiting; the first receive fetched only the earlier one.
+        let more = try ProcessRunner.klammer(["receive", "--ack", "--out", out], environment: daemon.environment(Self.rostock))
+        #expect(more.status == 0, "\(more.stderr)")
+        #expect(more.stdout.components(separatedBy: "received ").count == 3)
+
         // Nothing left; a second receive says so and succeeds.
         let again = try ProcessRunner.klammer(["receive", "--out", out], environment: daemon.environment(Self.rostock))
         #expect(again.status == 0)
