@@ -162,16 +162,16 @@ public actor KlammerClient {
                 clientError = refusedBeforeWelcome(detail: "\(error)")
             }
             if let tls = error as? TLSError {
-                clientError = KlammerClientError(machine.welcome == nil ? .handshakeRefused : .connectionFailed,
+                clientError = KlammerClientError(beforeWelcome ? .handshakeRefused : .connectionFailed,
                     "the TLS connection to the broker failed: \(tls.message) (\(tls.code)); check that --ca is the CA that issued the broker's certificate and that your certificate is registered with the broker")
             }
             if let sendError, let writer {
-                // Best effort: tell the broker why before closing.
+                // Best effort: tell the broker why, then close (failAll must not close before the write).
+                failAll(clientError, closeTransport: false)
                 Task { try? await writer.write(.error(sendError)); writer.close() }
             } else {
-                writer?.close()
+                failAll(clientError)
             }
-            failAll(clientError)
         }
     }
 
@@ -191,8 +191,8 @@ public actor KlammerClient {
         return KlammerClientError(.handshakeRefused, "the broker closed the connection before the Klammer handshake finished\(detail.map { " (\($0))" } ?? ""): the certificate \(certificate.subject) (sha256 \(certificate.fingerprint.hex)) is probably not registered with this broker, or its participant is suspended or revoked; ask the broker operator")
     }
 
-    /// Fails every waiter and stream with `error`; later calls throw it.
-    func failAll(_ error: KlammerClientError) {
+    /// Fails every waiter and stream with `error`; later calls throw it. Closes the transport unless told not to.
+    func failAll(_ error: KlammerClientError, closeTransport: Bool = true) {
         if closeError == nil { closeError = error }
         machine.closed()
         heartbeatTask?.cancel()
@@ -216,7 +216,7 @@ public actor KlammerClient {
         delivery = nil
         for d in drainWaiters { d.resume() }
         drainWaiters = []
-        writer?.close()
+        if closeTransport { writer?.close() }
     }
 
     /// While draining: close once no request is left.
