@@ -283,6 +283,44 @@ import Testing
         await recipient.close()
     }
 
+    /// The broker parks the interrupted upload when it notices the closed connection; whether the retry's SEND_BEGIN
+    /// arrives after that (READY k > 0, resume) or before (READY 0) is a race we cannot observe from outside, so this
+    /// checks that either way the retry succeeds with exactly the signed payload (resume itself: FakeBrokerTests).
+    @Test func interruptedUploadSucceedsOnRetry() async throws {
+        let base = try TempDir()
+        let daemon = try Daemon(dataDirectory: base.file("dev"))
+        let document = base.file("akte.bin")
+        let bytes = (0..<(16 << 20)).map { UInt8(truncatingIfNeeded: ($0 &* 2654435761) >> 13) }
+        try Data(bytes).write(to: URL(fileURLWithPath: document))
+        let first = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
+        let prepared = try PreparedMessage.prepare(credentials: first.credentials, recipients: [Self.id(Self.rostock)], payload: .file(document))
+        // Drop the connection once 1 MiB went out (as a network failure would).
+        let dropped = Mutex(false)
+        await #expect(throws: KlammerClientError.self) {
+            _ = try await first.send(prepared, progress: { sent, _ in
+                guard sent >= 1 << 20, dropped.withLock({ d in defer { d = true }; return !d }) else { return }
+                Task { await first.failAll(KlammerClientError(.connectionFailed, "test: connection dropped")) }
+            })
+        }
+        // The retry with the same prepared message (continuing where the broker's parked upload stopped, if it did).
+        let retry = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
+        let progress = ProgressRecorder()
+        let receipt = try await retry.send(prepared, progress: { sent, total in progress.record(sent, total) })
+        #expect(receipt.receipt.envelopeDigest == prepared.envelopeDigest)
+        #expect(progress.last?.0 == UInt64(bytes.count))
+        await retry.close()
+
+        let spool = base.file("spool")
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        let recipient = try await KlammerClient.connect(profile: daemon.profile(Self.rostock))
+        let messages = try await Self.fetchAll(recipient, options: ReceiveOptions(payloadStorage: .directory(spool)))
+        try #require(messages.count == 1)
+        #expect(messages[0].isVerified)
+        guard case .file(let path) = messages[0].payload else { Issue.record("payload not in a file"); return }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(bytes))
+        await recipient.close()
+    }
+
     @Test func receiveFollowGetsMessagesSentLater() async throws {
         let base = try TempDir()
         let daemon = try Daemon(dataDirectory: base.file("dev"))
@@ -324,4 +362,5 @@ final class ProgressRecorder: Sendable {
     func record(_ sent: UInt64, _ total: UInt64) { values.withLock { $0.append((sent, total)) } }
     var last: (UInt64, UInt64)? { values.withLock { $0.last } }
     var count: Int { values.withLock { $0.count } }
+    var first: (UInt64, UInt64)? { values.withLock { $0.first } }
 }
