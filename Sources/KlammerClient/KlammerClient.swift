@@ -18,6 +18,9 @@ import NIOPosix
 /// await client.close()
 /// ```
 ///
+/// Always end with ``close()``: the connection belongs to a background task and stays open until closed (by either
+/// side) even if the client value is no longer referenced.
+///
 /// Decisions about frames are made by ``ClientStateMachine``; this actor performs them (writes frames, resumes the
 /// waiting callers, writes payload bytes). Inbound frames are processed one at a time in arrival order; the NIO
 /// channel's back-pressure slows the broker when payloads are written more slowly than they arrive.
