@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "KlammerTLS", targets: ["KlammerTLS"]),
         .library(name: "KlammerProtocol", targets: ["KlammerProtocol"]),
         .library(name: "KlammerStore", targets: ["KlammerStore"]),
+        .library(name: "KlammerClient", targets: ["KlammerClient"]),
         .executable(name: "klammerd", targets: ["klammerd"]),
         .executable(name: "klammerctl", targets: ["klammerctl"]),
         .executable(name: "klammer", targets: ["klammer"]),
@@ -133,6 +134,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "KlammerClient",
+            dependencies: [
+                "KlammerProtocol", "KlammerTLS", "KlammerCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Executables (argument parsing and wiring only)
         .executableTarget(
@@ -159,8 +170,9 @@ let package = Package(
         .executableTarget(
             name: "klammer",
             dependencies: [
-                "KlammerCrypto", "KlammerTLS",
+                "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -269,6 +281,14 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KlammerClientTests",
+            dependencies: [
+                "KlammerClient", "KlammerProtocol", "KlammerCrypto", "KlammerTLS", "klammer", "klammerd",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
