@@ -76,9 +76,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // CRC32C with the CPU's CRC32 instruction (the store checksums every record and blob byte).
+        .target(name: "CKlammerCRC32C"),
         .target(
             name: "KlammerStore",
             dependencies: [
+                "CKlammerCRC32C",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
