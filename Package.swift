@@ -188,9 +188,7 @@ let package = Package(
             dependencies: ["KlammerProtocol", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(name: "klammer-fuzz-frame", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
-        .executableTarget(name: "klammer-fuzz-envelope", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
-        .executableTarget(name: "klammer-fuzz-receipt", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
+        .executableTarget(name: "klammer-fuzz", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "klammer-store-crashtest",
             dependencies: ["KlammerStore"],
