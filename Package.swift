@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: ["YAML"]),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
     ],
     targets: [
         // MARK: C boundary
@@ -113,12 +115,42 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The daemon's configuration file + KLAMMER_* environment overrides, parsed into a typed value.
+        .target(
+            name: "KlammerConfig",
+            dependencies: [
+                "KlammerProtocol",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The hash-chained, broker-signed audit log (no networking).
+        .target(
+            name: "KlammerAudit",
+            dependencies: ["KlammerCrypto"],
+            swiftSettings: swiftSettings
+        ),
+        // The operator's admin API: HTTP/1.1 + JSON on a Unix socket (server and the types klammerctl uses).
+        .target(
+            name: "KlammerAdmin",
+            dependencies: [
+                "KlammerAudit", "KlammerBroker", "KlammerCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Executables (argument parsing and wiring only)
         .executableTarget(
             name: "klammerd",
             dependencies: [
                 "KlammerCrypto", "KlammerTLS", "KlammerStore", "KlammerServer",
+                "KlammerConfig", "KlammerAudit", "KlammerAdmin", "KlammerBroker", "KlammerProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -130,7 +162,7 @@ let package = Package(
         .executableTarget(
             name: "klammerctl",
             dependencies: [
-                "KlammerCrypto", "KlammerBroker",
+                "KlammerCrypto", "KlammerBroker", "KlammerAudit", "KlammerAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -234,6 +266,29 @@ let package = Package(
             dependencies: [
                 "KlammerClient", "KlammerProtocol", "KlammerCrypto", "KlammerTLS", "klammer", "klammerd",
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KlammerConfigTests",
+            dependencies: ["KlammerConfig"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KlammerAuditTests",
+            dependencies: ["KlammerAudit", "KlammerCrypto"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KlammerAdminTests",
+            dependencies: [
+                "KlammerAdmin", "KlammerAudit", "KlammerBroker", "KlammerCrypto", "KlammerServer", "klammerd", "klammerctl",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

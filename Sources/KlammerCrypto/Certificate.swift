@@ -19,7 +19,7 @@ public final class Certificate: Hashable, @unchecked Sendable {
 
     /// Takes ownership of one reference to `x509`; frees it if this initialiser throws
     /// (a class whose initialiser throws never runs `deinit`, so the failure paths must free explicitly).
-    init(taking x509: OpaquePointer) throws {
+    package init(taking x509: OpaquePointer) throws {
         // OpenSSL parses certificates whose key algorithm it does not know (e.g. post-quantum OIDs) and leaves the key
         // empty; refusing them here keeps `publicKey` total instead of failing later at an arbitrary use site.
         guard X509_get0_pubkey(x509) != nil else {

@@ -25,6 +25,8 @@ public final class BrokerDaemon: Service {
     private let logger: Logger
     private let group: (any EventLoopGroup)?
     private let onListening: @Sendable (SocketAddress) -> Void
+    /// Connections beyond this many are closed at accept (nil: no limit besides the file descriptors).
+    private let maxConnections: Int?
     /// How long shutdown waits for connections to drain.
     public let drainTimeout: Duration
     /// The live sessions (exposed for tests and metrics).
@@ -35,12 +37,15 @@ public final class BrokerDaemon: Service {
     ///   - brokerConfiguration: the broker's id, receipt-signing certificate and key, limits and directory.
     ///   - sessionConfiguration: per-connection timeouts and bounds; its `limits` and `brokerID` are always replaced by
     ///     `brokerConfiguration`'s, so WELCOME announces exactly what the broker core enforces.
+    ///   - maxConnections: connections beyond this many are closed at accept, before their handshake.
     ///   - onListening: called once with the bound address (useful with port 0).
     public init(host: String, port: Int, tlsContext: TLSContext, registry: ParticipantRegistry,
                 storeConfiguration: StoreConfiguration, brokerConfiguration: BrokerConfiguration,
                 sessionConfiguration: SessionConfiguration? = nil, drainTimeout: Duration = .seconds(10),
+                maxConnections: Int? = nil,
                 logger: Logger, group: (any EventLoopGroup)? = nil,
                 onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.maxConnections = maxConnections
         self.host = host
         self.port = port
         self.tlsContext = tlsContext
@@ -80,9 +85,12 @@ public final class BrokerDaemon: Service {
         let logger = self.logger
         let server = TransportServer(
             host: host, port: port, context: tlsContext, authorizer: .registry(registry), logger: logger, group: group,
-            applicationInitializer: { channel in
-                BrokerSessionHandler.configure(channel: channel, broker: broker, hub: hub, configuration: session, logger: logger)
-            },
+            applicationInitializer: { [maxConnections] in
+                let initializer: TransportServer.ApplicationInitializer = { channel in
+                    BrokerSessionHandler.configure(channel: channel, broker: broker, hub: hub, configuration: session, logger: logger)
+                }
+                return maxConnections.map { ConnectionLimiter(limit: $0).wrap(initializer) } ?? initializer
+            }(),
             onListening: onListening)
         var failure: (any Error)?
         do {

@@ -281,8 +281,14 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
         guard machine.state == .active || (ignoringWritability && machine.state == .closing), let connection else { return }
         while var write = flushed.first, ignoringWritability || context.channel.isWritable {
             let slice = min(write.buffer.readableBytes, OpenSSLHandler.writeSliceSize)
-            let error = write.buffer.withUnsafeReadableBytes { connection.write(UnsafeRawBufferPointer(rebasing: $0.prefix(slice))) }
-            if let error {
+            let allocator = context.channel.allocator
+            let result = write.buffer.withUnsafeReadableBytes {
+                connection.encrypt(UnsafeRawBufferPointer(rebasing: $0.prefix(slice)), allocator: allocator)
+            }
+            let ciphertext: ByteBuffer
+            switch result {
+            case .success(let bytes): ciphertext = bytes
+            case .failure(let error):
                 perform(machine.failed(error), context: context)
                 return
             }
@@ -290,7 +296,7 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
             bufferedOutboundBytes -= slice
             let done = write.buffer.readableBytes == 0
             if done { flushed.removeFirst() } else { flushed[flushed.startIndex] = write }
-            if let ciphertext = connection.drainOutbound(allocator: context.channel.allocator) {
+            if ciphertext.readableBytes > 0 {
                 context.write(wrapOutboundOut(ciphertext), promise: done ? write.promise : nil)
             } else if done {
                 write.promise?.succeed()

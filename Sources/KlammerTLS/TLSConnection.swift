@@ -3,8 +3,11 @@ internal import COpenSSLShims
 import KlammerCrypto
 import NIOCore
 
-/// One OpenSSL `SSL*` with a pair of memory BIOs: ciphertext from the network is written into the read BIO,
-/// ciphertext OpenSSL produces is drained from the write BIO. Not thread-safe; owned by one handler on one event loop.
+/// One OpenSSL `SSL*` with one ciphertext BIO (`klammer_bio_new`, C shims): ciphertext from the network stays in
+/// `inbound` and OpenSSL reads it from there during each SSL call (no copy into a memory BIO); ciphertext OpenSSL
+/// produces while encrypting application data is written straight into the outbound `ByteBuffer`, and anything
+/// else it writes (handshake, alerts, tickets) goes to a spill buffer that is drained in order.
+/// Not thread-safe; owned by one handler on one event loop.
 final class TLSConnection {
     enum HandshakeResult {
         case complete
@@ -21,8 +24,9 @@ final class TLSConnection {
 
     let context: TLSContext
     private let ssl: OpaquePointer
-    private let readBIO: OpaquePointer
-    private let writeBIO: OpaquePointer
+    private let bio: OpaquePointer
+    /// Ciphertext received but not yet consumed by OpenSSL.
+    private var inbound = ByteBuffer()
 
     init(context: TLSContext) throws {
         self.context = context
@@ -30,16 +34,13 @@ final class TLSConnection {
         guard let ssl = SSL_new(context.pointer) else {
             throw TLSContext.openSSLError(.internalError, "cannot allocate an SSL connection")
         }
-        guard let rbio = BIO_new(BIO_s_mem()), let wbio = BIO_new(BIO_s_mem()) else {
+        guard let bio = klammer_bio_new() else {
             SSL_free(ssl)
-            throw TLSContext.openSSLError(.internalError, "cannot allocate memory BIOs")
+            throw TLSContext.openSSLError(.internalError, "cannot allocate the ciphertext BIO")
         }
-        klammer_BIO_set_mem_eof_return(rbio, -1)  // empty read BIO means "want more", not EOF
-        klammer_BIO_set_mem_eof_return(wbio, -1)
-        SSL_set_bio(ssl, rbio, wbio)  // ssl owns both BIOs now
+        SSL_set_bio(ssl, bio, bio)  // the same BIO both ways: ssl takes the one reference
         self.ssl = ssl
-        self.readBIO = rbio
-        self.writeBIO = wbio
+        self.bio = bio
         switch context.configuration.role {
         case .server:
             SSL_set_accept_state(ssl)
@@ -56,29 +57,44 @@ final class TLSConnection {
 
     // MARK: Ciphertext in/out
 
-    /// Hands ciphertext received from the network to OpenSSL.
+    /// Hands ciphertext received from the network to OpenSSL (kept until an SSL call consumes it).
     func feed(_ buffer: ByteBuffer) {
-        buffer.withUnsafeReadableBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let n = BIO_write(readBIO, bytes.baseAddress! + offset, Int32(min(bytes.count - offset, Int(Int32.max))))
-                if n <= 0 { break }  // memory BIOs only fail on allocation failure
-                offset += Int(n)
-            }
+        if inbound.readableBytes == 0 {
+            inbound = buffer
+        } else {
+            inbound.discardReadBytes()
+            var buffer = buffer
+            inbound.writeBuffer(&buffer)
         }
     }
 
     /// Bytes of ciphertext received but not yet consumed by OpenSSL.
-    var pendingInboundCiphertext: Int { klammer_BIO_pending(readBIO) }
+    var pendingInboundCiphertext: Int { inbound.readableBytes }
 
-    /// Ciphertext OpenSSL wants to send, if any.
+    /// Runs an SSL call with `inbound` as the BIO's input, then drops what OpenSSL consumed.
+    private func withInbound<T>(_ call: () -> T) -> T {
+        guard inbound.readableBytes > 0 else {
+            klammer_bio_set_input(bio, nil, 0)
+            return call()
+        }
+        let (result, consumed) = inbound.withUnsafeReadableBytes { bytes in
+            klammer_bio_set_input(bio, bytes.baseAddress, bytes.count)
+            defer { klammer_bio_set_input(bio, nil, 0) }
+            let result = call()
+            return (result, klammer_bio_input_consumed(bio))
+        }
+        inbound.moveReaderIndex(forwardBy: consumed)
+        if inbound.readableBytes == 0 { inbound = ByteBuffer() }  // release the network buffer
+        return result
+    }
+
+    /// Ciphertext OpenSSL wants to send outside `encrypt` (handshake, alerts, tickets), if any.
     func drainOutbound(allocator: ByteBufferAllocator) -> ByteBuffer? {
-        let pending = klammer_BIO_pending(writeBIO)
+        let pending = klammer_bio_spill_pending(bio)
         guard pending > 0 else { return nil }
         var buffer = allocator.buffer(capacity: pending)
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: pending) { out in
-            let n = BIO_read(writeBIO, out.baseAddress!, Int32(pending))
-            return max(0, Int(n))
+            klammer_bio_drain_spill(bio, out.baseAddress!, pending)
         }
         return buffer
     }
@@ -87,7 +103,7 @@ final class TLSConnection {
 
     func doHandshake() -> HandshakeResult {
         ERR_clear_error()
-        let rc = SSL_do_handshake(ssl)
+        let rc = withInbound { SSL_do_handshake(ssl) }
         if rc == 1 { return .complete }
         let error = SSL_get_error(ssl, rc)
         if error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE { return .wantRead }
@@ -104,7 +120,7 @@ final class TLSConnection {
             deferredReadResult = nil
             return deferred
         }
-        let available = klammer_BIO_pending(readBIO) + Int(SSL_pending(ssl))
+        let available = inbound.readableBytes + Int(SSL_pending(ssl))
         let capacity = min(64 * 1024, max(4 * 1024, available))
         var buffer = allocator.buffer(capacity: capacity)
         var outcome: ReadResult?
@@ -112,7 +128,7 @@ final class TLSConnection {
             var filled = 0
             while filled < out.count {
                 ERR_clear_error()
-                let rc = SSL_read(ssl, out.baseAddress! + filled, Int32(out.count - filled))
+                let rc = withInbound { SSL_read(ssl, out.baseAddress! + filled, Int32(out.count - filled)) }
                 if rc > 0 {
                     filled += Int(rc)
                     continue
@@ -134,19 +150,38 @@ final class TLSConnection {
         return outcome ?? .wantRead
     }
 
-    /// Encrypts all of `bytes` (memory BIOs never block, so SSL_write either takes everything or fails).
-    func write(_ bytes: UnsafeRawBufferPointer) -> TLSError? {
-        guard bytes.count > 0 else { return nil }
+    /// Encrypts all of `bytes` into one buffer of ciphertext records (the BIO never blocks, so SSL_write either takes
+    /// everything or fails). Spilled ciphertext written before is put first, so the order on the wire is kept.
+    func encrypt(_ bytes: UnsafeRawBufferPointer, allocator: ByteBufferAllocator) -> Result<ByteBuffer, TLSError> {
+        let spilled = klammer_bio_spill_pending(bio)
+        // TLS 1.3 adds 22 bytes per record of at most 16 KiB (TLS 1.2 GCM: 29); anything beyond spills.
+        let capacity = spilled + bytes.count + (bytes.count / 16_384 + 1) * 32 + 64
+        var buffer = allocator.buffer(capacity: capacity)
+        if spilled > 0 {
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: spilled) { out in
+                klammer_bio_drain_spill(bio, out.baseAddress!, spilled)
+            }
+        }
+        guard bytes.count > 0 else { return .success(buffer) }
         ERR_clear_error()
-        let rc = SSL_write(ssl, bytes.baseAddress!, Int32(bytes.count))
-        if rc > 0 { return nil }
-        return makeError(sslError: SSL_get_error(ssl, rc), duringHandshake: false)
+        var rc: Int32 = 0
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity - spilled) { out in
+            klammer_bio_set_output(bio, out.baseAddress!, out.count)
+            rc = withInbound { SSL_write(ssl, bytes.baseAddress!, Int32(bytes.count)) }
+            return klammer_bio_take_output(bio)
+        }
+        guard rc > 0 else { return .failure(makeError(sslError: SSL_get_error(ssl, rc), duringHandshake: false)) }
+        if let more = drainOutbound(allocator: allocator) {
+            var more = more
+            buffer.writeBuffer(&more)
+        }
+        return .success(buffer)
     }
 
     /// Queues a close_notify alert in the write BIO.
     func shutdown() {
         ERR_clear_error()
-        _ = SSL_shutdown(ssl)
+        _ = withInbound { SSL_shutdown(ssl) }
         ERR_clear_error()
     }
 
@@ -167,21 +202,17 @@ final class TLSConnection {
         guard let x509 = SSL_get1_peer_certificate(ssl) else {
             throw TLSError(.peerCertificateMissing, "the peer presented no certificate")
         }
-        defer { X509_free(x509) }
         let verify = SSL_get_verify_result(ssl)
         guard verify == X509_V_OK else {
+            X509_free(x509)
             throw TLSError(.certificateVerificationFailed, "peer certificate did not verify: \(String(cString: X509_verify_cert_error_string(verify)))")
         }
-        var derPointer: UnsafeMutablePointer<UInt8>? = nil
-        let length = i2d_X509(x509, &derPointer)
-        guard length > 0, let derPointer else {
-            throw TLSContext.openSSLError(.internalError, "cannot encode the peer certificate")
-        }
-        let der = Array(UnsafeBufferPointer(start: derPointer, count: Int(length)))
-        CRYPTO_free(derPointer, #fileID, #line)
+        // Wraps OpenSSL's already parsed certificate (the reference from get1) instead of re-encoding and re-parsing
+        // it: a DER parse in OpenSSL 3 decodes the public key through the provider decoders, a visible part of the
+        // per-handshake cost.
         let certificate: Certificate
-        do { certificate = try Certificate(der: der) } catch {
-            throw TLSError(.certificateVerificationFailed, "cannot parse the peer certificate: \(error)")
+        do { certificate = try Certificate(taking: x509) } catch {
+            throw TLSError(.certificateVerificationFailed, "cannot use the peer certificate: \(error)")
         }
         let version: TLSVersion = SSL_version(ssl) == TLS1_3_VERSION ? .tls13 : .tls12
         let cipher = SSL_get_current_cipher(ssl).flatMap { SSL_CIPHER_get_name($0) }.map { String(cString: $0) } ?? "unknown"

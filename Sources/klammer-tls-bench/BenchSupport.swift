@@ -109,3 +109,35 @@ func cpuSeconds(_ pid: String = "self") -> Double {
     guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
+
+/// openssl's own bulk figure: `s_client` sends a file of random bytes to `s_server -Verify 1`, which writes it to a
+/// file; timed from the connect until every byte has arrived. Uses /dev/shm when present so the disk is not measured.
+/// s_server reads its stdin from a FIFO that stays open, because it closes the connection at stdin EOF.
+func opensslBulkScript(directory: String, port: Int, bytes: Int) -> String {
+    """
+    cd '\(directory)' || exit 1
+    d=/dev/shm; [ -d "$d" ] && [ -w "$d" ] || d=.
+    f="$d/klammer-tls-bench-$$"
+    head -c \(bytes) /dev/urandom > "$f.in"
+    mkfifo "$f.fifo"; exec 3<>"$f.fifo"
+    openssl s_server -accept 127.0.0.1:\(port) -cert server.pem -key server.key -CAfile ca.pem -Verify 1 -quiet -naccept 1 < "$f.fifo" > "$f.out" 2>/dev/null &
+    s=$!
+    sleep 1
+    start=$(date +%s%N)
+    openssl s_client -connect 127.0.0.1:\(port) -cert client.pem -key client.key -CAfile ca.pem -quiet < "$f.in" > /dev/null 2>&1 &
+    c=$!
+    while [ "$(stat -c %s "$f.out")" -lt \(bytes) ] && [ $(( ($(date +%s%N) - start) / 1000000000 )) -lt 90 ]; do sleep 0.005; done
+    end=$(date +%s%N)
+    echo "bytes $(stat -c %s "$f.out") ns $((end - start))"
+    kill $c $s 2>/dev/null; exec 3>&-
+    rm -f "$f.in" "$f.out" "$f.fifo"
+    """
+}
+
+/// MB/s from the script's "bytes N ns T" line.
+func parseOpenSSLBulk(_ output: String) -> Double {
+    guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix("bytes ") }) else { return 0 }
+    let fields = line.split(separator: " ")
+    guard fields.count == 4, let bytes = Double(fields[1]), let ns = Double(fields[3]), ns > 0 else { return 0 }
+    return bytes / 1e6 / (ns / 1e9)
+}

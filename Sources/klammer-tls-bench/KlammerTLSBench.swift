@@ -24,6 +24,9 @@ struct KlammerTLSBench: AsyncParsableCommand {
     @Flag(help: "Skip the openssl baselines.")
     var skipOpenSSL = false
 
+    @Flag(help: "Only measure bulk throughput (for profiling).")
+    var bulkOnly = false
+
     @Option(help: "Only run a KlammerTLS server (no ALPN required) for this many seconds, printing its port and PKI directory (for manual s_time/perf runs).")
     var serveOnly: Int?
 
@@ -49,6 +52,7 @@ struct KlammerTLSBench: AsyncParsableCommand {
             return
         }
 
+        if !bulkOnly {
         // MARK: Handshakes
         let counter = ByteCounter()
         let ours = try await startServer(group: serverGroup, context: try pki.serverContext(requireALPN: false), counter: counter)
@@ -77,6 +81,7 @@ struct KlammerTLSBench: AsyncParsableCommand {
         let oursToOurs = try await handshakeLoop(group: clientGroup, port: oursPort, context: try pki.clientContext(), seconds: time, concurrency: 4)
         report("handshakes/s: KlammerTLS client -> KlammerTLS server", oursToOurs, "hs/s")
         try await ours.close()
+        }
 
         // MARK: Bulk
         let bulkCounter = ByteCounter()
@@ -88,6 +93,9 @@ struct KlammerTLSBench: AsyncParsableCommand {
         report("bulk MB per CPU-second (encrypt+decrypt, both ends)", Double(bulkCounter.bytes.load(ordering: .relaxed)) / 1e6 / max(bulkCPU, 0.001), "MB/cpu-s")
         try await bulkServer.close()
         if !skipOpenSSL {
+            let port = try await freePort(group: clientGroup)
+            let run = try shell(opensslBulkScript(directory: pki.dir.path, port: port, bytes: 400_000_000), timeout: 120)
+            report("bulk MB/s: openssl s_client -> s_server -Verify 1 (same machine)", parseOpenSSLBulk(run.output), "MB/s")
             let speed = try shell("openssl speed -evp aes-256-gcm -bytes 16384 -seconds \(max(1, time / 2)) 2>/dev/null", timeout: Double(time) + 30)
             report("bulk MB/s: openssl speed -evp aes-256-gcm (16 KiB, 1 core)", parseSpeed(speed.output), "MB/s")
         }

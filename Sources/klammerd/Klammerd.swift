@@ -11,14 +11,20 @@ struct Klammerd: AsyncParsableCommand {
         commandName: "klammerd",
         abstract: "The Klammer broker daemon.",
         discussion: """
-            With --dev, klammerd creates (once) a throwaway PKI and demo participants under the data directory and \
-            listens on 127.0.0.1 with mutual TLS. SIGTERM or SIGINT shut it down gracefully.
+            With --config FILE, klammerd runs in production mode from a YAML configuration (config/klammer.yaml \
+            documents every key; KLAMMER_* environment variables override them). With --dev, it creates (once) a \
+            throwaway PKI and demo participants under the data directory and listens on 127.0.0.1 with mutual TLS. \
+            Both serve the admin API on a Unix socket (klammerctl participant/audit/status). SIGTERM or SIGINT shut \
+            it down gracefully.
             """,
         version: "0.1.0"
     )
 
     @Flag(help: "Run with an embedded development setup: throwaway PKI and demo participants, no configuration needed.")
     var dev = false
+
+    @Option(name: .customLong("config"), help: ArgumentHelp("Run in production mode with this YAML configuration (see config/klammer.yaml); KLAMMER_* environment variables override its keys.", valueName: "file"))
+    var configFile: String?
 
     @Option(name: .customLong("data"), help: "Data directory (dev mode default: .klammer-dev).")
     var dataDirectory: String = ".klammer-dev"
@@ -33,8 +39,18 @@ struct Klammerd: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func validate() throws {
+        if configFile != nil {
+            guard !dev else { throw ValidationError("--dev and --config exclude each other; choose one.") }
+            // Production mode takes everything from the configuration file (and KLAMMER_* variables); a dev-mode
+            // option next to --config would be silently ignored, so it is refused.
+            let devOptions = ["--data", "--host", "--port", "--log-level"]
+            if let given = CommandLine.arguments.first(where: { argument in devOptions.contains { argument == $0 || argument.hasPrefix($0 + "=") } }) {
+                throw ValidationError("\(given) applies to --dev only; with --config set data_dir, listen.host, listen.port or log.level in the file, or override them with KLAMMER_DATA_DIR, KLAMMER_LISTEN_HOST, KLAMMER_LISTEN_PORT, KLAMMER_LOG_LEVEL.")
+            }
+            return
+        }
         guard dev else {
-            throw ValidationError("klammerd needs --dev for now: the production configuration (--config) arrives with the broker. Try 'klammerd --dev'.")
+            throw ValidationError("klammerd needs --config FILE (production) or --dev (throwaway setup). Try 'klammerd --config config/klammer.yaml' or 'klammerd --dev'.")
         }
         guard (0...65535).contains(port) else {
             throw ValidationError("--port must be between 0 and 65535, got \(port).")
@@ -45,6 +61,10 @@ struct Klammerd: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let configFile {
+            try await runProduction(configFile: configFile)
+            return
+        }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -67,9 +87,11 @@ struct Klammerd: AsyncParsableCommand {
                 // Unbuffered, so a supervising process (or a test) sees the banner at once.
                 FileHandle.standardOutput.write(Data((environment.banner(host: host, port: address.port ?? 0) + "\n").utf8))
             })
+        // Admin API + audit log (see AdminWiring): keep these lines when the dev path changes.
+        let admin = try DevAdmin.wiring(environment: environment, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)],
+                services: [.init(service: server)] + admin.services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

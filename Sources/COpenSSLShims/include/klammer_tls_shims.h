@@ -37,4 +37,16 @@ typedef int (*klammer_alpn_select_cb)(SSL *ssl, const unsigned char **out, unsig
                                       const unsigned char *in, unsigned int inlen, void *arg);
 void klammer_SSL_CTX_set_alpn_select_cb(SSL_CTX *ctx, klammer_alpn_select_cb cb, void *arg);
 
+/* A BIO that moves ciphertext with one copy in each direction (a memory BIO pair costs two, plus reallocs).
+ * Reads come from a borrowed input region that Swift sets around each SSL call and whose consumed prefix it then
+ * drops; writes go into a borrowed output region (Swift's outbound ByteBuffer) when one is set and has room,
+ * otherwise into an owned spill buffer that Swift drains in order. Single-threaded, like the SSL it belongs to. */
+BIO *klammer_bio_new(void);
+void klammer_bio_set_input(BIO *bio, const void *bytes, size_t count);
+size_t klammer_bio_input_consumed(BIO *bio);
+void klammer_bio_set_output(BIO *bio, void *bytes, size_t capacity);
+size_t klammer_bio_take_output(BIO *bio);
+size_t klammer_bio_spill_pending(BIO *bio);
+size_t klammer_bio_drain_spill(BIO *bio, void *out, size_t capacity);
+
 #endif

@@ -1,0 +1,51 @@
+/// `POST /v1/participants`.
+public struct AddParticipantRequest: Sendable, Equatable, Codable {
+    public var id: String
+    public var name: String
+    /// The participant's certificate, PEM.
+    public var certificatePem: String
+    /// Routing patterns; absent means `["*"]`.
+    public var policy: [String]?
+
+    public init(id: String, name: String, certificatePem: String, policy: [String]? = nil) {
+        self.id = id
+        self.name = name
+        self.certificatePem = certificatePem
+        self.policy = policy
+    }
+}
+
+/// `POST /v1/participants/{id}/certificates`.
+public struct AddCertificateRequest: Sendable, Equatable, Codable {
+    public var certificatePem: String
+
+    public init(certificatePem: String) { self.certificatePem = certificatePem }
+}
+
+/// `PUT /v1/participants/{id}/policy`.
+public struct SetPolicyRequest: Sendable, Equatable, Codable {
+    public var allow: [String]
+
+    public init(allow: [String]) { self.allow = allow }
+}
+
+/// `DELETE /v1/participants/{id}`: the answer.
+public struct RemovedParticipantResponse: Sendable, Equatable, Codable {
+    public var removed: String
+
+    public init(removed: String) { self.removed = removed }
+}
+
+/// Every error answer: `{"error": {"code": "...", "message": "..."}}`.
+public struct AdminErrorBody: Sendable, Equatable, Codable, Error, CustomStringConvertible {
+    public struct Detail: Sendable, Equatable, Codable {
+        public var code: String
+        public var message: String
+    }
+
+    public var error: Detail
+
+    public init(code: String, message: String) { error = Detail(code: code, message: message) }
+
+    public var description: String { "\(error.message) (\(error.code))" }
+}

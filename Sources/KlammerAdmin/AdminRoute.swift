@@ -1,0 +1,149 @@
+/// A parsed admin API request line (SPEC.md §11): which operation, on which participant. Pure value: parsing
+/// decides 404 (no such path) and 405 (path exists, other method) without touching any state.
+public enum AdminRoute: Sendable, Equatable {
+    /// What to do with a participant's status.
+    public enum StatusChange: String, Sendable, Equatable, CaseIterable {
+        case suspend, resume, revoke
+    }
+
+    case status
+    case listParticipants
+    case showParticipant(String)
+    case addParticipant
+    case changeStatus(String, StatusChange)
+    case removeParticipant(String)
+    case addCertificate(String)
+    case removeCertificate(String, fingerprint: String)
+    case setPolicy(String)
+    case auditTail(count: Int)
+    case auditVerify
+
+    /// Why a request line matched no route.
+    public enum Failure: Error, Sendable, Equatable {
+        case notFound(String)
+        case methodNotAllowed(allowed: [String])
+        case badQuery(String)
+    }
+
+    /// Default and largest `count` of `GET /v1/audit/tail`.
+    public static let defaultTailCount = 20
+    public static let maximumTailCount = 1000
+
+    /// The audit action name of this route (`participant.add`, `status`, …).
+    public var action: String {
+        switch self {
+        case .status: "status"
+        case .listParticipants: "participant.list"
+        case .showParticipant: "participant.show"
+        case .addParticipant: "participant.add"
+        case .changeStatus(_, let change): "participant.\(change.rawValue)"
+        case .removeParticipant: "participant.remove"
+        case .addCertificate: "participant.cert.add"
+        case .removeCertificate: "participant.cert.remove"
+        case .setPolicy: "participant.policy.set"
+        case .auditTail: "audit.tail"
+        case .auditVerify: "audit.verify"
+        }
+    }
+
+    /// Whether the route changes the registry.
+    public var isMutation: Bool {
+        switch self {
+        case .addParticipant, .changeStatus, .removeParticipant, .addCertificate, .removeCertificate, .setPolicy: true
+        default: false
+        }
+    }
+
+    /// Parses `method` and `uri` (path plus optional query).
+    public static func parse(method: String, uri: String) -> Result<AdminRoute, Failure> {
+        let pathPart: Substring
+        let queryPart: Substring?
+        if let question = uri.firstIndex(of: "?") {
+            pathPart = uri[..<question]
+            queryPart = uri[uri.index(after: question)...]
+        } else {
+            pathPart = Substring(uri)
+            queryPart = nil
+        }
+        guard pathPart.utf8.count <= 2048 else { return .failure(.notFound("path too long")) }
+        var segments: [String] = []
+        for raw in pathPart.split(separator: "/", omittingEmptySubsequences: true) {
+            guard let decoded = String(raw).removingPercentEncodingSafely else { return .failure(.notFound(String(pathPart))) }
+            segments.append(decoded)
+        }
+        let query = parseQuery(queryPart)
+        func route(_ allowed: [String: AdminRoute]) -> Result<AdminRoute, Failure> {
+            if let route = allowed[method] { return .success(route) }
+            return .failure(.methodNotAllowed(allowed: allowed.keys.sorted()))
+        }
+        switch segments.count {
+        case 2 where segments == ["v1", "status"]:
+            return route(["GET": .status])
+        case 2 where segments == ["v1", "participants"]:
+            return route(["GET": .listParticipants, "POST": .addParticipant])
+        case 3 where segments[0] == "v1" && segments[1] == "participants":
+            let id = segments[2]
+            return route(["GET": .showParticipant(id), "DELETE": .removeParticipant(id)])
+        case 4 where segments[0] == "v1" && segments[1] == "participants":
+            let id = segments[2]
+            if let change = StatusChange(rawValue: segments[3]) { return route(["POST": .changeStatus(id, change)]) }
+            if segments[3] == "certificates" { return route(["POST": .addCertificate(id)]) }
+            if segments[3] == "policy" { return route(["PUT": .setPolicy(id)]) }
+        case 5 where segments[0] == "v1" && segments[1] == "participants" && segments[3] == "certificates":
+            return route(["DELETE": .removeCertificate(segments[2], fingerprint: segments[4])])
+        case 3 where segments[0] == "v1" && segments[1] == "audit" && segments[2] == "tail":
+            var count = defaultTailCount
+            if let text = query["count"] {
+                guard let value = Int(text), (1...maximumTailCount).contains(value) else {
+                    return .failure(.badQuery("count must be a whole number 1…\(maximumTailCount), got '\(text)'"))
+                }
+                count = value
+            }
+            return route(["GET": .auditTail(count: count)])
+        case 3 where segments[0] == "v1" && segments[1] == "audit" && segments[2] == "verify":
+            return route(["GET": .auditVerify])
+        default:
+            break
+        }
+        return .failure(.notFound(String(pathPart)))
+    }
+
+    private static func parseQuery(_ query: Substring?) -> [String: String] {
+        guard let query else { return [:] }
+        var result: [String: String] = [:]
+        for pair in query.split(separator: "&").prefix(16) {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard let key = parts.first else { continue }
+            result[String(key)] = parts.count > 1 ? String(parts[1]).removingPercentEncodingSafely : ""
+        }
+        return result
+    }
+}
+
+extension String {
+    /// Percent-decoding without Foundation: `nil` for a malformed escape or invalid UTF-8.
+    var removingPercentEncodingSafely: String? {
+        var bytes: [UInt8] = []
+        var iterator = utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) else {
+                    return nil
+                }
+                bytes.append(high << 4 | low)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,295 @@
+public import Foundation
+public import KlammerAudit
+public import KlammerBroker
+public import KlammerCrypto
+import Synchronization
+
+/// Carries out admin API calls against the participant registry and records every call, with the caller's
+/// kernel-reported uid and pid, in the audit log (SPEC.md §11).
+///
+/// `handle` blocks (registry and audit writes fsync): the HTTP handler runs it on NIO's blocking thread pool.
+public final class AdminService: Sendable {
+    /// An HTTP answer: status code and JSON body.
+    public struct Response: Sendable, Equatable {
+        public var status: Int
+        public var body: [UInt8]
+    }
+
+    public let registry: ParticipantRegistry
+    public let audit: AuditLog
+    private let brokerID: String
+    private let mode: String
+    private let version: String
+    private let startedAt: Date
+    private let trustStore: TrustStore?
+    private let brokerCertificate: Certificate?
+    /// One call at a time, so the audit log's order is the order in which changes happened.
+    private let serial = Mutex(())
+
+    /// - Parameters:
+    ///   - trustStore: if given, a certificate must chain to it (TLS client purpose, current CRLs) to be registered.
+    ///   - brokerCertificate: verifies audit checkpoints in `GET /v1/audit/verify`.
+    ///   - mode: `production` or `dev`, shown by `status`.
+    public init(
+        registry: ParticipantRegistry, audit: AuditLog, brokerID: String, version: String, mode: String,
+        trustStore: TrustStore?, brokerCertificate: Certificate?, startedAt: Date = Date()
+    ) {
+        self.registry = registry
+        self.audit = audit
+        self.brokerID = brokerID
+        self.version = version
+        self.mode = mode
+        self.trustStore = trustStore
+        self.brokerCertificate = brokerCertificate
+        self.startedAt = startedAt
+    }
+
+    /// A failed call: HTTP status, stable code, message, and how the audit log records it.
+    struct Failure: Error {
+        var status: Int
+        var code: String
+        var message: String
+        var outcome: AuditEntry.Outcome
+
+        static func badRequest(_ code: String, _ message: String) -> Failure {
+            Failure(status: 400, code: code, message: message, outcome: .refused)
+        }
+    }
+
+    /// Handles one request from `peer`. Every call, also a refused or failed one, ends in one audit entry.
+    public func handle(method: String, uri: String, body: [UInt8], peer: PeerCredentials) -> Response {
+        serial.withLock { _ in handleSerially(method: method, uri: uri, body: body, peer: peer) }
+    }
+
+    private func handleSerially(method: String, uri: String, body: [UInt8], peer: PeerCredentials) -> Response {
+        let route: AdminRoute
+        switch AdminRoute.parse(method: method, uri: uri) {
+        case .success(let parsed):
+            route = parsed
+        case .failure(.notFound(let path)):
+            return recordUnrouted(method: method, uri: uri, peer: peer, status: 404, code: "not-found", message: "no admin endpoint \(path); SPEC.md §11 lists them (e.g. GET /v1/status)")
+        case .failure(.methodNotAllowed(let allowed)):
+            return recordUnrouted(method: method, uri: uri, peer: peer, status: 405, code: "method-not-allowed", message: "\(method) is not allowed here; use \(allowed.joined(separator: " or "))")
+        case .failure(.badQuery(let reason)):
+            return recordUnrouted(method: method, uri: uri, peer: peer, status: 400, code: "bad-request", message: reason)
+        }
+        var subject = route.subject
+        if case .addParticipant = route, let request = try? Self.decode(AddParticipantRequest.self, body) {
+            subject = String(request.id.prefix(AuditLog.maximumFieldBytes / 2))
+        }
+        if audit.isPoisoned {
+            // Nothing happens without its audit entry: refuse before changing (or showing) anything.
+            return Self.error(503, "audit-unavailable", "the audit log cannot be written (an earlier write failed); restart klammerd after fixing the disk")
+        }
+        let result: Result<(Response, [String: String]), Failure>
+        do {
+            result = .success(try perform(route, body: body))
+        } catch let failure as Failure {
+            result = .failure(failure)
+        } catch {
+            result = .failure(Self.map(error))
+        }
+        switch result {
+        case .success(let (response, details)):
+            do {
+                try audit.append(actor: peer.description, action: route.action, subject: subject, outcome: .ok, details: details)
+            } catch {
+                let applied = route.isMutation ? "the change was applied but " : ""
+                return Self.error(500, "audit-failed", "\(applied)the call could not be recorded in the audit log: \(error)")
+            }
+            return response
+        case .failure(let failure):
+            _ = try? audit.append(
+                actor: peer.description, action: route.action, subject: subject, outcome: failure.outcome,
+                details: ["code": failure.code, "error": failure.message])
+            return Self.error(failure.status, failure.code, failure.message)
+        }
+    }
+
+    /// Records a refused connection (a peer whose uid is not the daemon's) and answers 403.
+    public func refuse(peer: PeerCredentials?, expectedUID: UInt32) -> Response {
+        serial.withLock { _ in refuseSerially(peer: peer, expectedUID: expectedUID) }
+    }
+
+    private func refuseSerially(peer: PeerCredentials?, expectedUID: UInt32) -> Response {
+        let who = peer?.description ?? "unknown peer"
+        _ = try? audit.append(
+            actor: who, action: "admin.connect", outcome: .refused,
+            details: ["reason": "peer uid is not the daemon's uid \(expectedUID)"])
+        return Self.error(403, "forbidden", "only uid \(expectedUID) (the user klammerd runs as) may use the admin socket; you are \(who). Run klammerctl as that user.")
+    }
+
+    private func recordUnrouted(method: String, uri: String, peer: PeerCredentials, status: Int, code: String, message: String) -> Response {
+        let shortURI = String(uri.prefix(256))
+        _ = try? audit.append(actor: peer.description, action: "admin.request", subject: "", outcome: .refused, details: ["method": String(method.prefix(16)), "uri": shortURI, "code": code])
+        return Self.error(status, code, message)
+    }
+
+    // MARK: Operations
+
+    private func perform(_ route: AdminRoute, body: [UInt8]) throws -> (Response, [String: String]) {
+        switch route {
+        case .status:
+            let all = registry.all()
+            func count(_ status: Participant.Status) -> Int { all.filter { $0.status == status }.count }
+            let view = AdminStatusView(
+                version: version, brokerId: brokerID, mode: mode, startedAt: startedAt,
+                uptimeSeconds: max(0, Int(Date().timeIntervalSince(startedAt))),
+                participants: .init(total: all.count, active: count(.active), suspended: count(.suspended), revoked: count(.revoked)),
+                auditLastSequence: audit.lastSequence)
+            return (try Self.json(200, view), [:])
+        case .listParticipants:
+            return (try Self.json(200, registry.all().map(AdminParticipantView.init)), [:])
+        case .showParticipant(let id):
+            return (try Self.json(200, AdminParticipantView(try participant(id))), [:])
+        case .addParticipant:
+            let request = try Self.decode(AddParticipantRequest.self, body)
+            let certificate = try checkedCertificate(request.certificatePem, for: request.id)
+            let policy = try request.policy.map { try RoutingPolicy(allow: $0) } ?? .allowAll
+            let added = try registry.add(id: request.id, name: request.name, certificate: certificate, policy: policy)
+            return (try Self.json(201, AdminParticipantView(added)), ["name": request.name, "fingerprint": certificate.fingerprint.hex, "policy": policy.description])
+        case .changeStatus(let id, let change):
+            let before = try participant(id).status
+            let status: Participant.Status = switch change {
+            case .suspend: .suspended
+            case .resume: .active
+            case .revoke: .revoked
+            }
+            if change == .resume && before == .active {
+                return (try Self.json(200, AdminParticipantView(try participant(id))), ["from": before.rawValue, "to": before.rawValue])
+            }
+            let after = try registry.setStatus(status, of: id)
+            return (try Self.json(200, AdminParticipantView(after)), ["from": before.rawValue, "to": after.status.rawValue])
+        case .removeParticipant(let id):
+            let existing = try participant(id)
+            try registry.remove(id: id)
+            return (try Self.json(200, RemovedParticipantResponse(removed: id)), ["name": existing.name, "certificates": existing.certificates.map(\.fingerprint).joined(separator: ",")])
+        case .addCertificate(let id):
+            let request = try Self.decode(AddCertificateRequest.self, body)
+            _ = try participant(id)
+            let certificate = try checkedCertificate(request.certificatePem, for: id)
+            let updated = try registry.addCertificate(certificate, to: id)
+            return (try Self.json(200, AdminParticipantView(updated)), ["fingerprint": certificate.fingerprint.hex])
+        case .removeCertificate(let id, let fingerprintText):
+            guard let fingerprint = CertificateFingerprint(hex: fingerprintText) else {
+                throw Failure.badRequest("bad-request", "'\(fingerprintText)' is not a SHA-256 fingerprint (64 hex digits, colons allowed)")
+            }
+            let existing = try participant(id)
+            if existing.certificates.count == 1, existing.certificates[0].fingerprint == fingerprint.hex, existing.status == .active {
+                throw Failure(status: 409, code: "last-certificate", message: "\(fingerprint.hex) is the only certificate of active participant \(id); add its successor first ('participant cert add'), or suspend the participant", outcome: .refused)
+            }
+            let updated = try registry.removeCertificate(fingerprint: fingerprint, from: id)
+            return (try Self.json(200, AdminParticipantView(updated)), ["fingerprint": fingerprint.hex])
+        case .setPolicy(let id):
+            let request = try Self.decode(SetPolicyRequest.self, body)
+            let before = try participant(id).policy
+            let updated = try registry.setPolicy(try RoutingPolicy(allow: request.allow), of: id)
+            return (try Self.json(200, AdminParticipantView(updated)), ["from": before.description, "to": updated.policy.description])
+        case .auditTail(let count):
+            return (try Self.json(200, try AuditLog.tail(path: audit.path, count: count)), ["count": "\(count)"])
+        case .auditVerify:
+            // The file alone cannot show entries cut off its end; the daemon knows how far it wrote. Taken before
+            // reading, so entries appended by concurrent calls during the check cannot look like a loss.
+            let written = audit.lastSequence
+            var report = try AuditVerifier.verify(path: audit.path, brokerCertificate: brokerCertificate)
+            if report.problem == nil, report.lastSequence < written {
+                report.problem = .init(
+                    kind: .missing, line: report.entries + 1, sequence: report.lastSequence + 1,
+                    message: "the log ends at entry \(report.lastSequence) but klammerd wrote up to entry \(written): entries were removed from the end")
+            }
+            let details = ["intact": "\(report.isIntact)", "last_sequence": "\(report.lastSequence)"]
+            return (try Self.json(report.isIntact ? 200 : 409, report), details)
+        }
+    }
+
+    private func participant(_ id: String) throws -> Participant {
+        guard let participant = registry.participant(id: id) else {
+            throw Failure(status: 404, code: "unknown-participant", message: "no participant \(id) is registered; 'klammerctl participant list' shows who is", outcome: .refused)
+        }
+        return participant
+    }
+
+    /// Parses the PEM and checks it can identify `id`: one certificate, not a CA, its participant SAN (if any) is
+    /// `id`, and (with a trust store) it chains to the configured CA for TLS client use and is not revoked.
+    private func checkedCertificate(_ pem: String, for id: String) throws -> Certificate {
+        guard pem.utf8.count <= 64 * 1024 else {
+            throw Failure.badRequest("bad-certificate", "the certificate PEM is larger than 64 KiB")
+        }
+        let certificates: [Certificate]
+        do {
+            certificates = try Certificate.parseAll(pem: pem)
+        } catch {
+            throw Failure.badRequest("bad-certificate", "the certificate cannot be parsed: \(error)")
+        }
+        guard certificates.count == 1, let certificate = certificates.first else {
+            throw Failure.badRequest("bad-certificate", "expected exactly one PEM certificate, got \(certificates.count)")
+        }
+        guard !certificate.isCA else {
+            throw Failure.badRequest("bad-certificate", "\(certificate.subject) is a CA certificate; register the participant's own (leaf) certificate")
+        }
+        if let named = certificate.klammerParticipantID, named != id {
+            throw Failure.badRequest("bad-certificate", "the certificate names participant \(named) (SAN urn:klammer:participant:\(named)), not \(id)")
+        }
+        if let trustStore {
+            do {
+                try trustStore.verify(certificate, purpose: .tlsClient)
+            } catch {
+                throw Failure.badRequest("untrusted-certificate", "the certificate would not be accepted for TLS: \(error)")
+            }
+        }
+        return certificate
+    }
+
+    // MARK: Encoding
+
+    static func json(_ status: Int, _ value: some Encodable) throws -> Response {
+        var body = Array(try AdminJSON.encoder(pretty: true).encode(value))
+        body.append(UInt8(ascii: "\n"))
+        return Response(status: status, body: body)
+    }
+
+    static func error(_ status: Int, _ code: String, _ message: String) -> Response {
+        (try? json(status, AdminErrorBody(code: code, message: message))) ?? Response(status: status, body: Array("{}\n".utf8))
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ body: [UInt8]) throws -> T {
+        do {
+            return try AdminJSON.decoder().decode(type, from: Data(body))
+        } catch {
+            throw Failure.badRequest("bad-request", "the request body is not the expected JSON (\(T.self)): \(error)")
+        }
+    }
+
+    static func map(_ error: any Error) -> Failure {
+        if let error = error as? BrokerError {
+            let status: Int
+            var outcome = AuditEntry.Outcome.refused
+            switch error.code {
+            case .unknownParticipant, .unknownCertificate: status = 404
+            case .participantExists, .certificateInUse, .invalidTransition: status = 409
+            case .invalidParticipantID, .invalidPolicy, .limitExceeded: status = 400
+            default:
+                status = 500
+                outcome = .failed
+            }
+            return Failure(status: status, code: error.code.name, message: error.message, outcome: outcome)
+        }
+        if let error = error as? AuditError {
+            return Failure(status: 500, code: "audit-\(error.code.name)", message: error.message, outcome: .failed)
+        }
+        return Failure(status: 500, code: "internal", message: "\(error)", outcome: .failed)
+    }
+}
+
+extension AdminRoute {
+    /// The participant the call is about, for the audit log's `subject`.
+    var subject: String {
+        switch self {
+        case .showParticipant(let id), .changeStatus(let id, _), .removeParticipant(let id), .addCertificate(let id),
+             .removeCertificate(let id, _), .setPolicy(let id):
+            id
+        default:
+            ""
+        }
+    }
+}

@@ -1,0 +1,29 @@
+/// A failure of the audit log: a stable code and a message that says what is wrong and what to do.
+public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// Stable identifiers for audit-log failures.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let name: String
+        public var description: String { name }
+
+        /// Reading, writing or syncing the file failed.
+        public static let io = Code(name: "io")
+        /// An earlier write or fsync failed; the log refuses further entries until the daemon is restarted.
+        public static let poisoned = Code(name: "poisoned")
+        /// The file's last complete entry cannot be parsed, so the chain cannot be continued.
+        public static let corrupt = Code(name: "corrupt")
+        /// An entry or one of its fields is above its limit.
+        public static let limitExceeded = Code(name: "limit-exceeded")
+        /// Signing a checkpoint failed.
+        public static let signing = Code(name: "signing")
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+}

@@ -1,0 +1,214 @@
+import Configuration
+import Foundation
+import KlammerProtocol
+import SystemPackage
+
+extension DaemonConfiguration {
+    /// Largest configuration file read (a limit on every size).
+    public static let maximumFileBytes = 1 << 20
+    /// Longest Unix socket path the kernel accepts (`sun_path` is 108 bytes including the terminating NUL).
+    public static let maximumSocketPathBytes = 107
+
+    /// Reads `file` (YAML) with `KLAMMER_*` variables from the process environment taking precedence.
+    public static func load(file: String) async throws -> DaemonConfiguration {
+        try await load(file: file, environment: ProcessInfo.processInfo.environment)
+    }
+
+    /// Reads `file` (YAML) with `KLAMMER_*` variables from `environment` taking precedence, checks every key and
+    /// returns the typed configuration. Throws ``ConfigurationError`` naming the first bad key.
+    public static func load(
+        file: String, environment: [String: String]
+    ) async throws -> DaemonConfiguration {
+        let absolute = URL(fileURLWithPath: file).standardizedFileURL.path
+        guard let data = FileManager.default.contents(atPath: absolute) else {
+            throw ConfigurationError(
+                .fileUnreadable, key: "", source: absolute,
+                reason: "the file does not exist or cannot be read; pass the path of your klammer.yaml with --config (config/klammer.yaml in the repository is a documented example)")
+        }
+        guard data.count <= maximumFileBytes else {
+            throw ConfigurationError(.fileUnreadable, key: "", source: absolute, reason: "the file is larger than \(maximumFileBytes) bytes; a Klammer configuration is a few KiB")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError(.syntax, key: "", source: absolute, reason: "the file is not UTF-8 text")
+        }
+        try ConfigurationSchema.check(yaml: text, source: absolute)
+
+        let fileProvider: FileProvider<YAMLSnapshot>
+        do {
+            fileProvider = try await FileProvider<YAMLSnapshot>(filePath: FilePath(absolute))
+        } catch {
+            throw ConfigurationError(.syntax, key: "", source: absolute, reason: "cannot be parsed: \(error)")
+        }
+        // Environment first: KLAMMER_LISTEN_PORT overrides listen.port from the file.
+        let environmentProvider = EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "klammer")
+        let reader = ConfigReader(providers: [environmentProvider, fileProvider])
+        var values = ConfigurationValues(
+            reader: reader, environment: environment, file: absolute,
+            baseDirectory: (absolute as NSString).deletingLastPathComponent)
+        return try values.build()
+    }
+}
+
+/// Reads one key at a time and turns it into a typed value or a ``ConfigurationError`` that names the key and
+/// its source.
+struct ConfigurationValues {
+    let reader: ConfigReader
+    let environment: [String: String]
+    let file: String
+    let baseDirectory: String
+
+    func source(_ key: String) -> String {
+        let variable = ConfigurationSchema.environmentVariable(for: key)
+        return environment[variable] != nil ? "environment variable \(variable)" : file
+    }
+
+    func error(_ code: ConfigurationError.Code, _ key: String, _ reason: String) -> ConfigurationError {
+        ConfigurationError(code, key: key, source: source(key), reason: reason)
+    }
+
+    func raw(_ key: String) -> String? {
+        reader.string(forKey: ConfigKey(key))?.trimmingCharacters(in: .whitespaces)
+    }
+
+    func required(_ key: String, _ what: String) throws -> String {
+        guard let value = raw(key), !value.isEmpty else {
+            throw ConfigurationError(
+                .missing, key: key, source: file,
+                reason: "is required: \(what). Set it in the file or with \(ConfigurationSchema.environmentVariable(for: key)).")
+        }
+        return value
+    }
+
+    func int(_ key: String, default defaultValue: Int, range: ClosedRange<Int>, unit: String = "") throws -> Int {
+        guard let text = raw(key) else { return defaultValue }
+        guard let value = Int(text.replacingOccurrences(of: "_", with: "")) else {
+            throw error(.wrongType, key, "'\(text)' is not a whole number\(unit.isEmpty ? "" : " of \(unit)")")
+        }
+        guard range.contains(value) else {
+            throw error(.outOfRange, key, "\(value) is outside \(range.lowerBound)…\(range.upperBound)\(unit.isEmpty ? "" : " \(unit)")")
+        }
+        return value
+    }
+
+    /// A byte size: a whole number with an optional unit `KiB`, `MiB`, `GiB` (or `K`, `M`, `G`, all binary).
+    func bytes(_ key: String, default defaultValue: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text = raw(key) else { return defaultValue }
+        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30)]
+        var number = text.replacingOccurrences(of: "_", with: "")
+        var multiplier = 1
+        for (suffix, factor) in units where number.hasSuffix(suffix) {
+            number = String(number.dropLast(suffix.count)).trimmingCharacters(in: .whitespaces)
+            multiplier = factor
+            break
+        }
+        guard let value = Int(number), value >= 0, value <= Int.max / multiplier else {
+            throw error(.wrongType, key, "'\(text)' is not a size; write bytes as a whole number, optionally with KiB, MiB or GiB (e.g. 16MiB)")
+        }
+        let total = value * multiplier
+        guard range.contains(total) else {
+            throw error(.outOfRange, key, "\(total) bytes is outside \(range.lowerBound)…\(range.upperBound) bytes")
+        }
+        return total
+    }
+
+    func bool(_ key: String, default defaultValue: Bool) throws -> Bool {
+        guard let text = raw(key) else { return defaultValue }
+        switch text.lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw error(.wrongType, key, "'\(text)' is not a boolean; write true or false")
+        }
+    }
+
+    func path(_ text: String) -> String {
+        let expanded = (text as NSString).expandingTildeInPath
+        let absolute = expanded.hasPrefix("/") ? expanded : (baseDirectory as NSString).appendingPathComponent(expanded)
+        return URL(fileURLWithPath: absolute).standardizedFileURL.path
+    }
+
+    func pathList(_ key: String) throws -> [String] {
+        let variable = ConfigurationSchema.environmentVariable(for: key)
+        let items: [String]
+        if let text = environment[variable] {
+            // An environment variable holds a comma-separated list (empty: none).
+            items = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        } else {
+            items = reader.stringArray(forKey: ConfigKey(key)) ?? []
+        }
+        guard items.count <= 64 else {
+            throw error(.outOfRange, key, "at most 64 files, got \(items.count)")
+        }
+        return items.map(path)
+    }
+
+    mutating func build() throws -> DaemonConfiguration {
+        let brokerID = try required("broker_id", "the broker's participant id written into every receipt, e.g. broker:klammer-1")
+        guard (try? ParticipantID(brokerID)) != nil else {
+            throw error(.invalidValue, "broker_id", "'\(brokerID)' is not a participant id of the form scheme:value (e.g. broker:klammer-1; SPEC §5.1)")
+        }
+        let dataDirectory = path(try required("data_dir", "the directory for the registry, the store and the audit log"))
+        let host = raw("listen.host") ?? "127.0.0.1"
+        guard !host.isEmpty, host.utf8.count <= 255, !host.contains(" ") else {
+            throw error(.invalidValue, "listen.host", "'\(host)' is not an address; use e.g. 0.0.0.0, :: or 127.0.0.1")
+        }
+        let port = try int("listen.port", default: 7700, range: 0...65535)
+
+        let crlFiles = try pathList("tls.crl_files")
+        let requireCRL = try bool("tls.require_crl", default: true)
+        if requireCRL && crlFiles.isEmpty {
+            throw error(
+                .missing, "tls.crl_files",
+                "no CRL configured while tls.require_crl is true: every certificate must be covered by a current CRL (SPEC §3.4). List the CA's crl.pem ('klammerctl pki crl' publishes one)")
+        }
+        let tls = DaemonConfiguration.TLS(
+            caBundle: path(try required("tls.ca_bundle", "the PEM file with the CA certificates participants chain to")),
+            crlFiles: crlFiles,
+            requireCRL: requireCRL,
+            certificate: path(try required("tls.certificate", "the broker's certificate (PEM, leaf first)")),
+            key: path(try required("tls.key", "the broker's private key (PEM, mode 0600)")),
+            allowTLS12: try bool("tls.allow_tls12", default: false),
+            handshakeTimeoutSeconds: try int("tls.handshake_timeout_seconds", default: 10, range: 1...120, unit: "seconds"))
+
+        let durabilityWord = raw("store.durability") ?? "always"
+        let durability: DaemonConfiguration.Durability
+        switch durabilityWord {
+        case "always":
+            durability = .always
+        case "batched":
+            durability = .batched(maxDelayMilliseconds: try int("store.batch_max_delay_ms", default: 5, range: 1...1000, unit: "milliseconds"))
+        default:
+            throw error(.invalidValue, "store.durability", "'\(durabilityWord)' is not a durability mode; use always (fsync before every confirmation) or batched")
+        }
+        let store = DaemonConfiguration.Store(
+            durability: durability,
+            maxDocumentBytes: try bytes("store.max_document_bytes", default: 2 << 30, range: 1024...(2 << 30)),
+            defaultTTLSeconds: try int("store.default_ttl_seconds", default: 7 * 86400, range: 60...(90 * 86400), unit: "seconds"),
+            maxAttempts: try int("store.max_attempts", default: 10, range: 1...1000),
+            visibilityTimeoutSeconds: try int("store.visibility_timeout_seconds", default: 300, range: 1...86400, unit: "seconds"))
+
+        let limits = DaemonConfiguration.Limits(
+            maxFrameBytes: try bytes("limits.max_frame_bytes", default: 1 << 20, range: (16 << 10)...(16 << 20)),
+            maxConnections: try int("limits.max_connections", default: 1024, range: 1...100_000))
+
+        let adminSocket = raw("admin.socket").map(path) ?? (dataDirectory as NSString).appendingPathComponent("admin.sock")
+        guard adminSocket.utf8.count <= DaemonConfiguration.maximumSocketPathBytes else {
+            throw error(
+                .invalidValue, "admin.socket",
+                "the path \(adminSocket) is \(adminSocket.utf8.count) bytes; Unix socket paths are limited to \(DaemonConfiguration.maximumSocketPathBytes). Choose a shorter admin.socket")
+        }
+        let metricsPort = try int("metrics.port", default: 0, range: 0...65535)
+        if metricsPort != 0, metricsPort == port {
+            throw error(.invalidValue, "metrics.port", "\(metricsPort) is also listen.port; choose another port (or 0 to turn metrics off)")
+        }
+        let level = raw("log.level") ?? "info"
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        guard levels.contains(level) else {
+            throw error(.invalidValue, "log.level", "'\(level)' is not a log level; use one of \(levels.joined(separator: ", "))")
+        }
+        return DaemonConfiguration(
+            brokerID: brokerID, listenHost: host, listenPort: port, dataDirectory: dataDirectory,
+            tls: tls, store: store, limits: limits, adminSocket: adminSocket,
+            metricsPort: metricsPort == 0 ? nil : metricsPort, logLevel: level,
+            auditCheckpointInterval: try int("audit.checkpoint_interval", default: 64, range: 1...100_000, unit: "entries"))
+    }
+}

@@ -1,0 +1,79 @@
+/// The validated configuration of `klammerd --config FILE` (SPEC.md §12): every value typed, in range and
+/// consistent with the others. Paths are absolute (relative paths in the file are resolved against the file's
+/// directory). Build it with ``load(file:environment:)``.
+public struct DaemonConfiguration: Sendable, Equatable {
+    /// How the store confirms appends.
+    public enum Durability: Sendable, Equatable {
+        /// fdatasync before every confirmation (group commit).
+        case always
+        /// Confirm after the write, sync within `maxDelayMilliseconds` (a crash may lose that much).
+        case batched(maxDelayMilliseconds: Int)
+    }
+
+    /// `tls.*`: the broker's certificate and whom it trusts.
+    public struct TLS: Sendable, Equatable {
+        /// PEM file with the trust anchors (CA certificates) participant certificates must chain to.
+        public var caBundle: String
+        /// PEM files with the CAs' current CRLs.
+        public var crlFiles: [String]
+        /// Whether every certificate must be covered by a current CRL (fail closed; SPEC §3.4).
+        public var requireCRL: Bool
+        /// PEM file: the broker certificate, then any intermediates.
+        public var certificate: String
+        /// PEM file: the broker's private key (mode 0600).
+        public var key: String
+        /// Whether TLS 1.2 (ECDHE + AES-GCM only) is accepted besides TLS 1.3.
+        public var allowTLS12: Bool
+        /// Handshake plus authorization must finish within this many seconds.
+        public var handshakeTimeoutSeconds: Int
+    }
+
+    /// `store.*`: the durable message store.
+    public struct Store: Sendable, Equatable {
+        public var durability: Durability
+        /// Largest document (payload) accepted, in bytes.
+        public var maxDocumentBytes: Int
+        /// Time to live of a message without its own expiry, in seconds.
+        public var defaultTTLSeconds: Int
+        /// Delivery attempts before an entry is dead-lettered.
+        public var maxAttempts: Int
+        /// How long a delivered but unacknowledged message stays invisible to other fetches, in seconds.
+        public var visibilityTimeoutSeconds: Int
+    }
+
+    /// `limits.*`: connection-level bounds.
+    public struct Limits: Sendable, Equatable {
+        /// Largest wire frame, in bytes.
+        public var maxFrameBytes: Int
+        /// Most concurrent participant connections.
+        public var maxConnections: Int
+    }
+
+    /// The broker's participant id, written into every receipt (e.g. `broker:klammer-1`).
+    public var brokerID: String
+    public var listenHost: String
+    /// 0 picks a free port (tests).
+    public var listenPort: Int
+    /// The broker's data directory (registry, store, receipts, audit log, admin socket by default).
+    public var dataDirectory: String
+    public var tls: TLS
+    public var store: Store
+    public var limits: Limits
+    /// The admin API's Unix socket (mode 0600).
+    public var adminSocket: String
+    /// Prometheus metrics port on 127.0.0.1, or nil when off.
+    public var metricsPort: Int?
+    /// trace, debug, info, notice, warning, error or critical.
+    public var logLevel: String
+    /// A broker-signed checkpoint is appended to the audit log after this many entries.
+    public var auditCheckpointInterval: Int
+
+    /// The audit log file inside the data directory.
+    public var auditLogPath: String { dataDirectory + "/audit.jsonl" }
+    /// The participant registry inside the data directory.
+    public var registryPath: String { dataDirectory + "/registry.json" }
+    /// The store directory inside the data directory.
+    public var storeDirectory: String { dataDirectory + "/store" }
+    /// The broker's own files (routing slip) inside the data directory.
+    public var brokerDirectory: String { dataDirectory + "/broker" }
+}

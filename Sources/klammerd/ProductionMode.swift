@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import KlammerConfig
+import KlammerServer
+import Logging
+import ServiceLifecycle
+
+extension Klammerd {
+    /// `klammerd --config FILE`: load and validate the configuration (failing before anything is opened, with the
+    /// key and the reason), build the TLS context and registry from it and run the services until SIGTERM/SIGINT.
+    func runProduction(configFile: String) async throws {
+        let configuration: DaemonConfiguration
+        let environment: ProductionEnvironment
+        do {
+            configuration = try await DaemonConfiguration.load(file: configFile)
+            environment = try ProductionEnvironment(configuration: configuration)
+            // The broker limits derived from the file must fit together; checked now, not at the first message.
+            do {
+                _ = try environment.brokerConfiguration()
+            } catch {
+                throw ConfigurationError(.invalidValue, key: "limits.max_frame_bytes", source: configuration.dataDirectory, reason: "\(error)")
+            }
+        } catch let error as ConfigurationError {
+            // One line naming the key; exit status 64 (EX_USAGE) like other usage errors, without the usage text.
+            FileHandle.standardError.write(Data("klammerd: \(error.description)\n".utf8))
+            throw ExitCode(64)
+        }
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "klammerd")
+        let registry = environment.registry
+        let brokerConfiguration = try environment.brokerConfiguration()
+        var session = SessionConfiguration(limits: brokerConfiguration.limits, brokerID: brokerConfiguration.brokerID)
+        session.leaseVisibilitySeconds = Int64(configuration.store.visibilityTimeoutSeconds)
+        let server = BrokerDaemon(
+            host: configuration.listenHost, port: configuration.listenPort, tlsContext: environment.tlsContext,
+            registry: registry, storeConfiguration: environment.storeConfiguration(),
+            brokerConfiguration: brokerConfiguration, sessionConfiguration: session,
+            maxConnections: configuration.limits.maxConnections, logger: logger,
+            onListening: { address in
+                FileHandle.standardOutput.write(Data((environment.banner(port: address.port ?? 0) + "\n").utf8))
+            })
+        let admin = try AdminWiring(
+            auditPath: configuration.auditLogPath, socketPath: configuration.adminSocket, registry: registry,
+            brokerID: configuration.brokerID, mode: "production",
+            trustStore: environment.tlsContext.configuration.trustStore,
+            brokerCertificate: environment.brokerCertificate, brokerKey: environment.brokerKey,
+            checkpointInterval: configuration.auditCheckpointInterval, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server)] + admin.services,
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+    }
+}

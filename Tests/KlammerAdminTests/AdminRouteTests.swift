@@ -1,0 +1,47 @@
+import KlammerAdmin
+import Testing
+
+/// Request-line parsing of the admin API: every endpoint of SPEC.md §11, 404 and 405.
+struct AdminRouteTests {
+    func route(_ method: String, _ uri: String) -> AdminRoute? {
+        try? AdminRoute.parse(method: method, uri: uri).get()
+    }
+
+    @Test func everyEndpointParses() {
+        #expect(route("GET", "/v1/status") == .status)
+        #expect(route("GET", "/v1/participants") == .listParticipants)
+        #expect(route("POST", "/v1/participants") == .addParticipant)
+        #expect(route("GET", "/v1/participants/ags:13004000") == .showParticipant("ags:13004000"))
+        #expect(route("GET", "/v1/participants/ags%3A13004000") == .showParticipant("ags:13004000"))
+        #expect(route("DELETE", "/v1/participants/ags:13004000") == .removeParticipant("ags:13004000"))
+        #expect(route("POST", "/v1/participants/ags:1/suspend") == .changeStatus("ags:1", .suspend))
+        #expect(route("POST", "/v1/participants/ags:1/resume") == .changeStatus("ags:1", .resume))
+        #expect(route("POST", "/v1/participants/ags:1/revoke") == .changeStatus("ags:1", .revoke))
+        #expect(route("POST", "/v1/participants/ags:1/certificates") == .addCertificate("ags:1"))
+        #expect(route("DELETE", "/v1/participants/ags:1/certificates/abcd") == .removeCertificate("ags:1", fingerprint: "abcd"))
+        #expect(route("PUT", "/v1/participants/ags:1/policy") == .setPolicy("ags:1"))
+        #expect(route("GET", "/v1/audit/tail") == .auditTail(count: AdminRoute.defaultTailCount))
+        #expect(route("GET", "/v1/audit/tail?count=5") == .auditTail(count: 5))
+        #expect(route("GET", "/v1/audit/verify") == .auditVerify)
+    }
+
+    @Test func refusals() {
+        #expect(AdminRoute.parse(method: "GET", uri: "/v1/nothing") == .failure(.notFound("/v1/nothing")))
+        #expect(AdminRoute.parse(method: "GET", uri: "/v2/status") == .failure(.notFound("/v2/status")))
+        #expect(AdminRoute.parse(method: "DELETE", uri: "/v1/status") == .failure(.methodNotAllowed(allowed: ["GET"])))
+        #expect(AdminRoute.parse(method: "PUT", uri: "/v1/participants") == .failure(.methodNotAllowed(allowed: ["GET", "POST"])))
+        #expect(AdminRoute.parse(method: "GET", uri: "/v1/participants/ags:1/suspend") == .failure(.methodNotAllowed(allowed: ["POST"])))
+        #expect(AdminRoute.parse(method: "GET", uri: "/v1/audit/tail?count=0") == .failure(.badQuery("count must be a whole number 1…1000, got '0'")))
+        #expect(AdminRoute.parse(method: "GET", uri: "/v1/audit/tail?count=1001") != .success(.auditTail(count: 1001)))
+        #expect(AdminRoute.parse(method: "GET", uri: "/v1/participants/bad%zz") == .failure(.notFound("/v1/participants/bad%zz")))
+    }
+
+    @Test func actionsAndMutations() {
+        #expect(AdminRoute.addParticipant.action == "participant.add")
+        #expect(AdminRoute.changeStatus("a:1", .suspend).action == "participant.suspend")
+        #expect(AdminRoute.removeCertificate("a:1", fingerprint: "x").action == "participant.cert.remove")
+        #expect(AdminRoute.setPolicy("a:1").isMutation)
+        #expect(!AdminRoute.listParticipants.isMutation)
+        #expect(!AdminRoute.auditVerify.isMutation)
+    }
+}

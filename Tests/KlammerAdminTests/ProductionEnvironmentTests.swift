@@ -1,0 +1,51 @@
+import Foundation
+import KlammerConfig
+import Testing
+@testable import klammerd
+
+/// What production mode derives from the configuration for the store and the broker core.
+struct ProductionEnvironmentTests {
+    @Test func storeAndBrokerSettingsFollowTheConfiguration() async throws {
+        let temp = try AdminProcessTests.TempDir()
+        let config = try AdminProcessTests.writeProductionSetup(in: temp.path).config
+        let configuration = try await DaemonConfiguration.load(file: config, environment: [
+            "KLAMMER_STORE_DURABILITY": "batched", "KLAMMER_STORE_BATCH_MAX_DELAY_MS": "7",
+            "KLAMMER_STORE_MAX_ATTEMPTS": "3", "KLAMMER_STORE_DEFAULT_TTL_SECONDS": "3600",
+            "KLAMMER_STORE_MAX_DOCUMENT_BYTES": "10MiB", "KLAMMER_LIMITS_MAX_FRAME_BYTES": "64KiB",
+        ])
+        let environment = try ProductionEnvironment(configuration: configuration)
+        let store = environment.storeConfiguration()
+        #expect(store.directory == temp.path + "/data/store")
+        #expect(store.durability == .batched(maxDelay: .milliseconds(7)))
+        #expect(store.maxAttempts == 3)
+        #expect(store.defaultTTL == .seconds(3600))
+        #expect(store.maxBlobSize == 10 << 20)
+        let broker = try environment.brokerConfiguration()
+        #expect(broker.brokerID.rawValue == "broker:test-1")
+        #expect(broker.limits.maxFrameSize == 64 << 10)
+        #expect(broker.limits.maxChunkSize == (64 << 10) - 64)
+        #expect(broker.limits.maxMessageSize == 10 << 20)
+        #expect(broker.directory == temp.path + "/data/broker")
+        #expect(environment.visibilityTimeout == .seconds(300))
+        // The data directory is private.
+        let mode = try FileManager.default.attributesOfItem(atPath: temp.path + "/data")[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o700)
+    }
+
+    @Test func keyOfAnotherCertificateIsRefused() async throws {
+        let temp = try AdminProcessTests.TempDir()
+        let config = try AdminProcessTests.writeProductionSetup(in: temp.path).config
+        let otherDirectory = try AdminProcessTests.TempDir()
+        try AdminProcessTests.writeProductionSetup(in: otherDirectory.path)
+        try FileManager.default.removeItem(atPath: temp.path + "/broker.key")
+        try FileManager.default.copyItem(atPath: otherDirectory.path + "/broker.key", toPath: temp.path + "/broker.key")
+        let configuration = try await DaemonConfiguration.load(file: config, environment: [:])
+        do {
+            _ = try ProductionEnvironment(configuration: configuration)
+            Issue.record("expected a refusal")
+        } catch let error as ConfigurationError {
+            #expect(error.key == "tls.key")
+            #expect(error.reason.contains("is not the private key of the certificate"))
+        }
+    }
+}

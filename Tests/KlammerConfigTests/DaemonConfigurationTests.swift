@@ -1,0 +1,190 @@
+import Foundation
+import KlammerConfig
+import Testing
+
+/// Parsing and validation of `klammerd --config`: every class of error names the key and the reason.
+struct DaemonConfigurationTests {
+    /// A minimal valid file; tests append or replace lines.
+    static let minimal = """
+        broker_id: "broker:test-1"
+        data_dir: data
+        tls:
+          ca_bundle: ca.pem
+          crl_files: [crl.pem]
+          certificate: broker.pem
+          key: broker.key
+        """
+
+    final class Directory {
+        let path: String
+        init() throws {
+            path = NSTemporaryDirectory() + "klammer-config-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        }
+        deinit { try? FileManager.default.removeItem(atPath: path) }
+
+        func write(_ yaml: String) throws -> String {
+            let file = path + "/klammer.yaml"
+            try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+            return file
+        }
+    }
+
+    func load(_ yaml: String, environment: [String: String] = [:]) async throws -> DaemonConfiguration {
+        let directory = try Directory()
+        return try await DaemonConfiguration.load(file: try directory.write(yaml), environment: environment)
+    }
+
+    func failure(_ yaml: String, environment: [String: String] = [:]) async -> ConfigurationError? {
+        do {
+            _ = try await load(yaml, environment: environment)
+            return nil
+        } catch let error as ConfigurationError {
+            return error
+        } catch {
+            Issue.record("unexpected error \(error)")
+            return nil
+        }
+    }
+
+    @Test func minimalFileGetsDefaultsAndResolvesPathsAgainstTheFile() async throws {
+        let directory = try Directory()
+        let file = try directory.write(Self.minimal)
+        let config = try await DaemonConfiguration.load(file: file, environment: [:])
+        let base = URL(fileURLWithPath: directory.path).standardizedFileURL.path
+        #expect(config.brokerID == "broker:test-1")
+        #expect(config.dataDirectory == base + "/data")
+        #expect(config.tls.caBundle == base + "/ca.pem")
+        #expect(config.tls.crlFiles == [base + "/crl.pem"])
+        #expect(config.listenHost == "127.0.0.1")
+        #expect(config.listenPort == 7700)
+        #expect(config.tls.requireCRL)
+        #expect(!config.tls.allowTLS12)
+        #expect(config.tls.handshakeTimeoutSeconds == 10)
+        #expect(config.store.durability == .always)
+        #expect(config.store.maxAttempts == 10)
+        #expect(config.limits.maxFrameBytes == 1 << 20)
+        #expect(config.adminSocket == base + "/data/admin.sock")
+        #expect(config.metricsPort == nil)
+        #expect(config.logLevel == "info")
+        #expect(config.auditCheckpointInterval == 64)
+    }
+
+    @Test func checkedInExampleIsValidAndSetsEveryKey() async throws {
+        // The repository's documented example: find it relative to this source file.
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("config/klammer.yaml").path
+        let config = try await DaemonConfiguration.load(file: example, environment: [:])
+        #expect(config.listenHost == "0.0.0.0")
+        #expect(config.dataDirectory == "/var/lib/klammer")
+        #expect(config.store.maxDocumentBytes == 2 << 30)
+        #expect(config.adminSocket == "/var/lib/klammer/admin.sock")
+    }
+
+    @Test func environmentOverridesTheFile() async throws {
+        let config = try await load(Self.minimal + "\nlisten:\n  port: 7700\n", environment: [
+            "KLAMMER_LISTEN_PORT": "7801",
+            "KLAMMER_STORE_DURABILITY": "batched",
+            "KLAMMER_STORE_BATCH_MAX_DELAY_MS": "20",
+            "KLAMMER_TLS_CRL_FILES": "/a/crl1.pem, /a/crl2.pem",
+            "KLAMMER_TLS_ALLOW_TLS12": "true",
+            "KLAMMER_LIMITS_MAX_FRAME_BYTES": "4MiB",
+        ])
+        #expect(config.listenPort == 7801)
+        #expect(config.store.durability == .batched(maxDelayMilliseconds: 20))
+        #expect(config.tls.crlFiles == ["/a/crl1.pem", "/a/crl2.pem"])
+        #expect(config.tls.allowTLS12)
+        #expect(config.limits.maxFrameBytes == 4 << 20)
+    }
+
+    @Test func missingFileIsUnreadable() async throws {
+        do {
+            _ = try await DaemonConfiguration.load(file: "/nonexistent/klammer.yaml", environment: [:])
+            Issue.record("expected an error")
+        } catch let error as ConfigurationError {
+            #expect(error.code == .fileUnreadable)
+            #expect(error.description.contains("/nonexistent/klammer.yaml"))
+        }
+    }
+
+    @Test func syntaxErrorsAreReported() async throws {
+        let broken = await failure("broker_id: [unclosed\n")
+        #expect(broken?.code == .syntax)
+        let notMapping = await failure("- just\n- a list\n")
+        #expect(notMapping?.code == .syntax)
+    }
+
+    @Test func unknownKeysAreRefusedWithTheirLine() async throws {
+        let error = await failure(Self.minimal + "\n  allow_tl12: true\n")
+        #expect(error?.code == .unknownKey)
+        #expect(error?.key == "tls.allow_tl12")
+        #expect(error?.source.hasSuffix("klammer.yaml:8") == true)
+        let topLevel = await failure(Self.minimal + "\nlisten_port: 1\n")
+        #expect(topLevel?.key == "listen_port")
+    }
+
+    @Test func wrongTypesNameTheKey() async throws {
+        let text = await failure(Self.minimal + "\nlisten:\n  port: seventy\n")
+        #expect(text?.code == .wrongType)
+        #expect(text?.key == "listen.port")
+        let list = await failure(Self.minimal + "\nlisten:\n  port: [1, 2]\n")
+        #expect(list?.code == .wrongType)
+        #expect(list?.key == "listen.port")
+        let scalarForList = await failure(Self.minimal.replacingOccurrences(of: "[crl.pem]", with: "crl.pem"))
+        #expect(scalarForList?.code == .wrongType)
+        #expect(scalarForList?.key == "tls.crl_files")
+        let bool = await failure(Self.minimal + "\n  allow_tls12: maybe\n")
+        #expect(bool?.code == .wrongType)
+        #expect(bool?.key == "tls.allow_tls12")
+        let empty = await failure(Self.minimal + "\nlog:\n  level:\n")
+        #expect(empty?.code == .wrongType)
+        #expect(empty?.key == "log.level")
+        let section = await failure(Self.minimal + "\nstore: fast\n")
+        #expect(section?.code == .wrongType)
+        #expect(section?.key == "store")
+    }
+
+    @Test func outOfRangeValuesNameTheKeyAndTheRange() async throws {
+        let port = await failure(Self.minimal + "\nlisten:\n  port: 70000\n")
+        #expect(port?.code == .outOfRange)
+        #expect(port?.key == "listen.port")
+        #expect(port?.reason.contains("0…65535") == true)
+        let frame = await failure(Self.minimal + "\nlimits:\n  max_frame_bytes: 64MiB\n")
+        #expect(frame?.code == .outOfRange)
+        #expect(frame?.key == "limits.max_frame_bytes")
+        let fromEnvironment = await failure(Self.minimal, environment: ["KLAMMER_STORE_MAX_ATTEMPTS": "0"])
+        #expect(fromEnvironment?.code == .outOfRange)
+        #expect(fromEnvironment?.source == "environment variable KLAMMER_STORE_MAX_ATTEMPTS")
+    }
+
+    @Test func missingRequiredKeys() async throws {
+        let noBroker = await failure(Self.minimal.replacingOccurrences(of: "broker_id: \"broker:test-1\"\n", with: ""))
+        #expect(noBroker?.code == .missing)
+        #expect(noBroker?.key == "broker_id")
+        let noKey = await failure(Self.minimal.replacingOccurrences(of: "  key: broker.key", with: ""))
+        #expect(noKey?.code == .missing)
+        #expect(noKey?.key == "tls.key")
+        let noCRL = await failure(Self.minimal.replacingOccurrences(of: "  crl_files: [crl.pem]\n", with: ""))
+        #expect(noCRL?.code == .missing)
+        #expect(noCRL?.key == "tls.crl_files")
+        // Without CRLs only when revocation checking is explicitly relaxed.
+        let relaxed = try await load(Self.minimal.replacingOccurrences(of: "  crl_files: [crl.pem]", with: "  require_crl: false"))
+        #expect(relaxed.tls.crlFiles.isEmpty)
+    }
+
+    @Test func invalidValues() async throws {
+        let durability = await failure(Self.minimal + "\nstore:\n  durability: sometimes\n")
+        #expect(durability?.code == .invalidValue)
+        #expect(durability?.key == "store.durability")
+        let brokerID = await failure(Self.minimal.replacingOccurrences(of: "broker:test-1", with: "no colon"))
+        #expect(brokerID?.code == .invalidValue)
+        #expect(brokerID?.key == "broker_id")
+        let level = await failure(Self.minimal + "\nlog:\n  level: loud\n")
+        #expect(level?.key == "log.level")
+        let socket = await failure(Self.minimal + "\nadmin:\n  socket: /\(String(repeating: "s", count: 120))\n")
+        #expect(socket?.code == .invalidValue)
+        #expect(socket?.key == "admin.socket")
+        let samePort = await failure(Self.minimal + "\nlisten:\n  port: 9000\nmetrics:\n  port: 9000\n")
+        #expect(samePort?.key == "metrics.port")
+    }
+}
