@@ -290,7 +290,7 @@ import Testing
         let base = try TempDir()
         let daemon = try Daemon(dataDirectory: base.file("dev"))
         let document = base.file("akte.bin")
-        let bytes = (0..<(16 << 20)).map { UInt8(truncatingIfNeeded: ($0 &* 2654435761) >> 13) }
+        let bytes = (0..<(8 << 20)).map { UInt8(truncatingIfNeeded: ($0 &* 2654435761) >> 13) }
         try Data(bytes).write(to: URL(fileURLWithPath: document))
         let first = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
         let prepared = try PreparedMessage.prepare(credentials: first.credentials, recipients: [Self.id(Self.rostock)], payload: .file(document))
