@@ -173,6 +173,8 @@ import Testing
 
         let verify = try ProcessRunner.klammer(["verify", "--ca", daemon.caPath, directory])
         #expect(verify.status == 0, "\(verify.stderr)")
+        #expect(verify.stdout.contains("signed by the broker: accepted"))
+        #expect(verify.stdout.contains("acknowledged (\(Self.rostock))"))
         let openssl = try ProcessRunner.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
                                                  "-content", directory + "/envelope.bin", "-certfile", directory + "/sender.pem",
                                                  "-CAfile", daemon.caPath, "-purpose", "any", "-out", "/dev/null"])
