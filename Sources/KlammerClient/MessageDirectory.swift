@@ -19,16 +19,25 @@ import NIOCore
 ///   receipts/NN-<kind>.bin   each signed receipt container (§5.4.2), in issue order
 /// ```
 public enum MessageDirectory {
-    /// File names.
+    /// `payload`: the payload bytes.
     public static let payloadFile = "payload"
+    /// `envelope.bin`: the canonical signed envelope.
     public static let envelopeFile = "envelope.bin"
+    /// `envelope.json`: the readable stored envelope.
     public static let envelopeJSONFile = "envelope.json"
+    /// `signature.p7s`: the sender's detached CMS (DER).
     public static let signatureFile = "signature.p7s"
+    /// `signature.bin`: the sender signature in its wire layout (SPEC.md §5.5).
     public static let wireSignatureFile = "signature.bin"
+    /// `batch-root.bin`: the batch root statement the CMS covers (batch form only).
     public static let batchRootFile = "batch-root.bin"
+    /// `sender.pem`: the sender certificate.
     public static let senderCertificateFile = "sender.pem"
+    /// `broker.pem`: the broker certificate that signs the receipts.
     public static let brokerCertificateFile = "broker.pem"
+    /// `receipts.json`: the receipts, readable.
     public static let receiptsJSONFile = "receipts.json"
+    /// `receipts/`: one signed receipt container per file.
     public static let receiptsDirectory = "receipts"
 
     /// Largest envelope, signature or certificate file read back (the payload is streamed).
