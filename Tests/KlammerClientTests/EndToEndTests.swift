@@ -173,6 +173,8 @@ import Testing
 
         let verify = try ProcessRunner.klammer(["verify", "--ca", daemon.caPath, directory])
         #expect(verify.status == 0, "\(verify.stderr)")
+        #expect(verify.stdout.contains("signed by the broker: accepted"))
+        #expect(verify.stdout.contains("acknowledged (\(Self.rostock))"))
         let openssl = try ProcessRunner.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
                                                  "-content", directory + "/envelope.bin", "-certfile", directory + "/sender.pem",
                                                  "-CAfile", daemon.caPath, "-purpose", "any", "-out", "/dev/null"])
@@ -290,7 +292,7 @@ import Testing
         let base = try TempDir()
         let daemon = try Daemon(dataDirectory: base.file("dev"))
         let document = base.file("akte.bin")
-        let bytes = (0..<(16 << 20)).map { UInt8(truncatingIfNeeded: ($0 &* 2654435761) >> 13) }
+        let bytes = (0..<(8 << 20)).map { UInt8(truncatingIfNeeded: ($0 &* 2654435761) >> 13) }
         try Data(bytes).write(to: URL(fileURLWithPath: document))
         let first = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
         let prepared = try PreparedMessage.prepare(credentials: first.credentials, recipients: [Self.id(Self.rostock)], payload: .file(document))

@@ -388,4 +388,34 @@ final class FrameTap: Sendable {
         }
         #expect(await client.phase == .open)
     }
+
+    @Test func subscriptionGrantsOneCreditPerMessageTakenAndRoutesReceipts() async throws {
+        let pki = try TestPKI()
+        let schwerin = try pki.participant("ags:13004000")
+        let rostock = try pki.participant("ags:13003000")
+        let (client, tap) = try await Self.connected(rostock.credentials)
+        let subscription = try await client.subscribe(credits: 2, receipts: true)
+        guard case .subscribe(let subscribe) = try await tap.next() else { Issue.record("no SUBSCRIBE"); return }
+        #expect(subscribe.credits == 2)
+        #expect(subscribe.topics == .all)
+        await #expect(throws: KlammerClientError.self) { try await client.subscribe() }  // one per connection
+
+        let prepared = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes([5]))
+        let id = MessageID.random()
+        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: subscribe.requestID, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: 1, envelope: prepared.envelope),
+                                                             senderSignature: prepared.signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
+        await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: subscribe.requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: [5]))))
+        await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: subscribe.requestID, messageID: id)))
+        #expect(tap.pending.isEmpty)  // no credit before the application took the message
+        var messages = subscription.messages.makeAsyncIterator()
+        let message = try #require(try await messages.next())
+        #expect(message.messageID == id && message.isVerified)
+        guard case .credit(let credit) = try await tap.next() else { Issue.record("no CREDIT"); return }
+        #expect(credit.requestID == subscribe.requestID && credit.credits == 1)
+
+        let receipt = try Self.acceptedReceipt(for: prepared)
+        await client.handle(.receipt(Frame.ReceiptEvent(requestID: subscribe.requestID, receipt: receipt)))
+        var receipts = subscription.receipts.makeAsyncIterator()
+        #expect(await receipts.next() == receipt)
+    }
 }
