@@ -16,7 +16,9 @@ import NIOCore
 ///   sender.pem         the sender certificate the broker verified the signature against
 ///   broker.pem         the broker's TLS certificate, which signs the receipts (when known)
 ///   receipts.json      the receipts known so far, readable
-///   receipts/NN-<kind>.bin   each signed receipt container (§5.4.2), in issue order
+///   receipts/NN-<kind>.bin   each signed receipt container (§5.4.2), in issue order, and split for openssl:
+///   receipts/NN-<kind>.receipt + .p7s                 canonical receipt bytes and the broker's detached CMS
+///   receipts/NN-acknowledged.statement + .recipient.p7s   the recipient's acknowledgement and its detached CMS
 /// ```
 public enum MessageDirectory {
     /// `payload`: the payload bytes.
@@ -94,8 +96,17 @@ public enum MessageDirectory {
             try? fm.removeItem(atPath: receiptsPath)
             try fm.createDirectory(atPath: receiptsPath, withIntermediateDirectories: true)
             for (index, receipt) in receipts.enumerated() {
-                let name = String(format: "%02d-%@.bin", index + 1, receipt.receipt.kind.description)
-                try Data(receipt.encodedBytes).write(to: URL(fileURLWithPath: (receiptsPath as NSString).appendingPathComponent(name)))
+                let stem = (receiptsPath as NSString).appendingPathComponent(
+                    String(format: "%02d-%@", index + 1, receipt.receipt.kind.description))
+                try Data(receipt.encodedBytes).write(to: URL(fileURLWithPath: stem + ".bin"))
+                // The same receipt split into what each signature covers, so `openssl cms -verify` works on it
+                // directly (SPEC.md §5.10).
+                try Data(receipt.receipt.canonicalBytes).write(to: URL(fileURLWithPath: stem + ".receipt"))
+                try Data(receipt.brokerSignature).write(to: URL(fileURLWithPath: stem + ".p7s"))
+                if let acknowledgement = receipt.acknowledgement {
+                    try Data(acknowledgement.statement.canonicalBytes).write(to: URL(fileURLWithPath: stem + ".statement"))
+                    try Data(acknowledgement.signature).write(to: URL(fileURLWithPath: stem + ".recipient.p7s"))
+                }
             }
             try receiptsJSON(receipts).write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(receiptsJSONFile)))
         } catch {

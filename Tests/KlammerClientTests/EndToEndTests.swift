@@ -167,9 +167,31 @@ import Testing
         #expect(receive.stdout.contains("acknowledged"))
         let directory = (out as NSString).appendingPathComponent(messageID)
         #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/payload")) == Data(bytes))
-        let receipts = try FileManager.default.contentsOfDirectory(atPath: directory + "/receipts").sorted()
+        let receipts = try FileManager.default.contentsOfDirectory(atPath: directory + "/receipts").sorted().filter { $0.hasSuffix(".bin") }
         #expect(receipts.first == "01-accepted.bin")
         #expect(receipts.last?.hasSuffix("-acknowledged.bin") == true)
+        // Every receipt verifies with openssl on its own: the broker's CMS over the canonical receipt, and for
+        // `acknowledged` also the recipient's CMS over its statement.
+        for receipt in receipts {
+            let stem = directory + "/receipts/" + receipt.dropLast(".bin".count)
+            let broker = try ProcessRunner.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", stem + ".p7s",
+                                                    "-content", stem + ".receipt", "-certfile", directory + "/broker.pem",
+                                                    "-CAfile", daemon.caPath, "-purpose", "any", "-out", "/dev/null"])
+            #expect(broker.status == 0, "\(receipt): \(broker.stderr)")
+        }
+        let ackStem = directory + "/receipts/" + (receipts.last ?? "").dropLast(".bin".count)
+        let recipientSignature = try ProcessRunner.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", ackStem + ".recipient.p7s",
+                                                            "-content", ackStem + ".statement", "-certfile", daemon.certPath(Self.rostock),
+                                                            "-CAfile", daemon.caPath, "-purpose", "any", "-out", "/dev/null"])
+        #expect(recipientSignature.status == 0, "\(recipientSignature.stderr)")
+        // A receipt whose bytes were changed does not verify.
+        var forged = try Data(contentsOf: URL(fileURLWithPath: directory + "/receipts/01-accepted.receipt"))
+        forged[forged.count - 3] ^= 0x01
+        try forged.write(to: URL(fileURLWithPath: base.file("forged.receipt")))
+        let refused = try ProcessRunner.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/receipts/01-accepted.p7s",
+                                                 "-content", base.file("forged.receipt"), "-certfile", directory + "/broker.pem",
+                                                 "-CAfile", daemon.caPath, "-purpose", "any", "-out", "/dev/null"])
+        #expect(refused.status != 0)
 
         let verify = try ProcessRunner.klammer(["verify", "--ca", daemon.caPath, directory])
         #expect(verify.status == 0, "\(verify.stderr)")
