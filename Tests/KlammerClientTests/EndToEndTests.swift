@@ -144,6 +144,40 @@ import Testing
         await recipient.close()
     }
 
+    /// A confirmed message survives kill -9 of the broker: the recipient, offline until after the restart, gets it
+    /// byte-identical, and the sender's routing slip still holds the `accepted` receipt it was given.
+    @Test func confirmedMessageSurvivesABrokerKillAndReachesTheOfflineRecipient() async throws {
+        let base = try TempDir()
+        let data = base.file("dev")
+        let payload = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 5) }
+        let accepted: SignedReceipt
+        do {
+            let daemon = try Daemon(dataDirectory: data)
+            let sender = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
+            accepted = try await sender.send(to: [try ParticipantID(Self.rostock)], subject: "vor dem Absturz", payload: .bytes(payload))
+            daemon.killHard()  // no graceful shutdown: only what was fsynced before the confirmation exists
+            await sender.close()
+        }
+        let restarted = try Daemon(dataDirectory: data)
+        let recipient = try await KlammerClient.connect(profile: restarted.profile(Self.rostock))
+        var received: [ReceivedMessage] = []
+        for try await event in try await recipient.fetch(max: 10) {
+            if case .message(let message) = event { received.append(message) }
+        }
+        #expect(received.count == 1)
+        let message = try #require(received.first)
+        #expect(message.isVerified)
+        #expect(message.stored.messageID == accepted.receipt.messageID)
+        #expect(message.payload == .bytes(payload))
+        _ = try await recipient.acknowledge(message)
+        await recipient.close()
+        let sender = try await KlammerClient.connect(profile: restarted.profile(Self.schwerin))
+        let slip = try await sender.status(accepted.receipt.messageID)
+        #expect(slip.first == accepted)
+        #expect(slip.map(\.receipt.kind).contains(.acknowledged))
+        await sender.close()
+    }
+
     @Test func klammerCommandLineSendReceiveVerifyStatus() async throws {
         let base = try TempDir()
         let daemon = try Daemon(dataDirectory: base.file("dev"))
