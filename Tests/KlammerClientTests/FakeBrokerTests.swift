@@ -18,7 +18,7 @@ final class FrameTap: Sendable {
     var isClosed: Bool { closed.withLock { $0 } }
 
     /// Waits (bounded) for the next written frame.
-    func next(timeout: Duration = .seconds(5)) async throws -> Frame {
+    func next(timeout: Duration = .seconds(20)) async throws -> Frame {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let frame = frames.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { return frame }
@@ -28,7 +28,7 @@ final class FrameTap: Sendable {
     }
 
     /// Waits (bounded) until the client closed the transport.
-    func waitClosed(timeout: Duration = .seconds(5)) async -> Bool {
+    func waitClosed(timeout: Duration = .seconds(20)) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline, !isClosed { try? await Task.sleep(for: .milliseconds(2)) }
         return isClosed

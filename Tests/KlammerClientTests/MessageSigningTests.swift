@@ -164,7 +164,9 @@ import Testing
                                           brokerSignature: [0x30, 0x00])
         try MessageDirectory.writeReceipts([accepted, delivered], in: directory)
         let names = try FileManager.default.contentsOfDirectory(atPath: directory + "/receipts").sorted()
-        #expect(names == ["01-accepted.bin", "02-delivered.bin"])
+        #expect(names == ["01-accepted.bin", "01-accepted.p7s", "01-accepted.receipt",
+                          "02-delivered.bin", "02-delivered.p7s", "02-delivered.receipt"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/receipts/02-delivered.receipt")) == Data(delivered.receipt.canonicalBytes))
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/receipts/02-delivered.bin")))
         #expect(try SignedReceipt(parsing: bytes) == delivered)
     }
