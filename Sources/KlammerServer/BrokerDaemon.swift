@@ -1,6 +1,8 @@
 import Foundation
 public import KlammerBroker
+public import KlammerCrypto
 import KlammerProtocol
+import Synchronization
 public import KlammerStore
 public import KlammerTLS
 public import Logging
@@ -31,6 +33,15 @@ public final class BrokerDaemon: Service {
     public let drainTimeout: Duration
     /// The live sessions (exposed for tests and metrics).
     public let hub: SessionHub
+    /// The broker core and its store while `run()` has them open (for the admin API, metrics and health).
+    private let running = Mutex<Broker?>(nil)
+
+    /// The broker core while the daemon runs (nil before it opened the store and after it closed it).
+    public var broker: Broker? { running.withLock { $0 } }
+    /// The message store while the daemon runs.
+    public var store: KlammerStore? { broker?.store }
+    /// The broker certificate (receipts; `/healthz` watches its expiry).
+    public var brokerCertificate: Certificate { brokerConfiguration.certificate }
 
     /// - Parameters:
     ///   - storeConfiguration: where and how the message store lives (`StoreConfiguration(directory:)`).
@@ -79,6 +90,7 @@ public final class BrokerDaemon: Service {
             await store.close()
             throw ServerError(.io, "cannot start the broker core in \(brokerConfiguration.directory): \(error)")
         }
+        running.withLock { $0 = broker }
         let brokerEvents = Task { await broker.run() }
         let hub = self.hub
         let session = sessionConfiguration
@@ -107,6 +119,7 @@ public final class BrokerDaemon: Service {
         if await !hub.waitUntilEmpty(timeout: drainTimeout) {
             logger.warning("connections still open after the drain timeout; closing the store anyway", metadata: ["open": "\(hub.count)"])
         }
+        running.withLock { $0 = nil }
         broker.close()
         await store.close()
         _ = await brokerEvents.value

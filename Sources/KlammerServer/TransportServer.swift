@@ -52,7 +52,9 @@ public final class TransportServer: Service {
                 connectionLogger[metadataKey: "peer"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
                 return configureTLSServerPipeline(
                     channel: channel, context: context, authorizer: authorizer, logger: connectionLogger
-                ).flatMap { applicationInitializer(channel) }
+                ).flatMapThrowing {
+                    try channel.pipeline.syncOperations.addHandler(ConnectionMetricsHandler())
+                }.flatMap { applicationInitializer(channel) }
             }
         let channel: any Channel
         do {

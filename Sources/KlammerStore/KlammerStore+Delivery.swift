@@ -23,6 +23,7 @@ extension KlammerStore {
                     guard let meta = s.messages[id], var e = q.entries[id] else { continue }
                     if meta.expiresAtMs <= now { toExpire.append(id); continue }
                     if Int(e.attempts) >= config.maxAttempts { toDead.append(id); continue }
+                    if e.attempts > 0 { StoreMetrics.redeliveries.increment() }
                     e.attempts += 1
                     let token = s.nextLeaseToken
                     s.nextLeaseToken += 1
@@ -214,6 +215,7 @@ extension KlammerStore {
         let body = RecordBody.encodeEntry(messageID: messageID, recipient: recipient)
         _ = submitLocked(&s, .expire, body) { [self] _, r in
             guard case .success = r else { return }
+            StoreMetrics.expired.increment()
             if let blob = dead?.blob { deleteBlobFile(blob.id) }
             let m = h.flatMap { try? readMessage($0, loc) }
             eventContinuation.yield(.expired(messageID: messageID, recipient: recipient,
@@ -233,6 +235,7 @@ extension KlammerStore {
         let body = RecordBody.encodeEntry(messageID: messageID, recipient: recipient, attempts: e.attempts)
         _ = submitLocked(&s, .deadLetter, body) { [self] _, r in
             guard case .success = r else { return }
+            StoreMetrics.deadLettered.increment()
             let m = h.flatMap { try? readMessage($0, loc) }
             eventContinuation.yield(.deadLettered(messageID: messageID, recipient: recipient, sender: m?.sender ?? "",
                                                   clientMessageID: m?.clientMessageID ?? "", attempts: attempts))

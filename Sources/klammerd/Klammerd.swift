@@ -35,6 +35,9 @@ struct Klammerd: AsyncParsableCommand {
     @Option(help: "Port to listen on (0 picks a free port).")
     var port: Int = 7700
 
+    @Option(help: "Port for Prometheus metrics and /healthz on 127.0.0.1 (0 picks a free port; the banner shows the URL).")
+    var metricsPort: Int = 0
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -43,14 +46,17 @@ struct Klammerd: AsyncParsableCommand {
             guard !dev else { throw ValidationError("--dev and --config exclude each other; choose one.") }
             // Production mode takes everything from the configuration file (and KLAMMER_* variables); a dev-mode
             // option next to --config would be silently ignored, so it is refused.
-            let devOptions = ["--data", "--host", "--port", "--log-level"]
+            let devOptions = ["--data", "--host", "--port", "--metrics-port", "--log-level"]
             if let given = CommandLine.arguments.first(where: { argument in devOptions.contains { argument == $0 || argument.hasPrefix($0 + "=") } }) {
-                throw ValidationError("\(given) applies to --dev only; with --config set data_dir, listen.host, listen.port or log.level in the file, or override them with KLAMMER_DATA_DIR, KLAMMER_LISTEN_HOST, KLAMMER_LISTEN_PORT, KLAMMER_LOG_LEVEL.")
+                throw ValidationError("\(given) applies to --dev only; with --config set data_dir, listen.host, listen.port, metrics.port or log.level in the file, or override them with KLAMMER_DATA_DIR, KLAMMER_LISTEN_HOST, KLAMMER_LISTEN_PORT, KLAMMER_LOG_LEVEL.")
             }
             return
         }
         guard dev else {
             throw ValidationError("klammerd needs --config FILE (production) or --dev (throwaway setup). Try 'klammerd --config config/klammer.yaml' or 'klammerd --dev'.")
+        }
+        guard (0...65535).contains(metricsPort) else {
+            throw ValidationError("--metrics-port must be between 0 and 65535, got \(metricsPort).")
         }
         guard (0...65535).contains(port) else {
             throw ValidationError("--port must be between 0 and 65535, got \(port).")
@@ -72,6 +78,7 @@ struct Klammerd: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "klammerd")
+        let metricsRegistry = MetricsServer.bootstrapPrometheus()
         let environment: DevEnvironment
         do {
             environment = try DevEnvironment(dataDirectory: dataDirectory)
@@ -89,9 +96,14 @@ struct Klammerd: AsyncParsableCommand {
             })
         // Admin API + audit log (see AdminWiring): keep these lines when the dev path changes.
         let admin = try DevAdmin.wiring(environment: environment, logger: logger)
+        let metrics = MetricsServer(
+            port: metricsPort, registry: metricsRegistry, daemon: server, minimumCertificateDays: 14, logger: logger,
+            onListening: { address in
+                FileHandle.standardOutput.write(Data("  metrics       http://127.0.0.1:\(address.port ?? 0)/metrics  (health: /healthz)\n".utf8))
+            })
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)] + admin.services,
+                services: [.init(service: server), .init(service: metrics)] + admin.services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

@@ -32,6 +32,7 @@ extension Klammerd {
             return handler
         }
         let logger = Logger(label: "klammerd")
+        let metricsRegistry = MetricsServer.bootstrapPrometheus()
         let registry = environment.registry
         let brokerConfiguration = try environment.brokerConfiguration()
         var session = SessionConfiguration(limits: brokerConfiguration.limits, brokerID: brokerConfiguration.brokerID)
@@ -50,9 +51,18 @@ extension Klammerd {
             trustStore: environment.tlsContext.configuration.trustStore,
             brokerCertificate: environment.brokerCertificate, brokerKey: environment.brokerKey,
             checkpointInterval: configuration.auditCheckpointInterval, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)] + admin.services
+        if let metricsPort = configuration.metricsPort {
+            services.append(.init(service: MetricsServer(
+                port: metricsPort, registry: metricsRegistry, daemon: server,
+                minimumCertificateDays: configuration.minimumCertificateDays, logger: logger,
+                onListening: { address in
+                    FileHandle.standardOutput.write(Data("  metrics       http://127.0.0.1:\(address.port ?? 0)/metrics  (health: /healthz)\n".utf8))
+                })))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)] + admin.services,
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
