@@ -243,6 +243,7 @@ let package = Package(
             name: "KlammerServerTests",
             dependencies: [
                 "KlammerServer", "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerBroker", "KlammerStore", "klammerd",
+                "KlammerAdmin", "klammerctl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -160,6 +160,15 @@ extension KlammerStore {
         try await finish(.purge, recipient: recipient, messageID: messageID) { $0.state == .deadLettered }
     }
 
+    /// Deletes a queued (ready, delayed) or dead-lettered message for `recipient` (operator purge); in-flight entries
+    /// are refused with `.notFound`: they end with their consumer's ack or lease timeout.
+    public func purge(recipient: String, messageID: UInt64) async throws {
+        try await finish(.purge, recipient: recipient, messageID: messageID) { e in
+            if case .inFlight = e.state { return false }
+            return true
+        }
+    }
+
     /// Writes a terminal record (ack/purge) after checking `allowed`, applies it and waits until it is durable.
     func finish(_ type: RecordType, recipient: String, messageID: UInt64,
                 allowed: @escaping (Entry) -> Bool) async throws {
@@ -171,7 +180,7 @@ extension KlammerStore {
                 guard let e = s.queues[recipient]?.entries[messageID], allowed(e) else {
                     return type == .ack
                         ? StoreError(.leaseNotHeld, "message \(messageID) is not leased with this token (lease expired, redelivered or already acked)")
-                        : StoreError(.notFound, "message \(messageID) is not in the dead-letter queue of \(recipient)")
+                        : StoreError(.notFound, "message \(messageID) is not purgeable in the queue of \(recipient) (not there, or in flight)")
                 }
                 if let p = writer.poisonError { return p }
                 let dead = s.finishEntry(recipient: recipient, messageID: messageID)

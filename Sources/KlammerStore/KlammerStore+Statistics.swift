@@ -14,6 +14,14 @@ public struct QueueStatistics: Sendable, Equatable, Codable {
     public var deadLettered: Int
     /// Everything not yet acknowledged, expired or purged.
     public var total: Int { ready + inFlight + delayed + deadLettered }
+
+    public init(recipient: String, ready: Int, inFlight: Int, delayed: Int, deadLettered: Int) {
+        self.recipient = recipient
+        self.ready = ready
+        self.inFlight = inFlight
+        self.delayed = delayed
+        self.deadLettered = deadLettered
+    }
 }
 
 extension KlammerStore {

@@ -95,7 +95,7 @@ struct Klammerd: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data((environment.banner(host: host, port: address.port ?? 0) + "\n").utf8))
             })
         // Admin API + audit log (see AdminWiring): keep these lines when the dev path changes.
-        let admin = try DevAdmin.wiring(environment: environment, logger: logger)
+        let admin = try DevAdmin.wiring(environment: environment, logger: logger, daemon: server)
         let metrics = MetricsServer(
             port: metricsPort, registry: metricsRegistry, daemon: server, minimumCertificateDays: 14, logger: logger,
             onListening: { address in

@@ -50,7 +50,7 @@ extension Klammerd {
             brokerID: configuration.brokerID, mode: "production",
             trustStore: environment.tlsContext.configuration.trustStore,
             brokerCertificate: environment.brokerCertificate, brokerKey: environment.brokerKey,
-            checkpointInterval: configuration.auditCheckpointInterval, logger: logger)
+            checkpointInterval: configuration.auditCheckpointInterval, logger: logger, broker: { server.broker })
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)] + admin.services
         if let metricsPort = configuration.metricsPort {
             services.append(.init(service: MetricsServer(
