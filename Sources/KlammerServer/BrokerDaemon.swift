@@ -19,7 +19,8 @@ public import ServiceLifecycle
 public final class BrokerDaemon: Service {
     private let host: String
     private let port: Int
-    private let tlsContext: TLSContext
+    /// The TLS context new connections get; ``reloadTLS(_:certificate:)`` swaps it.
+    private let tls: Mutex<(context: TLSContext, certificate: Certificate)>
     private let registry: ParticipantRegistry
     private let storeConfiguration: StoreConfiguration
     private let brokerConfiguration: BrokerConfiguration
@@ -41,7 +42,31 @@ public final class BrokerDaemon: Service {
     /// The message store while the daemon runs.
     public var store: KlammerStore? { broker?.store }
     /// The broker certificate (receipts; `/healthz` watches its expiry).
-    public var brokerCertificate: Certificate { brokerConfiguration.certificate }
+    public var brokerCertificate: Certificate { tls.withLock { $0.certificate } }
+    /// The TLS context new connections get.
+    public var tlsContext: TLSContext { tls.withLock { $0.context } }
+
+    /// Re-read TLS material: connections accepted from now on use `context` (its certificate, trust anchors and
+    /// CRLs); established connections keep theirs. Then closes live sessions whose client certificate `context`'s
+    /// CRLs revoke, among the registry's certificates. Returns how many sessions were closed.
+    @discardableResult
+    public func reloadTLS(_ context: TLSContext, certificate: Certificate) -> Int {
+        tls.withLock { $0 = (context, certificate) }
+        let crls = context.configuration.trustStore.crls
+        guard !crls.isEmpty else { return 0 }
+        var revoked: Set<String> = []
+        for participant in registry.all() {
+            for registered in participant.certificates {
+                guard let parsed = try? Certificate(pem: registered.pem) else { continue }
+                if crls.contains(where: { $0.isRevoked(parsed) }) { revoked.insert(registered.fingerprint) }
+            }
+        }
+        let closed = hub.closeConnections(usingCertificates: revoked)
+        if closed > 0 {
+            logger.notice("closed connections whose certificate a reloaded CRL revokes", metadata: ["connections": "\(closed)"])
+        }
+        return closed
+    }
 
     /// - Parameters:
     ///   - storeConfiguration: where and how the message store lives (`StoreConfiguration(directory:)`).
@@ -59,7 +84,7 @@ public final class BrokerDaemon: Service {
         self.maxConnections = maxConnections
         self.host = host
         self.port = port
-        self.tlsContext = tlsContext
+        self.tls = Mutex((tlsContext, brokerConfiguration.certificate))
         self.registry = registry
         self.storeConfiguration = storeConfiguration
         self.brokerConfiguration = brokerConfiguration
@@ -96,7 +121,7 @@ public final class BrokerDaemon: Service {
         let session = sessionConfiguration
         let logger = self.logger
         let server = TransportServer(
-            host: host, port: port, context: tlsContext, authorizer: .registry(registry), logger: logger, group: group,
+            host: host, port: port, contextProvider: { [self] in self.tlsContext }, authorizer: .registry(registry), logger: logger, group: group,
             applicationInitializer: { [maxConnections] in
                 let initializer: TransportServer.ApplicationInitializer = { channel in
                     BrokerSessionHandler.configure(channel: channel, broker: broker, hub: hub, configuration: session, logger: logger)

@@ -95,7 +95,15 @@ struct Klammerd: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data((environment.banner(host: host, port: address.port ?? 0) + "\n").utf8))
             })
         // Admin API + audit log (see AdminWiring): keep these lines when the dev path changes.
-        let admin = try DevAdmin.wiring(environment: environment, logger: logger, daemon: server)
+        let dataDirectory = environment.dataDirectory
+        let reloader = DaemonReloader(daemon: server, logger: logger) {
+            let pki = try DevPKI.loadOrCreate(dataDirectory: dataDirectory)
+            return .init(context: try DevEnvironment.tlsContext(pki: pki), certificate: pki.brokerCertificate, restartRequired: [])
+        }
+        let admin = try DevAdmin.wiring(environment: environment, logger: logger, daemon: server, reloader: reloader)
+        let adminService = admin.service
+        reloader.onTrustStoreChange { adminService.updateTrustStore($0) }
+        let reloadSignal = ReloadSignalService(reloader: reloader, audit: admin.audit, logger: logger)
         let metrics = MetricsServer(
             port: metricsPort, registry: metricsRegistry, daemon: server, minimumCertificateDays: 14, logger: logger,
             onListening: { address in
@@ -103,7 +111,7 @@ struct Klammerd: AsyncParsableCommand {
             })
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server), .init(service: metrics)] + admin.services,
+                services: [.init(service: server), .init(service: metrics), .init(service: reloadSignal)] + admin.services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

@@ -69,7 +69,8 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
             participant: nil,
             wake: { loop.execute { bound.value.apply(bound.value.machine.wake(now: Self.now())) } },
             shutdown: { loop.execute { bound.value.apply(bound.value.machine.shutdown(now: Self.now())) } },
-            participantChanged: { p in loop.execute { bound.value.apply(bound.value.machine.participantChanged(p)) } }))
+            participantChanged: { p in loop.execute { bound.value.apply(bound.value.machine.participantChanged(p)) } },
+            certificateRevoked: { loop.execute { bound.value.apply(bound.value.machine.certificateRevoked()) } }))
         let periods = [configuration.heartbeatMillis / 4, configuration.helloTimeoutMillis / 4,
                        configuration.pollIntervalMillis / 2, 250].filter { $0 > 0 }
         let period = max(10, periods.min() ?? 250)
@@ -200,7 +201,7 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
     private func startLanes(context: ChannelHandlerContext, participant: Participant, id: ParticipantID, clientMaxFrameSize: UInt32) {
         let output = SessionOutput(channel: context.channel, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
         laneInputs = (participant, id, output)
-        if let hubToken { hub.bind(hubToken, participant: id.rawValue) }
+        if let hubToken { hub.bind(hubToken, participant: id.rawValue, fingerprint: peer?.fingerprint.hex) }
         let (requestStream, requestContinuation) = AsyncStream<RequestWork>.makeStream()
         let (deliveryStream, deliveryContinuation) = AsyncStream<DeliveryJob>.makeStream()
         requests = requestContinuation
