@@ -11,7 +11,12 @@ extension AdminService {
             guard let reloader else {
                 throw Failure(status: 501, code: "not-supported", message: "this daemon cannot reload; restart it instead", outcome: .refused)
             }
-            let view = try reloader()
+            let view: AdminReloadView
+            do {
+                view = try reloader()
+            } catch {
+                throw Failure(status: 400, code: "reload-failed", message: "nothing was changed; the previous TLS material stays in force: \(error)", outcome: .failed)
+            }
             return (try Self.json(200, view), [
                 "ca_certificates": "\(view.caCertificates)", "crls": "\(view.crls)",
                 "broker_certificate": view.brokerCertificate, "connections_closed": "\(view.connectionsClosed)",
@@ -50,7 +55,7 @@ extension AdminService {
             try knownQueue(id)
             let request = body.isEmpty ? QueueSelectionRequest() : try Self.decode(QueueSelectionRequest.self, body)
             let ids = try messageIDs(request.messageIds)
-            let result = try Self.wait { try await broker.replayDeadLetters(queue: id, messageIDs: ids) }
+            let result = try Self.unknownMessageIsBadRequest { try Self.wait { try await broker.replayDeadLetters(queue: id, messageIDs: ids) } }
             return (try Self.json(200, result), ["replayed": result.messageIds.joined(separator: ",")])
         case .purgeQueue(let id):
             try knownQueue(id)
@@ -59,7 +64,7 @@ extension AdminService {
                 throw Failure.badRequest("confirmation-required", "purging deletes messages for good; send {\"confirm\": true} (klammerctl queue purge --yes)")
             }
             let ids = try messageIDs(request.messageIds)
-            let result = try Self.wait { try await broker.purge(queue: id, messageIDs: ids) }
+            let result = try Self.unknownMessageIsBadRequest { try Self.wait { try await broker.purge(queue: id, messageIDs: ids) } }
             return (try Self.json(200, result), ["purged": result.messageIds.joined(separator: ","), "skipped_in_flight": "\(result.skippedInFlight)"])
         case .traceMessage(let text):
             guard let id = MessageID(hex: text) else {
@@ -99,6 +104,15 @@ extension AdminService {
                 throw Failure.badRequest("bad-request", "'\(text)' is not a message id (32 hex digits)")
             }
             return id
+        }
+    }
+
+    /// A message id the operation cannot find is the caller's mistake (400), not a server failure.
+    static func unknownMessageIsBadRequest<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as ProtocolError where error.code == .unknownMessage {
+            throw Failure.badRequest("unknown-message", error.message)
         }
     }
 
