@@ -80,6 +80,14 @@ import Testing
             messageIDs.append(accepted.receipt.receipt.messageID.hex)
         }
 
+        // The daemon's own metrics endpoint counted the sends and shows the queue; it is healthy.
+        let metrics = try MetricsTests.get("http://127.0.0.1:\(daemon.metricsPort)/metrics")
+        #expect(metrics.status == 200)
+        #expect(MetricsTests.sample(metrics.body, "klammer_messages_accepted_total") == 2)
+        #expect(MetricsTests.sample(metrics.body, #"klammer_queue_messages{queue="\#(recipient.id)",state="ready"}"#) == 2)
+        let health = try MetricsTests.get("http://127.0.0.1:\(daemon.metricsPort)/healthz")
+        #expect(health.status == 200 && health.body.contains("\"ok\""))
+
         // queue list / stats
         let list = try Self.klammerctl(["queue", "list", "--json"], socket: socket, in: base)
         #expect(list.status == 0, "\(list.stderr)")
