@@ -2,7 +2,6 @@ import Foundation
 import KlammerBroker
 import KlammerProtocol
 import KlammerStore
-import Synchronization
 
 extension AdminService {
     /// The queue, message and store operations (SPEC.md §11.3). They need the running broker.
@@ -55,7 +54,7 @@ extension AdminService {
             try knownQueue(id)
             let request = body.isEmpty ? QueueSelectionRequest() : try Self.decode(QueueSelectionRequest.self, body)
             let ids = try messageIDs(request.messageIds)
-            let result = try Self.unknownMessageIsBadRequest { try Self.wait { try await broker.replayDeadLetters(queue: id, messageIDs: ids) } }
+            let result = try Self.unknownMessageIsBadRequest { try waitBlocking { try await broker.replayDeadLetters(queue: id, messageIDs: ids) } }
             return (try Self.json(200, result), ["replayed": result.messageIds.joined(separator: ",")])
         case .purgeQueue(let id):
             try knownQueue(id)
@@ -64,7 +63,7 @@ extension AdminService {
                 throw Failure.badRequest("confirmation-required", "purging deletes messages for good; send {\"confirm\": true} (klammerctl queue purge --yes)")
             }
             let ids = try messageIDs(request.messageIds)
-            let result = try Self.unknownMessageIsBadRequest { try Self.wait { try await broker.purge(queue: id, messageIDs: ids) } }
+            let result = try Self.unknownMessageIsBadRequest { try waitBlocking { try await broker.purge(queue: id, messageIDs: ids) } }
             return (try Self.json(200, result), ["purged": result.messageIds.joined(separator: ","), "skipped_in_flight": "\(result.skippedInFlight)"])
         case .traceMessage(let text):
             guard let id = MessageID(hex: text) else {
@@ -114,20 +113,5 @@ extension AdminService {
         } catch let error as ProtocolError where error.code == .unknownMessage {
             throw Failure.badRequest("unknown-message", error.message)
         }
-    }
-
-    /// Runs an async store operation from the blocking admin thread (NIO's thread pool, not the cooperative pool,
-    /// so waiting here cannot starve the task it waits for).
-    static func wait<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) throws -> T {
-        let result = Mutex<Result<T, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            let outcome: Result<T, any Error>
-            do { outcome = .success(try await operation()) } catch { outcome = .failure(error) }
-            result.withLock { $0 = outcome }
-            done.signal()
-        }
-        done.wait()
-        return try result.withLock { $0! }.get()
     }
 }

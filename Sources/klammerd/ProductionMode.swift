@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KlammerAdmin
 import KlammerConfig
 import KlammerServer
 import Logging
