@@ -92,6 +92,7 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .authorized(let peer) = event as? TLSEvent {
             self.peer = peer
+            if let hubToken { hub.bind(hubToken, certificateFingerprint: peer.fingerprint.hex) }
             apply(machine.authorized(applicationProtocol: peer.applicationProtocol, fingerprintHex: peer.fingerprint.hex,
                                      now: Self.now()))
         }
@@ -201,7 +202,7 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
     private func startLanes(context: ChannelHandlerContext, participant: Participant, id: ParticipantID, clientMaxFrameSize: UInt32) {
         let output = SessionOutput(channel: context.channel, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
         laneInputs = (participant, id, output)
-        if let hubToken { hub.bind(hubToken, participant: id.rawValue, fingerprint: peer?.fingerprint.hex) }
+        if let hubToken { hub.bind(hubToken, participant: id.rawValue) }
         let (requestStream, requestContinuation) = AsyncStream<RequestWork>.makeStream()
         let (deliveryStream, deliveryContinuation) = AsyncStream<DeliveryJob>.makeStream()
         requests = requestContinuation

@@ -9,7 +9,7 @@ public final class SessionHub: Sendable {
     /// Callbacks of one session; each hops to the session's event loop itself.
     struct Entry: Sendable {
         var participant: String?
-        /// Hex SHA-256 of the connection's client certificate (set with `participant`).
+        /// Hex SHA-256 of the connection's client certificate (set once TLS authorized the peer).
         var fingerprint: String?
         var wake: @Sendable () -> Void
         var shutdown: @Sendable () -> Void
@@ -64,11 +64,14 @@ public final class SessionHub: Sendable {
         return token
     }
 
-    func bind(_ token: UInt64, participant: String, fingerprint: String?) {
-        box.state.withLock { s in
-            s.entries[token]?.participant = participant
-            s.entries[token]?.fingerprint = fingerprint
-        }
+    func bind(_ token: UInt64, participant: String) {
+        box.state.withLock { s in s.entries[token]?.participant = participant }
+    }
+
+    /// Records the connection's client certificate as soon as TLS authorized it (before HELLO), so a reloaded CRL
+    /// also reaches connections that have not said HELLO yet.
+    func bind(_ token: UInt64, certificateFingerprint: String) {
+        box.state.withLock { s in s.entries[token]?.fingerprint = certificateFingerprint }
     }
 
     /// Closes every session whose client certificate is one of `fingerprints` (hex SHA-256), e.g. after a reload
