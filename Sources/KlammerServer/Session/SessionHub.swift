@@ -74,6 +74,9 @@ public final class SessionHub: Sendable {
         box.state.withLock { s in s.entries[token]?.fingerprint = certificateFingerprint }
     }
 
+    /// Sessions whose client certificate is known (TLS authorized them).
+    var certificateBoundCount: Int { box.state.withLock { s in s.entries.values.filter { $0.fingerprint != nil }.count } }
+
     /// Closes every session whose client certificate is one of `fingerprints` (hex SHA-256), e.g. after a reload
     /// brought CRLs that revoke them, the same way a registry change cuts them. Returns how many were closed.
     @discardableResult
