@@ -124,7 +124,7 @@ import Testing
                 now = Self.sample(try Self.get(base + "/metrics").body, series)
                 if now <= before { try await Task.sleep(for: .milliseconds(20)) }
             }
-            #expect(now == before + 1)
+            #expect(now >= before + 1)  // other suites in this process may refuse peers too
         }
     }
 
