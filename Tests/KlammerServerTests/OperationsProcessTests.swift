@@ -115,6 +115,10 @@ import Testing
         // dlq list: nothing dead yet
         let dead = try Self.decode([AdminDeadLetterQueueView<QueuedEnvelope>].self, try Self.klammerctl(["dlq", "list", "--json"], socket: socket, in: base))
         #expect(dead.isEmpty)
+        let replayNothing = try Self.decode(QueueOperationResult.self, try Self.klammerctl(["dlq", "replay", recipient.id, "--json"], socket: socket, in: base))
+        #expect(replayNothing.messageIds.isEmpty)
+        let replayQueued = try Self.klammerctl(["dlq", "replay", recipient.id, "--message", messageIDs[0]], socket: socket, in: base)
+        #expect(replayQueued.status == 1 && replayQueued.stderr.contains("unknown-message"))
 
         // store scrub
         let scrub = try Self.klammerctl(["store", "scrub", "--json"], socket: socket, in: base)
@@ -135,7 +139,7 @@ import Testing
 
         // Every call is in the audit log.
         let tail = try Self.klammerctl(["audit", "tail", "--count", "30", "--json"], socket: socket, in: base)
-        for action in ["queue.list", "queue.stats", "queue.peek", "message.trace", "dlq.list", "store.scrub", "queue.purge"] {
+        for action in ["queue.list", "queue.stats", "queue.peek", "message.trace", "dlq.list", "dlq.replay", "store.scrub", "queue.purge"] {
             #expect(tail.stdout.contains("\"\(action)\""), "no audit entry for \(action)")
         }
     }
