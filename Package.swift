@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "KlammerTLS", targets: ["KlammerTLS"]),
         .library(name: "KlammerProtocol", targets: ["KlammerProtocol"]),
         .library(name: "KlammerStore", targets: ["KlammerStore"]),
+        .library(name: "KlammerClient", targets: ["KlammerClient"]),
         .executable(name: "klammerd", targets: ["klammerd"]),
         .executable(name: "klammerctl", targets: ["klammerctl"]),
         .executable(name: "klammer", targets: ["klammer"]),
@@ -77,9 +78,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // CRC32C with the CPU's CRC32 instruction (the store checksums every record and blob byte).
+        .target(name: "CKlammerCRC32C"),
         .target(
             name: "KlammerStore",
             dependencies: [
+                "CKlammerCRC32C",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -139,6 +143,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "KlammerClient",
+            dependencies: [
+                "KlammerProtocol", "KlammerTLS", "KlammerCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Executables (argument parsing and wiring only)
         .executableTarget(
@@ -165,8 +179,9 @@ let package = Package(
         .executableTarget(
             name: "klammer",
             dependencies: [
-                "KlammerCrypto", "KlammerTLS",
+                "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -179,9 +194,7 @@ let package = Package(
             dependencies: ["KlammerProtocol", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(name: "klammer-fuzz-frame", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
-        .executableTarget(name: "klammer-fuzz-envelope", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
-        .executableTarget(name: "klammer-fuzz-receipt", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
+        .executableTarget(name: "klammer-fuzz", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "klammer-store-crashtest",
             dependencies: ["KlammerStore"],
@@ -276,6 +289,14 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KlammerClientTests",
+            dependencies: [
+                "KlammerClient", "KlammerProtocol", "KlammerCrypto", "KlammerTLS", "klammer", "klammerd",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

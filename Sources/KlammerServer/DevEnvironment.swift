@@ -64,6 +64,13 @@ public struct DevEnvironment: Sendable {
             lines.append("      fingerprint \(participant.certificate.fingerprint.hex)")
         }
         lines.append("  broker id     \(Self.brokerID)  (receipts signed with \(pki.brokerCertificatePath))")
+        if pki.participants.count >= 2 {
+            let sender = pki.participants[0], recipient = pki.participants[1]
+            let common = "--ca \(pki.caCertificatePath) --broker \(host):\(port)"
+            lines.append("  try it (in a second terminal; build first with 'swift build'):")
+            lines.append("    .build/debug/klammer send \(common) --cert \(sender.certificatePath) --key \(sender.keyPath) --to \(recipient.id) --subject 'Test' README.md")
+            lines.append("    .build/debug/klammer receive \(common) --cert \(recipient.certificatePath) --key \(recipient.keyPath) --out inbox --ack")
+        }
         return lines.joined(separator: "\n")
     }
 }

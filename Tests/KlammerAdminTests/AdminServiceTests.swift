@@ -253,7 +253,7 @@ struct AdminServiceTests {
     /// Connects without sending anything; returns the descriptor (receive timeout 3 s).
     static func rawConnect(_ path: String) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var timeout = timeval(tv_sec: 3, tv_usec: 0)
+        var timeout = timeval(tv_sec: 8, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -296,7 +296,7 @@ struct AdminServiceTests {
                 defer { close(second) }
                 #expect(Self.receive(second) == 0)
             } else {
-                // Nothing sent: closed after 200 ms, well within the 3 s receive timeout.
+                // Nothing sent: closed after 200 ms, well within the 8 s receive timeout.
                 #expect(Self.receive(first) == 0)
                 #expect(try AdminClient(socketPath: socketPath, timeoutSeconds: 5).send("GET", "/v1/status").status == 200)
             }

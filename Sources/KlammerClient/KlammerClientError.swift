@@ -1,0 +1,99 @@
+public import KlammerProtocol
+
+/// Every failure of `KlammerClient` and the `klammer` tool: a stable kind, the protocol error code when the broker (or
+/// the protocol rules) produced one, and a message that says what is wrong and what to do.
+public struct KlammerClientError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Where the failure comes from.
+    public struct Kind: Hashable, Sendable, CustomStringConvertible {
+        /// Stable name, e.g. `brokerRefused`.
+        public let name: String
+        init(_ name: String) { self.name = name }
+        /// The name.
+        public var description: String { name }
+
+        /// The broker answered a request (or the connection) with ERROR; see ``KlammerClientError/code``.
+        public static let brokerRefused = Kind("brokerRefused")
+        /// The broker broke the protocol (malformed or unexpected frame); the connection was closed.
+        public static let protocolViolation = Kind("protocolViolation")
+        /// TCP connect, TLS handshake or the connection itself failed.
+        public static let connectionFailed = Kind("connectionFailed")
+        /// The broker (or our TLS layer) refused the connection before WELCOME: certificate not trusted, not
+        /// registered, participant suspended. Retrying does not help.
+        public static let handshakeRefused = Kind("handshakeRefused")
+        /// The connection is closed or draining (GOAWAY); open a new connection and retry.
+        public static let connectionClosed = Kind("connectionClosed")
+        /// The profile (certificate, key, CA, broker address) is missing or unusable.
+        public static let invalidProfile = Kind("invalidProfile")
+        /// A caller-supplied value (recipient, subject, file, message id) is invalid.
+        public static let invalidArgument = Kind("invalidArgument")
+        /// A signature, certificate chain or payload digest did not verify.
+        public static let verificationFailed = Kind("verificationFailed")
+        /// Reading or writing a local file failed.
+        public static let fileError = Kind("fileError")
+        /// No answer within the time limit.
+        public static let timeout = Kind("timeout")
+    }
+
+    /// The kind of failure.
+    public let kind: Kind
+    /// The protocol error code (SPEC.md §6), if the failure has one.
+    public let code: ErrorCode?
+    /// What is wrong and what to do.
+    public let message: String
+
+    /// Creates an error.
+    public init(_ kind: Kind, code: ErrorCode? = nil, _ message: String) {
+        self.kind = kind
+        self.code = code
+        self.message = message
+    }
+
+    /// The protocol code's name (`UNKNOWN_RECIPIENT`) or else the kind's name.
+    public var name: String { code?.name ?? kind.name }
+
+    /// Whether retrying the same request unchanged may succeed (SPEC.md §6; connection losses are retryable).
+    public var isRetryable: Bool {
+        if let code { return code.isRetryable || kind == .connectionClosed }
+        return kind == .connectionFailed || kind == .connectionClosed || kind == .timeout
+    }
+
+    /// `NAME (code): message`, or `kind: message` without a protocol code.
+    public var description: String {
+        if let code { return "\(code.name) (\(code.rawValue)): \(message)" }
+        return "\(kind.name): \(message)"
+    }
+
+    /// An ERROR frame from the broker, with advice for the codes a user can act on.
+    static func broker(_ frame: Frame.ErrorFrame) -> KlammerClientError {
+        KlammerClientError(.brokerRefused, code: frame.code, "the broker refused: \(frame.message)\(advice(for: frame.code))")
+    }
+
+    /// A protocol rule the broker broke (we close the connection).
+    static func violation(_ error: ProtocolError) -> KlammerClientError {
+        KlammerClientError(.protocolViolation, code: error.code,
+                           "the broker sent something the protocol does not allow: \(error.message); the connection was closed")
+    }
+
+    static func advice(for code: ErrorCode) -> String {
+        switch code {
+        case .unknownParticipant, .certificateNotRegistered:
+            return " (is your certificate registered with this broker? ask the operator)"
+        case .participantSuspended, .participantRevoked:
+            return " (your participant is not active; contact the broker operator)"
+        case .unknownRecipient:
+            return " (check the recipient id, e.g. ags:13004000)"
+        case .notPermitted:
+            return " (the routing policy does not allow this; ask the operator)"
+        case .messageTooLarge, .tooManyRecipients:
+            return " (split the message or the recipient list)"
+        case .invalidEnvelope:
+            return " (if you reused a client message id, pick a new one or resend exactly the same message)"
+        case .shuttingDown, .storageUnavailable, .storageFull, .rateLimited, .quotaExceeded, .internalError:
+            return " (temporary; retry later with the same client message id)"
+        case .unknownMessage:
+            return " (the message id is unknown or not yours to see)"
+        default:
+            return ""
+        }
+    }
+}

@@ -1,0 +1,260 @@
+public import Foundation
+public import KlammerCrypto
+public import KlammerProtocol
+import NIOCore
+
+/// The directory a received message is stored in (SPEC.md §5.10), and its offline verification.
+///
+/// ```
+/// <out>/<message id>/
+///   payload            the payload bytes
+///   envelope.bin       the canonical signed envelope (§5.2) — the exact bytes the sender signed (single form)
+///   envelope.json      readable stored envelope (§5.8): message id, acceptance time, envelope fields
+///   signature.p7s      the sender's detached CMS SignedData (DER)
+///   signature.bin      the sender signature as carried on the wire (§5.5: form, CMS, batch proof)
+///   batch-root.bin     batch form only: the batch root statement the CMS covers (§5.5)
+///   sender.pem         the sender certificate the broker verified the signature against
+///   broker.pem         the broker's TLS certificate, which signs the receipts (when known)
+///   receipts.json      the receipts known so far, readable
+///   receipts/NN-<kind>.bin   each signed receipt container (§5.4.2), in issue order, and split for openssl:
+///   receipts/NN-<kind>.receipt + .p7s                 canonical receipt bytes and the broker's detached CMS
+///   receipts/NN-acknowledged.statement + .recipient.p7s   the recipient's acknowledgement and its detached CMS
+/// ```
+public enum MessageDirectory {
+    /// `payload`: the payload bytes.
+    public static let payloadFile = "payload"
+    /// `envelope.bin`: the canonical signed envelope.
+    public static let envelopeFile = "envelope.bin"
+    /// `envelope.json`: the readable stored envelope.
+    public static let envelopeJSONFile = "envelope.json"
+    /// `signature.p7s`: the sender's detached CMS (DER).
+    public static let signatureFile = "signature.p7s"
+    /// `signature.bin`: the sender signature in its wire layout (SPEC.md §5.5).
+    public static let wireSignatureFile = "signature.bin"
+    /// `batch-root.bin`: the batch root statement the CMS covers (batch form only).
+    public static let batchRootFile = "batch-root.bin"
+    /// `sender.pem`: the sender certificate.
+    public static let senderCertificateFile = "sender.pem"
+    /// `broker.pem`: the broker certificate that signs the receipts.
+    public static let brokerCertificateFile = "broker.pem"
+    /// `receipts.json`: the receipts, readable.
+    public static let receiptsJSONFile = "receipts.json"
+    /// `receipts/`: one signed receipt container per file.
+    public static let receiptsDirectory = "receipts"
+
+    /// Largest envelope, signature or certificate file read back (the payload is streamed).
+    static let maxSmallFile = 1 << 20
+
+    /// Writes `message` into `<outDirectory>/<message id>` (via a temporary directory renamed into place; an
+    /// earlier copy of the same message is replaced). A payload in a file is moved, not copied.
+    /// - Returns: the message directory.
+    @discardableResult
+    public static func write(_ message: ReceivedMessage, into outDirectory: String) throws(KlammerClientError) -> String {
+        let final = (outDirectory as NSString).appendingPathComponent(message.messageID.hex)
+        let staging = (outDirectory as NSString).appendingPathComponent(".\(message.messageID.hex).partial")
+        let fm = FileManager.default
+        do {
+            try? fm.removeItem(atPath: staging)
+            try fm.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            func path(_ name: String) -> String { (staging as NSString).appendingPathComponent(name) }
+            switch message.payload {
+            case .bytes(let bytes):
+                try Data(bytes).write(to: URL(fileURLWithPath: path(payloadFile)))
+            case .file(let source):
+                try fm.moveItem(atPath: source, toPath: path(payloadFile))
+            }
+            try Data(message.signedEnvelopeBytes).write(to: URL(fileURLWithPath: path(envelopeFile)))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            try encoder.encode(message.stored).write(to: URL(fileURLWithPath: path(envelopeJSONFile)))
+            try Data(message.signature.cms).write(to: URL(fileURLWithPath: path(signatureFile)))
+            var wire = ByteBuffer()
+            message.signature.encode(into: &wire)
+            try Data(wire.readableBytesView).write(to: URL(fileURLWithPath: path(wireSignatureFile)))
+            if case .batch = message.signature {
+                let root = try MessageVerifier.signedContent(envelope: message.envelope, signature: message.signature)
+                try Data(root).write(to: URL(fileURLWithPath: path(batchRootFile)))
+            }
+            let pem = message.senderCertificate?.pemString ?? ""
+            try Data(pem.utf8).write(to: URL(fileURLWithPath: path(senderCertificateFile)))
+            try writeReceipts([], in: staging)
+            if fm.fileExists(atPath: final) { try fm.removeItem(atPath: final) }
+            try fm.moveItem(atPath: staging, toPath: final)
+        } catch let e as KlammerClientError {
+            throw e
+        } catch {
+            throw KlammerClientError(.fileError, "cannot write message \(message.messageID) into \(outDirectory): \(error); check that the directory is writable")
+        }
+        return final
+    }
+
+    /// Replaces the receipts of a message directory with `receipts` (in issue order).
+    public static func writeReceipts(_ receipts: [SignedReceipt], in directory: String) throws(KlammerClientError) {
+        let fm = FileManager.default
+        let receiptsPath = (directory as NSString).appendingPathComponent(receiptsDirectory)
+        do {
+            try? fm.removeItem(atPath: receiptsPath)
+            try fm.createDirectory(atPath: receiptsPath, withIntermediateDirectories: true)
+            for (index, receipt) in receipts.enumerated() {
+                let stem = (receiptsPath as NSString).appendingPathComponent(
+                    String(format: "%02d-%@", index + 1, receipt.receipt.kind.description))
+                try Data(receipt.encodedBytes).write(to: URL(fileURLWithPath: stem + ".bin"))
+                // The same receipt split into what each signature covers, so `openssl cms -verify` works on it
+                // directly (SPEC.md §5.10).
+                try Data(receipt.receipt.canonicalBytes).write(to: URL(fileURLWithPath: stem + ".receipt"))
+                try Data(receipt.brokerSignature).write(to: URL(fileURLWithPath: stem + ".p7s"))
+                if let acknowledgement = receipt.acknowledgement {
+                    try Data(acknowledgement.statement.canonicalBytes).write(to: URL(fileURLWithPath: stem + ".statement"))
+                    try Data(acknowledgement.signature).write(to: URL(fileURLWithPath: stem + ".recipient.p7s"))
+                }
+            }
+            try receiptsJSON(receipts).write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(receiptsJSONFile)))
+        } catch {
+            throw KlammerClientError(.fileError, "cannot write the receipts into \(directory): \(error)")
+        }
+    }
+
+    /// Readable JSON of receipts: each receipt's fields, plus the recipient's statement for `acknowledged`.
+    public static func receiptsJSON(_ receipts: [SignedReceipt]) throws -> Data {
+        struct Entry: Encodable {
+            var receipt: Receipt
+            var acknowledgement: AcknowledgementJSON?
+        }
+        struct AcknowledgementJSON: Encodable {
+            var recipient: ParticipantID
+            var timestampMillis: UInt64
+            var statementHex: String
+            var signatureBytes: Int
+        }
+        let entries = receipts.map { r in
+            Entry(receipt: r.receipt, acknowledgement: r.acknowledgement.map {
+                AcknowledgementJSON(recipient: $0.statement.recipient, timestampMillis: $0.statement.timestampMillis,
+                                    statementHex: $0.statement.canonicalBytes.map { String(format: "%02x", $0) }.joined(),
+                                    signatureBytes: $0.signature.count)
+            })
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(entries)
+    }
+
+    /// What offline verification established.
+    public struct Verification: Sendable {
+        /// The verified envelope.
+        public let envelope: Envelope
+        /// The verified sender certificate.
+        public let senderCertificate: Certificate
+        /// SHA-256 of the canonical envelope.
+        public let envelopeDigest: SHA256Digest
+        /// The signature form.
+        public let form: SignatureForm
+        /// The receipts whose broker signature verified with `broker.pem`, in file order; nil if the directory has
+        /// no `broker.pem` (receipts then are not checked).
+        public let receipts: [Receipt]?
+    }
+
+    /// Writes the broker certificate that signs the receipts (`broker.pem`).
+    public static func writeBrokerCertificate(_ certificate: Certificate, in directory: String) throws(KlammerClientError) {
+        let path = (directory as NSString).appendingPathComponent(brokerCertificateFile)
+        do { try Data(certificate.pemString.utf8).write(to: URL(fileURLWithPath: path)) } catch {
+            throw KlammerClientError(.fileError, "cannot write \(path): \(error)")
+        }
+    }
+
+    /// Verifies every `receipts/*.bin` with the broker certificate: it chains to the CA, each receipt refers to this
+    /// envelope, and the broker's CMS over the canonical receipt verifies.
+    static func verifyReceipts(in directory: String, envelopeDigest: SHA256Digest, trustStore: TrustStore,
+                               at time: Date) throws(KlammerClientError) -> [Receipt]? {
+        func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        guard FileManager.default.fileExists(atPath: path(brokerCertificateFile)) else { return nil }
+        let broker: Certificate
+        do { broker = try Certificate(pem: String(decoding: try readSmall(path(brokerCertificateFile)), as: UTF8.self)) } catch {
+            throw KlammerClientError(.verificationFailed, "\(path(brokerCertificateFile)) holds no usable certificate: \(error)")
+        }
+        do { try trustStore.verify(broker, at: time, purpose: .any) } catch {
+            throw KlammerClientError(.verificationFailed, "the broker certificate \(broker.subject) is not trusted: \(error)")
+        }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: path(receiptsDirectory))) ?? [])
+            .filter { $0.hasSuffix(".bin") }.sorted()
+        var receipts: [Receipt] = []
+        for name in names {
+            let file = path(receiptsDirectory + "/" + name)
+            let signed: SignedReceipt
+            do { signed = try SignedReceipt(parsing: try readSmall(file)) } catch {
+                throw KlammerClientError(.verificationFailed, "\(file) is not a signed Klammer receipt: \(error)")
+            }
+            guard signed.receipt.envelopeDigest == envelopeDigest else {
+                throw KlammerClientError(.verificationFailed, "\(file) is a receipt for another message (envelope \(signed.receipt.envelopeDigest.hex))")
+            }
+            do {
+                try CMS.verifyDetached(signature: signed.brokerSignature, content: signed.receipt.canonicalBytes, signer: broker)
+            } catch {
+                throw KlammerClientError(.verificationFailed, "the broker's signature on \(file) does not verify with \(broker.subject): \(error)")
+            }
+            receipts.append(signed.receipt)
+        }
+        return receipts
+    }
+
+    /// Verifies a message directory offline: sender certificate against `trustStore`, the CMS signature over the
+    /// signed bytes, and the payload digest (the equivalent of
+    /// `openssl cms -verify -binary -inform DER -in signature.p7s -content envelope.bin -certfile sender.pem -CAfile CA -purpose any`
+    /// plus `sha256sum payload`).
+    public static func verify(_ directory: String, trustStore: TrustStore, at time: Date = Date()) throws(KlammerClientError) -> Verification {
+        func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        let envelopeBytes = try readSmall(path(envelopeFile))
+        let envelope: Envelope
+        do { envelope = try Envelope(parsingCanonical: envelopeBytes) } catch {
+            throw KlammerClientError(.verificationFailed, "\(path(envelopeFile)) is not a canonical Klammer envelope: \(error)")
+        }
+        let signature: SenderSignature
+        if FileManager.default.fileExists(atPath: path(wireSignatureFile)) {
+            signature = try parseWireSignature(try readSmall(path(wireSignatureFile)), file: path(wireSignatureFile))
+            let p7s = try readSmall(path(signatureFile))
+            guard p7s == signature.cms else {
+                throw KlammerClientError(.verificationFailed, "\(signatureFile) and \(wireSignatureFile) carry different signatures")
+            }
+        } else {
+            signature = .single(cms: try readSmall(path(signatureFile)))
+        }
+        let pem = String(decoding: try readSmall(path(senderCertificateFile)), as: UTF8.self)
+        let certificate: Certificate
+        do { certificate = try Certificate(pem: pem) } catch {
+            throw KlammerClientError(.verificationFailed, "\(path(senderCertificateFile)) holds no usable certificate: \(error)")
+        }
+        try MessageVerifier.verifySignature(envelope: envelope, signature: signature, senderCertificate: certificate,
+                                            trustStore: trustStore, at: time)
+        let (length, digest) = try PayloadSource.file(path(payloadFile)).measure()
+        try MessageVerifier.verifyPayload(envelope: envelope, length: length, digest: digest)
+        let envelopeDigest = MessageVerifier.digest(of: envelope)
+        let receipts = try verifyReceipts(in: directory, envelopeDigest: envelopeDigest, trustStore: trustStore, at: time)
+        return Verification(envelope: envelope, senderCertificate: certificate,
+                            envelopeDigest: envelopeDigest, form: signature.form, receipts: receipts)
+    }
+
+    static func readSmall(_ path: String) throws(KlammerClientError) -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw KlammerClientError(.fileError, "cannot read \(path); is this a message directory written by `klammer receive`?")
+        }
+        defer { try? handle.close() }
+        let data = (try? handle.read(upToCount: maxSmallFile + 1)) ?? Data()
+        guard data.count <= maxSmallFile else {
+            throw KlammerClientError(.verificationFailed, "\(path) is larger than \(maxSmallFile) bytes; it cannot be an envelope, signature or certificate")
+        }
+        return [UInt8](data)
+    }
+
+    /// Parses the §5.5 signature layout (by framing it as the body of a SEND_END, whose parser is strict).
+    static func parseWireSignature(_ bytes: [UInt8], file: String) throws(KlammerClientError) -> SenderSignature {
+        var frame = ByteBuffer()
+        frame.writeInteger(UInt32(6 + bytes.count))
+        frame.writeInteger(FrameType.sendEnd.rawValue)
+        frame.writeInteger(UInt8(0))
+        frame.writeInteger(UInt32(1))
+        frame.writeBytes(bytes)
+        guard let parsed = try? FrameParser.parseComplete(Array(frame.readableBytesView)), case .sendEnd(let end) = parsed else {
+            throw KlammerClientError(.verificationFailed, "\(file) is not a Klammer sender signature (SPEC.md §5.5)")
+        }
+        return end.signature
+    }
+}

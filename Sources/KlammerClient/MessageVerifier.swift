@@ -1,0 +1,74 @@
+public import Foundation
+public import KlammerCrypto
+public import KlammerProtocol
+
+/// Verifies a received message the way a recipient must before acknowledging it (SPEC.md §5.7), online or offline:
+///
+/// 1. the sender certificate chains to the trusted CA (and is not revoked, if CRLs are loaded);
+/// 2. it names the envelope's sender (`URI:urn:klammer:participant:<id>`);
+/// 3. the detached CMS verifies with exactly that certificate over the signed content — the canonical envelope
+///    (single form) or the batch root statement recomputed from the envelope digest and the proof (batch form);
+/// 4. the payload's length and SHA-256 equal the envelope's.
+public enum MessageVerifier {
+    /// The bytes the sender's CMS covers (SPEC.md §5.5).
+    public static func signedContent(envelope: Envelope, signature: SenderSignature) throws(KlammerClientError) -> [UInt8] {
+        switch signature {
+        case .single:
+            return envelope.canonicalBytes
+        case .batch(let proof):
+            var current = try! SHA256Digest(bytes: SHA256.hash(BatchInclusionProof.leafInput(envelopeDigest: digest(of: envelope))))
+            var path = proof.path[...]
+            for level in BatchInclusionProof.levels(leafIndex: proof.leafIndex, leafCount: proof.leafCount) where level.hasSibling {
+                guard let sibling = path.popFirst() else {
+                    throw KlammerClientError(.verificationFailed, "the batch proof path is shorter than its leaf index and count require")
+                }
+                let input = level.isRightChild
+                    ? BatchInclusionProof.nodeInput(left: sibling, right: current)
+                    : BatchInclusionProof.nodeInput(left: current, right: sibling)
+                current = try! SHA256Digest(bytes: SHA256.hash(input))
+            }
+            guard path.isEmpty else {
+                throw KlammerClientError(.verificationFailed, "the batch proof path is longer than its leaf index and count require")
+            }
+            do {
+                return try BatchRootStatement(leafCount: proof.leafCount, root: current).canonicalBytes
+            } catch {
+                throw KlammerClientError(.verificationFailed, "invalid batch root statement: \(error)")
+            }
+        }
+    }
+
+    /// SHA-256 of the canonical envelope bytes.
+    public static func digest(of envelope: Envelope) -> SHA256Digest {
+        try! SHA256Digest(bytes: SHA256.hash(envelope.canonicalBytes))
+    }
+
+    /// Checks 1–3 (everything but the payload).
+    public static func verifySignature(envelope: Envelope, signature: SenderSignature, senderCertificate: Certificate,
+                                       trustStore: TrustStore, at time: Date = Date()) throws(KlammerClientError) {
+        do {
+            try trustStore.verify(senderCertificate, at: time, purpose: .any)
+        } catch {
+            throw KlammerClientError(.verificationFailed, "the sender certificate \(senderCertificate.subject) is not trusted: \(error)")
+        }
+        guard senderCertificate.klammerParticipantID == envelope.sender.rawValue else {
+            throw KlammerClientError(.verificationFailed, "the sender certificate belongs to \(senderCertificate.klammerParticipantID ?? "no participant"), but the envelope names \(envelope.sender) as sender")
+        }
+        let content = try signedContent(envelope: envelope, signature: signature)
+        do {
+            try CMS.verifyDetached(signature: signature.cms, content: content, signer: senderCertificate)
+        } catch {
+            throw KlammerClientError(.verificationFailed, "the sender's signature does not verify: \(error)")
+        }
+    }
+
+    /// Check 4 for a computed length and digest.
+    public static func verifyPayload(envelope: Envelope, length: UInt64, digest: SHA256Digest) throws(KlammerClientError) {
+        guard length == envelope.payloadLength else {
+            throw KlammerClientError(.verificationFailed, "the payload has \(length) bytes, the envelope declares \(envelope.payloadLength)")
+        }
+        guard digest == envelope.payloadDigest else {
+            throw KlammerClientError(.verificationFailed, "the payload's SHA-256 \(digest.hex) differs from the signed one \(envelope.payloadDigest.hex); the payload was altered")
+        }
+    }
+}

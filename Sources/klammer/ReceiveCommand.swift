@@ -1,0 +1,138 @@
+import ArgumentParser
+import Foundation
+import KlammerClient
+import KlammerProtocol
+
+/// `klammer receive --out DIR [--follow] [--ack]`: each message into its own directory (SPEC.md §5.10).
+struct ReceiveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "receive",
+        abstract: "Fetch waiting messages into DIR/<message id>/ (payload, signed envelope, signature, sender certificate, receipts).")
+
+    @OptionGroup var profile: ProfileOptions
+
+    @Option(name: .long, help: ArgumentHelp("Directory for received messages (created if missing).", valueName: "DIR"))
+    var out: String
+
+    @Flag(name: .long, help: "Keep running and receive messages as they arrive (Ctrl-C to stop).")
+    var follow = false
+
+    @Flag(name: .long, help: "Acknowledge each message after it verified and was written (signs an acknowledgement).")
+    var ack = false
+
+    @Option(name: .long, help: "Stop after this many messages (0 = no limit).")
+    var max: Int = 0
+
+    func run() async throws {
+        _ = try profile.resolve()  // profile errors before any file is created
+        do {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw KlammerClientError(.fileError, "cannot create the output directory \(out): \(error)")
+        }
+        let spool = (out as NSString).appendingPathComponent(".spool")
+        try? FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let display = ReceiveProgress()
+        let options = ReceiveOptions(payloadStorage: .directory(spool), progress: { id, received, total in
+            display.update(id, received, total)
+        })
+        var counts = Counts()
+        if follow {
+            try await follow(options: options, counts: &counts)
+        } else {
+            let client = try await profile.connect()
+            do {
+                try await fetchAll(client: client, options: options, counts: &counts)
+            } catch {
+                await client.close()
+                throw error
+            }
+            await client.close()
+            if counts.handled == 0 { FileHandle.standardError.write(Data("klammer: no messages waiting\n".utf8)) }
+        }
+        if counts.rejected > 0 {
+            throw KlammerClientError(.verificationFailed, "\(counts.rejected) message(s) did not verify and were not acknowledged; see the lines above")
+        }
+    }
+
+    struct Counts {
+        var handled = 0
+        var rejected = 0
+    }
+
+    /// Longest wait between reconnection attempts in --follow mode.
+    static let maxBackoffSeconds = 30
+
+    /// Pulls everything waiting (or up to --max).
+    func fetchAll(client: KlammerClient, options: ReceiveOptions, counts: inout Counts) async throws {
+        while true {
+            let batch = max > 0 ? Swift.min(100, max - counts.handled) : 100
+            if batch <= 0 { return }
+            var more = false
+            for try await event in try await client.fetch(max: batch, options: options) {
+                switch event {
+                case .message(let message):
+                    if try await handle(message, client: client) == false { counts.rejected += 1 }
+                    counts.handled += 1
+                case .done(_, let moreAvailable):
+                    more = moreAvailable
+                }
+            }
+            if !more { return }
+        }
+    }
+
+    /// Subscribes and handles pushed messages; a lost connection (broker restart, GOAWAY, network) is re-established
+    /// with back-off — unacknowledged messages are simply delivered again.
+    func follow(options: ReceiveOptions, counts: inout Counts) async throws {
+        var backoff = 1
+        while true {
+            var client: KlammerClient? = nil
+            do {
+                let connected = try await profile.connect()
+                client = connected
+                backoff = 1
+                let subscription = try await connected.subscribe(credits: 16, options: options)
+                for try await message in subscription.messages {
+                    if try await handle(message, client: connected) == false { counts.rejected += 1 }
+                    counts.handled += 1
+                    if max > 0, counts.handled >= max {
+                        await connected.close()
+                        return
+                    }
+                }
+                await connected.close()
+            } catch {
+                await client?.close()
+                guard (error as? KlammerClientError)?.isRetryable == true else { throw error }
+                FileHandle.standardError.write(Data("klammer: \(error); reconnecting in \(backoff) s\n".utf8))
+            }
+            try await Task.sleep(for: .seconds(backoff))
+            backoff = Swift.min(backoff * 2, Self.maxBackoffSeconds)
+        }
+    }
+
+    /// Writes, records receipts, acknowledges. Returns false if the message did not verify.
+    func handle(_ message: ReceivedMessage, client: KlammerClient) async throws -> Bool {
+        let directory = try MessageDirectory.write(message, into: out)
+        if let broker = await client.brokerCertificate {
+            try MessageDirectory.writeBrokerCertificate(broker, in: directory)
+        }
+        var receipts = (try? await client.status(message.messageID)) ?? []
+        var note = ""
+        if let error = message.verificationError {
+            FileHandle.standardError.write(Data("klammer: message \(message.messageID) from \(message.envelope.sender) did NOT verify and was not acknowledged: \(error.message)\n".utf8))
+            note = " NOT VERIFIED"
+        } else if ack {
+            let receipt = try await client.acknowledge(message)
+            if !receipts.contains(receipt) { receipts.append(receipt) }
+            note = " acknowledged"
+        } else {
+            note = " verified"
+        }
+        try MessageDirectory.writeReceipts(receipts, in: directory)
+        let e = message.envelope
+        print("received \(message.messageID) from \(e.sender) subject \"\(e.subject)\" (\(e.payloadLength) bytes, \(e.contentType)) -> \(directory)\(note)")
+        return message.isVerified
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import KlammerCrypto
+@testable import KlammerClient
+import KlammerProtocol
+
+/// A temporary directory removed when released.
+final class TempDir {
+    let path: String
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("klammer-client-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+}
+
+/// A throwaway CA with participants, generated at run time (no key is ever committed).
+struct TestPKI {
+    let ca: CertificateAuthority
+    let directory: TempDir
+
+    init() throws {
+        directory = try TempDir()
+        ca = try CertificateAuthority.create(commonName: "Klammer Client Test CA", organization: "Tests", keyKind: .p256)
+        try ca.certificate.pemString.write(toFile: caPath, atomically: true, encoding: .utf8)
+    }
+
+    var caPath: String { directory.file("ca.pem") }
+    var trustStore: TrustStore { TrustStore(anchors: [ca.certificate]) }
+
+    /// Issues a participant certificate + key, writes them as `<id>.pem` / `<id>.key`.
+    func participant(_ id: String) throws -> (credentials: ClientCredentials, certPath: String, keyPath: String) {
+        let key = try PrivateKey.generate(.p256)
+        let certificate = try ca.issue(commonName: id, subjectAlternativeNames: ["URI:urn:klammer:participant:\(id)"],
+                                       publicKey: key.publicKey, usage: .client)
+        let name = id.replacingOccurrences(of: ":", with: "-")
+        let certPath = directory.file("\(name).pem"), keyPath = directory.file("\(name).key")
+        try certificate.pemString.write(toFile: certPath, atomically: true, encoding: .utf8)
+        try key.pkcs8PEM.write(toFile: keyPath, atomically: true, encoding: .utf8)
+        return (try ClientCredentials(certificateChain: [certificate], privateKey: key, trustStore: trustStore), certPath, keyPath)
+    }
+}
+
+/// The outcome of a child process.
+struct CommandResult {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+}
+
+/// Runs executables under coreutils `timeout` (so no child can hang a test), output to files, read after exit.
+enum ProcessRunner {
+    static func binary(_ name: String) -> String {
+        var directory = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<5 {
+            let candidate = directory.appendingPathComponent(name).path
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue,
+               FileManager.default.isExecutableFile(atPath: candidate) {
+                return candidate
+            }
+            directory = directory.deletingLastPathComponent()
+        }
+        return FileManager.default.currentDirectoryPath + "/.build/debug/\(name)"
+    }
+
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                    seconds: Int = 30) throws -> CommandResult {
+        let scratch = try TempDir()
+        let out = scratch.file("out"), err = scratch.file("err")
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        process.arguments = ["-k", "2", "\(seconds)", executable] + arguments
+        var env = ProcessInfo.processInfo.environment
+        for key in env.keys where key.hasPrefix("KLAMMER_") { env[key] = nil }
+        env.merge(environment) { $1 }
+        process.environment = env
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle(forWritingAtPath: out)
+        process.standardError = FileHandle(forWritingAtPath: err)
+        try process.run()
+        process.waitUntilExit()
+        return CommandResult(status: process.terminationStatus,
+                             stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+                             stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    }
+
+    static func klammer(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+        try run(binary("klammer"), arguments, environment: environment)
+    }
+
+    static func openssl(_ arguments: [String]) throws -> CommandResult {
+        try run("/usr/bin/openssl", arguments, seconds: 20)
+    }
+}
+
+/// A running `klammerd --dev --data DIR --port 0` (under `timeout`, so it cannot outlive the test run); the port is
+/// read from its banner. Interrupted and reaped when released.
+final class Daemon {
+    let process = Process()
+    let stdout = Pipe()
+    let dataDirectory: String
+    let stderrFile: String
+    private(set) var port = 0
+
+    init(dataDirectory: String) throws {
+        self.dataDirectory = dataDirectory
+        stderrFile = dataDirectory + ".stderr"
+        _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        process.arguments = ["-k", "2", "180", ProcessRunner.binary("klammerd"), "--dev", "--data", dataDirectory, "--port", "0"]
+        process.standardOutput = stdout
+        process.standardError = FileHandle(forWritingAtPath: stderrFile)
+        process.standardInput = FileHandle.nullDevice
+        let exited = self.exited
+        process.terminationHandler = { _ in exited.signal() }
+        // Test runner threads block SIGINT/SIGTERM and a spawned child inherits the spawning thread's mask, so
+        // `timeout` could never forward our SIGTERM. Unblock them for the spawn only.
+        var termination = sigset_t(), previous = sigset_t()
+        sigemptyset(&termination)
+        sigaddset(&termination, SIGTERM)
+        sigaddset(&termination, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &termination, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        try process.run()
+        let deadline = Date() + 60
+        var text = ""
+        while Date() < deadline, port == 0 {
+            let chunk = stdout.fileHandleForReading.availableData
+            if chunk.isEmpty { break }  // EOF: the daemon exited
+            text += String(decoding: chunk, as: UTF8.self)
+            if let range = text.range(of: #"listening +127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                port = Int(text[range].split(separator: ":").last!)!
+            }
+        }
+        guard port != 0 else {
+            process.terminate()
+            _ = exited.wait(timeout: .now() + 10)
+            throw KlammerClientError(.connectionFailed, "klammerd did not print a listening line: \(text) \(log)")
+        }
+    }
+
+    var log: String { (try? String(contentsOfFile: stderrFile, encoding: .utf8)) ?? "" }
+    var broker: String { "127.0.0.1:\(port)" }
+    var pki: String { (dataDirectory as NSString).appendingPathComponent("pki") }
+    var caPath: String { pki + "/ca.pem" }
+    func certPath(_ id: String) -> String { pki + "/participants/\(id.replacingOccurrences(of: ":", with: "-"))/cert.pem" }
+    func keyPath(_ id: String) -> String { pki + "/participants/\(id.replacingOccurrences(of: ":", with: "-"))/key.pem" }
+    func profile(_ id: String) -> ClientProfile {
+        ClientProfile(certificatePath: certPath(id), keyPath: keyPath(id), caPath: caPath, broker: broker)
+    }
+    func environment(_ id: String) -> [String: String] {
+        ["KLAMMER_CERT": certPath(id), "KLAMMER_KEY": keyPath(id), "KLAMMER_CA": caPath, "KLAMMER_BROKER": broker]
+    }
+
+    /// kill -9 of klammerd itself (the child of `timeout`), as a crash would; waits until it is reaped.
+    func killHard() {
+        let pid = process.processIdentifier
+        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        for child in children.split(separator: " ").compactMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+            kill(child, SIGKILL)
+        }
+        _ = exited.wait(timeout: .now() + 10)
+        exited.signal()  // deinit waits on it again
+    }
+
+    /// Signalled by the termination handler, so teardown can wait with a bound instead of polling `isRunning`.
+    private let exited = DispatchSemaphore(value: 0)
+
+    deinit {
+        if process.isRunning { process.terminate() }  // `timeout` forwards SIGTERM to klammerd: graceful shutdown
+        if exited.wait(timeout: .now() + 10) == .timedOut {
+            // klammerd did not finish its graceful shutdown: kill it (the child of `timeout`), then reap.
+            let children = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children", encoding: .utf8)) ?? ""
+            for child in children.split(separator: " ").compactMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+                kill(child, SIGKILL)
+            }
+            _ = exited.wait(timeout: .now() + 10)
+        }
+        try? FileManager.default.removeItem(atPath: stderrFile)
+    }
+}
