@@ -14,8 +14,9 @@ struct Klammerd: AsyncParsableCommand {
             With --config FILE, klammerd runs in production mode from a YAML configuration (config/klammer.yaml \
             documents every key; KLAMMER_* environment variables override them). With --dev, it creates (once) a \
             throwaway PKI and demo participants under the data directory and listens on 127.0.0.1 with mutual TLS. \
-            Both serve the admin API on a Unix socket (klammerctl participant/audit/status). SIGTERM or SIGINT shut \
-            it down gracefully.
+            Both serve the admin API on a Unix socket (klammerctl participant, queue, dlq, message, store, audit, status, \
+            reload) and Prometheus metrics plus /healthz on 127.0.0.1 (production: metrics.port). SIGHUP re-reads the \
+            CA bundle, CRLs and broker certificate (like 'klammerctl reload'); SIGTERM or SIGINT shut it down gracefully.
             """,
         version: "0.1.0"
     )
