@@ -9,10 +9,28 @@ import Glibc
 /// `klammerctl reload` against the real `klammerd --config`: configuration changes that need a restart are listed,
 /// a new CRL refuses the revoked certificate on new connections, and a broken file changes nothing.
 @Suite(.serialized) struct ProductionReloadTests {
+    /// A port that was free a moment ago (the kernel picks it for a socket bound to port 0, which is then closed).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw AdminProcessTests.Failure(description: "cannot find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     @Test func reloadRereadsTheConfiguredFiles() throws {
         let temp = try AdminProcessTests.TempDir()
         let (config, ca) = try AdminProcessTests.writeProductionSetup(in: temp.path)
-        let daemon = try AdminProcessTests.Daemon(arguments: ["--config", config], logDirectory: temp.path, environment: ["KLAMMER_LISTEN_PORT": "0"])
+        let metricsPort = try Self.freePort()
+        let daemon = try AdminProcessTests.Daemon(arguments: ["--config", config], logDirectory: temp.path, environment: [
+            "KLAMMER_LISTEN_PORT": "0", "KLAMMER_METRICS_PORT": "\(metricsPort)",
+        ])
         func ctl(_ arguments: String...) throws -> AdminProcessTests.Result {
             try AdminProcessTests.run("klammerctl", arguments, environment: ["KLAMMER_ADMIN_SOCKET": daemon.socket], in: temp.path)
         }
@@ -26,6 +44,12 @@ import Glibc
                 .contains("exceeds limit")
         }
         #expect(try admitted())
+
+        // metrics.port serves /metrics and /healthz.
+        let health = try AdminProcessTests.run("/usr/bin/timeout", ["-k", "2", "10", "curl", "-s", "-w", "\n%{http_code}", "http://127.0.0.1:\(metricsPort)/healthz"], in: temp.path)
+        #expect(health.stdout.hasSuffix("\n200") && health.stdout.contains("broker_certificate"))
+        let metrics = try AdminProcessTests.run("/usr/bin/timeout", ["-k", "2", "10", "curl", "-s", "http://127.0.0.1:\(metricsPort)/metrics"], in: temp.path)
+        #expect(metrics.stdout.contains("klammer_connections_open"))
 
         // A changed log level cannot be applied live: reported, not applied.
         let text = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "level: warning", with: "level: info")
