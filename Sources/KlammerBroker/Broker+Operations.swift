@@ -77,13 +77,14 @@ extension Broker {
     public func purge(queue recipient: String, messageIDs: [MessageID]?) async throws -> QueueOperationResult {
         let pending = try store.browse(recipient: recipient, limit: Self.maxOperationEntries)
             + store.deadLetters(recipient: recipient, limit: Self.maxOperationEntries)
-        let inFlight = pending.filter(\.inFlight)
+        let inFlight = pending.filter(\.inFlight).count
         let selected = try select(pending.filter { !$0.inFlight }, messageIDs, in: recipient)
         for (storeID, _) in selected {
             try await store.purge(recipient: recipient, messageID: storeID)
         }
-        let skipped = messageIDs.map { ids in inFlight.filter { q in ids.contains { $0 == decodedID(q) } }.count } ?? inFlight.count
-        return QueueOperationResult(queue: recipient, messageIds: selected.map(\.1.hex), skippedInFlight: skipped)
+        // Named ids that are in flight were refused by `select`; only "purge all" skips in-flight entries.
+        return QueueOperationResult(queue: recipient, messageIds: selected.map(\.1.hex),
+                                    skippedInFlight: messageIDs == nil ? inFlight : 0)
     }
 
     /// The routing slip of any message, for the operator (no sender/recipient check); nil if unknown.
