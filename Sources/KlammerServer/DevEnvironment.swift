@@ -21,10 +21,15 @@ public struct DevEnvironment: Sendable {
         for participant in pki.participants where registry.participant(id: participant.id) == nil {
             try registry.add(id: participant.id, name: participant.name, certificate: participant.certificate)
         }
+        self.tlsContext = try Self.tlsContext(pki: pki)
+    }
+
+    /// The broker's TLS server context from the dev PKI files (also what a reload re-reads: `DIR/pki`).
+    public static func tlsContext(pki: DevPKI) throws -> TLSContext {
         let configuration = TLSConfiguration.server(
             certificateChain: [pki.brokerCertificate], privateKey: pki.brokerKey,
             trustStore: TrustStore(anchors: [pki.ca], crls: [pki.crl]))
-        self.tlsContext = try TLSContext(configuration: configuration)
+        return try TLSContext(configuration: configuration)
     }
 
     /// The broker's participant id in dev mode (written into every receipt).
