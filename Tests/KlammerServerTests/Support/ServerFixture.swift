@@ -134,11 +134,19 @@ func makeEnvelope(from sender: TestIdentity, to recipients: [TestIdentity], payl
 
 extension TestFrameClient {
     /// SEND_BEGIN → READY → CHUNKs (within `chunkSize`) → SEND_END; returns the broker's final answer
-    /// (ACCEPTED or ERROR), or the first unexpected frame.
+    /// (ACCEPTED or ERROR), or the first unexpected frame. RECEIPT events of subscriptions are skipped.
     func upload(requestID: UInt32, envelope: Envelope, payload: [UInt8], signer: TestIdentity? = nil,
                 signature: [UInt8]? = nil, chunkSize: Int = 64 << 10) async throws -> Frame? {
         try await send(.sendBegin(.init(requestID: requestID, signatureForm: .single, envelope: envelope)))
-        let first = await nextSignificant()
+        // Receipt events of a subscription on the same connection may come at any point; they are not the answer.
+        func answer() async -> Frame? {
+            while let f = await nextSignificant() {
+                if case .receipt(let event) = f, event.requestID != requestID { continue }
+                return f
+            }
+            return nil
+        }
+        let first = await answer()
         guard case .ready = first else { return first }
         var offset = 0
         while offset < payload.count {
@@ -149,7 +157,7 @@ extension TestFrameClient {
         let cms = try signature ?? CMS.signDetached(envelope.canonicalBytes, certificate: (signer ?? TestPKI.a).certificate,
                                                     key: (signer ?? TestPKI.a).key)
         try await send(.sendEnd(.init(requestID: requestID, signature: .single(cms: cms))))
-        return await nextSignificant()
+        return await answer()
     }
 
     /// Reads one delivery (DELIVER_BEGIN, chunks, END) and returns it with the payload.
