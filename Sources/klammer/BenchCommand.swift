@@ -30,6 +30,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("idle-connections"), help: "W5: number of idle connections (raise `ulimit -n` for 10000).")
     var idleConnections: Int = 1000
 
+    @Option(name: .long, help: "W1: producer connections.")
+    var connections: Int = 4
+
+    @Option(name: .long, help: "W1: unconfirmed sends per connection.")
+    var window: Int = 256
+
     @Option(name: .long, help: "Messages per batch signature (1…4096).")
     var batch: Int = 64
 
@@ -59,6 +65,9 @@ struct BenchCommand: AsyncParsableCommand {
         }
         guard Self.parseDuration(duration) != nil else { throw ValidationError("--duration must look like 10s, 1.5s or 500ms") }
         guard (1...100_000).contains(idleConnections) else { throw ValidationError("--idle-connections must be 1…100000") }
+        guard (1...64).contains(connections), (1...4096).contains(window) else {
+            throw ValidationError("--connections must be 1…64 and --window 1…4096")
+        }
         guard (1...4096).contains(batch) else { throw ValidationError("--batch must be 1…4096") }
     }
 
@@ -108,7 +117,7 @@ struct BenchCommand: AsyncParsableCommand {
         for name in wanted {
             let result: BenchResult
             switch name {
-            case "W1": result = try await workloads.producers("W1", connections: 4, window: 256, size: 1024)
+            case "W1": result = try await workloads.producers("W1", connections: connections, window: window, size: 1024)
             case "W2": result = try await workloads.endToEnd()
             case "W3": result = try await workloads.producers("W3", connections: 1, window: 4, size: 1 << 20)
             case "W5": result = try await workloads.connections()

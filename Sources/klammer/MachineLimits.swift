@@ -73,6 +73,12 @@ struct MachineLimits: Codable {
         process.standardOutput = pipe
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         process.standardInput = FileHandle.nullDevice
+        // `openssl speed -seconds` stops on SIGALRM; a child inherits the spawning thread's signal mask, and Swift's
+        // concurrency threads may block signals, so spawn with an empty mask.
+        var empty = sigset_t(), previous = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         do { try process.run() } catch { return nil }
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
