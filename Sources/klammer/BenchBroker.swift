@@ -10,11 +10,11 @@ final class BenchBroker {
     private let exited = DispatchSemaphore(value: 0)
 
     /// Starts the daemon and waits (≤ 60 s) for its `listening` banner line.
-    init() throws {
+    init(binary override: String? = nil) throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("klammer-bench-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         dataDirectory = base + "/data"
-        let binary = Self.siblingBinary("klammerd")
+        let binary = override ?? Self.siblingBinary("klammerd")
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw KlammerClientError(.invalidArgument, "klammerd not found next to klammer (\(binary)); build it (swift build --product klammerd) or pass --broker")
         }

@@ -51,6 +51,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("consumer-key"), help: ArgumentHelp("With --broker: key of the W2 consumer.", valueName: "FILE"))
     var consumerKey: String?
 
+    @Option(name: .long, help: ArgumentHelp("klammerd to start (default: the one next to klammer).", valueName: "PATH"))
+    var klammerd: String?
+
     @Flag(name: .long, help: "One JSON object per line per workload (after a `limits` line).")
     var json = false
 
@@ -85,7 +88,7 @@ struct BenchCommand: AsyncParsableCommand {
         defer { own?.stop() }
         let sender: ClientProfile, recipientProfile: ClientProfile, consumerProfile: ClientProfile
         if profile.broker == nil {
-            let broker = try BenchBroker()
+            let broker = try BenchBroker(binary: klammerd)
             own = broker
             sender = broker.profile("ags:13004000")
             recipientProfile = broker.profile("ags:13003000")

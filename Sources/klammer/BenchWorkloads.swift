@@ -19,6 +19,7 @@ struct BenchWorkloads: Sendable {
     let batchSize: Int
 
     /// Messages of `size` bytes to `recipients`, signed as batches of `batchSize` (one CMS per batch).
+    @inline(never)
     func prepareBatch(_ credentials: ClientCredentials, recipients: [ParticipantID], payload: [UInt8],
                       digest: SHA256Digest, tag: String) throws -> [PreparedMessage] {
         let now = UInt64(Date().timeIntervalSince1970 * 1000)
@@ -33,6 +34,25 @@ struct BenchWorkloads: Sendable {
             items.append((envelope, .bytes(payload)))
         }
         return try PreparedMessage.signBatch(items, credentials: credentials)
+    }
+
+    /// Runs `count` concurrent workers and waits for all of them.
+    static func runWorkers(_ count: Int, _ body: @escaping @Sendable (Int) async -> Void) async {
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<count { group.addTask { await body(i) } }
+        }
+    }
+
+    /// One send; the error instead of a (typed) throw. Keeping the typed-throwing call out of the task-group
+    /// closures also avoids a Swift 6.3 optimizer crash (coroutine splitting) in release builds.
+    @inline(never)
+    static func send(_ message: PreparedMessage, on client: KlammerClient) async -> (any Error)? {
+        do {
+            _ = try await client.send(message)
+            return nil
+        } catch {
+            return error
+        }
     }
 
     /// The broker's CPU and RSS now (nil when the broker is not ours).
@@ -68,31 +88,40 @@ struct BenchWorkloads: Sendable {
         let before = sample()
         let start = ContinuousClock.now
         let deadline = start + duration
-        await withTaskGroup(of: Void.self) { group in
-            for client in clients {
-                for worker in 0..<window {
-                    group.addTask {
-                        while ContinuousClock.now < deadline {
-                            let batch: [PreparedMessage]
-                            do {
-                                batch = try prepareBatch(credentials, recipients: [recipientID], payload: payload, digest: digest, tag: "\(name)-\(worker)")
-                            } catch { recorder.fail(error); return }
-                            for message in batch where ContinuousClock.now < deadline {
-                                let sent = ContinuousClock.now
-                                do {
-                                    _ = try await client.send(message)
-                                    recorder.record(.now - sent, bytes: size)
-                                } catch { recorder.fail(error); if Task.isCancelled { return } }
-                            }
-                        }
-                    }
-                }
-            }
+        let connected = clients
+        await Self.runWorkers(connections * window) { i in
+            await producerWorker(client: connected[i / window], credentials: credentials, payload: payload, digest: digest,
+                                 tag: "\(name)-\(i)", deadline: deadline, recorder: recorder)
         }
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         for client in clients { await client.close() }
         return finish(name, before: before, recorder: recorder, seconds: seconds,
                       note: "\(connections) conn × \(window) unconfirmed, \(size) B, batch-signed ×\(batchSize)")
+    }
+
+    /// One unconfirmed send slot of a producer connection: signs a batch, sends its members one after another, until
+    /// the deadline.
+    @inline(never)
+    func producerWorker(client: KlammerClient, credentials: ClientCredentials, payload: [UInt8], digest: SHA256Digest,
+                        tag: String, deadline: ContinuousClock.Instant, recorder: LatencyRecorder) async {
+        while ContinuousClock.now < deadline {
+            let batch: [PreparedMessage]
+            do {
+                batch = try prepareBatch(credentials, recipients: [recipientID], payload: payload, digest: digest, tag: tag)
+            } catch {
+                recorder.fail(error)
+                return
+            }
+            for message in batch {
+                if ContinuousClock.now >= deadline { break }
+                let sent = ContinuousClock.now
+                if let error = await Self.send(message, on: client) {
+                    recorder.fail(error)
+                } else {
+                    recorder.record(.now - sent, bytes: payload.count)
+                }
+            }
+        }
     }
 
     /// W2: one producer and one consumer; the consumer acknowledges every message; latency from the start of the
@@ -138,12 +167,11 @@ struct BenchWorkloads: Sendable {
                         } catch { recorder.fail(error); return }
                         for message in batch where ContinuousClock.now < deadline {
                             sentAt.withLock { $0[message.envelope.clientMessageID] = .now }
-                            do {
-                                _ = try await producer.send(message)
-                                sentCount.withLock { $0 += 1 }
-                            } catch {
+                            if let error = await Self.send(message, on: producer) {
                                 _ = sentAt.withLock { $0.removeValue(forKey: message.envelope.clientMessageID) }
                                 recorder.fail(error)
+                            } else {
+                                sentCount.withLock { $0 += 1 }
                             }
                         }
                     }
