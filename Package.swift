@@ -38,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: ["YAML"]),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
@@ -77,10 +79,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // CRC32C with the CPU's CRC32 instruction (the store checksums every record and blob byte).
+        .target(name: "CKlammerCRC32C"),
         .target(
             name: "KlammerStore",
             dependencies: [
+                "CKlammerCRC32C",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: swiftSettings
@@ -100,8 +106,11 @@ let package = Package(
                 "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerStore", "KlammerBroker",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -187,9 +196,7 @@ let package = Package(
             dependencies: ["KlammerProtocol", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(name: "klammer-fuzz-frame", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
-        .executableTarget(name: "klammer-fuzz-envelope", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
-        .executableTarget(name: "klammer-fuzz-receipt", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
+        .executableTarget(name: "klammer-fuzz", dependencies: ["KlammerFuzzTargets", "CFuzzerDriver"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "klammer-store-crashtest",
             dependencies: ["KlammerStore"],
@@ -251,6 +258,7 @@ let package = Package(
             name: "KlammerServerTests",
             dependencies: [
                 "KlammerServer", "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerBroker", "KlammerStore", "klammerd",
+                "KlammerAdmin", "klammerctl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -49,3 +49,15 @@ public struct AdminErrorBody: Sendable, Equatable, Codable, Error, CustomStringC
 
     public var description: String { "\(error.message) (\(error.code))" }
 }
+
+/// `POST /v1/queues/{id}/dead-letters/replay` and `POST /v1/queues/{id}/purge`: which messages (32-hex-digit
+/// message ids); absent means all of them. Purge also needs `confirm: true`, so that a bare POST deletes nothing.
+public struct QueueSelectionRequest: Sendable, Equatable, Codable {
+    public var messageIds: [String]?
+    public var confirm: Bool?
+
+    public init(messageIds: [String]? = nil, confirm: Bool? = nil) {
+        self.messageIds = messageIds
+        self.confirm = confirm
+    }
+}

@@ -17,6 +17,15 @@ public enum AdminRoute: Sendable, Equatable {
     case setPolicy(String)
     case auditTail(count: Int)
     case auditVerify
+    case listQueues
+    case showQueue(String)
+    case peekQueue(String, limit: Int)
+    case listDeadLetters(String?, limit: Int)
+    case replayDeadLetters(String)
+    case purgeQueue(String)
+    case traceMessage(String)
+    case scrubStore
+    case reload
 
     /// Why a request line matched no route.
     public enum Failure: Error, Sendable, Equatable {
@@ -28,6 +37,9 @@ public enum AdminRoute: Sendable, Equatable {
     /// Default and largest `count` of `GET /v1/audit/tail`.
     public static let defaultTailCount = 20
     public static let maximumTailCount = 1000
+    /// Default and largest `limit` of the queue listings (`peek`, dead letters).
+    public static let defaultListLimit = 100
+    public static let maximumListLimit = 10_000
 
     /// The audit action name of this route (`participant.add`, `status`, …).
     public var action: String {
@@ -43,13 +55,23 @@ public enum AdminRoute: Sendable, Equatable {
         case .setPolicy: "participant.policy.set"
         case .auditTail: "audit.tail"
         case .auditVerify: "audit.verify"
+        case .listQueues: "queue.list"
+        case .showQueue: "queue.stats"
+        case .peekQueue: "queue.peek"
+        case .listDeadLetters: "dlq.list"
+        case .replayDeadLetters: "dlq.replay"
+        case .purgeQueue: "queue.purge"
+        case .traceMessage: "message.trace"
+        case .scrubStore: "store.scrub"
+        case .reload: "reload"
         }
     }
 
     /// Whether the route changes the registry.
     public var isMutation: Bool {
         switch self {
-        case .addParticipant, .changeStatus, .removeParticipant, .addCertificate, .removeCertificate, .setPolicy: true
+        case .addParticipant, .changeStatus, .removeParticipant, .addCertificate, .removeCertificate, .setPolicy,
+             .replayDeadLetters, .purgeQueue, .reload: true
         default: false
         }
     }
@@ -102,10 +124,38 @@ public enum AdminRoute: Sendable, Equatable {
             return route(["GET": .auditTail(count: count)])
         case 3 where segments[0] == "v1" && segments[1] == "audit" && segments[2] == "verify":
             return route(["GET": .auditVerify])
+        case 2 where segments == ["v1", "queues"]:
+            return route(["GET": .listQueues])
+        case 3 where segments[0] == "v1" && segments[1] == "queues":
+            return route(["GET": .showQueue(segments[2])])
+        case 4 where segments[0] == "v1" && segments[1] == "queues" && segments[3] == "messages":
+            return limit(query).flatMap { route(["GET": .peekQueue(segments[2], limit: $0)]) }
+        case 4 where segments[0] == "v1" && segments[1] == "queues" && segments[3] == "dead-letters":
+            return limit(query).flatMap { route(["GET": .listDeadLetters(segments[2], limit: $0)]) }
+        case 5 where segments[0] == "v1" && segments[1] == "queues" && segments[3] == "dead-letters" && segments[4] == "replay":
+            return route(["POST": .replayDeadLetters(segments[2])])
+        case 4 where segments[0] == "v1" && segments[1] == "queues" && segments[3] == "purge":
+            return route(["POST": .purgeQueue(segments[2])])
+        case 2 where segments == ["v1", "dead-letters"]:
+            return limit(query).flatMap { route(["GET": .listDeadLetters(nil, limit: $0)]) }
+        case 3 where segments[0] == "v1" && segments[1] == "messages":
+            return route(["GET": .traceMessage(segments[2])])
+        case 3 where segments == ["v1", "store", "scrub"]:
+            return route(["POST": .scrubStore])
+        case 2 where segments == ["v1", "reload"]:
+            return route(["POST": .reload])
         default:
             break
         }
         return .failure(.notFound(String(pathPart)))
+    }
+
+    private static func limit(_ query: [String: String]) -> Result<Int, Failure> {
+        guard let text = query["limit"] else { return .success(defaultListLimit) }
+        guard let value = Int(text), (1...maximumListLimit).contains(value) else {
+            return .failure(.badQuery("limit must be a whole number 1…\(maximumListLimit), got '\(text)'"))
+        }
+        return .success(value)
     }
 
     private static func parseQuery(_ query: Substring?) -> [String: String] {

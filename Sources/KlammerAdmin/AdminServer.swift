@@ -53,7 +53,9 @@ public final class AdminServer: Service {
         let connections = ConnectionCounter(limit: maximumConnections)
         let maximumConnections = self.maximumConnections
         let requestTimeout = self.requestTimeout
-        let bootstrap = ServerBootstrap(group: group)
+        // One event loop for the listener and all admin connections: accepts are then counted against the limit in
+        // arrival order (with several loops, a later connection's initializer could run before an earlier one's).
+        let bootstrap = ServerBootstrap(group: group.next())
             .serverChannelOption(.backlog, value: 64)
             .childChannelInitializer { channel in
                 guard connections.enter() else {

@@ -21,8 +21,13 @@ public final class AdminService: Sendable {
     private let mode: String
     private let version: String
     private let startedAt: Date
-    private let trustStore: TrustStore?
+    private var trustStore: TrustStore? { trustStoreBox.withLock { $0 } }
+    private let trustStoreBox: Mutex<TrustStore?>
     private let brokerCertificate: Certificate?
+    /// The running broker core (queues, routing slips, store), nil while it is not running.
+    let brokerProvider: @Sendable () -> Broker?
+    /// Re-reads TLS material and configuration (`POST /v1/reload`); nil where the daemon cannot reload.
+    let reloader: (@Sendable () throws -> AdminReloadView)?
     /// One call at a time, so the audit log's order is the order in which changes happened.
     private let serial = Mutex(())
 
@@ -30,16 +35,22 @@ public final class AdminService: Sendable {
     ///   - trustStore: if given, a certificate must chain to it (TLS client purpose, current CRLs) to be registered.
     ///   - brokerCertificate: verifies audit checkpoints in `GET /v1/audit/verify`.
     ///   - mode: `production` or `dev`, shown by `status`.
+    ///   - broker: the running broker core, for the queue, message and store operations.
+    ///   - reload: carries out `POST /v1/reload`.
     public init(
         registry: ParticipantRegistry, audit: AuditLog, brokerID: String, version: String, mode: String,
-        trustStore: TrustStore?, brokerCertificate: Certificate?, startedAt: Date = Date()
+        trustStore: TrustStore?, brokerCertificate: Certificate?, startedAt: Date = Date(),
+        broker: @escaping @Sendable () -> Broker? = { nil },
+        reload: (@Sendable () throws -> AdminReloadView)? = nil
     ) {
+        self.brokerProvider = broker
+        self.reloader = reload
         self.registry = registry
         self.audit = audit
         self.brokerID = brokerID
         self.version = version
         self.mode = mode
-        self.trustStore = trustStore
+        self.trustStoreBox = Mutex(trustStore)
         self.brokerCertificate = brokerCertificate
         self.startedAt = startedAt
     }
@@ -54,6 +65,11 @@ public final class AdminService: Sendable {
         static func badRequest(_ code: String, _ message: String) -> Failure {
             Failure(status: 400, code: code, message: message, outcome: .refused)
         }
+    }
+
+    /// Replaces the trust store new certificates are checked against (after a reload re-read the CA bundle and CRLs).
+    public func updateTrustStore(_ trustStore: TrustStore?) {
+        trustStoreBox.withLock { $0 = trustStore }
     }
 
     /// Handles one request from `peer`. Every call, also a refused or failed one, ends in one audit entry.
@@ -199,6 +215,9 @@ public final class AdminService: Sendable {
             }
             let details = ["intact": "\(report.isIntact)", "last_sequence": "\(report.lastSequence)"]
             return (try Self.json(report.isIntact ? 200 : 409, report), details)
+        case .listQueues, .showQueue, .peekQueue, .listDeadLetters, .replayDeadLetters, .purgeQueue, .traceMessage,
+             .scrubStore, .reload:
+            return try performOperation(route, body: body)
         }
     }
 
@@ -286,7 +305,10 @@ extension AdminRoute {
     var subject: String {
         switch self {
         case .showParticipant(let id), .changeStatus(let id, _), .removeParticipant(let id), .addCertificate(let id),
-             .removeCertificate(let id, _), .setPolicy(let id):
+             .removeCertificate(let id, _), .setPolicy(let id), .showQueue(let id), .peekQueue(let id, _),
+             .replayDeadLetters(let id), .purgeQueue(let id), .traceMessage(let id):
+            id
+        case .listDeadLetters(let id?, _):
             id
         default:
             ""

@@ -10,18 +10,27 @@ public import NIOCore
 public struct ClientStateMachine: Sendable {
     /// What a request id is used for.
     public enum RequestKind: Hashable, Sendable {
+        /// SEND_BEGIN … ACCEPTED.
         case upload
+        /// FETCH … FETCH_DONE.
         case fetch
+        /// SUBSCRIBE; lives until the connection closes.
         case subscription
+        /// ACK … RECEIPT.
         case acknowledge
+        /// STATUS_REQUEST … last ROUTING_SLIP.
         case status
     }
 
     /// Connection phase as seen by the client.
     public enum Phase: Hashable, Sendable {
+        /// HELLO sent, WELCOME not yet received.
         case awaitingWelcome
+        /// Requests may start.
         case open
+        /// GOAWAY sent or received: open requests finish, no new ones.
         case draining
+        /// The transport is gone.
         case closed
     }
 

@@ -20,11 +20,13 @@ public struct Subscription: Sendable {
 
 /// The messages of a subscription, replenishing one credit per message taken.
 public struct SubscriptionMessages: AsyncSequence, Sendable {
+    /// See `AsyncSequence`.
     public typealias Element = ReceivedMessage
     let stream: AsyncThrowingStream<ReceivedMessage, any Error>
     let client: KlammerClient
     let requestID: UInt32
 
+    /// See `AsyncSequence`.
     public func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(base: stream.makeAsyncIterator(), client: client, requestID: requestID)
     }
@@ -35,6 +37,7 @@ public struct SubscriptionMessages: AsyncSequence, Sendable {
         let client: KlammerClient
         let requestID: UInt32
 
+        /// The next message; grants the broker one more credit for it.
         public mutating func next() async throws -> ReceivedMessage? {
             guard let message = try await base.next() else { return nil }
             try? await client.grantCredit(requestID: requestID, credits: 1)

@@ -8,6 +8,7 @@ public struct KlammerClientError: Error, Hashable, Sendable, CustomStringConvert
         /// Stable name, e.g. `brokerRefused`.
         public let name: String
         init(_ name: String) { self.name = name }
+        /// The name.
         public var description: String { name }
 
         /// The broker answered a request (or the connection) with ERROR; see ``KlammerClientError/code``.
@@ -56,6 +57,7 @@ public struct KlammerClientError: Error, Hashable, Sendable, CustomStringConvert
         return kind == .connectionFailed || kind == .connectionClosed || kind == .timeout
     }
 
+    /// `NAME (code): message`, or `kind: message` without a protocol code.
     public var description: String {
         if let code { return "\(code.name) (\(code.rawValue)): \(message)" }
         return "\(kind.name): \(message)"

@@ -14,19 +14,32 @@ import NIOCore
 ///   signature.bin      the sender signature as carried on the wire (§5.5: form, CMS, batch proof)
 ///   batch-root.bin     batch form only: the batch root statement the CMS covers (§5.5)
 ///   sender.pem         the sender certificate the broker verified the signature against
+///   broker.pem         the broker's TLS certificate, which signs the receipts (when known)
 ///   receipts.json      the receipts known so far, readable
-///   receipts/NN-<kind>.bin   each signed receipt container (§5.4.2), in issue order
+///   receipts/NN-<kind>.bin   each signed receipt container (§5.4.2), in issue order, and split for openssl:
+///   receipts/NN-<kind>.receipt + .p7s                 canonical receipt bytes and the broker's detached CMS
+///   receipts/NN-acknowledged.statement + .recipient.p7s   the recipient's acknowledgement and its detached CMS
 /// ```
 public enum MessageDirectory {
-    /// File names.
+    /// `payload`: the payload bytes.
     public static let payloadFile = "payload"
+    /// `envelope.bin`: the canonical signed envelope.
     public static let envelopeFile = "envelope.bin"
+    /// `envelope.json`: the readable stored envelope.
     public static let envelopeJSONFile = "envelope.json"
+    /// `signature.p7s`: the sender's detached CMS (DER).
     public static let signatureFile = "signature.p7s"
+    /// `signature.bin`: the sender signature in its wire layout (SPEC.md §5.5).
     public static let wireSignatureFile = "signature.bin"
+    /// `batch-root.bin`: the batch root statement the CMS covers (batch form only).
     public static let batchRootFile = "batch-root.bin"
+    /// `sender.pem`: the sender certificate.
     public static let senderCertificateFile = "sender.pem"
+    /// `broker.pem`: the broker certificate that signs the receipts.
+    public static let brokerCertificateFile = "broker.pem"
+    /// `receipts.json`: the receipts, readable.
     public static let receiptsJSONFile = "receipts.json"
+    /// `receipts/`: one signed receipt container per file.
     public static let receiptsDirectory = "receipts"
 
     /// Largest envelope, signature or certificate file read back (the payload is streamed).
@@ -83,8 +96,17 @@ public enum MessageDirectory {
             try? fm.removeItem(atPath: receiptsPath)
             try fm.createDirectory(atPath: receiptsPath, withIntermediateDirectories: true)
             for (index, receipt) in receipts.enumerated() {
-                let name = String(format: "%02d-%@.bin", index + 1, receipt.receipt.kind.description)
-                try Data(receipt.encodedBytes).write(to: URL(fileURLWithPath: (receiptsPath as NSString).appendingPathComponent(name)))
+                let stem = (receiptsPath as NSString).appendingPathComponent(
+                    String(format: "%02d-%@", index + 1, receipt.receipt.kind.description))
+                try Data(receipt.encodedBytes).write(to: URL(fileURLWithPath: stem + ".bin"))
+                // The same receipt split into what each signature covers, so `openssl cms -verify` works on it
+                // directly (SPEC.md §5.10).
+                try Data(receipt.receipt.canonicalBytes).write(to: URL(fileURLWithPath: stem + ".receipt"))
+                try Data(receipt.brokerSignature).write(to: URL(fileURLWithPath: stem + ".p7s"))
+                if let acknowledgement = receipt.acknowledgement {
+                    try Data(acknowledgement.statement.canonicalBytes).write(to: URL(fileURLWithPath: stem + ".statement"))
+                    try Data(acknowledgement.signature).write(to: URL(fileURLWithPath: stem + ".recipient.p7s"))
+                }
             }
             try receiptsJSON(receipts).write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(receiptsJSONFile)))
         } catch {
@@ -126,6 +148,52 @@ public enum MessageDirectory {
         public let envelopeDigest: SHA256Digest
         /// The signature form.
         public let form: SignatureForm
+        /// The receipts whose broker signature verified with `broker.pem`, in file order; nil if the directory has
+        /// no `broker.pem` (receipts then are not checked).
+        public let receipts: [Receipt]?
+    }
+
+    /// Writes the broker certificate that signs the receipts (`broker.pem`).
+    public static func writeBrokerCertificate(_ certificate: Certificate, in directory: String) throws(KlammerClientError) {
+        let path = (directory as NSString).appendingPathComponent(brokerCertificateFile)
+        do { try Data(certificate.pemString.utf8).write(to: URL(fileURLWithPath: path)) } catch {
+            throw KlammerClientError(.fileError, "cannot write \(path): \(error)")
+        }
+    }
+
+    /// Verifies every `receipts/*.bin` with the broker certificate: it chains to the CA, each receipt refers to this
+    /// envelope, and the broker's CMS over the canonical receipt verifies.
+    static func verifyReceipts(in directory: String, envelopeDigest: SHA256Digest, trustStore: TrustStore,
+                               at time: Date) throws(KlammerClientError) -> [Receipt]? {
+        func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        guard FileManager.default.fileExists(atPath: path(brokerCertificateFile)) else { return nil }
+        let broker: Certificate
+        do { broker = try Certificate(pem: String(decoding: try readSmall(path(brokerCertificateFile)), as: UTF8.self)) } catch {
+            throw KlammerClientError(.verificationFailed, "\(path(brokerCertificateFile)) holds no usable certificate: \(error)")
+        }
+        do { try trustStore.verify(broker, at: time, purpose: .any) } catch {
+            throw KlammerClientError(.verificationFailed, "the broker certificate \(broker.subject) is not trusted: \(error)")
+        }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: path(receiptsDirectory))) ?? [])
+            .filter { $0.hasSuffix(".bin") }.sorted()
+        var receipts: [Receipt] = []
+        for name in names {
+            let file = path(receiptsDirectory + "/" + name)
+            let signed: SignedReceipt
+            do { signed = try SignedReceipt(parsing: try readSmall(file)) } catch {
+                throw KlammerClientError(.verificationFailed, "\(file) is not a signed Klammer receipt: \(error)")
+            }
+            guard signed.receipt.envelopeDigest == envelopeDigest else {
+                throw KlammerClientError(.verificationFailed, "\(file) is a receipt for another message (envelope \(signed.receipt.envelopeDigest.hex))")
+            }
+            do {
+                try CMS.verifyDetached(signature: signed.brokerSignature, content: signed.receipt.canonicalBytes, signer: broker)
+            } catch {
+                throw KlammerClientError(.verificationFailed, "the broker's signature on \(file) does not verify with \(broker.subject): \(error)")
+            }
+            receipts.append(signed.receipt)
+        }
+        return receipts
     }
 
     /// Verifies a message directory offline: sender certificate against `trustStore`, the CMS signature over the
@@ -158,8 +226,10 @@ public enum MessageDirectory {
                                             trustStore: trustStore, at: time)
         let (length, digest) = try PayloadSource.file(path(payloadFile)).measure()
         try MessageVerifier.verifyPayload(envelope: envelope, length: length, digest: digest)
+        let envelopeDigest = MessageVerifier.digest(of: envelope)
+        let receipts = try verifyReceipts(in: directory, envelopeDigest: envelopeDigest, trustStore: trustStore, at: time)
         return Verification(envelope: envelope, senderCertificate: certificate,
-                            envelopeDigest: MessageVerifier.digest(of: envelope), form: signature.form)
+                            envelopeDigest: envelopeDigest, form: signature.form, receipts: receipts)
     }
 
     static func readSmall(_ path: String) throws(KlammerClientError) -> [UInt8] {

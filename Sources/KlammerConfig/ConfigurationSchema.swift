@@ -34,6 +34,7 @@ enum ConfigurationSchema {
         "limits.max_connections": .scalar,
         "admin.socket": .scalar,
         "metrics.port": .scalar,
+        "metrics.min_certificate_days": .scalar,
         "log.level": .scalar,
         "audit.checkpoint_interval": .scalar,
     ]

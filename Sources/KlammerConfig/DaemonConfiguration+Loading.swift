@@ -208,7 +208,9 @@ struct ConfigurationValues {
         return DaemonConfiguration(
             brokerID: brokerID, listenHost: host, listenPort: port, dataDirectory: dataDirectory,
             tls: tls, store: store, limits: limits, adminSocket: adminSocket,
-            metricsPort: metricsPort == 0 ? nil : metricsPort, logLevel: level,
+            metricsPort: metricsPort == 0 ? nil : metricsPort,
+            minimumCertificateDays: try int("metrics.min_certificate_days", default: 14, range: 0...3650, unit: "days"),
+            logLevel: level,
             auditCheckpointInterval: try int("audit.checkpoint_interval", default: 64, range: 1...100_000, unit: "entries"))
     }
 }

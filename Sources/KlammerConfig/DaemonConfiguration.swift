@@ -63,6 +63,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var adminSocket: String
     /// Prometheus metrics port on 127.0.0.1, or nil when off.
     public var metricsPort: Int?
+    /// `/healthz` reports unhealthy once the broker certificate expires in fewer than this many days.
+    public var minimumCertificateDays: Int = 14
     /// trace, debug, info, notice, warning, error or critical.
     public var logLevel: String
     /// A broker-signed checkpoint is appended to the audit log after this many entries.

@@ -1,6 +1,8 @@
 import Foundation
 public import KlammerBroker
+public import KlammerCrypto
 import KlammerProtocol
+import Synchronization
 public import KlammerStore
 public import KlammerTLS
 public import Logging
@@ -17,7 +19,8 @@ public import ServiceLifecycle
 public final class BrokerDaemon: Service {
     private let host: String
     private let port: Int
-    private let tlsContext: TLSContext
+    /// The TLS context new connections get; ``reloadTLS(_:certificate:)`` swaps it.
+    private let tls: Mutex<(context: TLSContext, certificate: Certificate)>
     private let registry: ParticipantRegistry
     private let storeConfiguration: StoreConfiguration
     private let brokerConfiguration: BrokerConfiguration
@@ -31,6 +34,39 @@ public final class BrokerDaemon: Service {
     public let drainTimeout: Duration
     /// The live sessions (exposed for tests and metrics).
     public let hub: SessionHub
+    /// The broker core and its store while `run()` has them open (for the admin API, metrics and health).
+    private let running = Mutex<Broker?>(nil)
+
+    /// The broker core while the daemon runs (nil before it opened the store and after it closed it).
+    public var broker: Broker? { running.withLock { $0 } }
+    /// The message store while the daemon runs.
+    public var store: KlammerStore? { broker?.store }
+    /// The broker certificate (receipts; `/healthz` watches its expiry).
+    public var brokerCertificate: Certificate { tls.withLock { $0.certificate } }
+    /// The TLS context new connections get.
+    public var tlsContext: TLSContext { tls.withLock { $0.context } }
+
+    /// Re-read TLS material: connections accepted from now on use `context` (its certificate, trust anchors and
+    /// CRLs); established connections keep theirs. Then closes live sessions whose client certificate `context`'s
+    /// CRLs revoke, among the registry's certificates. Returns how many sessions were closed.
+    @discardableResult
+    public func reloadTLS(_ context: TLSContext, certificate: Certificate) -> Int {
+        tls.withLock { $0 = (context, certificate) }
+        let crls = context.configuration.trustStore.crls
+        guard !crls.isEmpty else { return 0 }
+        var revoked: Set<String> = []
+        for participant in registry.all() {
+            for registered in participant.certificates {
+                guard let parsed = try? Certificate(pem: registered.pem) else { continue }
+                if crls.contains(where: { $0.isRevoked(parsed) }) { revoked.insert(registered.fingerprint) }
+            }
+        }
+        let closed = hub.closeConnections(usingCertificates: revoked)
+        if closed > 0 {
+            logger.notice("closed connections whose certificate a reloaded CRL revokes", metadata: ["connections": "\(closed)"])
+        }
+        return closed
+    }
 
     /// - Parameters:
     ///   - storeConfiguration: where and how the message store lives (`StoreConfiguration(directory:)`).
@@ -48,7 +84,7 @@ public final class BrokerDaemon: Service {
         self.maxConnections = maxConnections
         self.host = host
         self.port = port
-        self.tlsContext = tlsContext
+        self.tls = Mutex((tlsContext, brokerConfiguration.certificate))
         self.registry = registry
         self.storeConfiguration = storeConfiguration
         self.brokerConfiguration = brokerConfiguration
@@ -79,12 +115,13 @@ public final class BrokerDaemon: Service {
             await store.close()
             throw ServerError(.io, "cannot start the broker core in \(brokerConfiguration.directory): \(error)")
         }
+        running.withLock { $0 = broker }
         let brokerEvents = Task { await broker.run() }
         let hub = self.hub
         let session = sessionConfiguration
         let logger = self.logger
         let server = TransportServer(
-            host: host, port: port, context: tlsContext, authorizer: .registry(registry), logger: logger, group: group,
+            host: host, port: port, contextProvider: { [self] in self.tlsContext }, authorizer: .registry(registry), logger: logger, group: group,
             applicationInitializer: { [maxConnections] in
                 let initializer: TransportServer.ApplicationInitializer = { channel in
                     BrokerSessionHandler.configure(channel: channel, broker: broker, hub: hub, configuration: session, logger: logger)
@@ -107,6 +144,7 @@ public final class BrokerDaemon: Service {
         if await !hub.waitUntilEmpty(timeout: drainTimeout) {
             logger.warning("connections still open after the drain timeout; closing the store anyway", metadata: ["open": "\(hub.count)"])
         }
+        running.withLock { $0 = nil }
         broker.close()
         await store.close()
         _ = await brokerEvents.value

@@ -21,10 +21,15 @@ public struct DevEnvironment: Sendable {
         for participant in pki.participants where registry.participant(id: participant.id) == nil {
             try registry.add(id: participant.id, name: participant.name, certificate: participant.certificate)
         }
+        self.tlsContext = try Self.tlsContext(pki: pki)
+    }
+
+    /// The broker's TLS server context from the dev PKI files (also what a reload re-reads: `DIR/pki`).
+    public static func tlsContext(pki: DevPKI) throws -> TLSContext {
         let configuration = TLSConfiguration.server(
             certificateChain: [pki.brokerCertificate], privateKey: pki.brokerKey,
             trustStore: TrustStore(anchors: [pki.ca], crls: [pki.crl]))
-        self.tlsContext = try TLSContext(configuration: configuration)
+        return try TLSContext(configuration: configuration)
     }
 
     /// The broker's participant id in dev mode (written into every receipt).
@@ -59,6 +64,13 @@ public struct DevEnvironment: Sendable {
             lines.append("      fingerprint \(participant.certificate.fingerprint.hex)")
         }
         lines.append("  broker id     \(Self.brokerID)  (receipts signed with \(pki.brokerCertificatePath))")
+        if pki.participants.count >= 2 {
+            let sender = pki.participants[0], recipient = pki.participants[1]
+            let common = "--ca \(pki.caCertificatePath) --broker \(host):\(port)"
+            lines.append("  try it (in a second terminal; build first with 'swift build'):")
+            lines.append("    .build/debug/klammer send \(common) --cert \(sender.certificatePath) --key \(sender.keyPath) --to \(recipient.id) --subject 'Test' README.md")
+            lines.append("    .build/debug/klammer receive \(common) --cert \(recipient.certificatePath) --key \(recipient.keyPath) --out inbox --ack")
+        }
         return lines.joined(separator: "\n")
     }
 }

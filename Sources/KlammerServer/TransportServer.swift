@@ -12,7 +12,7 @@ public final class TransportServer: Service {
 
     private let host: String
     private let port: Int
-    private let context: TLSContext
+    private let contextProvider: @Sendable () -> TLSContext
     private let authorizer: PeerAuthorizer
     private let logger: Logger
     private let group: any EventLoopGroup
@@ -22,15 +22,28 @@ public final class TransportServer: Service {
     /// - Parameters:
     ///   - group: the event loops to run on (default: NIO's shared singleton group).
     ///   - onListening: called once with the bound address (useful with port 0).
-    public init(
+    public convenience init(
         host: String, port: Int, context: TLSContext, authorizer: PeerAuthorizer, logger: Logger,
         group: (any EventLoopGroup)? = nil,
         applicationInitializer: @escaping ApplicationInitializer,
         onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
+        self.init(host: host, port: port, contextProvider: { context }, authorizer: authorizer, logger: logger,
+                  group: group, applicationInitializer: applicationInitializer, onListening: onListening)
+    }
+
+    /// Like ``init(host:port:context:authorizer:logger:group:applicationInitializer:onListening:)``, but asks
+    /// `contextProvider` for the TLS context at every accepted connection, so a reload can swap certificates and
+    /// CRLs for new connections while established ones keep theirs.
+    public init(
+        host: String, port: Int, contextProvider: @escaping @Sendable () -> TLSContext, authorizer: PeerAuthorizer,
+        logger: Logger, group: (any EventLoopGroup)? = nil,
+        applicationInitializer: @escaping ApplicationInitializer,
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
         self.host = host
         self.port = port
-        self.context = context
+        self.contextProvider = contextProvider
         self.authorizer = authorizer
         self.logger = logger
         self.group = group ?? MultiThreadedEventLoopGroup.singleton
@@ -39,7 +52,7 @@ public final class TransportServer: Service {
     }
 
     public func run() async throws {
-        let context = self.context
+        let contextProvider = self.contextProvider
         let authorizer = self.authorizer
         let logger = self.logger
         let applicationInitializer = self.applicationInitializer
@@ -51,8 +64,10 @@ public final class TransportServer: Service {
                 var connectionLogger = logger
                 connectionLogger[metadataKey: "peer"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
                 return configureTLSServerPipeline(
-                    channel: channel, context: context, authorizer: authorizer, logger: connectionLogger
-                ).flatMap { applicationInitializer(channel) }
+                    channel: channel, context: contextProvider(), authorizer: authorizer, logger: connectionLogger
+                ).flatMapThrowing {
+                    try channel.pipeline.syncOperations.addHandler(ConnectionMetricsHandler())
+                }.flatMap { applicationInitializer(channel) }
             }
         let channel: any Channel
         do {

@@ -172,7 +172,7 @@ final class GroupCommitWriter: Sendable {
     private func syncIfNeeded(force: Bool) throws {
         try active.withLock { a in
             guard a.fd >= 0, a.unsyncedSince != nil else { return }
-            try io.fdatasync(a.fd, path: a.path)
+            try StoreMetrics.timedSync { try io.fdatasync(a.fd, path: a.path) }
             a.unsyncedSince = nil
         }
     }
@@ -199,7 +199,7 @@ final class GroupCommitWriter: Sendable {
                 a.records += UInt64(batch.count)
                 a.lastSeq = batch[batch.count - 1].seq
                 if maxDelay == nil {
-                    try io.fdatasync(a.fd, path: a.path)
+                    try StoreMetrics.timedSync { try io.fdatasync(a.fd, path: a.path) }
                 } else if a.unsyncedSince == nil {
                     a.unsyncedSince = ContinuousClock.now
                 }
@@ -210,6 +210,7 @@ final class GroupCommitWriter: Sendable {
             fail(Self.ioError(error), batch: batch)
             return
         }
+        StoreMetrics.batchRecords.record(batch.count)
         let durability = config.durability
         complete(.batch(batch, .success(locations), durability))
     }

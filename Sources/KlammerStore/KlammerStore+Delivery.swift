@@ -23,6 +23,7 @@ extension KlammerStore {
                     guard let meta = s.messages[id], var e = q.entries[id] else { continue }
                     if meta.expiresAtMs <= now { toExpire.append(id); continue }
                     if Int(e.attempts) >= config.maxAttempts { toDead.append(id); continue }
+                    if e.attempts > 0 { StoreMetrics.redeliveries.increment() }
                     e.attempts += 1
                     let token = s.nextLeaseToken
                     s.nextLeaseToken += 1
@@ -159,6 +160,15 @@ extension KlammerStore {
         try await finish(.purge, recipient: recipient, messageID: messageID) { $0.state == .deadLettered }
     }
 
+    /// Deletes a queued (ready, delayed) or dead-lettered message for `recipient` (operator purge); in-flight entries
+    /// are refused with `.notFound`: they end with their consumer's ack or lease timeout.
+    public func purge(recipient: String, messageID: UInt64) async throws {
+        try await finish(.purge, recipient: recipient, messageID: messageID) { e in
+            if case .inFlight = e.state { return false }
+            return true
+        }
+    }
+
     /// Writes a terminal record (ack/purge) after checking `allowed`, applies it and waits until it is durable.
     func finish(_ type: RecordType, recipient: String, messageID: UInt64,
                 allowed: @escaping (Entry) -> Bool) async throws {
@@ -170,7 +180,7 @@ extension KlammerStore {
                 guard let e = s.queues[recipient]?.entries[messageID], allowed(e) else {
                     return type == .ack
                         ? StoreError(.leaseNotHeld, "message \(messageID) is not leased with this token (lease expired, redelivered or already acked)")
-                        : StoreError(.notFound, "message \(messageID) is not in the dead-letter queue of \(recipient)")
+                        : StoreError(.notFound, "message \(messageID) is not purgeable in the queue of \(recipient) (not there, or in flight)")
                 }
                 if let p = writer.poisonError { return p }
                 let dead = s.finishEntry(recipient: recipient, messageID: messageID)
@@ -214,6 +224,7 @@ extension KlammerStore {
         let body = RecordBody.encodeEntry(messageID: messageID, recipient: recipient)
         _ = submitLocked(&s, .expire, body) { [self] _, r in
             guard case .success = r else { return }
+            StoreMetrics.expired.increment()
             if let blob = dead?.blob { deleteBlobFile(blob.id) }
             let m = h.flatMap { try? readMessage($0, loc) }
             eventContinuation.yield(.expired(messageID: messageID, recipient: recipient,
@@ -233,6 +244,7 @@ extension KlammerStore {
         let body = RecordBody.encodeEntry(messageID: messageID, recipient: recipient, attempts: e.attempts)
         _ = submitLocked(&s, .deadLetter, body) { [self] _, r in
             guard case .success = r else { return }
+            StoreMetrics.deadLettered.increment()
             let m = h.flatMap { try? readMessage($0, loc) }
             eventContinuation.yield(.deadLettered(messageID: messageID, recipient: recipient, sender: m?.sender ?? "",
                                                   clientMessageID: m?.clientMessageID ?? "", attempts: attempts))

@@ -115,6 +115,9 @@ struct ReceiveCommand: AsyncParsableCommand {
     /// Writes, records receipts, acknowledges. Returns false if the message did not verify.
     func handle(_ message: ReceivedMessage, client: KlammerClient) async throws -> Bool {
         let directory = try MessageDirectory.write(message, into: out)
+        if let broker = await client.brokerCertificate {
+            try MessageDirectory.writeBrokerCertificate(broker, in: directory)
+        }
         var receipts = (try? await client.status(message.messageID)) ?? []
         var note = ""
         if let error = message.verificationError {

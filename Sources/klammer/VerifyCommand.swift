@@ -6,7 +6,7 @@ import KlammerClient
 struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Verify a received message directory offline (sender certificate, CMS signature, payload digest).",
+        abstract: "Verify a received message directory offline (sender certificate, CMS signature, payload digest, broker-signed receipts).",
         discussion: """
             Needs only the CA bundle (--ca, the profile or KLAMMER_CA). The signature check is the same as
             openssl cms -verify -binary -inform DER -in signature.p7s -content envelope.bin \
@@ -28,5 +28,11 @@ struct VerifyCommand: AsyncParsableCommand {
         print("  subject       \(e.subject)")
         print("  envelope      sha256 \(result.envelopeDigest.hex) (\(result.form) signature)")
         print("  payload       \(e.payloadLength) bytes, sha256 \(e.payloadDigest.hex)")
+        if let receipts = result.receipts {
+            let kinds = receipts.map { r in r.recipient.map { "\(r.kind) (\($0))" } ?? "\(r.kind)" }
+            print("  receipts      \(receipts.count) signed by the broker: \(kinds.joined(separator: ", "))")
+        } else {
+            print("  receipts      not checked (no broker.pem)")
+        }
     }
 }

@@ -8,6 +8,9 @@ struct Klammerctl: ParsableCommand {
         commandName: "klammerctl",
         abstract: "Operate a Klammer broker: PKI, participants, queues, audit.",
         version: "0.1.0",
-        subcommands: [PKICommand.self, ParticipantCommand.self, AuditCommand.self, StatusCommand.self]
+        subcommands: [
+            PKICommand.self, ParticipantCommand.self, QueueCommand.self, DLQCommand.self, MessageCommand.self,
+            StoreCommand.self, AuditCommand.self, StatusCommand.self, ReloadCommand.self,
+        ]
     )
 }

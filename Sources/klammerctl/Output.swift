@@ -1,5 +1,6 @@
 import Foundation
 import KlammerAdmin
+import KlammerBroker
 
 /// Printing helpers shared by the admin commands.
 enum Output {
@@ -31,6 +32,13 @@ enum Output {
             }
             print(cells.joined(separator: "  "))
         }
+    }
+
+    /// Queued envelopes, one line each (never payloads: the admin API has none).
+    static func envelopes(_ entries: [QueuedEnvelope]) {
+        table(["MESSAGE", "STATE", "ATTEMPTS", "SENDER", "ACCEPTED", "BYTES", "SUBJECT"], entries.map {
+            [$0.messageId, $0.state, "\($0.attempts)", $0.sender, date($0.acceptedAt), "\($0.payloadLength)", $0.subject]
+        })
     }
 
     static func participant(_ participant: AdminParticipantView) {

@@ -14,6 +14,7 @@ struct AdminWiring {
     let audit: AuditLog
     let server: AdminServer
     let lifecycle: AuditLifecycleService
+    let service: AdminService
 
     /// Services to add to the daemon's `ServiceGroup`, in start order.
     var services: [ServiceGroupConfiguration.ServiceConfiguration] {
@@ -23,7 +24,8 @@ struct AdminWiring {
     init(
         auditPath: String, socketPath: String, registry: ParticipantRegistry, brokerID: String, mode: String,
         trustStore: TrustStore?, brokerCertificate: Certificate, brokerKey: PrivateKey, checkpointInterval: Int,
-        logger: Logger
+        logger: Logger, broker: @escaping @Sendable () -> Broker? = { nil },
+        reload: (@Sendable () throws -> AdminReloadView)? = nil
     ) throws {
         let audit = try AuditLog(
             path: auditPath, signer: try AuditLog.Signer(certificate: brokerCertificate, key: brokerKey),
@@ -40,8 +42,9 @@ struct AdminWiring {
         try audit.checkpoint()
         let service = AdminService(
             registry: registry, audit: audit, brokerID: brokerID, version: Klammerd.configuration.version, mode: mode,
-            trustStore: trustStore, brokerCertificate: brokerCertificate)
+            trustStore: trustStore, brokerCertificate: brokerCertificate, broker: broker, reload: reload)
         self.audit = audit
+        self.service = service
         self.server = AdminServer(socketPath: socketPath, service: service, logger: logger) { path in
             // Printed when the socket accepts connections, so scripts and tests can wait for this line.
             FileHandle.standardOutput.write(Data("  admin         \(path)  (klammerctl --socket \(path) status)\n".utf8))

@@ -14,8 +14,9 @@ struct Klammerd: AsyncParsableCommand {
             With --config FILE, klammerd runs in production mode from a YAML configuration (config/klammer.yaml \
             documents every key; KLAMMER_* environment variables override them). With --dev, it creates (once) a \
             throwaway PKI and demo participants under the data directory and listens on 127.0.0.1 with mutual TLS. \
-            Both serve the admin API on a Unix socket (klammerctl participant/audit/status). SIGTERM or SIGINT shut \
-            it down gracefully.
+            Both serve the admin API on a Unix socket (klammerctl participant, queue, dlq, message, store, audit, status, \
+            reload) and Prometheus metrics plus /healthz on 127.0.0.1 (production: metrics.port). SIGHUP re-reads the \
+            CA bundle, CRLs and broker certificate (like 'klammerctl reload'); SIGTERM or SIGINT shut it down gracefully.
             """,
         version: "0.1.0"
     )
@@ -35,6 +36,9 @@ struct Klammerd: AsyncParsableCommand {
     @Option(help: "Port to listen on (0 picks a free port).")
     var port: Int = 7700
 
+    @Option(help: "Port for Prometheus metrics and /healthz on 127.0.0.1 (0 picks a free port; the banner shows the URL).")
+    var metricsPort: Int = 0
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -43,14 +47,17 @@ struct Klammerd: AsyncParsableCommand {
             guard !dev else { throw ValidationError("--dev and --config exclude each other; choose one.") }
             // Production mode takes everything from the configuration file (and KLAMMER_* variables); a dev-mode
             // option next to --config would be silently ignored, so it is refused.
-            let devOptions = ["--data", "--host", "--port", "--log-level"]
+            let devOptions = ["--data", "--host", "--port", "--metrics-port", "--log-level"]
             if let given = CommandLine.arguments.first(where: { argument in devOptions.contains { argument == $0 || argument.hasPrefix($0 + "=") } }) {
-                throw ValidationError("\(given) applies to --dev only; with --config set data_dir, listen.host, listen.port or log.level in the file, or override them with KLAMMER_DATA_DIR, KLAMMER_LISTEN_HOST, KLAMMER_LISTEN_PORT, KLAMMER_LOG_LEVEL.")
+                throw ValidationError("\(given) applies to --dev only; with --config set data_dir, listen.host, listen.port, metrics.port or log.level in the file, or override them with KLAMMER_DATA_DIR, KLAMMER_LISTEN_HOST, KLAMMER_LISTEN_PORT, KLAMMER_LOG_LEVEL.")
             }
             return
         }
         guard dev else {
             throw ValidationError("klammerd needs --config FILE (production) or --dev (throwaway setup). Try 'klammerd --config config/klammer.yaml' or 'klammerd --dev'.")
+        }
+        guard (0...65535).contains(metricsPort) else {
+            throw ValidationError("--metrics-port must be between 0 and 65535, got \(metricsPort).")
         }
         guard (0...65535).contains(port) else {
             throw ValidationError("--port must be between 0 and 65535, got \(port).")
@@ -72,6 +79,7 @@ struct Klammerd: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "klammerd")
+        let metricsRegistry = MetricsServer.bootstrapPrometheus()
         let environment: DevEnvironment
         do {
             environment = try DevEnvironment(dataDirectory: dataDirectory)
@@ -88,10 +96,23 @@ struct Klammerd: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data((environment.banner(host: host, port: address.port ?? 0) + "\n").utf8))
             })
         // Admin API + audit log (see AdminWiring): keep these lines when the dev path changes.
-        let admin = try DevAdmin.wiring(environment: environment, logger: logger)
+        let dataDirectory = environment.dataDirectory
+        let reloader = DaemonReloader(daemon: server, logger: logger) {
+            let pki = try DevPKI.loadOrCreate(dataDirectory: dataDirectory)
+            return .init(context: try DevEnvironment.tlsContext(pki: pki), certificate: pki.brokerCertificate, restartRequired: [])
+        }
+        let admin = try DevAdmin.wiring(environment: environment, logger: logger, daemon: server, reloader: reloader)
+        let adminService = admin.service
+        reloader.onTrustStoreChange { adminService.updateTrustStore($0) }
+        let reloadSignal = ReloadSignalService(reloader: reloader, audit: admin.audit, logger: logger)
+        let metrics = MetricsServer(
+            port: metricsPort, registry: metricsRegistry, daemon: server, minimumCertificateDays: 14, logger: logger,
+            onListening: { address in
+                FileHandle.standardOutput.write(Data("  metrics       http://127.0.0.1:\(address.port ?? 0)/metrics  (health: /healthz)\n".utf8))
+            })
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)] + admin.services,
+                services: [.init(service: server), .init(service: metrics), .init(service: reloadSignal)] + admin.services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

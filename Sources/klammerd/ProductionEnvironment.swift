@@ -19,6 +19,17 @@ struct ProductionEnvironment: Sendable {
 
     init(configuration: DaemonConfiguration) throws {
         self.configuration = configuration
+        let material = try Self.loadTLS(configuration)
+        self.brokerCertificate = material.certificate
+        self.brokerKey = material.key
+        try SecureFileWriter.makePrivateDirectory(configuration.dataDirectory)
+        self.registry = try ParticipantRegistry(path: configuration.registryPath)
+        self.tlsContext = material.context
+    }
+
+    /// The TLS material `tls.*` names, read and checked: CA bundle, CRLs, broker certificate chain and key (which
+    /// must match and be private), as a server context. Used at start and by every reload.
+    static func loadTLS(_ configuration: DaemonConfiguration) throws -> (context: TLSContext, certificate: Certificate, key: PrivateKey) {
         let tls = configuration.tls
         func fail(_ key: String, _ path: String, _ error: any Error) -> ConfigurationError {
             ConfigurationError(.invalidValue, key: key, source: path, reason: "\(error)")
@@ -62,19 +73,13 @@ struct ProductionEnvironment: Sendable {
                 .invalidValue, key: "tls.key", source: tls.key,
                 reason: "is not the private key of the certificate in \(tls.certificate) (\(leaf.subject)); configure the key issued with that certificate")
         }
-        self.brokerCertificate = leaf
-        self.brokerKey = key
-
-        try SecureFileWriter.makePrivateDirectory(configuration.dataDirectory)
-        self.registry = try ParticipantRegistry(path: configuration.registryPath)
-
         var server = TLSConfiguration.server(
             certificateChain: chain, privateKey: key,
             trustStore: TrustStore(anchors: anchors, crls: crls, requireCRL: tls.requireCRL))
         server.minimumVersion = tls.allowTLS12 ? .tls12 : .tls13
         server.handshakeTimeout = .seconds(Int64(tls.handshakeTimeoutSeconds))
         do {
-            self.tlsContext = try TLSContext(configuration: server)
+            return (try TLSContext(configuration: server), leaf, key)
         } catch {
             throw fail("tls.certificate", tls.certificate, error)
         }

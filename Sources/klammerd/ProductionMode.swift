@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KlammerAdmin
 import KlammerConfig
 import KlammerServer
 import Logging
@@ -32,6 +33,7 @@ extension Klammerd {
             return handler
         }
         let logger = Logger(label: "klammerd")
+        let metricsRegistry = MetricsServer.bootstrapPrometheus()
         let registry = environment.registry
         let brokerConfiguration = try environment.brokerConfiguration()
         var session = SessionConfiguration(limits: brokerConfiguration.limits, brokerID: brokerConfiguration.brokerID)
@@ -44,15 +46,39 @@ extension Klammerd {
             onListening: { address in
                 FileHandle.standardOutput.write(Data((environment.banner(port: address.port ?? 0) + "\n").utf8))
             })
+        let startKey = environment.brokerKey
+        let reloader = DaemonReloader(daemon: server, logger: logger) {
+            let fresh = try waitBlocking { try await DaemonConfiguration.load(file: configFile) }
+            let material = try ProductionEnvironment.loadTLS(fresh)
+            var restart = configuration.keysNeedingRestart(comparedTo: fresh)
+            if !startKey.matches(material.certificate.publicKey) {
+                restart.append("tls.key (receipts and audit checkpoints stay signed with the key loaded at start)")
+            }
+            return .init(context: material.context, certificate: material.certificate, restartRequired: restart)
+        }
         let admin = try AdminWiring(
             auditPath: configuration.auditLogPath, socketPath: configuration.adminSocket, registry: registry,
             brokerID: configuration.brokerID, mode: "production",
             trustStore: environment.tlsContext.configuration.trustStore,
             brokerCertificate: environment.brokerCertificate, brokerKey: environment.brokerKey,
-            checkpointInterval: configuration.auditCheckpointInterval, logger: logger)
+            checkpointInterval: configuration.auditCheckpointInterval, logger: logger, broker: { server.broker },
+            reload: { try reloader.reload() })
+        let adminService = admin.service
+        reloader.onTrustStoreChange { adminService.updateTrustStore($0) }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: server), .init(service: ReloadSignalService(reloader: reloader, audit: admin.audit, logger: logger)),
+        ] + admin.services
+        if let metricsPort = configuration.metricsPort {
+            services.append(.init(service: MetricsServer(
+                port: metricsPort, registry: metricsRegistry, daemon: server,
+                minimumCertificateDays: configuration.minimumCertificateDays, logger: logger,
+                onListening: { address in
+                    FileHandle.standardOutput.write(Data("  metrics       http://127.0.0.1:\(address.port ?? 0)/metrics  (health: /healthz)\n".utf8))
+                })))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server)] + admin.services,
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

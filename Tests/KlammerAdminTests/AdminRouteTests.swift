@@ -25,6 +25,25 @@ struct AdminRouteTests {
         #expect(route("GET", "/v1/audit/verify") == .auditVerify)
     }
 
+    @Test func operationEndpointsParse() {
+        #expect(route("GET", "/v1/queues") == .listQueues)
+        #expect(route("GET", "/v1/queues/ags:1") == .showQueue("ags:1"))
+        #expect(route("GET", "/v1/queues/ags:1/messages") == .peekQueue("ags:1", limit: AdminRoute.defaultListLimit))
+        #expect(route("GET", "/v1/queues/ags:1/messages?limit=7") == .peekQueue("ags:1", limit: 7))
+        #expect(route("GET", "/v1/queues/ags:1/dead-letters") == .listDeadLetters("ags:1", limit: AdminRoute.defaultListLimit))
+        #expect(route("GET", "/v1/dead-letters?limit=3") == .listDeadLetters(nil, limit: 3))
+        #expect(route("POST", "/v1/queues/ags:1/dead-letters/replay") == .replayDeadLetters("ags:1"))
+        #expect(route("POST", "/v1/queues/ags:1/purge") == .purgeQueue("ags:1"))
+        #expect(route("GET", "/v1/messages/00112233445566778899aabbccddeeff") == .traceMessage("00112233445566778899aabbccddeeff"))
+        #expect(route("POST", "/v1/store/scrub") == .scrubStore)
+        #expect(route("POST", "/v1/reload") == .reload)
+        // Reads are not mutations; replay, purge and reload are.
+        #expect(!AdminRoute.listQueues.isMutation && AdminRoute.purgeQueue("x").isMutation && AdminRoute.reload.isMutation)
+        #expect(AdminRoute.parse(method: "GET", uri: "/v1/queues/ags:1/purge") == .failure(.methodNotAllowed(allowed: ["POST"])))
+        #expect(AdminRoute.parse(method: "GET", uri: "/v1/queues/ags:1/messages?limit=0")
+                == .failure(.badQuery("limit must be a whole number 1…10000, got '0'")))
+    }
+
     @Test func refusals() {
         #expect(AdminRoute.parse(method: "GET", uri: "/v1/nothing") == .failure(.notFound("/v1/nothing")))
         #expect(AdminRoute.parse(method: "GET", uri: "/v2/status") == .failure(.notFound("/v2/status")))

@@ -18,7 +18,7 @@ final class FrameTap: Sendable {
     var isClosed: Bool { closed.withLock { $0 } }
 
     /// Waits (bounded) for the next written frame.
-    func next(timeout: Duration = .seconds(5)) async throws -> Frame {
+    func next(timeout: Duration = .seconds(20)) async throws -> Frame {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let frame = frames.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { return frame }
@@ -28,7 +28,7 @@ final class FrameTap: Sendable {
     }
 
     /// Waits (bounded) until the client closed the transport.
-    func waitClosed(timeout: Duration = .seconds(5)) async -> Bool {
+    func waitClosed(timeout: Duration = .seconds(20)) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline, !isClosed { try? await Task.sleep(for: .milliseconds(2)) }
         return isClosed
@@ -387,5 +387,35 @@ final class FrameTap: Sendable {
             (e as? KlammerClientError)?.kind == .fileError && (e as? KlammerClientError)?.message.contains("changed after signing") == true
         }
         #expect(await client.phase == .open)
+    }
+
+    @Test func subscriptionGrantsOneCreditPerMessageTakenAndRoutesReceipts() async throws {
+        let pki = try TestPKI()
+        let schwerin = try pki.participant("ags:13004000")
+        let rostock = try pki.participant("ags:13003000")
+        let (client, tap) = try await Self.connected(rostock.credentials)
+        let subscription = try await client.subscribe(credits: 2, receipts: true)
+        guard case .subscribe(let subscribe) = try await tap.next() else { Issue.record("no SUBSCRIBE"); return }
+        #expect(subscribe.credits == 2)
+        #expect(subscribe.topics == .all)
+        await #expect(throws: KlammerClientError.self) { try await client.subscribe() }  // one per connection
+
+        let prepared = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes([5]))
+        let id = MessageID.random()
+        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: subscribe.requestID, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: 1, envelope: prepared.envelope),
+                                                             senderSignature: prepared.signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
+        await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: subscribe.requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: [5]))))
+        await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: subscribe.requestID, messageID: id)))
+        #expect(tap.pending.isEmpty)  // no credit before the application took the message
+        var messages = subscription.messages.makeAsyncIterator()
+        let message = try #require(try await messages.next())
+        #expect(message.messageID == id && message.isVerified)
+        guard case .credit(let credit) = try await tap.next() else { Issue.record("no CREDIT"); return }
+        #expect(credit.requestID == subscribe.requestID && credit.credits == 1)
+
+        let receipt = try Self.acceptedReceipt(for: prepared)
+        await client.handle(.receipt(Frame.ReceiptEvent(requestID: subscribe.requestID, receipt: receipt)))
+        var receipts = subscription.receipts.makeAsyncIterator()
+        #expect(await receipts.next() == receipt)
     }
 }

@@ -164,8 +164,45 @@ import Testing
                                           brokerSignature: [0x30, 0x00])
         try MessageDirectory.writeReceipts([accepted, delivered], in: directory)
         let names = try FileManager.default.contentsOfDirectory(atPath: directory + "/receipts").sorted()
-        #expect(names == ["01-accepted.bin", "02-delivered.bin"])
+        #expect(names == ["01-accepted.bin", "01-accepted.p7s", "01-accepted.receipt",
+                          "02-delivered.bin", "02-delivered.p7s", "02-delivered.receipt"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/receipts/02-delivered.receipt")) == Data(delivered.receipt.canonicalBytes))
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/receipts/02-delivered.bin")))
         #expect(try SignedReceipt(parsing: bytes) == delivered)
+    }
+
+    @Test func brokerSignedReceiptsVerifyOfflineAndTamperingIsCaught() throws {
+        let pki = try TestPKI()
+        let out = try TempDir()
+        let message = try Self.receivedMessage(pki: pki, payload: [1, 2, 3])
+        let directory = try MessageDirectory.write(message, into: out.path)
+        let broker = try pki.participant("broker:test")
+        let digest = MessageVerifier.digest(of: message.envelope)
+        func signed(_ kind: Receipt.Kind, recipient: ParticipantID?, at time: UInt64) throws -> SignedReceipt {
+            let receipt = try Receipt(kind: kind, messageID: message.messageID, envelopeDigest: digest, sender: message.envelope.sender,
+                                      recipient: recipient, timestampMillis: time, brokerID: try ParticipantID("broker:test"), reason: nil)
+            let cms = try CMS.signDetached(receipt.canonicalBytes, certificate: broker.credentials.certificate, key: broker.credentials.privateKey)
+            return try SignedReceipt(receipt: receipt, brokerSignature: cms)
+        }
+        try MessageDirectory.writeReceipts([signed(.accepted, recipient: nil, at: 1), signed(.delivered, recipient: Self.rostock, at: 2)], in: directory)
+
+        // Without broker.pem the receipts are not checked (and not claimed to be).
+        #expect(try MessageDirectory.verify(directory, trustStore: pki.trustStore).receipts == nil)
+        try MessageDirectory.writeBrokerCertificate(broker.credentials.certificate, in: directory)
+        let result = try MessageDirectory.verify(directory, trustStore: pki.trustStore)
+        #expect(result.receipts?.map(\.kind) == [.accepted, .delivered])
+        let cli = try ProcessRunner.klammer(["verify", "--ca", pki.caPath, directory])
+        #expect(cli.status == 0, "\(cli.stderr)")
+        #expect(cli.stdout.contains("2 signed by the broker: accepted, delivered (ags:13003000)"))
+
+        // A receipt whose timestamp was changed no longer verifies.
+        let file = directory + "/receipts/02-delivered.bin"
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
+        let position = try #require((0..<(bytes.count - 8)).first { i in bytes[i..<(i + 8)].elementsEqual([0, 0, 0, 0, 0, 0, 0, 2]) })
+        bytes[position + 7] = 9
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        #expect { try MessageDirectory.verify(directory, trustStore: pki.trustStore) } throws: { error in
+            (error as? KlammerClientError)?.message.contains("does not verify") == true
+        }
     }
 }

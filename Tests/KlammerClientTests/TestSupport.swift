@@ -156,6 +156,17 @@ final class Daemon {
         ["KLAMMER_CERT": certPath(id), "KLAMMER_KEY": keyPath(id), "KLAMMER_CA": caPath, "KLAMMER_BROKER": broker]
     }
 
+    /// kill -9 of klammerd itself (the child of `timeout`), as a crash would; waits until it is reaped.
+    func killHard() {
+        let pid = process.processIdentifier
+        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        for child in children.split(separator: " ").compactMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
+            kill(child, SIGKILL)
+        }
+        _ = exited.wait(timeout: .now() + 10)
+        exited.signal()  // deinit waits on it again
+    }
+
     /// Signalled by the termination handler, so teardown can wait with a bound instead of polling `isRunning`.
     private let exited = DispatchSemaphore(value: 0)
 

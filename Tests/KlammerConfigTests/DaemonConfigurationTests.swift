@@ -66,6 +66,7 @@ struct DaemonConfigurationTests {
         #expect(config.limits.maxFrameBytes == 1 << 20)
         #expect(config.adminSocket == base + "/data/admin.sock")
         #expect(config.metricsPort == nil)
+        #expect(config.minimumCertificateDays == 14)
         #expect(config.logLevel == "info")
         #expect(config.auditCheckpointInterval == 64)
     }
@@ -89,7 +90,9 @@ struct DaemonConfigurationTests {
             "KLAMMER_TLS_CRL_FILES": "/a/crl1.pem, /a/crl2.pem",
             "KLAMMER_TLS_ALLOW_TLS12": "true",
             "KLAMMER_LIMITS_MAX_FRAME_BYTES": "4MiB",
+            "KLAMMER_METRICS_MIN_CERTIFICATE_DAYS": "30",
         ])
+        #expect(config.minimumCertificateDays == 30)
         #expect(config.listenPort == 7801)
         #expect(config.store.durability == .batched(maxDelayMilliseconds: 20))
         #expect(config.tls.crlFiles == ["/a/crl1.pem", "/a/crl2.pem"])
@@ -155,6 +158,8 @@ struct DaemonConfigurationTests {
         let fromEnvironment = await failure(Self.minimal, environment: ["KLAMMER_STORE_MAX_ATTEMPTS": "0"])
         #expect(fromEnvironment?.code == .outOfRange)
         #expect(fromEnvironment?.source == "environment variable KLAMMER_STORE_MAX_ATTEMPTS")
+        let days = await failure(Self.minimal + "\nmetrics:\n  min_certificate_days: 5000\n")
+        #expect(days?.code == .outOfRange && days?.key == "metrics.min_certificate_days")
     }
 
     @Test func missingRequiredKeys() async throws {

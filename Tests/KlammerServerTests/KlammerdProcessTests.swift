@@ -25,6 +25,8 @@ import KlammerTLS
         let stderrFile: String
         let dataDirectory: String
         private(set) var port = 0
+        /// The metrics/health port from the banner's `metrics` line.
+        private(set) var metricsPort = 0
 
         init(dataDirectory: String) throws {
             self.dataDirectory = dataDirectory
@@ -38,12 +40,15 @@ import KlammerTLS
             // Read the banner until the listening line; bounded by a deadline.
             let deadline = Date() + 30
             var text = ""
-            while Date() < deadline, port == 0 {
+            while Date() < deadline, port == 0 || metricsPort == 0 {
                 let chunk = stdout.fileHandleForReading.availableData
                 if chunk.isEmpty { break }
                 text += String(decoding: chunk, as: UTF8.self)
                 if let range = text.range(of: #"listening +127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
                     port = Int(text[range].split(separator: ":").last!)!
+                }
+                if let range = text.range(of: #"metrics +http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression) {
+                    metricsPort = Int(text[range].split(separator: ":").last!.dropLast())!
                 }
             }
             guard port != 0 else {

@@ -2,6 +2,23 @@ import Testing
 @testable import KlammerStore
 
 @Suite struct CRC32CTests {
+    /// The hardware path (when this CPU has it) and the table path agree on every alignment, length and split.
+    @Test func hardwareAndTablePathsAgree() {
+        var rng = SystemRandomNumberGenerator()
+        let data = (0..<70_000).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        data.withUnsafeBytes { all in
+            for start in 0..<9 {
+                for len in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 4095, 65_536] {
+                    let slice = UnsafeRawBufferPointer(rebasing: all[start..<start + len])
+                    let table = CRC32C._updateTables(0, slice)
+                    #expect(CRC32C._update(0, slice) == table)
+                    let seeded = CRC32C._updateTables(0xDEAD_BEEF, slice)
+                    #expect(CRC32C._update(0xDEAD_BEEF, slice) == seeded)
+                }
+            }
+        }
+    }
+
     @Test func knownVectors() {
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
         #expect(CRC32C.checksum([UInt8](repeating: 0, count: 32)) == 0x8A91_36AA)

@@ -47,7 +47,7 @@ import Testing
         var maxSegments = 0
         for cycle in 0..<cycles {
             let outPath = dir.path + ".out"
-            FileManager.default.createFile(atPath: outPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: outPath, contents: nil)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: helper)
             p.arguments = [dir.path, String(cycle)]

@@ -105,7 +105,7 @@ import Testing
         let dir = TempDir(); defer { dir.cleanup() }
         _ = try await fill(dir, count: 3)
         // A new segment file that got created but never received its header.
-        FileManager.default.createFile(atPath: dir.path + "/log/seg-00000000000000000100.klog", contents: Data([0x4B, 0x4C]))
+        _ = FileManager.default.createFile(atPath: dir.path + "/log/seg-00000000000000000100.klog", contents: Data([0x4B, 0x4C]))
         var store = try await KlammerStore.open(testConfig(dir))
         #expect(try store.ids("bob") == ["0", "1", "2"])
         #expect(store.recoveryReport.corruptions.isEmpty)

@@ -118,10 +118,10 @@ import Testing
             for await _ in release { break }
             return .accept
         }
-        let server = try await TestServer(context: try PKI.serverContext(), authorizer: authorizer, logger: logs.logger)
+        let server = try await TestServer(context: try PKI.serverContext { $0.handshakeTimeout = .seconds(120) }, authorizer: authorizer, logger: logs.logger)
         defer { Task { await server.close() } }
         let recorder = Recorder()
-        let client = try await connectClient(port: server.port, context: try PKI.clientContext(), logger: logs.logger, recorder: recorder)
+        let client = try await connectClient(port: server.port, context: try PKI.clientContext { $0.handshakeTimeout = .seconds(120) }, logger: logs.logger, recorder: recorder)
         try await client.writeAndFlush(ByteBuffer(string: "early bytes")).get()
         #expect(await eventually { server.allRecorders.first != nil })
         try await Task.sleep(for: .milliseconds(50))
@@ -129,7 +129,7 @@ import Testing
         #expect(serverSide.received.isEmpty, "nothing may pass before the authorizer answers")
         releaseSignal.yield()
         releaseSignal.finish()
-        #expect(await eventually { serverSide.receivedString == "early bytes" })
+        #expect(await eventually(timeout: .seconds(30)) { serverSide.receivedString == "early bytes" })
         #expect(serverSide.identity?.fingerprint == PKI.client.certificate.fingerprint)
         try await client.close()
     }
@@ -196,7 +196,8 @@ import Testing
         let logs = LogCapture()
         let recorder = Recorder()
         let limit = 1024 * 1024
-        let context = try PKI.clientContext { $0.maxBufferedOutboundBytes = limit }
+        // The handshake timeout must not end the connection while the test inspects it, even on a loaded machine.
+        let context = try PKI.clientContext { $0.maxBufferedOutboundBytes = limit; $0.handshakeTimeout = .seconds(120) }
         let client = try await connectClient(port: silent.localAddress!.port!, context: context, logger: logs.logger, recorder: recorder)
         let chunk = ByteBuffer(repeating: 0x41, count: 64 * 1024)
         var futures: [EventLoopFuture<Void>] = []

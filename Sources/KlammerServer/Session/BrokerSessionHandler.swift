@@ -69,7 +69,8 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
             participant: nil,
             wake: { loop.execute { bound.value.apply(bound.value.machine.wake(now: Self.now())) } },
             shutdown: { loop.execute { bound.value.apply(bound.value.machine.shutdown(now: Self.now())) } },
-            participantChanged: { p in loop.execute { bound.value.apply(bound.value.machine.participantChanged(p)) } }))
+            participantChanged: { p in loop.execute { bound.value.apply(bound.value.machine.participantChanged(p)) } },
+            certificateRevoked: { loop.execute { bound.value.apply(bound.value.machine.certificateRevoked()) } }))
         let periods = [configuration.heartbeatMillis / 4, configuration.helloTimeoutMillis / 4,
                        configuration.pollIntervalMillis / 2, 250].filter { $0 > 0 }
         let period = max(10, periods.min() ?? 250)
@@ -91,6 +92,7 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .authorized(let peer) = event as? TLSEvent {
             self.peer = peer
+            if let hubToken { hub.bind(hubToken, certificateFingerprint: peer.fingerprint.hex) }
             apply(machine.authorized(applicationProtocol: peer.applicationProtocol, fingerprintHex: peer.fingerprint.hex,
                                      now: Self.now()))
         }

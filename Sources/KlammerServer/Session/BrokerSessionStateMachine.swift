@@ -199,6 +199,12 @@ public struct BrokerSessionStateMachine: Sendable {
         return []
     }
 
+    /// A reloaded CRL revokes this connection's client certificate: close it.
+    public mutating func certificateRevoked() -> [Action] {
+        guard phase != .closed else { return [] }
+        return fail(ProtocolError(.participantRevoked, "the certificate of this connection (\(fingerprint)) was revoked by a CRL the broker loaded; the connection is closed. Connect with a valid certificate"))
+    }
+
     // MARK: Frames
 
     /// A frame from the client. `helloParticipant` is the registry entry for the TLS fingerprint, looked up by the

@@ -60,6 +60,8 @@ struct Deliverer {
         }
         try await output.write(.deliverEnd(.init(requestID: requestID, messageID: delivery.messageID)))
         try await broker.markDelivered(delivery)
+        BrokerMetrics.delivered.increment()
+        BrokerMetrics.deliveredBytes.increment(by: Int64(clamping: delivery.message.stored.envelope.payloadLength))
         return true
     }
 }

@@ -9,9 +9,12 @@ public final class SessionHub: Sendable {
     /// Callbacks of one session; each hops to the session's event loop itself.
     struct Entry: Sendable {
         var participant: String?
+        /// Hex SHA-256 of the connection's client certificate (set once TLS authorized the peer).
+        var fingerprint: String?
         var wake: @Sendable () -> Void
         var shutdown: @Sendable () -> Void
         var participantChanged: @Sendable (Participant?) -> Void
+        var certificateRevoked: @Sendable () -> Void
     }
 
     private struct State {
@@ -63,6 +66,27 @@ public final class SessionHub: Sendable {
 
     func bind(_ token: UInt64, participant: String) {
         box.state.withLock { s in s.entries[token]?.participant = participant }
+    }
+
+    /// Records the connection's client certificate as soon as TLS authorized it (before HELLO), so a reloaded CRL
+    /// also reaches connections that have not said HELLO yet.
+    func bind(_ token: UInt64, certificateFingerprint: String) {
+        box.state.withLock { s in s.entries[token]?.fingerprint = certificateFingerprint }
+    }
+
+    /// Sessions whose client certificate is known (TLS authorized them).
+    var certificateBoundCount: Int { box.state.withLock { s in s.entries.values.filter { $0.fingerprint != nil }.count } }
+
+    /// Closes every session whose client certificate is one of `fingerprints` (hex SHA-256), e.g. after a reload
+    /// brought CRLs that revoke them, the same way a registry change cuts them. Returns how many were closed.
+    @discardableResult
+    public func closeConnections(usingCertificates fingerprints: Set<String>) -> Int {
+        guard !fingerprints.isEmpty else { return 0 }
+        let affected = box.state.withLock { s in
+            s.entries.values.filter { entry in entry.fingerprint.map(fingerprints.contains) ?? false }
+        }
+        for entry in affected { entry.certificateRevoked() }
+        return affected.count
     }
 
     func unregister(_ token: UInt64) {

@@ -36,7 +36,9 @@ enum SessionLanes {
                         }
                     }
                 } catch {
-                    output.post(.failed(requestID: requestID, error: .from(error)))
+                    let failure = ProtocolError.from(error)
+                    BrokerMetrics.rejected(failure.code).increment()
+                    output.post(.failed(requestID: requestID, error: failure))
                 }
             case .chunk(let requestID, let offset, let data):
                 let count = data.readableBytes
@@ -50,7 +52,9 @@ enum SessionLanes {
                 } catch {
                     submission.abort()
                     uploads[requestID] = nil
-                    output.post(.chunkDone(requestID: requestID, bytes: count, error: .from(error)))
+                    let failure = ProtocolError.from(error)
+                    BrokerMetrics.rejected(failure.code).increment()
+                    output.post(.chunkDone(requestID: requestID, bytes: count, error: failure))
                 }
             case .end(let requestID, let signature):
                 guard let submission = uploads.removeValue(forKey: requestID) else {
@@ -63,9 +67,13 @@ enum SessionLanes {
                     let submission = handoff.submission
                     do {
                         let receipt = try await broker.finishSubmission(submission, signature: signature)
+                        BrokerMetrics.accepted.increment()
+                        BrokerMetrics.acceptedBytes.increment(by: Int64(clamping: submission.envelope.payloadLength))
                         output.post(.accepted(requestID: requestID, receipt: receipt, recipients: submission.envelope.recipients))
                     } catch {
-                        output.post(.failed(requestID: requestID, error: .from(error)))
+                        let failure = ProtocolError.from(error)
+                        BrokerMetrics.rejected(failure.code).increment()
+                        output.post(.failed(requestID: requestID, error: failure))
                     }
                 }
             case .abort(let requestID):
@@ -76,6 +84,7 @@ enum SessionLanes {
                 finishing.addTask {
                     do {
                         let receipt = try await broker.acknowledge(from: participant, consumer: consumer, statement: statement, signature: signature)
+                        BrokerMetrics.acknowledged.increment()
                         output.post(.acknowledged(requestID: requestID, receipt: receipt))
                     } catch {
                         output.post(.failed(requestID: requestID, error: .from(error)))
