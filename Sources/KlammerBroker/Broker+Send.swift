@@ -92,7 +92,7 @@ extension Broker {
             throw ProtocolError(.signatureFormMismatch, "SEND_BEGIN announced the \(submission.signatureForm) signature form but SEND_END carries \(signature.form); use the announced form")
         }
         let content = try Broker.signedContent(of: signature, envelope: envelope)
-        let certificate = try verifySignature(signature.cms, over: content, by: sender, what: "sender")
+        let certificate = try verifySenderSignature(signature, content: content, by: sender)
         let digest = submission.hasher.finalize()
         guard digest == envelope.payloadDigest.bytes else {
             throw ProtocolError(.digestMismatch, "the payload's SHA-256 does not equal the digest in the signed envelope; the document was changed after signing or corrupted in transit")

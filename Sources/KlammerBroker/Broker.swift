@@ -53,6 +53,7 @@ public final class Broker: Sendable {
         var subscribers: [ParticipantID: [UInt64: AsyncStream<SignedReceipt>.Continuation]] = [:]
         var nextSubscriber: UInt64 = 0
         var certificates: [String: Certificate] = [:]
+        var verifiedBatches = VerifiedBatchCache(capacity: Broker.maxCachedBatches)
     }
     /// Bound of the parsed-certificate cache (cleared when full).
     static let maxCachedCertificates = 4096

@@ -67,6 +67,11 @@ struct SendCommand: AsyncParsableCommand {
                 credentials: credentials, recipients: recipients, subject: subject, contentType: contentType,
                 payload: .file(file), clientMessageID: clientID, timeToLiveSeconds: ttl, inReplyTo: replyTo)))
         }
+        // Several files: one CMS over the batch root (SPEC.md §5.5/§5.6), each message carries its Merkle proof.
+        if prepared.count > 1 {
+            let batch = try PreparedMessage.signBatches(prepared.map(\.message), credentials: credentials, maxBatchSize: 256)
+            prepared = zip(prepared, batch).map { ($0.file, $1) }
+        }
         var client: KlammerClient? = nil
         var results: [SignedReceipt] = []
         for (file, message) in prepared {

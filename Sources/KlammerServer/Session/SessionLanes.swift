@@ -12,7 +12,13 @@ enum SessionLanes {
         var uploads: [UInt32: PayloadSubmission] = [:]
         // Unfinished uploads outlive the connection for a while, so the sender can resume (SPEC.md §4.8).
         defer { for upload in uploads.values { parking.park(upload) } }
+        // SEND_END and ACK wait for a durable append (fdatasync). Running them one after another would make a
+        // connection pay one sync per message; finishing them in child tasks lets a pipelining client's messages
+        // share the store's group commit. Bounded per connection; the lane waits for them before it ends.
+        await withTaskGroup(of: Void.self) { finishing in
+        var inFlight = 0
         for await item in work {
+            if inFlight >= maxConcurrentFinishes, await finishing.next() != nil { inFlight -= 1 }
             switch item {
             case .begin(let requestID, let form, let bytes):
                 do {
@@ -55,26 +61,34 @@ enum SessionLanes {
                     output.post(.failed(requestID: requestID, error: ProtocolError(.unknownRequest, "upload \(requestID) is not in progress")))
                     continue
                 }
-                do {
-                    let receipt = try await broker.finishSubmission(submission, signature: signature)
-                    BrokerMetrics.accepted.increment()
-                    BrokerMetrics.acceptedBytes.increment(by: Int64(clamping: submission.envelope.payloadLength))
-                    output.post(.accepted(requestID: requestID, receipt: receipt, recipients: submission.envelope.recipients))
-                } catch {
-                    let failure = ProtocolError.from(error)
-                    BrokerMetrics.rejected(failure.code).increment()
-                    output.post(.failed(requestID: requestID, error: failure))
+                let handoff = SubmissionHandoff(submission)
+                inFlight += 1
+                finishing.addTask {
+                    let submission = handoff.submission
+                    do {
+                        let receipt = try await broker.finishSubmission(submission, signature: signature)
+                        BrokerMetrics.accepted.increment()
+                        BrokerMetrics.acceptedBytes.increment(by: Int64(clamping: submission.envelope.payloadLength))
+                        output.post(.accepted(requestID: requestID, receipt: receipt, recipients: submission.envelope.recipients))
+                    } catch {
+                        let failure = ProtocolError.from(error)
+                        BrokerMetrics.rejected(failure.code).increment()
+                        output.post(.failed(requestID: requestID, error: failure))
+                    }
                 }
             case .abort(let requestID):
                 uploads.removeValue(forKey: requestID)?.abort()
                 output.post(.aborted(requestID: requestID))
             case .ack(let requestID, let statement, let signature):
-                do {
-                    let receipt = try await broker.acknowledge(from: participant, consumer: consumer, statement: statement, signature: signature)
-                    BrokerMetrics.acknowledged.increment()
-                    output.post(.acknowledged(requestID: requestID, receipt: receipt))
-                } catch {
-                    output.post(.failed(requestID: requestID, error: .from(error)))
+                inFlight += 1
+                finishing.addTask {
+                    do {
+                        let receipt = try await broker.acknowledge(from: participant, consumer: consumer, statement: statement, signature: signature)
+                        BrokerMetrics.acknowledged.increment()
+                        output.post(.acknowledged(requestID: requestID, receipt: receipt))
+                    } catch {
+                        output.post(.failed(requestID: requestID, error: .from(error)))
+                    }
                 }
             case .nack(let requestID, let messageID, let delay):
                 do {
@@ -92,7 +106,11 @@ enum SessionLanes {
                 }
             }
         }
+        }
     }
+
+    /// SEND_END / ACK finishing concurrently on one connection (each holds one verified message until it is durable).
+    static let maxConcurrentFinishes = 1024
 
     /// FETCH and push deliveries, one message at a time (never interleaved). Releases the connection's leases when
     /// the lane ends (the connection closed).
