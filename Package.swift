@@ -292,6 +292,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The simulated Mecklenburg-Vorpommern network under faults: real klammerd/klammerctl processes, KlammerClient actors.
+        .testTarget(
+            name: "KlammerIntegrationTests",
+            dependencies: [
+                "KlammerClient", "KlammerProtocol", "KlammerCrypto", "klammerd", "klammerctl",
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "KlammerStoreTests",
             dependencies: ["KlammerStore", "klammer-store-crashtest"],
