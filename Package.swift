@@ -297,6 +297,7 @@ let package = Package(
             name: "KlammerIntegrationTests",
             dependencies: [
                 "KlammerClient", "KlammerProtocol", "KlammerCrypto", "klammerd", "klammerctl",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

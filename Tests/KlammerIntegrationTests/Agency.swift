@@ -1,6 +1,7 @@
 import Foundation
 import KlammerClient
 import KlammerProtocol
+import Logging
 
 /// One authority's scripted client: one `KlammerClient` connection shared by its sending workflows and its receive
 /// loop, re-established after a lost connection (broker killed, connection cut); sends are retried with the same
@@ -37,7 +38,10 @@ actor Agency {
         if let connecting { return try await connecting.value }
         let task = Task { [broker, credentials, viaProxy] () throws -> KlammerClient in
             let port = if let viaProxy { viaProxy.port } else { await broker.port }
-            return try await KlammerClient.connect(host: "127.0.0.1", port: port, credentials: credentials)
+            // Lost connections are the point of this suite: only warnings and worse from the client.
+            var logger = Logger(label: "klammer.client")
+            logger.logLevel = .warning
+            return try await KlammerClient.connect(host: "127.0.0.1", port: port, credentials: credentials, logger: logger)
         }
         connecting = task
         defer { connecting = nil }

@@ -137,6 +137,15 @@ extension Scenario {
         }
         var counts: [String: Int] = [:]
         for workflow in expected.keys { counts[workflow] = await ledger.count(workflow: workflow) }
-        throw IntegrationError("not settled before the deadline: sent \(counts) of \(expected), \(await ledger.pending().count) pairs unacknowledged")
+        // Say exactly what is missing: per pair the deliveries seen and the broker's routing slip.
+        var details: [String] = []
+        let snapshot = await ledger.snapshot()
+        for (id, recipient) in await ledger.pending().prefix(10) {
+            let sent = snapshot.sent[id]!
+            let copies = snapshot.deliveries.filter { $0.messageID == id && $0.recipient == recipient }.count
+            let slip = (try? await agency(sent.sender).connection().status(id))?.map { "\($0.receipt.kind)\($0.receipt.recipient.map { "→\($0)" } ?? "")" }
+            details.append("\(sent.workflow) \(id.hex) \(sent.sender)→\(recipient): delivered \(copies)×, slip \(slip ?? ["unavailable"])")
+        }
+        throw IntegrationError("not settled before the deadline: sent \(counts) of \(expected), \(await ledger.pending().count) pairs unacknowledged:\n" + details.joined(separator: "\n"))
     }
 }
