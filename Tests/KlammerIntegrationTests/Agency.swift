@@ -60,6 +60,8 @@ actor Agency {
 
     func close() async {
         for handler in handlers { handler.cancel() }
+        for handler in handlers { await handler.value }
+        handlers = []
         if let client { self.client = nil; await client.close() }
     }
 
@@ -67,12 +69,22 @@ actor Agency {
     func send(_ prepared: PreparedMessage, workflow: String, sequence: Int? = nil, payloadSHA256: [UInt8],
               deadline: Date, progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
         let started = Date()
-        var attempt = 0
+        var attempt = 0, refusedHandshakes = 0
         while true {
             attempt += 1
             var used: KlammerClient?
             do {
-                let c = try await connection()
+                let c: KlammerClient
+                do { c = try await connection() } catch let error as KlammerClientError where error.kind == .handshakeRefused {
+                    // KlammerClient reports every drop before WELCOME as a refusal (not retryable), but a broker
+                    // killed, or a connection cut, during the handshake looks exactly the same. A registered
+                    // agency therefore tries a few more times; a really refused one still fails.
+                    refusedHandshakes += 1
+                    guard refusedHandshakes < 6, Date() < deadline else { throw error }
+                    await ledger.fault("handshake dropped: retried")
+                    try await Task.sleep(for: .milliseconds(300 * refusedHandshakes))
+                    continue
+                }
                 used = c
                 let receipt = try await c.send(prepared, progress: progress)
                 await ledger.confirmed(.init(workflow: workflow, sender: member.id, recipients: prepared.envelope.recipients.map(\.description),

@@ -13,33 +13,43 @@ import Testing
 
     /// All workflows at once while the broker is SIGKILLed and restarted `crashCycles` times.
     @Test func workflowsSurviveBrokerKills() async throws {
-        let scenario = try await Scenario()
-        await scenario.installHandlers()
-        let receivers = scenario.startReceivers()
-        let expected = scenario.expectedCounts()
-        let crashes = Task {
-            for _ in 0..<scenario.size.crashCycles {
-                try await Task.sleep(for: .milliseconds(scenario.size.name == "large" ? 4000 : 2500))
-                try await scenario.crashAndRestart()
+        try await Scenario.with { scenario in
+            await scenario.installHandlers()
+            scenario.startReceivers()
+            let expected = scenario.expectedCounts()
+            let crashes = Self.crashInjector(scenario)
+            async let melde: Void = scenario.registration()
+            async let bau: Void = scenario.building()
+            async let erlass: Void = scenario.decree()
+            async let gewerbe: Void = scenario.tradeNotices()
+            _ = try await (melde, bau, erlass, gewerbe)
+            await crashes.value
+            try await scenario.waitUntilSettled(expected: expected)
+            #expect(await scenario.broker.kills == scenario.size.crashCycles)
+            try await Checker(scenario: scenario).check(title: "workflows under broker kills", slipSample: 400)
+        }
+    }
+
+    /// SIGKILLs and restarts the broker `crashCycles` times while the workflows run (the large size spaces them
+    /// out over a longer run).
+    static func crashInjector(_ scenario: Scenario, proxies: [CutProxy] = []) -> Task<Void, Never> {
+        scenario.spawn {
+            do {
+                for _ in 0..<scenario.size.crashCycles {
+                    try await Task.sleep(for: .milliseconds(scenario.size.name == "large" ? 3000 : 2500))
+                    try await scenario.crashAndRestart(proxies: proxies)
+                }
+            } catch is CancellationError {
+            } catch {
+                Issue.record("crash injector: \(error)")
             }
         }
-        async let melde: Void = scenario.registration()
-        async let bau: Void = scenario.building()
-        async let erlass: Void = scenario.decree()
-        async let gewerbe: Void = scenario.tradeNotices()
-        _ = try await (melde, bau, erlass, gewerbe)
-        try await crashes.value
-        try await scenario.waitUntilSettled(expected: expected)
-        for receiver in receivers { receiver.cancel() }
-        #expect(await scenario.broker.kills == scenario.size.crashCycles)
-        try await Checker(scenario: scenario).check(title: "workflows under broker kills", slipSample: 400)
-        await scenario.shutdown()
     }
 
     /// A recipient that is offline for the first half receives everything afterwards.
     @Test func recipientOfflineForFirstHalf() async throws {
-        let scenario = try await Scenario(only: [Self.schwerin, Self.rostock, Self.ludwigslust])
-        let receivers = scenario.startReceivers(except: [Self.rostock])
+        try await Scenario.with(only: [Self.schwerin, Self.rostock, Self.ludwigslust]) { scenario in
+        scenario.startReceivers(except: [Self.rostock])
         for n in 0..<20 {
             if n == 10 { await scenario.ledger.fault("recipient offline: first half") }
             try await scenario.send(from: Self.schwerin, to: [Self.rostock, Self.ludwigslust], workflow: "amtshilfe",
@@ -48,12 +58,10 @@ import Testing
                 #expect(await scenario.ledger.snapshot().firstDelivery[Self.rostock] == nil)
             }
         }
-        let late = Task { await scenario.agency(Self.rostock).receiveLoop() }
+        scenario.spawn { await scenario.agency(Self.rostock).receiveLoop() }
         try await scenario.waitUntilSettled(expected: ["amtshilfe": 20])
-        late.cancel()
-        for receiver in receivers { receiver.cancel() }
         try await Checker(scenario: scenario).check(title: "recipient offline")
-        await scenario.shutdown()
+        }
     }
 
     /// The connection is cut (both sides, like a failed network) in the middle of an upload; the retry with the
@@ -61,9 +69,9 @@ import Testing
     @Test func connectionCutMidTransfer() async throws {
         let proxy = try CutProxy(targetPort: 1)
         defer { proxy.stop() }
-        let scenario = try await Scenario(only: [Self.neubrandenburg, Self.seenplatte], proxied: [Self.neubrandenburg: proxy])
+        try await Scenario.with(only: [Self.neubrandenburg, Self.seenplatte], proxied: [Self.neubrandenburg: proxy]) { scenario in
         proxy.setTarget(await scenario.broker.port)
-        let receivers = scenario.startReceivers()
+        scenario.startReceivers()
         let cut = CutOnce(proxy: proxy, atBytes: 1_000_000)
         try await scenario.send(from: Self.neubrandenburg, to: [Self.seenplatte], workflow: "bau", clientID: "bau-cut",
                                 subject: "Bauantrag mit Plaenen", payload: Scenario.document("bau-cut", bytes: 3_000_000),
@@ -72,14 +80,13 @@ import Testing
         #expect(await scenario.agency(Self.neubrandenburg).reconnects >= 1)
         await scenario.ledger.fault("connection cut mid-transfer")
         try await scenario.waitUntilSettled(expected: ["bau": 1])
-        for receiver in receivers { receiver.cancel() }
         try await Checker(scenario: scenario).check(title: "connection cut")
-        await scenario.shutdown()
+        }
     }
 
     /// A participant revoked mid-run: its later sends fail, its earlier accepted messages are still delivered.
     @Test func participantRevokedMidRun() async throws {
-        let scenario = try await Scenario(only: [Self.neubrandenburg, Self.seenplatte])
+        try await Scenario.with(only: [Self.neubrandenburg, Self.seenplatte]) { scenario in
         for n in 0..<5 {
             try await scenario.send(from: Self.neubrandenburg, to: [Self.seenplatte], workflow: "melde", clientID: "melde-r-\(n)",
                                     subject: "Meldung \(n)", payload: Scenario.document("r-\(n)", bytes: 800), sequence: n)
@@ -93,9 +100,8 @@ import Testing
             let e = error as? KlammerClientError
             return e?.code == .participantRevoked || e?.kind == .handshakeRefused
         }
-        let receivers = scenario.startReceivers(except: [Self.neubrandenburg])
+        scenario.startReceivers(except: [Self.neubrandenburg])
         try await scenario.waitUntilSettled(expected: ["melde": 5])
-        for receiver in receivers { receiver.cancel() }
         // The revoked sender cannot read its routing slips any more: check them as the recipient.
         let snapshot = await scenario.ledger.snapshot()
         for id in snapshot.sentOrder {
@@ -103,13 +109,13 @@ import Testing
             #expect(slip.map(\.receipt.kind) == [.accepted, .delivered, .acknowledged])
         }
         #expect(snapshot.deliveries.count >= 5)
-        await scenario.shutdown()
+        }
     }
 
     /// Impersonation (envelope names another sender), forged signatures (another envelope's signature, a tampered
     /// signature) and an unregistered certificate are refused; nothing is delivered.
     @Test func impersonationAndForgeryAreRefused() async throws {
-        let scenario = try await Scenario(only: [Self.neubrandenburg, Self.seenplatte, Self.schwerin])
+        try await Scenario.with(only: [Self.neubrandenburg, Self.seenplatte, Self.schwerin]) { scenario in
         let attacker = scenario.agency(Self.neubrandenburg)
         let client = try await attacker.connection()
         let victim = try ParticipantID(Self.schwerin), target = try ParticipantID(Self.seenplatte)
@@ -125,6 +131,7 @@ import Testing
         await #expect { try await client.send(swapped) } throws: { ($0 as? KlammerClientError)?.code == .signatureInvalid }
 
         guard case .single(var cms) = honest.signature else { Issue.record("expected a single signature"); return }
+        // (returns from the scenario body)
         cms[cms.count - 3] ^= 0x5A  // inside the ECDSA signature value at the end of the SignerInfo
         let tampered = PreparedMessage(envelope: honest.envelope, signature: .single(cms: cms), payload: honest.payload)
         await #expect { try await client.send(tampered) } throws: {
@@ -138,20 +145,21 @@ import Testing
         }
 
         // Nothing reached the target.
-        let receiver = Task { await scenario.agency(Self.seenplatte).receiveLoop() }
+        let receiver = scenario.spawn { await scenario.agency(Self.seenplatte).receiveLoop() }
         try await Task.sleep(for: .seconds(1))
         receiver.cancel()
+        await receiver.value
         #expect(await scenario.ledger.snapshot().deliveries.isEmpty)
         // Whether the broker audits message-level refusals: the audit log holds admin actions only (SPEC §10-11).
         let tail = try scenario.ctl(["audit", "tail", "-n", "200"]).stdout
         print("audit entries mentioning the refusals: \(tail.contains("IMPERSONATION") || tail.contains("SIGNATURE_INVALID") ? "yes" : "none (message refusals are not audited)")")
-        await scenario.shutdown()
+        }
     }
 
     /// A short-TTL message to an offline recipient expires: the sender gets a signed `expired` receipt, and the
     /// recipient never receives it.
     @Test func shortTTLToOfflineRecipientExpires() async throws {
-        let scenario = try await Scenario(only: [Self.schwerin, Self.rostock])
+        try await Scenario.with(only: [Self.schwerin, Self.rostock]) { scenario in
         let receipt = try await scenario.send(from: Self.schwerin, to: [Self.rostock], workflow: "ttl", clientID: "ttl-1",
                                               subject: "Eilt", payload: [1, 2, 3], ttl: 2)
         let sender = try await scenario.agency(Self.schwerin).connection()
@@ -172,20 +180,20 @@ import Testing
         var received = 0
         for try await event in try await recipient.fetch(max: 10) { if case .message = event { received += 1 } }
         #expect(received == 0)
-        await scenario.shutdown()
+        }
     }
 
     /// A slow consumer (its TCP receive side throttled) with a large backlog: the broker's RSS stays bounded.
     @Test func slowConsumerKeepsBrokerMemoryBounded() async throws {
         let proxy = try CutProxy(targetPort: 1)
         defer { proxy.stop() }
-        let scenario = try await Scenario(only: [Self.schwerin, Self.rostock], proxied: [Self.rostock: proxy])
+        try await Scenario.with(only: [Self.schwerin, Self.rostock], proxied: [Self.rostock: proxy]) { scenario in
         proxy.setTarget(await scenario.broker.port)
         proxy.throttle(bytesPerSecond: 4 * 1024 * 1024)
         let size = scenario.size
         let baseline = await scenario.broker.sampleRSS()
-        let receiver = Task { await scenario.agency(Self.rostock).receiveLoop(batch: 64) }
-        let sampler = Task {
+        scenario.spawn { await scenario.agency(Self.rostock).receiveLoop(batch: 64) }
+        let sampler = scenario.spawn {
             while !Task.isCancelled {
                 await scenario.broker.sampleRSS()
                 try? await Task.sleep(for: .milliseconds(100))
@@ -204,15 +212,15 @@ import Testing
         }
         await scenario.ledger.fault("slow consumer")
         try await scenario.waitUntilSettled(expected: ["slow": size.slowMessages])
-        receiver.cancel()
         sampler.cancel()
+        await sampler.value
         let peak = await scenario.broker.maxRSSKiB
         let backlog = size.slowMessages * size.slowMessageBytes / 1024
         print("slow consumer: broker RSS baseline \(baseline / 1024) MiB, peak \(peak / 1024) MiB, total backlog \(backlog / 1024) MiB")
         // Bounded: growth well below the bytes queued for the slow consumer (the broker streams from disk).
         #expect(peak - baseline < max(64 * 1024, backlog / 2), "broker RSS grew by \((peak - baseline) / 1024) MiB for a \(backlog / 1024) MiB backlog")
         try await Checker(scenario: scenario).check(title: "slow consumer")
-        await scenario.shutdown()
+        }
     }
 
     /// Everything at once: all workflows, broker kills, a recipient offline for the first half, connection cuts
@@ -222,18 +230,13 @@ import Testing
         let cutMember = pki.members.first { $0.kind == .municipality }!.id
         let proxy = try CutProxy(targetPort: 1)
         defer { proxy.stop() }
-        let scenario = try await Scenario(proxied: [cutMember: proxy])
+        try await Scenario.with(proxied: [cutMember: proxy]) { scenario in
         proxy.setTarget(await scenario.broker.port)
         await scenario.installHandlers()
         let offline = "ags:13075000"
-        var receivers = scenario.startReceivers(except: [offline])
+        scenario.startReceivers(except: [offline])
         let expected = scenario.expectedCounts().merging(["revoked": 3]) { $0 + $1 }
-        let crashes = Task {
-            for _ in 0..<scenario.size.crashCycles {
-                try await Task.sleep(for: .milliseconds(scenario.size.name == "large" ? 4000 : 3000))
-                try await scenario.crashAndRestart(proxies: [proxy])
-            }
-        }
+        let crashes = Self.crashInjector(scenario, proxies: [proxy])
         let cut = CutOnce(proxy: proxy, atBytes: 200_000)
         async let melde: Void = scenario.registration()
         let cutProgress: KlammerClient.Progress = { sent, _ in cut.observe(sent) }
@@ -246,21 +249,32 @@ import Testing
             try await scenario.send(from: "lgeo:mv", to: [MVDirectory.ministry.id], workflow: "revoked", clientID: "lgeo-\(n)",
                                     subject: "Bericht \(n)", payload: Scenario.document("lgeo-\(n)", bytes: 2000))
         }
-        _ = try scenario.ctl(["participant", "revoke", "lgeo:mv"])
+        try await scenario.ctlDuringFaults(["participant", "revoke", "lgeo:mv"])
+        #expect(try scenario.ctl(["participant", "show", "lgeo:mv", "--json"]).stdout.contains("\"revoked\""))
         await scenario.ledger.fault("participant revoked")
         await #expect(throws: KlammerClientError.self) {
             try await scenario.send(from: "lgeo:mv", to: [MVDirectory.ministry.id], workflow: "revoked", clientID: "lgeo-late",
                                     subject: "nach Widerruf", payload: [1])
         }
+        // An impersonation attempt in the middle of the traffic: a municipality signs a "decree" as the ministry.
+        let forger = scenario.agency(cutMember == "ags:13071101" ? "ags:13071102" : "ags:13071101")
+        let forged = try PreparedMessage.prepare(credentials: forger.credentials, sender: try ParticipantID(MVDirectory.ministry.id),
+                                                 recipients: [try ParticipantID(offline)], subject: "Erlass", payload: .bytes([1, 2]))
+        do {
+            _ = try await forger.send(forged, workflow: "forged", payloadSHA256: [], deadline: scenario.deadline)
+            Issue.record("the broker accepted an envelope whose sender is not the connected participant")
+        } catch let error as KlammerClientError {
+            #expect(error.code == .impersonation)
+            await scenario.ledger.refused("impersonation: \(error.name)")
+        }
         _ = try await (melde, bau, erlass, gewerbe)
         await scenario.ledger.fault("recipient offline: first half")
-        receivers.append(Task { await scenario.agency(offline).receiveLoop() })
-        try await crashes.value
+        scenario.spawn { await scenario.agency(offline).receiveLoop() }
+        await crashes.value
         try await scenario.waitUntilSettled(expected: expected)
-        for receiver in receivers { receiver.cancel() }
         if cut.fired { await scenario.ledger.fault("connection cut mid-transfer") }
         try await Checker(scenario: scenario).check(title: "combined faults", slipSample: 400)
-        await scenario.shutdown()
+        }
     }
 }
 

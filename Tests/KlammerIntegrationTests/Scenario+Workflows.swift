@@ -109,8 +109,9 @@ extension Scenario {
     }
 
     /// Starts every agency's receive loop except `offline`.
+    @discardableResult
     func startReceivers(except offline: Set<String> = []) -> [Task<Void, Never>] {
-        agencies.values.filter { !offline.contains($0.member.id) }.map { agency in Task { await agency.receiveLoop() } }
+        agencies.values.filter { !offline.contains($0.member.id) }.map { agency in spawn { await agency.receiveLoop() } }
     }
 
     /// Waits until every workflow sent what it should and every (message, recipient) pair is acknowledged. A pair

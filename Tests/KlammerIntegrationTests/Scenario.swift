@@ -2,6 +2,7 @@ import Foundation
 import KlammerClient
 import KlammerCrypto
 import KlammerProtocol
+import Synchronization
 
 /// One run: a fresh `klammerd --config` (data dir in a temp dir, port 0, admin socket), the members registered
 /// with `klammerctl participant add`, one `Agency` per member, the ledger.
@@ -14,6 +15,8 @@ final class Scenario: Sendable {
     let agencies: [String: Agency]
     let members: [Member]
     let deadline: Date
+    /// Receive loops and fault injectors, cancelled by `shutdown()` (also when a test fails half-way).
+    let background = Mutex<[Task<Void, Never>]>([])
 
     var adminSocket: String { directory.file("data/admin.sock") }
 
@@ -67,6 +70,23 @@ final class Scenario: Sendable {
     func agency(_ id: String) -> Agency { agencies[id]! }
     func ctl(_ arguments: [String]) throws -> CommandResult { try Tool.klammerctl(arguments + ["--socket", adminSocket]) }
 
+    /// An operator's admin call while the broker may be restarting: retried while the socket does not answer.
+    /// A change that reached the broker before the connection broke is then refused as already done
+    /// (`invalid-transition`), which counts as success.
+    func ctlDuringFaults(_ arguments: [String]) async throws {
+        for attempt in 1...20 {
+            let result = try Tool.run(Tool.binary("klammerctl"), arguments + ["--socket", adminSocket])
+            if result.status == 0 { return }
+            if attempt > 1, result.stderr.contains("invalid-transition") { return }
+            let unreachable = ["cannot connect", "cannot read", "Connection refused", "No such file", "reset by peer", "Broken pipe"]
+            guard unreachable.contains(where: result.stderr.contains) else {
+                throw IntegrationError("klammerctl \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)")
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        throw IntegrationError("klammerctl \(arguments.joined(separator: " ")): the admin socket did not answer")
+    }
+
     /// SIGKILL + restart; proxies follow the new port.
     func crashAndRestart(proxies: [CutProxy] = []) async throws {
         try await broker.kill9()
@@ -75,7 +95,33 @@ final class Scenario: Sendable {
         for proxy in proxies { proxy.setTarget(await broker.port) }
     }
 
+    /// Runs `body` on a new scenario and always shuts it down (background tasks cancelled, connections closed,
+    /// klammerd stopped), also when `body` throws: nothing may keep running into the next test or the process exit.
+    static func with(only: Set<String>? = nil, proxied: [String: CutProxy] = [:],
+                     _ body: (Scenario) async throws -> Void) async throws {
+        let scenario = try await Scenario(only: only, proxied: proxied)
+        do {
+            try await body(scenario)
+        } catch {
+            print("klammerd log (last 4000 bytes):\n\(String(await scenario.broker.logs().suffix(4000)))")
+            await scenario.shutdown()
+            throw error
+        }
+        await scenario.shutdown()
+    }
+
+    /// Starts a background task that `shutdown()` cancels and awaits.
+    @discardableResult
+    func spawn(_ work: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
+        let task = Task { await work() }
+        background.withLock { $0.append(task) }
+        return task
+    }
+
     func shutdown() async {
+        let tasks = background.withLock { tasks in defer { tasks = [] }; return tasks }
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
         for agency in agencies.values { await agency.close() }
         try? await broker.stop()
     }
