@@ -62,6 +62,7 @@ actor Agency {
         for handler in handlers { handler.cancel() }
         for handler in handlers { await handler.value }
         handlers = []
+        onMessage = nil  // the handler captures the scenario, which holds this agency: break the cycle
         if let client { self.client = nil; await client.close() }
     }
 
