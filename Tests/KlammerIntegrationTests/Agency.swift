@@ -16,6 +16,8 @@ actor Agency {
     private var client: KlammerClient?
     private var connecting: Task<KlammerClient, any Error>?
     private(set) var reconnects = 0
+    /// Set when the operator revoked this participant: a refused handshake is then final.
+    private(set) var revoked = false
     /// Called for the first delivery of each message (after it was recorded), e.g. to answer it.
     private var onMessage: (@Sendable (ReceivedMessage) async -> Void)?
     private var handled: Set<MessageID> = []
@@ -30,6 +32,8 @@ actor Agency {
     }
 
     var id: ParticipantID { try! ParticipantID(member.id) }
+
+    func markRevoked() { revoked = true }
 
     func setHandler(_ handler: @escaping @Sendable (ReceivedMessage) async -> Void) { onMessage = handler }
 
@@ -80,10 +84,12 @@ actor Agency {
                     // KlammerClient reports every drop before WELCOME as a refusal (not retryable), but a broker
                     // killed, or a connection cut, during the handshake looks exactly the same. A registered
                     // agency therefore tries a few more times; a really refused one still fails.
+                    // (Under load a handshake can also time out on the broker side.) Only an agency its operator
+                    // has told about the revocation gives up at once.
                     refusedHandshakes += 1
-                    guard refusedHandshakes < 6, Date() < deadline else { throw error }
+                    guard !revoked, Date() < deadline else { throw error }
                     await ledger.fault("handshake dropped: retried")
-                    try await Task.sleep(for: .milliseconds(300 * refusedHandshakes))
+                    try await Task.sleep(for: .milliseconds(min(1000, 200 * refusedHandshakes)))
                     continue
                 }
                 used = c

@@ -17,7 +17,7 @@ struct Checker {
         var slipsChecked = 0
     }
 
-    /// - Parameter exclusiveRecipients: recipients that must have received nothing but confirmed messages.
+    /// - Parameter slipSample: how many messages' routing slips are fetched and checked (in sending order).
     @discardableResult
     func check(title: String, slipSample: Int = .max) async throws -> Report {
         let s = await scenario.ledger.snapshot()

@@ -92,6 +92,7 @@ import Testing
                                     subject: "Meldung \(n)", payload: Scenario.document("r-\(n)", bytes: 800), sequence: n)
         }
         _ = try scenario.ctl(["participant", "revoke", Self.neubrandenburg])
+        await scenario.agency(Self.neubrandenburg).markRevoked()
         await scenario.ledger.fault("participant revoked")
         await #expect {
             try await scenario.send(from: Self.neubrandenburg, to: [Self.seenplatte], workflow: "melde", clientID: "melde-r-late",
@@ -250,6 +251,7 @@ import Testing
                                     subject: "Bericht \(n)", payload: Scenario.document("lgeo-\(n)", bytes: 2000))
         }
         try await scenario.ctlDuringFaults(["participant", "revoke", "lgeo:mv"])
+        await scenario.agency("lgeo:mv").markRevoked()
         #expect(try scenario.ctl(["participant", "show", "lgeo:mv", "--json"]).stdout.contains("\"revoked\""))
         await scenario.ledger.fault("participant revoked")
         await #expect(throws: KlammerClientError.self) {

@@ -53,14 +53,12 @@ final class Scenario: Sendable {
         ledger = Ledger(sampleLimit: size.opensslSample)
         try await broker.start()
         members = pki.members.filter { only?.contains($0.id) ?? true }
-        let trust = try ClientCredentials.loadTrustStore(ClientProfile(caPath: pki.caPath))
         var agencies: [String: Agency] = [:]
         for member in members {
             try Tool.klammerctl(["participant", "add", "--socket", directory.file("data/admin.sock"), "--id", member.id,
                                  "--name", member.name, "--cert", pki.certPath(member.id)])
             let credentials = try ClientCredentials.load(ClientProfile(certificatePath: pki.certPath(member.id), keyPath: pki.keyPath(member.id),
                                                                        caPath: pki.caPath))
-            _ = trust
             agencies[member.id] = Agency(member: member, credentials: credentials, broker: broker, ledger: ledger,
                                          viaProxy: proxied[member.id])
         }
