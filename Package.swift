@@ -302,6 +302,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The simulated Mecklenburg-Vorpommern network under faults: real klammerd/klammerctl processes, KlammerClient actors.
+        .testTarget(
+            name: "KlammerIntegrationTests",
+            dependencies: [
+                "KlammerClient", "KlammerProtocol", "KlammerCrypto", "klammerd", "klammerctl",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "KlammerStoreTests",
             dependencies: ["KlammerStore", "klammer-store-crashtest"],

@@ -59,8 +59,8 @@ extension Broker {
     /// on this connection's `consumer` (UNKNOWN_MESSAGE; a lease that timed out and went to another connection is
     /// not acknowledgeable here); statement's envelope digest and sender equal the message's (INVALID_VALUE); signature by a
     /// registered certificate of the recipient that verifies (SIGNATURE_MISSING / CERTIFICATE_NOT_REGISTERED /
-    /// SIGNATURE_INVALID). Then the store acks durably and the `acknowledged` receipt (carrying the statement and
-    /// signature) is signed, recorded in the routing slip and returned.
+    /// SIGNATURE_INVALID). Then the `acknowledged` receipt (carrying the statement and signature) is signed and recorded
+    /// in the routing slip, then the store acks durably, then the receipt is returned.
     public func acknowledge(from participant: Participant, consumer: ConsumerID, statement statementBytes: [UInt8],
                             signature: [UInt8]) async throws -> SignedReceipt {
         let (current, recipient) = try currentActive(participant)
@@ -72,27 +72,43 @@ extension Broker {
             throw ProtocolError(.impersonation, "the acknowledgement names recipient \(statement.recipient) but this connection is authenticated as \(recipient)")
         }
         let key = LeaseKey(recipient: recipient, messageID: statement.messageID)
-        guard let lease = state.withLock({ $0.leases[key] }), lease.consumer == consumer else {
+        // Taken out of the table at once, so a second ACK for the same lease cannot record a second receipt.
+        guard let lease = state.withLock({ s -> LeaseInfo? in
+            guard let l = s.leases[key], l.consumer == consumer else { return nil }
+            s.leases[key] = nil
+            return l
+        }) else {
             throw ProtocolError(.unknownMessage, "message \(statement.messageID) is not leased to \(recipient) on this connection (lease expired, released or already acknowledged); fetch it again")
         }
+        // Until the receipt is recorded a refusal leaves the lease in place (the client may fetch/NACK/retry).
+        func restoreLease() { state.withLock { s in if s.leases[key] == nil { s.leases[key] = lease } } }
         guard statement.envelopeDigest == lease.message.envelopeDigest, statement.sender == lease.message.stored.envelope.sender else {
+            restoreLease()
             throw ProtocolError(.invalidValue, "the acknowledgement's envelope digest or sender does not match message \(statement.messageID)")
         }
-        _ = try verifySignature(signature, over: statement.canonicalBytes, by: current, what: "acknowledgement")
-        do { try await store.ack(recipient: recipient.rawValue, messageID: lease.storeID, leaseToken: lease.token) } catch {
-            state.withLock { s in
-                if s.leases[key]?.token == lease.token { s.leases[key] = nil }
-            }
-            throw Broker.storageRefusal(error, doing: "acknowledging message \(statement.messageID)")
+        do { _ = try verifySignature(signature, over: statement.canonicalBytes, by: current, what: "acknowledgement") } catch {
+            restoreLease()
+            throw error
         }
-        state.withLock { s in
-            if s.leases[key]?.token == lease.token { s.leases[key] = nil }
-        }
+        // The receipt (with the recipient's signed statement, the sender's evidence) is recorded durably BEFORE the
+        // store forgets the message. In the other order a crash between the two loses the evidence for good: the
+        // store never delivers the message again, so no new ACK can ever produce the receipt (found by the
+        // integration suite's SIGKILL runs). In this order a crash in between only redelivers the message, and
+        // the recipient acknowledges it once more (at-least-once, like every other crash window).
         let receipt = try Receipt(kind: .acknowledged, messageID: statement.messageID, envelopeDigest: statement.envelopeDigest,
                                   sender: statement.sender, recipient: recipient,
                                   timestampMillis: configuration.nowMillis, brokerID: configuration.brokerID)
-        let signed = try sign(receipt, acknowledgement: .init(statement: statement, signature: signature))
-        try await recordReceipt(signed)
+        let signed: SignedReceipt
+        do {
+            signed = try sign(receipt, acknowledgement: .init(statement: statement, signature: signature))
+            try await recordReceipt(signed)
+        } catch {
+            restoreLease()
+            throw error
+        }
+        do { try await store.ack(recipient: recipient.rawValue, messageID: lease.storeID, leaseToken: lease.token) } catch {
+            throw Broker.storageRefusal(error, doing: "acknowledging message \(statement.messageID)")
+        }
         return signed
     }
 

@@ -45,6 +45,10 @@ extension Broker {
               slip.sender == requester || slip.recipients.contains(requester) else {
             throw ProtocolError(.unknownMessage, "message \(messageID) is unknown or not visible to \(requester)")
         }
-        return slip.receipts
+        // Acceptance precedes every other event of a message, but its record can come last: after a crash between
+        // the store append and the slip record (§7.2) the sender's retry records it, possibly after the message was
+        // delivered and acknowledged. The slip is returned in issue order, so the accepted receipt goes first.
+        let receipts = slip.receipts
+        return receipts.filter { $0.receipt.kind == .accepted } + receipts.filter { $0.receipt.kind != .accepted }
     }
 }

@@ -26,7 +26,7 @@ public struct KlammerFrameDecoder: ByteToMessageDecoder {
     public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         if seenEOF && buffer.readableBytes > 0 {
-            throw ProtocolError(.malformedFrame, "connection closed inside a frame (\(buffer.readableBytes) bytes pending)")
+            throw FrameTruncatedError(pendingBytes: buffer.readableBytes)
         }
         return .needMoreData
     }

@@ -182,4 +182,48 @@ extension BrokerDeliveryTests {
         let slip = try f.broker.routingSlip(of: accepted.receipt.messageID, requester: f.party(BrokerFixture.sender).id)
         #expect(slip.map(\.receipt.kind) == [.accepted, .delivered, .delivered, .acknowledged])
     }
+
+    /// The `acknowledged` receipt is recorded before the store forgets the message: if the store step fails (here:
+    /// the store is closed under the broker, standing in for a SIGKILL between the two steps), the sender's evidence
+    /// is already in the routing slip and the message is delivered again after the restart. In the opposite order the
+    /// integration suite's kill -9 runs left messages acknowledged in the store whose slip never got the receipt.
+    @Test func acknowledgedReceiptIsRecordedBeforeTheStoreForgetsTheMessage() async throws {
+        let f = try await BrokerFixture()
+        let payload = payloadBytes(300)
+        let accepted = try await f.send(try f.envelope(payload: payload), payload: payload)
+        let leased = try #require(try await f.broker.lease(for: f.participant(BrokerFixture.b), consumer: ConsumerID("c"), max: 1).first)
+        try await f.broker.markDelivered(leased)
+        let ack = try f.acknowledgement(for: leased, by: BrokerFixture.b)
+        await f.store.close()
+        await #expect(throws: (any Error).self) {
+            _ = try await f.broker.acknowledge(from: f.participant(BrokerFixture.b), consumer: ConsumerID("c"),
+                                               statement: ack.statement, signature: ack.signature)
+        }
+        try await f.restart()
+        let slip = try f.broker.routingSlip(of: accepted.receipt.messageID, requester: f.party(BrokerFixture.sender).id)
+        #expect(slip.map(\.receipt.kind) == [.accepted, .delivered, .acknowledged])
+        let again = try #require(try await f.broker.lease(for: f.participant(BrokerFixture.b), consumer: ConsumerID("c2"), max: 1).first)
+        #expect(again.messageID == accepted.receipt.messageID)
+    }
+
+    /// A crash between the store append and the slip record (SPEC §7.2) leaves the `accepted` receipt to the sender's
+    /// retry, which may come after the message was delivered and acknowledged: the slip still starts with it.
+    @Test func acceptedRecordedLateStillStartsTheRoutingSlip() async throws {
+        let f = try await BrokerFixture()
+        let payload = payloadBytes(300)
+        let envelope = try f.envelope(payload: payload)
+        let accepted = try await f.send(envelope, payload: payload)
+        // The slip record of the acceptance never reached the disk (kill -9 before its fsync).
+        #expect(truncate(f.dir.file("broker/receipts.klog"), 0) == 0)
+        try await f.restart()
+        let leased = try #require(try await f.broker.lease(for: f.participant(BrokerFixture.b), consumer: ConsumerID("c"), max: 1).first)
+        try await f.broker.markDelivered(leased)
+        let ack = try f.acknowledgement(for: leased, by: BrokerFixture.b)
+        _ = try await f.broker.acknowledge(from: f.participant(BrokerFixture.b), consumer: ConsumerID("c"),
+                                           statement: ack.statement, signature: ack.signature)
+        let retried = try await f.send(envelope, payload: payload)
+        #expect(retried == accepted)
+        let slip = try f.broker.routingSlip(of: accepted.receipt.messageID, requester: f.party(BrokerFixture.sender).id)
+        #expect(slip.map(\.receipt.kind) == [.accepted, .delivered, .acknowledged])
+    }
 }

@@ -186,4 +186,17 @@ import Testing
         var m = Self.open()
         guard case .sendPong(0xABCD) = m.receive(.ping(Frame.Ping(data: 0xABCD))) else { Issue.record("no pong"); return }
     }
+
+    /// A connection that ends inside a frame (broker killed, network cut) is a lost connection: retryable, and no
+    /// ERROR frame is sent into it.
+    @Test func truncatedFrameIsALostConnection() {
+        var m = Self.open()
+        guard case .closeConnection(let error, let sendError) = m.transportFailed(FrameTruncatedError(pendingBytes: 98_304)) else {
+            Issue.record("expected the connection to close")
+            return
+        }
+        #expect(error.kind == .connectionFailed)
+        #expect(error.isRetryable)
+        #expect(sendError == nil)
+    }
 }

@@ -1,0 +1,142 @@
+import Foundation
+import KlammerClient
+import KlammerProtocol
+import Logging
+
+/// One authority's scripted client: one `KlammerClient` connection shared by its sending workflows and its receive
+/// loop, re-established after a lost connection (broker killed, connection cut); sends are retried with the same
+/// prepared message (same client message id), so the broker answers a retry with the original receipt.
+actor Agency {
+    let member: Member
+    let credentials: ClientCredentials
+    let broker: BrokerProcess
+    let ledger: Ledger
+    /// Where to connect instead of the broker (a cuttable proxy), if set.
+    let viaProxy: CutProxy?
+    private var client: KlammerClient?
+    private var connecting: Task<KlammerClient, any Error>?
+    private(set) var reconnects = 0
+    /// Set when the operator revoked this participant: a refused handshake is then final.
+    private(set) var revoked = false
+    /// Called for the first delivery of each message (after it was recorded), e.g. to answer it.
+    private var onMessage: (@Sendable (ReceivedMessage) async -> Void)?
+    private var handled: Set<MessageID> = []
+    private var handlers: [Task<Void, Never>] = []
+
+    init(member: Member, credentials: ClientCredentials, broker: BrokerProcess, ledger: Ledger, viaProxy: CutProxy? = nil) {
+        self.member = member
+        self.credentials = credentials
+        self.broker = broker
+        self.ledger = ledger
+        self.viaProxy = viaProxy
+    }
+
+    var id: ParticipantID { try! ParticipantID(member.id) }
+
+    func markRevoked() { revoked = true }
+
+    func setHandler(_ handler: @escaping @Sendable (ReceivedMessage) async -> Void) { onMessage = handler }
+
+    func connection() async throws -> KlammerClient {
+        if let client { return client }
+        if let connecting { return try await connecting.value }
+        let task = Task { [broker, credentials, viaProxy] () throws -> KlammerClient in
+            let port = if let viaProxy { viaProxy.port } else { await broker.port }
+            // Lost connections are the point of this suite: only warnings and worse from the client.
+            var logger = Logger(label: "klammer.client")
+            logger.logLevel = .warning
+            return try await KlammerClient.connect(host: "127.0.0.1", port: port, credentials: credentials, logger: logger)
+        }
+        connecting = task
+        defer { connecting = nil }
+        let c = try await task.value
+        client = c
+        return c
+    }
+
+    /// Forgets a connection that failed (only if it is still the current one) and closes it in the background.
+    func drop(_ failed: KlammerClient?) {
+        guard let failed, let current = client, current === failed else { return }
+        client = nil
+        reconnects += 1
+        Task { await failed.close() }
+    }
+
+    func close() async {
+        for handler in handlers { handler.cancel() }
+        for handler in handlers { await handler.value }
+        handlers = []
+        onMessage = nil  // the handler captures the scenario, which holds this agency: break the cycle
+        if let client { self.client = nil; await client.close() }
+    }
+
+    /// Sends with retries until confirmed or `deadline`; a non-retryable refusal is thrown at once.
+    func send(_ prepared: PreparedMessage, workflow: String, sequence: Int? = nil, payloadSHA256: [UInt8],
+              deadline: Date, progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
+        let started = Date()
+        var attempt = 0, refusedHandshakes = 0
+        while true {
+            attempt += 1
+            var used: KlammerClient?
+            do {
+                let c: KlammerClient
+                do { c = try await connection() } catch let error as KlammerClientError where error.kind == .handshakeRefused {
+                    // KlammerClient reports every drop before WELCOME as a refusal (not retryable), but a broker
+                    // killed, or a connection cut, during the handshake looks exactly the same. A registered
+                    // agency therefore tries a few more times; a really refused one still fails.
+                    // (Under load a handshake can also time out on the broker side.) Only an agency its operator
+                    // has told about the revocation gives up at once.
+                    refusedHandshakes += 1
+                    guard !revoked, Date() < deadline else { throw error }
+                    await ledger.fault("handshake dropped: retried")
+                    try await Task.sleep(for: .milliseconds(min(1000, 200 * refusedHandshakes)))
+                    continue
+                }
+                used = c
+                let receipt = try await c.send(prepared, progress: progress)
+                await ledger.confirmed(.init(workflow: workflow, sender: member.id, recipients: prepared.envelope.recipients.map(\.description),
+                                             clientMessageID: prepared.envelope.clientMessageID, payloadSHA256: payloadSHA256,
+                                             sequence: sequence, startedAt: started, receipt: receipt))
+                return receipt
+            } catch let error as KlammerClientError where error.isRetryable && Date() < deadline {
+                drop(used)
+                try await Task.sleep(for: .milliseconds(min(1000, 50 * attempt)))
+            } catch {
+                drop(used)
+                throw error
+            }
+        }
+    }
+
+    /// Fetches, records, verifies and acknowledges until cancelled; reconnects after failures.
+    func receiveLoop(batch: Int = 32, pause: Duration = .milliseconds(0)) async {
+        while !Task.isCancelled {
+            var used: KlammerClient?
+            do {
+                let c = try await connection()
+                used = c
+                var received = 0
+                for try await event in try await c.fetch(max: batch) {
+                    guard case .message(let message) = event else { continue }
+                    received += 1
+                    _ = await ledger.delivered(message, to: member.id)
+                    guard message.isVerified else { continue }  // never acknowledge what does not verify
+                    // The application reacts once per message id (client-side de-duplication), even if the ACK
+                    // below is lost and the message comes again.
+                    if let onMessage, handled.insert(message.messageID).inserted {
+                        handlers.append(Task { await onMessage(message) })
+                    }
+                    if pause > .zero { try await Task.sleep(for: pause) }
+                    _ = try await c.acknowledge(message)
+                    await ledger.acknowledged(message.messageID, by: member.id)
+                }
+                if received == 0 { try await Task.sleep(for: .milliseconds(60)) }
+            } catch is CancellationError {
+                return
+            } catch {
+                drop(used)
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import KlammerClient
+import KlammerCrypto
+import KlammerProtocol
+import Testing
+
+/// Checks the ledger against the broker's own records after a run and prints the summary table.
+struct Checker {
+    let scenario: Scenario
+
+    struct Report {
+        var perWorkflow: [String: Int] = [:]
+        var deliveries = 0
+        var redeliveries = 0
+        var latenciesMs: [Double] = []
+        var opensslVerified = 0
+        var slipsChecked = 0
+    }
+
+    /// - Parameter slipSample: how many messages' routing slips are fetched and checked (in sending order).
+    @discardableResult
+    func check(title: String, slipSample: Int = .max) async throws -> Report {
+        let s = await scenario.ledger.snapshot()
+        var report = Report()
+        for sent in s.sent.values { report.perWorkflow[sent.workflow, default: 0] += 1 }
+
+        // 1. Every confirmed message reached every recipient; de-duplicated by message id exactly once.
+        for id in s.sentOrder {
+            let sent = s.sent[id]!
+            for recipient in sent.recipients {
+                let first = s.firstDelivery[recipient]?[id]
+                #expect(first != nil, "\(sent.workflow) message \(id.hex) from \(sent.sender) never reached \(recipient)")
+                if let first { report.latenciesMs.append(first.timeIntervalSince(sent.startedAt) * 1000) }
+            }
+        }
+        // 2. Nothing that was not confirmed, nothing to a non-recipient, every copy intact and verified.
+        for d in s.deliveries {
+            report.deliveries += 1
+            guard let sent = s.sent[d.messageID] else {
+                Issue.record("\(d.recipient) received message \(d.messageID.hex) (\(d.clientMessageID)) that no sender has a receipt for")
+                continue
+            }
+            #expect(sent.recipients.contains(d.recipient), "\(d.recipient) received \(d.messageID.hex) addressed to \(sent.recipients)")
+            #expect(d.payloadSHA256 == sent.payloadSHA256, "payload of \(d.messageID.hex) at \(d.recipient) differs from what \(sent.sender) sent")
+            #expect(d.verified, "\(d.messageID.hex) did not verify at \(d.recipient)")
+            #expect(d.sender == sent.sender && d.clientMessageID == sent.clientMessageID)
+        }
+        let distinct = Set(s.deliveries.map { Ledger.key($0.recipient, $0.messageID) }).count
+        report.redeliveries = s.deliveries.count - distinct
+        #expect(distinct == s.sent.values.reduce(0) { $0 + $1.recipients.count })
+
+        // 3. Registration: per (sender, recipient) the first deliveries follow the sending order.
+        for (recipient, order) in s.firstOrder {
+            var last: [String: Int] = [:]
+            for id in order {
+                guard let sent = s.sent[id], sent.workflow == "melde", let seq = sent.sequence else { continue }
+                if let previous = last[sent.sender] {
+                    #expect(seq > previous, "registration \(sent.sender) → \(recipient): message \(seq) arrived after \(previous)")
+                }
+                last[sent.sender] = seq
+            }
+        }
+
+        // 4. Signatures of a sample, independently with `openssl cms -verify` (bounded by `timeout`).
+        let scratch = try TempDir("kint-cms")
+        for message in s.samples {
+            let directory = try MessageDirectory.write(message, into: scratch.path)
+            let result = try Tool.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
+                                           "-content", directory + "/envelope.bin", "-certfile", directory + "/sender.pem",
+                                           "-CAfile", scenario.pki.caPath, "-purpose", "any", "-out", "/dev/null"])
+            #expect(result.status == 0, "openssl cms -verify of \(message.messageID.hex): \(result.stderr)")
+            if result.status == 0 { report.opensslVerified += 1 }
+        }
+
+        // 5. Routing slips: accepted, then delivered and acknowledged for every recipient; every receipt signed by the broker.
+        for id in s.sentOrder.prefix(slipSample) {
+            let sent = s.sent[id]!
+            guard await scenario.broker.isRunning else { break }
+            // The sender reads its slip; a sender revoked meanwhile cannot connect, so then a recipient reads it.
+            var slip: [SignedReceipt] = []
+            var reader: KlammerClient?
+            readers: for party in [sent.sender] + sent.recipients {
+                for attempt in 0..<3 {
+                    do {
+                        let client = try await scenario.agency(party).connection()
+                        slip = try await client.status(id)
+                        reader = client
+                        break readers
+                    } catch {
+                        try await Task.sleep(for: .milliseconds(200 * (attempt + 1)))
+                    }
+                }
+            }
+            guard let client = reader else {
+                Issue.record("nobody could read the routing slip of \(id.hex)")
+                continue
+            }
+            let kinds = slip.map(\.receipt.kind)
+            #expect(kinds.first == .accepted, "routing slip of \(id.hex) starts with \(kinds)")
+            for recipient in sent.recipients {
+                for kind in [Receipt.Kind.delivered, .acknowledged] {
+                    #expect(slip.contains { $0.receipt.kind == kind && $0.receipt.recipient?.description == recipient },
+                            "routing slip of \(id.hex) (\(sent.workflow)) has no \(kind) receipt for \(recipient): \(kinds)")
+                }
+            }
+            for receipt in slip {
+                do { try await client.verifyReceipt(receipt) } catch {
+                    Issue.record("receipt \(receipt.receipt.kind) of \(id.hex) does not verify: \(error)")
+                }
+            }
+            report.slipsChecked += 1
+        }
+
+        // 6. The audit log is intact (through the admin API and offline with the broker certificate).
+        if await scenario.broker.isRunning {
+            let online = try Tool.run(Tool.binary("klammerctl"), ["audit", "verify", "--socket", scenario.adminSocket])
+            #expect(online.status == 0, "klammerctl audit verify: \(online.stderr) \(online.stdout)")
+        }
+        let offline = try Tool.run(Tool.binary("klammerctl"), ["audit", "verify", "--file", scenario.directory.file("data/audit.jsonl"),
+                                                               "--broker-cert", scenario.pki.brokerCert])
+        #expect(offline.status == 0, "klammerctl audit verify --file: \(offline.stderr) \(offline.stdout)")
+
+        await printSummary(title: title, report: report, faults: s.faults, refusals: s.refusals)
+        return report
+    }
+
+    func printSummary(title: String, report: Report, faults: [String], refusals: [String]) async {
+        let sorted = report.latenciesMs.sorted()
+        func percentile(_ p: Double) -> String {
+            sorted.isEmpty ? "-" : String(format: "%.0f ms", sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))])
+        }
+        var faultCounts: [String: Int] = [:]
+        for f in faults { faultCounts[f.components(separatedBy: ":").first ?? f, default: 0] += 1 }
+        let rss = await scenario.broker.maxRSSKiB
+        var lines = ["", "== Klammer integration: \(title) (size \(scenario.size.name), \(scenario.members.count) participants) ==",
+                     "| workflow | messages |", "|---|---|"]
+        for (workflow, count) in report.perWorkflow.sorted(by: { $0.key < $1.key }) { lines.append("| \(workflow) | \(count) |") }
+        lines += ["| deliveries (incl. \(report.redeliveries) redeliveries) | \(report.deliveries) |",
+                  "| faults | \(faultCounts.isEmpty ? "none" : faultCounts.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")) |",
+                  "| refusals observed | \(refusals.count) |",
+                  "| end-to-end latency p50 / p99 | \(percentile(0.5)) / \(percentile(0.99)) |",
+                  "| max broker RSS | \(rss / 1024) MiB |",
+                  "| signatures verified with openssl | \(report.opensslVerified) |",
+                  "| routing slips checked | \(report.slipsChecked) |"]
+        print(lines.joined(separator: "\n"))
+    }
+}

@@ -1,0 +1,294 @@
+import Foundation
+import Synchronization
+import KlammerClient
+import KlammerCrypto
+import KlammerProtocol
+import Testing
+
+/// Mecklenburg-Vorpommern's authorities exchange documents through a real klammerd, under faults.
+/// `KLAMMER_INTEGRATION_SIZE=large` selects the large size (README "Integration suite").
+@Suite(.serialized) struct IntegrationTests {
+    static let schwerin = "ags:13004000", rostock = "ags:13003000", ludwigslust = "ags:13076000"
+    static let neubrandenburg = "ags:13071101", seenplatte = "ags:13071000"
+
+    /// All workflows at once while the broker is SIGKILLed and restarted `crashCycles` times.
+    @Test func workflowsSurviveBrokerKills() async throws {
+        try await Scenario.with { scenario in
+            await scenario.installHandlers()
+            scenario.startReceivers()
+            let expected = scenario.expectedCounts()
+            let crashes = Self.crashInjector(scenario)
+            async let melde: Void = scenario.registration()
+            async let bau: Void = scenario.building()
+            async let erlass: Void = scenario.decree()
+            async let gewerbe: Void = scenario.tradeNotices()
+            _ = try await (melde, bau, erlass, gewerbe)
+            await crashes.value
+            try await scenario.waitUntilSettled(expected: expected)
+            #expect(await scenario.broker.kills == scenario.size.crashCycles)
+            try await Checker(scenario: scenario).check(title: "workflows under broker kills", slipSample: 400)
+        }
+    }
+
+    /// SIGKILLs and restarts the broker `crashCycles` times while the workflows run (the large size spaces them
+    /// out over a longer run).
+    static func crashInjector(_ scenario: Scenario, proxies: [CutProxy] = []) -> Task<Void, Never> {
+        scenario.spawn {
+            do {
+                for _ in 0..<scenario.size.crashCycles {
+                    try await Task.sleep(for: .milliseconds(scenario.size.name == "large" ? 3000 : 2500))
+                    try await scenario.crashAndRestart(proxies: proxies)
+                }
+            } catch is CancellationError {
+            } catch {
+                Issue.record("crash injector: \(error)")
+            }
+        }
+    }
+
+    /// A recipient that is offline for the first half receives everything afterwards.
+    @Test func recipientOfflineForFirstHalf() async throws {
+        try await Scenario.with(only: [Self.schwerin, Self.rostock, Self.ludwigslust]) { scenario in
+        scenario.startReceivers(except: [Self.rostock])
+        for n in 0..<20 {
+            if n == 10 { await scenario.ledger.fault("recipient offline: first half") }
+            try await scenario.send(from: Self.schwerin, to: [Self.rostock, Self.ludwigslust], workflow: "amtshilfe",
+                                    clientID: "amtshilfe-\(n)", subject: "Amtshilfe \(n)", payload: Scenario.document("ah-\(n)", bytes: 5000 + n))
+            if n == 10 {
+                #expect(await scenario.ledger.snapshot().firstDelivery[Self.rostock] == nil)
+            }
+        }
+        scenario.spawn { await scenario.agency(Self.rostock).receiveLoop() }
+        try await scenario.waitUntilSettled(expected: ["amtshilfe": 20])
+        try await Checker(scenario: scenario).check(title: "recipient offline")
+        }
+    }
+
+    /// The connection is cut (both sides, like a failed network) in the middle of an upload; the retry with the
+    /// same prepared message succeeds and the recipient gets the document byte for byte, once.
+    @Test func connectionCutMidTransfer() async throws {
+        let proxy = try CutProxy(targetPort: 1)
+        defer { proxy.stop() }
+        try await Scenario.with(only: [Self.neubrandenburg, Self.seenplatte], proxied: [Self.neubrandenburg: proxy]) { scenario in
+        proxy.setTarget(await scenario.broker.port)
+        scenario.startReceivers()
+        let cut = CutOnce(proxy: proxy, atBytes: 1_000_000)
+        try await scenario.send(from: Self.neubrandenburg, to: [Self.seenplatte], workflow: "bau", clientID: "bau-cut",
+                                subject: "Bauantrag mit Plaenen", payload: Scenario.document("bau-cut", bytes: 3_000_000),
+                                progress: { sent, _ in cut.observe(sent) })
+        #expect(proxy.cuts == 1)
+        #expect(await scenario.agency(Self.neubrandenburg).reconnects >= 1)
+        await scenario.ledger.fault("connection cut mid-transfer")
+        try await scenario.waitUntilSettled(expected: ["bau": 1])
+        try await Checker(scenario: scenario).check(title: "connection cut")
+        }
+    }
+
+    /// A participant revoked mid-run: its later sends fail, its earlier accepted messages are still delivered.
+    @Test func participantRevokedMidRun() async throws {
+        try await Scenario.with(only: [Self.neubrandenburg, Self.seenplatte]) { scenario in
+        for n in 0..<5 {
+            try await scenario.send(from: Self.neubrandenburg, to: [Self.seenplatte], workflow: "melde", clientID: "melde-r-\(n)",
+                                    subject: "Meldung \(n)", payload: Scenario.document("r-\(n)", bytes: 800), sequence: n)
+        }
+        _ = try scenario.ctl(["participant", "revoke", Self.neubrandenburg])
+        await scenario.agency(Self.neubrandenburg).markRevoked()
+        await scenario.ledger.fault("participant revoked")
+        await #expect {
+            try await scenario.send(from: Self.neubrandenburg, to: [Self.seenplatte], workflow: "melde", clientID: "melde-r-late",
+                                    subject: "nach Widerruf", payload: [1, 2, 3])
+        } throws: { error in
+            let e = error as? KlammerClientError
+            return e?.code == .participantRevoked || e?.kind == .handshakeRefused
+        }
+        scenario.startReceivers(except: [Self.neubrandenburg])
+        try await scenario.waitUntilSettled(expected: ["melde": 5])
+        // The revoked sender cannot read its routing slips any more: check them as the recipient.
+        let snapshot = await scenario.ledger.snapshot()
+        for id in snapshot.sentOrder {
+            let slip = try await scenario.agency(Self.seenplatte).connection().status(id)
+            #expect(slip.map(\.receipt.kind) == [.accepted, .delivered, .acknowledged])
+        }
+        #expect(snapshot.deliveries.count >= 5)
+        }
+    }
+
+    /// Impersonation (envelope names another sender), forged signatures (another envelope's signature, a tampered
+    /// signature) and an unregistered certificate are refused; nothing is delivered.
+    @Test func impersonationAndForgeryAreRefused() async throws {
+        try await Scenario.with(only: [Self.neubrandenburg, Self.seenplatte, Self.schwerin]) { scenario in
+        let attacker = scenario.agency(Self.neubrandenburg)
+        let client = try await attacker.connection()
+        let victim = try ParticipantID(Self.schwerin), target = try ParticipantID(Self.seenplatte)
+        let payload = Scenario.document("forged", bytes: 1000)
+
+        let impersonating = try PreparedMessage.prepare(credentials: attacker.credentials, sender: victim, recipients: [target],
+                                                        subject: "Erlass (gefaelscht)", payload: .bytes(payload))
+        await #expect { try await client.send(impersonating) } throws: { ($0 as? KlammerClientError)?.code == .impersonation }
+
+        let honest = try PreparedMessage.prepare(credentials: attacker.credentials, recipients: [target], subject: "A", payload: .bytes(payload))
+        let other = try PreparedMessage.prepare(credentials: attacker.credentials, recipients: [target], subject: "B", payload: .bytes(payload))
+        let swapped = PreparedMessage(envelope: honest.envelope, signature: other.signature, payload: honest.payload)
+        await #expect { try await client.send(swapped) } throws: { ($0 as? KlammerClientError)?.code == .signatureInvalid }
+
+        guard case .single(var cms) = honest.signature else { Issue.record("expected a single signature"); return }
+        // (returns from the scenario body)
+        cms[cms.count - 3] ^= 0x5A  // inside the ECDSA signature value at the end of the SignerInfo
+        let tampered = PreparedMessage(envelope: honest.envelope, signature: .single(cms: cms), payload: honest.payload)
+        await #expect { try await client.send(tampered) } throws: {
+            [.signatureInvalid, .invalidEnvelope].contains(($0 as? KlammerClientError)?.code)
+        }
+
+        let impostor = try ClientCredentials.load(ClientProfile(certificatePath: scenario.pki.certPath(NetworkPKI.impostor.id),
+                                                                keyPath: scenario.pki.keyPath(NetworkPKI.impostor.id), caPath: scenario.pki.caPath))
+        await #expect { _ = try await KlammerClient.connect(host: "127.0.0.1", port: await scenario.broker.port, credentials: impostor) } throws: {
+            ($0 as? KlammerClientError)?.kind == .handshakeRefused
+        }
+
+        // Nothing reached the target.
+        let receiver = scenario.spawn { await scenario.agency(Self.seenplatte).receiveLoop() }
+        try await Task.sleep(for: .seconds(1))
+        receiver.cancel()
+        await receiver.value
+        #expect(await scenario.ledger.snapshot().deliveries.isEmpty)
+        // Whether the broker audits message-level refusals: the audit log holds admin actions only (SPEC §10-11).
+        let tail = try scenario.ctl(["audit", "tail", "-n", "200"]).stdout
+        print("audit entries mentioning the refusals: \(tail.contains("IMPERSONATION") || tail.contains("SIGNATURE_INVALID") ? "yes" : "none (message refusals are not audited)")")
+        }
+    }
+
+    /// A short-TTL message to an offline recipient expires: the sender gets a signed `expired` receipt, and the
+    /// recipient never receives it.
+    @Test func shortTTLToOfflineRecipientExpires() async throws {
+        try await Scenario.with(only: [Self.schwerin, Self.rostock]) { scenario in
+        let receipt = try await scenario.send(from: Self.schwerin, to: [Self.rostock], workflow: "ttl", clientID: "ttl-1",
+                                              subject: "Eilt", payload: [1, 2, 3], ttl: 2)
+        let sender = try await scenario.agency(Self.schwerin).connection()
+        var slip: [SignedReceipt] = []
+        let deadline = Date() + 30
+        while Date() < deadline {
+            slip = try await sender.status(receipt.receipt.messageID)
+            if slip.contains(where: { $0.receipt.kind == .expired }) { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        let expired = slip.first { $0.receipt.kind == .expired }
+        #expect(expired != nil, "no expired receipt within 30 s: \(slip.map(\.receipt.kind))")
+        if let expired {
+            #expect(expired.receipt.recipient?.description == Self.rostock)
+            try await sender.verifyReceipt(expired)
+        }
+        let recipient = try await scenario.agency(Self.rostock).connection()
+        var received = 0
+        for try await event in try await recipient.fetch(max: 10) { if case .message = event { received += 1 } }
+        #expect(received == 0)
+        }
+    }
+
+    /// A slow consumer (its TCP receive side throttled) with a large backlog: the broker's RSS stays bounded.
+    @Test func slowConsumerKeepsBrokerMemoryBounded() async throws {
+        let proxy = try CutProxy(targetPort: 1)
+        defer { proxy.stop() }
+        try await Scenario.with(only: [Self.schwerin, Self.rostock], proxied: [Self.rostock: proxy]) { scenario in
+        proxy.setTarget(await scenario.broker.port)
+        proxy.throttle(bytesPerSecond: 4 * 1024 * 1024)
+        let size = scenario.size
+        let baseline = await scenario.broker.sampleRSS()
+        scenario.spawn { await scenario.agency(Self.rostock).receiveLoop(batch: 64) }
+        let sampler = scenario.spawn {
+            while !Task.isCancelled {
+                await scenario.broker.sampleRSS()
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in 0..<4 {
+                group.addTask {
+                    for n in stride(from: lane, to: size.slowMessages, by: 4) {
+                        try await scenario.send(from: Self.schwerin, to: [Self.rostock], workflow: "slow", clientID: "slow-\(n)", subject: "Akte \(n)",
+                                                payload: Scenario.document("slow-\(n)", bytes: size.slowMessageBytes))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        await scenario.ledger.fault("slow consumer")
+        try await scenario.waitUntilSettled(expected: ["slow": size.slowMessages])
+        sampler.cancel()
+        await sampler.value
+        let peak = await scenario.broker.maxRSSKiB
+        let backlog = size.slowMessages * size.slowMessageBytes / 1024
+        print("slow consumer: broker RSS baseline \(baseline / 1024) MiB, peak \(peak / 1024) MiB, total backlog \(backlog / 1024) MiB")
+        // Bounded: growth well below the bytes queued for the slow consumer (the broker streams from disk).
+        #expect(peak - baseline < max(64 * 1024, backlog / 2), "broker RSS grew by \((peak - baseline) / 1024) MiB for a \(backlog / 1024) MiB backlog")
+        try await Checker(scenario: scenario).check(title: "slow consumer")
+        }
+    }
+
+    /// Everything at once: all workflows, broker kills, a recipient offline for the first half, connection cuts
+    /// during building applications, a revocation, attacks.
+    @Test func combinedFaults() async throws {
+        let pki = try await SharedPKI.get()
+        let cutMember = pki.members.first { $0.kind == .municipality }!.id
+        let proxy = try CutProxy(targetPort: 1)
+        defer { proxy.stop() }
+        try await Scenario.with(proxied: [cutMember: proxy]) { scenario in
+        proxy.setTarget(await scenario.broker.port)
+        await scenario.installHandlers()
+        let offline = "ags:13075000"
+        scenario.startReceivers(except: [offline])
+        let expected = scenario.expectedCounts().merging(["revoked": 3]) { $0 + $1 }
+        let crashes = Self.crashInjector(scenario, proxies: [proxy])
+        let cut = CutOnce(proxy: proxy, atBytes: 200_000)
+        async let melde: Void = scenario.registration()
+        let cutProgress: KlammerClient.Progress = { sent, _ in cut.observe(sent) }
+        let progressFor: @Sendable (String) -> KlammerClient.Progress? = { id in id == cutMember ? cutProgress : nil }
+        async let bau: Void = scenario.building(progress: progressFor)
+        async let erlass: Void = scenario.decree()
+        async let gewerbe: Void = scenario.tradeNotices()
+        // A state agency sends three messages, then is revoked.
+        for n in 0..<3 {
+            try await scenario.send(from: "lgeo:mv", to: [MVDirectory.ministry.id], workflow: "revoked", clientID: "lgeo-\(n)",
+                                    subject: "Bericht \(n)", payload: Scenario.document("lgeo-\(n)", bytes: 2000))
+        }
+        try await scenario.ctlDuringFaults(["participant", "revoke", "lgeo:mv"])
+        await scenario.agency("lgeo:mv").markRevoked()
+        #expect(try scenario.ctl(["participant", "show", "lgeo:mv", "--json"]).stdout.contains("\"revoked\""))
+        await scenario.ledger.fault("participant revoked")
+        await #expect(throws: KlammerClientError.self) {
+            try await scenario.send(from: "lgeo:mv", to: [MVDirectory.ministry.id], workflow: "revoked", clientID: "lgeo-late",
+                                    subject: "nach Widerruf", payload: [1])
+        }
+        // An impersonation attempt in the middle of the traffic: a municipality signs a "decree" as the ministry.
+        let forger = scenario.agency(cutMember == "ags:13071101" ? "ags:13071102" : "ags:13071101")
+        let forged = try PreparedMessage.prepare(credentials: forger.credentials, sender: try ParticipantID(MVDirectory.ministry.id),
+                                                 recipients: [try ParticipantID(offline)], subject: "Erlass", payload: .bytes([1, 2]))
+        do {
+            _ = try await forger.send(forged, workflow: "forged", payloadSHA256: [], deadline: scenario.deadline)
+            Issue.record("the broker accepted an envelope whose sender is not the connected participant")
+        } catch let error as KlammerClientError {
+            #expect(error.code == .impersonation)
+            await scenario.ledger.refused("impersonation: \(error.name)")
+        }
+        _ = try await (melde, bau, erlass, gewerbe)
+        await scenario.ledger.fault("recipient offline: first half")
+        scenario.spawn { await scenario.agency(offline).receiveLoop() }
+        await crashes.value
+        try await scenario.waitUntilSettled(expected: expected)
+        if cut.fired { await scenario.ledger.fault("connection cut mid-transfer") }
+        try await Checker(scenario: scenario).check(title: "combined faults", slipSample: 400)
+        }
+    }
+}
+
+/// Cuts the proxy once, when an upload has passed `atBytes`.
+final class CutOnce: Sendable {
+    let proxy: CutProxy
+    let atBytes: UInt64
+    private let done = Mutex(false)
+    init(proxy: CutProxy, atBytes: UInt64) { self.proxy = proxy; self.atBytes = atBytes }
+    var fired: Bool { done.withLock { $0 } }
+    func observe(_ sent: UInt64) {
+        guard sent >= atBytes, done.withLock({ let was = $0; $0 = true; return !was }) else { return }
+        proxy.cutAll()
+    }
+}

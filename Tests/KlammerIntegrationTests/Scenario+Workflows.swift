@@ -1,0 +1,152 @@
+import Foundation
+import KlammerClient
+import KlammerCrypto
+import KlammerProtocol
+
+/// The administrative workflows, as concurrent scripted actors.
+extension Scenario {
+    static let bauantrag = "application/x-bauantrag", nachforderung = "application/x-bauantrag-nachforderung",
+               ergaenzung = "application/x-bauantrag-ergaenzung"
+
+    var municipalities: [Member] { members.filter { $0.kind == .municipality } }
+    var localAuthorities: [Member] { members.filter { $0.kind == .municipality || $0.kind == .amt } }
+
+    /// What the workflows will have sent when they are done: workflow → message count.
+    func expectedCounts() -> [String: Int] {
+        let pairs = min(size.registrationPairs, municipalities.count)
+        return ["melde": pairs * 2 * size.registrationsPerDirection,
+                "bau": size.buildingApplications * 3,
+                "erlass": (localAuthorities.count + 255) / 256,
+                "gewerbe": size.tradeNotices]
+    }
+
+    /// Districts answer building applications (Nachforderung, in reply to), municipalities answer the Nachforderung
+    /// (Ergänzung, in reply to that). Deterministic client ids: a handler that runs twice sends nothing twice.
+    func installHandlers() async {
+        for member in members {
+            await agency(member.id).setHandler { [self] message in
+                let sender = message.envelope.sender.description
+                do {
+                    switch message.envelope.contentType {
+                    case Self.bauantrag:
+                        try await send(from: member.id, to: [sender], workflow: "bau", clientID: "bau-nf-\(message.messageID.hex)",
+                                       subject: "Nachforderung zu \(message.envelope.subject)", contentType: Self.nachforderung,
+                                       payload: Self.document("nf-\(message.messageID.hex)", bytes: 3000), inReplyTo: message.messageID)
+                    case Self.nachforderung:
+                        try await send(from: member.id, to: [sender], workflow: "bau", clientID: "bau-erg-\(message.messageID.hex)",
+                                       subject: "Ergaenzung", contentType: Self.ergaenzung,
+                                       payload: Self.document("erg-\(message.messageID.hex)", bytes: 20_000), inReplyTo: message.messageID)
+                    default: break
+                    }
+                } catch {
+                    await ledger.fault("handler of \(member.id) failed: \(error)")
+                }
+            }
+        }
+    }
+
+    /// Residence registration (Meldewesen): municipality ↔ its district, many small messages in both directions,
+    /// each direction strictly in order (the next is sent when the previous is confirmed).
+    func registration() async throws {
+        let pairs = municipalities.prefix(size.registrationPairs).map { ($0.id, $0.district!) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (a, b) in pairs {
+                for (from, to) in [(a, b), (b, a)] {
+                    group.addTask { [self] in
+                        for n in 0..<size.registrationsPerDirection {
+                            try await send(from: from, to: [to], workflow: "melde", clientID: "melde-\(from)-\(to)-\(n)",
+                                           subject: "Meldung \(n)", contentType: "application/xml",
+                                           payload: Self.document("melde-\(from)-\(to)-\(n)", bytes: 200 + (n * 37) % 1800), sequence: n)
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Building applications: municipality → district with a larger attachment (above the inline limit: a blob).
+    func building(progress: (@Sendable (String) -> KlammerClient.Progress?)? = nil) async throws {
+        let applicants = municipalities
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<size.buildingApplications {
+                let m = applicants[i % applicants.count]
+                group.addTask { [self] in
+                    try await send(from: m.id, to: [m.district!], workflow: "bau", clientID: "bau-\(m.id)-\(i)",
+                                   subject: "Bauantrag \(i)", contentType: Self.bauantrag,
+                                   payload: Self.document("bau-\(i)", bytes: size.attachmentBytes + i), progress: progress?(m.id))
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Decree (Erlass): ministry → every municipality and Amt (fan-out, ≤ 256 recipients per message).
+    func decree() async throws {
+        let recipients = localAuthorities.map(\.id)
+        for (index, start) in stride(from: 0, to: recipients.count, by: 256).enumerated() {
+            try await send(from: MVDirectory.ministry.id, to: Array(recipients[start..<min(start + 256, recipients.count)]),
+                           workflow: "erlass", clientID: "erlass-2026-\(index)", subject: "Erlass zur Kommunalwahl",
+                           payload: Self.document("erlass-\(index)", bytes: 60_000))
+        }
+    }
+
+    /// Trade notices (Gewerbeanzeige): one send to the district, the chamber(s) and the tax office.
+    func tradeNotices() async throws {
+        let applicants = municipalities
+        let agencies = members.filter { $0.kind == .agency && $0.id != "lgeo:mv" }.map(\.id)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<size.tradeNotices {
+                let m = applicants[(i * 7) % applicants.count]
+                group.addTask { [self] in
+                    try await send(from: m.id, to: [m.district!] + agencies, workflow: "gewerbe", clientID: "gewerbe-\(m.id)-\(i)",
+                                   subject: "Gewerbeanmeldung \(i)", contentType: "application/xml",
+                                   payload: Self.document("gewerbe-\(i)", bytes: 1500))
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Starts every agency's receive loop except `offline`.
+    @discardableResult
+    func startReceivers(except offline: Set<String> = []) -> [Task<Void, Never>] {
+        agencies.values.filter { !offline.contains($0.member.id) }.map { agency in spawn { await agency.receiveLoop() } }
+    }
+
+    /// Waits until every workflow sent what it should and every (message, recipient) pair is acknowledged. A pair
+    /// whose ACK confirmation was lost in a crash is resolved through the sender's routing slip.
+    func waitUntilSettled(expected: [String: Int]) async throws {
+        var lastPendingCount = -1, stableSince = Date()
+        while Date() < deadline {
+            var countsReached = true
+            for (workflow, count) in expected where await ledger.count(workflow: workflow) < count { countsReached = false }
+            let pending = await ledger.pending()
+            if countsReached && pending.isEmpty { return }
+            if pending.count != lastPendingCount { lastPendingCount = pending.count; stableSince = Date() }
+            if !pending.isEmpty, Date().timeIntervalSince(stableSince) > 4 {
+                for (id, recipient) in pending.prefix(50) {
+                    guard let sent = await ledger.sent[id], await ledger.wasDelivered(id, to: recipient),
+                          let slip = try? await agency(sent.sender).connection().status(id) else { continue }
+                    if slip.contains(where: { $0.receipt.kind == .acknowledged && $0.receipt.recipient?.description == recipient }) {
+                        await ledger.acknowledged(id, by: recipient)
+                    }
+                }
+                stableSince = Date()
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        var counts: [String: Int] = [:]
+        for workflow in expected.keys { counts[workflow] = await ledger.count(workflow: workflow) }
+        // Say exactly what is missing: per pair the deliveries seen and the broker's routing slip.
+        var details: [String] = []
+        let snapshot = await ledger.snapshot()
+        for (id, recipient) in await ledger.pending().prefix(10) {
+            let sent = snapshot.sent[id]!
+            let copies = snapshot.deliveries.filter { $0.messageID == id && $0.recipient == recipient }.count
+            let slip = (try? await agency(sent.sender).connection().status(id))?.map { "\($0.receipt.kind)\($0.receipt.recipient.map { "→\($0)" } ?? "")" }
+            details.append("\(sent.workflow) \(id.hex) \(sent.sender)→\(recipient): delivered \(copies)×, slip \(slip ?? ["unavailable"])")
+        }
+        throw IntegrationError("not settled before the deadline: sent \(counts) of \(expected), \(await ledger.pending().count) pairs unacknowledged:\n" + details.joined(separator: "\n"))
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import KlammerClient
+import KlammerCrypto
+import KlammerProtocol
+import Synchronization
+
+/// One run: a fresh `klammerd --config` (data dir in a temp dir, port 0, admin socket), the members registered
+/// with `klammerctl participant add`, one `Agency` per member, the ledger.
+final class Scenario: Sendable {
+    let size: Size
+    let pki: NetworkPKI
+    let directory: TempDir
+    let broker: BrokerProcess
+    let ledger: Ledger
+    let agencies: [String: Agency]
+    let members: [Member]
+    let deadline: Date
+    /// Receive loops and fault injectors, cancelled by `shutdown()` (also when a test fails half-way).
+    let background = Mutex<[Task<Void, Never>]>([])
+
+    var adminSocket: String { directory.file("data/admin.sock") }
+
+    /// - Parameter only: register only these members (fault tests that need a few); nil: all.
+    init(size: Size = .current, only: Set<String>? = nil, proxied: [String: CutProxy] = [:]) async throws {
+        self.size = size
+        pki = try await SharedPKI.get()
+        directory = try TempDir("kint")
+        deadline = Date() + Double(size.deadline.components.seconds)
+        let config = directory.file("klammer.yaml")
+        try """
+            broker_id: "broker:klammer-mv"
+            data_dir: \(directory.file("data"))
+            listen:
+              host: 127.0.0.1
+              port: 0
+            tls:
+              ca_bundle: \(pki.caPath)
+              crl_files:
+                - \(pki.crlPath)
+              certificate: \(pki.brokerCert)
+              key: \(pki.brokerKey)
+            store:
+              max_attempts: 1000
+              visibility_timeout_seconds: 30
+            log:
+              level: warning
+            audit:
+              checkpoint_interval: 16
+
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        broker = BrokerProcess(configPath: config, logDirectory: directory.path, adminSocket: directory.file("data/admin.sock"),
+                               lifetimeSeconds: Int(size.deadline.components.seconds) + 300)
+        ledger = Ledger(sampleLimit: size.opensslSample)
+        try await broker.start()
+        members = pki.members.filter { only?.contains($0.id) ?? true }
+        var agencies: [String: Agency] = [:]
+        for member in members {
+            try Tool.klammerctl(["participant", "add", "--socket", directory.file("data/admin.sock"), "--id", member.id,
+                                 "--name", member.name, "--cert", pki.certPath(member.id)])
+            let credentials = try ClientCredentials.load(ClientProfile(certificatePath: pki.certPath(member.id), keyPath: pki.keyPath(member.id),
+                                                                       caPath: pki.caPath))
+            agencies[member.id] = Agency(member: member, credentials: credentials, broker: broker, ledger: ledger,
+                                         viaProxy: proxied[member.id])
+        }
+        self.agencies = agencies
+    }
+
+    func agency(_ id: String) -> Agency { agencies[id]! }
+    func ctl(_ arguments: [String]) throws -> CommandResult { try Tool.klammerctl(arguments + ["--socket", adminSocket]) }
+
+    /// An operator's admin call while the broker may be restarting: retried while the socket does not answer.
+    /// A change that reached the broker before the connection broke is then refused as already done
+    /// (`invalid-transition`), which counts as success.
+    func ctlDuringFaults(_ arguments: [String]) async throws {
+        for attempt in 1...20 {
+            let result = try Tool.run(Tool.binary("klammerctl"), arguments + ["--socket", adminSocket])
+            if result.status == 0 { return }
+            if attempt > 1, result.stderr.contains("invalid-transition") { return }
+            let unreachable = ["cannot connect", "cannot read", "Connection refused", "No such file", "reset by peer", "Broken pipe"]
+            guard unreachable.contains(where: result.stderr.contains) else {
+                throw IntegrationError("klammerctl \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)")
+            }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        throw IntegrationError("klammerctl \(arguments.joined(separator: " ")): the admin socket did not answer")
+    }
+
+    /// SIGKILL + restart; proxies follow the new port.
+    func crashAndRestart(proxies: [CutProxy] = []) async throws {
+        try await broker.kill9()
+        await ledger.fault("broker SIGKILL")
+        try await broker.start()
+        for proxy in proxies { proxy.setTarget(await broker.port) }
+    }
+
+    /// Runs `body` on a new scenario and always shuts it down (background tasks cancelled, connections closed,
+    /// klammerd stopped), also when `body` throws: nothing may keep running into the next test or the process exit.
+    static func with(only: Set<String>? = nil, proxied: [String: CutProxy] = [:],
+                     _ body: (Scenario) async throws -> Void) async throws {
+        let scenario = try await Scenario(only: only, proxied: proxied)
+        do {
+            try await body(scenario)
+        } catch {
+            print("klammerd log (last 4000 bytes):\n\(String(await scenario.broker.logs().suffix(4000)))")
+            await scenario.shutdown()
+            throw error
+        }
+        await scenario.shutdown()
+    }
+
+    /// Starts a background task that `shutdown()` cancels and awaits.
+    @discardableResult
+    func spawn(_ work: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
+        let task = Task { await work() }
+        background.withLock { $0.append(task) }
+        return task
+    }
+
+    func shutdown() async {
+        let tasks = background.withLock { tasks in defer { tasks = [] }; return tasks }
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+        for agency in agencies.values { await agency.close() }
+        try? await broker.stop()
+    }
+
+    /// Deterministic document bytes (different per message, so a mixed-up payload is caught).
+    static func document(_ label: String, bytes: Int) -> [UInt8] {
+        var out = [UInt8](); out.reserveCapacity(bytes)
+        var seed = SHA256.hash(Array(label.utf8))
+        while out.count < bytes {
+            out.append(contentsOf: seed)
+            seed = SHA256.hash(seed)
+        }
+        return Array(out.prefix(bytes))
+    }
+
+    /// Prepares and sends (with retries) a message; records it in the ledger.
+    @discardableResult
+    func send(from sender: String, to recipients: [String], workflow: String, clientID: String, subject: String,
+              contentType: String = "application/pdf", payload: [UInt8], sequence: Int? = nil, ttl: UInt32? = nil,
+              inReplyTo: MessageID? = nil, progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
+        let agency = agency(sender)
+        let prepared = try PreparedMessage.prepare(credentials: agency.credentials, recipients: try recipients.map { try ParticipantID($0) },
+                                                   subject: subject, contentType: contentType, payload: .bytes(payload),
+                                                   clientMessageID: clientID, timeToLiveSeconds: ttl, inReplyTo: inReplyTo)
+        return try await agency.send(prepared, workflow: workflow, sequence: sequence, payloadSHA256: SHA256.hash(payload),
+                                     deadline: deadline, progress: progress)
+    }
+}
