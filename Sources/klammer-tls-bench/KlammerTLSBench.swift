@@ -73,7 +73,8 @@ struct KlammerTLSBench: AsyncParsableCommand {
                 let cpuBefore = cpuSeconds("\(sServer.processIdentifier)")
                 let base = try shell(cd + String(format: sTime, port), timeout: Double(time) + 30)
                 let cpu = cpuSeconds("\(sServer.processIdentifier)") - cpuBefore
-                sServer.terminate()
+                kill(sServer.processIdentifier, SIGKILL)  // SIGTERM left s_server running here; leave no listener behind
+                sServer.waitUntilExit()
                 report("handshakes/s: openssl s_time -> s_server -Verify 1 \(label)", parseSTime(base.output), "hs/s")
                 report("server CPU per handshake: s_server \(label)", cpu * 1000 / max(1, parseSTimeCount(base.output)), "ms")
             }
