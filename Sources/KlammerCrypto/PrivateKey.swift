@@ -58,8 +58,8 @@ public final class PrivateKey: @unchecked Sendable {
         return try PrivateKey(taking: pkey)
     }
 
-    /// Parses a PEM private key: PKCS#8 (`BEGIN PRIVATE KEY`), encrypted PKCS#8 (`BEGIN ENCRYPTED PRIVATE KEY`)
-    /// or traditional (`BEGIN EC/RSA PRIVATE KEY`, also with `Proc-Type: 4,ENCRYPTED`).
+    /// Parses a PEM private key: PKCS#8, encrypted PKCS#8 or the traditional EC/RSA forms (also with
+    /// `Proc-Type: 4,ENCRYPTED`); see ``PrivateKeyPEM`` for the labels.
     ///
     /// Never prompts for a passphrase: an encrypted key without `passphrase` fails with ``CryptoError/Code/wrongPassphrase``.
     public convenience init(pem: String, passphrase: String? = nil) throws {
@@ -84,7 +84,7 @@ public final class PrivateKey: @unchecked Sendable {
                 }
                 throw CryptoError.openSSL(.wrongPassphrase, "cannot decrypt the private key in \(source); the passphrase is wrong")
             }
-            throw CryptoError.openSSL(.invalidEncoding, "\(source) holds no readable private key; expected `-----BEGIN PRIVATE KEY-----` (PKCS#8)")
+            throw CryptoError.openSSL(.invalidEncoding, "\(source) holds no readable private key; expected `\(PrivateKeyPEM.begin(PrivateKeyPEM.pkcs8Label))` (PKCS#8)")
         }
         try self.init(taking: pkey)
     }
@@ -112,7 +112,7 @@ public final class PrivateKey: @unchecked Sendable {
         }
     }
 
-    /// Unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`). Handle with care: this is the secret.
+    /// Unencrypted PKCS#8 PEM (label ``PrivateKeyPEM/pkcs8Label``). Handle with care: this is the secret.
     public var pkcs8PEM: String {
         let bytes = (try? OpenSSLHelpers.writeToBIO("a private key") {
             PEM_write_bio_PKCS8PrivateKey($0, storage.pointer, nil, nil, 0, nil, nil)
@@ -120,7 +120,7 @@ public final class PrivateKey: @unchecked Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// PKCS#8 PEM encrypted with AES-256-CBC under `passphrase` (PBKDF2), `-----BEGIN ENCRYPTED PRIVATE KEY-----`.
+    /// PKCS#8 PEM encrypted with AES-256-CBC under `passphrase` (PBKDF2), label ``PrivateKeyPEM/encryptedPKCS8Label``.
     public func pkcs8PEM(passphrase: String) throws -> String {
         guard !passphrase.isEmpty else {
             throw CryptoError(.invalidParameter, "an empty passphrase does not protect a key; choose a non-empty passphrase")

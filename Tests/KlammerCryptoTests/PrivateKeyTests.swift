@@ -36,7 +36,7 @@ import Testing
     @Test func pkcs8PEMAndDERRoundTrip() throws {
         let key = try PrivateKey.generate(.p256)
         let pem = key.pkcs8PEM
-        #expect(pem.hasPrefix("-----BEGIN PRIVATE KEY-----\n"))
+        #expect(pem.hasPrefix(PrivateKeyPEM.begin(PrivateKeyPEM.pkcs8Label) + "\n"))
         let again = try PrivateKey(pem: pem)
         #expect(again.publicKey == key.publicKey)
         let fromDER = try PrivateKey(der: key.pkcs8DER)
@@ -48,7 +48,7 @@ import Testing
     @Test func encryptedPEMNeedsTheRightPassphrase() throws {
         let key = try PrivateKey.generate(.p384)
         let pem = try key.pkcs8PEM(passphrase: "Geheimnis-äöü")
-        #expect(pem.hasPrefix("-----BEGIN ENCRYPTED PRIVATE KEY-----"))
+        #expect(pem.hasPrefix(PrivateKeyPEM.begin(PrivateKeyPEM.encryptedPKCS8Label)))
         #expect(try PrivateKey(pem: pem, passphrase: "Geheimnis-äöü").publicKey == key.publicKey)
         let wrong = #expect(throws: CryptoError.self) { try PrivateKey(pem: pem, passphrase: "falsch") }
         #expect(wrong?.code == .wrongPassphrase)
@@ -81,7 +81,7 @@ import Testing
     }
 
     @Test func garbageIsInvalidEncoding() {
-        let pem = #expect(throws: CryptoError.self) { try PrivateKey(pem: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n") }
+        let pem = #expect(throws: CryptoError.self) { try PrivateKey(pem: PrivateKeyPEM.begin(PrivateKeyPEM.pkcs8Label) + "\nAAAA\n" + PrivateKeyPEM.end(PrivateKeyPEM.pkcs8Label) + "\n") }
         #expect(pem?.code == .invalidEncoding)
         let der = #expect(throws: CryptoError.self) { try PrivateKey(der: [0x30, 0x00]) }
         #expect(der?.code == .invalidEncoding)
