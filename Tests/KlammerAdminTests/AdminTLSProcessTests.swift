@@ -96,5 +96,15 @@ import Glibc
         #expect(!entries.contains { $0.action == "participant.suspend" })
         let verify = try AdminProcessTests.run("klammerctl", ["audit", "verify", "--socket", daemon.socket], in: temp.path)
         #expect(verify.status == 0, "\(verify.stderr)")
+
+        // A CRL that revokes the admin certificate shuts it out after a reload (the admin listener follows the
+        // broker's trust store), without a restart.
+        let crl = try ca.makeCRL(revoked: [(alice.certificate.serialNumberHex, Date())])
+        try crl.pemString.write(toFile: temp.path + "/crl.pem", atomically: true, encoding: .utf8)
+        let reload = try AdminProcessTests.run("klammerctl", ["reload", "--socket", daemon.socket], in: temp.path)
+        #expect(reload.status == 0, "\(reload.stderr)")
+        let revoked = try Self.curl(["--cert", alice.certificatePath, "--key", alice.keyPath, "--cacert", caFile, url + "/v1/status"], in: temp.path)
+        #expect(revoked.status != 0)
+        #expect(!revoked.stdout.contains("broker_id"))
     }
 }

@@ -109,9 +109,9 @@ import Testing
         #expect(open == 0)
     }
 
-    /// Streams a large upload slowly; the operator suspends or revokes the sender with the real klammerctl in the
+    /// Streams a large upload slowly; the operator suspends, revokes or removes the sender with the real klammerctl in the
     /// middle. The connection must be cut within 1 s of the command's confirmation and the upload never accepted.
-    @Test(arguments: ["revoke", "suspend"])
+    @Test(arguments: ["revoke", "suspend", "remove"])
     func changeDuringAnActiveSendStreamCutsItWithinOneSecond(_ action: String) async throws {
         let setup = try await Setup.start(prefix: "krv")
         defer { setup.remove() }
@@ -189,7 +189,11 @@ import Testing
         print("participant \(action) during a \(payload.count)-byte upload (\(stream.bytesSent) bytes sent): connection closed \(afterConfirmation) after the command's confirmation, \(afterCommandStart) after it started (klammerctl took \(confirmed - commandStarted))")
         #expect(afterConfirmation < .seconds(1))
         #expect(!stream.uploadCompleted, "the whole payload got through before the cut")
-        let expected: ErrorCode = action == "revoke" ? .participantRevoked : .participantSuspended
+        let expected: ErrorCode = switch action {
+        case "revoke": .participantRevoked
+        case "suspend": .participantSuspended
+        default: .unknownParticipant
+        }
         #expect(stream.frames.contains { if case .error(let e) = $0 { e.code == expected } else { false } },
                 "no ERROR \(expected) before the close: \(stream.frames)")
         #expect(!stream.frames.contains { if case .accepted = $0 { true } else { false } })
@@ -210,7 +214,7 @@ import Testing
                 if case .accepted = answer { Issue.record("a send after '\(action)' was accepted") }
             }
         }
-        #expect(refused, "the \(action)ed participant got a new session")
+        #expect(refused, "the participant got a new session after '\(action)'")
         #expect(try setup.status().queues?.ready == 0)
 
         // The other participants are unaffected.
