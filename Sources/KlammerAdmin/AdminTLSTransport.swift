@@ -1,5 +1,5 @@
 import Foundation
-public import KlammerCrypto
+import KlammerCrypto
 import KlammerTLS
 import Logging
 import NIOCore
