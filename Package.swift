@@ -135,7 +135,7 @@ let package = Package(
         .target(
             name: "KlammerAdmin",
             dependencies: [
-                "KlammerAudit", "KlammerBroker", "KlammerCrypto",
+                "KlammerAudit", "KlammerBroker", "KlammerCrypto", "KlammerTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

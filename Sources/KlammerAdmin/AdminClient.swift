@@ -18,14 +18,31 @@ public struct AdminClient: Sendable {
     public let socketPath: String
     /// Seconds to wait for the daemon's answer.
     public let timeoutSeconds: Int
+    /// Set: the calls go over mutual TLS to `admin.tls.listen` instead of the Unix socket.
+    public let tls: AdminTLSTransport?
 
     public init(socketPath: String, timeoutSeconds: Int = 60) {
         self.socketPath = socketPath
         self.timeoutSeconds = timeoutSeconds
+        self.tls = nil
+    }
+
+    /// A client for the admin API over mutual TLS (SPEC.md §11.1).
+    public init(tls: AdminTLSTransport, timeoutSeconds: Int = 60) {
+        self.socketPath = "https://\(tls.host):\(tls.port)"
+        self.timeoutSeconds = timeoutSeconds
+        self.tls = tls
     }
 
     /// Sends one request; throws ``AdminError`` if the socket cannot be reached or the answer is not HTTP.
     public func send(_ method: String, _ path: String, body: [UInt8]? = nil) throws -> Reply {
+        if let tls {
+            let response = try tls.exchange(Self.request(method, path, body: body), limit: Self.maximumReplyBytes, timeoutSeconds: timeoutSeconds)
+            guard !response.isEmpty else {
+                throw AdminError("klammerd closed the admin TLS connection without an answer: the certificate is not admitted (it must chain to the broker's CA and be listed in admin.tls.client_fingerprints)")
+            }
+            return try Self.parse(response)
+        }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw AdminError("cannot create a Unix socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -49,12 +66,7 @@ public struct AdminClient: Sendable {
             let reason = String(cString: strerror(errno))
             throw AdminError("cannot connect to the admin socket \(socketPath): \(reason). Is klammerd running, and are you the user it runs as? klammerd prints the socket path at start ('admin …').")
         }
-        var request = "\(method) \(path) HTTP/1.1\r\nHost: klammerd\r\nConnection: close\r\nAccept: application/json\r\n"
-        if let body {
-            request += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n"
-        }
-        request += "\r\n"
-        try writeAll(fd, Array(request.utf8) + (body ?? []))
+        try writeAll(fd, Self.request(method, path, body: body))
         let response = try readAll(fd)
         return try Self.parse(response)
     }
@@ -72,6 +84,16 @@ public struct AdminClient: Sendable {
         } catch {
             throw AdminError("the admin API's answer is not the expected \(T.self): \(error)")
         }
+    }
+
+    /// One HTTP/1.1 request with `Connection: close`.
+    static func request(_ method: String, _ path: String, body: [UInt8]?) -> [UInt8] {
+        var request = "\(method) \(path) HTTP/1.1\r\nHost: klammerd\r\nConnection: close\r\nAccept: application/json\r\n"
+        if let body {
+            request += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n"
+        }
+        request += "\r\n"
+        return Array(request.utf8) + (body ?? [])
     }
 
     /// Percent-encodes one path segment (participant ids contain ':', which is fine; '/', '?', '%' … are not).

@@ -1,4 +1,5 @@
 import Foundation
+import KlammerTLS
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -10,8 +11,7 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let service: AdminService
-    private let peer: PeerCredentials?
-    private let expectedUID: UInt32
+    private var caller: AdminCaller
     private let threadPool: NIOThreadPool
     private var collector = AdminRequestCollector()
     /// Closes a connection that has not delivered a complete request in time (a peer that connects and sends
@@ -20,12 +20,19 @@ final class AdminHTTPHandler: ChannelInboundHandler {
 
     private let timeoutAmount: TimeAmount
 
-    init(service: AdminService, peer: PeerCredentials?, expectedUID: UInt32, threadPool: NIOThreadPool, requestTimeout: TimeAmount) {
+    init(service: AdminService, caller: AdminCaller, threadPool: NIOThreadPool, requestTimeout: TimeAmount) {
         self.timeoutAmount = requestTimeout
         self.service = service
-        self.peer = peer
-        self.expectedUID = expectedUID
+        self.caller = caller
         self.threadPool = threadPool
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Over mutual TLS the identity is known once the authorizer admitted the certificate.
+        if case .certificate = caller, let event = event as? TLSEvent, case .authorized(let identity) = event {
+            caller = .certificate(identity)
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -47,13 +54,19 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         case .dispatch(let method, let uri, let body):
             requestTimeout?.cancel()
             let service = self.service
-            let peer = self.peer
-            let expectedUID = self.expectedUID
             let work: @Sendable () -> AdminService.Response
-            if let peer, peer.uid == expectedUID {
+            switch caller {
+            case .unixPeer(let peer?, let expectedUID) where peer.uid == expectedUID:
                 work = { service.handle(method: method, uri: uri, body: body, peer: peer) }
-            } else {
+            case .unixPeer(let peer, let expectedUID):
                 work = { service.refuse(peer: peer, expectedUID: expectedUID) }
+            case .certificate(let identity?):
+                let actor = AdminCaller.actor(identity)
+                work = { service.handle(method: method, uri: uri, body: body, actor: actor) }
+            case .certificate(nil):
+                // Cannot happen (no plaintext flows before authorization); refuse rather than serve anonymously.
+                respond(context: context, AdminService.error(403, "forbidden", "the admin certificate was not authorized"))
+                return
             }
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             threadPool.runIfActive(eventLoop: context.eventLoop, work).whenComplete { result in

@@ -71,7 +71,7 @@ public final class AdminServer: Service {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         try channel.pipeline.syncOperations.addHandler(
                             AdminHTTPHandler(
-                                service: service, peer: peer, expectedUID: expectedUID, threadPool: threadPool,
+                                service: service, caller: .unixPeer(peer, expectedUID: expectedUID), threadPool: threadPool,
                                 requestTimeout: requestTimeout))
                     }
                 }

@@ -17,10 +17,12 @@ public final class AdminService: Sendable {
 
     public let registry: ParticipantRegistry
     public let audit: AuditLog
-    private let brokerID: String
-    private let mode: String
-    private let version: String
-    private let startedAt: Date
+    let brokerID: String
+    let mode: String
+    let version: String
+    let startedAt: Date
+    /// Live connections, TLS material and directories of the running daemon, for `status`.
+    let probe: AdminDaemonProbe?
     private var trustStore: TrustStore? { trustStoreBox.withLock { $0 } }
     private let trustStoreBox: Mutex<TrustStore?>
     private let brokerCertificate: Certificate?
@@ -37,12 +39,16 @@ public final class AdminService: Sendable {
     ///   - mode: `production` or `dev`, shown by `status`.
     ///   - broker: the running broker core, for the queue, message and store operations.
     ///   - reload: carries out `POST /v1/reload`.
+    ///   - probe: live connections, certificates and directories for `status` (without it, `status` shows the
+    ///     registry, audit and queue figures only).
     public init(
         registry: ParticipantRegistry, audit: AuditLog, brokerID: String, version: String, mode: String,
         trustStore: TrustStore?, brokerCertificate: Certificate?, startedAt: Date = Date(),
         broker: @escaping @Sendable () -> Broker? = { nil },
-        reload: (@Sendable () throws -> AdminReloadView)? = nil
+        reload: (@Sendable () throws -> AdminReloadView)? = nil,
+        probe: AdminDaemonProbe? = nil
     ) {
+        self.probe = probe
         self.brokerProvider = broker
         self.reloader = reload
         self.registry = registry
@@ -74,20 +80,26 @@ public final class AdminService: Sendable {
 
     /// Handles one request from `peer`. Every call, also a refused or failed one, ends in one audit entry.
     public func handle(method: String, uri: String, body: [UInt8], peer: PeerCredentials) -> Response {
-        serial.withLock { _ in handleSerially(method: method, uri: uri, body: body, peer: peer) }
+        handle(method: method, uri: uri, body: body, actor: peer.description)
     }
 
-    private func handleSerially(method: String, uri: String, body: [UInt8], peer: PeerCredentials) -> Response {
+    /// Handles one request from an already admitted caller named `actor` in the audit log (`uid:… pid:…` on the
+    /// Unix socket, `tls:<fingerprint> <subject>` over mutual TLS).
+    public func handle(method: String, uri: String, body: [UInt8], actor: String) -> Response {
+        serial.withLock { _ in handleSerially(method: method, uri: uri, body: body, actor: actor) }
+    }
+
+    private func handleSerially(method: String, uri: String, body: [UInt8], actor: String) -> Response {
         let route: AdminRoute
         switch AdminRoute.parse(method: method, uri: uri) {
         case .success(let parsed):
             route = parsed
         case .failure(.notFound(let path)):
-            return recordUnrouted(method: method, uri: uri, peer: peer, status: 404, code: "not-found", message: "no admin endpoint \(path); SPEC.md §11 lists them (e.g. GET /v1/status)")
+            return recordUnrouted(method: method, uri: uri, actor: actor, status: 404, code: "not-found", message: "no admin endpoint \(path); SPEC.md §11 lists them (e.g. GET /v1/status)")
         case .failure(.methodNotAllowed(let allowed)):
-            return recordUnrouted(method: method, uri: uri, peer: peer, status: 405, code: "method-not-allowed", message: "\(method) is not allowed here; use \(allowed.joined(separator: " or "))")
+            return recordUnrouted(method: method, uri: uri, actor: actor, status: 405, code: "method-not-allowed", message: "\(method) is not allowed here; use \(allowed.joined(separator: " or "))")
         case .failure(.badQuery(let reason)):
-            return recordUnrouted(method: method, uri: uri, peer: peer, status: 400, code: "bad-request", message: reason)
+            return recordUnrouted(method: method, uri: uri, actor: actor, status: 400, code: "bad-request", message: reason)
         }
         var subject = route.subject
         if case .addParticipant = route, let request = try? Self.decode(AddParticipantRequest.self, body) {
@@ -108,7 +120,7 @@ public final class AdminService: Sendable {
         switch result {
         case .success(let (response, details)):
             do {
-                try audit.append(actor: peer.description, action: route.action, subject: subject, outcome: .ok, details: details)
+                try audit.append(actor: actor, action: route.action, subject: subject, outcome: .ok, details: details)
             } catch {
                 let applied = route.isMutation ? "the change was applied but " : ""
                 return Self.error(500, "audit-failed", "\(applied)the call could not be recorded in the audit log: \(error)")
@@ -116,7 +128,7 @@ public final class AdminService: Sendable {
             return response
         case .failure(let failure):
             _ = try? audit.append(
-                actor: peer.description, action: route.action, subject: subject, outcome: failure.outcome,
+                actor: actor, action: route.action, subject: subject, outcome: failure.outcome,
                 details: ["code": failure.code, "error": failure.message])
             return Self.error(failure.status, failure.code, failure.message)
         }
@@ -127,6 +139,16 @@ public final class AdminService: Sendable {
         serial.withLock { _ in refuseSerially(peer: peer, expectedUID: expectedUID) }
     }
 
+    /// Records a refused mutual-TLS admin connection (a certificate that is not listed in
+    /// `admin.tls.client_fingerprints`); the connection itself is closed by the TLS layer.
+    public func refuseCertificate(actor: String) {
+        serial.withLock { _ in
+            _ = try? audit.append(
+                actor: actor, action: "admin.connect", outcome: .refused,
+                details: ["reason": "the client certificate is not listed in admin.tls.client_fingerprints"])
+        }
+    }
+
     private func refuseSerially(peer: PeerCredentials?, expectedUID: UInt32) -> Response {
         let who = peer?.description ?? "unknown peer"
         _ = try? audit.append(
@@ -135,9 +157,9 @@ public final class AdminService: Sendable {
         return Self.error(403, "forbidden", "only uid \(expectedUID) (the user klammerd runs as) may use the admin socket; you are \(who). Run klammerctl as that user.")
     }
 
-    private func recordUnrouted(method: String, uri: String, peer: PeerCredentials, status: Int, code: String, message: String) -> Response {
+    private func recordUnrouted(method: String, uri: String, actor: String, status: Int, code: String, message: String) -> Response {
         let shortURI = String(uri.prefix(256))
-        _ = try? audit.append(actor: peer.description, action: "admin.request", subject: "", outcome: .refused, details: ["method": String(method.prefix(16)), "uri": shortURI, "code": code])
+        _ = try? audit.append(actor: actor, action: "admin.request", subject: "", outcome: .refused, details: ["method": String(method.prefix(16)), "uri": shortURI, "code": code])
         return Self.error(status, code, message)
     }
 
@@ -146,14 +168,7 @@ public final class AdminService: Sendable {
     private func perform(_ route: AdminRoute, body: [UInt8]) throws -> (Response, [String: String]) {
         switch route {
         case .status:
-            let all = registry.all()
-            func count(_ status: Participant.Status) -> Int { all.filter { $0.status == status }.count }
-            let view = AdminStatusView(
-                version: version, brokerId: brokerID, mode: mode, startedAt: startedAt,
-                uptimeSeconds: max(0, Int(Date().timeIntervalSince(startedAt))),
-                participants: .init(total: all.count, active: count(.active), suspended: count(.suspended), revoked: count(.revoked)),
-                auditLastSequence: audit.lastSequence)
-            return (try Self.json(200, view), [:])
+            return (try Self.json(200, statusView()), [:])
         case .listParticipants:
             return (try Self.json(200, registry.all().map(AdminParticipantView.init)), [:])
         case .showParticipant(let id):

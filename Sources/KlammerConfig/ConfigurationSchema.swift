@@ -33,14 +33,18 @@ enum ConfigurationSchema {
         "limits.max_frame_bytes": .scalar,
         "limits.max_connections": .scalar,
         "admin.socket": .scalar,
+        "admin.tls.listen": .scalar,
+        "admin.tls.client_fingerprints": .list,
         "metrics.port": .scalar,
         "metrics.min_certificate_days": .scalar,
         "log.level": .scalar,
         "audit.checkpoint_interval": .scalar,
     ]
 
-    static let sections: Set<String> = Set(keys.keys.compactMap { key in
-        key.firstIndex(of: ".").map { String(key[..<$0]) }
+    /// Every proper dotted prefix of a key (`admin`, `admin.tls`): the sections that hold keys.
+    static let sections: Set<String> = Set(keys.keys.flatMap { key in
+        let parts = key.split(separator: ".")
+        return (1..<max(1, parts.count)).map { parts[..<$0].joined(separator: ".") }
     })
 
     /// The environment variable that overrides `key`: `KLAMMER_` + the key upper-cased with `.` → `_`
@@ -88,7 +92,7 @@ enum ConfigurationSchema {
                 case (.list, _):
                     throw ConfigurationError(.wrongType, key: key, source: location(source, value), reason: "must be a list (e.g. [a.pem, b.pem] or one '- item' per line)")
                 }
-            } else if prefix.isEmpty, sections.contains(key) {
+            } else if sections.contains(key) {
                 guard let inner = value.mapping else {
                     throw ConfigurationError(.wrongType, key: key, source: location(source, value), reason: "is a section and must hold keys (e.g. '\(key):' followed by indented keys)")
                 }

@@ -141,6 +141,53 @@ struct ConfigurationValues {
         return items.map(path)
     }
 
+    /// Most admin certificates `admin.tls.client_fingerprints` may list.
+    static let maximumAdminFingerprints = 64
+
+    /// `admin.tls.listen` (`host:port`, absent: off) and the admitted certificates' fingerprints (required then).
+    func adminTLS(listenPort: Int) throws -> DaemonConfiguration.AdminTLS? {
+        let fingerprintKey = "admin.tls.client_fingerprints"
+        let variable = ConfigurationSchema.environmentVariable(for: fingerprintKey)
+        let items: [String]
+        if let text = environment[variable] {
+            items = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        } else {
+            items = reader.stringArray(forKey: ConfigKey(fingerprintKey)) ?? []
+        }
+        guard let listen = raw("admin.tls.listen"), !listen.isEmpty else {
+            if !items.isEmpty {
+                throw error(.missing, "admin.tls.listen", "admin.tls.client_fingerprints is set but admin.tls.listen is not; give the address to serve the admin API on over mutual TLS (e.g. 127.0.0.1:7701), or remove the fingerprints")
+            }
+            return nil
+        }
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+              (0...65535).contains(port) else {
+            throw error(.invalidValue, "admin.tls.listen", "'\(listen)' is not host:port (e.g. 127.0.0.1:7701; [::1]:7701 for IPv6)")
+        }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, !host.contains(" ") else {
+            throw error(.invalidValue, "admin.tls.listen", "'\(listen)' has no host; write e.g. 127.0.0.1:7701")
+        }
+        if port != 0, port == listenPort {
+            throw error(.invalidValue, "admin.tls.listen", "port \(port) is also listen.port; choose another port for the admin API")
+        }
+        guard !items.isEmpty else {
+            throw error(.missing, fingerprintKey, "admin.tls.listen is set but no admin certificate is admitted; list the SHA-256 fingerprints of the admin certificates (openssl x509 -noout -fingerprint -sha256 -in admin.pem)")
+        }
+        guard items.count <= Self.maximumAdminFingerprints else {
+            throw error(.outOfRange, fingerprintKey, "at most \(Self.maximumAdminFingerprints) fingerprints, got \(items.count)")
+        }
+        let fingerprints = try items.map { item in
+            let hex = item.replacingOccurrences(of: ":", with: "").lowercased()
+            guard hex.utf8.count == 64, hex.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+                throw error(.invalidValue, fingerprintKey, "'\(item)' is not a SHA-256 fingerprint (64 hex digits, colons allowed)")
+            }
+            return hex
+        }
+        return .init(host: host, port: port, clientFingerprints: fingerprints)
+    }
+
     mutating func build() throws -> DaemonConfiguration {
         let brokerID = try required("broker_id", "the broker's participant id written into every receipt, e.g. broker:klammer-1")
         guard (try? ParticipantID(brokerID)) != nil else {
@@ -196,6 +243,7 @@ struct ConfigurationValues {
                 .invalidValue, "admin.socket",
                 "the path \(adminSocket) is \(adminSocket.utf8.count) bytes; Unix socket paths are limited to \(DaemonConfiguration.maximumSocketPathBytes). Choose a shorter admin.socket")
         }
+        let adminTLS = try adminTLS(listenPort: port)
         let metricsPort = try int("metrics.port", default: 0, range: 0...65535)
         if metricsPort != 0, metricsPort == port {
             throw error(.invalidValue, "metrics.port", "\(metricsPort) is also listen.port; choose another port (or 0 to turn metrics off)")
@@ -207,7 +255,7 @@ struct ConfigurationValues {
         }
         return DaemonConfiguration(
             brokerID: brokerID, listenHost: host, listenPort: port, dataDirectory: dataDirectory,
-            tls: tls, store: store, limits: limits, adminSocket: adminSocket,
+            tls: tls, store: store, limits: limits, adminSocket: adminSocket, adminTLS: adminTLS,
             metricsPort: metricsPort == 0 ? nil : metricsPort,
             minimumCertificateDays: try int("metrics.min_certificate_days", default: 14, range: 0...3650, unit: "days"),
             logLevel: level,

@@ -41,6 +41,16 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var visibilityTimeoutSeconds: Int
     }
 
+    /// `admin.tls.*`: the admin API served over mutual TLS besides the Unix socket, for the admin certificates listed.
+    public struct AdminTLS: Sendable, Equatable {
+        /// Address to listen on (`admin.tls.listen`, the part before the last `:`).
+        public var host: String
+        /// Port (0 picks a free one, shown in the start-up banner).
+        public var port: Int
+        /// Lowercase hex SHA-256 fingerprints (64 digits, no colons) of the client certificates admitted.
+        public var clientFingerprints: [String]
+    }
+
     /// `limits.*`: connection-level bounds.
     public struct Limits: Sendable, Equatable {
         /// Largest wire frame, in bytes.
@@ -61,6 +71,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var limits: Limits
     /// The admin API's Unix socket (mode 0600).
     public var adminSocket: String
+    /// The admin API over mutual TLS (`admin.tls.*`), or nil when off (the default).
+    public var adminTLS: AdminTLS? = nil
     /// Prometheus metrics port on 127.0.0.1, or nil when off.
     public var metricsPort: Int?
     /// `/healthz` reports unhealthy once the broker certificate expires in fewer than this many days.

@@ -3,6 +3,7 @@ import KlammerAdmin
 import KlammerAudit
 import KlammerBroker
 import KlammerCrypto
+import KlammerServer
 import Logging
 import NIOPosix
 import ServiceLifecycle
@@ -25,7 +26,8 @@ struct AdminWiring {
         auditPath: String, socketPath: String, registry: ParticipantRegistry, brokerID: String, mode: String,
         trustStore: TrustStore?, brokerCertificate: Certificate, brokerKey: PrivateKey, checkpointInterval: Int,
         logger: Logger, broker: @escaping @Sendable () -> Broker? = { nil },
-        reload: (@Sendable () throws -> AdminReloadView)? = nil
+        reload: (@Sendable () throws -> AdminReloadView)? = nil,
+        probe: AdminDaemonProbe? = nil
     ) throws {
         let audit = try AuditLog(
             path: auditPath, signer: try AuditLog.Signer(certificate: brokerCertificate, key: brokerKey),
@@ -42,7 +44,8 @@ struct AdminWiring {
         try audit.checkpoint()
         let service = AdminService(
             registry: registry, audit: audit, brokerID: brokerID, version: Klammerd.configuration.version, mode: mode,
-            trustStore: trustStore, brokerCertificate: brokerCertificate, broker: broker, reload: reload)
+            trustStore: trustStore, brokerCertificate: brokerCertificate, broker: broker, reload: reload,
+            probe: probe)
         self.audit = audit
         self.service = service
         self.server = AdminServer(socketPath: socketPath, service: service, logger: logger) { path in
@@ -78,5 +81,16 @@ final class AuditLifecycleService: Service {
         } catch {
             logger.error("audit log: cannot record the daemon's stop", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+extension AdminDaemonProbe {
+    /// The probe of a running ``BrokerDaemon``: its session hub, its current TLS material (after reloads too) and
+    /// the directories of the data and the store.
+    init(daemon: BrokerDaemon, dataDirectory: String, storeDirectory: String) {
+        self.init(
+            connections: { (daemon.hub.count, daemon.hub.sessionsByParticipant) },
+            certificates: { (daemon.brokerCertificate, daemon.tlsContext.configuration.trustStore.anchors) },
+            dataDirectory: dataDirectory, storeDirectory: storeDirectory)
     }
 }

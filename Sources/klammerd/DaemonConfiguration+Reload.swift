@@ -12,6 +12,7 @@ extension DaemonConfiguration {
         if store != fresh.store { keys.append("store.*") }
         if limits != fresh.limits { keys.append("limits.*") }
         if adminSocket != fresh.adminSocket { keys.append("admin.socket") }
+        if adminTLS != fresh.adminTLS { keys.append("admin.tls.*") }
         if metricsPort != fresh.metricsPort { keys.append("metrics.port") }
         if minimumCertificateDays != fresh.minimumCertificateDays { keys.append("metrics.min_certificate_days") }
         if logLevel != fresh.logLevel { keys.append("log.level") }

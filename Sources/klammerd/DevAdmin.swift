@@ -1,3 +1,4 @@
+import KlammerAdmin
 import KlammerServer
 import Logging
 
@@ -11,6 +12,9 @@ enum DevAdmin {
             registry: environment.registry, brokerID: DevEnvironment.brokerID, mode: "dev",
             trustStore: environment.tlsContext.configuration.trustStore,
             brokerCertificate: environment.pki.brokerCertificate, brokerKey: environment.pki.brokerKey,
-            checkpointInterval: 64, logger: logger, broker: { daemon.broker }, reload: { try reloader.reload() })
+            checkpointInterval: 64, logger: logger, broker: { daemon.broker }, reload: { try reloader.reload() },
+            probe: AdminDaemonProbe(
+                daemon: daemon, dataDirectory: environment.dataDirectory,
+                storeDirectory: environment.storeConfiguration.directory))
     }
 }

@@ -62,12 +62,17 @@ extension Klammerd {
             trustStore: environment.tlsContext.configuration.trustStore,
             brokerCertificate: environment.brokerCertificate, brokerKey: environment.brokerKey,
             checkpointInterval: configuration.auditCheckpointInterval, logger: logger, broker: { server.broker },
-            reload: { try reloader.reload() })
+            reload: { try reloader.reload() },
+            probe: AdminDaemonProbe(
+                daemon: server, dataDirectory: configuration.dataDirectory, storeDirectory: configuration.storeDirectory))
         let adminService = admin.service
         reloader.onTrustStoreChange { adminService.updateTrustStore($0) }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: server), .init(service: ReloadSignalService(reloader: reloader, audit: admin.audit, logger: logger)),
         ] + admin.services
+        if let adminTLS = configuration.adminTLS {
+            services.append(.init(service: try AdminTLSWiring.server(adminTLS, daemon: server, service: adminService, logger: logger)))
+        }
         if let metricsPort = configuration.metricsPort {
             services.append(.init(service: MetricsServer(
                 port: metricsPort, registry: metricsRegistry, daemon: server,

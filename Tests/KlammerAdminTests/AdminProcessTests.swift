@@ -33,8 +33,10 @@ import Glibc
         let stderrFile: String
         private(set) var port = 0
         private(set) var socket = ""
+        /// The port of the `admin-tls` banner line (0 unless `waitForAdminTLS`).
+        private(set) var adminTLSPort = 0
 
-        init(arguments: [String], logDirectory: String, environment: [String: String] = [:]) throws {
+        init(arguments: [String], logDirectory: String, environment: [String: String] = [:], waitForAdminTLS: Bool = false) throws {
             stderrFile = logDirectory + "/klammerd.stderr"
             _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
             process.executableURL = URL(fileURLWithPath: AdminProcessTests.binary("klammerd"))
@@ -46,18 +48,21 @@ import Glibc
             // Read the start-up output until both the listening and the admin lines appeared; bounded by a deadline.
             let deadline = Date() + 30
             var text = ""
-            while Date() < deadline, port == 0 || socket.isEmpty {
+            while Date() < deadline, port == 0 || socket.isEmpty || (waitForAdminTLS && adminTLSPort == 0) {
                 let chunk = stdout.fileHandleForReading.availableData
                 if chunk.isEmpty { break }
                 text += String(decoding: chunk, as: UTF8.self)
                 if let range = text.range(of: #"listening +[0-9.]+:(\d+)"#, options: .regularExpression) {
                     port = Int(text[range].split(separator: ":").last!)!
                 }
+                if let range = text.range(of: #"admin-tls +[0-9.]+:(\d+)"#, options: .regularExpression) {
+                    adminTLSPort = Int(text[range].split(separator: ":").last!)!
+                }
                 if let range = text.range(of: #"admin +(/\S+)"#, options: .regularExpression) {
                     socket = String(text[range].split(separator: " ").last!)
                 }
             }
-            guard port != 0, !socket.isEmpty else {
+            guard port != 0, !socket.isEmpty, !waitForAdminTLS || adminTLSPort != 0 else {
                 process.interrupt()
                 throw Failure(description: "klammerd did not print its listening and admin lines: \(text) \(log)")
             }

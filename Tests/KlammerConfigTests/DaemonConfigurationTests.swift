@@ -193,3 +193,50 @@ struct DaemonConfigurationTests {
         #expect(samePort?.key == "metrics.port")
     }
 }
+
+/// `admin.tls.*`: off by default; with `listen` it needs fingerprints, and both are checked.
+struct AdminTLSConfigurationTests {
+    static let fingerprint = String(repeating: "ab", count: 32)
+
+    @Test func offByDefaultAndParsedFromANestedSection() async throws {
+        let tests = DaemonConfigurationTests()
+        #expect(try await tests.load(DaemonConfigurationTests.minimal).adminTLS == nil)
+        // Upper case with colons, as openssl prints it.
+        let colons = Array(repeating: "AB", count: 32).joined(separator: ":")
+        let config = try await tests.load(DaemonConfigurationTests.minimal + """
+
+            admin:
+              tls:
+                listen: 127.0.0.1:7701
+                client_fingerprints:
+                  - \(colons)
+            """)
+        #expect(config.adminTLS?.host == "127.0.0.1" && config.adminTLS?.port == 7701)
+        #expect(config.adminTLS?.clientFingerprints == [Self.fingerprint])
+        let fromEnvironment = try await tests.load(DaemonConfigurationTests.minimal, environment: [
+            "KLAMMER_ADMIN_TLS_LISTEN": "[::1]:0", "KLAMMER_ADMIN_TLS_CLIENT_FINGERPRINTS": "\(Self.fingerprint),\(String(repeating: "0", count: 64))",
+        ])
+        #expect(fromEnvironment.adminTLS?.host == "::1" && fromEnvironment.adminTLS?.port == 0)
+        #expect(fromEnvironment.adminTLS?.clientFingerprints.count == 2)
+    }
+
+    @Test func mistakesNameTheKey() async throws {
+        let tests = DaemonConfigurationTests()
+        let noFingerprints = await tests.failure(DaemonConfigurationTests.minimal, environment: ["KLAMMER_ADMIN_TLS_LISTEN": "127.0.0.1:7701"])
+        #expect(noFingerprints?.key == "admin.tls.client_fingerprints" && noFingerprints?.code == .missing)
+        let badFingerprint = await tests.failure(DaemonConfigurationTests.minimal, environment: [
+            "KLAMMER_ADMIN_TLS_LISTEN": "127.0.0.1:7701", "KLAMMER_ADMIN_TLS_CLIENT_FINGERPRINTS": "abc"])
+        #expect(badFingerprint?.key == "admin.tls.client_fingerprints" && badFingerprint?.code == .invalidValue)
+        let noPort = await tests.failure(DaemonConfigurationTests.minimal, environment: [
+            "KLAMMER_ADMIN_TLS_LISTEN": "127.0.0.1", "KLAMMER_ADMIN_TLS_CLIENT_FINGERPRINTS": Self.fingerprint])
+        #expect(noPort?.key == "admin.tls.listen" && noPort?.code == .invalidValue)
+        let samePort = await tests.failure(DaemonConfigurationTests.minimal, environment: [
+            "KLAMMER_ADMIN_TLS_LISTEN": "127.0.0.1:7700", "KLAMMER_ADMIN_TLS_CLIENT_FINGERPRINTS": Self.fingerprint])
+        #expect(samePort?.key == "admin.tls.listen")
+        let fingerprintsOnly = await tests.failure(DaemonConfigurationTests.minimal, environment: [
+            "KLAMMER_ADMIN_TLS_CLIENT_FINGERPRINTS": Self.fingerprint])
+        #expect(fingerprintsOnly?.key == "admin.tls.listen" && fingerprintsOnly?.code == .missing)
+        let typo = await tests.failure(DaemonConfigurationTests.minimal + "\nadmin:\n  tls:\n    lisen: 127.0.0.1:1\n")
+        #expect(typo?.key == "admin.tls.lisen" && typo?.code == .unknownKey)
+    }
+}

@@ -53,6 +53,15 @@ public final class SessionHub: Sendable {
     /// Number of open sessions.
     public var count: Int { box.state.withLock { $0.entries.count } }
 
+    /// Open sessions per participant (sessions that said HELLO), for `klammerctl status`.
+    public var sessionsByParticipant: [String: Int] {
+        box.state.withLock { s in
+            var result: [String: Int] = [:]
+            for entry in s.entries.values { if let id = entry.participant { result[id, default: 0] += 1 } }
+            return result
+        }
+    }
+
     func register(_ entry: Entry) -> UInt64 {
         let (token, shuttingDown) = box.state.withLock { s in
             let token = s.next
