@@ -1,5 +1,6 @@
 import Foundation
 import KlammerClient
+import KlammerCrypto
 import KlammerProtocol
 import Logging
 
@@ -72,7 +73,7 @@ actor Agency {
 
     /// Sends with retries until confirmed or `deadline`; a non-retryable refusal is thrown at once.
     func send(_ prepared: PreparedMessage, workflow: String, sequence: Int? = nil, payloadSHA256: [UInt8],
-              deadline: Date, progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
+              plaintextSamples: [[UInt8]] = [], deadline: Date, progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
         let started = Date()
         var attempt = 0, refusedHandshakes = 0
         while true {
@@ -96,7 +97,8 @@ actor Agency {
                 let receipt = try await c.send(prepared, progress: progress)
                 await ledger.confirmed(.init(workflow: workflow, sender: member.id, recipients: prepared.envelope.recipients.map(\.description),
                                              clientMessageID: prepared.envelope.clientMessageID, payloadSHA256: payloadSHA256,
-                                             sequence: sequence, startedAt: started, receipt: receipt))
+                                             sequence: sequence, startedAt: started, receipt: receipt,
+                                             plaintextSamples: plaintextSamples))
                 return receipt
             } catch let error as KlammerClientError where error.isRetryable && Date() < deadline {
                 drop(used)
@@ -109,17 +111,19 @@ actor Agency {
     }
 
     /// Fetches, records, verifies and acknowledges until cancelled; reconnects after failures.
-    func receiveLoop(batch: Int = 32, pause: Duration = .milliseconds(0)) async {
+    /// - Parameter options: where payloads go; with a directory, each payload file is hashed (streaming) and
+    ///   deleted once recorded (a GiB document never sits in this process's memory).
+    func receiveLoop(batch: Int = 32, pause: Duration = .milliseconds(0), options: ReceiveOptions = ReceiveOptions()) async {
         while !Task.isCancelled {
             var used: KlammerClient?
             do {
                 let c = try await connection()
                 used = c
                 var received = 0
-                for try await event in try await c.fetch(max: batch) {
+                for try await event in try await c.fetch(max: batch, options: options) {
                     guard case .message(let message) = event else { continue }
                     received += 1
-                    _ = await ledger.delivered(message, to: member.id)
+                    _ = await ledger.delivered(message, to: member.id, digest: try Self.digest(of: message.payload))
                     guard message.isVerified else { continue }  // never acknowledge what does not verify
                     // The application reacts once per message id (client-side de-duplication), even if the ACK
                     // below is lost and the message comes again.
@@ -137,6 +141,21 @@ actor Agency {
                 drop(used)
                 try? await Task.sleep(for: .milliseconds(100))
             }
+        }
+    }
+
+    /// SHA-256 of a received payload; a file is read in 4 MiB pieces and removed afterwards.
+    static func digest(of payload: ReceivedMessage.Payload) throws -> [UInt8] {
+        switch payload {
+        case .bytes(let bytes):
+            return SHA256.hash(bytes)
+        case .file(let path):
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            guard let handle = FileHandle(forReadingAtPath: path) else { throw IntegrationError("cannot read the received payload \(path)") }
+            defer { try? handle.close() }
+            let hasher = SHA256.Hasher()
+            while let data = try handle.read(upToCount: 4 << 20), !data.isEmpty { hasher.update(data) }
+            return hasher.finalize()
         }
     }
 }

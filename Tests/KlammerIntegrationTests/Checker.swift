@@ -15,6 +15,7 @@ struct Checker {
         var latenciesMs: [Double] = []
         var opensslVerified = 0
         var slipsChecked = 0
+        var plaintextScan = "not run"
     }
 
     /// - Parameter slipSample: how many messages' routing slips are fetched and checked (in sending order).
@@ -120,6 +121,11 @@ struct Checker {
                                                                "--broker-cert", scenario.pki.brokerCert])
         #expect(offline.status == 0, "klammerctl audit verify --file: \(offline.stderr) \(offline.stdout)")
 
+        // 7. No plaintext of an end-to-end encrypted payload anywhere in the broker's data directory.
+        if await scenario.broker.isRunning {
+            report.plaintextScan = try await scanForPlaintext(encrypted: s.sent.values.map(\.plaintextSamples).filter { !$0.isEmpty })
+        }
+
         await printSummary(title: title, report: report, faults: s.faults, refusals: s.refusals)
         return report
     }
@@ -141,7 +147,53 @@ struct Checker {
                   "| end-to-end latency p50 / p99 | \(percentile(0.5)) / \(percentile(0.99)) |",
                   "| max broker RSS | \(rss / 1024) MiB |",
                   "| signatures verified with openssl | \(report.opensslVerified) |",
-                  "| routing slips checked | \(report.slipsChecked) |"]
+                  "| routing slips checked | \(report.slipsChecked) |",
+                  "| plaintext scan of the data directory | \(report.plaintextScan) |"]
         print(lines.joined(separator: "\n"))
+    }
+
+    /// Scans every file under the broker's data directory for 32-byte pieces of each end-to-end encrypted document
+    /// (`encrypted`, per document); none may be found. So that the scan provably can fail, two unencrypted control
+    /// documents (one inline in the log, one a blob) are first sent to the archive, which never fetches: both must
+    /// be found.
+    /// - Returns: a line for the summary table.
+    /// - Parameter present: further samples that must be found (unencrypted documents known to be stored now).
+    func scanForPlaintext(encrypted: [[[UInt8]]], present: [[UInt8]] = []) async throws -> String {
+        let controls = [Scenario.document("kontrolle-inline-\(UUID())", bytes: 3000), Scenario.document("kontrolle-blob-\(UUID())", bytes: 400_000)]
+        var sender: Agency?
+        for member in scenario.members where member.kind != .archive {
+            let agency = scenario.agency(member.id)
+            if await !agency.revoked { sender = agency; break }
+        }
+        guard let sender else { throw IntegrationError("plaintext scan: no participant left to send the control documents") }
+        for (n, control) in controls.enumerated() {
+            let prepared = try PreparedMessage.prepare(credentials: sender.credentials, recipients: [MVDirectory.archive.participantID],
+                                                       subject: "Kontrolle \(n)", payload: .bytes(control))
+            var attempt = 0
+            while true {
+                attempt += 1
+                var used: KlammerClient?
+                do {
+                    let client = try await sender.connection()
+                    used = client
+                    _ = try await client.send(prepared)
+                    break
+                } catch let error as KlammerClientError where error.isRetryable && attempt < 20 {
+                    await sender.drop(used)
+                    try await Task.sleep(for: .milliseconds(250))
+                }
+            }
+        }
+        let controlSamples = controls.flatMap(Scenario.samples(of:)) + present
+        let encryptedSamples = encrypted.flatMap { $0 }
+        let started = Date()
+        let result = try PlaintextScan(samples: controlSamples + encryptedSamples).scan(scenario.directory.file("data"))
+        let missing = (0..<controlSamples.count).filter { result.found[$0] == nil }
+        #expect(missing.isEmpty, "plaintext scan: control samples \(missing) of unencrypted documents were not found in \(result.files) files: the scan cannot see payloads")
+        let leaked = result.found.filter { $0.key >= controlSamples.count }
+        #expect(leaked.isEmpty, "plaintext of \(leaked.count) samples of end-to-end encrypted documents found in the broker's data directory: \(Set(leaked.values).sorted().prefix(5))")
+        return "\(result.files) files, \(result.bytes >> 20) MiB in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: "
+            + "\(leaked.count) of \(encryptedSamples.count) samples of \(encrypted.count) encrypted documents found, "
+            + "\(controlSamples.count - missing.count)/\(controlSamples.count) control samples found"
     }
 }

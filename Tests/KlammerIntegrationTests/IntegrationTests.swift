@@ -36,7 +36,7 @@ import Testing
         scenario.spawn {
             do {
                 for _ in 0..<scenario.size.crashCycles {
-                    try await Task.sleep(for: .milliseconds(scenario.size.name == "large" ? 3000 : 2500))
+                    try await Task.sleep(for: scenario.size.crashInterval)
                     try await scenario.crashAndRestart(proxies: proxies)
                 }
             } catch is CancellationError {
@@ -82,6 +82,73 @@ import Testing
         try await scenario.waitUntilSettled(expected: ["bau": 1])
         try await Checker(scenario: scenario).check(title: "connection cut")
         }
+    }
+
+    /// A building application of `largeDocumentBytes` (1 GiB in the large size) streamed from a file on disk, kept
+    /// by the broker across a SIGKILL, received into a directory and hashed from disk: the test process never holds
+    /// it in memory. The district's Nachforderung and the answer follow (in reply to).
+    @Test func largeBuildingApplicationStreamsFromAndToDisk() async throws {
+        try await Scenario.with(only: [Self.neubrandenburg, Self.seenplatte]) { scenario in
+        let bytes = scenario.size.largeDocumentBytes
+        let path = scenario.directory.file("bauantrag-gewerbepark.pdf")
+        let (sha256, samples) = try Scenario.writeDocument("bau-gewerbepark", bytes: bytes, to: path)
+        await scenario.installHandlers()
+        let baseline = Self.residentKiB(), peak = Mutex(0)
+        let sampler = scenario.spawn {
+            while !Task.isCancelled {
+                let now = Self.residentKiB()
+                peak.withLock { $0 = max($0, now) }
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        var started = Date()
+        try await scenario.send(from: Self.neubrandenburg, to: [Self.seenplatte], workflow: "bau", clientID: "bau-gewerbepark",
+                                subject: "Bauantrag Gewerbepark Ost (Planunterlagen)", contentType: Scenario.bauantrag,
+                                source: .file(path), sha256: sha256)
+        let upload = Date().timeIntervalSince(started)
+        try FileManager.default.removeItem(atPath: path)  // confirmed: the broker has it; free the disk
+        // The accepted document survives a SIGKILL; before anyone fetched it, it is certainly in the data directory.
+        try await scenario.crashAndRestart()
+        let scan = try await Checker(scenario: scenario).scanForPlaintext(encrypted: [], present: samples)
+        print("plaintext scan with the large document stored: \(scan)")
+        let inbox = scenario.directory.file("eingang")
+        try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
+        started = Date()
+        scenario.spawn { await scenario.agency(Self.seenplatte).receiveLoop(batch: 1, options: ReceiveOptions(payloadStorage: .directory(inbox))) }
+        scenario.spawn { await scenario.agency(Self.neubrandenburg).receiveLoop() }
+        try await scenario.waitUntilSettled(expected: ["bau": 3])
+        let download = Date().timeIntervalSince(started)
+        sampler.cancel()
+        await sampler.value
+        let growth = peak.withLock { $0 } - baseline
+        print("large document: \(bytes >> 20) MiB, upload \(String(format: "%.1f", upload)) s, download and answers \(String(format: "%.1f", download)) s, test process RSS +\(growth >> 10) MiB")
+        #expect(growth < max(96 << 10, bytes >> 12), "the test process grew by \(growth >> 10) MiB moving a \(bytes >> 20) MiB document: it is not streamed")
+        try await Checker(scenario: scenario).check(title: "large building application")
+        }
+    }
+
+    /// The plaintext scanner finds a sample anywhere in a file (any offset, across its read chunks) and nothing else.
+    @Test func plaintextScanFindsSamplesAtAnyOffset() throws {
+        let directory = try TempDir("kint-scan")
+        try FileManager.default.createDirectory(atPath: directory.file("blobs/ab"), withIntermediateDirectories: true)
+        let document = Scenario.document("geheim", bytes: 4096), other = Scenario.document("anderes", bytes: 4096)
+        let samples = Scenario.samples(of: document) + Scenario.samples(of: other)
+        // Sample 0 at an odd offset, sample 1 straddling the scanner's chunk boundary, sample 2 at the very end.
+        var file = Scenario.document("rauschen", bytes: PlaintextScan.chunk + 100)
+        file.replaceSubrange(13..<45, with: samples[0])
+        file.replaceSubrange((PlaintextScan.chunk - 7)..<(PlaintextScan.chunk + 25), with: samples[1])
+        file += samples[2]
+        try Data(file).write(to: URL(fileURLWithPath: directory.file("blobs/ab/1.blob")))
+        try Data(other.prefix(40)).write(to: URL(fileURLWithPath: directory.file("segment-1.log")))
+        let result = try PlaintextScan(samples: samples).scan(directory.path)
+        #expect(result.files == 2)
+        #expect(Set(result.found.keys) == [0, 1, 2, 3], "found \(result.found)")
+    }
+
+    static func residentKiB() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 
     /// A participant revoked mid-run: its later sends fail, its earlier accepted messages are still delivered.

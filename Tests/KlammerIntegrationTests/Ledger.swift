@@ -16,6 +16,9 @@ actor Ledger {
         let sequence: Int?
         let startedAt: Date
         let receipt: SignedReceipt
+        /// End-to-end encrypted documents: 32-byte pieces of the plaintext that must appear nowhere in the broker's
+        /// data directory (`PlaintextScan`).
+        var plaintextSamples: [[UInt8]] = []
     }
     struct Delivery: Sendable {
         let recipient: String
@@ -34,6 +37,10 @@ actor Ledger {
     /// Per recipient, message ids in the order of their first delivery.
     private var firstOrder: [String: [MessageID]] = [:]
     private(set) var acked: Set<String> = []
+    /// Confirmed (message, recipient) pairs not acknowledged yet, kept up to date (the settle loop polls it often;
+    /// recomputing it over 100,000 messages every time would stall this actor).
+    private var unacknowledged: [String: (MessageID, String)] = [:]
+    private var counts: [String: Int] = [:]
     private(set) var faults: [String] = []
     private(set) var refusals: [String] = []
     /// A sample of received messages for `openssl cms -verify`.
@@ -45,17 +52,20 @@ actor Ledger {
     static func key(_ recipient: String, _ id: MessageID) -> String { recipient + "/" + id.hex }
 
     func confirmed(_ s: Sent) {
-        if sent[s.receipt.receipt.messageID] == nil { sentOrder.append(s.receipt.receipt.messageID) }
-        sent[s.receipt.receipt.messageID] = s
+        let id = s.receipt.receipt.messageID
+        if sent[id] == nil {
+            sentOrder.append(id)
+            counts[s.workflow, default: 0] += 1
+            for recipient in s.recipients where !acked.contains(Self.key(recipient, id)) {
+                unacknowledged[Self.key(recipient, id)] = (id, recipient)
+            }
+        }
+        sent[id] = s
     }
 
     /// Records a delivery; returns true if it is the first one of this message to this recipient.
-    func delivered(_ m: ReceivedMessage, to recipient: String) -> Bool {
-        let digest: [UInt8]
-        switch m.payload {
-        case .bytes(let b): digest = SHA256.hash(b)
-        case .file(let path): digest = (try? SHA256.hash([UInt8](Data(contentsOf: URL(fileURLWithPath: path))))) ?? []
-        }
+    /// - Parameter digest: SHA-256 of the payload as received (a file payload is hashed by the caller, streaming).
+    func delivered(_ m: ReceivedMessage, to recipient: String, digest: [UInt8]) -> Bool {
         deliveries.append(Delivery(recipient: recipient, messageID: m.messageID, sender: m.envelope.sender.description,
                                    clientMessageID: m.envelope.clientMessageID, at: Date(), verified: m.isVerified,
                                    payloadSHA256: digest))
@@ -66,18 +76,22 @@ actor Ledger {
         return true
     }
 
-    func acknowledged(_ id: MessageID, by recipient: String) { acked.insert(Self.key(recipient, id)) }
+    func acknowledged(_ id: MessageID, by recipient: String) {
+        let key = Self.key(recipient, id)
+        acked.insert(key)
+        unacknowledged[key] = nil
+    }
     func fault(_ text: String) { faults.append(text) }
     func refused(_ text: String) { refusals.append(text) }
 
     func wasDelivered(_ id: MessageID, to recipient: String) -> Bool { firstDelivery[recipient]?[id] != nil }
 
     /// (message, recipient) pairs of confirmed messages not yet acknowledged.
-    func pending() -> [(MessageID, String)] {
-        sentOrder.flatMap { id in sent[id]!.recipients.filter { !acked.contains(Self.key($0, id)) }.map { (id, $0) } }
-    }
+    func pending() -> [(MessageID, String)] { Array(unacknowledged.values) }
 
-    func count(workflow: String) -> Int { sent.values.filter { $0.workflow == workflow }.count }
+    var pendingCount: Int { unacknowledged.count }
+
+    func count(workflow: String) -> Int { counts[workflow] ?? 0 }
 
     func snapshot() -> Snapshot {
         Snapshot(sent: sent, sentOrder: sentOrder, deliveries: deliveries, firstDelivery: firstDelivery, firstOrder: firstOrder,

@@ -1,14 +1,16 @@
 import Foundation
+import KlammerProtocol
 
 /// One authority of Mecklenburg-Vorpommern in the simulated network.
 struct Member: Sendable, Hashable {
-    enum Kind: String, Sendable { case ministry, city, district, amt, municipality, agency }
+    enum Kind: String, Sendable { case ministry, city, district, amt, municipality, agency, archive }
     let id: String
     let name: String
     let kind: Kind
     /// The Landkreis (or the city itself) the member belongs to; nil for the ministry and state agencies.
     let district: String?
     var directoryName: String { id.replacingOccurrences(of: ":", with: "_") }
+    var participantID: ParticipantID { try! ParticipantID(id) }  // every id in MVDirectory is valid
 }
 
 /// The test sizes: `ci` (default, runs inside `swift test`) and `large` (`KLAMMER_INTEGRATION_SIZE=large`).
@@ -25,19 +27,34 @@ struct Size: Sendable {
     let slowMessages: Int
     let slowMessageBytes: Int
     let opensslSample: Int
+    /// The one very large building application (`gibBuildingApplication`), streamed from and to disk.
+    let largeDocumentBytes: Int
+    /// Pause between broker kills in `workflowsSurviveBrokerKills` / `combinedFaults`.
+    let crashInterval: Duration
     let deadline: Duration
+
+    var totalWorkflowMessages: Int { registrationPairs * 2 * registrationsPerDirection + buildingApplications * 3 + tradeNotices + 2 }
 
     static let ci = Size(name: "ci", municipalitiesPerDistrict: 5, aemterPerDistrict: 1, registrationsPerDirection: 6,
                          registrationPairs: 12, buildingApplications: 8, attachmentBytes: 400_000, tradeNotices: 8,
                          crashCycles: 2, slowMessages: 48, slowMessageBytes: 512 * 1024, opensslSample: 8,
-                         deadline: .seconds(150))
-    static let large = Size(name: "large", municipalitiesPerDistrict: 40, aemterPerDistrict: 3, registrationsPerDirection: 20,
-                            registrationPairs: 120, buildingApplications: 120, attachmentBytes: 6_000_000, tradeNotices: 150,
+                         largeDocumentBytes: 24 << 20, crashInterval: .milliseconds(2500), deadline: .seconds(150))
+    /// For measuring throughput (`KLAMMER_INTEGRATION_SIZE=medium`): the large network, ~20,000 messages.
+    static let medium = Size(name: "medium", municipalitiesPerDistrict: 40, aemterPerDistrict: 3, registrationsPerDirection: 40,
+                             registrationPairs: 240, buildingApplications: 24, attachmentBytes: 1_000_000, tradeNotices: 50,
+                             crashCycles: 4, slowMessages: 100, slowMessageBytes: 1024 * 1024, opensslSample: 30,
+                             largeDocumentBytes: 256 << 20, crashInterval: .seconds(5), deadline: .seconds(1200))
+    static let large = Size(name: "large", municipalitiesPerDistrict: 40, aemterPerDistrict: 3, registrationsPerDirection: 210,
+                            registrationPairs: 240, buildingApplications: 120, attachmentBytes: 6_000_000, tradeNotices: 150,
                             crashCycles: 22, slowMessages: 400, slowMessageBytes: 1024 * 1024, opensslSample: 60,
-                            deadline: .seconds(1500))
+                            largeDocumentBytes: 1 << 30, crashInterval: .seconds(3), deadline: .seconds(3600))
 
     static var current: Size {
-        ProcessInfo.processInfo.environment["KLAMMER_INTEGRATION_SIZE"] == "large" ? .large : .ci
+        switch ProcessInfo.processInfo.environment["KLAMMER_INTEGRATION_SIZE"] {
+        case "large": .large
+        case "medium": .medium
+        default: .ci
+        }
     }
 }
 
@@ -70,6 +87,9 @@ enum MVDirectory {
          ["Hagenow-Land", "Ludwigslust-Land", "Crivitz"],
          ["Ludwigslust", "Parchim", "Hagenow", "Boizenburg/Elbe", "Luebz", "Crivitz", "Sternberg", "Grabow"]),
     ]
+    /// Registered in every scenario but never fetching: the control documents of the plaintext scan wait there
+    /// (undelivered, so certainly still in the broker's data directory).
+    static let archive = Member(id: "lha:mv", name: "Landeshauptarchiv Schwerin", kind: .archive, district: nil)
     static let agencies = [
         Member(id: "ihk:rostock", name: "IHK zu Rostock", kind: .agency, district: nil),
         Member(id: "hwk:omv", name: "Handwerkskammer Ostmecklenburg-Vorpommern", kind: .agency, district: nil),
@@ -79,7 +99,7 @@ enum MVDirectory {
 
     /// All members for a size: ministry, agencies, cities, districts, then per district its Ämter and municipalities.
     static func members(_ size: Size) -> [Member] {
-        var members = [ministry] + agencies + cities
+        var members = [ministry] + agencies + [archive] + cities
         for (index, entry) in districts.enumerated() {
             let (district, aemter, towns) = entry
             members.append(district)

@@ -111,7 +111,7 @@ extension Scenario {
     /// Starts every agency's receive loop except `offline`.
     @discardableResult
     func startReceivers(except offline: Set<String> = []) -> [Task<Void, Never>] {
-        agencies.values.filter { !offline.contains($0.member.id) }.map { agency in spawn { await agency.receiveLoop() } }
+        agencies.values.filter { !offline.contains($0.member.id) && $0.member.kind != .archive }.map { agency in spawn { await agency.receiveLoop() } }
     }
 
     /// Waits until every workflow sent what it should and every (message, recipient) pair is acknowledged. A pair
@@ -121,11 +121,11 @@ extension Scenario {
         while Date() < deadline {
             var countsReached = true
             for (workflow, count) in expected where await ledger.count(workflow: workflow) < count { countsReached = false }
-            let pending = await ledger.pending()
-            if countsReached && pending.isEmpty { return }
-            if pending.count != lastPendingCount { lastPendingCount = pending.count; stableSince = Date() }
-            if !pending.isEmpty, Date().timeIntervalSince(stableSince) > 4 {
-                for (id, recipient) in pending.prefix(50) {
+            let pendingCount = await ledger.pendingCount
+            if countsReached && pendingCount == 0 { return }
+            if pendingCount != lastPendingCount { lastPendingCount = pendingCount; stableSince = Date() }
+            if pendingCount > 0, Date().timeIntervalSince(stableSince) > 4 {
+                for (id, recipient) in await ledger.pending().prefix(50) {
                     guard let sent = await ledger.sent[id], await ledger.wasDelivered(id, to: recipient),
                           let slip = try? await agency(sent.sender).connection().status(id) else { continue }
                     if slip.contains(where: { $0.receipt.kind == .acknowledged && $0.receipt.recipient?.description == recipient }) {
@@ -147,6 +147,6 @@ extension Scenario {
             let slip = (try? await agency(sent.sender).connection().status(id))?.map { "\($0.receipt.kind)\($0.receipt.recipient.map { "→\($0)" } ?? "")" }
             details.append("\(sent.workflow) \(id.hex) \(sent.sender)→\(recipient): delivered \(copies)×, slip \(slip ?? ["unavailable"])")
         }
-        throw IntegrationError("not settled before the deadline: sent \(counts) of \(expected), \(await ledger.pending().count) pairs unacknowledged:\n" + details.joined(separator: "\n"))
+        throw IntegrationError("not settled before the deadline: sent \(counts) of \(expected), \(await ledger.pendingCount) pairs unacknowledged:\n" + details.joined(separator: "\n"))
     }
 }

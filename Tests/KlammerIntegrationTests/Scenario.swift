@@ -52,7 +52,7 @@ final class Scenario: Sendable {
                                lifetimeSeconds: Int(size.deadline.components.seconds) + 300)
         ledger = Ledger(sampleLimit: size.opensslSample)
         try await broker.start()
-        members = pki.members.filter { only?.contains($0.id) ?? true }
+        members = pki.members.filter { only?.contains($0.id) ?? true || $0.kind == .archive }
         var agencies: [String: Agency] = [:]
         for member in members {
             try Tool.klammerctl(["participant", "add", "--socket", directory.file("data/admin.sock"), "--id", member.id,
@@ -135,16 +135,60 @@ final class Scenario: Sendable {
         return Array(out.prefix(bytes))
     }
 
+    /// Writes a deterministic document of `bytes` bytes to `path` in 1 MiB blocks (each block differs: its first 8
+    /// bytes are the block number), hashing as it goes, without holding it in memory.
+    /// - Returns: its SHA-256 and 32-byte pieces of it (start, middle, end) for the plaintext scan.
+    static func writeDocument(_ label: String, bytes: Int, to path: String) throws -> (sha256: [UInt8], samples: [[UInt8]]) {
+        let blockSize = 1 << 20
+        var block = document(label, bytes: blockSize)
+        guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let handle = FileHandle(forWritingAtPath: path) else { throw IntegrationError("cannot create \(path)") }
+        defer { try? handle.close() }
+        let hasher = SHA256.Hasher()
+        var samples: [[UInt8]] = []
+        let lastBlock = (bytes - 1) / blockSize
+        for index in 0...lastBlock {
+            withUnsafeBytes(of: UInt64(index).littleEndian) { block.replaceSubrange(0..<8, with: $0) }
+            let piece = index == lastBlock ? Array(block.prefix(bytes - index * blockSize)) : block
+            if index == 0 || index == lastBlock / 2 || index == lastBlock, piece.count >= 1064 {
+                samples.append(Array(piece[1000..<1032]))
+                samples.append(Array(piece[(piece.count - 32)...]))
+            }
+            hasher.update(piece)
+            try handle.write(contentsOf: piece)
+        }
+        return (hasher.finalize(), samples)
+    }
+
+    /// Three 32-byte pieces of a document (start, middle, end) for the plaintext scan.
+    static func samples(of document: [UInt8]) -> [[UInt8]] {
+        guard document.count >= 96 else { return [] }
+        let middle = document.count / 2
+        return [Array(document[0..<32]), Array(document[middle..<(middle + 32)]), Array(document[(document.count - 32)...])]
+    }
+
     /// Prepares and sends (with retries) a message; records it in the ledger.
     @discardableResult
     func send(from sender: String, to recipients: [String], workflow: String, clientID: String, subject: String,
               contentType: String = "application/pdf", payload: [UInt8], sequence: Int? = nil, ttl: UInt32? = nil,
               inReplyTo: MessageID? = nil, progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
+        try await send(from: sender, to: recipients, workflow: workflow, clientID: clientID, subject: subject, contentType: contentType,
+                       source: .bytes(payload), sha256: SHA256.hash(payload), sequence: sequence, ttl: ttl, inReplyTo: inReplyTo,
+                       progress: progress)
+    }
+
+    /// Prepares and sends (with retries) a message whose payload may be a file; records it in the ledger.
+    /// - Parameter plaintextSamples: pieces of an end-to-end encrypted payload that must not be found in the broker's data.
+    @discardableResult
+    func send(from sender: String, to recipients: [String], workflow: String, clientID: String, subject: String,
+              contentType: String = "application/pdf", source: PayloadSource, sha256: [UInt8], sequence: Int? = nil,
+              ttl: UInt32? = nil, inReplyTo: MessageID? = nil, plaintextSamples: [[UInt8]] = [],
+              progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
         let agency = agency(sender)
         let prepared = try PreparedMessage.prepare(credentials: agency.credentials, recipients: try recipients.map { try ParticipantID($0) },
-                                                   subject: subject, contentType: contentType, payload: .bytes(payload),
+                                                   subject: subject, contentType: contentType, payload: source,
                                                    clientMessageID: clientID, timeToLiveSeconds: ttl, inReplyTo: inReplyTo)
-        return try await agency.send(prepared, workflow: workflow, sequence: sequence, payloadSHA256: SHA256.hash(payload),
-                                     deadline: deadline, progress: progress)
+        return try await agency.send(prepared, workflow: workflow, sequence: sequence, payloadSHA256: sha256,
+                                     plaintextSamples: plaintextSamples, deadline: deadline, progress: progress)
     }
 }
