@@ -64,6 +64,9 @@ extension Klammerd {
             checkpointInterval: configuration.auditCheckpointInterval, logger: logger, broker: { server.broker },
             reload: { try reloader.reload() })
         let adminService = admin.service
+        // Refused connections, submissions and ACKs go to the audit log too (SPEC.md §10.4).
+        let refusals = RefusalAuditRecorder(audit: admin.audit, logger: logger)
+        server.hub.onRefusal { refusals.record($0) }
         reloader.onTrustStoreChange { adminService.updateTrustStore($0) }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: server), .init(service: ReloadSignalService(reloader: reloader, audit: admin.audit, logger: logger)),
