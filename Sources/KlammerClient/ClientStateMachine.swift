@@ -177,9 +177,8 @@ public struct ClientStateMachine: Sendable {
             return .welcome(w)
         case .error(let e):
             if e.requestID == 0 {
-                let beforeWelcome = phase == .awaitingWelcome
                 phase = .closed
-                return .closeConnection(beforeWelcome ? .refusedHello(e) : .broker(e), sendError: nil)
+                return .closeConnection(.connectionError(e), sendError: nil)
             }
             guard requests.removeValue(forKey: e.requestID) != nil else { return .lateError(e) }
             if delivery?.requestID == e.requestID { delivery = nil }

@@ -23,8 +23,8 @@ public struct KlammerClientError: Error, Hashable, Sendable, CustomStringConvert
         /// broker may be restarting).
         public static let handshakeRefused = Kind("handshakeRefused")
         /// The broker answered HELLO with ERROR(0, `UNKNOWN_PARTICIPANT` / `PARTICIPANT_SUSPENDED` /
-        /// `PARTICIPANT_REVOKED` / `CERTIFICATE_NOT_REGISTERED`): the certificate is trusted but the participant may
-        /// not connect (SPEC.md §4.5). ``KlammerClientError/code`` says which; retrying does not help, the broker
+        /// `PARTICIPANT_REVOKED` / `CERTIFICATE_NOT_REGISTERED`), or cut a live connection with one of them after a
+        /// registry change: the certificate is trusted but the participant may not connect (SPEC.md §4.5, §9.8). ``KlammerClientError/code`` says which; retrying does not help, the broker
         /// operator must act.
         public static let participantRefused = Kind("participantRefused")
         /// The connection is closed or draining (GOAWAY); open a new connection and retry.
@@ -78,9 +78,10 @@ public struct KlammerClientError: Error, Hashable, Sendable, CustomStringConvert
         KlammerClientError(.brokerRefused, code: frame.code, "the broker refused: \(frame.message)\(advice(for: frame.code))")
     }
 
-    /// ERROR(0) before WELCOME: a participant refusal (2001–2004) is ``Kind/participantRefused``, anything else
+    /// ERROR(0): a participant refusal (2001–2004: at HELLO, or cutting a live connection after the operator
+    /// suspended, revoked or removed the participant) is ``Kind/participantRefused``, anything else
     /// ``Kind/brokerRefused``.
-    static func refusedHello(_ frame: Frame.ErrorFrame) -> KlammerClientError {
+    static func connectionError(_ frame: Frame.ErrorFrame) -> KlammerClientError {
         guard participantRefusalCodes.contains(frame.code) else { return broker(frame) }
         return KlammerClientError(.participantRefused, code: frame.code,
                                   "the broker refused this participant: \(frame.message)\(advice(for: frame.code))")
