@@ -11,6 +11,7 @@ extension Broker {
     static let participantCodes: Set<ErrorCode> = [.unknownParticipant, .participantSuspended, .participantRevoked]
 
     /// The all-zero message id of `rejected` receipts: a refused submission never becomes a message (SPEC.md §5.4.1).
+    // 16 bytes is exactly a message id's length, so the initialiser cannot fail.
     public static let rejectedMessageID: MessageID = try! MessageID(bytes: [UInt8](repeating: 0, count: 16))
 
     /// A signed `rejected` receipt for a submission `participant` made with `envelope` and the broker refused with

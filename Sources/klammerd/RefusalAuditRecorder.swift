@@ -48,6 +48,13 @@ final class RefusalAuditRecorder: Sendable {
         queue.sync {}
     }
 
+    /// Runs `body` while the writer is held back (tests: fill the queue deterministically).
+    func withWriterPaused(_ body: () -> Void) {
+        queue.suspend()
+        body()
+        queue.resume()
+    }
+
     private func write(_ event: RefusalEvent) {
         var details = event.details
         details["fingerprint"] = event.fingerprint

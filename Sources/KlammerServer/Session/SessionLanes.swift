@@ -39,9 +39,11 @@ enum SessionLanes {
                 } catch {
                     let failure = ProtocolError.from(error)
                     BrokerMetrics.rejected(failure.code).increment()
+                    // Parsed again only on refusal (the broker keeps no envelope it refused): nil after check 2.
                     let envelope = try? Envelope(parsingCanonical: bytes, limits: broker.configuration.limits)
                     refusals.submission(requestID: requestID, failure, envelope: envelope)
-                    if let receipt = broker.rejectedReceipt(forEnvelopeBytes: bytes, participant: participant, refusal: failure) {
+                    // Without `atFinish`, a check-1 refusal (the participant itself) earns no receipt.
+                    if let envelope, let receipt = broker.rejectedReceipt(for: envelope, participant: participant, refusal: failure) {
                         output.post(.rejected(requestID: requestID, error: failure, receipt: receipt, chunkBytes: nil))
                     } else {
                         output.post(.failed(requestID: requestID, error: failure))
