@@ -115,7 +115,9 @@ struct Klammerd: AsyncParsableCommand {
             })
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server), .init(service: metrics), .init(service: reloadSignal)] + admin.services,
+                // The refusal recorder goes last, so it is shut down first: its queue is written before daemon.stop.
+                services: [.init(service: server), .init(service: metrics), .init(service: reloadSignal)] + admin.services
+                    + [.init(service: refusals)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

@@ -79,6 +79,8 @@ extension Klammerd {
                     FileHandle.standardOutput.write(Data("  metrics       http://127.0.0.1:\(address.port ?? 0)/metrics  (health: /healthz)\n".utf8))
                 })))
         }
+        // The refusal recorder goes last, so it is shut down first: its queue is written before daemon.stop.
+        services.append(.init(service: refusals))
         let group = ServiceGroup(
             configuration: .init(
                 services: services,

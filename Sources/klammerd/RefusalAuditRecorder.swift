@@ -2,6 +2,7 @@ import Dispatch
 import KlammerAudit
 import KlammerServer
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// Writes the broker's refusals (``RefusalEvent``: refused connections, submissions and ACKs) to the audit log
@@ -9,11 +10,15 @@ import Synchronization
 /// written by one serial dispatch queue. The queue is bounded: a client flooding bad requests cannot grow memory or
 /// make the log grow without bound; refusals beyond `maxPending` are counted and written as one
 /// `audit.refusals_dropped` entry once the queue has room again.
-final class RefusalAuditRecorder: Sendable {
+///
+/// As a `Service` placed last in the group (so it is shut down first), it stops recording at graceful shutdown and
+/// writes what is queued before `daemon.stop` and the final checkpoint are appended; refusals during the drain
+/// after that are only logged.
+final class RefusalAuditRecorder: Service, Sendable {
     private let audit: AuditLog
     private let logger: Logger
     private let queue = DispatchQueue(label: "klammerd.audit.refusals")
-    private let counters = Mutex<(pending: Int, dropped: Int)>((0, 0))
+    private let counters = Mutex<(pending: Int, dropped: Int, stopped: Bool)>((0, 0, false))
     let maxPending: Int
 
     init(audit: AuditLog, logger: Logger, maxPending: Int = 1024) {
@@ -25,6 +30,7 @@ final class RefusalAuditRecorder: Sendable {
     /// Queues one refusal; returns at once.
     func record(_ event: RefusalEvent) {
         let admitted = counters.withLock { c in
+            guard !c.stopped else { return false }
             guard c.pending < maxPending else { c.dropped += 1; return false }
             c.pending += 1
             return true
@@ -41,6 +47,13 @@ final class RefusalAuditRecorder: Sendable {
                 append(action: "audit.refusals_dropped", subject: "", details: ["count": "\(dropped)"], actor: "klammerd")
             }
         }
+    }
+
+    /// Records until graceful shutdown, then writes what is queued and stops.
+    func run() async throws {
+        try? await gracefulShutdown()
+        counters.withLock { $0.stopped = true }
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in queue.async { done.resume() } }
     }
 
     /// Waits until every queued refusal is written (tests, shutdown).
