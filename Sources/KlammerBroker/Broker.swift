@@ -54,6 +54,8 @@ public final class Broker: Sendable {
         var nextSubscriber: UInt64 = 0
         var certificates: [String: Certificate] = [:]
         var verifiedBatches = VerifiedBatchCache(capacity: Broker.maxCachedBatches)
+        var rejectedReceiptTokens: Double = 0
+        var rejectedReceiptRefill: ContinuousClock.Instant?
     }
     /// Bound of the parsed-certificate cache (cleared when full).
     static let maxCachedCertificates = 4096

@@ -24,6 +24,9 @@ public struct BrokerConfiguration: Sendable {
     /// How long SEND_BEGIN answers a re-used client message id from the routing slip (should equal the store's
     /// `dedupeWindow`; the store's own de-duplication at append remains the final authority).
     public var dedupeWindow: Duration = .seconds(7 * 24 * 3600)
+    /// Signed `rejected` receipts per second, across all connections (burst: twice this); beyond it a refused
+    /// submission gets only its ERROR. 0 issues none. Default 32.
+    public var rejectedReceiptsPerSecond: Int = 32
     /// Clock (tests inject a fixed one).
     public var now: @Sendable () -> Date = { Date() }
 

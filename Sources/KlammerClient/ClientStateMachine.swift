@@ -60,6 +60,8 @@ public struct ClientStateMachine: Sendable {
         case acknowledged(requestID: UInt32, SignedReceipt)
         /// RECEIPT pushed on the subscription.
         case receiptEvent(requestID: UInt32, SignedReceipt)
+        /// The signed `rejected` receipt of an upload; its ERROR follows (SPEC.md §4.4.21).
+        case rejectedReceipt(requestID: UInt32, SignedReceipt)
         /// One ROUTING_SLIP frame; `finished` when `more` was false.
         case routingSlip(requestID: UInt32, Frame.RoutingSlip, finished: Bool)
         /// ERROR for one request: that request is finished, the connection stays up.
@@ -176,7 +178,7 @@ public struct ClientStateMachine: Sendable {
         case .error(let e):
             if e.requestID == 0 {
                 phase = .closed
-                return .closeConnection(.broker(e), sendError: nil)
+                return .closeConnection(.connectionError(e), sendError: nil)
             }
             guard requests.removeValue(forKey: e.requestID) != nil else { return .lateError(e) }
             if delivery?.requestID == e.requestID { delivery = nil }
@@ -238,6 +240,9 @@ public struct ClientStateMachine: Sendable {
                 return .acknowledged(requestID: r.requestID, r.receipt)
             case .subscription:
                 return .receiptEvent(requestID: r.requestID, r.receipt)
+            case .upload where r.receipt.receipt.kind == .rejected:
+                // The request stays open: the broker's ERROR for it follows at once.
+                return .rejectedReceipt(requestID: r.requestID, r.receipt)
             default:
                 return unknown(frame)
             }

@@ -68,7 +68,10 @@ extension KlammerClient {
             } else {
                 statuses[id] = context
             }
-        case .requestFailed(let id, let error):
+        case .rejectedReceipt(let id, let receipt):
+            if uploads[id] != nil { rejectedReceipts[id] = receipt }
+        case .requestFailed(let id, var error):
+            if let receipt = rejectedReceipts.removeValue(forKey: id) { error.rejectedReceipt = receipt }
             failRequest(id, error)
         case .lateError(let frame):
             logger.warning("broker error for a finished request", metadata: ["request": "\(frame.requestID)", "code": "\(frame.code)", "message": "\(frame.message)"])
@@ -96,6 +99,7 @@ extension KlammerClient {
 
     /// Ends whatever waits on request `id` with `error`.
     func failRequest(_ id: UInt32, _ error: KlammerClientError) {
+        rejectedReceipts[id] = nil
         if let upload = uploads.removeValue(forKey: id) {
             upload.finish(throwing: error)
             // An upload waiting for window re-checks and sees its request is gone.

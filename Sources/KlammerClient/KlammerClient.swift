@@ -50,6 +50,8 @@ public actor KlammerClient {
     var statuses: [UInt32: StatusContext] = [:]
     var drainWaiters: [CheckedContinuation<Void, Never>] = []
     var delivery: DeliveryInProgress?
+    /// Signed `rejected` receipts of uploads whose ERROR has not arrived yet (at most one per upload in flight).
+    var rejectedReceipts: [UInt32: SignedReceipt] = [:]
 
     /// Events of one upload.
     enum UploadEvent: Sendable {
@@ -161,12 +163,16 @@ public actor KlammerClient {
         let action = machine.transportFailed(error)
         if case .closeConnection(var clientError, let sendError) = action {
             if beforeWelcome, !(error is ProtocolError) {
-                // TCP was up, so a connection dropped before WELCOME is the broker refusing us (or its TLS layer).
-                clientError = refusedBeforeWelcome(detail: "\(error)")
+                // A drop before WELCOME: the broker refuses participants with an ERROR frame (handled in `handle`),
+                // so a bare drop is a transport failure (e.g. a broker restart) and stays retryable.
+                clientError = droppedBeforeWelcome(detail: "\(error)")
             }
             if let tls = error as? TLSError {
-                clientError = KlammerClientError(beforeWelcome ? .handshakeRefused : .connectionFailed,
-                    "the TLS connection to the broker failed: \(tls.message) (\(tls.code)); check that --ca is the CA that issued the broker's certificate and that your certificate is registered with the broker")
+                let refused = Self.refusingTLSCodes.contains(tls.code)
+                clientError = KlammerClientError(beforeWelcome && refused ? .handshakeRefused : .connectionFailed,
+                    refused
+                    ? "the TLS handshake with the broker was refused: \(tls.message) (\(tls.code)); check that --ca is the CA that issued the broker's certificate and that your certificate is issued by the broker's CA, valid and not revoked"
+                    : "the TLS connection to the broker failed: \(tls.message) (\(tls.code)); retry")
             }
             if let sendError, let writer {
                 // Best effort: tell the broker why, then close (failAll must not close before the write).
@@ -183,16 +189,24 @@ public actor KlammerClient {
         let beforeWelcome = machine.welcome == nil
         machine.closed()
         if beforeWelcome {
-            failAll(closeError ?? refusedBeforeWelcome(detail: nil))
+            failAll(closeError ?? droppedBeforeWelcome(detail: nil))
         } else {
             failAll(closeError ?? KlammerClientError(.connectionClosed, "the broker closed the connection; connect again and retry (sends are safe to repeat)"))
         }
     }
 
-    func refusedBeforeWelcome(detail: String?) -> KlammerClientError {
-        let certificate = credentials.certificate
-        return KlammerClientError(.handshakeRefused, "the broker closed the connection before the Klammer handshake finished\(detail.map { " (\($0))" } ?? ""): the certificate \(certificate.subject) (sha256 \(certificate.fingerprint.hex)) is probably not registered with this broker, or its participant is suspended or revoked; ask the broker operator")
+    /// A connection lost before WELCOME without an ERROR frame or a TLS alert: retryable (a broker refusing the
+    /// participant says so with ERROR, SPEC.md §4.5).
+    func droppedBeforeWelcome(detail: String?) -> KlammerClientError {
+        KlammerClientError(.connectionFailed, "the connection to the broker was lost before the Klammer handshake finished\(detail.map { " (\($0))" } ?? ""); the broker may be restarting or overloaded — retry")
     }
+
+    /// TLS failures that are a refusal (a retry with the same credentials fails again), as opposed to a lost
+    /// connection.
+    static let refusingTLSCodes: Set<TLSError.Code> = [
+        .certificateVerificationFailed, .peerCertificateMissing, .keyTooSmall, .protocolVersionRefused,
+        .noApplicationProtocol, .alertReceived, .unauthorized, .invalidConfiguration,
+    ]
 
     /// Fails every waiter and stream with `error`; later calls throw it. Closes the transport unless told not to.
     func failAll(_ error: KlammerClientError, closeTransport: Bool = true) {
@@ -206,6 +220,7 @@ public actor KlammerClient {
         windowWaiters = []
         for (_, u) in uploads { u.finish(throwing: error) }
         uploads = [:]
+        rejectedReceipts = [:]
         for (_, f) in fetches { f.continuation.finish(throwing: error) }
         fetches = [:]
         subscription?.messages?.finish(throwing: error)

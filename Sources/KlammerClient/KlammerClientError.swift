@@ -17,9 +17,16 @@ public struct KlammerClientError: Error, Hashable, Sendable, CustomStringConvert
         public static let protocolViolation = Kind("protocolViolation")
         /// TCP connect, TLS handshake or the connection itself failed.
         public static let connectionFailed = Kind("connectionFailed")
-        /// The broker (or our TLS layer) refused the connection before WELCOME: certificate not trusted, not
-        /// registered, participant suspended. Retrying does not help.
+        /// The TLS handshake was refused with an alert before WELCOME (certificate not trusted by the broker,
+        /// expired or revoked by a CRL, no common ALPN, …), or our side refused the broker's certificate. Retrying
+        /// does not help. A connection that merely drops before WELCOME is ``connectionFailed`` (retryable: the
+        /// broker may be restarting).
         public static let handshakeRefused = Kind("handshakeRefused")
+        /// The broker answered HELLO with ERROR(0, `UNKNOWN_PARTICIPANT` / `PARTICIPANT_SUSPENDED` /
+        /// `PARTICIPANT_REVOKED` / `CERTIFICATE_NOT_REGISTERED`), or cut a live connection with one of them after a
+        /// registry change: the certificate is trusted but the participant may not connect (SPEC.md §4.5, §9.8). ``KlammerClientError/code`` says which; retrying does not help, the broker
+        /// operator must act.
+        public static let participantRefused = Kind("participantRefused")
         /// The connection is closed or draining (GOAWAY); open a new connection and retry.
         public static let connectionClosed = Kind("connectionClosed")
         /// The profile (certificate, key, CA, broker address) is missing or unusable.
@@ -40,6 +47,9 @@ public struct KlammerClientError: Error, Hashable, Sendable, CustomStringConvert
     public let code: ErrorCode?
     /// What is wrong and what to do.
     public let message: String
+    /// For a refused submission: the broker's signed `rejected` receipt (kind 6, reason = ``code``), if the broker
+    /// issued one (SPEC.md §7.1, §5.4.1). Verify it with the broker certificate like any receipt.
+    public internal(set) var rejectedReceipt: SignedReceipt?
 
     /// Creates an error.
     public init(_ kind: Kind, code: ErrorCode? = nil, _ message: String) {
@@ -67,6 +77,19 @@ public struct KlammerClientError: Error, Hashable, Sendable, CustomStringConvert
     static func broker(_ frame: Frame.ErrorFrame) -> KlammerClientError {
         KlammerClientError(.brokerRefused, code: frame.code, "the broker refused: \(frame.message)\(advice(for: frame.code))")
     }
+
+    /// ERROR(0): a participant refusal (2001–2004: at HELLO, or cutting a live connection after the operator
+    /// suspended, revoked or removed the participant) is ``Kind/participantRefused``, anything else
+    /// ``Kind/brokerRefused``.
+    static func connectionError(_ frame: Frame.ErrorFrame) -> KlammerClientError {
+        guard participantRefusalCodes.contains(frame.code) else { return broker(frame) }
+        return KlammerClientError(.participantRefused, code: frame.code,
+                                  "the broker refused this participant: \(frame.message)\(advice(for: frame.code))")
+    }
+
+    /// The codes with which the broker refuses a participant at HELLO (SPEC.md §4.5, §6).
+    static let participantRefusalCodes: Set<ErrorCode> = [.unknownParticipant, .participantSuspended, .participantRevoked,
+                                                           .certificateNotRegistered]
 
     /// A protocol rule the broker broke (we close the connection).
     static func violation(_ error: ProtocolError) -> KlammerClientError {

@@ -91,6 +91,9 @@ struct SendCommand: AsyncParsableCommand {
                     let retryable = (error as? KlammerClientError)?.isRetryable ?? false
                     guard retryable, attempt < Self.attempts else {
                         await client?.close()
+                        if let refusal = error as? KlammerClientError, let rejected = refusal.rejectedReceipt {
+                            try Self.reportRejection(refusal, receipt: rejected, file: file, accepted: results, json: json)
+                        }
                         throw error
                     }
                     FileHandle.standardError.write(Data("klammer: \(file): \(error); retrying (\(attempt + 1)/\(Self.attempts))\n".utf8))
@@ -106,6 +109,39 @@ struct SendCommand: AsyncParsableCommand {
             let data = try MessageDirectory.receiptsJSON(results)
             print(String(decoding: data, as: UTF8.self))
         }
+    }
+
+    /// A refused submission with the broker's signed `rejected` receipt (SPEC.md §7.1): with `--json` one object on
+    /// stdout (`error`, `file`, `rejected_receipt` fields, `rejected_receipt_container` = base64 of the signed
+    /// container, verifiable with the broker certificate, and the receipts of messages accepted before); otherwise
+    /// a line on stderr. The error itself still goes to stderr and the exit status is non-zero.
+    static func reportRejection(_ error: KlammerClientError, receipt: SignedReceipt, file: String,
+                                accepted: [SignedReceipt], json: Bool) throws {
+        guard json else {
+            let r = receipt.receipt
+            FileHandle.standardError.write(Data("klammer: \(file): the broker signed a rejected receipt (reason \(r.reason?.name ?? "-"), envelope sha256 \(r.envelopeDigest.hex)\(r.recipient.map { ", recipient \($0)" } ?? ""))\n".utf8))
+            return
+        }
+        struct ErrorJSON: Encodable { var code: UInt16?; var name: String; var message: String }
+        struct Rejection: Encodable {
+            var error: ErrorJSON
+            var file: String
+            var rejectedReceipt: Receipt
+            var rejectedReceiptContainer: String
+            var accepted: [Receipt]
+            enum CodingKeys: String, CodingKey {
+                case error, file, accepted
+                case rejectedReceipt = "rejected_receipt"
+                case rejectedReceiptContainer = "rejected_receipt_container"
+            }
+        }
+        let value = Rejection(error: .init(code: error.code?.rawValue, name: error.name, message: error.message), file: file,
+                              rejectedReceipt: receipt.receipt,
+                              rejectedReceiptContainer: Data(receipt.encodedBytes).base64EncodedString(),
+                              accepted: accepted.map(\.receipt))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 
     static func summary(_ receipt: SignedReceipt, file: String, envelope: Envelope) -> String {

@@ -103,6 +103,9 @@ struct Klammerd: AsyncParsableCommand {
         }
         let admin = try DevAdmin.wiring(environment: environment, logger: logger, daemon: server, reloader: reloader)
         let adminService = admin.service
+        // Refused connections, submissions and ACKs go to the audit log too (SPEC.md §10.4).
+        let refusals = RefusalAuditRecorder(audit: admin.audit, logger: logger)
+        server.hub.onRefusal { refusals.record($0) }
         reloader.onTrustStoreChange { adminService.updateTrustStore($0) }
         let reloadSignal = ReloadSignalService(reloader: reloader, audit: admin.audit, logger: logger)
         let metrics = MetricsServer(
@@ -112,7 +115,9 @@ struct Klammerd: AsyncParsableCommand {
             })
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: server), .init(service: metrics), .init(service: reloadSignal)] + admin.services,
+                // The refusal recorder goes last, so it is shut down first: its queue is written before daemon.stop.
+                services: [.init(service: server), .init(service: metrics), .init(service: reloadSignal)] + admin.services
+                    + [.init(service: refusals)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

@@ -66,6 +66,9 @@ extension Klammerd {
             probe: AdminDaemonProbe(
                 daemon: server, dataDirectory: configuration.dataDirectory, storeDirectory: configuration.storeDirectory))
         let adminService = admin.service
+        // Refused connections, submissions and ACKs go to the audit log too (SPEC.md §10.4).
+        let refusals = RefusalAuditRecorder(audit: admin.audit, logger: logger)
+        server.hub.onRefusal { refusals.record($0) }
         reloader.onTrustStoreChange { adminService.updateTrustStore($0) }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: server), .init(service: ReloadSignalService(reloader: reloader, audit: admin.audit, logger: logger)),
@@ -81,6 +84,8 @@ extension Klammerd {
                     FileHandle.standardOutput.write(Data("  metrics       http://127.0.0.1:\(address.port ?? 0)/metrics  (health: /healthz)\n".utf8))
                 })))
         }
+        // The refusal recorder goes last, so it is shut down first: its queue is written before daemon.stop.
+        services.append(.init(service: refusals))
         let group = ServiceGroup(
             configuration: .init(
                 services: services,

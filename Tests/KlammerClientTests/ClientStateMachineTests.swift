@@ -61,13 +61,51 @@ import Testing
     }
 
     @Test func errorBeforeWelcomeEndsTheConnectionWithTheBrokersCode() {
+        // The four participant refusals are `participantRefused`, not retryable (SPEC.md §4.5, §4.9).
+        for code in [ErrorCode.unknownParticipant, .participantSuspended, .participantRevoked, .certificateNotRegistered] {
+            var m = ClientStateMachine()
+            let action = m.receive(.error(Frame.ErrorFrame(requestID: 0, code: code, message: "who?")))
+            guard case .closeConnection(let error, let send) = action else { Issue.record("\(action)"); return }
+            #expect(error.kind == .participantRefused)
+            #expect(error.code == code)
+            #expect(!error.isRetryable)
+            #expect(error.message.contains("who?") && error.message.contains("operator"))
+            #expect(send == nil)
+        }
+        // Other connection errors before WELCOME keep their code and its retryability (a broker shutting down).
         var m = ClientStateMachine()
-        let action = m.receive(.error(Frame.ErrorFrame(requestID: 0, code: .unknownParticipant, message: "who?")))
-        guard case .closeConnection(let error, let send) = action else { Issue.record("\(action)"); return }
-        #expect(error.kind == .brokerRefused)
-        #expect(error.code == .unknownParticipant)
-        #expect(error.message.contains("who?"))
-        #expect(send == nil)
+        guard case .closeConnection(let error, _) = m.receive(.error(Frame.ErrorFrame(requestID: 0, code: .shuttingDown, message: "bye"))) else {
+            Issue.record("expected a close")
+            return
+        }
+        #expect(error.kind == .brokerRefused && error.code == .shuttingDown && error.isRetryable)
+    }
+
+    /// A `rejected` receipt for an upload keeps the upload open for its ERROR; other receipt kinds for an upload are
+    /// violations.
+    @Test func rejectedReceiptForAnUploadPrecedesItsError() throws {
+        var m = Self.open()
+        let id = try m.startRequest(.upload)
+        let rejected = try SignedReceipt(receipt: Receipt(kind: .rejected, messageID: try MessageID(bytes: [UInt8](repeating: 0, count: 16)),
+                                                          envelopeDigest: SHA256Digest(bytes: [UInt8](repeating: 2, count: 32)),
+                                                          sender: Self.me, recipient: nil, timestampMillis: 1, brokerID: Self.broker,
+                                                          reason: .impersonation),
+                                         brokerSignature: [0x30])
+        guard case .rejectedReceipt(id, rejected) = m.receive(.receipt(Frame.ReceiptEvent(requestID: id, receipt: rejected))) else {
+            Issue.record("no rejected receipt")
+            return
+        }
+        #expect(m.requests[id] == .upload)
+        guard case .requestFailed(id, let error) = m.receive(.error(Frame.ErrorFrame(requestID: id, code: .impersonation, message: "x"))) else {
+            Issue.record("no request failure")
+            return
+        }
+        #expect(error.code == .impersonation)
+        let other = try m.startRequest(.upload)
+        let accepted = try SignedReceipt(receipt: Receipt(kind: .accepted, messageID: .random(), envelopeDigest: SHA256Digest(bytes: [UInt8](repeating: 2, count: 32)),
+                                                          sender: Self.me, recipient: nil, timestampMillis: 1, brokerID: Self.broker, reason: nil),
+                                         brokerSignature: [0x30])
+        expectViolation(m.receive(.receipt(Frame.ReceiptEvent(requestID: other, receipt: accepted))), .unexpectedFrame)
     }
 
     @Test func uploadFlowAndWindowAccounting() throws {

@@ -75,24 +75,14 @@ actor Agency {
     func send(_ prepared: PreparedMessage, workflow: String, sequence: Int? = nil, payloadSHA256: [UInt8],
               plaintextSamples: [[UInt8]] = [], deadline: Date, progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
         let started = Date()
-        var attempt = 0, refusedHandshakes = 0
+        var attempt = 0
         while true {
             attempt += 1
             var used: KlammerClient?
             do {
-                let c: KlammerClient
-                do { c = try await connection() } catch let error as KlammerClientError where error.kind == .handshakeRefused {
-                    // KlammerClient reports every drop before WELCOME as a refusal (not retryable), but a broker
-                    // killed, or a connection cut, during the handshake looks exactly the same. A registered
-                    // agency therefore tries a few more times; a really refused one still fails.
-                    // (Under load a handshake can also time out on the broker side.) Only an agency its operator
-                    // has told about the revocation gives up at once.
-                    refusedHandshakes += 1
-                    guard !revoked, Date() < deadline else { throw error }
-                    await ledger.fault("handshake dropped: retried")
-                    try await Task.sleep(for: .milliseconds(min(1000, 200 * refusedHandshakes)))
-                    continue
-                }
+                // A refused participant gets ERROR(0, code) (`.participantRefused`, not retryable); a connection cut
+                // or a broker restart during the handshake is `.connectionFailed` (retryable, handled below).
+                let c = try await connection()
                 used = c
                 let receipt = try await c.send(prepared, progress: progress)
                 await ledger.confirmed(.init(workflow: workflow, sender: member.id, recipients: prepared.envelope.recipients.map(\.description),

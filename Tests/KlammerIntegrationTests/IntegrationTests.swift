@@ -166,7 +166,7 @@ import Testing
                                     subject: "nach Widerruf", payload: [1, 2, 3])
         } throws: { error in
             let e = error as? KlammerClientError
-            return e?.code == .participantRevoked || e?.kind == .handshakeRefused
+            return e?.kind == .participantRefused && e?.code == .participantRevoked
         }
         scenario.startReceivers(except: [Self.neubrandenburg])
         try await scenario.waitUntilSettled(expected: ["melde": 5])
@@ -209,7 +209,8 @@ import Testing
         let impostor = try ClientCredentials.load(ClientProfile(certificatePath: scenario.pki.certPath(NetworkPKI.impostor.id),
                                                                 keyPath: scenario.pki.keyPath(NetworkPKI.impostor.id), caPath: scenario.pki.caPath))
         await #expect { _ = try await KlammerClient.connect(host: "127.0.0.1", port: await scenario.broker.port, credentials: impostor) } throws: {
-            ($0 as? KlammerClientError)?.kind == .handshakeRefused
+            let e = $0 as? KlammerClientError
+            return e?.kind == .participantRefused && e?.code == .unknownParticipant
         }
 
         // Nothing reached the target.

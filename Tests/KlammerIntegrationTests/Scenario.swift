@@ -76,7 +76,9 @@ final class Scenario: Sendable {
             let result = try Tool.run(Tool.binary("klammerctl"), arguments + ["--socket", adminSocket])
             if result.status == 0 { return }
             if attempt > 1, result.stderr.contains("invalid-transition") { return }
-            let unreachable = ["cannot connect", "cannot read", "Connection refused", "No such file", "reset by peer", "Broken pipe"]
+            // "(0 bytes)": the daemon was killed after accepting the admin connection, before it answered.
+            let unreachable = ["cannot connect", "cannot read", "Connection refused", "No such file", "reset by peer", "Broken pipe",
+                               "(0 bytes)"]
             guard unreachable.contains(where: result.stderr.contains) else {
                 throw IntegrationError("klammerctl \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)")
             }

@@ -90,6 +90,74 @@ import Testing
         #expect(Self.failure(early.received(.frame(.ping(.init(data: 1))), now: 1))?.code == .unexpectedFrame)
     }
 
+    /// A participant refused by the registry learns its code at whatever it sends first (or at the HELLO timeout),
+    /// and the refusal is reported before the connection fails.
+    @Test func refusedParticipantGetsItsCodeForAnyFirstInput() throws {
+        let (registry, dir) = try Self.registry()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fp = TestPKI.a.certificate.fingerprint.hex
+        _ = try registry.setStatus(.revoked, of: TestPKI.a.id)
+        let revoked = registry.participant(id: TestPKI.a.id)
+
+        func refused(_ input: (inout Machine) -> [Machine.Action]) throws -> (RefusalEvent?, Frame.ErrorFrame?) {
+            var m = Machine(configuration: try Self.configuration())
+            #expect(m.authorized(applicationProtocol: "klammer/1", fingerprintHex: fp, registered: revoked, now: 0).isEmpty)
+            let actions = input(&m)
+            #expect(m.phase == .closed)
+            guard actions.count == 2, case .report(let event) = actions[0] else { return (nil, Self.failure(actions)) }
+            return (event, Self.failure(actions))
+        }
+        let hello = Frame.hello(.init(maxFrameSize: 4096, agent: ""))
+        let (event, atHello) = try refused { $0.received(.frame(hello), helloParticipant: revoked, now: 1) }
+        #expect(atHello?.code == .participantRevoked && atHello?.requestID == 0)
+        #expect(event == RefusalEvent(kind: .connection, participant: TestPKI.a.id, fingerprint: fp, code: .participantRevoked,
+                                      reason: atHello?.message ?? ""))
+        #expect(try refused { $0.received(.frame(.ping(.init(data: 1))), now: 1) }.1?.code == .participantRevoked)
+        #expect(try refused { $0.received(.sendBegin(requestID: 1, form: .single, envelopeBytes: try! Self.envelopeBytes()), now: 1) }.1?.code == .participantRevoked)
+        #expect(try refused { $0.decodingFailed(ProtocolError(.frameTooLarge, "x")) }.1?.code == .participantRevoked)
+        #expect(try refused { $0.tick(now: 600) }.1?.code == .participantRevoked)
+        // Unknown certificate: UNKNOWN_PARTICIPANT, reported without a participant id.
+        var unknown = Machine(configuration: try Self.configuration())
+        _ = unknown.authorized(applicationProtocol: "klammer/1", fingerprintHex: "ab", registered: nil, now: 0)
+        let actions = unknown.received(.frame(.ping(.init(data: 1))), now: 1)
+        guard case .report(let e) = actions.first else { Issue.record("no report: \(actions)"); return }
+        #expect(e.code == .unknownParticipant && e.participant == nil && e.fingerprint == "ab")
+        // An admitted participant is not refused by a non-HELLO frame's lookup: UNEXPECTED_FRAME as before.
+        let (fresh, freshDir) = try Self.registry()
+        defer { try? FileManager.default.removeItem(atPath: freshDir) }
+        var active = Machine(configuration: try Self.configuration())
+        _ = active.authorized(applicationProtocol: "klammer/1", fingerprintHex: fp, registered: fresh.participant(id: TestPKI.a.id), now: 0)
+        #expect(Self.failure(active.received(.frame(.ping(.init(data: 1))), now: 1))?.code == .unexpectedFrame)
+    }
+
+    /// A refused upload with a rejected receipt: RECEIPT then ERROR for its id; the connection stays open.
+    @Test func rejectedUploadSendsTheReceiptBeforeTheError() throws {
+        var (m, _, dir) = try Self.open()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let begin = m.received(.sendBegin(requestID: 1, form: .single, envelopeBytes: try Self.envelopeBytes()), now: 1)
+        #expect(begin.count == 1)
+        let receipt = try SignedReceipt(
+            receipt: Receipt(kind: .rejected, messageID: Broker.rejectedMessageID,
+                             envelopeDigest: SHA256Digest(bytes: SHA256.hash(try Self.envelopeBytes())),
+                             sender: ParticipantID(TestPKI.a.id), recipient: ParticipantID(TestPKI.b.id), timestampMillis: 1,
+                             brokerID: ParticipantID("broker:test"), reason: .unknownRecipient),
+            brokerSignature: [0x30, 0x03, 0x02, 0x01, 0x02])
+        let refusal = ProtocolError(.unknownRecipient, "nobody")
+        let actions = m.requestResult(.rejected(requestID: 1, error: refusal, receipt: receipt, chunkBytes: nil), now: 2)
+        #expect(actions == [.write(.receipt(.init(requestID: 1, receipt: receipt))), .write(.error(.init(refusal, requestID: 1)))])
+        #expect(m.phase == .open)
+        // A late CHUNK of that upload is dropped silently (its bytes return to the window).
+        let late = m.received(.frame(.chunk(.init(requestID: 1, offset: 0, data: ByteBuffer(bytes: [1])))), now: 3)
+        #expect(!late.contains { if case .write(.error) = $0 { return true } else { return false } })
+    }
+
+    @Test func shutdownBeforeHelloIsShuttingDown() throws {
+        var m = Machine(configuration: try Self.configuration())
+        _ = m.authorized(applicationProtocol: "klammer/1", fingerprintHex: "00", now: 0)
+        let error = Self.failure(m.shutdown(now: 1))
+        #expect(error?.code == .shuttingDown && error?.requestID == 0)
+    }
+
     @Test func helloTimeout() throws {
         var m = Machine(configuration: try Self.configuration())
         _ = m.authorized(applicationProtocol: "klammer/1", fingerprintHex: "00", now: 1000)

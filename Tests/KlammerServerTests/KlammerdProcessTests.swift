@@ -147,7 +147,8 @@ import KlammerTLS
         let anonymous = try Self.sClient(port: daemon.port, ca: pki.caCertificatePath, cert: nil, key: nil)
         #expect(!anonymous.contains("exceeds limit"))
 
-        // A certificate from the right CA that no participant owns: the TLS handshake succeeds, the registry says no.
+        // A certificate from the right CA that no participant owns: the TLS handshake succeeds and the session answers
+        // whatever comes first (here openssl's text line) with ERROR(0, UNKNOWN_PARTICIPANT) — never processing it.
         let caKey = try PrivateKey.load(fromFile: pki.caKeyPath)
         let ca = try CertificateAuthority(certificate: pki.ca, key: caKey)
         let strangerKey = try PrivateKey.generate(.p256)
@@ -156,6 +157,7 @@ import KlammerTLS
         try strangerKey.pkcs8PEM.write(toFile: base + "/stranger.key", atomically: true, encoding: .utf8)
         let strangerReply = try Self.sClient(port: daemon.port, ca: pki.caCertificatePath, cert: base + "/stranger.pem", key: base + "/stranger.key")
         #expect(!strangerReply.contains("exceeds limit"))
+        #expect(strangerReply.contains("is not registered to any participant"))
 
         let log = daemon.log
         #expect(log.contains("no client certificate") || log.contains("did not return a certificate"))
@@ -174,6 +176,7 @@ import KlammerTLS
         let daemon = try Daemon(dataDirectory: data)
         let reply = try Self.sClient(port: daemon.port, ca: environment.pki.caCertificatePath, cert: rostock.certificatePath, key: rostock.keyPath)
         #expect(!reply.contains("exceeds limit"))
+        #expect(reply.contains("participant \(rostock.id) is suspended"))  // the ERROR frame's text
         #expect(daemon.log.contains("participant \(rostock.id) is suspended"))
 
         daemon.process.terminate()  // SIGTERM: graceful shutdown

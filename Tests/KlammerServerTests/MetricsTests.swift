@@ -108,16 +108,17 @@ import Testing
         }
     }
 
-    @Test func tlsRefusalsAreCountedByReason() async throws {
+    @Test func refusedParticipantsAreCountedByReason() async throws {
         _ = MetricsServer.bootstrapPrometheus()
         try await withServer { server in
             let (base, group, task) = try await Self.startMetrics(server)
             defer { Task { await group.triggerGracefulShutdown(); _ = try? await task.value } }
-            let series = #"klammer_tls_handshake_failures_total{reason="unauthorized"}"#
+            let series = #"klammer_connections_refused_total{reason="UNKNOWN_PARTICIPANT"}"#
             let before = Self.sample(try Self.get(base + "/metrics").body, series)
-            // Same CA, never registered: the handshake succeeds, the registry authorizer refuses.
+            // Same CA, never registered: the handshake succeeds, the session refuses HELLO with UNKNOWN_PARTICIPANT.
             let client = try await server.connect(TestPKI.stranger)
-            #expect(await client.framesUntilClosed() != nil)
+            try await client.send(.hello(.init(maxFrameSize: 1 << 20, agent: "test")))
+            #expect(errorFrame(await client.framesUntilClosed()?.last)?.code == .unknownParticipant)
             let deadline = ContinuousClock.now + .seconds(5)
             var now = before
             while now <= before, ContinuousClock.now < deadline {
@@ -125,6 +126,25 @@ import Testing
                 if now <= before { try await Task.sleep(for: .milliseconds(20)) }
             }
             #expect(now >= before + 1)  // other suites in this process may refuse peers too
+
+            // A certificate of another CA is still refused in the TLS handshake, and counted there.
+            let tlsSeries = #"klammer_tls_handshake_failures_total{reason="certificateVerificationFailed"}"#
+            let tlsBefore = Self.sample(try Self.get(base + "/metrics").body, tlsSeries)
+            let otherCA = try CertificateAuthority.create(commonName: "Other CA")
+            let key = try PrivateKey.generate(.p256)
+            let foreign = TestIdentity(id: "ags:13004000", certificate: try otherCA.issue(
+                commonName: "ags:13004000", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13004000"],
+                publicKey: key.publicKey, usage: .client), key: key)
+            if let untrusted = try? await server.connect(foreign) {
+                _ = await untrusted.framesUntilClosed()  // TLS 1.3: the refusal arrives at the client's first read
+            }
+            let tlsDeadline = ContinuousClock.now + .seconds(5)
+            var tlsNow = tlsBefore
+            while tlsNow <= tlsBefore, ContinuousClock.now < tlsDeadline {
+                tlsNow = Self.sample(try Self.get(base + "/metrics").body, tlsSeries)
+                if tlsNow <= tlsBefore { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(tlsNow >= tlsBefore + 1)
         }
     }
 

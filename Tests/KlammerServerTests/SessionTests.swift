@@ -167,20 +167,34 @@ import Testing
                                        createdAtMillis: 1, payloadLength: 64, payloadDigest: SHA256Digest(bytes: SHA256.hash(payload)),
                                        timeToLiveSeconds: nil)
             try await a.send(.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: unknown)))
+            // The signed `rejected` receipt comes first (SPEC.md §7.5), then the ERROR.
+            guard case .receipt(let r1) = await a.nextSignificant() else { Issue.record("no rejected receipt"); return }
+            #expect(r1.requestID == 1 && r1.receipt.receipt.kind == .rejected && r1.receipt.receipt.reason == .unknownRecipient)
+            #expect(r1.receipt.receipt.recipient?.rawValue == "ags:99999999")
+            #expect(r1.receipt.receipt.envelopeDigest.bytes == SHA256.hash(unknown.canonicalBytes))
+            #expect(r1.receipt.receipt.messageID.bytes == [UInt8](repeating: 0, count: 16))
+            try CMS.verifyDetached(signature: r1.receipt.brokerSignature, content: r1.receipt.receipt.canonicalBytes,
+                                   signer: TestPKI.broker.certificate)
             let e1 = try #require(errorFrame(await a.nextSignificant()))
             #expect(e1.requestID == 1 && e1.code == .unknownRecipient)
 
             // Impersonation: A's certificate, envelope sender B.
             let impersonating = try makeEnvelope(from: TestPKI.b, to: [TestPKI.c], payload: payload)
             try await a.send(.sendBegin(.init(requestID: 2, signatureForm: .single, envelope: impersonating)))
+            // The rejected receipt names who tried (A), not the victim in the envelope.
+            guard case .receipt(let r2) = await a.nextSignificant() else { Issue.record("no rejected receipt"); return }
+            #expect(r2.receipt.receipt.sender.rawValue == TestPKI.a.id && r2.receipt.receipt.reason == .impersonation)
+            #expect(r2.receipt.receipt.recipient == nil)
             let e2 = try #require(errorFrame(await a.nextSignificant()))
             #expect(e2.requestID == 2 && e2.code == .impersonation)
 
             // Forged signature: a valid CMS by A, but over other bytes.
             let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
             let forged = try CMS.signDetached(Array("not the envelope".utf8), certificate: TestPKI.a.certificate, key: TestPKI.a.key)
-            let e3 = try #require(errorFrame(try await a.upload(requestID: 3, envelope: envelope, payload: payload, signature: forged)))
+            let (answer3, rejected3) = try await a.uploadRejected(requestID: 3, envelope: envelope, payload: payload, signature: forged)
+            let e3 = try #require(errorFrame(answer3))
             #expect(e3.requestID == 3 && e3.code == .signatureInvalid)
+            #expect(rejected3?.receipt.reason == .signatureInvalid)
 
             // Signed by a certificate of the same CA that is not registered for A.
             let e4 = try #require(errorFrame(try await a.upload(requestID: 4, envelope: envelope, payload: payload, signer: TestPKI.stranger)))

@@ -17,6 +17,10 @@ public enum BrokerMetrics {
     static func rejected(_ code: ErrorCode) -> Counter {
         Counter(label: "klammer_messages_rejected_total", dimensions: [("reason", code.name)])
     }
+    /// Connections the session refused because of their participant (UNKNOWN_PARTICIPANT …), by code name.
+    static func connectionRefused(_ code: ErrorCode) -> Counter {
+        Counter(label: "klammer_connections_refused_total", dimensions: [("reason", code.name)])
+    }
     static var openConnections: Meter { Meter(label: "klammer_connections_open") }
     static func tlsFailure(_ reason: String) -> Counter {
         Counter(label: "klammer_tls_handshake_failures_total", dimensions: [("reason", reason)])

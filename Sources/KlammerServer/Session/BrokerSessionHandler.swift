@@ -94,6 +94,7 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
             self.peer = peer
             if let hubToken { hub.bind(hubToken, certificateFingerprint: peer.fingerprint.hex) }
             apply(machine.authorized(applicationProtocol: peer.applicationProtocol, fingerprintHex: peer.fingerprint.hex,
+                                     registered: broker.registry.participant(forFingerprint: peer.fingerprint),
                                      now: Self.now()))
         }
         context.fireUserInboundEventTriggered(event)
@@ -193,6 +194,12 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
                 }
             case .wake(let participants):
                 hub.wake(participants.map(\.rawValue))
+            case .report(let refusal):
+                // A refused connection is logged at warning like the TLS layer's refusals (SPEC.md §1.12).
+                BrokerMetrics.connectionRefused(refusal.code).increment()
+                logger.warning("connection refused: \(refusal.code): \(refusal.reason)",
+                               metadata: ["participant": "\(refusal.participant ?? "-")", "fingerprint": "\(refusal.fingerprint)"])
+                hub.report(refusal)
             }
         }
         if flush { context.flush() }
@@ -211,9 +218,12 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
         let consumer = self.consumer
         let parking = hub.parking
         let visibility = Duration.seconds(configuration.leaseVisibilitySeconds)
+        let hub = self.hub
+        let refusals = RefusalReporter(fingerprint: peer?.fingerprint.hex ?? "", participant: id.rawValue,
+                                       report: { hub.report($0) })
         Task {
             await SessionLanes.runRequests(broker: broker, participant: participant, id: id, consumer: consumer,
-                                           parking: parking, work: requestStream, output: output)
+                                           parking: parking, work: requestStream, output: output, refusals: refusals)
         }
         tasks.append(Task {
             await SessionLanes.runDeliveries(broker: broker, participant: participant, consumer: consumer,

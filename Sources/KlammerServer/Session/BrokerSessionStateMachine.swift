@@ -24,6 +24,8 @@ public struct BrokerSessionStateMachine: Sendable {
         case startReceipts(requestID: UInt32)
         /// Wake push subscriptions of these participants (new or returned messages).
         case wake([ParticipantID])
+        /// Report a refused connection (log, metrics, audit log); the `.fail` with its ERROR follows.
+        case report(RefusalEvent)
     }
 
     /// The phase of the connection.
@@ -73,6 +75,11 @@ public struct BrokerSessionStateMachine: Sendable {
     var lastReceivedAt: Int64 = 0
     var pingOutstanding = false
     var pingCounter: UInt64 = 0
+    /// The registry's refusal of this connection's certificate, looked up when TLS admitted the peer: answers the
+    /// first input (whatever it is) and the HELLO timeout, so a refused peer always learns its code (SPEC.md §4.5).
+    var pendingRefusal: ProtocolError?
+    /// The registry id of a refused connection's certificate, if it has one (for the audit entry).
+    var refusedParticipantID: String?
 
     /// Bound of the set of recently failed uploads whose late CHUNK/SEND_END frames are dropped silently.
     static let maxFailedUploads = 256
@@ -108,9 +115,47 @@ public struct BrokerSessionStateMachine: Sendable {
         return []
     }
 
+    /// As ``authorized(applicationProtocol:fingerprintHex:now:)``, with the registry entry for the TLS fingerprint
+    /// (nil: none). The TLS layer admits every certificate that chains to the CA; a refused participant is answered
+    /// with ERROR(0, UNKNOWN_PARTICIPANT / PARTICIPANT_SUSPENDED / PARTICIPANT_REVOKED / CERTIFICATE_NOT_REGISTERED)
+    /// at its first input (HELLO looks the participant up again) and the connection closes. Nothing it sends is
+    /// processed.
+    public mutating func authorized(applicationProtocol: String?, fingerprintHex: String, registered: Participant?,
+                                    now: Int64) -> [Action] {
+        let actions = authorized(applicationProtocol: applicationProtocol, fingerprintHex: fingerprintHex, now: now)
+        if phase == .awaitingHello { pendingRefusal = refusal(of: registered) }
+        return actions
+    }
+
+    /// Why `participant` (the registry entry for this connection's fingerprint) may not use the connection, or nil.
+    mutating func refusal(of participant: Participant?) -> ProtocolError? {
+        if case .failure(let refusal) = admit(participant) { return refusal }
+        return nil
+    }
+
+    /// The participant if it may use this connection, else the refusal (SPEC.md §9.1 step 2).
+    mutating func admit(_ participant: Participant?) -> Result<Participant, ProtocolError> {
+        refusedParticipantID = participant?.id
+        guard let participant else {
+            return .failure(ProtocolError(.unknownParticipant, "the client certificate (sha256 \(fingerprint)) is not registered to any participant at this broker; ask the broker operator to register it ('klammerctl participant add' or 'klammerctl participant cert add')"))
+        }
+        switch participant.status {
+        case .active: break
+        case .suspended:
+            return .failure(ProtocolError(.participantSuspended, "participant \(participant.id) is suspended at this broker and may not connect; ask the broker operator to resume it ('klammerctl participant resume')"))
+        case .revoked:
+            return .failure(ProtocolError(.participantRevoked, "participant \(participant.id) is revoked at this broker; it cannot connect again, a new registration by the broker operator is required"))
+        }
+        guard participant.certificates.contains(where: { $0.fingerprint == fingerprint }) else {
+            return .failure(ProtocolError(.certificateNotRegistered, "the client certificate (sha256 \(fingerprint)) is not registered for participant \(participant.id); connect with a registered certificate or ask the broker operator to add this one ('klammerctl participant cert add')"))
+        }
+        return .success(participant)
+    }
+
     /// A frame decoding error (`ProtocolError` from the decoder): fatal.
     public mutating func decodingFailed(_ error: ProtocolError) -> [Action] {
         guard phase != .closed else { return [] }
+        if phase == .awaitingHello, let refusal = pendingRefusal { return refuse(refusal) }
         return fail(error)
     }
 
@@ -126,6 +171,7 @@ public struct BrokerSessionStateMachine: Sendable {
             return []
         case .awaitingHello:
             if now >= helloDeadline {
+                if let refusal = pendingRefusal { return refuse(refusal) }
                 return fail(ProtocolError(.handshakeTimeout, "no HELLO within \(configuration.helloTimeoutMillis) ms of the TLS handshake; send HELLO first"))
             }
             return []
@@ -214,6 +260,7 @@ public struct BrokerSessionStateMachine: Sendable {
         lastReceivedAt = now
         pingOutstanding = false
         let type = inbound.type
+        if phase == .awaitingHello, type != .hello, let refusal = pendingRefusal { return refuse(refusal) }
         if let connectionPhase, !connectionPhase.allows(type, from: .client) {
             // New requests after our GOAWAY are not processed (the client retries them elsewhere, SPEC.md §4.4.5).
             if case .draining(initiatedByBroker: true) = phase, Self.startsRequest(type), inboundRequestID(inbound) > goAwayLastRequestID {
@@ -299,21 +346,13 @@ public struct BrokerSessionStateMachine: Sendable {
         }
     }
 
-    private mutating func hello(_ hello: Frame.Hello, participant: Participant?) -> [Action] {
+    private mutating func hello(_ hello: Frame.Hello, participant registered: Participant?) -> [Action] {
         let version: UInt16
         do { version = try hello.negotiate() } catch { return fail(ProtocolError.from(error)) }
-        guard let participant else {
-            return fail(ProtocolError(.unknownParticipant, "the client certificate \(fingerprint) is not registered to any participant; ask the broker operator to register it"))
-        }
-        switch participant.status {
-        case .active: break
-        case .suspended:
-            return fail(ProtocolError(.participantSuspended, "participant \(participant.id) is suspended; contact the broker operator"))
-        case .revoked:
-            return fail(ProtocolError(.participantRevoked, "participant \(participant.id) is revoked; a new registration is required"))
-        }
-        guard participant.certificates.contains(where: { $0.fingerprint == fingerprint }) else {
-            return fail(ProtocolError(.certificateNotRegistered, "the client certificate \(fingerprint) is not registered for participant \(participant.id)"))
+        let participant: Participant
+        switch admit(registered) {
+        case .success(let p): participant = p
+        case .failure(let refusal): return refuse(refusal)
         }
         let id: ParticipantID
         do { id = try ParticipantID(participant.id) } catch {
@@ -445,6 +484,15 @@ public struct BrokerSessionStateMachine: Sendable {
             if pending.removeValue(forKey: id) != nil {
                 actions += routingSlipFrames(requestID: id, messageID: messageID, receipts: receipts)
             }
+        case .rejected(let id, let error, let receipt, let chunkBytes):
+            if let chunkBytes { queuedUploadBytes = max(0, queuedUploadBytes - chunkBytes) }
+            if uploads.removeValue(forKey: id) != nil {
+                rememberFailed(id)
+                // The signed `rejected` receipt goes first, so the client has it when the ERROR ends the request.
+                actions.append(.write(.receipt(.init(requestID: id, receipt: receipt))))
+                actions.append(.write(.error(.init(error, requestID: id))))
+            }
+            if let chunkBytes { actions += release(chunkBytes) }
         case .failed(let id, let error):
             if uploads.removeValue(forKey: id) != nil {
                 rememberFailed(id)
@@ -541,6 +589,13 @@ public struct BrokerSessionStateMachine: Sendable {
               subscription?.pushInFlight != true else { return [] }
         phase = .closed
         return [.close]
+    }
+
+    /// Refuses the connected participant (registry): ERROR(0, code), close.
+    private mutating func refuse(_ error: ProtocolError) -> [Action] {
+        let event = RefusalEvent(kind: .connection, participant: refusedParticipantID, fingerprint: fingerprint,
+                                 code: error.code, reason: error.message)
+        return [.report(event)] + fail(error)
     }
 
     private mutating func fail(_ error: ProtocolError) -> [Action] {

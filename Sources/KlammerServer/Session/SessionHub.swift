@@ -21,6 +21,7 @@ public final class SessionHub: Sendable {
         var entries: [UInt64: Entry] = [:]
         var next: UInt64 = 0
         var shuttingDown = false
+        var refusalSink: (@Sendable (RefusalEvent) -> Void)?
     }
 
     /// The mutex lives in its own object so the registry observer can hold it without holding the hub.
@@ -49,6 +50,18 @@ public final class SessionHub: Sendable {
     }
 
     deinit { registry.removeObserver(observer) }
+
+    /// Sets where refusals go (klammerd: the audit log). The sink is called on event loops and in request tasks, so
+    /// it must return at once (queue the write); nil stops reporting.
+    public func onRefusal(_ sink: (@Sendable (RefusalEvent) -> Void)?) {
+        box.state.withLock { $0.refusalSink = sink }
+    }
+
+    /// Hands a refusal to the sink, if one is set.
+    func report(_ refusal: RefusalEvent) {
+        let sink = box.state.withLock { $0.refusalSink }
+        sink?(refusal)
+    }
 
     /// Number of open sessions.
     public var count: Int { box.state.withLock { $0.entries.count } }

@@ -8,7 +8,8 @@ import NIOCore
 enum SessionLanes {
     /// Uploads, ACK, NACK, STATUS_REQUEST, in order. Holds the connection's `PayloadSubmission`s (task-confined).
     static func runRequests(broker: Broker, participant: Participant, id: ParticipantID, consumer: ConsumerID,
-                            parking: UploadParking, work: AsyncStream<RequestWork>, output: SessionOutput) async {
+                            parking: UploadParking, work: AsyncStream<RequestWork>, output: SessionOutput,
+                            refusals: RefusalReporter = RefusalReporter(fingerprint: "", participant: "", report: { _ in })) async {
         var uploads: [UInt32: PayloadSubmission] = [:]
         // Unfinished uploads outlive the connection for a while, so the sender can resume (SPEC.md §4.8).
         defer { for upload in uploads.values { parking.park(upload) } }
@@ -38,7 +39,15 @@ enum SessionLanes {
                 } catch {
                     let failure = ProtocolError.from(error)
                     BrokerMetrics.rejected(failure.code).increment()
-                    output.post(.failed(requestID: requestID, error: failure))
+                    // Parsed again only on refusal (the broker keeps no envelope it refused): nil after check 2.
+                    let envelope = try? Envelope(parsingCanonical: bytes, limits: broker.configuration.limits)
+                    refusals.submission(requestID: requestID, failure, envelope: envelope)
+                    // Without `atFinish`, a check-1 refusal (the participant itself) earns no receipt.
+                    if let envelope, let receipt = broker.rejectedReceipt(for: envelope, participant: participant, refusal: failure) {
+                        output.post(.rejected(requestID: requestID, error: failure, receipt: receipt, chunkBytes: nil))
+                    } else {
+                        output.post(.failed(requestID: requestID, error: failure))
+                    }
                 }
             case .chunk(let requestID, let offset, let data):
                 let count = data.readableBytes
@@ -54,7 +63,12 @@ enum SessionLanes {
                     uploads[requestID] = nil
                     let failure = ProtocolError.from(error)
                     BrokerMetrics.rejected(failure.code).increment()
-                    output.post(.chunkDone(requestID: requestID, bytes: count, error: failure))
+                    refusals.submission(requestID: requestID, failure, envelope: submission.envelope)
+                    if let receipt = broker.rejectedReceipt(for: submission.envelope, participant: participant, refusal: failure) {
+                        output.post(.rejected(requestID: requestID, error: failure, receipt: receipt, chunkBytes: count))
+                    } else {
+                        output.post(.chunkDone(requestID: requestID, bytes: count, error: failure))
+                    }
                 }
             case .end(let requestID, let signature):
                 guard let submission = uploads.removeValue(forKey: requestID) else {
@@ -73,7 +87,13 @@ enum SessionLanes {
                     } catch {
                         let failure = ProtocolError.from(error)
                         BrokerMetrics.rejected(failure.code).increment()
-                        output.post(.failed(requestID: requestID, error: failure))
+                        refusals.submission(requestID: requestID, failure, envelope: submission.envelope)
+                        if let receipt = broker.rejectedReceipt(for: submission.envelope, participant: participant,
+                                                                refusal: failure, atFinish: true) {
+                            output.post(.rejected(requestID: requestID, error: failure, receipt: receipt, chunkBytes: nil))
+                        } else {
+                            output.post(.failed(requestID: requestID, error: failure))
+                        }
                     }
                 }
             case .abort(let requestID):
@@ -87,7 +107,9 @@ enum SessionLanes {
                         BrokerMetrics.acknowledged.increment()
                         output.post(.acknowledged(requestID: requestID, receipt: receipt))
                     } catch {
-                        output.post(.failed(requestID: requestID, error: .from(error)))
+                        let failure = ProtocolError.from(error)
+                        refusals.acknowledgement(requestID: requestID, failure)
+                        output.post(.failed(requestID: requestID, error: failure))
                     }
                 }
             case .nack(let requestID, let messageID, let delay):

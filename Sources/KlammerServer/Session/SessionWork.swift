@@ -41,6 +41,10 @@ public enum RequestResult: Sendable {
     case slip(requestID: UInt32, messageID: MessageID, receipts: [SignedReceipt])
     /// The request failed: ERROR with its request id.
     case failed(requestID: UInt32, error: ProtocolError)
+    /// A submission was refused after its envelope parsed (SPEC.md §7.1 checks 3–12): RECEIPT with the signed
+    /// `rejected` receipt, then ERROR, both with the upload's request id. `chunkBytes`: the refused CHUNK's size
+    /// (its bytes leave the session's memory, as with ``chunkDone(requestID:bytes:error:)``).
+    case rejected(requestID: UInt32, error: ProtocolError, receipt: SignedReceipt, chunkBytes: Int?)
 }
 
 /// Work for the delivery lane (one serial task per connection, so deliveries are never interleaved, SPEC.md §4.5).

@@ -134,20 +134,33 @@ func makeEnvelope(from sender: TestIdentity, to recipients: [TestIdentity], payl
 
 extension TestFrameClient {
     /// SEND_BEGIN → READY → CHUNKs (within `chunkSize`) → SEND_END; returns the broker's final answer
-    /// (ACCEPTED or ERROR), or the first unexpected frame. RECEIPT events of subscriptions are skipped.
+    /// (ACCEPTED or ERROR), or the first unexpected frame. RECEIPT events of subscriptions are skipped, and so is the
+    /// `rejected` receipt that precedes a refusal (see ``uploadRejected``).
     func upload(requestID: UInt32, envelope: Envelope, payload: [UInt8], signer: TestIdentity? = nil,
                 signature: [UInt8]? = nil, chunkSize: Int = 64 << 10) async throws -> Frame? {
+        try await uploadRejected(requestID: requestID, envelope: envelope, payload: payload, signer: signer,
+                                 signature: signature, chunkSize: chunkSize).answer
+    }
+
+    /// As ``upload``, also returning the signed `rejected` receipt the broker sent for this request before its ERROR.
+    func uploadRejected(requestID: UInt32, envelope: Envelope, payload: [UInt8], signer: TestIdentity? = nil,
+                        signature: [UInt8]? = nil, chunkSize: Int = 64 << 10) async throws -> (answer: Frame?, rejected: SignedReceipt?) {
         try await send(.sendBegin(.init(requestID: requestID, signatureForm: .single, envelope: envelope)))
+        var rejected: SignedReceipt?
         // Receipt events of a subscription on the same connection may come at any point; they are not the answer.
         func answer() async -> Frame? {
             while let f = await nextSignificant() {
                 if case .receipt(let event) = f, event.requestID != requestID { continue }
+                if case .receipt(let event) = f, event.receipt.receipt.kind == .rejected {
+                    rejected = event.receipt
+                    continue
+                }
                 return f
             }
             return nil
         }
         let first = await answer()
-        guard case .ready = first else { return first }
+        guard case .ready = first else { return (first, rejected) }
         var offset = 0
         while offset < payload.count {
             let end = min(offset + chunkSize, payload.count)
@@ -157,7 +170,8 @@ extension TestFrameClient {
         let cms = try signature ?? CMS.signDetached(envelope.canonicalBytes, certificate: (signer ?? TestPKI.a).certificate,
                                                     key: (signer ?? TestPKI.a).key)
         try await send(.sendEnd(.init(requestID: requestID, signature: .single(cms: cms))))
-        return await answer()
+        let final = await answer()
+        return (final, rejected)
     }
 
     /// Reads one delivery (DELIVER_BEGIN, chunks, END) and returns it with the payload.
