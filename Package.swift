@@ -306,8 +306,10 @@ let package = Package(
         .testTarget(
             name: "KlammerIntegrationTests",
             dependencies: [
-                "KlammerClient", "KlammerProtocol", "KlammerCrypto", "klammerd", "klammerctl",
+                "KlammerClient", "KlammerProtocol", "KlammerCrypto", "KlammerTLS", "klammerd", "klammerctl",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -63,6 +63,11 @@ actor Agency {
         Task { await failed.close() }
     }
 
+    /// Closes the current connection (the next call connects anew).
+    func disconnect() async {
+        if let client { self.client = nil; await client.close() }
+    }
+
     func close() async {
         for handler in handlers { handler.cancel() }
         for handler in handlers { await handler.value }
@@ -110,22 +115,38 @@ actor Agency {
                 let c = try await connection()
                 used = c
                 var received = 0
-                for try await event in try await c.fetch(max: batch, options: options) {
-                    guard case .message(let message) = event else { continue }
-                    received += 1
-                    _ = await ledger.delivered(message, to: member.id, digest: try Self.digest(of: message.payload))
-                    guard message.isVerified else { continue }  // never acknowledge what does not verify
-                    // The application reacts once per message id (client-side de-duplication), even if the ACK
-                    // below is lost and the message comes again.
-                    if let onMessage, handled.insert(message.messageID).inserted {
-                        handlers.append(Task { await onMessage(message) })
+                // ACKs go out concurrently (each waits for its fsynced receipt): one at a time, a district that
+                // receives from 40 municipalities falls behind and its leases expire before it acknowledges.
+                try await withThrowingTaskGroup(of: Void.self) { acks in
+                    for try await event in try await c.fetch(max: batch, options: options) {
+                        guard case .message(let message) = event else { continue }
+                        received += 1
+                        _ = await ledger.delivered(message, to: member.id, digest: try Self.digest(of: message.payload))
+                        guard message.isVerified else { continue }  // never acknowledge what does not verify
+                        // The application reacts once per message id (client-side de-duplication), even if the
+                        // ACK below is lost and the message comes again.
+                        if let onMessage, handled.insert(message.messageID).inserted {
+                            handlers.append(Task { await onMessage(message) })
+                        }
+                        if pause > .zero {
+                            try await Task.sleep(for: pause)
+                            _ = try await c.acknowledge(message)  // a slow consumer acknowledges one by one
+                            await ledger.acknowledged(message.messageID, by: member.id)
+                            continue
+                        }
+                        acks.addTask { [ledger, member] in
+                            _ = try await c.acknowledge(message)
+                            await ledger.acknowledged(message.messageID, by: member.id)
+                        }
                     }
-                    if pause > .zero { try await Task.sleep(for: pause) }
-                    _ = try await c.acknowledge(message)
-                    await ledger.acknowledged(message.messageID, by: member.id)
+                    try await acks.waitForAll()
                 }
                 if received == 0 { try await Task.sleep(for: .milliseconds(60)) }
             } catch is CancellationError {
+                return
+            } catch let error as KlammerClientError where error.kind == .participantRefused {
+                // Revoked, suspended or removed: reconnecting cannot help (and every attempt would be audited).
+                await ledger.fault("receiver stopped: \(member.id) refused with \(error.name)")
                 return
             } catch {
                 drop(used)

@@ -16,6 +16,7 @@ struct Checker {
         var opensslVerified = 0
         var slipsChecked = 0
         var plaintextScan = "not run"
+        var refusalsAudited = 0
     }
 
     /// - Parameter slipSample: how many messages' routing slips are fetched and checked (in sending order).
@@ -121,6 +122,13 @@ struct Checker {
                                                                "--broker-cert", scenario.pki.brokerCert])
         #expect(offline.status == 0, "klammerctl audit verify --file: \(offline.stderr) \(offline.stdout)")
 
+        // 6b. Every refused attempt of the run is in the audit log (the recorder writes asynchronously: bounded wait).
+        if !s.refusals.isEmpty {
+            let missing = try await unauditedRefusals(s.refusals)
+            #expect(missing.isEmpty, "refused attempts missing from the audit log: \(missing)")
+            report.refusalsAudited = s.refusals.count - missing.count
+        }
+
         // 7. No plaintext of an end-to-end encrypted payload anywhere in the broker's data directory.
         if await scenario.broker.isRunning {
             report.plaintextScan = try await scanForPlaintext(encrypted: s.sent.values.map(\.plaintextSamples).filter { !$0.isEmpty })
@@ -130,7 +138,7 @@ struct Checker {
         return report
     }
 
-    func printSummary(title: String, report: Report, faults: [String], refusals: [String]) async {
+    func printSummary(title: String, report: Report, faults: [String], refusals: [Ledger.Refusal]) async {
         let sorted = report.latenciesMs.sorted()
         func percentile(_ p: Double) -> String {
             sorted.isEmpty ? "-" : String(format: "%.0f ms", sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * p))])
@@ -143,7 +151,7 @@ struct Checker {
         for (workflow, count) in report.perWorkflow.sorted(by: { $0.key < $1.key }) { lines.append("| \(workflow) | \(count) |") }
         lines += ["| deliveries (incl. \(report.redeliveries) redeliveries) | \(report.deliveries) |",
                   "| faults | \(faultCounts.isEmpty ? "none" : faultCounts.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")) |",
-                  "| refusals observed | \(refusals.count) |",
+                  "| refused attempts / found in the audit log | \(refusals.count) / \(report.refusalsAudited) |",
                   "| end-to-end latency p50 / p99 | \(percentile(0.5)) / \(percentile(0.99)) |",
                   "| max broker RSS | \(rss / 1024) MiB |",
                   "| signatures verified with openssl | \(report.opensslVerified) |",
@@ -195,5 +203,28 @@ struct Checker {
         return "\(result.files) files, \(result.bytes >> 20) MiB in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: "
             + "\(leaked.count) of \(encryptedSamples.count) samples of \(encrypted.count) encrypted documents found, "
             + "\(controlSamples.count - missing.count)/\(controlSamples.count) control samples found"
+    }
+
+    /// The refusals for which `data/audit.jsonl` holds no matching `outcome: refused` entry (same action, error code
+    /// name, and participant as subject), counting multiplicity. Polls up to 10 s.
+    func unauditedRefusals(_ refusals: [Ledger.Refusal]) async throws -> [Ledger.Refusal] {
+        let deadline = Date() + 10
+        while true {
+            var available: [Ledger.Refusal: Int] = [:]
+            let text = (try? String(contentsOfFile: scenario.directory.file("data/audit.jsonl"), encoding: .utf8)) ?? ""
+            for line in text.split(separator: "\n") {
+                guard let entry = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      entry["outcome"] as? String == "refused", let action = entry["action"] as? String,
+                      let details = entry["details"] as? [String: String], let code = details["code_name"] else { continue }
+                let subject = entry["subject"] as? String ?? ""
+                available[Ledger.Refusal(action: action, participant: subject.isEmpty ? nil : subject, code: code), default: 0] += 1
+            }
+            var missing: [Ledger.Refusal] = []
+            for refusal in refusals {
+                if available[refusal, default: 0] > 0 { available[refusal]! -= 1 } else { missing.append(refusal) }
+            }
+            if missing.isEmpty || Date() > deadline { return missing }
+            try await Task.sleep(for: .milliseconds(250))
+        }
     }
 }

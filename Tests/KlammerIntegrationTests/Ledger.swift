@@ -20,6 +20,14 @@ actor Ledger {
         /// data directory (`PlaintextScan`).
         var plaintextSamples: [[UInt8]] = []
     }
+    /// A refused attempt as the audit log records it: `action` (`connection.refused`, `submission.refused`), the
+    /// participant the connection belonged to (nil for an unregistered certificate) and the error code's name.
+    struct Refusal: Sendable, Hashable, CustomStringConvertible {
+        let action: String
+        let participant: String?
+        let code: String
+        var description: String { "\(action) \(code) (\(participant ?? "unregistered certificate"))" }
+    }
     struct Delivery: Sendable {
         let recipient: String
         let messageID: MessageID
@@ -42,7 +50,8 @@ actor Ledger {
     private var unacknowledged: [String: (MessageID, String)] = [:]
     private var counts: [String: Int] = [:]
     private(set) var faults: [String] = []
-    private(set) var refusals: [String] = []
+    /// Attempts the broker refused, each of which its audit log must hold (SPEC §10.4).
+    private(set) var refusals: [Refusal] = []
     /// A sample of received messages for `openssl cms -verify`.
     private(set) var samples: [ReceivedMessage] = []
     let sampleLimit: Int
@@ -72,7 +81,8 @@ actor Ledger {
         if firstDelivery[recipient, default: [:]][m.messageID] != nil { return false }
         firstDelivery[recipient, default: [:]][m.messageID] = Date()
         firstOrder[recipient, default: []].append(m.messageID)
-        if samples.count < sampleLimit, m.messageID.bytes[0] < 64 { samples.append(m) }  // ~1/4 of messages, random ids
+        // File payloads are hashed and removed by the receiver: only in-memory ones are sampled.
+        if samples.count < sampleLimit, m.messageID.bytes[0] < 64, case .bytes = m.payload { samples.append(m) }  // ~1/4 of messages, random ids
         return true
     }
 
@@ -82,7 +92,7 @@ actor Ledger {
         unacknowledged[key] = nil
     }
     func fault(_ text: String) { faults.append(text) }
-    func refused(_ text: String) { refusals.append(text) }
+    func refused(_ refusal: Refusal) { refusals.append(refusal) }
 
     func wasDelivered(_ id: MessageID, to recipient: String) -> Bool { firstDelivery[recipient]?[id] != nil }
 
@@ -92,6 +102,8 @@ actor Ledger {
     var pendingCount: Int { unacknowledged.count }
 
     func count(workflow: String) -> Int { counts[workflow] ?? 0 }
+    var sentCounts: [String: Int] { counts }
+    var deliveryCount: Int { deliveries.count }
 
     func snapshot() -> Snapshot {
         Snapshot(sent: sent, sentOrder: sentOrder, deliveries: deliveries, firstDelivery: firstDelivery, firstOrder: firstOrder,
@@ -106,7 +118,7 @@ actor Ledger {
         let firstOrder: [String: [MessageID]]
         let acked: Set<String>
         let faults: [String]
-        let refusals: [String]
+        let refusals: [Refusal]
         let samples: [ReceivedMessage]
     }
 }

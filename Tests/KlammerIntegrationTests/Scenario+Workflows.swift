@@ -108,6 +108,26 @@ extension Scenario {
         }
     }
 
+    /// Prints (to stderr, unbuffered) every `interval` how far the run is: messages confirmed per workflow, their
+    /// rate, deliveries, unacknowledged pairs, broker kills and RSS; a long run shows its progress and its rate even
+    /// if it is stopped before the end. Only for the medium and large sizes.
+    func reportProgress(every interval: Duration = .seconds(30)) {
+        guard size.name != "ci" else { return }
+        let started = Date()
+        spawn { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                let counts = await ledger.sentCounts, deliveries = await ledger.deliveryCount, pending = await ledger.pendingCount
+                let total = counts.values.reduce(0, +), seconds = Date().timeIntervalSince(started)
+                let line = String(format: "[progress %@] %.0f s: %d messages confirmed (%.1f/s) %@, %d deliveries, %d pairs unacknowledged, %d broker kills, broker RSS %d MiB, test process RSS %d MiB\n",
+                                  size.name, seconds, total, Double(total) / max(seconds, 1),
+                                  counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "),
+                                  deliveries, pending, await broker.kills, await broker.sampleRSS() >> 10, IntegrationTests.residentKiB() >> 10)
+                FileHandle.standardError.write(Data(line.utf8))
+            }
+        }
+    }
+
     /// Starts every agency's receive loop except `offline`.
     @discardableResult
     func startReceivers(except offline: Set<String> = []) -> [Task<Void, Never>] {

@@ -71,11 +71,12 @@ final class Scenario: Sendable {
     /// An operator's admin call while the broker may be restarting: retried while the socket does not answer.
     /// A change that reached the broker before the connection broke is then refused as already done
     /// (`invalid-transition`), which counts as success.
-    func ctlDuringFaults(_ arguments: [String]) async throws {
+    @discardableResult
+    func ctlDuringFaults(_ arguments: [String]) async throws -> CommandResult {
         for attempt in 1...20 {
             let result = try Tool.run(Tool.binary("klammerctl"), arguments + ["--socket", adminSocket])
-            if result.status == 0 { return }
-            if attempt > 1, result.stderr.contains("invalid-transition") { return }
+            if result.status == 0 { return result }
+            if attempt > 1, result.stderr.contains("invalid-transition") { return result }
             // "(0 bytes)": the daemon was killed after accepting the admin connection, before it answered.
             let unreachable = ["cannot connect", "cannot read", "Connection refused", "No such file", "reset by peer", "Broken pipe",
                                "(0 bytes)"]

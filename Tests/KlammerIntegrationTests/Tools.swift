@@ -29,7 +29,12 @@ struct CommandResult: Sendable {
 /// Runs the real executables under coreutils `timeout` (no child can hang the suite); output goes to files that
 /// are read after the exit (no pipe can fill up).
 enum Tool {
+    /// `name` (klammerd, klammerctl) from `KLAMMER_INTEGRATION_BIN` if set (e.g. a release build's directory: the
+    /// large size is bound by the broker's CPU), else next to the test bundle.
     static func binary(_ name: String) -> String {
+        if let directory = ProcessInfo.processInfo.environment["KLAMMER_INTEGRATION_BIN"], !directory.isEmpty {
+            return URL(fileURLWithPath: directory).appendingPathComponent(name).path
+        }
         var directory = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]).deletingLastPathComponent()
         for _ in 0..<5 {
