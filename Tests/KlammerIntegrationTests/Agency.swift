@@ -108,7 +108,7 @@ actor Agency {
     /// Fetches, records, verifies and acknowledges until cancelled; reconnects after failures.
     /// - Parameter options: where payloads go; with a directory, each payload file is hashed (streaming) and
     ///   deleted once recorded (a GiB document never sits in this process's memory).
-    func receiveLoop(batch: Int = 32, pause: Duration = .milliseconds(0), options: ReceiveOptions = ReceiveOptions()) async {
+    func receiveLoop(batch: Int = 64, pause: Duration = .milliseconds(0), options: ReceiveOptions = ReceiveOptions()) async {
         while !Task.isCancelled {
             var used: KlammerClient?
             do {

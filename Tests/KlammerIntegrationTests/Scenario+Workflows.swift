@@ -110,7 +110,12 @@ extension Scenario {
 
     /// Prints (to stderr, unbuffered) every `interval` how far the run is: messages confirmed per workflow, their
     /// rate, deliveries, unacknowledged pairs, broker kills and RSS; a long run shows its progress and its rate even
-    /// if it is stopped before the end. Only for the medium and large sizes.
+    /// if it is stopped before the end (also appended to `KLAMMER_INTEGRATION_PROGRESS`, default
+    /// /tmp/klammer-integration-progress.log). Only for the medium and large sizes.
+    static var progressFile: String {
+        ProcessInfo.processInfo.environment["KLAMMER_INTEGRATION_PROGRESS"] ?? "/tmp/klammer-integration-progress.log"
+    }
+
     func reportProgress(every interval: Duration = .seconds(30)) {
         guard size.name != "ci" else { return }
         let started = Date()
@@ -124,6 +129,15 @@ extension Scenario {
                                   counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "),
                                   deliveries, pending, await broker.kills, await broker.sampleRSS() >> 10, IntegrationTests.residentKiB() >> 10)
                 FileHandle.standardError.write(Data(line.utf8))
+                // swift test relays the test process's output in large pieces: also append to a file.
+                if let file = FileHandle(forWritingAtPath: Self.progressFile) ?? {
+                    FileManager.default.createFile(atPath: Self.progressFile, contents: nil)
+                    return FileHandle(forWritingAtPath: Self.progressFile)
+                }() {
+                    _ = try? file.seekToEnd()
+                    try? file.write(contentsOf: Data(line.utf8))
+                    try? file.close()
+                }
             }
         }
     }
