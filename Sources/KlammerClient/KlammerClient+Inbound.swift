@@ -26,18 +26,22 @@ extension KlammerClient {
             uploads[id]?.finish()
             uploads[id] = nil
         case .deliveryBegan(let id, let begin):
-            guard begin.offset == 0 else {
-                // This client never asks to resume a download, so a partial delivery cannot be completed.
-                await closeWithViolation(ProtocolError(.invalidValue, "DELIVER_BEGIN at offset \(begin.offset) although no resume was requested"))
-                return
+            let messageID = begin.storedEnvelope.messageID
+            if begin.offset > 0 {
+                // Only the delivery this FETCH asked to resume may start later, and only where we asked.
+                guard let resume = fetches[id]?.resume, resume.messageID == messageID, resume.offset == begin.offset else {
+                    await closeWithViolation(ProtocolError(.invalidValue, "DELIVER_BEGIN of \(messageID) at offset \(begin.offset) although that was not the requested resume point"))
+                    return
+                }
             }
             let options = fetches[id]?.options ?? subscription?.options ?? ReceiveOptions(payloadStorage: .memory(maxBytes: 0))
             let storage = options.payloadStorage
             delivery = DeliveryInProgress(
                 begin: begin,
-                sink: PayloadSink(messageID: begin.storedEnvelope.messageID,
-                                  declaredLength: begin.storedEnvelope.envelope.payloadLength, storage: storage),
+                sink: PayloadSink(messageID: messageID, declaredLength: begin.storedEnvelope.envelope.payloadLength,
+                                  storage: storage, offset: begin.offset),
                 progress: options.progress)
+            if begin.offset > 0 { delivery?.progress?(messageID, begin.offset, begin.storedEnvelope.envelope.payloadLength) }
         case .deliveryChunk(_, let data):
             if let current = delivery {
                 current.sink.write(data)
@@ -145,7 +149,8 @@ extension KlammerClient {
         let verificationError = verify(begin: begin, payloadLength: length, payloadDigest: digest)
         let message = ReceivedMessage(
             stored: begin.storedEnvelope, signature: begin.senderSignature, senderCertificateDER: begin.senderCertificate,
-            payload: payload, payloadDigest: digest, payloadLength: length, verificationError: verificationError)
+            payload: payload, payloadDigest: digest, payloadLength: length, verificationError: verificationError,
+            resumedAt: begin.offset)
         if var fetch = fetches[id] {
             fetch.delivered += 1
             fetch.continuation.yield(.message(message))
