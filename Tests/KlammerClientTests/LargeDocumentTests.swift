@@ -48,6 +48,16 @@ import Testing
         return try SHA256Digest(bytes: hasher.finalize())
     }
 
+    /// This process's VmRSS and VmHWM in bytes (0 if unreadable).
+    static func ownMemory() -> (rss: UInt64, peak: UInt64) {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        func field(_ name: String) -> UInt64 {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return 0 }
+            return (line.split(separator: " ").compactMap { UInt64($0) }.first ?? 0) * 1024
+        }
+        return (field("VmRSS"), field("VmHWM"))
+    }
+
     static func files(in directory: String) -> Set<String> {
         Set((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
     }
@@ -80,6 +90,7 @@ import Testing
         let expected = try Self.writeDocument(document, size: size)
         print("large document: generated \(Self.mib(UInt64(size))) in \(clock.now - generated)")
         let before = try #require(daemon.memory())
+        let clientBefore = Self.ownMemory()
 
         let started = clock.now
         let sender = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
@@ -115,6 +126,8 @@ import Testing
               + "upload \(String(format: "%.1f", seconds(uploaded - signed))) s = \(String(format: "%.0f", Double(size) / 1_048_576 / seconds(uploaded - signed))) MiB/s, "
               + "download+verify \(String(format: "%.1f", seconds(downloaded - uploaded))) s = \(String(format: "%.0f", Double(size) / 1_048_576 / seconds(downloaded - uploaded))) MiB/s); "
               + "broker VmRSS before \(Self.mib(before.rss)), VmHWM after \(Self.mib(after.peak)), growth \(Self.mib(growth)) (limit 64 MiB)")
+        let clientAfter = Self.ownMemory()
+        print("large document: test process (sender and recipient KlammerClient) VmRSS before \(Self.mib(clientBefore.rss)), VmHWM after \(Self.mib(clientAfter.peak))")
         #expect(growth < 64 << 20, "broker memory grew by \(Self.mib(growth)) for a \(Self.mib(UInt64(size))) document")
     }
 
@@ -196,6 +209,50 @@ import Testing
         #expect(ReceiveOptions.resumePoint(in: spool) == nil)  // the part file became the payload
         _ = try await second.acknowledge(message)
         await second.close()
+    }
+
+    // MARK: the klammer command line: progress bars on a terminal, download resume from the spool
+
+    @Test func klammerCommandLineShowsProgressAndResumesACutDownload() async throws {
+        let base = try TempDir()
+        let daemon = try Daemon(dataDirectory: base.file("dev"))
+        let document = base.file("akte.bin")
+        let size = 32 << 20
+        let expected = try Self.writeDocument(document, size: size)
+
+        // `klammer send` under a pseudo-terminal (util-linux `script`): a progress bar on stderr.
+        var environment = daemon.environment(Self.schwerin)
+        environment["KLAMMER_BIN"] = ProcessRunner.binary("klammer")
+        environment["DOC"] = document
+        let sent = try ProcessRunner.run("/usr/bin/script", ["-qec", "\"$KLAMMER_BIN\" send --to \(Self.rostock) \"$DOC\"", "/dev/null"],
+                                         environment: environment, seconds: 60)
+        #expect(sent.status == 0, "\(sent.stdout) \(sent.stderr)")
+        #expect(sent.stdout.contains("MiB/s") && sent.stdout.contains("(100%)"), "no progress bar: \(sent.stdout)")
+        #expect(sent.stdout.contains("accepted"))
+        // Not on a terminal: no progress bar in the output.
+        let piped = try ProcessRunner.klammer(["send", "--to", Self.rostock, document], environment: daemon.environment(Self.schwerin))
+        #expect(piped.status == 0)
+        #expect(!piped.stdout.contains("MiB/s") && !piped.stderr.contains("MiB/s"))
+
+        // A download cut at 50 % leaves its part file in `klammer receive`'s spool ...
+        let out = base.file("inbox"), spool = out + "/.spool"
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        let first = try await KlammerClient.connect(profile: daemon.profile(Self.rostock))
+        let cutter = Cutter()
+        await #expect(throws: (any Error).self) {
+            for try await _ in try await first.fetch(max: 1, options: ReceiveOptions(payloadStorage: .directory(spool), progress: { _, received, total in
+                cutter.cut(first, done: received, total: total, fraction: 0.5)
+            })) {}
+        }
+        let point = try #require(ReceiveOptions.resumePoint(in: spool))
+        // ... and `klammer receive` continues it from there.
+        let received = try ProcessRunner.run(ProcessRunner.binary("klammer"), ["receive", "--out", out, "--ack"],
+                                             environment: daemon.environment(Self.rostock), seconds: 60)
+        #expect(received.status == 0, "\(received.stderr)")
+        #expect(received.stderr.contains("resuming message \(point.messageID) at byte \(point.offset)"), "\(received.stderr)")
+        #expect(received.stdout.contains("received \(point.messageID)"))
+        #expect(try Self.digest(ofFile: out + "/\(point.messageID)/payload") == expected)
+        #expect(ReceiveOptions.resumePoint(in: spool) == nil)
     }
 
     // MARK: (d) one byte over the limit
