@@ -2,30 +2,52 @@ public import KlammerProtocol
 public import KlammerStore
 
 extension Broker {
-    /// A recipient resumes a cut download on connection `consumer` (FETCH with `resume`, SPEC.md §4.8): if message
-    /// `messageID` is still leased to another connection of the same participant — the old connection whose cut the
-    /// broker has not noticed yet — the lease moves to `consumer` and the delivery is returned, to be delivered first
-    /// from the client's offset. nil if it is not leased to another connection (then the normal lease picks it up
-    /// once it is ready, for example after the old connection's leases were released).
-    public func takeOverLease(for participant: Participant, consumer: ConsumerID, messageID: MessageID,
-                              visibility: Duration = .seconds(300)) throws -> BrokerDelivery? {
+    /// Leases message `messageID` to connection `consumer` for a recipient resuming a cut download (FETCH with
+    /// `resume`, SPEC.md §4.8), wherever it stands in the queue:
+    /// - still leased to another connection of the same participant (the old connection whose cut the broker has not
+    ///   noticed yet): the lease moves to `consumer`;
+    /// - ready (for example after the old connection's leases were released): it is leased to `consumer` directly.
+    ///
+    /// nil otherwise (already leased to `consumer`, delayed, acknowledged, expired, unknown, or not addressed to the
+    /// participant); then the FETCH goes on normally.
+    public func leaseForResume(for participant: Participant, consumer: ConsumerID, messageID: MessageID,
+                               visibility: Duration = .seconds(300)) async throws -> BrokerDelivery? {
         let (_, recipient) = try currentActive(participant)
         let key = LeaseKey(recipient: recipient, messageID: messageID)
-        guard let lease = state.withLock({ s -> LeaseInfo? in
-            guard let l = s.leases[key], l.consumer != consumer else { return nil }
-            return l
-        }) else { return nil }
-        let delivery: Delivery
+        let current = state.withLock { $0.leases[key] }
+        if let lease = current {
+            guard lease.consumer != consumer else { return nil }
+            let delivery: Delivery
+            do {
+                delivery = try store.transferLease(recipient: recipient.rawValue, messageID: lease.storeID, leaseToken: lease.token,
+                                                   to: consumer, visibility: visibility)
+            } catch {
+                return nil  // acknowledged, released or timed out meanwhile: the normal path handles it
+            }
+            state.withLock { s in
+                s.leases[key] = LeaseInfo(storeID: lease.storeID, token: delivery.leaseToken, consumer: consumer, message: lease.message)
+            }
+            return BrokerDelivery(recipient: recipient, message: lease.message, payload: delivery.payload, attempt: delivery.attempt,
+                                  expiresAt: delivery.expiresAt, storeID: lease.storeID, leaseToken: delivery.leaseToken)
+        }
+        guard let storeID = receiptLog.storeID(of: messageID) else { return nil }
+        let leased: Delivery?
         do {
-            delivery = try store.transferLease(recipient: recipient.rawValue, messageID: lease.storeID, leaseToken: lease.token,
-                                               to: consumer, visibility: visibility)
+            leased = try await store.leaseMessage(recipient: recipient.rawValue, messageID: storeID, consumer: consumer, visibility: visibility)
         } catch {
-            return nil  // acknowledged, released or timed out meanwhile: the normal path handles it
+            throw Broker.storageRefusal(error, doing: "leasing message \(messageID)")
+        }
+        guard let d = leased else { return nil }
+        let message: StoredMessage
+        do { message = try StoredMessage(decoding: d.envelope, limits: configuration.limits) } catch {
+            logger.error("undecodable stored message \(d.messageID) for \(recipient): \(error)")
+            try? store.nack(recipient: d.recipient, messageID: d.messageID, leaseToken: d.leaseToken, delay: .seconds(3600))
+            return nil
         }
         state.withLock { s in
-            s.leases[key] = LeaseInfo(storeID: lease.storeID, token: delivery.leaseToken, consumer: consumer, message: lease.message)
+            s.leases[key] = LeaseInfo(storeID: d.messageID, token: d.leaseToken, consumer: consumer, message: message)
         }
-        return BrokerDelivery(recipient: recipient, message: lease.message, payload: delivery.payload, attempt: delivery.attempt,
-                              expiresAt: delivery.expiresAt, storeID: lease.storeID, leaseToken: delivery.leaseToken)
+        return BrokerDelivery(recipient: recipient, message: message, payload: d.payload, attempt: d.attempt,
+                              expiresAt: d.expiresAt, storeID: d.messageID, leaseToken: d.leaseToken)
     }
 }

@@ -35,3 +35,52 @@ extension KlammerStore {
                         attempt: Int(attempt), leaseToken: token)
     }
 }
+
+extension KlammerStore {
+    /// Leases one specific ready message of `recipient` (a recipient resuming a cut download, SPEC.md §4.8), whatever
+    /// its position in the queue; the same rules as ``lease(recipient:consumer:max:visibility:)`` otherwise (expired →
+    /// expired, attempts exhausted → dead-lettered, attempt count durable before it is returned). nil if the message
+    /// is not ready for `recipient` (in flight, delayed, finished or unknown).
+    public func leaseMessage(recipient: String, messageID: UInt64, consumer: ConsumerID, visibility: Duration) async throws -> Delivery? {
+        let visMs = visibility.components.seconds * 1000 + visibility.components.attoseconds / 1_000_000_000_000_000
+        typealias Picked = (loc: RecordLocation, handle: SegmentHandle?, attempt: UInt32, token: UInt64)
+        let picked: Picked? = try await withCheckedThrowingContinuation { cont in
+            let now = nowMs
+            cell.m.withLock { s in
+                if s.closed { cont.resume(throwing: StoreError.closed); return }
+                guard var q = s.queues[recipient], var e = q.entries[messageID], e.state == .ready,
+                      let meta = s.messages[messageID] else { cont.resume(returning: nil); return }
+                if meta.expiresAtMs <= now {
+                    expireLocked(&s, recipient: recipient, messageID: messageID)
+                    cont.resume(returning: nil)
+                    return
+                }
+                if Int(e.attempts) >= config.maxAttempts {
+                    deadLetterLocked(&s, recipient: recipient, messageID: messageID)
+                    cont.resume(returning: nil)
+                    return
+                }
+                if e.attempts > 0 { StoreMetrics.redeliveries.increment() }
+                e.attempts += 1
+                let token = s.nextLeaseToken
+                s.nextLeaseToken += 1
+                // Its id stays in `fresh`/`returned`; `popReady` skips entries that are no longer ready.
+                e.state = .inFlight(consumer: consumer, token: token, deadlineMs: now + visMs)
+                q.entries[messageID] = e
+                q.waiting[messageID] = now + visMs
+                s.queues[recipient] = q
+                s.consumers[consumer, default: []].insert(StoreState.LeaseRef(recipient: recipient, messageID: messageID))
+                let result: Picked = (meta.location, s.segments[meta.location.segmentID]?.handle, e.attempts, token)
+                let body = RecordBody.encodeEntry(messageID: messageID, recipient: recipient, attempts: e.attempts)
+                let err = submitLocked(&s, .attempt, body) { _, _ in cont.resume(returning: result) }
+                if err != nil { cont.resume(returning: result) }
+            }
+        }
+        guard let picked, let handle = picked.handle else { return nil }
+        let m = try readMessage(handle, picked.loc)
+        return Delivery(messageID: messageID, recipient: recipient, sender: m.sender, clientMessageID: m.clientMessageID,
+                        envelope: m.envelope, payload: m.payload,
+                        expiresAt: Date(timeIntervalSince1970: Double(m.expiresAtMs) / 1000),
+                        attempt: Int(picked.attempt), leaseToken: picked.token)
+    }
+}

@@ -78,4 +78,41 @@ import Testing
             #expect(refused.code == .unknownMessage)
         }
     }
+
+    @Test func fetchResumeLeasesTheNamedMessageWhereverItIsInTheQueue() async throws {
+        try await withServer { server in
+            let a = try await server.session(TestPKI.a)
+            defer { a.close() }
+            var ids: [MessageID] = []
+            var payloads: [[UInt8]] = []
+            for i in 0..<3 {
+                let payload = payloadBytes(3000, seed: UInt8(20 + i))
+                let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
+                guard case .accepted(let accepted) = try await a.upload(requestID: UInt32(1 + i), envelope: envelope, payload: payload) else {
+                    Issue.record("no ACCEPTED")
+                    return
+                }
+                ids.append(accepted.receipt.receipt.messageID)
+                payloads.append(payload)
+            }
+            // FETCH of one message, resuming the last one: it comes (from the offset), not the head of the queue.
+            let b = try await server.session(TestPKI.b)
+            defer { b.close() }
+            try await b.send(.fetch(.init(requestID: 1, maxMessages: 1, resume: .init(messageID: ids[2], offset: 100))))
+            let delivery = try #require(await b.receiveDelivery())
+            #expect(delivery.begin.storedEnvelope.messageID == ids[2])
+            #expect(delivery.begin.offset == 100)
+            #expect(sameBytes(delivery.payload, Array(payloads[2][100...])))
+            guard case .fetchDone(let done) = await b.nextSignificant() else { Issue.record("no FETCH_DONE"); return }
+            #expect(done.delivered == 1 && done.moreAvailable)
+            // The others follow in queue order, each once.
+            try await b.send(.fetch(.init(requestID: 2, maxMessages: 5)))
+            let next = try #require(await b.receiveDelivery())
+            #expect(next.begin.storedEnvelope.messageID == ids[0] && next.begin.offset == 0)
+            let last = try #require(await b.receiveDelivery())
+            #expect(last.begin.storedEnvelope.messageID == ids[1])
+            guard case .fetchDone(let rest) = await b.nextSignificant() else { Issue.record("no FETCH_DONE"); return }
+            #expect(rest.delivered == 2)
+        }
+    }
 }

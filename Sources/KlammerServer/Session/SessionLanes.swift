@@ -145,10 +145,11 @@ enum SessionLanes {
                 var filled = false
                 do {
                     var resumePoint = resume
-                    // A download cut on a connection the broker still thinks alive: its lease moves here first.
+                    // The resumed message goes first, wherever it is: leased to the cut connection the broker still
+                    // thinks alive (the lease moves here), or ready anywhere in the queue.
                     if let point = resume,
-                       let taken = try broker.takeOverLease(for: participant, consumer: consumer, messageID: point.messageID,
-                                                            visibility: visibility) {
+                       let taken = try await broker.leaseForResume(for: participant, consumer: consumer, messageID: point.messageID,
+                                                                   visibility: visibility) {
                         if try await deliverer.deliver(taken, requestID: requestID, offset: point.offset) { delivered += 1 }
                         remaining -= 1
                         filled = remaining == 0
