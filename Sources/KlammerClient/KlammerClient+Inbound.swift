@@ -34,6 +34,7 @@ extension KlammerClient {
                     return
                 }
             }
+            if fetches[id]?.resume?.messageID == messageID { fetches[id]?.resumeBegun = true }
             let options = fetches[id]?.options ?? subscription?.options ?? ReceiveOptions(payloadStorage: .memory(maxBytes: 0))
             let storage = options.payloadStorage
             delivery = DeliveryInProgress(
@@ -52,6 +53,12 @@ extension KlammerClient {
             delivery = nil
             await completeDelivery(requestID: id, current)
         case .fetchDone(let id, let done):
+            if let fetch = fetches[id], let resume = fetch.resume, !fetch.resumeBegun,
+               case .directory(let directory) = fetch.options.payloadStorage {
+                // The broker could not resume it (acknowledged elsewhere, expired, delayed): it would start at 0
+                // next time anyway, so the part file only stands in the way of the next resume point.
+                try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(resume.messageID.hex + PayloadSink.partSuffix))
+            }
             fetches[id]?.continuation.yield(.done(delivered: Int(done.delivered), moreAvailable: done.moreAvailable))
             fetches[id]?.continuation.finish()
             fetches[id] = nil

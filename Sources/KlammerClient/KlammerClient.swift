@@ -63,6 +63,8 @@ public actor KlammerClient {
         var options: ReceiveOptions
         /// The delivery this FETCH asked to resume (SPEC.md §4.8); a DELIVER_BEGIN may start at its offset.
         var resume: Frame.ResumePoint? = nil
+        /// Whether the broker began delivering the resumed message (else its part file is stale at FETCH_DONE).
+        var resumeBegun = false
         var delivered = 0
         var failed = false
     }
