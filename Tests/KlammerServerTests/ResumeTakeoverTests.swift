@@ -24,10 +24,13 @@ import Testing
             try await new.send(.sendBegin(.init(requestID: 7, signatureForm: .single, envelope: envelope)))
             #expect(await new.nextSignificant() == .ready(.init(requestID: 7, offset: 20_000)))
 
-            // The old connection lost the upload: its next CHUNK is refused, the connection stays usable.
-            try await old.send(.chunk(.init(requestID: 1, offset: 20_000, data: ByteBuffer(bytes: payload[20_000..<30_000]))))
+            // The old connection is told at once (without sending anything) that it lost the upload.
             let refused = try #require(errorFrame(await old.nextSignificant()))
             #expect(refused.requestID == 1 && refused.code == .unknownRequest)
+            // The old connection holds no request any more, so its GOAWAY drains it at once (it would wait forever
+            // for an upload it no longer owns otherwise).
+            try await old.send(.goAway(.init(lastRequestID: 1, code: ErrorCode(rawValue: 0), message: "")))
+            #expect(await old.framesUntilClosed(timeout: .seconds(5)) != nil, "the old connection did not close after GOAWAY")
 
             try await new.send(.chunk(.init(requestID: 7, offset: 20_000, data: ByteBuffer(bytes: payload[20_000...]))))
             let cms = try CMS.signDetached(envelope.canonicalBytes, certificate: TestPKI.a.certificate, key: TestPKI.a.key)

@@ -29,7 +29,8 @@ enum SessionLanes {
                     case .upload(let submission):
                         // A new upload, or the takeover of an unfinished one (parked, or still held by a
                         // connection that has not noticed yet that it is dead): READY with the durable offset.
-                        let (slot, offset) = parking.begin(submission, owner: owner)
+                        let (slot, offset) = parking.begin(submission, owner: owner,
+                                                           onLost: { output.post(.lost(requestID: requestID)) })
                         uploads[requestID] = slot
                         output.post(.ready(requestID: requestID, offset: offset))
                     }

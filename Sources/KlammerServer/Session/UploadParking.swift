@@ -35,17 +35,18 @@ public final class UploadParking: Sendable {
 
     /// Registers a new upload of connection `owner`, or takes over the unfinished upload of the same envelope and
     /// form. Returns the slot to stream into and the offset for READY (0 for a new upload).
-    func begin(_ submission: PayloadSubmission, owner: UInt64) -> (slot: UploadSlot, offset: UInt64) {
+    func begin(_ submission: PayloadSubmission, owner: UInt64,
+               onLost: (@Sendable () -> Void)? = nil) -> (slot: UploadSlot, offset: UInt64) {
         let key = UploadSlot.Key(sender: submission.envelope.sender, clientMessageID: submission.envelope.clientMessageID)
         let existing = slots.withLock { $0[key] }
         if let existing, existing.envelope == submission.envelope, existing.form == submission.signatureForm {
             // Outside the map's lock: the takeover may wait for an append in progress and fdatasyncs.
-            if let offset = existing.takeOver(by: owner) {
+            if let offset = existing.takeOver(by: owner, onLost: onLost) {
                 submission.abort()
                 return (existing, offset)
             }
         }
-        let slot = UploadSlot(submission, owner: owner)
+        let slot = UploadSlot(submission, owner: owner, onLost: onLost)
         let displaced: UploadSlot?? = slots.withLock { map in
             if let current = map[key], current.parkedSince == nil, !current.isExpired(before: .now) {
                 // A live connection streams another envelope under this key: leave it, this one is not resumable.

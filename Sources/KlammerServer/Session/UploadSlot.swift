@@ -21,8 +21,11 @@ final class UploadSlot: @unchecked Sendable {
     private var submission: PayloadSubmission?
     private var owner: UInt64
     private var parkedAt: ContinuousClock.Instant?
+    /// Tells the owning connection that another one took the upload over (so it forgets the request at once).
+    private var onLost: (@Sendable () -> Void)?
 
-    init(_ submission: PayloadSubmission, owner: UInt64) {
+    init(_ submission: PayloadSubmission, owner: UInt64, onLost: (@Sendable () -> Void)? = nil) {
+        self.onLost = onLost
         self.envelope = submission.envelope
         self.form = submission.signatureForm
         self.key = Key(sender: submission.envelope.sender, clientMessageID: submission.envelope.clientMessageID)
@@ -61,23 +64,32 @@ final class UploadSlot: @unchecked Sendable {
         }
         self.owner = 0
         parkedAt = .now
+        onLost = nil
         return true
     }
 
     /// A new connection takes the upload over, from its parked state or from a connection that still holds it (that
     /// one's next frame for it finds it gone). The partial payload is made durable first; returns the byte count to
     /// announce in READY, or nil if the upload is gone (finished, discarded, or the sync failed).
-    func takeOver(by newOwner: UInt64) -> UInt64? {
+    func takeOver(by newOwner: UInt64, onLost newOnLost: (@Sendable () -> Void)? = nil) -> UInt64? {
         lock.lock()
-        defer { lock.unlock() }
-        guard let s = submission else { return nil }
-        do { try s.makeDurable() } catch {
-            submission = nil
+        guard let s = submission else {
+            lock.unlock()
             return nil
         }
+        do { try s.makeDurable() } catch {
+            submission = nil
+            lock.unlock()
+            return nil
+        }
+        let lost = owner != 0 && owner != newOwner ? onLost : nil
         owner = newOwner
         parkedAt = nil
-        return s.receivedBytes
+        onLost = newOnLost
+        let offset = s.receivedBytes
+        lock.unlock()
+        lost?()  // outside the lock: it only posts to the old connection's event loop
+        return offset
     }
 
     /// Whether the slot is parked since before `cutoff` (or holds nothing any more).
