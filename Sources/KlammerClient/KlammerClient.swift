@@ -63,6 +63,10 @@ public actor KlammerClient {
     struct FetchContext {
         var continuation: AsyncThrowingStream<FetchEvent, any Error>.Continuation
         var options: ReceiveOptions
+        /// The delivery this FETCH asked to resume (SPEC.md §4.8); a DELIVER_BEGIN may start at its offset.
+        var resume: Frame.ResumePoint? = nil
+        /// Whether the broker began delivering the resumed message (else its part file is stale at FETCH_DONE).
+        var resumeBegun = false
         var delivered = 0
         var failed = false
     }
@@ -230,7 +234,8 @@ public actor KlammerClient {
         acknowledgements = [:]
         for (_, s) in statuses { s.continuation.resume(throwing: error) }
         statuses = [:]
-        delivery?.sink.discard()
+        // A delivery cut by the connection keeps its part file: the next FETCH can resume it (SPEC.md §4.8).
+        delivery?.sink.keepForResume()
         delivery = nil
         for d in drainWaiters { d.resume() }
         drainWaiters = []

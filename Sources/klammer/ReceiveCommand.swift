@@ -64,12 +64,19 @@ struct ReceiveCommand: AsyncParsableCommand {
     static let maxBackoffSeconds = 30
 
     /// Pulls everything waiting (or up to --max).
+    /// A download that a cut connection left half done in the spool directory is resumed first (SPEC.md §4.8).
     func fetchAll(client: KlammerClient, options: ReceiveOptions, counts: inout Counts) async throws {
+        var resume = spoolResumePoint(options)
         while true {
             let batch = max > 0 ? Swift.min(100, max - counts.handled) : 100
             if batch <= 0 { return }
             var more = false
-            for try await event in try await client.fetch(max: batch, options: options) {
+            if let resume {
+                FileHandle.standardError.write(Data("klammer: resuming message \(resume.messageID) at byte \(resume.offset)\n".utf8))
+            }
+            let events = try await client.fetch(max: batch, options: options, resume: resume)
+            resume = nil
+            for try await event in events {
                 switch event {
                 case .message(let message):
                     if try await handle(message, client: client) == false { counts.rejected += 1 }
@@ -92,6 +99,13 @@ struct ReceiveCommand: AsyncParsableCommand {
                 let connected = try await profile.connect()
                 client = connected
                 backoff = 1
+                // Finish a download the last connection left half done before new messages are pushed.
+                if spoolResumePoint(options) != nil {
+                    var first = Counts()
+                    try await fetchAll(client: connected, options: options, counts: &first)
+                    counts.handled += first.handled
+                    counts.rejected += first.rejected
+                }
                 let subscription = try await connected.subscribe(credits: 16, options: options)
                 for try await message in subscription.messages {
                     if try await handle(message, client: connected) == false { counts.rejected += 1 }
@@ -110,6 +124,11 @@ struct ReceiveCommand: AsyncParsableCommand {
             try await Task.sleep(for: .seconds(backoff))
             backoff = Swift.min(backoff * 2, Self.maxBackoffSeconds)
         }
+    }
+
+    func spoolResumePoint(_ options: ReceiveOptions) -> Frame.ResumePoint? {
+        guard case .directory(let spool) = options.payloadStorage else { return nil }
+        return ReceiveOptions.resumePoint(in: spool)
     }
 
     /// Writes, records receipts, acknowledges. Returns false if the message did not verify.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KlammerClient
 import KlammerProtocol
+import Synchronization
 
 /// `klammer send --to ID [--to ID…] [--subject S] FILE…`: one signed message per file.
 struct SendCommand: AsyncParsableCommand {
@@ -80,8 +81,12 @@ struct SendCommand: AsyncParsableCommand {
                 do {
                     if client == nil { client = try await profile.connect() }
                     let progress = ProgressLine(label: (file as NSString).lastPathComponent, total: message.envelope.payloadLength)
-                    var report: KlammerClient.Progress? = nil
-                    if let progress { report = { sent, _ in progress.update(sent) } }
+                    let resumed = ResumeNotice(file: file)
+                    // The first report is the broker's READY offset: > 0 means it kept what the cut attempt sent.
+                    let report: KlammerClient.Progress = { sent, total in
+                        resumed.first(sent, total)
+                        progress?.update(sent)
+                    }
                     let receipt = try await client!.send(message, progress: report)
                     progress?.finish()
                     results.append(receipt)
@@ -147,6 +152,18 @@ struct SendCommand: AsyncParsableCommand {
     static func summary(_ receipt: SignedReceipt, file: String, envelope: Envelope) -> String {
         let r = receipt.receipt
         return "accepted \(file): message \(r.messageID) to \(envelope.recipients.map(\.rawValue).joined(separator: ", ")) at \(Timestamp.iso(r.timestampMillis)) (client id \(envelope.clientMessageID), envelope sha256 \(r.envelopeDigest.hex), broker \(r.brokerID))"
+    }
+}
+
+/// Tells once per attempt that an upload continues where a cut attempt stopped (SPEC.md §4.8).
+final class ResumeNotice: Sendable {
+    private let file: String
+    private let seen = Mutex(false)
+    init(file: String) { self.file = file }
+
+    func first(_ offset: UInt64, _ total: UInt64) {
+        guard seen.withLock({ s in defer { s = true }; return !s }), offset > 0 else { return }
+        FileHandle.standardError.write(Data("klammer: \(file): the broker kept \(offset) of \(total) bytes; resuming from there\n".utf8))
     }
 }
 

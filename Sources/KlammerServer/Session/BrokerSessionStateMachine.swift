@@ -446,6 +446,15 @@ public struct BrokerSessionStateMachine: Sendable {
     /// A result from the request lane.
     public mutating func requestResult(_ result: RequestResult, now: Int64) -> [Action] {
         guard phase != .closed else { return [] }
+        if case .lost(let id) = result {
+            // Not an answer to queued work (no request count to release): the upload went to another connection.
+            guard uploads[id] == .streaming else { return [] }
+            uploads[id] = nil
+            rememberFailed(id)
+            return [.write(.error(.init(requestID: id, code: .unknownRequest,
+                                        message: "upload \(id) was resumed on another connection (same sender and client message id), which now owns it")))]
+                + closeIfDrained()
+        }
         queuedRequests = max(0, queuedRequests - 1)
         var actions: [Action] = []
         switch result {
@@ -471,7 +480,7 @@ public struct BrokerSessionStateMachine: Sendable {
                 actions.append(.write(.accepted(.init(requestID: id, receipt: receipt))))
             }
             actions.append(.wake(recipients))
-        case .aborted:
+        case .aborted, .lost:
             break
         case .acknowledged(let id, let receipt):
             if pending.removeValue(forKey: id) != nil {

@@ -33,6 +33,8 @@ public enum RequestResult: Sendable {
     case accepted(requestID: UInt32, receipt: SignedReceipt, recipients: [ParticipantID])
     /// The upload was discarded after an abort.
     case aborted(requestID: UInt32)
+    /// Another connection resumed the upload and owns it now (SPEC.md §9.3). Not an answer to a work item.
+    case lost(requestID: UInt32)
     /// The ACK verified: RECEIPT with the `acknowledged` receipt.
     case acknowledged(requestID: UInt32, receipt: SignedReceipt)
     /// The NACK was applied (no answer on the wire).
