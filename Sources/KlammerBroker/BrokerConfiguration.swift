@@ -24,6 +24,8 @@ public struct BrokerConfiguration: Sendable {
     /// How long SEND_BEGIN answers a re-used client message id from the routing slip (should equal the store's
     /// `dedupeWindow`; the store's own de-duplication at append remains the final authority).
     public var dedupeWindow: Duration = .seconds(7 * 24 * 3600)
+    /// How long a directory answer may be cached by clients (its "valid until" = issue time + this; SPEC.md §5.11).
+    public var directoryTTL: Duration = .seconds(3600)
     /// Clock (tests inject a fixed one).
     public var now: @Sendable () -> Date = { Date() }
 

@@ -68,6 +68,8 @@ extension KlammerClient {
             } else {
                 statuses[id] = context
             }
+        case .directoryAnswer(let id, let answer):
+            directoryLookups.removeValue(forKey: id)?.resume(returning: answer)
         case .requestFailed(let id, let error):
             failRequest(id, error)
         case .lateError(let frame):
@@ -106,6 +108,7 @@ extension KlammerClient {
         if let fetch = fetches.removeValue(forKey: id) { fetch.continuation.finish(throwing: error) }
         if let ack = acknowledgements.removeValue(forKey: id) { ack.resume(throwing: error) }
         if let status = statuses.removeValue(forKey: id) { status.continuation.resume(throwing: error) }
+        if let lookup = directoryLookups.removeValue(forKey: id) { lookup.resume(throwing: error) }
         if let sub = subscription, sub.requestID == id {
             sub.messages?.finish(throwing: error)
             sub.receipts?.finish()

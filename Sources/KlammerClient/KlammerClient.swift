@@ -48,6 +48,7 @@ public actor KlammerClient {
     var subscription: SubscriptionContext?
     var acknowledgements: [UInt32: CheckedContinuation<SignedReceipt, any Error>] = [:]
     var statuses: [UInt32: StatusContext] = [:]
+    var directoryLookups: [UInt32: CheckedContinuation<Frame.DirectoryAnswer, any Error>] = [:]
     var drainWaiters: [CheckedContinuation<Void, Never>] = []
     var delivery: DeliveryInProgress?
 
@@ -215,6 +216,8 @@ public actor KlammerClient {
         acknowledgements = [:]
         for (_, s) in statuses { s.continuation.resume(throwing: error) }
         statuses = [:]
+        for (_, lookup) in directoryLookups { lookup.resume(throwing: error) }
+        directoryLookups = [:]
         delivery?.sink.discard()
         delivery = nil
         for d in drainWaiters { d.resume() }

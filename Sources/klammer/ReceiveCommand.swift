@@ -20,6 +20,9 @@ struct ReceiveCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Acknowledge each message after it verified and was written (signs an acknowledgement).")
     var ack = false
 
+    @Option(name: .customLong("max-decrypt-size"), help: ArgumentHelp("Largest encrypted payload to decrypt (OpenSSL holds the ciphertext in memory while decrypting; larger ones are kept as payload.cms).", valueName: "BYTES"))
+    var maxDecryptSize: Int = EncryptedPayload.defaultMaxDecryptSize
+
     @Option(name: .long, help: "Stop after this many messages (0 = no limit).")
     var max: Int = 0
 
@@ -120,9 +123,21 @@ struct ReceiveCommand: AsyncParsableCommand {
         }
         var receipts = (try? await client.status(message.messageID)) ?? []
         var note = ""
+        // An encrypted payload is decrypted before it is acknowledged: a message this participant cannot read is
+        // not taken responsibility for.
+        var decryptionError: KlammerClientError? = nil
+        if message.verificationError == nil, EncryptedPayload.isEncrypted(message.envelope) {
+            do {
+                try MessageDirectory.decryptPayload(in: directory, envelope: message.envelope, credentials: client.credentials,
+                                                    maxEncryptedSize: maxDecryptSize)
+            } catch { decryptionError = error }
+        }
         if let error = message.verificationError {
             FileHandle.standardError.write(Data("klammer: message \(message.messageID) from \(message.envelope.sender) did NOT verify and was not acknowledged: \(error.message)\n".utf8))
             note = " NOT VERIFIED"
+        } else if let decryptionError {
+            FileHandle.standardError.write(Data("klammer: message \(message.messageID) from \(message.envelope.sender) could NOT be decrypted and was not acknowledged: \(decryptionError.message)\n".utf8))
+            note = " NOT DECRYPTED"
         } else if ack {
             let receipt = try await client.acknowledge(message)
             if !receipts.contains(receipt) { receipts.append(receipt) }
@@ -132,7 +147,8 @@ struct ReceiveCommand: AsyncParsableCommand {
         }
         try MessageDirectory.writeReceipts(receipts, in: directory)
         let e = message.envelope
-        print("received \(message.messageID) from \(e.sender) subject \"\(e.subject)\" (\(e.payloadLength) bytes, \(e.contentType)) -> \(directory)\(note)")
-        return message.isVerified
+        let encrypted = EncryptedPayload.isEncrypted(e) && decryptionError == nil ? " decrypted" : ""
+        print("received \(message.messageID) from \(e.sender) subject \"\(e.subject)\" (\(e.payloadLength) bytes, \(e.contentType)) -> \(directory)\(encrypted)\(note)")
+        return message.isVerified && decryptionError == nil
     }
 }
