@@ -37,6 +37,7 @@ enum ConfigurationSchema {
         "metrics.min_certificate_days": .scalar,
         "log.level": .scalar,
         "audit.checkpoint_interval": .scalar,
+        "directory.ttl_seconds": .scalar,
     ]
 
     static let sections: Set<String> = Set(keys.keys.compactMap { key in

@@ -69,6 +69,7 @@ struct DaemonConfigurationTests {
         #expect(config.minimumCertificateDays == 14)
         #expect(config.logLevel == "info")
         #expect(config.auditCheckpointInterval == 64)
+        #expect(config.directoryTTLSeconds == 3600)
     }
 
     @Test func checkedInExampleIsValidAndSetsEveryKey() async throws {
@@ -160,6 +161,8 @@ struct DaemonConfigurationTests {
         #expect(fromEnvironment?.source == "environment variable KLAMMER_STORE_MAX_ATTEMPTS")
         let days = await failure(Self.minimal + "\nmetrics:\n  min_certificate_days: 5000\n")
         #expect(days?.code == .outOfRange && days?.key == "metrics.min_certificate_days")
+        let ttl = await failure(Self.minimal + "\ndirectory:\n  ttl_seconds: 10\n")
+        #expect(ttl?.code == .outOfRange && ttl?.key == "directory.ttl_seconds")
     }
 
     @Test func missingRequiredKeys() async throws {
