@@ -40,6 +40,7 @@ extension CMS {
     /// memory use does not depend on the file size. On failure the output file is removed.
     public static func encryptFile(at inputPath: String, to outputPath: String, recipients: [Certificate]) throws {
         try checkRecipients(recipients)
+        try checkDistinct(inputPath, outputPath)
         ERR_clear_error()
         guard let input = BIO_new_file(inputPath, "rb") else {
             throw CryptoError.openSSL(.fileNotFound, "cannot open \(inputPath) for reading; check the path and permissions")
@@ -104,6 +105,7 @@ extension CMS {
             throw CryptoError(.fileNotFound, "cannot read \(inputPath); check the path and permissions")
         }
         try InputLimits.check(size, limit: maxEncryptedSize, what: "encrypted file \(inputPath)")
+        try checkDistinct(inputPath, outputPath)
         ERR_clear_error()
         guard let input = BIO_new_file(inputPath, "rb") else {
             throw CryptoError.openSSL(.fileNotFound, "cannot open \(inputPath) for reading; check the path and permissions")
@@ -166,6 +168,15 @@ extension CMS {
             guard key.meetsKlammerMinimum else {
                 throw CryptoError(.weakKey, "recipient certificate \(certificate.subject) has a \(key.kind) key below BSI TR-02102-1; it cannot receive encrypted payloads")
             }
+        }
+    }
+
+    /// Output truncates its file, so writing over the input would destroy it before it is read.
+    private static func checkDistinct(_ input: String, _ output: String) throws {
+        let a = URL(fileURLWithPath: input).standardizedFileURL.resolvingSymlinksInPath().path
+        let b = URL(fileURLWithPath: output).standardizedFileURL.resolvingSymlinksInPath().path
+        guard a != b else {
+            throw CryptoError(.invalidParameter, "input and output are the same file (\(input)); write the result to another path")
         }
     }
 

@@ -90,6 +90,8 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir.path("bad.bin")))
         #expect(!FileManager.default.fileExists(atPath: dir.path("bad.bin.partial")))
         #expect(code { try CMS.decryptFile(at: dir.path("payload.cms"), to: dir.path("x.bin"), certificate: Self.ec.certificate, key: Self.ec.key, maxEncryptedSize: 1024) } == .inputTooLarge)
+        #expect(code { try CMS.encryptFile(at: input, to: input, recipients: [Self.ec.certificate]) } == .invalidParameter)
+        #expect(try dir.read("plain.bin") == plain)
     }
 
     /// Interop both ways: `openssl cms -decrypt` opens what Klammer encrypted, and Klammer opens what
