@@ -11,10 +11,6 @@ public enum EncryptedPayload {
     /// True if the envelope marks its payload as end-to-end encrypted.
     public static func isEncrypted(_ envelope: Envelope) -> Bool { envelope.contentType == contentType }
 
-    /// Largest encrypted payload `klammer receive` decrypts by default (OpenSSL holds the whole ciphertext in memory
-    /// while decrypting; SPEC.md §3.8).
-    public static let defaultMaxDecryptSize = 1 << 30
-
     /// The recipient certificates of directory entries, each once; fails if a recipient has none (suspended, revoked,
     /// or no valid encryption certificate), because that recipient could never read the message.
     public static func recipientCertificates(_ entries: [DirectoryEntry]) throws(KlammerClientError) -> [Certificate] {
@@ -44,14 +40,13 @@ extension MessageDirectory {
     public static let encryptedPayloadFile = "payload.cms"
 
     /// For a message directory whose envelope marks the payload as encrypted: moves the received ciphertext from
-    /// `payload` to `payload.cms` and decrypts it into `payload` with the recipient's certificate and key. Returns
-    /// false (and does nothing) for an unencrypted message.
+    /// `payload` to `payload.cms` and decrypts it into `payload` with the recipient's certificate and key (streaming: memory
+    /// does not grow with the payload). Returns false (and does nothing) for an unencrypted message.
     ///
     /// - Throws: ``KlammerClientError/Kind/verificationFailed`` if this participant is not a recipient, the key does
     ///   not fit or the ciphertext was altered; `payload.cms` is kept either way.
     @discardableResult
-    public static func decryptPayload(in directory: String, envelope: Envelope, credentials: ClientCredentials,
-                                      maxEncryptedSize: Int = EncryptedPayload.defaultMaxDecryptSize) throws(KlammerClientError) -> Bool {
+    public static func decryptPayload(in directory: String, envelope: Envelope, credentials: ClientCredentials) throws(KlammerClientError) -> Bool {
         guard EncryptedPayload.isEncrypted(envelope) else { return false }
         let payload = (directory as NSString).appendingPathComponent(payloadFile)
         let encrypted = (directory as NSString).appendingPathComponent(encryptedPayloadFile)
@@ -62,8 +57,7 @@ extension MessageDirectory {
             }
         }
         do {
-            try CMS.decryptFile(at: encrypted, to: payload, certificate: credentials.certificate, key: credentials.privateKey,
-                                maxEncryptedSize: maxEncryptedSize)
+            try CMS.decryptFile(at: encrypted, to: payload, certificate: credentials.certificate, key: credentials.privateKey)
         } catch {
             throw KlammerClientError(.verificationFailed, "message in \(directory) is encrypted but cannot be decrypted with \(credentials.certificate.subject): \(error); the ciphertext is kept in \(encryptedPayloadFile)")
         }

@@ -90,15 +90,17 @@ extension CMS {
         return data.withMemoryRebound(to: UInt8.self, capacity: count) { Array(UnsafeBufferPointer(start: $0, count: count)) }
     }
 
-    /// Decrypts the CMS AuthEnvelopedData in `inputPath` into `outputPath` (mode 0600).
+    /// Decrypts the CMS AuthEnvelopedData in `inputPath` into `outputPath` (mode 0600), streaming.
     ///
-    /// OpenSSL parses a CMS structure whole, so the ciphertext (not the plaintext) is held in memory while
-    /// decrypting: files above `maxEncryptedSize` bytes are refused with ``CryptoError/Code/inputTooLarge`` before
-    /// reading. The plaintext is written to `outputPath + ".partial"` and renamed only after the GCM tag verified, so
-    /// `outputPath` never holds unauthenticated plaintext; on failure nothing is left behind.
+    /// OpenSSL parses a CMS structure whole, so the file is first split (``AuthEnvelopedSplitter``): the encrypted
+    /// content octets are copied to `outputPath + ".ciphertext"` and OpenSSL decrypts them as detached content through
+    /// a file BIO — memory stays flat whatever the size (disk holds one more copy of the ciphertext meanwhile).
+    /// The plaintext is written to `outputPath + ".partial"` and renamed only after the GCM tag verified, so
+    /// `outputPath` never holds unauthenticated plaintext; on failure nothing is left behind. Files above
+    /// `maxEncryptedSize` bytes are refused with ``CryptoError/Code/inputTooLarge`` before reading.
     public static func decryptFile(
         at inputPath: String, to outputPath: String, certificate: Certificate, key: PrivateKey,
-        maxEncryptedSize: Int = 1 << 30
+        maxEncryptedSize: Int = Int.max
     ) throws {
         let size = (try? FileManager.default.attributesOfItem(atPath: inputPath)[.size] as? NSNumber)?.intValue
         guard let size else {
@@ -106,21 +108,41 @@ extension CMS {
         }
         try InputLimits.check(size, limit: maxEncryptedSize, what: "encrypted file \(inputPath)")
         try checkDistinct(inputPath, outputPath)
-        ERR_clear_error()
-        guard let input = BIO_new_file(inputPath, "rb") else {
-            throw CryptoError.openSSL(.fileNotFound, "cannot open \(inputPath) for reading; check the path and permissions")
+        guard let input = FileHandle(forReadingAtPath: inputPath) else {
+            throw CryptoError(.fileNotFound, "cannot open \(inputPath) for reading; check the path and permissions")
         }
-        defer { BIO_free(input) }
-        guard let cms = d2i_CMS_bio(input, nil) else {
-            throw CryptoError.openSSL(.invalidEncoding, "\(inputPath) is not a CMS structure; expected AuthEnvelopedData (`openssl cms -encrypt -aes-256-gcm -outform DER`)")
+        defer { try? input.close() }
+        let ciphertext = outputPath + ".ciphertext"
+        let partial = outputPath + ".partial"
+        defer { try? FileManager.default.removeItem(atPath: ciphertext) }
+        let fd = open(ciphertext, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw CryptoError(.fileNotFound, "cannot create \(ciphertext): \(String(cString: strerror(errno)))")
+        }
+        let content = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        var splitter = AuthEnvelopedSplitter(input: input)
+        let structure: [UInt8]
+        do {
+            structure = try splitter.split(content: content)
+            try content.close()
+        } catch {
+            try? content.close()
+            throw error
+        }
+        ERR_clear_error()
+        guard let cms = OpenSSLHelpers.d2i(structure, { d2i_CMS_ContentInfo(nil, $0, $1) }) else {
+            throw CryptoError.openSSL(.invalidEncoding, "\(inputPath) is not a CMS structure OpenSSL can read; expected AuthEnvelopedData (`openssl cms -encrypt -aes-256-gcm -outform DER`)")
         }
         defer { CMS_ContentInfo_free(cms) }
-        let partial = outputPath + ".partial"
+        guard let detached = BIO_new_file(ciphertext, "rb") else {
+            throw CryptoError.openSSL(.fileNotFound, "cannot open \(ciphertext) for reading")
+        }
+        defer { BIO_free(detached) }
         guard let output = try openOutput(partial) else {
             throw CryptoError.openSSL(.fileNotFound, "cannot create \(partial); check that its directory exists and is writable")
         }
         do {
-            try decrypt(cms, certificate: certificate, key: key, output: output)
+            try decrypt(cms, certificate: certificate, key: key, output: output, detachedContent: detached)
             guard klammer_bio_flush(output) == 1 else {
                 throw CryptoError.openSSL(.openSSLFailure, "cannot write \(partial) completely; check free disk space")
             }
@@ -274,7 +296,8 @@ extension CMS {
         }
     }
 
-    private static func decrypt(_ cms: OpaquePointer, certificate: Certificate, key: PrivateKey, output: OpaquePointer) throws {
+    private static func decrypt(_ cms: OpaquePointer, certificate: Certificate, key: PrivateKey, output: OpaquePointer,
+                                detachedContent: OpaquePointer? = nil) throws {
         try checkAuthEnveloped(cms)
         guard try hasRecipientInfo(cms, for: certificate) else {
             throw CryptoError(.notARecipient, "the payload was not encrypted for \(certificate.subject) (serial \(certificate.serialNumberHex)); only the recipients' certificates from the directory can decrypt it")
@@ -284,7 +307,7 @@ extension CMS {
         }
         ERR_clear_error()
         let ok = withExtendedLifetime((certificate, key)) {
-            CMS_decrypt(cms, key.pointer, certificate.pointer, nil, output, UInt32(CMS_BINARY))
+            CMS_decrypt(cms, key.pointer, certificate.pointer, detachedContent, output, UInt32(CMS_BINARY))
         }
         guard ok == 1 else {
             throw CryptoError.openSSL(.decryptionFailed, "the encrypted payload for \(certificate.subject) does not decrypt: the ciphertext or its AES-GCM tag was altered in transit or storage")

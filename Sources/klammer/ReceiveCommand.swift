@@ -20,9 +20,6 @@ struct ReceiveCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Acknowledge each message after it verified and was written (signs an acknowledgement).")
     var ack = false
 
-    @Option(name: .customLong("max-decrypt-size"), help: ArgumentHelp("Largest encrypted payload to decrypt (OpenSSL holds the ciphertext in memory while decrypting; larger ones are kept as payload.cms).", valueName: "BYTES"))
-    var maxDecryptSize: Int = EncryptedPayload.defaultMaxDecryptSize
-
     @Option(name: .long, help: "Stop after this many messages (0 = no limit).")
     var max: Int = 0
 
@@ -128,8 +125,7 @@ struct ReceiveCommand: AsyncParsableCommand {
         var decryptionError: KlammerClientError? = nil
         if message.verificationError == nil, EncryptedPayload.isEncrypted(message.envelope) {
             do {
-                try MessageDirectory.decryptPayload(in: directory, envelope: message.envelope, credentials: client.credentials,
-                                                    maxEncryptedSize: maxDecryptSize)
+                try MessageDirectory.decryptPayload(in: directory, envelope: message.envelope, credentials: client.credentials)
             } catch { decryptionError = error }
         }
         if let error = message.verificationError {

@@ -122,6 +122,52 @@ import Testing
                                             "-out", "openssl.cms", "cert.pem"], in: dir)
         #expect(encrypted.status == 0, "\(encrypted.stderr)")
         #expect(try CMS.decrypt(dir.read("openssl.cms"), certificate: recipient.certificate, key: recipient.key) == document)
+        // The streaming file decryption reads both encodings: DER (primitive content) and `-stream` BER (indefinite,
+        // chunked content).
+        try CMS.decryptFile(at: dir.path("openssl.cms"), to: dir.path("der.out"), certificate: recipient.certificate, key: recipient.key)
+        #expect(try dir.read("der.out") == document)
+        let streamed = try OpenSSLCLI.run(["cms", "-encrypt", "-binary", "-stream", "-aes-256-gcm", "-outform", "DER", "-in", "plain.bin",
+                                           "-out", "openssl-stream.cms", "cert.pem"], in: dir)
+        #expect(streamed.status == 0, "\(streamed.stderr)")
+        try CMS.decryptFile(at: dir.path("openssl-stream.cms"), to: dir.path("ber.out"), certificate: recipient.certificate, key: recipient.key)
+        #expect(try dir.read("ber.out") == document)
+    }
+
+    /// Peak resident memory (VmHWM) after resetting it, in bytes (Linux: `echo 5 > /proc/self/clear_refs`).
+    static func peakRSS(reset: Bool) -> Int? {
+        if reset {
+            guard (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil else { return nil }
+        }
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kib = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+        return kib * 1024
+    }
+
+    /// Decrypting a 96 MiB file keeps the ciphertext out of memory: peak RSS grows by far less than the file.
+    @Test func fileDecryptionMemoryIsFlat() throws {
+        let dir = try TempDir()
+        let block = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 13) }
+        let blocks = 96
+        FileManager.default.createFile(atPath: dir.path("big.bin"), contents: nil)
+        let writer = try FileHandle(forWritingTo: dir.url.appendingPathComponent("big.bin"))
+        for _ in 0..<blocks { try writer.write(contentsOf: block) }
+        try writer.close()
+        try CMS.encryptFile(at: dir.path("big.bin"), to: dir.path("big.cms"), recipients: [Self.ec.certificate])
+        try FileManager.default.removeItem(atPath: dir.path("big.bin"))
+        guard let before = Self.peakRSS(reset: true) else { return }  // not Linux: nothing to measure
+        try CMS.decryptFile(at: dir.path("big.cms"), to: dir.path("big.out"), certificate: Self.ec.certificate, key: Self.ec.key)
+        let growth = (Self.peakRSS(reset: false) ?? 0) - before
+        print("decrypting \(blocks) MiB: peak RSS grew by \(growth / 1024) KiB")
+        #expect(growth < 24 << 20, "peak RSS grew by \(growth >> 20) MiB while decrypting \(blocks) MiB")
+        let reader = try FileHandle(forReadingFrom: dir.url.appendingPathComponent("big.out"))
+        defer { try? reader.close() }
+        for index in 0..<blocks {
+            let chunk = try reader.read(upToCount: 1 << 20) ?? Data()
+            #expect([UInt8](chunk) == block, "block \(index)")
+            if [UInt8](chunk) != block { break }
+        }
+        #expect(try reader.read(upToCount: 1)?.isEmpty ?? true)
     }
 
     @Test func unauthenticatedEnvelopedDataIsRefused() throws {
