@@ -170,6 +170,45 @@ import Testing
         #expect(try reader.read(upToCount: 1)?.isEmpty ?? true)
     }
 
+    /// The BER walker reads what a malicious sender sent: every fifth truncation and 150 random byte changes per encoding either fail with a
+    /// CryptoError or (a change in an unauthenticated part, e.g. another recipient's wrapped key) still give exactly
+    /// the plaintext — never a crash, never other plaintext, never a left-over file.
+    @Test func malformedEncryptedFilesFailCleanly() throws {
+        let dir = try TempDir()
+        let plain = Array(document.prefix(300))
+        for streamed in [true, false] {
+            let input = try dir.write("p.bin", bytes: plain)
+            let encrypted: [UInt8]
+            if streamed {
+                try CMS.encryptFile(at: input, to: dir.path("p.cms"), recipients: [Self.ec.certificate, Self.outsider.certificate])
+                encrypted = try dir.read("p.cms")
+            } else {
+                encrypted = try CMS.encrypt(plain, recipients: [Self.ec.certificate, Self.outsider.certificate])
+            }
+            var generator = SystemRandomNumberGenerator()
+            var variants: [[UInt8]] = stride(from: 0, to: encrypted.count, by: 5).map { Array(encrypted.prefix($0)) }
+            variants.append(encrypted + [0x00])
+            for _ in 0..<150 {
+                var mutated = encrypted
+                let position = Int.random(in: 0..<mutated.count, using: &generator)
+                mutated[position] ^= UInt8.random(in: 1...255, using: &generator)
+                variants.append(mutated)
+            }
+            for (index, variant) in variants.enumerated() {
+                try dir.write("v.cms", bytes: variant)
+                do {
+                    try CMS.decryptFile(at: dir.path("v.cms"), to: dir.path("v.out"), certificate: Self.ec.certificate, key: Self.ec.key)
+                    #expect(try dir.read("v.out") == plain, "variant \(index) decrypted to other bytes")
+                } catch is CryptoError {
+                    #expect(!FileManager.default.fileExists(atPath: dir.path("v.out")), "variant \(index) left output behind")
+                }
+                try? FileManager.default.removeItem(atPath: dir.path("v.out"))
+                #expect(!FileManager.default.fileExists(atPath: dir.path("v.out.partial")))
+                #expect(!FileManager.default.fileExists(atPath: dir.path("v.out.ciphertext")))
+            }
+        }
+    }
+
     @Test func unauthenticatedEnvelopedDataIsRefused() throws {
         let dir = try TempDir()
         try dir.write("plain.bin", bytes: document)
