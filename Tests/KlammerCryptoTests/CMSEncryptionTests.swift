@@ -170,9 +170,9 @@ import Testing
         #expect(try reader.read(upToCount: 1)?.isEmpty ?? true)
     }
 
-    /// The BER walker reads what a malicious sender sent: every fifth truncation and 150 random byte changes per encoding either fail with a
-    /// CryptoError or (a change in an unauthenticated part, e.g. another recipient's wrapped key) still give exactly
-    /// the plaintext — never a crash, never other plaintext, never a left-over file.
+    /// The BER walker reads what a malicious sender sent: every fifth truncation and 150 random byte changes per
+    /// encoding either fail with a CryptoError or (a change in an unauthenticated part, e.g. another recipient's
+    /// wrapped key) still give exactly the plaintext — never a crash, never other plaintext, never a left-over file.
     @Test func malformedEncryptedFilesFailCleanly() throws {
         let dir = try TempDir()
         let plain = Array(document.prefix(300))
