@@ -81,6 +81,8 @@ extension KlammerClient {
             }
         case .rejectedReceipt(let id, let receipt):
             if uploads[id] != nil { rejectedReceipts[id] = receipt }
+        case .directoryAnswer(let id, let answer):
+            directoryLookups.removeValue(forKey: id)?.resume(returning: answer)
         case .requestFailed(let id, var error):
             if let receipt = rejectedReceipts.removeValue(forKey: id) { error.rejectedReceipt = receipt }
             failRequest(id, error)
@@ -121,6 +123,7 @@ extension KlammerClient {
         if let fetch = fetches.removeValue(forKey: id) { fetch.continuation.finish(throwing: error) }
         if let ack = acknowledgements.removeValue(forKey: id) { ack.resume(throwing: error) }
         if let status = statuses.removeValue(forKey: id) { status.continuation.resume(throwing: error) }
+        if let lookup = directoryLookups.removeValue(forKey: id) { lookup.resume(throwing: error) }
         if let sub = subscription, sub.requestID == id {
             sub.messages?.finish(throwing: error)
             sub.receipts?.finish()

@@ -182,3 +182,30 @@ extension KlammerClient {
         }
     }
 }
+
+extension KlammerClient {
+    /// Looks up `participant`'s current encryption certificates in the broker's directory (SPEC.md §5.11) and verifies
+    /// the broker's signature with the broker's TLS certificate before returning.
+    ///
+    /// - Throws: ``KlammerClientError`` `brokerRefused` with `UNKNOWN_PARTICIPANT` for an unregistered id,
+    ///   `verificationFailed` if the answer's signature, participant, validity or certificates do not check out.
+    public func directory(for participant: ParticipantID) async throws(KlammerClientError) -> DirectoryEntry {
+        _ = try requireWelcome()
+        guard let broker = brokerCertificate else {
+            throw KlammerClientError(.verificationFailed, "no broker certificate to verify the directory answer with")
+        }
+        let id = try machine.startRequest(.directory)
+        let answer: Frame.DirectoryAnswer
+        do {
+            answer = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Frame.DirectoryAnswer, any Error>) in
+                directoryLookups[id] = c
+                Task { await self.sendOrFail(.directoryLookup(Frame.DirectoryLookup(requestID: id, participant: participant)), requestID: id) }
+            }
+        } catch let e as KlammerClientError {
+            throw e
+        } catch {
+            throw KlammerClientError(.connectionFailed, "\(error)")
+        }
+        return try DirectoryEntry.verify(statement: answer.statement, signature: answer.signature, broker: broker, participant: participant)
+    }
+}

@@ -48,6 +48,7 @@ public actor KlammerClient {
     var subscription: SubscriptionContext?
     var acknowledgements: [UInt32: CheckedContinuation<SignedReceipt, any Error>] = [:]
     var statuses: [UInt32: StatusContext] = [:]
+    var directoryLookups: [UInt32: CheckedContinuation<Frame.DirectoryAnswer, any Error>] = [:]
     var drainWaiters: [CheckedContinuation<Void, Never>] = []
     var delivery: DeliveryInProgress?
     /// Signed `rejected` receipts of uploads whose ERROR has not arrived yet (at most one per upload in flight).
@@ -234,6 +235,8 @@ public actor KlammerClient {
         acknowledgements = [:]
         for (_, s) in statuses { s.continuation.resume(throwing: error) }
         statuses = [:]
+        for (_, lookup) in directoryLookups { lookup.resume(throwing: error) }
+        directoryLookups = [:]
         // A delivery cut by the connection keeps its part file: the next FETCH can resume it (SPEC.md §4.8).
         delivery?.sink.keepForResume()
         delivery = nil

@@ -40,6 +40,7 @@ enum ConfigurationSchema {
         "metrics.min_certificate_days": .scalar,
         "log.level": .scalar,
         "audit.checkpoint_interval": .scalar,
+        "directory.ttl_seconds": .scalar,
     ]
 
     /// Every proper dotted prefix of a key (`admin`, `admin.tls`): the sections that hold keys.

@@ -84,6 +84,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var logLevel: String
     /// A broker-signed checkpoint is appended to the audit log after this many entries.
     public var auditCheckpointInterval: Int
+    /// How long clients may use a directory answer (its "valid until" = issue time + this; SPEC.md §5.11).
+    public var directoryTTLSeconds: Int = 3600
 
     /// The audit log file inside the data directory.
     public var auditLogPath: String { dataDirectory + "/audit.jsonl" }

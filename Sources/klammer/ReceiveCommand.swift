@@ -139,9 +139,20 @@ struct ReceiveCommand: AsyncParsableCommand {
         }
         var receipts = (try? await client.status(message.messageID)) ?? []
         var note = ""
+        // An encrypted payload is decrypted before it is acknowledged: a message this participant cannot read is
+        // not taken responsibility for.
+        var decryptionError: KlammerClientError? = nil
+        if message.verificationError == nil, EncryptedPayload.isEncrypted(message.envelope) {
+            do {
+                try MessageDirectory.decryptPayload(in: directory, envelope: message.envelope, credentials: client.credentials)
+            } catch { decryptionError = error }
+        }
         if let error = message.verificationError {
             FileHandle.standardError.write(Data("klammer: message \(message.messageID) from \(message.envelope.sender) did NOT verify and was not acknowledged: \(error.message)\n".utf8))
             note = " NOT VERIFIED"
+        } else if let decryptionError {
+            FileHandle.standardError.write(Data("klammer: message \(message.messageID) from \(message.envelope.sender) could NOT be decrypted and was not acknowledged: \(decryptionError.message)\n".utf8))
+            note = " NOT DECRYPTED"
         } else if ack {
             let receipt = try await client.acknowledge(message)
             if !receipts.contains(receipt) { receipts.append(receipt) }
@@ -151,7 +162,8 @@ struct ReceiveCommand: AsyncParsableCommand {
         }
         try MessageDirectory.writeReceipts(receipts, in: directory)
         let e = message.envelope
-        print("received \(message.messageID) from \(e.sender) subject \"\(e.subject)\" (\(e.payloadLength) bytes, \(e.contentType)) -> \(directory)\(note)")
-        return message.isVerified
+        let encrypted = EncryptedPayload.isEncrypted(e) && decryptionError == nil ? " decrypted" : ""
+        print("received \(message.messageID) from \(e.sender) subject \"\(e.subject)\" (\(e.payloadLength) bytes, \(e.contentType)) -> \(directory)\(encrypted)\(note)")
+        return message.isVerified && decryptionError == nil
     }
 }

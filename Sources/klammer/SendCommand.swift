@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KlammerClient
+import KlammerCrypto
 import KlammerProtocol
 import Synchronization
 
@@ -29,6 +30,9 @@ struct SendCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("in-reply-to"), help: ArgumentHelp("Message id this message answers.", valueName: "MESSAGE_ID"))
     var inReplyTo: String?
+
+    @Flag(name: .long, help: "Encrypt each file end to end for the recipients' directory certificates (CMS AES-256-GCM); the broker only sees ciphertext.")
+    var encrypt = false
 
     @Flag(name: .long, help: "Print the receipts as JSON.")
     var json = false
@@ -62,18 +66,50 @@ struct SendCommand: AsyncParsableCommand {
         } else {
             replyTo = nil
         }
+        var client: KlammerClient? = nil
+        // --encrypt: look every recipient up in the broker's signed directory, encrypt each file into a private
+        // temporary directory (removed at the end), and sign and send the ciphertext.
+        var payloads = files
+        var encryptedDirectory: String? = nil
+        defer { if let encryptedDirectory { try? FileManager.default.removeItem(atPath: encryptedDirectory) } }
+        if encrypt {
+            let lookup = try await profile.connect()
+            client = lookup
+            var entries: [DirectoryEntry] = []
+            do {
+                for recipient in recipients { entries.append(try await lookup.directory(for: recipient)) }
+            } catch {
+                await lookup.close()
+                throw error
+            }
+            let certificates = try EncryptedPayload.recipientCertificates(entries)
+            let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("klammer-encrypt-\(UUID().uuidString)")
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                await lookup.close()
+                throw KlammerClientError(.fileError, "cannot create a temporary directory for the encrypted payloads: \(error)")
+            }
+            encryptedDirectory = directory
+            payloads = []
+            for (index, file) in files.enumerated() {
+                let target = (directory as NSString).appendingPathComponent("\(index).cms")
+                try EncryptedPayload.encrypt(file: file, to: target, recipients: certificates)
+                payloads.append(target)
+            }
+        }
         var prepared: [(file: String, message: PreparedMessage)] = []
-        for file in files {
+        for (file, payload) in zip(files, payloads) {
             prepared.append((file, try PreparedMessage.prepare(
-                credentials: credentials, recipients: recipients, subject: subject, contentType: contentType,
-                payload: .file(file), clientMessageID: clientID, timeToLiveSeconds: ttl, inReplyTo: replyTo)))
+                credentials: credentials, recipients: recipients, subject: subject,
+                contentType: encrypt ? EncryptedPayload.contentType : contentType,
+                payload: .file(payload), clientMessageID: clientID, timeToLiveSeconds: ttl, inReplyTo: replyTo)))
         }
         // Several files: one CMS over the batch root (SPEC.md §5.5/§5.6), each message carries its Merkle proof.
         if prepared.count > 1 {
             let batch = try PreparedMessage.signBatches(prepared.map(\.message), credentials: credentials, maxBatchSize: 256)
             prepared = zip(prepared, batch).map { ($0.file, $1) }
         }
-        var client: KlammerClient? = nil
         var results: [SignedReceipt] = []
         for (file, message) in prepared {
             var attempt = 1

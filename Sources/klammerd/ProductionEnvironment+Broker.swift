@@ -34,6 +34,7 @@ extension ProductionEnvironment {
         limits.maxChunkSize = min(limits.maxChunkSize, limits.maxFrameSize - 64)
         limits.maxMessageSize = UInt64(configuration.store.maxDocumentBytes)
         result.limits = limits
+        result.directoryTTL = .seconds(configuration.directoryTTLSeconds)
         try result.validate()
         return result
     }

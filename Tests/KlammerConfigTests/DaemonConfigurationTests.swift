@@ -71,6 +71,7 @@ struct DaemonConfigurationTests {
         #expect(config.minimumCertificateDays == 14)
         #expect(config.logLevel == "info")
         #expect(config.auditCheckpointInterval == 64)
+        #expect(config.directoryTTLSeconds == 3600)
     }
 
     @Test func checkedInExampleIsValidAndSetsEveryKey() async throws {
@@ -165,6 +166,8 @@ struct DaemonConfigurationTests {
         #expect(days?.code == .outOfRange && days?.key == "metrics.min_certificate_days")
         let partial = await failure(Self.minimal + "\nstore:\n  partial_upload_timeout_seconds: 0\n")
         #expect(partial?.code == .outOfRange && partial?.key == "store.partial_upload_timeout_seconds")
+        let ttl = await failure(Self.minimal + "\ndirectory:\n  ttl_seconds: 10\n")
+        #expect(ttl?.code == .outOfRange && ttl?.key == "directory.ttl_seconds")
     }
 
     @Test func partialUploadTimeoutComesFromTheFileOrTheEnvironment() async throws {

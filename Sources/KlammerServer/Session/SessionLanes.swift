@@ -138,6 +138,13 @@ enum SessionLanes {
                 } catch {
                     output.post(.failed(requestID: requestID, error: .from(error)))
                 }
+            case .directory(let requestID, let looked):
+                do {
+                    let (statement, signature) = try broker.directoryStatement(for: looked)
+                    output.post(.directory(answer: .init(requestID: requestID, statement: statement, signature: signature)))
+                } catch {
+                    output.post(.failed(requestID: requestID, error: .from(error)))
+                }
             }
         }
         }

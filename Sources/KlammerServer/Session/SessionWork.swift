@@ -19,6 +19,8 @@ public enum RequestWork: Sendable, Equatable {
     case nack(requestID: UInt32, messageID: MessageID, delayMillis: UInt32)
     /// STATUS_REQUEST.
     case status(requestID: UInt32, messageID: MessageID)
+    /// DIRECTORY_LOOKUP.
+    case directory(requestID: UInt32, participant: ParticipantID)
 }
 
 /// The request lane's answer to one ``RequestWork`` item.
@@ -41,6 +43,8 @@ public enum RequestResult: Sendable {
     case nacked(requestID: UInt32, redeliverNow: Bool)
     /// The routing slip for STATUS_REQUEST.
     case slip(requestID: UInt32, messageID: MessageID, receipts: [SignedReceipt])
+    /// The signed directory answer for DIRECTORY_LOOKUP.
+    case directory(answer: Frame.DirectoryAnswer)
     /// The request failed: ERROR with its request id.
     case failed(requestID: UInt32, error: ProtocolError)
     /// A submission was refused after its envelope parsed (SPEC.md §7.1 checks 3–12): RECEIPT with the signed
