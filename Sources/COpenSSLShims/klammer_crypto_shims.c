@@ -79,3 +79,8 @@ int klammer_sk_X509_REVOKED_num(const STACK_OF(X509_REVOKED) *stack) { return sk
 X509_REVOKED *klammer_sk_X509_REVOKED_value(const STACK_OF(X509_REVOKED) *stack, int i) { return sk_X509_REVOKED_value(stack, i); }
 int klammer_sk_CMS_SignerInfo_num(STACK_OF(CMS_SignerInfo) *stack) { return sk_CMS_SignerInfo_num(stack); }
 CMS_SignerInfo *klammer_sk_CMS_SignerInfo_value(STACK_OF(CMS_SignerInfo) *stack, int i) { return sk_CMS_SignerInfo_value(stack, i); }
+int klammer_sk_CMS_RecipientInfo_num(STACK_OF(CMS_RecipientInfo) *stack) { return sk_CMS_RecipientInfo_num(stack); }
+CMS_RecipientInfo *klammer_sk_CMS_RecipientInfo_value(STACK_OF(CMS_RecipientInfo) *stack, int i) { return sk_CMS_RecipientInfo_value(stack, i); }
+int klammer_sk_CMS_RecipientEncryptedKey_num(STACK_OF(CMS_RecipientEncryptedKey) *stack) { return sk_CMS_RecipientEncryptedKey_num(stack); }
+CMS_RecipientEncryptedKey *klammer_sk_CMS_RecipientEncryptedKey_value(STACK_OF(CMS_RecipientEncryptedKey) *stack, int i) { return sk_CMS_RecipientEncryptedKey_value(stack, i); }
+int klammer_bio_flush(BIO *bio) { return (int)BIO_flush(bio); }

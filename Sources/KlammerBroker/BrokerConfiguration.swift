@@ -27,6 +27,8 @@ public struct BrokerConfiguration: Sendable {
     /// Signed `rejected` receipts per second, across all connections (burst: twice this); beyond it a refused
     /// submission gets only its ERROR. 0 issues none. Default 32.
     public var rejectedReceiptsPerSecond: Int = 32
+    /// How long a directory answer may be cached by clients (its "valid until" = issue time + this; SPEC.md §5.11).
+    public var directoryTTL: Duration = .seconds(3600)
     /// Clock (tests inject a fixed one).
     public var now: @Sendable () -> Date = { Date() }
 

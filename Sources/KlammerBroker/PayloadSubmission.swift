@@ -74,6 +74,21 @@ public final class PayloadSubmission {
         try append(chunk)
     }
 
+    /// Makes the received payload durable before its length is reported to a resuming sender (SPEC.md §4.8): the blob
+    /// part file is fdatasync'ed; a payload still below `maxInlinePayload` lives in memory, which is what a parked
+    /// upload is anyway (a broker restart discards parked uploads, and the sender starts again at 0).
+    /// - Throws: STORAGE_UNAVAILABLE / STORAGE_FULL; the submission is dead then.
+    public func makeDurable() throws {
+        guard !finished else {
+            throw ProtocolError(.unexpectedFrame, "the upload was finished or refused; start a new submission")
+        }
+        guard let blob else { return }
+        do { try blob.sync() } catch {
+            abort()
+            throw Broker.storageRefusal(error, doing: "syncing the partial payload")
+        }
+    }
+
     /// Discards the upload (blob part file deleted).
     public func abort() {
         finished = true

@@ -46,6 +46,7 @@ final class ReceiptLog: Sendable {
         var slips: [MessageID: Slip] = [:]
         var byClientID: [String: MessageID] = [:]
         var byStoreID: [UInt64: MessageID] = [:]
+        var storeIDs: [MessageID: UInt64] = [:]
     }
 
     let path: String
@@ -193,6 +194,9 @@ final class ReceiptLog: Sendable {
         state.withLock { $0.byClientID[Self.dedupeKey(sender: sender, clientMessageID: clientMessageID)] }
     }
 
+    /// The store id of a message (from its `accepted` record).
+    func storeID(of messageID: MessageID) -> UInt64? { state.withLock { $0.storeIDs[messageID] } }
+
     /// The message a store id belongs to (from its `accepted` record).
     func messageID(storeID: UInt64) -> MessageID? { state.withLock { $0.byStoreID[storeID] } }
 
@@ -206,6 +210,7 @@ final class ReceiptLog: Sendable {
             s.slips[id]!.recipients = recipients
             s.byClientID[dedupeKey(sender: r.receipt.sender, clientMessageID: clientMessageID)] = id
             s.byStoreID[storeID] = id
+            s.storeIDs[id] = storeID
         }
         s.slips[id]!.receipts.append(r)
     }

@@ -20,6 +20,8 @@ public struct ClientStateMachine: Sendable {
         case acknowledge
         /// STATUS_REQUEST … last ROUTING_SLIP.
         case status
+        /// DIRECTORY_LOOKUP … DIRECTORY_ANSWER.
+        case directory
     }
 
     /// Connection phase as seen by the client.
@@ -64,6 +66,8 @@ public struct ClientStateMachine: Sendable {
         case rejectedReceipt(requestID: UInt32, SignedReceipt)
         /// One ROUTING_SLIP frame; `finished` when `more` was false.
         case routingSlip(requestID: UInt32, Frame.RoutingSlip, finished: Bool)
+        /// DIRECTORY_ANSWER: the directory request is finished (signature not yet verified).
+        case directoryAnswer(requestID: UInt32, Frame.DirectoryAnswer)
         /// ERROR for one request: that request is finished, the connection stays up.
         case requestFailed(requestID: UInt32, KlammerClientError)
         /// ERROR for a request id no longer in flight (e.g. a NACK, which has no success answer): report only.
@@ -250,7 +254,11 @@ public struct ClientStateMachine: Sendable {
             guard requests[s.requestID] == .status else { return unknown(frame) }
             if !s.more { requests[s.requestID] = nil }
             return .routingSlip(requestID: s.requestID, s, finished: !s.more)
-        case .hello, .sendBegin, .chunk, .sendEnd, .fetch, .subscribe, .credit, .ack, .nack, .statusRequest:
+        case .directoryAnswer(let answer):
+            guard requests[answer.requestID] == .directory else { return unknown(frame) }
+            requests[answer.requestID] = nil
+            return .directoryAnswer(requestID: answer.requestID, answer)
+        case .hello, .sendBegin, .chunk, .sendEnd, .fetch, .subscribe, .credit, .ack, .nack, .statusRequest, .directoryLookup:
             return fail(ProtocolError(.unexpectedFrame, "\(frame.type) is a client frame"))
         }
     }

@@ -26,18 +26,23 @@ extension KlammerClient {
             uploads[id]?.finish()
             uploads[id] = nil
         case .deliveryBegan(let id, let begin):
-            guard begin.offset == 0 else {
-                // This client never asks to resume a download, so a partial delivery cannot be completed.
-                await closeWithViolation(ProtocolError(.invalidValue, "DELIVER_BEGIN at offset \(begin.offset) although no resume was requested"))
-                return
+            let messageID = begin.storedEnvelope.messageID
+            if begin.offset > 0 {
+                // Only the delivery this FETCH asked to resume may start later, and only where we asked.
+                guard let resume = fetches[id]?.resume, resume.messageID == messageID, resume.offset == begin.offset else {
+                    await closeWithViolation(ProtocolError(.invalidValue, "DELIVER_BEGIN of \(messageID) at offset \(begin.offset) although that was not the requested resume point"))
+                    return
+                }
             }
+            if fetches[id]?.resume?.messageID == messageID { fetches[id]?.resumeBegun = true }
             let options = fetches[id]?.options ?? subscription?.options ?? ReceiveOptions(payloadStorage: .memory(maxBytes: 0))
             let storage = options.payloadStorage
             delivery = DeliveryInProgress(
                 begin: begin,
-                sink: PayloadSink(messageID: begin.storedEnvelope.messageID,
-                                  declaredLength: begin.storedEnvelope.envelope.payloadLength, storage: storage),
+                sink: PayloadSink(messageID: messageID, declaredLength: begin.storedEnvelope.envelope.payloadLength,
+                                  storage: storage, offset: begin.offset),
                 progress: options.progress)
+            if begin.offset > 0 { delivery?.progress?(messageID, begin.offset, begin.storedEnvelope.envelope.payloadLength) }
         case .deliveryChunk(_, let data):
             if let current = delivery {
                 current.sink.write(data)
@@ -48,6 +53,12 @@ extension KlammerClient {
             delivery = nil
             await completeDelivery(requestID: id, current)
         case .fetchDone(let id, let done):
+            if let fetch = fetches[id], let resume = fetch.resume, !fetch.resumeBegun,
+               case .directory(let directory) = fetch.options.payloadStorage {
+                // The broker could not resume it (acknowledged elsewhere, expired, delayed): it would start at 0
+                // next time anyway, so the part file only stands in the way of the next resume point.
+                try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(resume.messageID.hex + PayloadSink.partSuffix))
+            }
             fetches[id]?.continuation.yield(.done(delivered: Int(done.delivered), moreAvailable: done.moreAvailable))
             fetches[id]?.continuation.finish()
             fetches[id] = nil
@@ -70,6 +81,8 @@ extension KlammerClient {
             }
         case .rejectedReceipt(let id, let receipt):
             if uploads[id] != nil { rejectedReceipts[id] = receipt }
+        case .directoryAnswer(let id, let answer):
+            directoryLookups.removeValue(forKey: id)?.resume(returning: answer)
         case .requestFailed(let id, var error):
             if let receipt = rejectedReceipts.removeValue(forKey: id) { error.rejectedReceipt = receipt }
             failRequest(id, error)
@@ -110,6 +123,7 @@ extension KlammerClient {
         if let fetch = fetches.removeValue(forKey: id) { fetch.continuation.finish(throwing: error) }
         if let ack = acknowledgements.removeValue(forKey: id) { ack.resume(throwing: error) }
         if let status = statuses.removeValue(forKey: id) { status.continuation.resume(throwing: error) }
+        if let lookup = directoryLookups.removeValue(forKey: id) { lookup.resume(throwing: error) }
         if let sub = subscription, sub.requestID == id {
             sub.messages?.finish(throwing: error)
             sub.receipts?.finish()
@@ -149,7 +163,8 @@ extension KlammerClient {
         let verificationError = verify(begin: begin, payloadLength: length, payloadDigest: digest)
         let message = ReceivedMessage(
             stored: begin.storedEnvelope, signature: begin.senderSignature, senderCertificateDER: begin.senderCertificate,
-            payload: payload, payloadDigest: digest, payloadLength: length, verificationError: verificationError)
+            payload: payload, payloadDigest: digest, payloadLength: length, verificationError: verificationError,
+            resumedAt: begin.offset)
         if var fetch = fetches[id] {
             fetch.delivered += 1
             fetch.continuation.yield(.message(message))

@@ -49,10 +49,19 @@ public struct SubscriptionMessages: AsyncSequence, Sendable {
 extension KlammerClient {
     /// Pulls up to `max` messages (SPEC.md §4.4.12). The stream yields each message once its payload is complete,
     /// then ``FetchEvent/done(delivered:moreAvailable:)``.
-    public func fetch(max: Int = 100, options: ReceiveOptions = ReceiveOptions()) async throws(KlammerClientError) -> AsyncThrowingStream<FetchEvent, any Error> {
+    ///
+    /// `resume` continues a delivery that a cut connection left half received (SPEC.md §4.8): the message id and the
+    /// bytes already on disk, usually ``ReceiveOptions/resumePoint(in:)`` of the payload directory. The broker sends
+    /// that message first from that offset (``ReceivedMessage/resumedAt``), or from 0 if it cannot resume it.
+    /// Needs ``ReceiveOptions/PayloadStorage/directory(_:)`` storage.
+    public func fetch(max: Int = 100, options: ReceiveOptions = ReceiveOptions(),
+                      resume: Frame.ResumePoint? = nil) async throws(KlammerClientError) -> AsyncThrowingStream<FetchEvent, any Error> {
         _ = try requireWelcome()
         guard (1...Int(limits.maxFetchCount)).contains(max) else {
             throw KlammerClientError(.invalidArgument, "fetch count \(max) is outside 1…\(limits.maxFetchCount)")
+        }
+        if let resume, resume.offset > 0, case .memory = options.payloadStorage {
+            throw KlammerClientError(.invalidArgument, "resuming message \(resume.messageID) at byte \(resume.offset) needs the part file: receive into a directory")
         }
         let id = try machine.startRequest(.fetch)
         // Bounded by `max` messages plus `done`; payloads beyond the memory limit go to files.
@@ -60,9 +69,9 @@ extension KlammerClient {
         continuation.onTermination = { [weak self] termination in
             if case .cancelled = termination, let self { Task { await self.fetchAbandoned(id) } }
         }
-        fetches[id] = FetchContext(continuation: continuation, options: options)
+        fetches[id] = FetchContext(continuation: continuation, options: options, resume: resume)
         do {
-            try await write(.fetch(Frame.Fetch(requestID: id, maxMessages: UInt16(max))))
+            try await write(.fetch(Frame.Fetch(requestID: id, maxMessages: UInt16(max), resume: resume)))
         } catch {
             fetches[id] = nil
             machine.finishRequest(id)
@@ -171,5 +180,32 @@ extension KlammerClient {
             machine.finishRequest(id)
             failRequest(id, error)
         }
+    }
+}
+
+extension KlammerClient {
+    /// Looks up `participant`'s current encryption certificates in the broker's directory (SPEC.md §5.11) and verifies
+    /// the broker's signature with the broker's TLS certificate before returning.
+    ///
+    /// - Throws: ``KlammerClientError`` `brokerRefused` with `UNKNOWN_PARTICIPANT` for an unregistered id,
+    ///   `verificationFailed` if the answer's signature, participant, validity or certificates do not check out.
+    public func directory(for participant: ParticipantID) async throws(KlammerClientError) -> DirectoryEntry {
+        _ = try requireWelcome()
+        guard let broker = brokerCertificate else {
+            throw KlammerClientError(.verificationFailed, "no broker certificate to verify the directory answer with")
+        }
+        let id = try machine.startRequest(.directory)
+        let answer: Frame.DirectoryAnswer
+        do {
+            answer = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Frame.DirectoryAnswer, any Error>) in
+                directoryLookups[id] = c
+                Task { await self.sendOrFail(.directoryLookup(Frame.DirectoryLookup(requestID: id, participant: participant)), requestID: id) }
+            }
+        } catch let e as KlammerClientError {
+            throw e
+        } catch {
+            throw KlammerClientError(.connectionFailed, "\(error)")
+        }
+        return try DirectoryEntry.verify(statement: answer.statement, signature: answer.signature, broker: broker, participant: participant)
     }
 }

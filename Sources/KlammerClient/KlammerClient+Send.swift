@@ -4,7 +4,8 @@ public import KlammerProtocol
 import NIOCore
 
 extension KlammerClient {
-    /// Progress of an upload: bytes sent so far (including a resumed prefix) and the payload length.
+    /// Progress of an upload: bytes sent so far (including a resumed prefix) and the payload length. Called once
+    /// with the broker's READY offset before the first CHUNK (> 0 when a cut upload resumes), then after each CHUNK.
     public typealias Progress = @Sendable (_ sent: UInt64, _ total: UInt64) -> Void
 
     /// Prepares (hashes the payload, builds and signs the envelope) and sends one message; returns the broker's
@@ -26,12 +27,18 @@ extension KlammerClient {
     /// A duplicate (already accepted) is answered with the original receipt without an upload; a partially stored
     /// upload resumes at the broker's offset. The receipt is checked to be an `accepted` receipt for this envelope.
     public func send(_ prepared: PreparedMessage, progress: Progress? = nil) async throws(KlammerClientError) -> SignedReceipt {
+        try await send(prepared, progress: progress, checkingLimits: true)
+    }
+
+    /// `checkingLimits: false` skips the local check against WELCOME's limits, so tests can show the broker's own
+    /// refusal.
+    func send(_ prepared: PreparedMessage, progress: Progress?, checkingLimits: Bool) async throws(KlammerClientError) -> SignedReceipt {
         let welcome = try requireWelcome()
-        do { try prepared.envelope.validate(against: welcome.brokerLimits) } catch let e as ProtocolError {
+        if checkingLimits { do { try prepared.envelope.validate(against: welcome.brokerLimits) } catch let e as ProtocolError {
             throw KlammerClientError(.invalidArgument, code: e.code, "the broker's limits refuse this message: \(e.message)")
         } catch {
             throw KlammerClientError(.invalidArgument, "\(error)")
-        }
+        } }
         if let participant = participantID, participant != prepared.envelope.sender {
             throw KlammerClientError(.invalidArgument, code: .impersonation, "the envelope names \(prepared.envelope.sender) as sender, but this connection is \(participant)")
         }
@@ -89,6 +96,8 @@ extension KlammerClient {
         let maxChunk = max(1, Frame.maxChunkData(maxFrameSize: welcome.maxFrameSize, maxChunkSize: welcome.maxChunkSize))
         let reader = try prepared.payload.openReader(from: offset)
         var position = offset
+        // The first report is the broker's READY offset: > 0 when it resumed a cut upload (SPEC.md §4.8).
+        progress?(offset, total)
         while machine.requests[id] != nil, let block = try reader.next(maxChunk) {
             if Task.isCancelled { throw KlammerClientError(.invalidArgument, "the send was cancelled; retry with the same prepared message to finish it") }
             guard position + UInt64(block.count) <= total else {

@@ -48,6 +48,7 @@ public actor KlammerClient {
     var subscription: SubscriptionContext?
     var acknowledgements: [UInt32: CheckedContinuation<SignedReceipt, any Error>] = [:]
     var statuses: [UInt32: StatusContext] = [:]
+    var directoryLookups: [UInt32: CheckedContinuation<Frame.DirectoryAnswer, any Error>] = [:]
     var drainWaiters: [CheckedContinuation<Void, Never>] = []
     var delivery: DeliveryInProgress?
     /// Signed `rejected` receipts of uploads whose ERROR has not arrived yet (at most one per upload in flight).
@@ -63,6 +64,10 @@ public actor KlammerClient {
     struct FetchContext {
         var continuation: AsyncThrowingStream<FetchEvent, any Error>.Continuation
         var options: ReceiveOptions
+        /// The delivery this FETCH asked to resume (SPEC.md §4.8); a DELIVER_BEGIN may start at its offset.
+        var resume: Frame.ResumePoint? = nil
+        /// Whether the broker began delivering the resumed message (else its part file is stale at FETCH_DONE).
+        var resumeBegun = false
         var delivered = 0
         var failed = false
     }
@@ -230,7 +235,10 @@ public actor KlammerClient {
         acknowledgements = [:]
         for (_, s) in statuses { s.continuation.resume(throwing: error) }
         statuses = [:]
-        delivery?.sink.discard()
+        for (_, lookup) in directoryLookups { lookup.resume(throwing: error) }
+        directoryLookups = [:]
+        // A delivery cut by the connection keeps its part file: the next FETCH can resume it (SPEC.md §4.8).
+        delivery?.sink.keepForResume()
         delivery = nil
         for d in drainWaiters { d.resume() }
         drainWaiters = []

@@ -224,7 +224,10 @@ public enum MessageDirectory {
         }
         try MessageVerifier.verifySignature(envelope: envelope, signature: signature, senderCertificate: certificate,
                                             trustStore: trustStore, at: time)
-        let (length, digest) = try PayloadSource.file(path(payloadFile)).measure()
+        // An encrypted message is signed over its ciphertext, kept as payload.cms next to the decrypted payload.
+        let signedPayload = EncryptedPayload.isEncrypted(envelope) && FileManager.default.fileExists(atPath: path(encryptedPayloadFile))
+            ? encryptedPayloadFile : payloadFile
+        let (length, digest) = try PayloadSource.file(path(signedPayload)).measure()
         try MessageVerifier.verifyPayload(envelope: envelope, length: length, digest: digest)
         let envelopeDigest = MessageVerifier.digest(of: envelope)
         let receipts = try verifyReceipts(in: directory, envelopeDigest: envelopeDigest, trustStore: trustStore, at: time)

@@ -26,6 +26,9 @@ public struct ReceivedMessage: Sendable {
     /// Why the message failed verification (``MessageVerifier``), or nil if it verified. Only verified messages can
     /// be acknowledged.
     public let verificationError: KlammerClientError?
+    /// The payload offset the broker's DELIVER_BEGIN started at: > 0 when a cut download was resumed (SPEC.md
+    /// §4.8); the bytes before it came from the part file on disk.
+    public let resumedAt: UInt64
 
     /// The broker-assigned message id.
     public var messageID: MessageID { stored.messageID }
@@ -40,7 +43,9 @@ public struct ReceivedMessage: Sendable {
 
     /// Creates a value (used by the client and by tests).
     public init(stored: StoredEnvelope, signature: SenderSignature, senderCertificateDER: [UInt8], payload: Payload,
-                payloadDigest: SHA256Digest, payloadLength: UInt64, verificationError: KlammerClientError?) {
+                payloadDigest: SHA256Digest, payloadLength: UInt64, verificationError: KlammerClientError?,
+                resumedAt: UInt64 = 0) {
+        self.resumedAt = resumedAt
         self.stored = stored
         self.signature = signature
         self.senderCertificateDER = senderCertificateDER

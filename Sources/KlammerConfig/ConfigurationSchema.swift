@@ -27,6 +27,7 @@ enum ConfigurationSchema {
         "store.durability": .scalar,
         "store.batch_max_delay_ms": .scalar,
         "store.max_document_bytes": .scalar,
+        "store.partial_upload_timeout_seconds": .scalar,
         "store.default_ttl_seconds": .scalar,
         "store.max_attempts": .scalar,
         "store.visibility_timeout_seconds": .scalar,
@@ -39,6 +40,7 @@ enum ConfigurationSchema {
         "metrics.min_certificate_days": .scalar,
         "log.level": .scalar,
         "audit.checkpoint_interval": .scalar,
+        "directory.ttl_seconds": .scalar,
     ]
 
     /// Every proper dotted prefix of a key (`admin`, `admin.tls`): the sections that hold keys.

@@ -231,7 +231,8 @@ struct ConfigurationValues {
             maxDocumentBytes: try bytes("store.max_document_bytes", default: 2 << 30, range: 1024...(2 << 30)),
             defaultTTLSeconds: try int("store.default_ttl_seconds", default: 7 * 86400, range: 60...(90 * 86400), unit: "seconds"),
             maxAttempts: try int("store.max_attempts", default: 10, range: 1...1000),
-            visibilityTimeoutSeconds: try int("store.visibility_timeout_seconds", default: 300, range: 1...86400, unit: "seconds"))
+            visibilityTimeoutSeconds: try int("store.visibility_timeout_seconds", default: 300, range: 1...86400, unit: "seconds"),
+            partialUploadTimeoutSeconds: try int("store.partial_upload_timeout_seconds", default: 86400, range: 1...(7 * 86400), unit: "seconds"))
 
         let limits = DaemonConfiguration.Limits(
             maxFrameBytes: try bytes("limits.max_frame_bytes", default: 1 << 20, range: (16 << 10)...(16 << 20)),
@@ -259,6 +260,7 @@ struct ConfigurationValues {
             metricsPort: metricsPort == 0 ? nil : metricsPort,
             minimumCertificateDays: try int("metrics.min_certificate_days", default: 14, range: 0...3650, unit: "days"),
             logLevel: level,
-            auditCheckpointInterval: try int("audit.checkpoint_interval", default: 64, range: 1...100_000, unit: "entries"))
+            auditCheckpointInterval: try int("audit.checkpoint_interval", default: 64, range: 1...100_000, unit: "entries"),
+            directoryTTLSeconds: try int("directory.ttl_seconds", default: 3600, range: 60...604_800, unit: "seconds"))
     }
 }

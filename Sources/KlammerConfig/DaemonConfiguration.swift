@@ -39,6 +39,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var maxAttempts: Int
         /// How long a delivered but unacknowledged message stays invisible to other fetches, in seconds.
         public var visibilityTimeoutSeconds: Int
+        /// How long an upload that was cut off stays resumable, in seconds; then its partial payload is deleted and
+        /// it is never delivered (SPEC.md §4.8).
+        public var partialUploadTimeoutSeconds: Int = 86400
     }
 
     /// `admin.tls.*`: the admin API served over mutual TLS besides the Unix socket, for the admin certificates listed.
@@ -81,6 +84,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var logLevel: String
     /// A broker-signed checkpoint is appended to the audit log after this many entries.
     public var auditCheckpointInterval: Int
+    /// How long clients may use a directory answer (its "valid until" = issue time + this; SPEC.md §5.11).
+    public var directoryTTLSeconds: Int = 3600
 
     /// The audit log file inside the data directory.
     public var auditLogPath: String { dataDirectory + "/audit.jsonl" }

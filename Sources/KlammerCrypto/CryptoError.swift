@@ -49,6 +49,11 @@ public struct CryptoError: Error, CustomStringConvertible, Sendable {
         public static let fileNotFound = Code("fileNotFound")
         /// A parameter passed by the caller is invalid (e.g. a malformed SAN, notAfter before notBefore).
         public static let invalidParameter = Code("invalidParameter")
+        /// An encrypted CMS structure has no RecipientInfo for the given certificate: it was not encrypted for it.
+        public static let notARecipient = Code("notARecipient")
+        /// Decryption failed although the certificate is a recipient: the ciphertext or its authentication tag was
+        /// altered, or the key does not open the wrapped content key.
+        public static let decryptionFailed = Code("decryptionFailed")
         /// OpenSSL failed in a way not covered by a more specific code; see ``CryptoError/openSSLErrors``.
         public static let openSSLFailure = Code("openSSLFailure")
     }

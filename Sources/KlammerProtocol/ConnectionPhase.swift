@@ -36,7 +36,7 @@ public enum ConnectionPhase: Hashable, Sendable {
             return type != .hello && type != .welcome
         case .draining:
             switch type {
-            case .hello, .welcome, .sendBegin, .fetch, .subscribe, .statusRequest: return false
+            case .hello, .welcome, .sendBegin, .fetch, .subscribe, .statusRequest, .directoryLookup: return false
             default: return true
             }
         }

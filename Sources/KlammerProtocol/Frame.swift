@@ -54,6 +54,10 @@ public enum Frame: Hashable, Sendable {
     case statusRequest(StatusRequest)
     /// ROUTING_SLIP (SPEC.md §4.4.23).
     case routingSlip(RoutingSlip)
+    /// DIRECTORY_LOOKUP (SPEC.md §4.4.24).
+    case directoryLookup(DirectoryLookup)
+    /// DIRECTORY_ANSWER (SPEC.md §4.4.25).
+    case directoryAnswer(DirectoryAnswer)
 
     /// Size of the fixed header: length u32, type u8, flags u8, request id u32.
     public static let headerSize = 10
@@ -100,6 +104,8 @@ public enum Frame: Hashable, Sendable {
         case .receipt: return .receipt
         case .statusRequest: return .statusRequest
         case .routingSlip: return .routingSlip
+        case .directoryLookup: return .directoryLookup
+        case .directoryAnswer: return .directoryAnswer
         }
     }
 
@@ -125,6 +131,8 @@ public enum Frame: Hashable, Sendable {
         case .receipt(let f): return f.requestID
         case .statusRequest(let f): return f.requestID
         case .routingSlip(let f): return f.requestID
+        case .directoryLookup(let f): return f.requestID
+        case .directoryAnswer(let f): return f.requestID
         }
     }
 
@@ -154,6 +162,8 @@ public enum Frame: Hashable, Sendable {
         case .receipt(let f): return f
         case .statusRequest(let f): return f
         case .routingSlip(let f): return f
+        case .directoryLookup(let f): return f
+        case .directoryAnswer(let f): return f
         }
     }
 

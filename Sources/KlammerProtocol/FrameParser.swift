@@ -82,8 +82,8 @@ public enum FrameParser {
             case .receipt: frame = .receipt(try .read(&r, requestID: requestID, limits: limits))
             case .statusRequest: frame = .statusRequest(try .read(&r, requestID: requestID))
             case .routingSlip: frame = .routingSlip(try .read(&r, requestID: requestID, limits: limits))
-            case .directoryLookup, .directoryAnswer:
-                throw r.error(.unknownFrameType, "reserved frame type")
+            case .directoryLookup: frame = .directoryLookup(try .read(&r, requestID: requestID))
+            case .directoryAnswer: frame = .directoryAnswer(try .read(&r, requestID: requestID, limits: limits))
             }
         } catch let e as ProtocolError {
             // Nested structures report their own context; prefix the frame name once.

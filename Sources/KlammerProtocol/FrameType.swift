@@ -52,10 +52,10 @@ public enum FrameType: UInt8, Hashable, Sendable, CaseIterable, CustomStringConv
     case statusRequest = 0x31
     /// ROUTING_SLIP.
     case routingSlip = 0x32
-    // Reserved for the end-to-end encryption issue; not decodable in version 1.
-    /// DIRECTORY_LOOKUP (reserved).
+    // Directory (end-to-end encryption)
+    /// DIRECTORY_LOOKUP.
     case directoryLookup = 0x40
-    /// DIRECTORY_ANSWER (reserved).
+    /// DIRECTORY_ANSWER.
     case directoryAnswer = 0x41
 
     /// Who may send a frame type.
@@ -69,7 +69,8 @@ public enum FrameType: UInt8, Hashable, Sendable, CaseIterable, CustomStringConv
     }
 
     /// Reserved types have a number but no layout in this version; receiving one is UNKNOWN_FRAME_TYPE.
-    public var isReserved: Bool { self == .directoryLookup || self == .directoryAnswer }
+    /// (None at the moment: 0x40/0x41 were reserved for the directory and are now assigned.)
+    public var isReserved: Bool { false }
 
     /// Connection-level frames carry request id 0; all others a non-zero request id
     /// (ERROR may use either: 0 = connection error).

@@ -118,6 +118,16 @@ public final class BrokerDaemon: Service {
         running.withLock { $0 = broker }
         let brokerEvents = Task { await broker.run() }
         let hub = self.hub
+        // Parked uploads whose sender never came back are discarded (part file deleted, never delivered) soon after
+        // their lifetime, not only when the next upload happens to look (SPEC.md §4.8).
+        let parkingSweep = Task {
+            let period = min(max(hub.parking.lifetime / 8, .milliseconds(100)), .seconds(30))
+            while !Task.isCancelled {
+                try? await Task.sleep(for: period)
+                hub.parking.expireParked()
+            }
+        }
+        defer { parkingSweep.cancel() }
         let session = sessionConfiguration
         let logger = self.logger
         // The TLS layer only checks that the client certificate chains to the CA (and CRLs); the registry decides in

@@ -68,6 +68,19 @@ public final class BlobWriter {
         size += UInt64(chunk.count)
     }
 
+    /// Makes every byte written so far durable (fdatasync of the part file), so a resumed upload is told an offset
+    /// the disk really holds (SPEC.md §4.8). The upload stays open for more writes.
+    public func sync() throws {
+        guard !done else { throw StoreError(.invalidArgument, "blob upload already finished or aborted") }
+        do { try io.fdatasync(fd, path: tmpPath) } catch {
+            abort()
+            throw Self.map(error, tmpPath)
+        }
+    }
+
+    /// Bytes written so far.
+    public var writtenBytes: UInt64 { size }
+
     /// Completes the upload: footer, fdatasync, rename into place, directory fsync. Returns the reference to put in
     /// `MessageRecord.payload`. Pass the CRC32C the sender computed to have it checked here as well.
     public func finish(expectedCRC32C: UInt32? = nil) throws -> BlobReference {

@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
 
-/// A one-line progress display for large transfers, only when stdout is a terminal.
+/// A one-line progress display for large transfers (bytes, percent, throughput), only when stderr is a terminal, so
+/// the results printed on stdout stay clean when they are piped.
 final class ProgressLine: Sendable {
     /// Transfers smaller than this show no progress.
     static let minimumBytes: UInt64 = 4 << 20
@@ -9,10 +10,12 @@ final class ProgressLine: Sendable {
     private let label: String
     private let total: UInt64
     private let lastPercent = Mutex<Int>(-1)
+    private let started = ContinuousClock.now
+    private let first = Mutex<UInt64?>(nil)
 
-    /// nil unless stdout is a terminal and the transfer is large.
+    /// nil unless stderr is a terminal and the transfer is large.
     init?(label: String, total: UInt64) {
-        guard total >= Self.minimumBytes, isatty(STDOUT_FILENO) == 1 else { return nil }
+        guard total >= Self.minimumBytes, isatty(STDERR_FILENO) == 1 else { return nil }
         self.label = label
         self.total = total
     }
@@ -24,12 +27,24 @@ final class ProgressLine: Sendable {
             return last != percent
         }
         guard changed else { return }
-        let line = String(format: "\r%@: %.1f / %.1f MiB (%d%%)", label, Double(done) / 1_048_576, Double(total) / 1_048_576, percent)
-        FileHandle.standardOutput.write(Data(line.utf8))
+        // Throughput counts only this run's bytes (a resumed transfer starts with the part already there).
+        let base = first.withLock { value in
+            if value == nil { value = done }
+            return value!
+        }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let rate = seconds > 0 ? Double(done - min(done, base)) / 1_048_576 / seconds : 0
+        let width = 30
+        let filled = min(width, percent * width / 100)
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        let line = String(format: "\r%@ [%@] %.1f / %.1f MiB (%d%%) %.1f MiB/s", label, bar, Double(done) / 1_048_576,
+                          Double(total) / 1_048_576, percent, rate)
+        FileHandle.standardError.write(Data(line.utf8))
     }
 
     func finish() {
-        FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8))
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 }
 

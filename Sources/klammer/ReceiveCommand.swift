@@ -64,12 +64,19 @@ struct ReceiveCommand: AsyncParsableCommand {
     static let maxBackoffSeconds = 30
 
     /// Pulls everything waiting (or up to --max).
+    /// A download that a cut connection left half done in the spool directory is resumed first (SPEC.md §4.8).
     func fetchAll(client: KlammerClient, options: ReceiveOptions, counts: inout Counts) async throws {
+        var resume = spoolResumePoint(options)
         while true {
             let batch = max > 0 ? Swift.min(100, max - counts.handled) : 100
             if batch <= 0 { return }
             var more = false
-            for try await event in try await client.fetch(max: batch, options: options) {
+            if let resume {
+                FileHandle.standardError.write(Data("klammer: resuming message \(resume.messageID) at byte \(resume.offset)\n".utf8))
+            }
+            let events = try await client.fetch(max: batch, options: options, resume: resume)
+            resume = nil
+            for try await event in events {
                 switch event {
                 case .message(let message):
                     if try await handle(message, client: client) == false { counts.rejected += 1 }
@@ -92,6 +99,13 @@ struct ReceiveCommand: AsyncParsableCommand {
                 let connected = try await profile.connect()
                 client = connected
                 backoff = 1
+                // Finish a download the last connection left half done before new messages are pushed.
+                if spoolResumePoint(options) != nil {
+                    var first = Counts()
+                    try await fetchAll(client: connected, options: options, counts: &first)
+                    counts.handled += first.handled
+                    counts.rejected += first.rejected
+                }
                 let subscription = try await connected.subscribe(credits: 16, options: options)
                 for try await message in subscription.messages {
                     if try await handle(message, client: connected) == false { counts.rejected += 1 }
@@ -112,6 +126,11 @@ struct ReceiveCommand: AsyncParsableCommand {
         }
     }
 
+    func spoolResumePoint(_ options: ReceiveOptions) -> Frame.ResumePoint? {
+        guard case .directory(let spool) = options.payloadStorage else { return nil }
+        return ReceiveOptions.resumePoint(in: spool)
+    }
+
     /// Writes, records receipts, acknowledges. Returns false if the message did not verify.
     func handle(_ message: ReceivedMessage, client: KlammerClient) async throws -> Bool {
         let directory = try MessageDirectory.write(message, into: out)
@@ -120,9 +139,20 @@ struct ReceiveCommand: AsyncParsableCommand {
         }
         var receipts = (try? await client.status(message.messageID)) ?? []
         var note = ""
+        // An encrypted payload is decrypted before it is acknowledged: a message this participant cannot read is
+        // not taken responsibility for.
+        var decryptionError: KlammerClientError? = nil
+        if message.verificationError == nil, EncryptedPayload.isEncrypted(message.envelope) {
+            do {
+                try MessageDirectory.decryptPayload(in: directory, envelope: message.envelope, credentials: client.credentials)
+            } catch { decryptionError = error }
+        }
         if let error = message.verificationError {
             FileHandle.standardError.write(Data("klammer: message \(message.messageID) from \(message.envelope.sender) did NOT verify and was not acknowledged: \(error.message)\n".utf8))
             note = " NOT VERIFIED"
+        } else if let decryptionError {
+            FileHandle.standardError.write(Data("klammer: message \(message.messageID) from \(message.envelope.sender) could NOT be decrypted and was not acknowledged: \(decryptionError.message)\n".utf8))
+            note = " NOT DECRYPTED"
         } else if ack {
             let receipt = try await client.acknowledge(message)
             if !receipts.contains(receipt) { receipts.append(receipt) }
@@ -132,7 +162,8 @@ struct ReceiveCommand: AsyncParsableCommand {
         }
         try MessageDirectory.writeReceipts(receipts, in: directory)
         let e = message.envelope
-        print("received \(message.messageID) from \(e.sender) subject \"\(e.subject)\" (\(e.payloadLength) bytes, \(e.contentType)) -> \(directory)\(note)")
-        return message.isVerified
+        let encrypted = EncryptedPayload.isEncrypted(e) && decryptionError == nil ? " decrypted" : ""
+        print("received \(message.messageID) from \(e.sender) subject \"\(e.subject)\" (\(e.payloadLength) bytes, \(e.contentType)) -> \(directory)\(encrypted)\(note)")
+        return message.isVerified && decryptionError == nil
     }
 }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import KlammerClient
+import KlammerCrypto
 import KlammerProtocol
+import Synchronization
 
 /// `klammer send --to ID [--to ID…] [--subject S] FILE…`: one signed message per file.
 struct SendCommand: AsyncParsableCommand {
@@ -28,6 +30,9 @@ struct SendCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("in-reply-to"), help: ArgumentHelp("Message id this message answers.", valueName: "MESSAGE_ID"))
     var inReplyTo: String?
+
+    @Flag(name: .long, help: "Encrypt each file end to end for the recipients' directory certificates (CMS AES-256-GCM); the broker only sees ciphertext.")
+    var encrypt = false
 
     @Flag(name: .long, help: "Print the receipts as JSON.")
     var json = false
@@ -61,18 +66,50 @@ struct SendCommand: AsyncParsableCommand {
         } else {
             replyTo = nil
         }
+        var client: KlammerClient? = nil
+        // --encrypt: look every recipient up in the broker's signed directory, encrypt each file into a private
+        // temporary directory (removed at the end), and sign and send the ciphertext.
+        var payloads = files
+        var encryptedDirectory: String? = nil
+        defer { if let encryptedDirectory { try? FileManager.default.removeItem(atPath: encryptedDirectory) } }
+        if encrypt {
+            let lookup = try await profile.connect()
+            client = lookup
+            var entries: [DirectoryEntry] = []
+            do {
+                for recipient in recipients { entries.append(try await lookup.directory(for: recipient)) }
+            } catch {
+                await lookup.close()
+                throw error
+            }
+            let certificates = try EncryptedPayload.recipientCertificates(entries)
+            let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("klammer-encrypt-\(UUID().uuidString)")
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                await lookup.close()
+                throw KlammerClientError(.fileError, "cannot create a temporary directory for the encrypted payloads: \(error)")
+            }
+            encryptedDirectory = directory
+            payloads = []
+            for (index, file) in files.enumerated() {
+                let target = (directory as NSString).appendingPathComponent("\(index).cms")
+                try EncryptedPayload.encrypt(file: file, to: target, recipients: certificates)
+                payloads.append(target)
+            }
+        }
         var prepared: [(file: String, message: PreparedMessage)] = []
-        for file in files {
+        for (file, payload) in zip(files, payloads) {
             prepared.append((file, try PreparedMessage.prepare(
-                credentials: credentials, recipients: recipients, subject: subject, contentType: contentType,
-                payload: .file(file), clientMessageID: clientID, timeToLiveSeconds: ttl, inReplyTo: replyTo)))
+                credentials: credentials, recipients: recipients, subject: subject,
+                contentType: encrypt ? EncryptedPayload.contentType : contentType,
+                payload: .file(payload), clientMessageID: clientID, timeToLiveSeconds: ttl, inReplyTo: replyTo)))
         }
         // Several files: one CMS over the batch root (SPEC.md §5.5/§5.6), each message carries its Merkle proof.
         if prepared.count > 1 {
             let batch = try PreparedMessage.signBatches(prepared.map(\.message), credentials: credentials, maxBatchSize: 256)
             prepared = zip(prepared, batch).map { ($0.file, $1) }
         }
-        var client: KlammerClient? = nil
         var results: [SignedReceipt] = []
         for (file, message) in prepared {
             var attempt = 1
@@ -80,8 +117,12 @@ struct SendCommand: AsyncParsableCommand {
                 do {
                     if client == nil { client = try await profile.connect() }
                     let progress = ProgressLine(label: (file as NSString).lastPathComponent, total: message.envelope.payloadLength)
-                    var report: KlammerClient.Progress? = nil
-                    if let progress { report = { sent, _ in progress.update(sent) } }
+                    let resumed = ResumeNotice(file: file)
+                    // The first report is the broker's READY offset: > 0 means it kept what the cut attempt sent.
+                    let report: KlammerClient.Progress = { sent, total in
+                        resumed.first(sent, total)
+                        progress?.update(sent)
+                    }
                     let receipt = try await client!.send(message, progress: report)
                     progress?.finish()
                     results.append(receipt)
@@ -147,6 +188,18 @@ struct SendCommand: AsyncParsableCommand {
     static func summary(_ receipt: SignedReceipt, file: String, envelope: Envelope) -> String {
         let r = receipt.receipt
         return "accepted \(file): message \(r.messageID) to \(envelope.recipients.map(\.rawValue).joined(separator: ", ")) at \(Timestamp.iso(r.timestampMillis)) (client id \(envelope.clientMessageID), envelope sha256 \(r.envelopeDigest.hex), broker \(r.brokerID))"
+    }
+}
+
+/// Tells once per attempt that an upload continues where a cut attempt stopped (SPEC.md §4.8).
+final class ResumeNotice: Sendable {
+    private let file: String
+    private let seen = Mutex(false)
+    init(file: String) { self.file = file }
+
+    func first(_ offset: UInt64, _ total: UInt64) {
+        guard seen.withLock({ s in defer { s = true }; return !s }), offset > 0 else { return }
+        FileHandle.standardError.write(Data("klammer: \(file): the broker kept \(offset) of \(total) bytes; resuming from there\n".utf8))
     }
 }
 

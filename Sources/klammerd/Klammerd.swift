@@ -42,12 +42,19 @@ struct Klammerd: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(help: ArgumentHelp("Largest document accepted, in bytes (dev mode; production: store.max_document_bytes). 1024 … 2147483648, default 2 GiB.", valueName: "bytes"))
+    var maxDocumentBytes: Int = 2 << 30
+
+    @Option(help: ArgumentHelp("Seconds after which an upload that was cut and never resumed is deleted (dev mode; production: store.partial_upload_timeout_seconds). 1 … 604800, default 86400.", valueName: "seconds"))
+    var partialUploadTimeout: Int = 86_400
+
     func validate() throws {
         if configFile != nil {
             guard !dev else { throw ValidationError("--dev and --config exclude each other; choose one.") }
             // Production mode takes everything from the configuration file (and KLAMMER_* variables); a dev-mode
             // option next to --config would be silently ignored, so it is refused.
-            let devOptions = ["--data", "--host", "--port", "--metrics-port", "--log-level"]
+            let devOptions = ["--data", "--host", "--port", "--metrics-port", "--log-level", "--max-document-bytes",
+                              "--partial-upload-timeout"]
             if let given = CommandLine.arguments.first(where: { argument in devOptions.contains { argument == $0 || argument.hasPrefix($0 + "=") } }) {
                 throw ValidationError("\(given) applies to --dev only; with --config set data_dir, listen.host, listen.port, metrics.port or log.level in the file, or override them with KLAMMER_DATA_DIR, KLAMMER_LISTEN_HOST, KLAMMER_LISTEN_PORT, KLAMMER_LOG_LEVEL.")
             }
@@ -61,6 +68,12 @@ struct Klammerd: AsyncParsableCommand {
         }
         guard (0...65535).contains(port) else {
             throw ValidationError("--port must be between 0 and 65535, got \(port).")
+        }
+        guard (1024...(2 << 30)).contains(maxDocumentBytes) else {
+            throw ValidationError("--max-document-bytes must be between 1024 and 2147483648, got \(maxDocumentBytes).")
+        }
+        guard (1...604_800).contains(partialUploadTimeout) else {
+            throw ValidationError("--partial-upload-timeout must be between 1 and 604800 seconds, got \(partialUploadTimeout).")
         }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(logLevel)'.")
@@ -87,10 +100,15 @@ struct Klammerd: AsyncParsableCommand {
             throw ValidationError("dev setup failed: \(error)")
         }
         let host = self.host
+        var storeConfiguration = environment.storeConfiguration
+        storeConfiguration.maxBlobSize = UInt64(maxDocumentBytes)
+        storeConfiguration.blobAbandonTimeout = .seconds(partialUploadTimeout)
+        var brokerConfiguration = try environment.brokerConfiguration()
+        brokerConfiguration.limits.maxMessageSize = UInt64(maxDocumentBytes)
         let server = BrokerDaemon(
             host: host, port: port, tlsContext: environment.tlsContext, registry: environment.registry,
-            storeConfiguration: environment.storeConfiguration,
-            brokerConfiguration: try environment.brokerConfiguration(), logger: logger,
+            storeConfiguration: storeConfiguration,
+            brokerConfiguration: brokerConfiguration, logger: logger,
             onListening: { address in
                 // Unbuffered, so a supervising process (or a test) sees the banner at once.
                 FileHandle.standardOutput.write(Data((environment.banner(host: host, port: address.port ?? 0) + "\n").utf8))

@@ -15,6 +15,8 @@ extension ProductionEnvironment {
             result.durability = .batched(maxDelay: .milliseconds(milliseconds))
         }
         result.maxBlobSize = UInt64(store.maxDocumentBytes)
+        // Unfinished uploads: resumable for this long, then deleted (SPEC.md §4.8, §9.3).
+        result.blobAbandonTimeout = .seconds(store.partialUploadTimeoutSeconds)
         result.maxAttempts = store.maxAttempts
         result.defaultTTL = .seconds(store.defaultTTLSeconds)
         return result
@@ -32,6 +34,7 @@ extension ProductionEnvironment {
         limits.maxChunkSize = min(limits.maxChunkSize, limits.maxFrameSize - 64)
         limits.maxMessageSize = UInt64(configuration.store.maxDocumentBytes)
         result.limits = limits
+        result.directoryTTL = .seconds(configuration.directoryTTLSeconds)
         try result.validate()
         return result
     }

@@ -12,6 +12,7 @@ struct ProductionEnvironmentTests {
             "KLAMMER_STORE_DURABILITY": "batched", "KLAMMER_STORE_BATCH_MAX_DELAY_MS": "7",
             "KLAMMER_STORE_MAX_ATTEMPTS": "3", "KLAMMER_STORE_DEFAULT_TTL_SECONDS": "3600",
             "KLAMMER_STORE_MAX_DOCUMENT_BYTES": "10MiB", "KLAMMER_LIMITS_MAX_FRAME_BYTES": "64KiB",
+            "KLAMMER_STORE_PARTIAL_UPLOAD_TIMEOUT_SECONDS": "900",
         ])
         let environment = try ProductionEnvironment(configuration: configuration)
         let store = environment.storeConfiguration()
@@ -20,6 +21,7 @@ struct ProductionEnvironmentTests {
         #expect(store.maxAttempts == 3)
         #expect(store.defaultTTL == .seconds(3600))
         #expect(store.maxBlobSize == 10 << 20)
+        #expect(store.blobAbandonTimeout == .seconds(900))  // partial uploads (SPEC.md §4.8)
         let broker = try environment.brokerConfiguration()
         #expect(broker.brokerID.rawValue == "broker:test-1")
         #expect(broker.limits.maxFrameSize == 64 << 10)

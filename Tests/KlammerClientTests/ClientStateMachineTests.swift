@@ -238,3 +238,22 @@ import Testing
         #expect(sendError == nil)
     }
 }
+
+@Suite struct ClientDirectoryStateTests {
+    @Test func directoryAnswerFinishesOnlyADirectoryRequest() throws {
+        var m = ClientStateMachineTests.open()
+        let lookup = try m.startRequest(.directory), status = try m.startRequest(.status)
+        let statement = try DirectoryStatement(participant: ParticipantID("ags:13003000"), issuedAtMillis: 1, validUntilMillis: 2,
+                                               broker: ParticipantID("broker:test"), certificates: [])
+        guard case .directoryAnswer(lookup, _) = m.receive(.directoryAnswer(.init(requestID: lookup, statement: statement, signature: [0x30]))) else {
+            Issue.record("no directory answer")
+            return
+        }
+        #expect(m.requests[lookup] == nil)
+        // An answer for a request of another kind is a protocol violation.
+        guard case .closeConnection = m.receive(.directoryAnswer(.init(requestID: status, statement: statement, signature: [0x30]))) else {
+            Issue.record("DIRECTORY_ANSWER for a STATUS_REQUEST was accepted")
+            return
+        }
+    }
+}

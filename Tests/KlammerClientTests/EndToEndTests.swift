@@ -341,9 +341,9 @@ import Testing
         await recipient.close()
     }
 
-    /// The broker parks the interrupted upload when it notices the closed connection; whether the retry's SEND_BEGIN
-    /// arrives after that (READY k > 0, resume) or before (READY 0) is a race we cannot observe from outside, so this
-    /// checks that either way the retry succeeds with exactly the signed payload (resume itself: FakeBrokerTests).
+    /// The retry takes the interrupted upload over (parked, or still held by the old connection) and succeeds with
+    /// exactly the signed payload. The cut at 1 MiB may leave the broker with nothing stored (READY 0), so the resume
+    /// offset itself is checked by LargeDocumentTests and ResumeTakeoverTests.
     @Test func interruptedUploadSucceedsOnRetry() async throws {
         let base = try TempDir()
         let daemon = try Daemon(dataDirectory: base.file("dev"))

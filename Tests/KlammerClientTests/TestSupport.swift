@@ -106,12 +106,15 @@ final class Daemon {
     let stderrFile: String
     private(set) var port = 0
 
-    init(dataDirectory: String) throws {
+    /// `arguments` are added to the dev command line (e.g. `--max-document-bytes`); `lifetimeSeconds` bounds the
+    /// process (coreutils `timeout`).
+    init(dataDirectory: String, arguments: [String] = [], lifetimeSeconds: Int = 180) throws {
         self.dataDirectory = dataDirectory
         stderrFile = dataDirectory + ".stderr"
         _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["-k", "2", "180", ProcessRunner.binary("klammerd"), "--dev", "--data", dataDirectory, "--port", "0"]
+        process.arguments = ["-k", "2", "\(lifetimeSeconds)", ProcessRunner.binary("klammerd"), "--dev", "--data", dataDirectory,
+                             "--port", "0"] + arguments
         process.standardOutput = stdout
         process.standardError = FileHandle(forWritingAtPath: stderrFile)
         process.standardInput = FileHandle.nullDevice
@@ -154,6 +157,25 @@ final class Daemon {
     }
     func environment(_ id: String) -> [String: String] {
         ["KLAMMER_CERT": certPath(id), "KLAMMER_KEY": keyPath(id), "KLAMMER_CA": caPath, "KLAMMER_BROKER": broker]
+    }
+
+    /// The pid of klammerd itself (the child of `timeout`).
+    var brokerPID: Int32? {
+        let pid = process.processIdentifier
+        let children = (try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)) ?? ""
+        return children.split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }.first
+    }
+
+    /// klammerd's resident set size and its peak (`VmRSS`, `VmHWM` of /proc/PID/status), in bytes.
+    func memory() -> (rss: UInt64, peak: UInt64)? {
+        guard let pid = brokerPID,
+              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        func field(_ name: String) -> UInt64? {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return nil }
+            return line.split(separator: " ").compactMap { UInt64($0) }.first.map { $0 * 1024 }
+        }
+        guard let rss = field("VmRSS"), let peak = field("VmHWM") else { return nil }
+        return (rss, peak)
     }
 
     /// kill -9 of klammerd itself (the child of `timeout`), as a crash would; waits until it is reaped.

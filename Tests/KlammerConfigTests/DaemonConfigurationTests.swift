@@ -63,12 +63,15 @@ struct DaemonConfigurationTests {
         #expect(config.tls.handshakeTimeoutSeconds == 10)
         #expect(config.store.durability == .always)
         #expect(config.store.maxAttempts == 10)
+        #expect(config.store.maxDocumentBytes == 2 << 30)
+        #expect(config.store.partialUploadTimeoutSeconds == 86400)
         #expect(config.limits.maxFrameBytes == 1 << 20)
         #expect(config.adminSocket == base + "/data/admin.sock")
         #expect(config.metricsPort == nil)
         #expect(config.minimumCertificateDays == 14)
         #expect(config.logLevel == "info")
         #expect(config.auditCheckpointInterval == 64)
+        #expect(config.directoryTTLSeconds == 3600)
     }
 
     @Test func checkedInExampleIsValidAndSetsEveryKey() async throws {
@@ -79,6 +82,7 @@ struct DaemonConfigurationTests {
         #expect(config.listenHost == "0.0.0.0")
         #expect(config.dataDirectory == "/var/lib/klammer")
         #expect(config.store.maxDocumentBytes == 2 << 30)
+        #expect(config.store.partialUploadTimeoutSeconds == 86400)
         #expect(config.adminSocket == "/var/lib/klammer/admin.sock")
     }
 
@@ -160,6 +164,17 @@ struct DaemonConfigurationTests {
         #expect(fromEnvironment?.source == "environment variable KLAMMER_STORE_MAX_ATTEMPTS")
         let days = await failure(Self.minimal + "\nmetrics:\n  min_certificate_days: 5000\n")
         #expect(days?.code == .outOfRange && days?.key == "metrics.min_certificate_days")
+        let partial = await failure(Self.minimal + "\nstore:\n  partial_upload_timeout_seconds: 0\n")
+        #expect(partial?.code == .outOfRange && partial?.key == "store.partial_upload_timeout_seconds")
+        let ttl = await failure(Self.minimal + "\ndirectory:\n  ttl_seconds: 10\n")
+        #expect(ttl?.code == .outOfRange && ttl?.key == "directory.ttl_seconds")
+    }
+
+    @Test func partialUploadTimeoutComesFromTheFileOrTheEnvironment() async throws {
+        let config = try await load(Self.minimal + "\nstore:\n  partial_upload_timeout_seconds: 600\n")
+        #expect(config.store.partialUploadTimeoutSeconds == 600)
+        let overridden = try await load(Self.minimal, environment: ["KLAMMER_STORE_PARTIAL_UPLOAD_TIMEOUT_SECONDS": "3600"])
+        #expect(overridden.store.partialUploadTimeoutSeconds == 3600)
     }
 
     @Test func missingRequiredKeys() async throws {

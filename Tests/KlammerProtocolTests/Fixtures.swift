@@ -105,7 +105,14 @@ enum Fixtures {
         ("status_request", .statusRequest(.init(requestID: 10, messageID: messageID))),
         ("routing_slip", .routingSlip(.init(requestID: 10, messageID: messageID, more: false,
                                             receipts: [signedAccepted, signedAcknowledged]))),
+        ("directory_lookup", .directoryLookup(.init(requestID: 11, participant: recipientA))),
+        ("directory_answer", .directoryAnswer(.init(requestID: 11, statement: directoryStatement, signature: brokerCMS))),
     ]
+
+    /// The directory answer for `ags:09162000`: one certificate, valid for one hour (SPEC.md §5.11).
+    static let directoryStatement = try! DirectoryStatement(
+        participant: recipientA, issuedAtMillis: createdAt, validUntilMillis: createdAt + 3_600_000, broker: broker,
+        certificates: [senderCertificate])
 
     /// Canonical structures with their vector names.
     static let canonical: [(name: String, bytes: [UInt8])] = [
@@ -116,5 +123,6 @@ enum Fixtures {
         ("ack_statement", ackStatement.canonicalBytes),
         ("batch_root", try! BatchRootStatement(leafCount: 3, root: digest(batchRootHex)).canonicalBytes),
         ("signed_receipt_acknowledged", signedAcknowledged.encodedBytes),
+        ("directory_statement", directoryStatement.canonicalBytes),
     ]
 }

@@ -59,7 +59,8 @@ import Testing
     }
 
     @Test func unknownAndReservedTypesAreRejectedEarly() throws {
-        for type: UInt8 in [0x00, 0x07, 0x16, 0x29, 0x33, 0x40, 0x41, 0xFF] {
+        // 0x40/0x41 were reserved until the directory frames were assigned (SPEC.md §4.3); 0x42 is not assigned.
+        for type: UInt8 in [0x00, 0x07, 0x16, 0x29, 0x33, 0x42, 0xFF] {
             var buffer = ByteBuffer(bytes: [0x00, 0x00, 0x00, 0x06, type])  // body not yet here
             #expect(try code { try FrameParser.parse(&buffer) } == .unknownFrameType, "type \(type)")
         }
@@ -166,5 +167,32 @@ import Testing
         guard case .error(let e) = decoded else { Issue.record("not an ERROR frame"); return }
         #expect(e.code == .unknownFrameType)
         #expect(e.requestID == 0)
+    }
+}
+
+@Suite struct DirectoryStatementTests {
+    @Test func limitsAndStrictness() throws {
+        let statement = Fixtures.directoryStatement
+        // Every truncation fails; a trailing byte fails.
+        for length in 0..<statement.canonicalBytes.count {
+            #expect(throws: ProtocolError.self) { try DirectoryStatement(parsingCanonical: Array(statement.canonicalBytes.prefix(length))) }
+        }
+        #expect(throws: ProtocolError.self) { try DirectoryStatement(parsingCanonical: statement.canonicalBytes + [0]) }
+        // More than 16 certificates, an empty certificate, valid-until before issued-at.
+        #expect(throws: ProtocolError.self) {
+            try DirectoryStatement(participant: Fixtures.recipientA, issuedAtMillis: 1, validUntilMillis: 2, broker: Fixtures.broker,
+                                   certificates: Array(repeating: [0x30, 0x00], count: 17))
+        }
+        #expect(throws: ProtocolError.self) {
+            try DirectoryStatement(participant: Fixtures.recipientA, issuedAtMillis: 1, validUntilMillis: 2, broker: Fixtures.broker, certificates: [[]])
+        }
+        #expect(throws: ProtocolError.self) {
+            try DirectoryStatement(participant: Fixtures.recipientA, issuedAtMillis: 2, validUntilMillis: 1, broker: Fixtures.broker, certificates: [])
+        }
+        // An empty list is a valid answer (suspended or revoked participant).
+        let empty = try DirectoryStatement(participant: Fixtures.recipientA, issuedAtMillis: 1, validUntilMillis: 1, broker: Fixtures.broker, certificates: [])
+        #expect(try DirectoryStatement(parsingCanonical: empty.canonicalBytes) == empty)
+        // Another structure's bytes never parse as a directory statement (distinct prefix).
+        #expect(throws: ProtocolError.self) { try DirectoryStatement(parsingCanonical: Fixtures.ackStatement.canonicalBytes) }
     }
 }

@@ -66,7 +66,8 @@ import Testing
         #expect(Set(FrameType.allCases.map(\.name)).count == FrameType.allCases.count)
         #expect(FrameType.hello.direction == .clientToServer)
         #expect(FrameType.deliverBegin.direction == .serverToClient)
-        #expect(FrameType.directoryLookup.isReserved)
+        #expect(!FrameType.directoryLookup.isReserved)
+        #expect(FrameType.directoryLookup.direction == .clientToServer)
         for (_, frame) in Fixtures.frames {
             #expect(frame.type.isConnectionLevel == (frame.requestID == 0) || frame.type == .error)
         }
@@ -87,7 +88,9 @@ import Testing
         #expect(!o.allows(.sendBegin, from: .server))
         #expect(!o.allows(.deliverBegin, from: .client))
         #expect(o.allows(.deliverBegin, from: .server))
-        #expect(!o.allows(.directoryLookup, from: .client))
+        #expect(o.allows(.directoryLookup, from: .client))
+        #expect(!o.allows(.directoryAnswer, from: .client))
+        #expect(!ConnectionPhase.draining.allows(.directoryLookup, from: .client))
         let d = ConnectionPhase.draining
         #expect(!d.allows(.sendBegin, from: .client))
         #expect(d.allows(.chunk, from: .client))

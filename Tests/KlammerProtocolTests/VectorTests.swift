@@ -37,6 +37,8 @@ import Testing
         #expect(try BatchRootStatement(parsingCanonical: root).canonicalBytes == root)
         let signed = Hex.decode(Vectors.hex("signed_receipt_acknowledged"))!
         #expect(try SignedReceipt(parsing: signed) == Fixtures.signedAcknowledged)
+        let directory = Hex.decode(Vectors.hex("directory_statement"))!
+        #expect(try DirectoryStatement(parsingCanonical: directory) == Fixtures.directoryStatement)
     }
 
     /// SPEC.md carries the same vectors as `Vectors.all`, marked `<!-- vector: name -->` + a hex block.

@@ -47,5 +47,11 @@ int klammer_sk_X509_REVOKED_num(const STACK_OF(X509_REVOKED) *stack);
 X509_REVOKED *klammer_sk_X509_REVOKED_value(const STACK_OF(X509_REVOKED) *stack, int i);
 int klammer_sk_CMS_SignerInfo_num(STACK_OF(CMS_SignerInfo) *stack);
 CMS_SignerInfo *klammer_sk_CMS_SignerInfo_value(STACK_OF(CMS_SignerInfo) *stack, int i);
+int klammer_sk_CMS_RecipientInfo_num(STACK_OF(CMS_RecipientInfo) *stack);
+CMS_RecipientInfo *klammer_sk_CMS_RecipientInfo_value(STACK_OF(CMS_RecipientInfo) *stack, int i);
+int klammer_sk_CMS_RecipientEncryptedKey_num(STACK_OF(CMS_RecipientEncryptedKey) *stack);
+CMS_RecipientEncryptedKey *klammer_sk_CMS_RecipientEncryptedKey_value(STACK_OF(CMS_RecipientEncryptedKey) *stack, int i);
+/* BIO_flush is a macro. */
+int klammer_bio_flush(BIO *bio);
 
 #endif

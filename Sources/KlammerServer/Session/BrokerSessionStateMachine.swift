@@ -43,7 +43,7 @@ public struct BrokerSessionStateMachine: Sendable {
     }
 
     enum UploadPhase: Sendable, Equatable { case beginning, streaming, finishing }
-    enum PendingKind: Sendable, Equatable { case ack, nack, status }
+    enum PendingKind: Sendable, Equatable { case ack, nack, status, directory }
     struct Subscription: Sendable, Equatable {
         var requestID: UInt32
         var topics: Frame.Subscribe.Topics
@@ -337,11 +337,16 @@ public struct BrokerSessionStateMachine: Sendable {
             pending[status.requestID] = .status
             queuedRequests += 1
             return [.request(.status(requestID: status.requestID, messageID: status.messageID))]
+        case .directoryLookup(let lookup):
+            if let dup = checkNewRequest(lookup.requestID) { return dup }
+            pending[lookup.requestID] = .directory
+            queuedRequests += 1
+            return [.request(.directory(requestID: lookup.requestID, participant: lookup.participant))]
         case .sendBegin(let begin):
             // Only reachable when a caller feeds decoded frames (tests); the raw path is `InboundFrame.sendBegin`.
             return sendBegin(begin.requestID, form: begin.signatureForm, envelopeBytes: begin.envelope.canonicalBytes)
         case .welcome, .ready, .accepted, .windowUpdate, .deliverBegin, .deliverChunk, .deliverEnd, .fetchDone,
-             .receipt, .routingSlip:
+             .receipt, .routingSlip, .directoryAnswer:
             return fail(ProtocolError(.unexpectedFrame, "\(frame.type) is sent by the broker, not the client"))
         }
     }
@@ -446,6 +451,15 @@ public struct BrokerSessionStateMachine: Sendable {
     /// A result from the request lane.
     public mutating func requestResult(_ result: RequestResult, now: Int64) -> [Action] {
         guard phase != .closed else { return [] }
+        if case .lost(let id) = result {
+            // Not an answer to queued work (no request count to release): the upload went to another connection.
+            guard uploads[id] == .streaming else { return [] }
+            uploads[id] = nil
+            rememberFailed(id)
+            return [.write(.error(.init(requestID: id, code: .unknownRequest,
+                                        message: "upload \(id) was resumed on another connection (same sender and client message id), which now owns it")))]
+                + closeIfDrained()
+        }
         queuedRequests = max(0, queuedRequests - 1)
         var actions: [Action] = []
         switch result {
@@ -471,7 +485,7 @@ public struct BrokerSessionStateMachine: Sendable {
                 actions.append(.write(.accepted(.init(requestID: id, receipt: receipt))))
             }
             actions.append(.wake(recipients))
-        case .aborted:
+        case .aborted, .lost:
             break
         case .acknowledged(let id, let receipt):
             if pending.removeValue(forKey: id) != nil {
@@ -493,6 +507,10 @@ public struct BrokerSessionStateMachine: Sendable {
                 actions.append(.write(.error(.init(error, requestID: id))))
             }
             if let chunkBytes { actions += release(chunkBytes) }
+        case .directory(let answer):
+            if pending.removeValue(forKey: answer.requestID) != nil {
+                actions.append(.write(.directoryAnswer(answer)))
+            }
         case .failed(let id, let error):
             if uploads.removeValue(forKey: id) != nil {
                 rememberFailed(id)
@@ -613,7 +631,7 @@ public struct BrokerSessionStateMachine: Sendable {
     }
 
     private static func startsRequest(_ type: FrameType) -> Bool {
-        type == .sendBegin || type == .fetch || type == .subscribe || type == .statusRequest
+        type == .sendBegin || type == .fetch || type == .subscribe || type == .statusRequest || type == .directoryLookup
     }
 
     private func inboundRequestID(_ inbound: InboundFrame) -> UInt32 {

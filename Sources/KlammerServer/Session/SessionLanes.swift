@@ -10,9 +10,10 @@ enum SessionLanes {
     static func runRequests(broker: Broker, participant: Participant, id: ParticipantID, consumer: ConsumerID,
                             parking: UploadParking, work: AsyncStream<RequestWork>, output: SessionOutput,
                             refusals: RefusalReporter = RefusalReporter(fingerprint: "", participant: "", report: { _ in })) async {
-        var uploads: [UInt32: PayloadSubmission] = [:]
+        var uploads: [UInt32: UploadSlot] = [:]
+        let owner = parking.newOwner()
         // Unfinished uploads outlive the connection for a while, so the sender can resume (SPEC.md §4.8).
-        defer { for upload in uploads.values { parking.park(upload) } }
+        defer { parking.park(Array(uploads.values), owner: owner) }
         // SEND_END and ACK wait for a durable append (fdatasync). Running them one after another would make a
         // connection pay one sync per message; finishing them in child tasks lets a pipelining client's messages
         // share the store's group commit. Bounded per connection; the lane waits for them before it ends.
@@ -27,14 +28,12 @@ enum SessionLanes {
                     case .duplicate(let receipt):
                         output.post(.duplicate(requestID: requestID, receipt: receipt))
                     case .upload(let submission):
-                        if let resumed = parking.take(for: submission.envelope, form: form) {
-                            submission.abort()
-                            uploads[requestID] = resumed
-                            output.post(.ready(requestID: requestID, offset: resumed.receivedBytes))
-                        } else {
-                            uploads[requestID] = submission
-                            output.post(.ready(requestID: requestID, offset: 0))
-                        }
+                        // A new upload, or the takeover of an unfinished one (parked, or still held by a
+                        // connection that has not noticed yet that it is dead): READY with the durable offset.
+                        let (slot, offset) = parking.begin(submission, owner: owner,
+                                                           onLost: { output.post(.lost(requestID: requestID)) })
+                        uploads[requestID] = slot
+                        output.post(.ready(requestID: requestID, offset: offset))
                     }
                 } catch {
                     let failure = ProtocolError.from(error)
@@ -51,30 +50,41 @@ enum SessionLanes {
                 }
             case .chunk(let requestID, let offset, let data):
                 let count = data.readableBytes
-                guard let submission = uploads[requestID] else {
+                guard let slot = uploads[requestID] else {
                     output.post(.chunkDone(requestID: requestID, bytes: count, error: nil))
                     continue
                 }
                 do {
-                    try submission.append(Array(data.readableBytesView), at: offset)
+                    let appended: Void? = try slot.use(as: owner) { try $0.append(Array(data.readableBytesView), at: offset) }
+                    guard appended != nil else {
+                        uploads[requestID] = nil
+                        output.post(.chunkDone(requestID: requestID, bytes: count, error: Self.takenOver(requestID)))
+                        continue
+                    }
                     output.post(.chunkDone(requestID: requestID, bytes: count, error: nil))
                 } catch {
-                    submission.abort()
-                    uploads[requestID] = nil
                     let failure = ProtocolError.from(error)
+                    slot.use(as: owner) { $0.abort() }
+                    parking.remove(slot)
+                    uploads[requestID] = nil
                     BrokerMetrics.rejected(failure.code).increment()
-                    refusals.submission(requestID: requestID, failure, envelope: submission.envelope)
-                    if let receipt = broker.rejectedReceipt(for: submission.envelope, participant: participant, refusal: failure) {
+                    refusals.submission(requestID: requestID, failure, envelope: slot.envelope)
+                    if let receipt = broker.rejectedReceipt(for: slot.envelope, participant: participant, refusal: failure) {
                         output.post(.rejected(requestID: requestID, error: failure, receipt: receipt, chunkBytes: count))
                     } else {
                         output.post(.chunkDone(requestID: requestID, bytes: count, error: failure))
                     }
                 }
             case .end(let requestID, let signature):
-                guard let submission = uploads.removeValue(forKey: requestID) else {
+                guard let slot = uploads.removeValue(forKey: requestID) else {
                     output.post(.failed(requestID: requestID, error: ProtocolError(.unknownRequest, "upload \(requestID) is not in progress")))
                     continue
                 }
+                guard let submission = slot.release(as: owner) else {
+                    output.post(.failed(requestID: requestID, error: Self.takenOver(requestID)))
+                    continue
+                }
+                parking.remove(slot)
                 let handoff = SubmissionHandoff(submission)
                 inFlight += 1
                 finishing.addTask {
@@ -97,7 +107,9 @@ enum SessionLanes {
                     }
                 }
             case .abort(let requestID):
-                uploads.removeValue(forKey: requestID)?.abort()
+                if let slot = uploads.removeValue(forKey: requestID) {
+                    if slot.use(as: owner, { $0.abort() }) != nil { parking.remove(slot) }
+                }
                 output.post(.aborted(requestID: requestID))
             case .ack(let requestID, let statement, let signature):
                 inFlight += 1
@@ -126,9 +138,21 @@ enum SessionLanes {
                 } catch {
                     output.post(.failed(requestID: requestID, error: .from(error)))
                 }
+            case .directory(let requestID, let looked):
+                do {
+                    let (statement, signature) = try broker.directoryStatement(for: looked)
+                    output.post(.directory(answer: .init(requestID: requestID, statement: statement, signature: signature)))
+                } catch {
+                    output.post(.failed(requestID: requestID, error: .from(error)))
+                }
             }
         }
         }
+    }
+
+    /// The answer to a frame for an upload another connection took over (SPEC.md §9.3).
+    static func takenOver(_ requestID: UInt32) -> ProtocolError {
+        ProtocolError(.unknownRequest, "upload \(requestID) was resumed on another connection (same sender and client message id), which now owns it; continue there")
     }
 
     /// SEND_END / ACK finishing concurrently on one connection (each holds one verified message until it is durable).
@@ -151,6 +175,16 @@ enum SessionLanes {
                 var filled = false
                 do {
                     var resumePoint = resume
+                    // The resumed message goes first, wherever it is: leased to the cut connection the broker still
+                    // thinks alive (the lease moves here), or ready anywhere in the queue.
+                    if let point = resume,
+                       let taken = try await broker.leaseForResume(for: participant, consumer: consumer, messageID: point.messageID,
+                                                                   visibility: visibility) {
+                        if try await deliverer.deliver(taken, requestID: requestID, offset: point.offset) { delivered += 1 }
+                        remaining -= 1
+                        filled = remaining == 0
+                        resumePoint = nil
+                    }
                     while remaining > 0 {
                         let batch = min(remaining, broker.configuration.maxLeaseBatch)
                         var leased = try await broker.lease(for: participant, consumer: consumer, max: batch, visibility: visibility)

@@ -19,6 +19,8 @@ public enum RequestWork: Sendable, Equatable {
     case nack(requestID: UInt32, messageID: MessageID, delayMillis: UInt32)
     /// STATUS_REQUEST.
     case status(requestID: UInt32, messageID: MessageID)
+    /// DIRECTORY_LOOKUP.
+    case directory(requestID: UInt32, participant: ParticipantID)
 }
 
 /// The request lane's answer to one ``RequestWork`` item.
@@ -33,12 +35,16 @@ public enum RequestResult: Sendable {
     case accepted(requestID: UInt32, receipt: SignedReceipt, recipients: [ParticipantID])
     /// The upload was discarded after an abort.
     case aborted(requestID: UInt32)
+    /// Another connection resumed the upload and owns it now (SPEC.md §9.3). Not an answer to a work item.
+    case lost(requestID: UInt32)
     /// The ACK verified: RECEIPT with the `acknowledged` receipt.
     case acknowledged(requestID: UInt32, receipt: SignedReceipt)
     /// The NACK was applied (no answer on the wire).
     case nacked(requestID: UInt32, redeliverNow: Bool)
     /// The routing slip for STATUS_REQUEST.
     case slip(requestID: UInt32, messageID: MessageID, receipts: [SignedReceipt])
+    /// The signed directory answer for DIRECTORY_LOOKUP.
+    case directory(answer: Frame.DirectoryAnswer)
     /// The request failed: ERROR with its request id.
     case failed(requestID: UInt32, error: ProtocolError)
     /// A submission was refused after its envelope parsed (SPEC.md §7.1 checks 3–12): RECEIPT with the signed

@@ -2,28 +2,20 @@ import KlammerBroker
 import KlammerProtocol
 import Synchronization
 
-/// Unfinished uploads of closed connections, kept so that a sender can resume on a new connection (SPEC.md §4.8,
-/// §9.3): SEND_BEGIN with the same sender, client message id and envelope is answered READY(k) with the k payload
-/// bytes already received, and the upload continues at k.
+/// Every unfinished upload of the broker, by (sender, client message id), so that a sender can resume on a new
+/// connection (SPEC.md §4.8, §9.3): SEND_BEGIN with the same sender, client message id, envelope and signature form
+/// is answered READY(k) with the k payload bytes durably received, and the upload continues at k.
 ///
-/// Bounded: at most `maxUploads` parked (the oldest is discarded first) for at most `lifetime` (kept below the
-/// store's `blobAbandonTimeout`, after which the store sweeps the part file). Lives as long as the broker process;
+/// A slot is owned by the connection streaming it, or *parked* once that connection closed. A new SEND_BEGIN takes
+/// the upload over in either state — also while the old connection has not noticed yet that it is dead (a cut
+/// network path is often seen by the new connection first); the old connection then loses it.
+///
+/// Bounded: at most `maxUploads` parked (the oldest is discarded first), each for at most `lifetime` after its
+/// connection ended; then its part file is deleted and it is never delivered. Lives as long as the broker process;
 /// a restart loses parked uploads (the sender starts again at 0).
 public final class UploadParking: Sendable {
-    /// A parked upload. `PayloadSubmission` is not Sendable; handing it over is safe because exactly one party
-    /// owns it at any time: a request lane parks it and never touches it again, and a lane (or eviction) takes it
-    /// out under the lock before using it, so no two tasks can reach the same submission.
-    final class Parked: @unchecked Sendable {
-        let submission: PayloadSubmission
-        let parkedAt: ContinuousClock.Instant
-        init(_ submission: PayloadSubmission) {
-            self.submission = submission
-            self.parkedAt = .now
-        }
-    }
-
-    private struct Key: Hashable { var sender: ParticipantID; var clientMessageID: String }
-    private let parked = Mutex<[Key: Parked]>([:])
+    private let slots = Mutex<[UploadSlot.Key: UploadSlot]>([:])
+    private let owners = Atomic<UInt64>(0)
     /// Most uploads parked at once.
     public let maxUploads: Int
     /// How long an upload stays parked.
@@ -36,49 +28,90 @@ public final class UploadParking: Sendable {
     }
 
     /// Number of parked uploads.
-    public var count: Int { parked.withLock { $0.count } }
+    public var count: Int { slots.withLock { $0.values.filter { $0.parkedSince != nil }.count } }
 
-    /// Parks an unfinished upload (one with payload bytes received); others are discarded.
-    func park(_ submission: PayloadSubmission) {
-        guard submission.receivedBytes > 0 else {
-            submission.abort()
-            return
+    /// A fresh owner token for one connection's request lane (never 0, which marks a parked upload).
+    func newOwner() -> UInt64 { owners.wrappingAdd(1, ordering: .relaxed).newValue }
+
+    /// Registers a new upload of connection `owner`, or takes over the unfinished upload of the same envelope and
+    /// form. Returns the slot to stream into and the offset for READY (0 for a new upload).
+    func begin(_ submission: PayloadSubmission, owner: UInt64,
+               onLost: (@Sendable () -> Void)? = nil) -> (slot: UploadSlot, offset: UInt64) {
+        let key = UploadSlot.Key(sender: submission.envelope.sender, clientMessageID: submission.envelope.clientMessageID)
+        let existing = slots.withLock { $0[key] }
+        if let existing, existing.envelope == submission.envelope, existing.form == submission.signatureForm {
+            // Outside the map's lock: the takeover may wait for an append in progress and fdatasyncs.
+            if let offset = existing.takeOver(by: owner, onLost: onLost) {
+                submission.abort()
+                return (existing, offset)
+            }
         }
-        let key = Key(sender: submission.envelope.sender, clientMessageID: submission.envelope.clientMessageID)
-        let evicted: [Parked] = parked.withLock { map in
-            var out: [Parked] = []
-            if let old = map.updateValue(Parked(submission), forKey: key) { out.append(old) }
-            out += expire(&map)
-            while map.count > maxUploads, let oldest = map.min(by: { $0.value.parkedAt < $1.value.parkedAt }) {
-                out.append(map.removeValue(forKey: oldest.key)!)
+        let slot = UploadSlot(submission, owner: owner, onLost: onLost)
+        let displaced: UploadSlot?? = slots.withLock { map in
+            if let current = map[key], current.parkedSince == nil, !current.isExpired(before: .now) {
+                // A live connection streams another envelope under this key: leave it, this one is not resumable.
+                return .none
+            }
+            let old = map[key]
+            map[key] = slot
+            return .some(old)
+        }
+        if case .some(.some(let old)) = displaced, old !== slot { old.discard() }
+        return (slot, 0)
+    }
+
+    /// The upload is finished, refused or discarded: forget it.
+    func remove(_ slot: UploadSlot) {
+        slots.withLock { map in
+            if map[slot.key] === slot { map[slot.key] = nil }
+        }
+    }
+
+    /// Connection `owner` closed: its unfinished uploads with payload bytes are parked, the others discarded.
+    func park(_ owned: [UploadSlot], owner: UInt64) {
+        var evicted: [UploadSlot] = []
+        for slot in owned {
+            if slot.park(as: owner) {
+                // Parked: it must be the registered upload of its key (else nobody could resume or expire it).
+                let orphan = slots.withLock { map -> Bool in
+                    if map[slot.key] == nil { map[slot.key] = slot }
+                    return map[slot.key] !== slot
+                }
+                if orphan { evicted.append(slot) }
+            } else if slot.isExpired(before: .now) {
+                remove(slot)  // empty (discarded by `park`); a slot taken over by another connection stays
+            }
+        }
+        evicted += slots.withLock { map in
+            var out = expire(&map)
+            let parked = map.filter { $0.value.parkedSince != nil }
+            if parked.count > maxUploads {
+                let oldest = parked.sorted { $0.value.parkedSince! < $1.value.parkedSince! }.prefix(parked.count - maxUploads)
+                for (k, s) in oldest {
+                    map[k] = nil
+                    out.append(s)
+                }
             }
             return out
         }
-        for p in evicted { p.submission.abort() }
+        for slot in evicted { slot.discard() }
     }
 
-    /// Takes the parked upload of exactly this envelope and signature form, if any (nil for another envelope under the
-    /// same key, which stays parked until it expires or is replaced).
-    func take(for envelope: Envelope, form: SignatureForm) -> PayloadSubmission? {
-        let key = Key(sender: envelope.sender, clientMessageID: envelope.clientMessageID)
-        let (found, evicted): (Parked?, [Parked]) = parked.withLock { map in
-            let evicted = expire(&map)
-            guard let p = map[key], p.submission.envelope == envelope, p.submission.signatureForm == form else { return (nil, evicted) }
-            map[key] = nil
-            return (p, evicted)
-        }
-        for p in evicted { p.submission.abort() }
-        return found?.submission
+    /// Discards uploads parked for longer than `lifetime` (their part files are deleted); the daemon calls this
+    /// periodically, `begin` and `park` on the way.
+    public func expireParked() {
+        let expired = slots.withLock { expire(&$0) }
+        for slot in expired { slot.discard() }
     }
 
-    private func expire(_ map: inout [Key: Parked]) -> [Parked] {
+    private func expire(_ map: inout [UploadSlot.Key: UploadSlot]) -> [UploadSlot] {
         let cutoff = ContinuousClock.now - lifetime
-        let old = map.filter { $0.value.parkedAt < cutoff }
+        let old = map.filter { $0.value.isExpired(before: cutoff) }
         for k in old.keys { map[k] = nil }
         return Array(old.values)
     }
 
     deinit {
-        for p in parked.withLock({ $0.values }) { p.submission.abort() }
+        for slot in slots.withLock({ $0.values }) where slot.parkedSince != nil { slot.discard() }
     }
 }
