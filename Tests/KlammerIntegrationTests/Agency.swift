@@ -78,7 +78,8 @@ actor Agency {
 
     /// Sends with retries until confirmed or `deadline`; a non-retryable refusal is thrown at once.
     func send(_ prepared: PreparedMessage, workflow: String, sequence: Int? = nil, payloadSHA256: [UInt8],
-              plaintextSamples: [[UInt8]] = [], deadline: Date, progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
+              plaintextSamples: [[UInt8]] = [], plaintextSHA256: [UInt8]? = nil, deadline: Date,
+              progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
         let started = Date()
         var attempt = 0
         while true {
@@ -93,7 +94,7 @@ actor Agency {
                 await ledger.confirmed(.init(workflow: workflow, sender: member.id, recipients: prepared.envelope.recipients.map(\.description),
                                              clientMessageID: prepared.envelope.clientMessageID, payloadSHA256: payloadSHA256,
                                              sequence: sequence, startedAt: started, receipt: receipt,
-                                             plaintextSamples: plaintextSamples))
+                                             plaintextSamples: plaintextSamples, plaintextSHA256: plaintextSHA256))
                 return receipt
             } catch let error as KlammerClientError where error.isRetryable && Date() < deadline {
                 drop(used)
@@ -101,6 +102,24 @@ actor Agency {
             } catch {
                 drop(used)
                 throw error
+            }
+        }
+    }
+
+    /// A participant's directory entry (its encryption certificates, signed by the broker), retried across lost
+    /// connections until `deadline`.
+    func directoryEntry(_ id: ParticipantID, deadline: Date) async throws -> DirectoryEntry {
+        var attempt = 0
+        while true {
+            attempt += 1
+            var used: KlammerClient?
+            do {
+                let c = try await connection()
+                used = c
+                return try await c.directory(for: id)
+            } catch let error as KlammerClientError where error.isRetryable && Date() < deadline {
+                drop(used)
+                try await Task.sleep(for: .milliseconds(min(1000, 50 * attempt)))
             }
         }
     }
@@ -121,7 +140,8 @@ actor Agency {
                     for try await event in try await c.fetch(max: batch, options: options) {
                         guard case .message(let message) = event else { continue }
                         received += 1
-                        _ = await ledger.delivered(message, to: member.id, digest: try Self.digest(of: message.payload))
+                        let (digest, plaintext) = try Self.digests(of: message, credentials: credentials)
+                        _ = await ledger.delivered(message, to: member.id, digest: digest, plaintextDigest: plaintext)
                         guard message.isVerified else { continue }  // never acknowledge what does not verify
                         // The application reacts once per message id (client-side de-duplication), even if the
                         // ACK below is lost and the message comes again.
@@ -155,18 +175,33 @@ actor Agency {
         }
     }
 
-    /// SHA-256 of a received payload; a file is read in 4 MiB pieces and removed afterwards.
-    static func digest(of payload: ReceivedMessage.Payload) throws -> [UInt8] {
-        switch payload {
+    /// SHA-256 of a received payload and, if it is end-to-end encrypted, of what this agency decrypts (nil if it
+    /// cannot). A file payload is hashed and decrypted streaming, and removed afterwards.
+    static func digests(of message: ReceivedMessage, credentials: ClientCredentials) throws -> (payload: [UInt8], plaintext: [UInt8]?) {
+        let encrypted = EncryptedPayload.isEncrypted(message.envelope)
+        switch message.payload {
         case .bytes(let bytes):
-            return SHA256.hash(bytes)
+            let plaintext = encrypted ? (try? CMS.decrypt(bytes, certificate: credentials.certificate, key: credentials.privateKey)).map(SHA256.hash) : nil
+            return (SHA256.hash(bytes), plaintext)
         case .file(let path):
             defer { try? FileManager.default.removeItem(atPath: path) }
-            guard let handle = FileHandle(forReadingAtPath: path) else { throw IntegrationError("cannot read the received payload \(path)") }
-            defer { try? handle.close() }
-            let hasher = SHA256.Hasher()
-            while let data = try handle.read(upToCount: 4 << 20), !data.isEmpty { hasher.update(data) }
-            return hasher.finalize()
+            let digest = try sha256(ofFile: path)
+            guard encrypted else { return (digest, nil) }
+            let plain = path + ".plain"
+            defer { try? FileManager.default.removeItem(atPath: plain) }
+            guard (try? CMS.decryptFile(at: path, to: plain, certificate: credentials.certificate, key: credentials.privateKey)) != nil else {
+                return (digest, nil)
+            }
+            return (digest, try sha256(ofFile: plain))
         }
+    }
+
+    /// SHA-256 of a file, read in 4 MiB pieces.
+    static func sha256(ofFile path: String) throws -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw IntegrationError("cannot read \(path)") }
+        defer { try? handle.close() }
+        let hasher = SHA256.Hasher()
+        while let data = try handle.read(upToCount: 4 << 20), !data.isEmpty { hasher.update(data) }
+        return hasher.finalize()
     }
 }

@@ -17,6 +17,7 @@ struct Checker {
         var slipsChecked = 0
         var plaintextScan = "not run"
         var refusalsAudited = 0
+        var decrypted = 0
     }
 
     /// - Parameter slipSample: how many messages' routing slips are fetched and checked (in sending order).
@@ -45,6 +46,10 @@ struct Checker {
             #expect(sent.recipients.contains(d.recipient), "\(d.recipient) received \(d.messageID.hex) addressed to \(sent.recipients)")
             #expect(d.payloadSHA256 == sent.payloadSHA256, "payload of \(d.messageID.hex) at \(d.recipient) differs from what \(sent.sender) sent")
             #expect(d.verified, "\(d.messageID.hex) did not verify at \(d.recipient)")
+            if let plaintext = sent.plaintextSHA256 {
+                #expect(d.plaintextSHA256 == plaintext, "\(d.recipient) could not decrypt \(d.messageID.hex) (\(sent.workflow)) to what \(sent.sender) encrypted")
+                report.decrypted += d.plaintextSHA256 == plaintext ? 1 : 0
+            }
             #expect(d.sender == sent.sender && d.clientMessageID == sent.clientMessageID)
         }
         let distinct = Set(s.deliveries.map { Ledger.key($0.recipient, $0.messageID) }).count
@@ -155,6 +160,7 @@ struct Checker {
                   "| end-to-end latency p50 / p99 | \(percentile(0.5)) / \(percentile(0.99)) |",
                   "| max broker RSS | \(rss / 1024) MiB |",
                   "| signatures verified with openssl | \(report.opensslVerified) |",
+                  "| end-to-end encrypted deliveries decrypted | \(report.decrypted) |",
                   "| routing slips checked | \(report.slipsChecked) |",
                   "| plaintext scan of the data directory | \(report.plaintextScan) |"]
         print(lines.joined(separator: "\n"))

@@ -75,7 +75,7 @@ import Testing
         scenario.startReceivers()
         let cut = CutOnce(proxy: proxy, atBytes: 1_000_000)
         try await scenario.send(from: Self.neubrandenburg, to: [Self.seenplatte], workflow: "bau", clientID: "bau-cut",
-                                subject: "Bauantrag mit Plaenen", payload: Scenario.document("bau-cut", bytes: 3_000_000),
+                                subject: "Bauantrag mit Plaenen", payload: Scenario.document("bau-cut", bytes: 3_000_000), encrypted: true,
                                 progress: { sent, _ in cut.observe(sent) })
         #expect(proxy.cuts == 1)
         #expect(await scenario.agency(Self.neubrandenburg).reconnects >= 1)
@@ -91,8 +91,15 @@ import Testing
     @Test func largeBuildingApplicationStreamsFromAndToDisk() async throws {
         try await Scenario.with(only: [Self.neubrandenburg, Self.seenplatte]) { scenario in
         let bytes = scenario.size.largeDocumentBytes
-        let path = scenario.directory.file("bauantrag-gewerbepark.pdf")
-        let (sha256, samples) = try Scenario.writeDocument("bau-gewerbepark", bytes: bytes, to: path)
+        var started = Date()
+        // Written to disk, encrypted end to end for the district's directory certificates (streaming, file to file).
+        let plain = scenario.directory.file("bauantrag-gewerbepark.pdf"), path = plain + ".cms"
+        let (plainSHA256, samples) = try Scenario.writeDocument("bau-gewerbepark", bytes: bytes, to: plain)
+        started = Date()
+        try EncryptedPayload.encrypt(file: plain, to: path, recipients: try await scenario.encryptionCertificates(for: [Self.seenplatte], asking: Self.neubrandenburg))
+        let encryption = Date().timeIntervalSince(started)
+        try FileManager.default.removeItem(atPath: plain)
+        let sha256 = try Agency.sha256(ofFile: path)
         await scenario.installHandlers()
         let baseline = Self.residentKiB(), peak = Mutex(0)
         let sampler = scenario.spawn {
@@ -102,15 +109,15 @@ import Testing
                 try? await Task.sleep(for: .milliseconds(100))
             }
         }
-        var started = Date()
+        started = Date()
         try await scenario.send(from: Self.neubrandenburg, to: [Self.seenplatte], workflow: "bau", clientID: "bau-gewerbepark",
-                                subject: "Bauantrag Gewerbepark Ost (Planunterlagen)", contentType: Scenario.bauantrag,
-                                source: .file(path), sha256: sha256)
+                                subject: "Bauantrag Gewerbepark Ost (Planunterlagen)", contentType: EncryptedPayload.contentType,
+                                source: .file(path), sha256: sha256, plaintextSamples: samples, plaintextSHA256: plainSHA256)
         let upload = Date().timeIntervalSince(started)
         try FileManager.default.removeItem(atPath: path)  // confirmed: the broker has it; free the disk
         // The accepted document survives a SIGKILL; before anyone fetched it, it is certainly in the data directory.
         try await scenario.crashAndRestart()
-        let scan = try await Checker(scenario: scenario).scanForPlaintext(encrypted: [], present: samples)
+        let scan = try await Checker(scenario: scenario).scanForPlaintext(encrypted: [samples])
         print("plaintext scan with the large document stored: \(scan)")
         let inbox = scenario.directory.file("eingang")
         try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
@@ -122,7 +129,7 @@ import Testing
         sampler.cancel()
         await sampler.value
         let growth = peak.withLock { $0 } - baseline
-        print("large document: \(bytes >> 20) MiB, upload \(String(format: "%.1f", upload)) s, download and answers \(String(format: "%.1f", download)) s, test process RSS +\(growth >> 10) MiB")
+        print("large document: \(bytes >> 20) MiB, encryption \(String(format: "%.1f", encryption)) s, upload \(String(format: "%.1f", upload)) s, download and answers \(String(format: "%.1f", download)) s, test process RSS +\(growth >> 10) MiB")
         #expect(growth < max(96 << 10, bytes >> 12), "the test process grew by \(growth >> 10) MiB moving a \(bytes >> 20) MiB document: it is not streamed")
         try await Checker(scenario: scenario).check(title: "large building application")
         }

@@ -19,6 +19,8 @@ actor Ledger {
         /// End-to-end encrypted documents: 32-byte pieces of the plaintext that must appear nowhere in the broker's
         /// data directory (`PlaintextScan`).
         var plaintextSamples: [[UInt8]] = []
+        /// End-to-end encrypted documents: SHA-256 of the plaintext (what each recipient must decrypt).
+        var plaintextSHA256: [UInt8]? = nil
     }
     /// A refused attempt as the audit log records it: `action` (`connection.refused`, `submission.refused`), the
     /// participant the connection belonged to (nil for an unregistered certificate) and the error code's name.
@@ -36,6 +38,8 @@ actor Ledger {
         let at: Date
         let verified: Bool
         let payloadSHA256: [UInt8]
+        /// For an encrypted payload: SHA-256 of what the recipient decrypted (nil if it could not).
+        var plaintextSHA256: [UInt8]? = nil
     }
 
     private(set) var sent: [MessageID: Sent] = [:]
@@ -74,10 +78,10 @@ actor Ledger {
 
     /// Records a delivery; returns true if it is the first one of this message to this recipient.
     /// - Parameter digest: SHA-256 of the payload as received (a file payload is hashed by the caller, streaming).
-    func delivered(_ m: ReceivedMessage, to recipient: String, digest: [UInt8]) -> Bool {
+    func delivered(_ m: ReceivedMessage, to recipient: String, digest: [UInt8], plaintextDigest: [UInt8]? = nil) -> Bool {
         deliveries.append(Delivery(recipient: recipient, messageID: m.messageID, sender: m.envelope.sender.description,
                                    clientMessageID: m.envelope.clientMessageID, at: Date(), verified: m.isVerified,
-                                   payloadSHA256: digest))
+                                   payloadSHA256: digest, plaintextSHA256: plaintextDigest))
         if firstDelivery[recipient, default: [:]][m.messageID] != nil { return false }
         firstDelivery[recipient, default: [:]][m.messageID] = Date()
         firstOrder[recipient, default: []].append(m.messageID)

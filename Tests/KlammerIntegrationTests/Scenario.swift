@@ -17,6 +17,8 @@ final class Scenario: Sendable {
     let deadline: Date
     /// Receive loops and fault injectors, cancelled by `shutdown()` (also when a test fails half-way).
     let background = Mutex<[Task<Void, Never>]>([])
+    /// Directory entries looked up for end-to-end encryption, per participant.
+    let directoryCache = Mutex<[String: DirectoryEntry]>([:])
 
     var adminSocket: String { directory.file("data/admin.sock") }
 
@@ -172,12 +174,33 @@ final class Scenario: Sendable {
 
     /// Prepares and sends (with retries) a message; records it in the ledger.
     @discardableResult
+    /// - Parameter encrypted: end to end (CMS AuthEnvelopedData for the recipients' directory certificates); the
+    ///   ledger keeps the plaintext's hash and pieces of it for the plaintext scan.
     func send(from sender: String, to recipients: [String], workflow: String, clientID: String, subject: String,
-              contentType: String = "application/pdf", payload: [UInt8], sequence: Int? = nil, ttl: UInt32? = nil,
-              inReplyTo: MessageID? = nil, progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
-        try await send(from: sender, to: recipients, workflow: workflow, clientID: clientID, subject: subject, contentType: contentType,
-                       source: .bytes(payload), sha256: SHA256.hash(payload), sequence: sequence, ttl: ttl, inReplyTo: inReplyTo,
-                       progress: progress)
+              contentType: String = "application/pdf", payload: [UInt8], encrypted: Bool = false, sequence: Int? = nil,
+              ttl: UInt32? = nil, inReplyTo: MessageID? = nil, progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
+        guard encrypted else {
+            return try await send(from: sender, to: recipients, workflow: workflow, clientID: clientID, subject: subject, contentType: contentType,
+                                  source: .bytes(payload), sha256: SHA256.hash(payload), sequence: sequence, ttl: ttl, inReplyTo: inReplyTo,
+                                  progress: progress)
+        }
+        let ciphertext = try CMS.encrypt(payload, recipients: try await encryptionCertificates(for: recipients, asking: sender))
+        return try await send(from: sender, to: recipients, workflow: workflow, clientID: clientID, subject: subject,
+                              contentType: EncryptedPayload.contentType, source: .bytes(ciphertext), sha256: SHA256.hash(ciphertext),
+                              sequence: sequence, ttl: ttl, inReplyTo: inReplyTo, plaintextSamples: Self.samples(of: payload),
+                              plaintextSHA256: SHA256.hash(payload), progress: progress)
+    }
+
+    /// The recipients' encryption certificates from the broker's directory (looked up by `sender`, once per recipient).
+    func encryptionCertificates(for recipients: [String], asking sender: String) async throws -> [Certificate] {
+        var entries: [DirectoryEntry] = []
+        for recipient in recipients {
+            if let cached = directoryCache.withLock({ $0[recipient] }) { entries.append(cached); continue }
+            let entry = try await agency(sender).directoryEntry(try ParticipantID(recipient), deadline: deadline)
+            directoryCache.withLock { $0[recipient] = entry }
+            entries.append(entry)
+        }
+        return try EncryptedPayload.recipientCertificates(entries)
     }
 
     /// Prepares and sends (with retries) a message whose payload may be a file; records it in the ledger.
@@ -185,13 +208,14 @@ final class Scenario: Sendable {
     @discardableResult
     func send(from sender: String, to recipients: [String], workflow: String, clientID: String, subject: String,
               contentType: String = "application/pdf", source: PayloadSource, sha256: [UInt8], sequence: Int? = nil,
-              ttl: UInt32? = nil, inReplyTo: MessageID? = nil, plaintextSamples: [[UInt8]] = [],
+              ttl: UInt32? = nil, inReplyTo: MessageID? = nil, plaintextSamples: [[UInt8]] = [], plaintextSHA256: [UInt8]? = nil,
               progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
         let agency = agency(sender)
         let prepared = try PreparedMessage.prepare(credentials: agency.credentials, recipients: try recipients.map { try ParticipantID($0) },
                                                    subject: subject, contentType: contentType, payload: source,
                                                    clientMessageID: clientID, timeToLiveSeconds: ttl, inReplyTo: inReplyTo)
         return try await agency.send(prepared, workflow: workflow, sequence: sequence, payloadSHA256: sha256,
-                                     plaintextSamples: plaintextSamples, deadline: deadline, progress: progress)
+                                     plaintextSamples: plaintextSamples, plaintextSHA256: plaintextSHA256, deadline: deadline,
+                                     progress: progress)
     }
 }
