@@ -9,7 +9,7 @@ import KlammerProtocol
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure throughput and latency (W1 pipelined 1 KiB, W2 end-to-end, W3 1 MiB, W5 connections).",
+        abstract: "Measure throughput and latency (W1 pipelined 1 KiB, W2 end-to-end, W3 1 MiB, W4 fan-out to 100, W5 connections).",
         discussion: """
             W1: 4 producer connections × 256 unconfirmed 1 KiB sends, counted at the accepted receipt. \
             W2: 1 producer + 1 consumer acknowledging each, end-to-end latency. W3: 1 producer, 1 MiB documents. \
