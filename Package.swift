@@ -181,6 +181,7 @@ let package = Package(
             name: "klammer",
             dependencies: [
                 "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerClient",
+                "KlammerAdmin",  // bench W4: registers its fan-out recipients through the dev broker's admin socket
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),

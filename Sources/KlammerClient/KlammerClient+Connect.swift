@@ -37,6 +37,7 @@ extension KlammerClient {
                 .connect(host: host, port: port) { channel in
                     configureTLSClientPipeline(channel: channel, context: context, logger: logger).flatMapThrowing {
                         let sync = channel.pipeline.syncOperations
+                        try sync.addHandler(FlushCoalescingHandler())  // one TLS record + write per tick, not per frame
                         try sync.addHandler(ByteToMessageHandler(KlammerFrameDecoder(limits: decoderLimits)))
                         try sync.addHandler(MessageToByteHandler(KlammerFrameEncoder()))
                         return try NIOAsyncChannel<Frame, Frame>(wrappingChannelSynchronously: channel)

@@ -13,7 +13,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case frame
     /// `Envelope(parsingCanonical:)` and `StoredEnvelope.parse`.
     case envelope
-    /// `Receipt`, `SignedReceipt`, `AcknowledgementStatement` and `BatchRootStatement` parsers.
+    /// The signed statements: `Receipt`, `SignedReceipt`, `AcknowledgementStatement`, `BatchRootStatement` and
+    /// `DirectoryStatement` parsers.
     case receipt
 
     /// Runs one input through the target. Traps on a violated property.
@@ -93,6 +94,12 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         expectProtocolErrorOr {
             let root = try BatchRootStatement(parsingCanonical: input)
             check(root.canonicalBytes == input, "batch root statement does not re-encode to its input")
+        }
+        for limits in [ProtocolLimits.default, smallLimits] {
+            expectProtocolErrorOr {
+                let directory = try DirectoryStatement(parsingCanonical: input, limits: limits)
+                check(directory.canonicalBytes == input, "directory statement does not re-encode to its input")
+            }
         }
     }
 

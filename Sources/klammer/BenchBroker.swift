@@ -16,7 +16,7 @@ final class BenchBroker {
         dataDirectory = base + "/data"
         let binary = override ?? Self.siblingBinary("klammerd")
         guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw KlammerClientError(.invalidArgument, "klammerd not found next to klammer (\(binary)); build it (swift build --product klammerd) or pass --broker")
+            throw KlammerClientError(.invalidArgument, "klammerd not found next to klammer (\(binary)); build it (swift build -c release builds both) or pass --klammerd PATH or --broker")
         }
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["--dev", "--data", dataDirectory, "--port", "0"]

@@ -9,19 +9,21 @@ import KlammerProtocol
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure throughput and latency (W1 pipelined 1 KiB, W2 end-to-end, W3 1 MiB, W5 connections).",
+        abstract: "Measure throughput and latency (W1 pipelined 1 KiB, W2 end-to-end, W3 1 MiB, W4 fan-out to 100, W5 connections).",
         discussion: """
             W1: 4 producer connections × 256 unconfirmed 1 KiB sends, counted at the accepted receipt. \
             W2: 1 producer + 1 consumer acknowledging each, end-to-end latency. W3: 1 producer, 1 MiB documents. \
-            W4: fan-out to 100 recipients (not implemented yet: the dev broker has 3 participants). \
+            W4: one send to --fanout (100) recipients, each acknowledging; latency until all acknowledged. \
             W5: N idle authenticated connections (broker RSS per connection) and a handshake storm. \
             Messages are batch-signed (one CMS per --batch messages, SPEC.md §5.5). With --broker, the credentials \
-            (--cert/--key/--ca or profile) are the sender; --recipient and --consumer name the other participants.
+            (--cert/--key/--ca or profile) are the sender; --recipient and --consumer name the other participants, \
+            --fanout-profiles lists the W4 recipients' profile files (one per line). Without --broker, the W4 \
+            recipients are created at run time (certificates from the dev CA, registered via the admin socket).
             """)
 
     @OptionGroup var profile: ProfileOptions
 
-    @Option(name: .long, help: ArgumentHelp("Workload to run (repeat; default W1 W2 W3 W5).", valueName: "W1|W2|W3|W4|W5"))
+    @Option(name: .long, help: ArgumentHelp("Workload to run (repeat; default all).", valueName: "W1|W2|W3|W4|W5"))
     var workload: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("Duration of each workload, e.g. 10s or 500ms.", valueName: "DURATION"))
@@ -51,6 +53,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("consumer-key"), help: ArgumentHelp("With --broker: key of the W2 consumer.", valueName: "FILE"))
     var consumerKey: String?
 
+    @Option(name: .long, help: "W4: recipients per message when the bench starts its own broker (1…1000).")
+    var fanout: Int = 100
+
+    @Option(name: .customLong("fanout-profiles"), help: ArgumentHelp("With --broker: W4 recipients, a file listing one profile file (cert, key) per line.", valueName: "FILE"))
+    var fanoutProfiles: String?
+
     @Option(name: .long, help: ArgumentHelp("klammerd to start (default: the one next to klammer).", valueName: "PATH"))
     var klammerd: String?
 
@@ -72,6 +80,7 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--connections must be 1…64 and --window 1…4096")
         }
         guard (1...4096).contains(batch) else { throw ValidationError("--batch must be 1…4096") }
+        guard (1...FanOutRecipients.maximumCount).contains(fanout) else { throw ValidationError("--fanout must be 1…\(FanOutRecipients.maximumCount)") }
     }
 
     static func parseDuration(_ text: String) -> Duration? {
@@ -82,7 +91,7 @@ struct BenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let wanted = workload.isEmpty ? ["W1", "W2", "W3", "W5"] : workload.map { $0.uppercased() }
+        let wanted = workload.isEmpty ? Self.allWorkloads : workload.map { $0.uppercased() }
         Self.raiseFileLimit()  // before starting klammerd, which inherits it
         var own: BenchBroker? = nil
         defer { own?.stop() }
@@ -123,11 +132,17 @@ struct BenchCommand: AsyncParsableCommand {
             case "W1": result = try await workloads.producers("W1", connections: connections, window: window, size: 1024)
             case "W2": result = try await workloads.endToEnd()
             case "W3": result = try await workloads.producers("W3", connections: 1, window: 4, size: 1 << 20)
-            case "W5": result = try await workloads.connections()
-            default:
-                result = BenchResult(workload: name, msgsPerSecond: 0, mibPerSecond: 0, p50Millis: 0, p90Millis: 0, p99Millis: 0,
-                                     maxMillis: 0, errors: 0, durability: workloads.durability, tls: workloads.tls,
-                                     brokerCPU: nil, brokerRSSMiB: nil, note: "not implemented: needs 100 registered participants")
+            case "W4":
+                if let own {
+                    result = try await workloads.fanOut(try FanOutRecipients.register(count: fanout, on: own))
+                } else if let fanoutProfiles {
+                    result = try await workloads.fanOut(try FanOutRecipients.load(listFile: fanoutProfiles, base: try profile.resolve()))
+                } else {
+                    result = BenchResult(workload: name, msgsPerSecond: 0, mibPerSecond: 0, p50Millis: 0, p90Millis: 0, p99Millis: 0,
+                                         maxMillis: 0, errors: 0, durability: workloads.durability, tls: workloads.tls,
+                                         brokerCPU: nil, brokerRSSMiB: nil, note: "skipped: with --broker, W4 needs --fanout-profiles FILE")
+                }
+            default: result = try await workloads.connections()
             }
             // Unbuffered, so each workload's line appears as soon as it is measured.
             FileHandle.standardOutput.write(Data(((json ? result.jsonLine : result.tableRow) + "\n").utf8))

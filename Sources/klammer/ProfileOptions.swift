@@ -33,12 +33,16 @@ struct ProfileOptions: ParsableArguments {
     }
 
     /// Connects with the resolved profile.
-    func connect() async throws -> KlammerClient {
-        try await KlammerClient.connect(profile: try resolve(), logger: logger)
+    ///
+    /// Typed like `KlammerClient.connect`: Swift 6.3.1's optimizer crashes ("While splitting coroutine") when it
+    /// inlines that typed-throwing async call into an untyped-throwing async function, as this one was before.
+    func connect() async throws(KlammerClientError) -> KlammerClient {
+        let resolved = try resolve()
+        return try await KlammerClient.connect(profile: resolved, logger: logger)
     }
 
     /// Flags over profile file over environment.
-    func resolve() throws -> ClientProfile {
+    func resolve() throws(KlammerClientError) -> ClientProfile {
         let flags = ClientProfile(certificatePath: cert, keyPath: key, caPath: ca, crlPath: crl, broker: broker)
         var merged = flags
         if let profile { merged = merged.merged(over: try ClientProfile.load(fromFile: profile)) }

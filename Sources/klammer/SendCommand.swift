@@ -129,11 +129,11 @@ struct SendCommand: AsyncParsableCommand {
                     if !json { print(Self.summary(receipt, file: file, envelope: message.envelope)) }
                     break
                 } catch {
-                    let retryable = (error as? KlammerClientError)?.isRetryable ?? false
+                    let retryable = error.isRetryable  // the do block throws KlammerClientError only
                     guard retryable, attempt < Self.attempts else {
                         await client?.close()
-                        if let refusal = error as? KlammerClientError, let rejected = refusal.rejectedReceipt {
-                            try Self.reportRejection(refusal, receipt: rejected, file: file, accepted: results, json: json)
+                        if let rejected = error.rejectedReceipt {
+                            try Self.reportRejection(error, receipt: rejected, file: file, accepted: results, json: json)
                         }
                         throw error
                     }

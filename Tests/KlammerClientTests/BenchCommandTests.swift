@@ -24,4 +24,19 @@ import Testing
         #expect(w1["errors"] as? Int == 0, "\(result.stdout)")
         #expect((w1["broker_rss_mib"] as? Double ?? 0) > 0)
     }
+
+    /// W4 with a few recipients created at run time (dev CA, admin socket): every round completes, none fails.
+    @Test func w4FanOutRounds() throws {
+        let result = try ProcessRunner.run(ProcessRunner.binary("klammer"),
+                                           ["bench", "--workload", "W4", "--duration", "1s", "--fanout", "5", "--no-limits", "--json"],
+                                           seconds: 120)
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let w4 = try #require(lines.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }, "\(result.stdout)")
+        #expect(w4["workload"] as? String == "W4")
+        #expect((w4["msgs_per_s"] as? Double ?? 0) > 0, "\(result.stdout)")
+        #expect(w4["errors"] as? Int == 0, "\(result.stdout)")
+        let extra = try #require(w4["extra"] as? [String: Any], "\(result.stdout)")
+        #expect(extra["recipients"] as? Double == 5)
+    }
 }

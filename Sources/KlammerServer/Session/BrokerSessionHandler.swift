@@ -51,6 +51,7 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
                                  configuration: SessionConfiguration, logger: Logger) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
+            try sync.addHandler(FlushCoalescingHandler())  // one TLS record + write per tick, not per frame
             try sync.addHandler(ByteToMessageHandler(BrokerFrameDecoder(limits: configuration.limits)))
             try sync.addHandler(MessageToByteHandler(KlammerFrameEncoder()))
             try sync.addHandler(BrokerSessionHandler(broker: broker, hub: hub, configuration: configuration, logger: logger))
