@@ -144,6 +144,9 @@ import Testing
         return kib * 1024
     }
 
+    /// True in a process built with `-sanitize=address` (its runtime exports `__asan_init`).
+    static let underAddressSanitizer = dlsym(dlopen(nil, RTLD_NOW), "__asan_init") != nil
+
     /// Decrypting a 96 MiB file keeps the ciphertext out of memory: peak RSS grows by far less than the file.
     @Test func fileDecryptionMemoryIsFlat() throws {
         let dir = try TempDir()
@@ -159,7 +162,11 @@ import Testing
         try CMS.decryptFile(at: dir.path("big.cms"), to: dir.path("big.out"), certificate: Self.ec.certificate, key: Self.ec.key)
         let growth = (Self.peakRSS(reset: false) ?? 0) - before
         print("decrypting \(blocks) MiB: peak RSS grew by \(growth / 1024) KiB")
-        #expect(growth < 24 << 20, "peak RSS grew by \(growth >> 20) MiB while decrypting \(blocks) MiB")
+        // AddressSanitizer keeps freed memory in its quarantine (256 MiB by default), so RSS says nothing about what
+        // the decryption holds there; the CI's plain run checks the bound, the ASan run checks memory safety.
+        if !Self.underAddressSanitizer {
+            #expect(growth < 24 << 20, "peak RSS grew by \(growth >> 20) MiB while decrypting \(blocks) MiB")
+        }
         let reader = try FileHandle(forReadingFrom: dir.url.appendingPathComponent("big.out"))
         defer { try? reader.close() }
         for index in 0..<blocks {
