@@ -69,7 +69,7 @@ extension AdminService {
             guard let id = MessageID(hex: text) else {
                 throw Failure.badRequest("bad-request", "'\(text)' is not a message id (32 hex digits)")
             }
-            guard let trace = broker.trace(id) else {
+            guard let trace = try broker.trace(id) else {
                 throw Failure(status: 404, code: "unknown-message", message: "no message \(text) is in the routing slip log", outcome: .refused)
             }
             return (try Self.json(200, trace), ["receipts": "\(trace.receipts.count)"])

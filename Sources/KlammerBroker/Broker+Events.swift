@@ -22,8 +22,7 @@ extension Broker {
         }
         // The store id is always present (sender fields of an event may be empty); the slip's accepted record maps it.
         guard let messageID = receiptLog.messageID(storeID: storeID),
-              let slip = receiptLog.slip(messageID),
-              let accepted = slip.receipts.first(where: { $0.receipt.kind == .accepted }) else {
+              let accepted = try receiptLog.acceptedReceipt(of: messageID) else {
             throw ProtocolError(.unknownMessage, "no accepted receipt recorded for store message \(storeID)")
         }
         let recipient = try ParticipantID(recipientRaw)

@@ -88,8 +88,9 @@ extension Broker {
     }
 
     /// The routing slip of any message, for the operator (no sender/recipient check); nil if unknown.
-    public func trace(_ messageID: MessageID) -> MessageTrace? {
-        guard let slip = receiptLog.slip(messageID) else { return nil }
+    /// Throws STORAGE_UNAVAILABLE if its records cannot be read back from the receipt log.
+    public func trace(_ messageID: MessageID) throws -> MessageTrace? {
+        guard let slip = try receiptLog.slip(messageID) else { return nil }
         return MessageTrace(
             messageId: messageID.hex, sender: slip.sender.rawValue, clientMessageId: slip.clientMessageID,
             recipients: slip.recipients.map(\.rawValue),

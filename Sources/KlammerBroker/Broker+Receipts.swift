@@ -41,7 +41,7 @@ extension Broker {
     /// Only the message's sender and recipients may read it; for anybody else (and for unknown ids) it is
     /// UNKNOWN_MESSAGE, so the existence of a message is not revealed.
     public func routingSlip(of messageID: MessageID, requester: ParticipantID) throws -> [SignedReceipt] {
-        guard let slip = receiptLog.slip(messageID),
+        guard let slip = try receiptLog.slip(messageID),
               slip.sender == requester || slip.recipients.contains(requester) else {
             throw ProtocolError(.unknownMessage, "message \(messageID) is unknown or not visible to \(requester)")
         }
@@ -51,4 +51,24 @@ extension Broker {
         let receipts = slip.receipts
         return receipts.filter { $0.receipt.kind == .accepted } + receipts.filter { $0.receipt.kind != .accepted }
     }
+}
+
+extension Broker {
+    /// Compacts the receipt log (SPEC.md §7.4): removes the routing slips of finished messages accepted more than
+    /// `receiptRetention` ago when they make up at least `minimumReclaimFraction` of the file (0 forces a rewrite
+    /// whenever anything can go). The daemon calls it every `receiptCompactionInterval`.
+    @discardableResult
+    public func compactReceiptLog(minimumReclaimFraction: Double = 0.25) async throws -> ReceiptCompaction {
+        let retention = configuration.receiptRetention.milliseconds
+        let now = configuration.nowMillis
+        let report = try await receiptLog.compact(acceptedBefore: now > retention ? now - retention : 0,
+                                                  minimumReclaimFraction: minimumReclaimFraction)
+        if report.rewritten {
+            logger.info("receipt log compacted: \(report.messagesRemoved) finished slips older than the retention removed, \(report.messagesKept) kept, \(report.bytesBefore) → \(report.bytesAfter) bytes")
+        }
+        return report
+    }
+
+    /// Messages and receipts in the routing-slip index and the size of `receipts.klog`.
+    public var receiptLogCounts: (messages: Int, receipts: Int, fileBytes: Int64) { receiptLog.counts }
 }

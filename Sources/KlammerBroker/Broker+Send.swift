@@ -48,11 +48,9 @@ extension Broker {
     /// The recorded `accepted` receipt for (sender, client message id) if it is still inside the dedupe window.
     func acceptedReceipt(sender: ParticipantID, clientMessageID: String) throws -> SignedReceipt? {
         guard let id = receiptLog.messageID(sender: sender, clientMessageID: clientMessageID),
-              let accepted = receiptLog.slip(id)?.receipts.first(where: { $0.receipt.kind == .accepted }) else { return nil }
-        let window = configuration.dedupeWindow.components
-        let windowMillis = UInt64(max(0, window.seconds)) * 1000 + UInt64(max(0, window.attoseconds) / 1_000_000_000_000_000)
-        guard accepted.receipt.timestampMillis &+ windowMillis > configuration.nowMillis else { return nil }
-        return accepted
+              let acceptedAt = receiptLog.acceptedAtMillis(of: id),
+              acceptedAt &+ configuration.dedupeWindow.milliseconds > configuration.nowMillis else { return nil }
+        return try receiptLog.acceptedReceipt(of: id)
     }
 
     /// Finishes a submission with the sender's signature (§5.5: single — detached CMS over the canonical envelope

@@ -24,6 +24,12 @@ public struct BrokerConfiguration: Sendable {
     /// How long SEND_BEGIN answers a re-used client message id from the routing slip (should equal the store's
     /// `dedupeWindow`; the store's own de-duplication at append remains the final authority).
     public var dedupeWindow: Duration = .seconds(7 * 24 * 3600)
+    /// How long the routing slip of a finished message (acknowledged or expired for every recipient) is kept after
+    /// its acceptance; older ones are removed when the receipt log is compacted (SPEC.md §7.4). At least
+    /// `dedupeWindow` (the slip answers duplicates). Default 90 days.
+    public var receiptRetention: Duration = .seconds(90 * 24 * 3600)
+    /// How often the daemon compacts the receipt log (it rewrites only when at least a quarter of the file can go).
+    public var receiptCompactionInterval: Duration = .seconds(3600)
     /// Signed `rejected` receipts per second, across all connections (burst: twice this); beyond it a refused
     /// submission gets only its ERROR. 0 issues none. Default 32.
     public var rejectedReceiptsPerSecond: Int = 32
@@ -53,6 +59,12 @@ public struct BrokerConfiguration: Sendable {
         guard limits.maxRecipients <= 1000 else {
             throw BrokerError(.limitExceeded, "maxRecipients \(limits.maxRecipients) exceeds the store's 1000 recipients per message; lower it")
         }
+        guard receiptRetention >= dedupeWindow else {
+            throw BrokerError(.limitExceeded, "the receipt retention (\(receiptRetention.milliseconds / 1000) s) must be at least the dedupe window (\(dedupeWindow.milliseconds / 1000) s): duplicates are answered from the routing slip")
+        }
+        guard receiptCompactionInterval >= .seconds(1) else {
+            throw BrokerError(.limitExceeded, "the receipt compaction interval must be at least 1 s")
+        }
         guard (1...10_000).contains(maxLeaseBatch), (1...1024).contains(maxSubscribersPerParticipant) else {
             throw BrokerError(.limitExceeded, "maxLeaseBatch must be 1…10000 and maxSubscribersPerParticipant 1…1024")
         }
@@ -61,5 +73,13 @@ public struct BrokerConfiguration: Sendable {
     var nowMillis: UInt64 {
         let t = now().timeIntervalSince1970
         return t <= 0 ? 0 : UInt64((t * 1000).rounded(.down))
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds (negative durations count as 0).
+    var milliseconds: UInt64 {
+        let c = components
+        return UInt64(max(0, c.seconds)) * 1000 + UInt64(max(0, c.attoseconds) / 1_000_000_000_000_000)
     }
 }

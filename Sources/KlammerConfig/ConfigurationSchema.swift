@@ -41,6 +41,7 @@ enum ConfigurationSchema {
         "log.level": .scalar,
         "audit.checkpoint_interval": .scalar,
         "directory.ttl_seconds": .scalar,
+        "store.receipt_retention_days": .scalar,
     ]
 
     /// Every proper dotted prefix of a key (`admin`, `admin.tls`): the sections that hold keys.

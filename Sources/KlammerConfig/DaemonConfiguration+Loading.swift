@@ -261,6 +261,7 @@ struct ConfigurationValues {
             minimumCertificateDays: try int("metrics.min_certificate_days", default: 14, range: 0...3650, unit: "days"),
             logLevel: level,
             auditCheckpointInterval: try int("audit.checkpoint_interval", default: 64, range: 1...100_000, unit: "entries"),
-            directoryTTLSeconds: try int("directory.ttl_seconds", default: 3600, range: 60...604_800, unit: "seconds"))
+            directoryTTLSeconds: try int("directory.ttl_seconds", default: 3600, range: 60...604_800, unit: "seconds"),
+            receiptRetentionDays: try int("store.receipt_retention_days", default: 90, range: 7...3650, unit: "days"))
     }
 }

@@ -86,6 +86,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var auditCheckpointInterval: Int
     /// How long clients may use a directory answer (its "valid until" = issue time + this; SPEC.md §5.11).
     public var directoryTTLSeconds: Int = 3600
+    /// Days the routing slip of a finished message is kept after its acceptance before compaction removes it
+    /// (SPEC.md §7.4); at least the 7-day dedupe window.
+    public var receiptRetentionDays: Int = 90
 
     /// The audit log file inside the data directory.
     public var auditLogPath: String { dataDirectory + "/audit.jsonl" }

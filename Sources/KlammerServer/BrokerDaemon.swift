@@ -128,6 +128,17 @@ public final class BrokerDaemon: Service {
             }
         }
         defer { parkingSweep.cancel() }
+        // Finished routing slips past their retention leave the receipt log (and its index) instead of growing it forever.
+        let receiptCompaction = Task { [logger, interval = brokerConfiguration.receiptCompactionInterval] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                if Task.isCancelled { break }
+                do { try await broker.compactReceiptLog() } catch {
+                    logger.error("receipt log compaction failed (the log is unchanged, the next try is in \(interval)): \(error)")
+                }
+            }
+        }
+        defer { receiptCompaction.cancel() }
         let session = sessionConfiguration
         let logger = self.logger
         // The TLS layer only checks that the client certificate chains to the CA (and CRLs); the registry decides in

@@ -35,6 +35,7 @@ extension ProductionEnvironment {
         limits.maxMessageSize = UInt64(configuration.store.maxDocumentBytes)
         result.limits = limits
         result.directoryTTL = .seconds(configuration.directoryTTLSeconds)
+        result.receiptRetention = .seconds(configuration.receiptRetentionDays * 24 * 3600)
         try result.validate()
         return result
     }

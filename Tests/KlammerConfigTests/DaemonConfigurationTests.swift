@@ -72,6 +72,7 @@ struct DaemonConfigurationTests {
         #expect(config.logLevel == "info")
         #expect(config.auditCheckpointInterval == 64)
         #expect(config.directoryTTLSeconds == 3600)
+        #expect(config.receiptRetentionDays == 90)
     }
 
     @Test func checkedInExampleIsValidAndSetsEveryKey() async throws {
@@ -168,6 +169,9 @@ struct DaemonConfigurationTests {
         #expect(partial?.code == .outOfRange && partial?.key == "store.partial_upload_timeout_seconds")
         let ttl = await failure(Self.minimal + "\ndirectory:\n  ttl_seconds: 10\n")
         #expect(ttl?.code == .outOfRange && ttl?.key == "directory.ttl_seconds")
+        // Shorter than the 7-day dedupe window: duplicates could no longer be answered from the routing slip.
+        let retention = await failure(Self.minimal + "\nstore:\n  receipt_retention_days: 3\n")
+        #expect(retention?.code == .outOfRange && retention?.key == "store.receipt_retention_days")
     }
 
     @Test func partialUploadTimeoutComesFromTheFileOrTheEnvironment() async throws {

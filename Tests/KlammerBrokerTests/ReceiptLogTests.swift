@@ -1,0 +1,194 @@
+import Foundation
+import Testing
+@testable import KlammerBroker
+import KlammerCrypto
+import KlammerProtocol
+import KlammerStore
+
+/// The routing-slip log keeps receipts on disk, replays in bounded memory and drops finished slips past retention
+/// (SPEC.md §7.4). The large integration run found the broker at 1.4 GiB after 101k messages when every signed
+/// receipt lived in the index.
+@Suite(.timeLimit(.minutes(3))) struct ReceiptLogTests {
+    /// Routing slips are read back from `receipts.klog`, not from memory: a byte changed in the file under the
+    /// running broker turns into STORAGE_UNAVAILABLE naming the damage, never into a wrong receipt.
+    @Test func slipsAreReadFromTheFileAndDamageIsReported() async throws {
+        let f = try await BrokerFixture()
+        let payload = payloadBytes(100)
+        let accepted = try await f.send(try f.envelope(payload: payload), payload: payload)
+        let sender = f.party(BrokerFixture.sender).id
+        #expect(try f.broker.routingSlip(of: accepted.receipt.messageID, requester: sender).map(\.encodedBytes) == [accepted.encodedBytes])
+
+        let log = f.dir.file("broker/receipts.klog")
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: log)))
+        bytes[40] ^= 0x01
+        let handle = try #require(FileHandle(forWritingAtPath: log))
+        try handle.write(contentsOf: Data(bytes))
+        try handle.close()
+        #expect { _ = try f.broker.routingSlip(of: accepted.receipt.messageID, requester: sender) } throws: { error in
+            let e = error as? ProtocolError
+            return e?.code == .storageUnavailable && e?.message.contains("damaged at offset 0") == true
+        }
+        // A duplicate submission needs the original receipt, which cannot be read either: refused, not mis-answered.
+        #expect { _ = try f.broker.beginSubmission(from: f.participant(BrokerFixture.sender), envelopeBytes: try f.envelope(payload: payload).canonicalBytes) }
+            throws: { ($0 as? ProtocolError)?.code == .storageUnavailable }
+    }
+
+    /// After the retention only finished slips go (acknowledged or expired for every recipient); an open message
+    /// keeps its slip, so its later expiry still finds the accepted receipt; the file shrinks, later receipts land at
+    /// the right offsets and everything survives a restart.
+    @Test func compactionRemovesOnlyFinishedSlipsPastTheRetention() async throws {
+        let f = try await BrokerFixture()
+        let sender = f.party(BrokerFixture.sender).id
+        let b = f.participant(BrokerFixture.b)
+        let payload = payloadBytes(300)
+        // Finished: delivered to and acknowledged by b.
+        let finished = try await f.send(try f.envelope(payload: payload, clientID: "finished"), payload: payload)
+        let d = try #require(try await f.broker.lease(for: b, consumer: ConsumerID("c"), max: 1).first)
+        _ = try await f.broker.markDelivered(d)
+        let (statement, signature) = try f.acknowledgement(for: d, by: BrokerFixture.b)
+        _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("c"), statement: statement, signature: signature)
+        // Open: to b and c, acknowledged by b only (c never fetches it).
+        let open = try await f.send(try f.envelope(to: [BrokerFixture.b, BrokerFixture.c], payload: payload, clientID: "open"), payload: payload)
+        let d2 = try #require(try await f.broker.lease(for: b, consumer: ConsumerID("c"), max: 1).first)
+        _ = try await f.broker.markDelivered(d2)
+        let ack2 = try f.acknowledgement(for: d2, by: BrokerFixture.b)
+        _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("c"), statement: ack2.statement, signature: ack2.signature)
+        let openSlip = try f.broker.routingSlip(of: open.receipt.messageID, requester: sender).map(\.encodedBytes)
+        #expect(openSlip.count == 3)
+
+        // Inside the retention nothing goes.
+        let early = try await f.broker.compactReceiptLog(minimumReclaimFraction: 0)
+        #expect(!early.rewritten && early.messagesRemoved == 0 && early.messagesKept == 2)
+
+        f.clock.advance(91 * 24 * 3600)
+        let report = try await f.broker.compactReceiptLog(minimumReclaimFraction: 0)
+        #expect(report.rewritten && report.messagesRemoved == 1 && report.messagesKept == 1)
+        #expect(report.bytesAfter < report.bytesBefore)
+        let size = try FileManager.default.attributesOfItem(atPath: f.dir.file("broker/receipts.klog"))[.size] as? Int
+        #expect(Int64(size ?? -1) == report.bytesAfter)
+        #expect { _ = try f.broker.routingSlip(of: finished.receipt.messageID, requester: sender) }
+            throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
+        #expect(try f.broker.routingSlip(of: open.receipt.messageID, requester: sender).map(\.encodedBytes) == openSlip)
+        // Nothing left to reclaim: no rewrite.
+        #expect(try await f.broker.compactReceiptLog(minimumReclaimFraction: 0).rewritten == false)
+
+        // The open message's TTL has run out for c: the expiry receipt is issued from the kept slip and appended to
+        // the compacted file, which finishes the message.
+        let live = try f.broker.receipts(for: sender)
+        let broker = f.broker
+        let runner = Task { await broker.run() }
+        #expect(try await f.broker.lease(for: f.participant(BrokerFixture.c), consumer: ConsumerID("c"), max: 1).isEmpty)
+        var expired: SignedReceipt?
+        for await r in live where r.receipt.kind == .expired { expired = r; break }
+        #expect(expired?.receipt.messageID == open.receipt.messageID)
+        runner.cancel()
+        let later = try await f.send(try f.envelope(payload: payload, clientID: "later"), payload: payload)
+
+        // A compaction that died before its rename leaves a partial file behind; open ignores and deletes it.
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: f.dir.file("broker/receipts.klog.compact")))
+        try await f.restart()
+        #expect(!FileManager.default.fileExists(atPath: f.dir.file("broker/receipts.klog.compact")))
+        let kinds = try f.broker.routingSlip(of: open.receipt.messageID, requester: sender).map(\.receipt.kind)
+        #expect(kinds == [.accepted, .delivered, .acknowledged, .expired])
+        #expect(try f.broker.routingSlip(of: later.receipt.messageID, requester: sender).map(\.encodedBytes) == [later.encodedBytes])
+        #expect { _ = try f.broker.routingSlip(of: finished.receipt.messageID, requester: sender) }
+            throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
+        #expect(try !FileManager.default.contentsOfDirectory(atPath: f.dir.file("broker")).contains { $0.hasSuffix(".bad") })
+        // Now finished too; the message sent after the clock jump is still inside the retention.
+        f.clock.advance(91 * 24 * 3600)
+        let last = try await f.broker.compactReceiptLog(minimumReclaimFraction: 0)
+        #expect(last.messagesRemoved == 1 && last.messagesKept == 1)
+    }
+
+    @Test func retentionShorterThanTheDedupeWindowIsRefused() throws {
+        let key = try PrivateKey.generate(.p256)
+        let ca = try CertificateAuthority.create(commonName: "Retention Test CA")
+        let cert = try ca.issue(commonName: "klammer-1", subjectAlternativeNames: ["DNS:localhost"], publicKey: key.publicKey, usage: .server)
+        var config = try BrokerConfiguration(brokerID: try ParticipantID("broker:klammer-1"), certificate: cert, key: key, directory: "/nonexistent")
+        config.receiptRetention = .seconds(3600)
+        #expect { try config.validate() } throws: { ($0 as? BrokerError)?.message.contains("dedupe window") == true }
+        config.receiptRetention = config.dedupeWindow
+        try config.validate()
+    }
+
+    /// 10,000 messages × 3 receipts (≈ 40 MB of records): replay reads in chunks and the index keeps no receipts,
+    /// so opening the log costs a fraction of the file in memory (it used to read the whole file and keep every
+    /// receipt); every slip reads back exactly.
+    @Test func replayAndIndexStaySmallAgainstTheFile() async throws {
+        let dir = try TemporaryDirectory()
+        let messages = 10_000
+        let brokerID = try ParticipantID("broker:klammer-1")
+        let sender = try ParticipantID("ags:13004000"), recipient = try ParticipantID("ags:09162000")
+        func signed(_ kind: Receipt.Kind, _ i: Int) throws -> SignedReceipt {
+            var idBytes = [UInt8](repeating: 0, count: 16)
+            for k in 0..<8 { idBytes[15 - k] = UInt8(truncatingIfNeeded: i >> (8 * k)) }
+            let receipt = try Receipt(kind: kind, messageID: MessageID(bytes: idBytes), envelopeDigest: SHA256Digest(bytes: SHA256.hash(idBytes)),
+                                      sender: sender, recipient: kind == .accepted ? nil : recipient,
+                                      timestampMillis: 1_795_599_000_000 + UInt64(i), brokerID: brokerID,
+                                      reason: kind == .expired ? .expired : nil)
+            // About the size of the broker's real detached CMS (signature plus certificate).
+            return try SignedReceipt(receipt: receipt, brokerSignature: SHA256.hash(idBytes + [kind.rawValue]) + [UInt8](repeating: 0x30, count: 1200))
+        }
+        do {
+            let log = try ReceiptLog(directory: dir.path, limits: .default)
+            for kind in [Receipt.Kind.accepted, .delivered, .expired] {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for i in 0..<messages {
+                        group.addTask {
+                            try await log.record(try signed(kind, i), storeID: UInt64(i + 1), clientMessageID: kind == .accepted ? "client-\(i)" : "",
+                                                 recipients: kind == .accepted ? [recipient] : [])
+                        }
+                        if i % 256 == 255 { try await group.waitForAll() }
+                    }
+                }
+            }
+            log.close()
+        }
+        let fileBytes = try #require(try FileManager.default.attributesOfItem(atPath: dir.file("receipts.klog"))[.size] as? Int)
+        #expect(fileBytes > 3 * messages * 1200)
+
+        let before = ProcessMemory.resident()
+        _ = ProcessMemory.peak(reset: true)
+        let log = try ReceiptLog(directory: dir.path, limits: .default)
+        defer { log.close() }
+        let peak = ProcessMemory.peak(reset: false)
+        let counts = log.counts
+        #expect(counts.messages == messages && counts.receipts == 3 * messages && counts.fileBytes == Int64(fileBytes))
+        if let before, let peak {
+            let growth = peak - before
+            print("receipt log replay: \(fileBytes) bytes, \(messages) messages, peak RSS growth \(growth / 1024) KiB (\(growth / messages) B/message)")
+            #expect(growth < fileBytes / 4, "replaying \(fileBytes) bytes grew RSS by \(growth) bytes")
+        }
+        for i in [0, 4_999, messages - 1] {
+            let id = try signed(.accepted, i).receipt.messageID
+            #expect(log.messageID(sender: sender, clientMessageID: "client-\(i)") == id)
+            #expect(log.messageID(storeID: UInt64(i + 1)) == id)
+            let slip = try #require(try log.slip(id))
+            #expect(slip.receipts.map(\.encodedBytes) == [try signed(.accepted, i), try signed(.delivered, i), try signed(.expired, i)].map(\.encodedBytes))
+            #expect(slip.recipients == [recipient] && slip.clientMessageID == "client-\(i)")
+        }
+        // Expired for its only recipient: finished, so all of it goes once past the retention.
+        let report = try await log.compact(acceptedBefore: .max, minimumReclaimFraction: 0.25)
+        #expect(report.rewritten && report.messagesRemoved == messages && report.bytesAfter == 0)
+        #expect(log.counts.messages == 0)
+    }
+}
+
+/// Resident and peak resident memory of this process (Linux /proc).
+enum ProcessMemory {
+    static func resident() -> Int? { field("VmRSS:") }
+
+    static func peak(reset: Bool) -> Int? {
+        if reset {
+            guard (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil else { return nil }
+        }
+        return field("VmHWM:")
+    }
+
+    private static func field(_ name: String) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name) }),
+              let kib = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+        return kib * 1024
+    }
+}
