@@ -223,7 +223,21 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var suspended = m
         let after = try registry.setStatus(.suspended, of: TestPKI.a.id)
-        #expect(Self.failure(suspended.participantChanged(after))?.code == .participantSuspended)
+        let actions = suspended.participantChanged(after)
+        #expect(Self.failure(actions)?.code == .participantSuspended)
+        // The cut is reported for the audit log (connection.cut), naming participant and certificate.
+        guard case .report(let event) = actions.first else {
+            Issue.record("no report of the cut: \(actions)")
+            return
+        }
+        #expect(event.kind == .cut && event.kind.rawValue == "connection.cut" && event.code == .participantSuspended)
+        #expect(event.participant == TestPKI.a.id && event.fingerprint == TestPKI.a.certificate.fingerprint.hex)
+        var revokedByCRL = m
+        guard case .report(let crlEvent) = revokedByCRL.certificateRevoked().first else {
+            Issue.record("no report of the CRL cut")
+            return
+        }
+        #expect(crlEvent.kind == .cut && crlEvent.code == .participantRevoked)
         var removed = m
         #expect(Self.failure(removed.participantChanged(nil))?.code == .unknownParticipant)
         let active = try registry.setStatus(.active, of: TestPKI.a.id)

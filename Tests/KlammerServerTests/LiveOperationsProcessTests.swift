@@ -198,6 +198,21 @@ import Testing
                 "no ERROR \(expected) before the close: \(stream.frames)")
         #expect(!stream.frames.contains { if case .accepted = $0 { true } else { false } })
 
+        // The cut is in the audit log after the operator's own entry: which participant, why, and that an upload was
+        // in progress (refusals are written asynchronously: bounded polling).
+        var cutEntry: [String: Any]?
+        let auditDeadline = ContinuousClock.now + .seconds(5)
+        while cutEntry == nil, ContinuousClock.now < auditDeadline {
+            let tail = try setup.ctl("audit", "tail", "-n", "50", "--json")
+            let entries = (try? JSONSerialization.jsonObject(with: Data(tail.stdout.utf8))) as? [[String: Any]] ?? []
+            cutEntry = entries.first { $0["action"] as? String == "connection.cut" }
+            if cutEntry == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let audited = try #require(cutEntry, "no connection.cut entry in the audit log")
+        let details = audited["details"] as? [String: String] ?? [:]
+        #expect(audited["subject"] as? String == sender.id, "\(audited)")
+        #expect(details["code"] == "\(expected.rawValue)" && details["uploads_in_progress"] == "1", "\(audited)")
+
         // Nothing of the upload reached the recipient's queue.
         let queue = try OperationsProcessTests.decode(QueueStatistics.self, try setup.ctl("queue", "stats", recipient.id, "--json"))
         #expect(queue.total == 0)

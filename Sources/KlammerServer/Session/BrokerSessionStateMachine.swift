@@ -229,18 +229,18 @@ public struct BrokerSessionStateMachine: Sendable {
     public mutating func participantChanged(_ participant: Participant?) -> [Action] {
         guard phase != .closed, let id = participantID else { return [] }
         guard let p = participant else {
-            return fail(ProtocolError(.unknownParticipant, "participant \(id) was removed from the registry; the connection is closed"))
+            return cut(ProtocolError(.unknownParticipant, "participant \(id) was removed from the registry; the connection is closed"))
         }
         switch p.status {
         case .suspended:
-            return fail(ProtocolError(.participantSuspended, "participant \(id) was suspended by the broker operator; the connection is closed"))
+            return cut(ProtocolError(.participantSuspended, "participant \(id) was suspended by the broker operator; the connection is closed"))
         case .revoked:
-            return fail(ProtocolError(.participantRevoked, "participant \(id) was revoked; the connection is closed"))
+            return cut(ProtocolError(.participantRevoked, "participant \(id) was revoked; the connection is closed"))
         case .active:
             break
         }
         guard p.certificates.contains(where: { $0.fingerprint == fingerprint }) else {
-            return fail(ProtocolError(.certificateNotRegistered, "the certificate of this connection (\(fingerprint)) was removed from participant \(id); the connection is closed"))
+            return cut(ProtocolError(.certificateNotRegistered, "the certificate of this connection (\(fingerprint)) was removed from participant \(id); the connection is closed"))
         }
         return []
     }
@@ -248,7 +248,7 @@ public struct BrokerSessionStateMachine: Sendable {
     /// A reloaded CRL revokes this connection's client certificate: close it.
     public mutating func certificateRevoked() -> [Action] {
         guard phase != .closed else { return [] }
-        return fail(ProtocolError(.participantRevoked, "the certificate of this connection (\(fingerprint)) was revoked by a CRL the broker loaded; the connection is closed. Connect with a valid certificate"))
+        return cut(ProtocolError(.participantRevoked, "the certificate of this connection (\(fingerprint)) was revoked by a CRL the broker loaded; the connection is closed. Connect with a valid certificate"))
     }
 
     // MARK: Frames
@@ -613,6 +613,17 @@ public struct BrokerSessionStateMachine: Sendable {
     private mutating func refuse(_ error: ProtocolError) -> [Action] {
         let event = RefusalEvent(kind: .connection, participant: refusedParticipantID, fingerprint: fingerprint,
                                  code: error.code, reason: error.message)
+        return [.report(event)] + fail(error)
+    }
+
+    /// Closes a live connection whose participant or certificate may no longer act, and reports it for the audit
+    /// log with what was in progress.
+    private mutating func cut(_ error: ProtocolError) -> [Action] {
+        var details: [String: String] = [:]
+        if !uploads.isEmpty { details["uploads_in_progress"] = "\(uploads.count)" }
+        if !pending.isEmpty { details["requests_in_progress"] = "\(pending.count)" }
+        let event = RefusalEvent(kind: .cut, participant: participantID?.rawValue ?? refusedParticipantID, fingerprint: fingerprint,
+                                 code: error.code, reason: error.message, details: details)
         return [.report(event)] + fail(error)
     }
 

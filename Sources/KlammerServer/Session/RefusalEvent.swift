@@ -13,6 +13,9 @@ public struct RefusalEvent: Sendable, Equatable {
         case submission = "submission.refused"
         /// An acknowledgement (ACK).
         case acknowledgement = "ack.refused"
+        /// A live connection the broker closed because its participant was suspended, revoked or removed, or its
+        /// certificate was removed or revoked by a CRL (what it had in progress is cut).
+        case cut = "connection.cut"
     }
 
     /// What was refused.
