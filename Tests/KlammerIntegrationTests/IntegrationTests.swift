@@ -28,6 +28,13 @@ import Testing
             try await scenario.waitUntilSettled(expected: expected)
             #expect(await scenario.broker.kills == scenario.size.crashCycles)
             try await Checker(scenario: scenario).check(title: "workflows under broker kills", slipSample: 400)
+            // Everything is acknowledged: the broker's memory must not have grown with the messages it handled (the
+            // large run once found 1.4 GiB after 101k messages: the routing-slip index held every signed receipt).
+            // Bound: a base plus 2 KiB per message (the index needs well under 1 KiB).
+            let messages = expected.values.reduce(0, +)
+            let peakKiB = await scenario.broker.maxRSSKiB, nowKiB = await scenario.broker.sampleRSS()
+            print("broker RSS after \(messages) messages: peak \(peakKiB >> 10) MiB, now \(nowKiB >> 10) MiB")
+            #expect(peakKiB < 128 * 1024 + 2 * messages, "broker RSS peaked at \(peakKiB >> 10) MiB for \(messages) messages")
         }
     }
 
