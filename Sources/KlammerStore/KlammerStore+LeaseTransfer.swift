@@ -10,16 +10,16 @@ extension KlammerStore {
         let visMs = visibility.components.seconds * 1000 + visibility.components.attoseconds / 1_000_000_000_000_000
         let now = nowMs
         let (location, handle, attempt, token): (RecordLocation, SegmentHandle?, UInt32, UInt64) = try cell.m.withLock { s in
-            guard var q = s.queues[recipient], var e = q.entries[messageID], case .inFlight(let old, let t, _) = e.state,
+            // In place, not through a copy of the queue (which would copy its whole entry table on write).
+            guard var e = s.queues[recipient]?.entries[messageID], case .inFlight(let old, let t, _) = e.state,
                   t == leaseToken, let meta = s.messages[messageID] else {
                 throw StoreError(.leaseNotHeld, "message \(messageID) is not leased with this token (lease expired, redelivered or already acked)")
             }
             let token = s.nextLeaseToken
             s.nextLeaseToken += 1
             e.state = .inFlight(consumer: consumer, token: token, deadlineMs: now + visMs)
-            q.entries[messageID] = e
-            q.waiting[messageID] = now + visMs
-            s.queues[recipient] = q
+            s.queues[recipient]!.entries[messageID] = e
+            s.queues[recipient]!.waiting[messageID] = now + visMs
             let ref = StoreState.LeaseRef(recipient: recipient, messageID: messageID)
             s.consumers[old]?.remove(ref)
             s.consumers[consumer, default: []].insert(ref)
@@ -48,7 +48,7 @@ extension KlammerStore {
             let now = nowMs
             cell.m.withLock { s in
                 if s.closed { cont.resume(throwing: StoreError.closed); return }
-                guard var q = s.queues[recipient], var e = q.entries[messageID], e.state == .ready,
+                guard var e = s.queues[recipient]?.entries[messageID], e.state == .ready,
                       let meta = s.messages[messageID] else { cont.resume(returning: nil); return }
                 if meta.expiresAtMs <= now {
                     expireLocked(&s, recipient: recipient, messageID: messageID)
@@ -66,9 +66,8 @@ extension KlammerStore {
                 s.nextLeaseToken += 1
                 // Its id stays in `fresh`/`returned`; `popReady` skips entries that are no longer ready.
                 e.state = .inFlight(consumer: consumer, token: token, deadlineMs: now + visMs)
-                q.entries[messageID] = e
-                q.waiting[messageID] = now + visMs
-                s.queues[recipient] = q
+                s.queues[recipient]!.entries[messageID] = e
+                s.queues[recipient]!.waiting[messageID] = now + visMs
                 s.consumers[consumer, default: []].insert(StoreState.LeaseRef(recipient: recipient, messageID: messageID))
                 let result: Picked = (meta.location, s.segments[meta.location.segmentID]?.handle, e.attempts, token)
                 let body = RecordBody.encodeEntry(messageID: messageID, recipient: recipient, attempts: e.attempts)

@@ -225,12 +225,13 @@ struct StoreState {
     /// Removes a recipient's entry (terminal: acked/expired/purged). Returns the message meta if that was the last
     /// live entry (the message is then dead; its blob may be deleted once the terminal record is durable).
     mutating func finishEntry(recipient: String, messageID: UInt64) -> MessageMeta? {
-        if var q = queues[recipient] {
-            if let e = q.entries.removeValue(forKey: messageID), case .inFlight(let c, _, _) = e.state {
+        // Mutated in place: a `var q = queues[recipient]` copy would share the entries' storage and make every
+        // removal copy the whole queue (O(depth) per ACK).
+        if queues[recipient] != nil {
+            if let e = queues[recipient]!.entries.removeValue(forKey: messageID), case .inFlight(let c, _, _) = e.state {
                 consumers[c]?.remove(LeaseRef(recipient: recipient, messageID: messageID))
             }
-            q.waiting.removeValue(forKey: messageID)
-            queues[recipient] = q
+            queues[recipient]!.waiting.removeValue(forKey: messageID)
         }
         guard var m = messages[messageID] else { return nil }
         m.recipients.removeAll { $0 == recipient }
