@@ -1,4 +1,5 @@
 import Foundation
+import KlammerTestSupport
 import Testing
 
 /// Smoke test of `klammer bench`: it starts its own `klammerd --dev`, runs W1 for a second and prints one JSON object
@@ -8,7 +9,7 @@ import Testing
                        "durability", "tls", "broker_cpu", "broker_rss_mib"]
 
     @Test func w1JSONLines() throws {
-        let result = try ProcessRunner.run(ProcessRunner.binary("klammer"),
+        let result = try ProcessRunner.runIsolated(ProcessRunner.binary("klammer"),
                                            ["bench", "--workload", "W1", "--duration", "1s", "--json"], seconds: 120)
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
@@ -27,7 +28,7 @@ import Testing
 
     /// W4 with a few recipients created at run time (dev CA, admin socket): every round completes, none fails.
     @Test func w4FanOutRounds() throws {
-        let result = try ProcessRunner.run(ProcessRunner.binary("klammer"),
+        let result = try ProcessRunner.runIsolated(ProcessRunner.binary("klammer"),
                                            ["bench", "--workload", "W4", "--duration", "1s", "--fanout", "5", "--no-limits", "--json"],
                                            seconds: 120)
         #expect(result.status == 0, "\(result.stderr)")
