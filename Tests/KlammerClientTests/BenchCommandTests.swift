@@ -10,7 +10,7 @@ import Testing
 
     @Test func w1JSONLines() throws {
         let result = try ProcessRunner.runIsolated(ProcessRunner.binary("klammer"),
-                                           ["bench", "--workload", "W1", "--duration", "1s", "--json"], seconds: 120)
+                                                   ["bench", "--workload", "W1", "--duration", "1s", "--json"], seconds: 120)
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
         let objects = try lines.map { try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any], "\($0)") }
@@ -29,8 +29,8 @@ import Testing
     /// W4 with a few recipients created at run time (dev CA, admin socket): every round completes, none fails.
     @Test func w4FanOutRounds() throws {
         let result = try ProcessRunner.runIsolated(ProcessRunner.binary("klammer"),
-                                           ["bench", "--workload", "W4", "--duration", "1s", "--fanout", "5", "--no-limits", "--json"],
-                                           seconds: 120)
+                                                   ["bench", "--workload", "W4", "--duration", "1s", "--fanout", "5", "--no-limits", "--json"],
+                                                   seconds: 120)
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
         let w4 = try #require(lines.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }, "\(result.stdout)")

@@ -59,8 +59,8 @@ import Testing
         try rsaCertificate.pemString.write(toFile: seenplatteCert, atomically: true, encoding: .utf8)
         try rsaKey.pkcs8PEM.write(toFile: seenplatteKey, atomically: true, encoding: .utf8)
         let add = try ProcessRunner.runIsolated(ProcessRunner.binary("klammerctl"),
-                                        ["participant", "add", "--socket", socket, "--id", Self.seenplatte,
-                                         "--name", "Landkreis Mecklenburgische Seenplatte", "--cert", seenplatteCert])
+                                                ["participant", "add", "--socket", socket, "--id", Self.seenplatte,
+                                                 "--name", "Landkreis Mecklenburgische Seenplatte", "--cert", seenplatteCert])
         #expect(add.status == 0, "\(add.stderr)")
         let seenplatteEnvironment = ["KLAMMER_CERT": seenplatteCert, "KLAMMER_KEY": seenplatteKey,
                                      "KLAMMER_CA": daemon.caPath, "KLAMMER_BROKER": daemon.broker]

@@ -221,7 +221,7 @@ import Testing
         environment["KLAMMER_BIN"] = ProcessRunner.binary("klammer")
         environment["DOC"] = document
         let sent = try ProcessRunner.runIsolated("/usr/bin/script", ["-qec", "\"$KLAMMER_BIN\" send --to \(Self.rostock) \"$DOC\"", "/dev/null"],
-                                         environment: environment, seconds: 60)
+                                                 environment: environment, seconds: 60)
         #expect(sent.status == 0, "\(sent.stdout) \(sent.stderr)")
         #expect(sent.stdout.contains("MiB/s") && sent.stdout.contains("(100%)"), "no progress bar: \(sent.stdout)")
         #expect(sent.stdout.contains("accepted"))
@@ -243,7 +243,7 @@ import Testing
         let point = try #require(ReceiveOptions.resumePoint(in: spool))
         // ... and `klammer receive` continues it from there.
         let received = try ProcessRunner.runIsolated(ProcessRunner.binary("klammer"), ["receive", "--out", out, "--ack"],
-                                             environment: daemon.environment(Self.rostock), seconds: 60)
+                                                     environment: daemon.environment(Self.rostock), seconds: 60)
         #expect(received.status == 0, "\(received.stderr)")
         #expect(received.stderr.contains("resuming message \(point.messageID) at byte \(point.offset)"), "\(received.stderr)")
         #expect(received.stdout.contains("received \(point.messageID)"))
