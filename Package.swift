@@ -225,15 +225,22 @@ let package = Package(
         ),
 
         // MARK: Tests
+        // Helpers the test targets share: running our executables with a timeout, temporary directories,
+        // /proc memory readers, test payloads. Not a product.
+        .target(
+            name: "KlammerTestSupport",
+            path: "Tests/KlammerTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "KlammerCryptoTests",
-            dependencies: ["KlammerCrypto"],
+            dependencies: ["KlammerCrypto", "KlammerTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "KlammerTLSTests",
             dependencies: [
-                "KlammerTLS", "KlammerCrypto",
+                "KlammerTLS", "KlammerCrypto", "KlammerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -252,14 +259,14 @@ let package = Package(
         ),
         .testTarget(
             name: "KlammerBrokerTests",
-            dependencies: ["KlammerBroker", "KlammerCrypto", "KlammerProtocol", "KlammerStore"],
+            dependencies: ["KlammerBroker", "KlammerCrypto", "KlammerProtocol", "KlammerStore", "KlammerTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "KlammerServerTests",
             dependencies: [
                 "KlammerServer", "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerBroker", "KlammerStore", "klammerd",
-                "KlammerAdmin", "klammerctl",
+                "KlammerAdmin", "klammerctl", "KlammerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -269,7 +276,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KlammerctlTests",
-            dependencies: ["KlammerCrypto", "klammerctl"],
+            dependencies: ["KlammerCrypto", "klammerctl", "KlammerTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -285,7 +292,7 @@ let package = Package(
         .testTarget(
             name: "KlammerAdminTests",
             dependencies: [
-                "KlammerAdmin", "KlammerAudit", "KlammerBroker", "KlammerCrypto", "KlammerServer", "klammerd", "klammerctl",
+                "KlammerAdmin", "KlammerAudit", "KlammerBroker", "KlammerCrypto", "KlammerServer", "klammerd", "klammerctl", "KlammerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -298,7 +305,7 @@ let package = Package(
         .testTarget(
             name: "KlammerClientTests",
             dependencies: [
-                "KlammerClient", "KlammerProtocol", "KlammerCrypto", "KlammerTLS", "klammer", "klammerd",
+                "KlammerClient", "KlammerProtocol", "KlammerCrypto", "KlammerTLS", "klammer", "klammerd", "KlammerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -307,7 +314,7 @@ let package = Package(
         .testTarget(
             name: "KlammerIntegrationTests",
             dependencies: [
-                "KlammerClient", "KlammerProtocol", "KlammerCrypto", "KlammerTLS", "klammerd", "klammerctl",
+                "KlammerClient", "KlammerProtocol", "KlammerCrypto", "KlammerTLS", "klammerd", "klammerctl", "KlammerTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -316,7 +323,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KlammerStoreTests",
-            dependencies: ["KlammerStore", "klammer-store-crashtest"],
+            dependencies: ["KlammerStore", "klammer-store-crashtest", "KlammerTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -2,6 +2,7 @@ import Foundation
 import KlammerAdmin
 import KlammerAudit
 import KlammerCrypto
+import KlammerTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -9,20 +10,7 @@ import Glibc
 
 /// The real `klammerd` (dev and production mode) driven by the real `klammerctl` over the admin socket.
 @Suite(.serialized) struct AdminProcessTests {
-    static func binary(_ name: String) -> String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        for _ in 0..<5 {
-            let candidate = dir.appendingPathComponent(name).path
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue,
-               FileManager.default.isExecutableFile(atPath: candidate) {
-                return candidate
-            }
-            dir = dir.deletingLastPathComponent()
-        }
-        return FileManager.default.currentDirectoryPath + "/.build/debug/\(name)"
-    }
+    static func binary(_ name: String) -> String { BuiltExecutable.path(name) }
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 
@@ -85,36 +73,14 @@ import Glibc
         }
     }
 
-    struct Result {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
+    typealias Result = ProcessResult
 
-    /// Runs a binary to completion: stdout read to EOF, stderr via a file, then waitUntilExit.
+    /// Runs a binary to completion (no time limit), without the caller's KLAMMER_ADMIN_SOCKET.
+    /// `directory` is unused: the runner keeps stderr in its own scratch file.
     static func run(_ name: String, _ arguments: [String], environment: [String: String] = [:], in directory: String) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: name.hasPrefix("/") ? name : binary(name))
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["KLAMMER_ADMIN_SOCKET"] = nil
-        env.merge(environment) { $1 }
-        process.environment = env
-        let out = Pipe()
-        let errorPath = directory + "/.stderr-\(UUID().uuidString)"
-        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
-        let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
-        defer { try? FileManager.default.removeItem(atPath: errorPath) }
-        process.standardOutput = out
-        process.standardError = errorHandle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        try errorHandle.close()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus, stdout: String(decoding: data, as: UTF8.self),
-            stderr: String(decoding: FileManager.default.contents(atPath: errorPath) ?? Data(), as: UTF8.self))
+        try ProcessRunner.run(name.hasPrefix("/") ? name : binary(name), arguments,
+                              environment: ProcessRunner.environment(removing: { $0 == "KLAMMER_ADMIN_SOCKET" }, adding: environment),
+                              timeoutSeconds: nil)
     }
 
     final class TempDir {

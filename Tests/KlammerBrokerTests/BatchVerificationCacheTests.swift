@@ -4,6 +4,7 @@ import Testing
 import KlammerCrypto
 import KlammerProtocol
 import KlammerStore
+import KlammerTestSupport
 
 /// One CMS verification per batch (SPEC.md §5.5): later members of a verified batch are accepted on their Merkle
 /// proof alone, and a proof that does not lead to the verified root still fails.

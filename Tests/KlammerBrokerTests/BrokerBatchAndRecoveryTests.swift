@@ -4,6 +4,7 @@ import KlammerBroker
 import KlammerCrypto
 import KlammerProtocol
 import KlammerStore
+import KlammerTestSupport
 
 /// Merkle root and proof per SPEC.md §5.6, computed independently of the broker for the test.
 private func merkle(_ digests: [SHA256Digest], proofFor index: Int) throws -> (root: SHA256Digest, path: [SHA256Digest]) {

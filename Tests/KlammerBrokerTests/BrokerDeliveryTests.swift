@@ -4,6 +4,7 @@ import KlammerBroker
 import KlammerCrypto
 import KlammerProtocol
 import KlammerStore
+import KlammerTestSupport
 
 extension BrokerFixture {
     /// The recipient's signed acknowledgement statement for a delivery.

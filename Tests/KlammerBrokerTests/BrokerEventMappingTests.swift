@@ -2,6 +2,7 @@ import Testing
 @testable import KlammerBroker
 import KlammerProtocol
 import KlammerStore
+import KlammerTestSupport
 
 @Suite(.timeLimit(.minutes(2))) struct BrokerEventMappingTests {
     /// Store events may carry empty sender fields; the store message id alone must find the message (also after restart).

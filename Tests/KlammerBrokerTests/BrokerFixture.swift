@@ -3,6 +3,7 @@ import KlammerBroker
 import KlammerCrypto
 import KlammerProtocol
 import KlammerStore
+import KlammerTestSupport
 import Synchronization
 
 /// A test clock shared by store and broker.
@@ -146,8 +147,4 @@ final class BrokerFixture {
     func verifyBrokerSignature(_ r: SignedReceipt) throws {
         try CMS.verifyDetached(signature: r.brokerSignature, content: r.receipt.canonicalBytes, signer: brokerCertificate)
     }
-}
-
-func payloadBytes(_ count: Int, seed: UInt8 = 7) -> [UInt8] {
-    (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) }
 }

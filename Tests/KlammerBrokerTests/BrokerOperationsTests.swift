@@ -2,6 +2,7 @@ import Foundation
 import KlammerBroker
 import KlammerProtocol
 import KlammerStore
+import KlammerTestSupport
 import Testing
 
 /// The operator's queue operations on the broker core: peek, dead letters and replay, purge, trace.

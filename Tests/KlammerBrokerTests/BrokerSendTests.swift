@@ -4,6 +4,7 @@ import KlammerBroker
 import KlammerCrypto
 import KlammerProtocol
 import KlammerStore
+import KlammerTestSupport
 
 /// Expects a refusal with `code`, and that nothing was stored.
 func expectRefusal(_ code: ErrorCode, _ fixture: BrokerFixture, sourceLocation: SourceLocation = #_sourceLocation,

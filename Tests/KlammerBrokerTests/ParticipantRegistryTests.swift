@@ -2,18 +2,8 @@ import Foundation
 import Testing
 import KlammerBroker
 import KlammerCrypto
+import KlammerTestSupport
 import Synchronization
-
-/// A temporary directory removed when the test ends.
-final class TemporaryDirectory {
-    let path: String
-    init() throws {
-        path = NSTemporaryDirectory() + "klammer-broker-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
-}
 
 /// One CA for all registry tests; leaf certificates are cheap.
 private let testCA = try! CertificateAuthority.create(commonName: "Registry Test CA")

@@ -4,6 +4,7 @@ import Testing
 import KlammerCrypto
 import KlammerProtocol
 import KlammerStore
+import KlammerTestSupport
 
 /// The routing-slip log keeps receipts on disk, replays in bounded memory and drops finished slips past retention
 /// (SPEC.md §7.4). The large integration run found the broker at 1.4 GiB after 101k messages when every signed
@@ -171,24 +172,5 @@ import KlammerStore
         let report = try await log.compact(acceptedBefore: .max, minimumReclaimFraction: 0.25)
         #expect(report.rewritten && report.messagesRemoved == messages && report.bytesAfter == 0)
         #expect(log.counts.messages == 0)
-    }
-}
-
-/// Resident and peak resident memory of this process (Linux /proc).
-enum ProcessMemory {
-    static func resident() -> Int? { field("VmRSS:") }
-
-    static func peak(reset: Bool) -> Int? {
-        if reset {
-            guard (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil else { return nil }
-        }
-        return field("VmHWM:")
-    }
-
-    private static func field(_ name: String) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name) }),
-              let kib = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
-        return kib * 1024
     }
 }

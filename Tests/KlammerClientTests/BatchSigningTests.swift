@@ -3,6 +3,7 @@ import KlammerCrypto
 import KlammerProtocol
 import Testing
 @testable import KlammerClient
+import KlammerTestSupport
 
 /// Batch signatures (SPEC.md §5.5 form 2, §5.6): one CMS over the Merkle root, each message verifiable on its own —
 /// by us, by `klammer verify` and by `openssl cms -verify` over the recomputed root statement.
@@ -96,14 +97,14 @@ import Testing
         // The SPEC.md §5.10 shell procedure (sha256 + openssl only) recomputes the same statement and verifies.
         let script = out.file("batch-verify.sh")
         try Self.specProcedure().write(toFile: script, atomically: true, encoding: .utf8)
-        let procedure = try ProcessRunner.run("/bin/bash", [script, directory, pki.caPath], seconds: 30)
+        let procedure = try ProcessRunner.runIsolated("/bin/bash", [script, directory, pki.caPath], seconds: 30)
         #expect(procedure.status == 0, "\(procedure.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: directory + ".root.bin")) == Data(contentsOf: URL(fileURLWithPath: directory + "/batch-root.bin")))
         // ...and refuses a forged proof node.
         var signature = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/signature.bin")))
         signature[signature.count - 1] ^= 0x01
         try Data(signature).write(to: URL(fileURLWithPath: directory + "/signature.bin"))
-        let forged = try ProcessRunner.run("/bin/bash", [script, directory, pki.caPath], seconds: 30)
+        let forged = try ProcessRunner.runIsolated("/bin/bash", [script, directory, pki.caPath], seconds: 30)
         #expect(forged.status != 0)
 
         // The same CMS does not verify over the member's envelope itself (it signs the root, not the envelope).

@@ -1,4 +1,5 @@
 import Foundation
+import KlammerTestSupport
 import Testing
 
 /// Smoke test of `klammer bench`: it starts its own `klammerd --dev`, runs W1 for a second and prints one JSON object
@@ -8,8 +9,8 @@ import Testing
                        "durability", "tls", "broker_cpu", "broker_rss_mib"]
 
     @Test func w1JSONLines() throws {
-        let result = try ProcessRunner.run(ProcessRunner.binary("klammer"),
-                                           ["bench", "--workload", "W1", "--duration", "1s", "--json"], seconds: 120)
+        let result = try ProcessRunner.runIsolated(ProcessRunner.binary("klammer"),
+                                                   ["bench", "--workload", "W1", "--duration", "1s", "--json"], seconds: 120)
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
         let objects = try lines.map { try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any], "\($0)") }
@@ -27,9 +28,9 @@ import Testing
 
     /// W4 with a few recipients created at run time (dev CA, admin socket): every round completes, none fails.
     @Test func w4FanOutRounds() throws {
-        let result = try ProcessRunner.run(ProcessRunner.binary("klammer"),
-                                           ["bench", "--workload", "W4", "--duration", "1s", "--fanout", "5", "--no-limits", "--json"],
-                                           seconds: 120)
+        let result = try ProcessRunner.runIsolated(ProcessRunner.binary("klammer"),
+                                                   ["bench", "--workload", "W4", "--duration", "1s", "--fanout", "5", "--no-limits", "--json"],
+                                                   seconds: 120)
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
         let w4 = try #require(lines.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }, "\(result.stdout)")

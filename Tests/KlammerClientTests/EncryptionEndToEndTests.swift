@@ -2,6 +2,7 @@ import Foundation
 import KlammerClient
 import KlammerCrypto
 import KlammerProtocol
+import KlammerTestSupport
 import Testing
 
 /// End-to-end encryption against a real `klammerd --dev` with the real `klammer`/`klammerctl`/`openssl` binaries
@@ -57,9 +58,9 @@ import Testing
         let seenplatteCert = base.file("seenplatte.pem"), seenplatteKey = base.file("seenplatte.key")
         try rsaCertificate.pemString.write(toFile: seenplatteCert, atomically: true, encoding: .utf8)
         try rsaKey.pkcs8PEM.write(toFile: seenplatteKey, atomically: true, encoding: .utf8)
-        let add = try ProcessRunner.run(ProcessRunner.binary("klammerctl"),
-                                        ["participant", "add", "--socket", socket, "--id", Self.seenplatte,
-                                         "--name", "Landkreis Mecklenburgische Seenplatte", "--cert", seenplatteCert])
+        let add = try ProcessRunner.runIsolated(ProcessRunner.binary("klammerctl"),
+                                                ["participant", "add", "--socket", socket, "--id", Self.seenplatte,
+                                                 "--name", "Landkreis Mecklenburgische Seenplatte", "--cert", seenplatteCert])
         #expect(add.status == 0, "\(add.stderr)")
         let seenplatteEnvironment = ["KLAMMER_CERT": seenplatteCert, "KLAMMER_KEY": seenplatteKey,
                                      "KLAMMER_CA": daemon.caPath, "KLAMMER_BROKER": daemon.broker]
@@ -158,7 +159,7 @@ import Testing
         #expect(try Self.occurrences(of: Self.samples(of: control), under: daemon.dataDirectory) == 6)
 
         // A suspended participant has no encryption certificates; encrypting for it is refused before anything is sent.
-        let suspend = try ProcessRunner.run(ProcessRunner.binary("klammerctl"), ["participant", "suspend", "--socket", socket, Self.ludwigslust])
+        let suspend = try ProcessRunner.runIsolated(ProcessRunner.binary("klammerctl"), ["participant", "suspend", "--socket", socket, Self.ludwigslust])
         #expect(suspend.status == 0, "\(suspend.stderr)")
         let empty = try ProcessRunner.klammer(["directory", "--json", Self.ludwigslust], environment: daemon.environment(Self.schwerin))
         #expect(empty.status == 0, "\(empty.stderr)")

@@ -4,6 +4,7 @@ import Synchronization
 import KlammerProtocol
 import Testing
 @testable import KlammerClient
+import KlammerTestSupport
 
 /// The real `klammerd --dev` as a process, driven through KlammerClient and the `klammer` binary.
 @Suite(.serialized) struct EndToEndTests {

@@ -5,6 +5,7 @@ import NIOCore
 import Synchronization
 import Testing
 @testable import KlammerClient
+import KlammerTestSupport
 
 /// Collects the frames the client writes; the test plays the broker by feeding frames to `client.handle`.
 final class FrameTap: Sendable {

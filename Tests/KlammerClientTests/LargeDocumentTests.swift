@@ -1,6 +1,7 @@
 import Foundation
 import KlammerCrypto
 import KlammerProtocol
+import KlammerTestSupport
 import Synchronization
 import Testing
 @testable import KlammerClient
@@ -50,12 +51,7 @@ import Testing
 
     /// This process's VmRSS and VmHWM in bytes (0 if unreadable).
     static func ownMemory() -> (rss: UInt64, peak: UInt64) {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        func field(_ name: String) -> UInt64 {
-            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return 0 }
-            return (line.split(separator: " ").compactMap { UInt64($0) }.first ?? 0) * 1024
-        }
-        return (field("VmRSS"), field("VmHWM"))
+        (UInt64(ProcessMemory.resident() ?? 0), UInt64(ProcessMemory.peak() ?? 0))
     }
 
     static func files(in directory: String) -> Set<String> {
@@ -224,8 +220,8 @@ import Testing
         var environment = daemon.environment(Self.schwerin)
         environment["KLAMMER_BIN"] = ProcessRunner.binary("klammer")
         environment["DOC"] = document
-        let sent = try ProcessRunner.run("/usr/bin/script", ["-qec", "\"$KLAMMER_BIN\" send --to \(Self.rostock) \"$DOC\"", "/dev/null"],
-                                         environment: environment, seconds: 60)
+        let sent = try ProcessRunner.runIsolated("/usr/bin/script", ["-qec", "\"$KLAMMER_BIN\" send --to \(Self.rostock) \"$DOC\"", "/dev/null"],
+                                                 environment: environment, seconds: 60)
         #expect(sent.status == 0, "\(sent.stdout) \(sent.stderr)")
         #expect(sent.stdout.contains("MiB/s") && sent.stdout.contains("(100%)"), "no progress bar: \(sent.stdout)")
         #expect(sent.stdout.contains("accepted"))
@@ -246,8 +242,8 @@ import Testing
         }
         let point = try #require(ReceiveOptions.resumePoint(in: spool))
         // ... and `klammer receive` continues it from there.
-        let received = try ProcessRunner.run(ProcessRunner.binary("klammer"), ["receive", "--out", out, "--ack"],
-                                             environment: daemon.environment(Self.rostock), seconds: 60)
+        let received = try ProcessRunner.runIsolated(ProcessRunner.binary("klammer"), ["receive", "--out", out, "--ack"],
+                                                     environment: daemon.environment(Self.rostock), seconds: 60)
         #expect(received.status == 0, "\(received.stderr)")
         #expect(received.stderr.contains("resuming message \(point.messageID) at byte \(point.offset)"), "\(received.stderr)")
         #expect(received.stdout.contains("received \(point.messageID)"))

@@ -4,6 +4,7 @@ import KlammerProtocol
 import NIOCore
 import Testing
 @testable import KlammerClient
+import KlammerTestSupport
 
 /// Envelope building and signing, the received-message directory, and offline verification — checked against the
 /// real `openssl cms -verify` too.

@@ -2,17 +2,10 @@ import Foundation
 import KlammerCrypto
 @testable import KlammerClient
 import KlammerProtocol
+import KlammerTestSupport
 
 /// A temporary directory removed when released.
-final class TempDir {
-    let path: String
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("klammer-client-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
-}
+typealias TempDir = TemporaryDirectory
 
 /// A throwaway CA with participants, generated at run time (no key is ever committed).
 struct TestPKI {
@@ -41,59 +34,23 @@ struct TestPKI {
     }
 }
 
-/// The outcome of a child process.
-struct CommandResult {
-    let status: Int32
-    let stdout: String
-    let stderr: String
-}
+/// Runs executables under coreutils `timeout` (so no child can hang a test).
+extension ProcessRunner {
+    static func binary(_ name: String) -> String { BuiltExecutable.path(name) }
 
-/// Runs executables under coreutils `timeout` (so no child can hang a test), output to files, read after exit.
-enum ProcessRunner {
-    static func binary(_ name: String) -> String {
-        var directory = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            ?? CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<5 {
-            let candidate = directory.appendingPathComponent(name).path
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue,
-               FileManager.default.isExecutableFile(atPath: candidate) {
-                return candidate
-            }
-            directory = directory.deletingLastPathComponent()
-        }
-        return FileManager.default.currentDirectoryPath + "/.build/debug/\(name)"
+    /// Runs `executable` without the caller's KLAMMER_* variables, `environment` on top, for at most `seconds`.
+    static func runIsolated(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                            seconds: Int = 30) throws -> ProcessResult {
+        try run(executable, arguments, environment: Self.environment(removing: { $0.hasPrefix("KLAMMER_") }, adding: environment),
+                timeoutSeconds: seconds)
     }
 
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                    seconds: Int = 30) throws -> CommandResult {
-        let scratch = try TempDir()
-        let out = scratch.file("out"), err = scratch.file("err")
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        _ = FileManager.default.createFile(atPath: err, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["-k", "2", "\(seconds)", executable] + arguments
-        var env = ProcessInfo.processInfo.environment
-        for key in env.keys where key.hasPrefix("KLAMMER_") { env[key] = nil }
-        env.merge(environment) { $1 }
-        process.environment = env
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle(forWritingAtPath: out)
-        process.standardError = FileHandle(forWritingAtPath: err)
-        try process.run()
-        process.waitUntilExit()
-        return CommandResult(status: process.terminationStatus,
-                             stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
-                             stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    static func klammer(_ arguments: [String], environment: [String: String] = [:]) throws -> ProcessResult {
+        try runIsolated(binary("klammer"), arguments, environment: environment)
     }
 
-    static func klammer(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
-        try run(binary("klammer"), arguments, environment: environment)
-    }
-
-    static func openssl(_ arguments: [String]) throws -> CommandResult {
-        try run("/usr/bin/openssl", arguments, seconds: 20)
+    static func openssl(_ arguments: [String]) throws -> ProcessResult {
+        try runIsolated("/usr/bin/openssl", arguments, seconds: 20)
     }
 }
 
@@ -168,14 +125,8 @@ final class Daemon {
 
     /// klammerd's resident set size and its peak (`VmRSS`, `VmHWM` of /proc/PID/status), in bytes.
     func memory() -> (rss: UInt64, peak: UInt64)? {
-        guard let pid = brokerPID,
-              let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        func field(_ name: String) -> UInt64? {
-            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return nil }
-            return line.split(separator: " ").compactMap { UInt64($0) }.first.map { $0 * 1024 }
-        }
-        guard let rss = field("VmRSS"), let peak = field("VmHWM") else { return nil }
-        return (rss, peak)
+        guard let pid = brokerPID, let rss = ProcessMemory.resident(of: pid), let peak = ProcessMemory.peak(of: pid) else { return nil }
+        return (UInt64(rss), UInt64(peak))
     }
 
     /// kill -9 of klammerd itself (the child of `timeout`), as a crash would; waits until it is reaped.

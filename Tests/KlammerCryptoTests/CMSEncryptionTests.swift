@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KlammerCrypto
+import KlammerTestSupport
 
 @Suite struct CMSEncryptionTests {
     struct Recipient {
@@ -133,17 +134,6 @@ import Testing
         #expect(try dir.read("ber.out") == document)
     }
 
-    /// Peak resident memory (VmHWM) after resetting it, in bytes (Linux: `echo 5 > /proc/self/clear_refs`).
-    static func peakRSS(reset: Bool) -> Int? {
-        if reset {
-            guard (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil else { return nil }
-        }
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kib = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
-        return kib * 1024
-    }
-
     /// True in a process built with `-sanitize=address` (its runtime exports `__asan_init`).
     static let underAddressSanitizer = dlsym(dlopen(nil, RTLD_NOW), "__asan_init") != nil
 
@@ -158,9 +148,9 @@ import Testing
         try writer.close()
         try CMS.encryptFile(at: dir.path("big.bin"), to: dir.path("big.cms"), recipients: [Self.ec.certificate])
         try FileManager.default.removeItem(atPath: dir.path("big.bin"))
-        guard let before = Self.peakRSS(reset: true) else { return }  // not Linux: nothing to measure
+        guard let before = ProcessMemory.peak(reset: true) else { return }  // not Linux: nothing to measure
         try CMS.decryptFile(at: dir.path("big.cms"), to: dir.path("big.out"), certificate: Self.ec.certificate, key: Self.ec.key)
-        let growth = (Self.peakRSS(reset: false) ?? 0) - before
+        let growth = (ProcessMemory.peak(reset: false) ?? 0) - before
         print("decrypting \(blocks) MiB: peak RSS grew by \(growth / 1024) KiB")
         // AddressSanitizer keeps freed memory in its quarantine (256 MiB by default), so RSS says nothing about what
         // the decryption holds there; the CI's plain run checks the bound, the ASan run checks memory safety.

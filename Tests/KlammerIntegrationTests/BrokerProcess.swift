@@ -1,4 +1,5 @@
 import Foundation
+import KlammerTestSupport
 
 /// A real `klammerd --config FILE` process (under `timeout`, so it cannot outlive the run) that the suite can
 /// SIGKILL and restart on the same data directory. The listening port is read from the banner at each start
@@ -96,9 +97,8 @@ actor BrokerProcess {
     /// Current resident set size of klammerd in KiB (VmRSS from /proc/PID/status); remembers the maximum.
     @discardableResult
     func sampleRSS() -> Int {
-        guard pid != 0, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kib = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        guard pid != 0, let bytes = ProcessMemory.resident(of: pid) else { return 0 }
+        let kib = bytes / 1024
         maxRSSKiB = max(maxRSSKiB, kib)
         return kib
     }

@@ -3,6 +3,7 @@ import Synchronization
 import KlammerClient
 import KlammerCrypto
 import KlammerProtocol
+import KlammerTestSupport
 import Testing
 
 /// Mecklenburg-Vorpommern's authorities exchange documents through a real klammerd, under faults.
@@ -177,11 +178,7 @@ import Testing
         if let rejected { try await client.verifyReceipt(rejected) }
     }
 
-    static func residentKiB() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
-        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
-    }
+    static func residentKiB() -> Int { (ProcessMemory.resident() ?? 0) / 1024 }
 
     /// A participant revoked mid-run: its later sends fail, its earlier accepted messages are still delivered.
     @Test func participantRevokedMidRun() async throws {

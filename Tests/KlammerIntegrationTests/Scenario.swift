@@ -2,6 +2,7 @@ import Foundation
 import KlammerClient
 import KlammerCrypto
 import KlammerProtocol
+import KlammerTestSupport
 import Synchronization
 
 /// One run: a fresh `klammerd --config` (data dir in a temp dir, port 0, admin socket), the members registered
@@ -68,13 +69,13 @@ final class Scenario: Sendable {
     }
 
     func agency(_ id: String) -> Agency { agencies[id]! }
-    func ctl(_ arguments: [String]) throws -> CommandResult { try Tool.klammerctl(arguments + ["--socket", adminSocket]) }
+    func ctl(_ arguments: [String]) throws -> ProcessResult { try Tool.klammerctl(arguments + ["--socket", adminSocket]) }
 
     /// An operator's admin call while the broker may be restarting: retried while the socket does not answer.
     /// A change that reached the broker before the connection broke is then refused as already done
     /// (`invalid-transition`), which counts as success.
     @discardableResult
-    func ctlDuringFaults(_ arguments: [String]) async throws -> CommandResult {
+    func ctlDuringFaults(_ arguments: [String]) async throws -> ProcessResult {
         for attempt in 1...20 {
             let result = try Tool.run(Tool.binary("klammerctl"), arguments + ["--socket", adminSocket])
             if result.status == 0 { return result }

@@ -4,6 +4,7 @@ import KlammerCrypto
 import KlammerProtocol
 import KlammerServer
 import KlammerTLS
+import KlammerTestSupport
 import NIOCore
 import Testing
 

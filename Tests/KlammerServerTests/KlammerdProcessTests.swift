@@ -4,19 +4,11 @@ import KlammerBroker
 import KlammerCrypto
 import KlammerServer
 import KlammerTLS
+import KlammerTestSupport
 
 /// Starts the real `klammerd --dev` binary on loopback and talks to it with `openssl s_client`, a peer we did not write.
 @Suite(.serialized) struct KlammerdProcessTests {
-    static func binary(_ name: String) -> String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent(name).path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return ".build/debug/\(name)"
-    }
+    static func binary(_ name: String) -> String { BuiltExecutable.path(name) }
 
     /// A running klammerd with its output captured; killed when released.
     final class Daemon {

@@ -5,6 +5,7 @@ import KlammerCrypto
 import KlammerProtocol
 import KlammerServer
 import KlammerStore
+import KlammerTestSupport
 import NIOCore
 import Synchronization
 import Testing

@@ -3,6 +3,7 @@ import KlammerBroker
 import KlammerCrypto
 import KlammerProtocol
 import KlammerServer
+import KlammerTestSupport
 import Logging
 import NIOCore
 import ServiceLifecycle

@@ -4,36 +4,18 @@ import KlammerBroker
 import KlammerCrypto
 import KlammerServer
 import KlammerStore
+import KlammerTestSupport
 import Testing
 
 /// Queue, message and store operations: the real `klammerd --dev` driven by the real `klammerctl`, with a message
 /// sent through the real protocol.
 @Suite(.serialized) struct OperationsProcessTests {
-    struct Run {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
+    typealias Run = ProcessResult
 
-    /// Runs klammerctl to completion (stdout to EOF, stderr to a file, stdin /dev/null), bounded by coreutils timeout.
+    /// Runs klammerctl to completion, bounded by coreutils timeout. `directory` is unused: the runner keeps stderr in
+    /// its own scratch file.
     static func klammerctl(_ arguments: [String], socket: String, in directory: String) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["-k", "2", "30", KlammerdProcessTests.binary("klammerctl")] + arguments + ["--socket", socket]
-        let out = Pipe()
-        let errorPath = directory + "/ctl-\(UUID().uuidString).stderr"
-        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
-        let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
-        defer { try? FileManager.default.removeItem(atPath: errorPath) }
-        process.standardOutput = out
-        process.standardError = errorHandle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        try errorHandle.close()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: data, as: UTF8.self),
-                   stderr: String(decoding: FileManager.default.contents(atPath: errorPath) ?? Data(), as: UTF8.self))
+        try ProcessRunner.run(KlammerdProcessTests.binary("klammerctl"), arguments + ["--socket", socket], timeoutSeconds: 30)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ run: Run) throws -> T {

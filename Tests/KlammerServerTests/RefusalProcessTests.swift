@@ -3,6 +3,7 @@ import KlammerBroker
 import KlammerCrypto
 import KlammerProtocol
 import KlammerServer
+import KlammerTestSupport
 import KlammerTLS
 import Testing
 
@@ -10,34 +11,14 @@ import Testing
 /// get their code through `klammer send` (SPEC.md §4.5), refusals land in the audit log (§10.4) whose chain still
 /// verifies, and an unknown recipient earns a signed `rejected` receipt (§7.5).
 @Suite(.serialized) struct RefusalProcessTests {
-    struct Run {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
+    typealias Run = ProcessResult
 
-    /// Runs one of our tools to completion under coreutils `timeout` (stdout to EOF, stderr to a file).
+    /// Runs one of our tools to completion under coreutils `timeout`, without the caller's client settings.
+    /// `directory` is unused: the runner keeps stderr in its own scratch file.
     static func run(_ tool: String, _ arguments: [String], in directory: String) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["-k", "2", "60", KlammerdProcessTests.binary(tool)] + arguments
-        let out = Pipe()
-        let errorPath = directory + "/\(tool)-\(UUID().uuidString).stderr"
-        _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
-        let errorHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
-        defer { try? FileManager.default.removeItem(atPath: errorPath) }
-        process.standardOutput = out
-        process.standardError = errorHandle
-        process.standardInput = FileHandle.nullDevice
-        var environment = ProcessInfo.processInfo.environment
-        for key in ["KLAMMER_CERT", "KLAMMER_KEY", "KLAMMER_CA", "KLAMMER_CRL", "KLAMMER_BROKER"] { environment[key] = nil }
-        process.environment = environment
-        try process.run()
-        try errorHandle.close()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: data, as: UTF8.self),
-                   stderr: String(decoding: FileManager.default.contents(atPath: errorPath) ?? Data(), as: UTF8.self))
+        try ProcessRunner.run(KlammerdProcessTests.binary(tool), arguments, environment: ProcessRunner.environment(removing: {
+            ["KLAMMER_CERT", "KLAMMER_KEY", "KLAMMER_CA", "KLAMMER_CRL", "KLAMMER_BROKER"].contains($0)
+        }), timeoutSeconds: 60)
     }
 
     /// A running dev daemon with its PKI, admin socket and a scratch directory.

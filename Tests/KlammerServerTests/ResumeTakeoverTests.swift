@@ -1,6 +1,7 @@
 import Foundation
 import KlammerCrypto
 import KlammerProtocol
+import KlammerTestSupport
 import NIOCore
 import Testing
 

@@ -3,6 +3,7 @@ import KlammerBroker
 import KlammerCrypto
 import KlammerProtocol
 import KlammerServer
+import KlammerTestSupport
 import NIOCore
 import Testing
 

@@ -2,20 +2,13 @@ import Foundation
 import Glibc
 import Testing
 @testable import KlammerStore
+import KlammerTestSupport
 
 /// Kills a real appending process with SIGKILL at random moments (appends, segment rolls, compaction, acks), reopens
 /// the store and checks its promises. Cycles: `KLAMMER_CRASH_CYCLES` (default 50).
 @Suite struct CrashTests {
     static func helperPath() -> String {
-        if let p = ProcessInfo.processInfo.environment["KLAMMER_CRASHTEST_BIN"] { return p }
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let cand = dir.appendingPathComponent("klammer-store-crashtest").path
-            if FileManager.default.isExecutableFile(atPath: cand) { return cand }
-            dir = dir.deletingLastPathComponent()
-        }
-        return ".build/debug/klammer-store-crashtest"
+        ProcessInfo.processInfo.environment["KLAMMER_CRASHTEST_BIN"] ?? BuiltExecutable.path("klammer-store-crashtest")
     }
 
     /// Same generator as the helper.

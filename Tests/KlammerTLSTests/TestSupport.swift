@@ -1,26 +1,14 @@
 import Foundation
 import KlammerCrypto
 import KlammerTLS
+import KlammerTestSupport
 import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
 
 /// A temporary directory removed when the value is deinitialised.
-final class TempDir: Sendable {
-    let url: URL
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("klammer-tls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-    deinit { try? FileManager.default.removeItem(at: url) }
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-    @discardableResult
-    func write(_ name: String, _ text: String) throws -> String {
-        try text.write(toFile: path(name), atomically: true, encoding: .utf8)
-        return path(name)
-    }
-}
+typealias TempDir = TemporaryDirectory
 
 /// A leaf certificate with its key.
 struct Identity: Sendable {

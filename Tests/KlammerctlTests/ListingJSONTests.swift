@@ -1,4 +1,5 @@
 import Foundation
+import KlammerTestSupport
 import Testing
 
 /// Every command that lists or shows something offers `--json` (issue #6: "`--json` on every listing"), and the

@@ -1,5 +1,6 @@
 import Foundation
 import KlammerCrypto
+import KlammerTestSupport
 import Testing
 
 /// `klammerctl pki init`, run as a process.

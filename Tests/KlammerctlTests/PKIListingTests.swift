@@ -1,4 +1,5 @@
 import Foundation
+import KlammerTestSupport
 import Testing
 
 /// `klammerctl pki expiring` and `pki list`.

@@ -1,5 +1,6 @@
 import Foundation
 import KlammerCrypto
+import KlammerTestSupport
 import Testing
 
 /// `klammerctl pki revoke` and `pki crl`, checked with `openssl verify -crl_check`.

@@ -119,10 +119,6 @@ final class ServerFixture: Sendable {
 
 // MARK: Message helpers
 
-func payloadBytes(_ count: Int, seed: UInt8 = 7) -> [UInt8] {
-    (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) }
-}
-
 func makeEnvelope(from sender: TestIdentity, to recipients: [TestIdentity], payload: [UInt8],
                   clientID: String = "az-\(UUID().uuidString.prefix(8))") throws -> Envelope {
     try Envelope(clientMessageID: clientID, sender: ParticipantID(sender.id),
