@@ -59,16 +59,20 @@ extension Broker {
     /// whenever anything can go). The daemon calls it every `receiptCompactionInterval`.
     @discardableResult
     public func compactReceiptLog(minimumReclaimFraction: Double = 0.25) async throws -> ReceiptCompaction {
-        let retention = configuration.receiptRetention.milliseconds
+        let retention = configuration.receiptRetention.milliseconds, window = configuration.dedupeWindow.milliseconds
         let now = configuration.nowMillis
         let report = try await receiptLog.compact(acceptedBefore: now > retention ? now - retention : 0,
+                                                  demoteBefore: now > window ? now - window : 0,
                                                   minimumReclaimFraction: minimumReclaimFraction)
+        if report.messagesMadeCold > 0 {
+            logger.info("receipt log: \(report.messagesMadeCold) finished messages past the dedupe window moved to the cold index")
+        }
         if report.rewritten {
             logger.info("receipt log compacted: \(report.messagesRemoved) finished slips older than the retention removed, \(report.messagesKept) kept, \(report.bytesBefore) → \(report.bytesAfter) bytes")
         }
         return report
     }
 
-    /// Messages and receipts in the routing-slip index and the size of `receipts.klog`.
-    public var receiptLogCounts: (messages: Int, receipts: Int, fileBytes: Int64) { receiptLog.counts }
+    /// Messages (of which in the cold index) and receipts in the routing-slip index and the size of `receipts.klog`.
+    public var receiptLogCounts: (messages: Int, cold: Int, receipts: Int, fileBytes: Int64) { receiptLog.counts }
 }

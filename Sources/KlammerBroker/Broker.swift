@@ -70,7 +70,9 @@ public final class Broker: Sendable {
         self.registry = registry
         self.store = store
         self.logger = logger
-        self.receiptLog = try ReceiptLog(directory: configuration.directory, limits: configuration.limits)
+        let now = configuration.nowMillis, window = configuration.dedupeWindow.milliseconds
+        self.receiptLog = try ReceiptLog(directory: configuration.directory, limits: configuration.limits,
+                                         demoteBefore: now > window ? now - window : 0)
     }
 
     /// Closes the receipt log and ends all receipt subscriptions. The store is closed by its owner.

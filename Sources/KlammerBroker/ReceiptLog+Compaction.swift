@@ -12,6 +12,8 @@ public struct ReceiptCompaction: Sendable, Equatable {
     public var messagesRemoved: Int
     /// Messages whose slips remain.
     public var messagesKept: Int
+    /// Finished messages past the dedupe window moved to the compact cold index by this run.
+    public var messagesMadeCold: Int = 0
     public var bytesBefore: Int64
     public var bytesAfter: Int64
     /// False when there was too little to reclaim and the file was left as it was.
@@ -19,16 +21,19 @@ public struct ReceiptCompaction: Sendable, Equatable {
 }
 
 extension ReceiptLog {
-    /// Rewrites `receipts.klog` without the slips of finished messages (accepted, and acknowledged or expired for
-    /// every recipient) that were accepted before `cutoffMillis`, if they make up at least `minimumReclaimFraction`
-    /// of the file. Runs on the writer queue, so no record is appended meanwhile; readers keep reading the old file
+    /// Moves finished messages accepted before `demoteBefore` to the cold index, then rewrites `receipts.klog`
+    /// without the slips of finished messages (accepted, and acknowledged or expired for every recipient) that were
+    /// accepted before `cutoffMillis`, if they make up at least `minimumReclaimFraction` of the file. Runs on the writer queue, so no record is appended meanwhile; readers keep reading the old file
     /// until the index switches. Crash-safe: the new file is written and fsynced as `receipts.klog.compact`, then
     /// renamed over the log (and the directory fsynced); a crash before the rename leaves the old log, which open
     /// uses (and deletes the leftover).
-    func compact(acceptedBefore cutoffMillis: UInt64, minimumReclaimFraction: Double) async throws -> ReceiptCompaction {
+    func compact(acceptedBefore cutoffMillis: UInt64, demoteBefore: UInt64 = 0,
+                 minimumReclaimFraction: Double) async throws -> ReceiptCompaction {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<ReceiptCompaction, any Error>) in
             queue.async {
-                cont.resume(with: Result { try self.compactOnQueue(cutoffMillis: cutoffMillis, minimumReclaimFraction: minimumReclaimFraction) })
+                cont.resume(with: Result {
+                    try self.compactOnQueue(cutoffMillis: cutoffMillis, demoteBefore: demoteBefore, minimumReclaimFraction: minimumReclaimFraction)
+                })
             }
         }
     }
@@ -38,34 +43,50 @@ extension ReceiptLog {
         var index: Int
         var offset: Int64
         var length: Int32
+        var cold: Bool
     }
 
-    private func compactOnQueue(cutoffMillis: UInt64, minimumReclaimFraction: Double) throws -> ReceiptCompaction {
+    private func compactOnQueue(cutoffMillis: UInt64, demoteBefore: UInt64, minimumReclaimFraction: Double) throws -> ReceiptCompaction {
         let plan = try state.withLock { s -> (fd: Int32, drop: Set<MessageID>, keep: [Kept], report: ReceiptCompaction) in
             guard s.fd >= 0 else { throw ProtocolError(.storageUnavailable, "the receipt log is closed") }
             guard !s.poisoned else {
                 throw ProtocolError(.storageUnavailable, "an earlier write to the receipt log \(path) failed; the broker must be restarted")
             }
+            // On the writer queue, like the rewrite below: the index cannot change between plan and switch.
+            let madeCold = Self.demote(&s, acceptedBefore: demoteBefore)
             var drop = Set<MessageID>(), dropBytes: Int64 = 0
             for (id, entry) in s.entries where (entry.acceptedAtMillis ?? .max) < cutoffMillis && entry.isFinished {
                 drop.insert(id)
                 dropBytes += entry.records.reduce(0) { $0 + Int64($1.length) }
             }
-            var report = ReceiptCompaction(messagesRemoved: 0, messagesKept: s.entries.count, bytesBefore: s.fileBytes,
-                                           bytesAfter: s.fileBytes, rewritten: false)
+            for (id, entry) in s.cold where entry.acceptedAtMillis < cutoffMillis {
+                drop.insert(id)
+                dropBytes += entry.records.reduce(0) { $0 + Int64(ColdEntry.unpack($1).length) }
+            }
+            let total = s.entries.count + s.cold.count
+            var report = ReceiptCompaction(messagesRemoved: 0, messagesKept: total, messagesMadeCold: madeCold,
+                                           bytesBefore: s.fileBytes, bytesAfter: s.fileBytes, rewritten: false)
             guard !drop.isEmpty, Double(dropBytes) >= Double(s.fileBytes) * minimumReclaimFraction else {
                 return (s.fd, [], [], report)
             }
             var keep: [Kept] = []
             for (id, entry) in s.entries where !drop.contains(id) {
-                for (i, r) in entry.records.enumerated() { keep.append(Kept(id: id, index: i, offset: r.offset, length: r.length)) }
+                for (i, r) in entry.records.enumerated() { keep.append(Kept(id: id, index: i, offset: r.offset, length: r.length, cold: false)) }
+            }
+            for (id, entry) in s.cold where !drop.contains(id) {
+                for (i, packed) in entry.records.enumerated() {
+                    let (offset, length) = ColdEntry.unpack(packed)
+                    keep.append(Kept(id: id, index: i, offset: offset, length: length, cold: true))
+                }
             }
             keep.sort { $0.offset < $1.offset }
             report.messagesRemoved = drop.count
-            report.messagesKept = s.entries.count - drop.count
+            report.messagesKept = total - drop.count
             return (s.fd, drop, keep, report)
         }
         guard !plan.drop.isEmpty else { return plan.report }
+        // The new file must keep cold offsets packable.
+        guard (plan.keep.last.map { $0.offset } ?? 0) < ColdEntry.maxOffset else { return plan.report }
 
         let target = path + ".compact"
         let out = open(target, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
@@ -114,8 +135,15 @@ extension ReceiptLog {
                 closeDescriptor(s.fd)
                 s.fd = out
                 s.fileBytes = written
-                for (k, kept) in plan.keep.enumerated() { s.entries[kept.id]!.records[kept.index].offset = newOffsets[k] }
+                for (k, kept) in plan.keep.enumerated() {
+                    if kept.cold {
+                        s.cold[kept.id]!.records[kept.index] = ColdEntry.pack(newOffsets[k], kept.length)
+                    } else {
+                        s.entries[kept.id]!.records[kept.index].offset = newOffsets[k]
+                    }
+                }
                 for id in plan.drop {
+                    if s.cold.removeValue(forKey: id) != nil { continue }
                     guard let entry = s.entries.removeValue(forKey: id) else { continue }
                     let key = Self.dedupeKey(sender: entry.sender, clientMessageID: entry.clientMessageID)
                     if s.byClientID[key] == id { s.byClientID[key] = nil }

@@ -14,10 +14,11 @@ import Darwin
 ///
 /// The receipts themselves stay on disk: the in-memory index holds per message only its sender, client message id,
 /// recipients, store id and, per receipt, where its record lies plus a 128-bit digest (for "already recorded") —
-/// a few hundred bytes per message instead of every signed receipt (the large integration run found the broker at
-/// 1.4 GiB after 101k messages when the index held the receipts). Routing slips, duplicate answers and expiry
+/// a few hundred bytes per message instead of every signed receipt. A finished message past the dedupe window
+/// needs none of that any more: it becomes a ``ColdEntry`` (acceptance time and packed record positions, about
+/// a hundred bytes), and its slip is rebuilt from its records when asked. Routing slips, duplicate answers and expiry
 /// receipts read their records back with `pread`. Slips of finished messages older than the retention are removed
-/// by ``compact(acceptedBefore:minimumReclaimFraction:)``, which bounds both the file and the index.
+/// by ``compact(acceptedBefore:demoteBefore:minimumReclaimFraction:)``, which bounds both the file and the index.
 final class ReceiptLog: Sendable {
     static let magic: UInt32 = 0x4B52_4C31 // "KRL1"
     static let bodyVersion: UInt8 = 1
@@ -82,6 +83,22 @@ final class ReceiptLog: Sendable {
         }
     }
 
+    /// A finished message accepted before the dedupe window: nothing can happen to it any more and no duplicate can
+    /// refer to it, so the index keeps only when it was accepted (for the retention) and where its records are.
+    struct ColdEntry: Sendable {
+        var acceptedAtMillis: UInt64
+        /// Per record `offset << 24 | frame length` (a frame is at most 12 + 1 MiB bytes, so the length fits 24 bits;
+        /// offsets up to 1 TiB fit the rest — records beyond that stay hot).
+        var records: ContiguousArray<UInt64>
+
+        static let maxOffset: Int64 = 1 << 40
+
+        static func pack(_ offset: Int64, _ length: Int32) -> UInt64 { UInt64(offset) << 24 | UInt64(length) }
+        static func unpack(_ packed: UInt64) -> (offset: Int64, length: Int32) {
+            (Int64(packed >> 24), Int32(packed & 0xFF_FFFF))
+        }
+    }
+
     /// A receipt waiting for the next group commit.
     struct Pending: Sendable {
         var frame: [UInt8]
@@ -99,6 +116,7 @@ final class ReceiptLog: Sendable {
         var pending: [Pending] = []
         var drainScheduled = false
         var entries: [MessageID: IndexEntry] = [:]
+        var cold: [MessageID: ColdEntry] = [:]
         var byClientID: [String: MessageID] = [:]
         var byStoreID: [UInt64: MessageID] = [:]
         /// Bytes of valid records in the file (its end after replay and every append).
@@ -111,7 +129,9 @@ final class ReceiptLog: Sendable {
     /// The single writer: appends, compaction and close run here, in order.
     let queue = DispatchQueue(label: "klammer.broker.receipt-log")
 
-    init(directory: String, limits: ProtocolLimits) throws {
+    /// Opens (or creates) the log and replays it; finished messages accepted before `demoteBefore` (ms since 1970:
+    /// now minus the dedupe window) go straight to the cold index.
+    init(directory: String, limits: ProtocolLimits, demoteBefore: UInt64 = 0) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = (directory as NSString).appendingPathComponent("receipts.klog")
         self.limits = limits
@@ -126,6 +146,7 @@ final class ReceiptLog: Sendable {
             closeDescriptor(fd)
             throw error
         }
+        Self.demote(&s, acceptedBefore: demoteBefore)
         state = Mutex(s)
     }
 
@@ -199,13 +220,8 @@ final class ReceiptLog: Sendable {
                 // Already recorded (or over the per-message bound): nothing to write, just confirm.
                 var write: [Pending] = [], skip: [Pending] = []
                 for p in batch {
-                    let known = s.entries[p.receipt.receipt.messageID]?.records ?? []
                     let inBatch = write.contains { $0.digest == p.digest }
-                    if inBatch || known.contains(where: { $0.digest == p.digest }) || known.count >= Self.maxEntriesPerMessage {
-                        skip.append(p)
-                    } else {
-                        write.append(p)
-                    }
+                    if inBatch || isRecorded(p, in: s) { skip.append(p) } else { write.append(p) }
                 }
                 return .write(s.fd, write, skip)
             }
@@ -239,6 +255,21 @@ final class ReceiptLog: Sendable {
         }
     }
 
+    /// Whether `p` is already recorded (or its message is at the per-message bound). Cold messages have no digests
+    /// in memory: their few records are read back (a receipt for a finished message is rare).
+    private func isRecorded(_ p: Pending, in s: State) -> Bool {
+        let id = p.receipt.receipt.messageID
+        if let known = s.entries[id]?.records {
+            return known.count >= Self.maxEntriesPerMessage || known.contains { $0.digest == p.digest }
+        }
+        guard let cold = s.cold[id] else { return false }
+        return cold.records.count >= Self.maxEntriesPerMessage || cold.records.contains { packed in
+            let (offset, length) = ColdEntry.unpack(packed)
+            guard let parsed = try? Self.readFrame(offset: offset, length: length, fd: s.fd, path: path, limits: limits) else { return false }
+            return ReceiptDigest(encoded: parsed.encoded) == p.digest
+        }
+    }
+
     /// Appends `bytes` at the end of the file and fsyncs; returns where they start. Poisons the log on failure.
     private func append(_ bytes: [UInt8], to fd: Int32) -> Result<Int64, ProtocolError> {
         let end = lseek(fd, 0, SEEK_END)
@@ -265,22 +296,46 @@ final class ReceiptLog: Sendable {
     /// The routing slip of `id` with every recorded receipt, read from the file; nil if the message is unknown.
     func slip(_ id: MessageID) throws -> Slip? {
         try state.withLock { s -> Slip? in
-            guard let entry = s.entries[id] else { return nil }
-            let receipts = try entry.records.map { try Self.read($0, fd: s.fd, path: path, limits: limits) }
-            return Slip(sender: entry.sender, clientMessageID: entry.clientMessageID, recipients: entry.recipients, receipts: receipts)
+            if let entry = s.entries[id] {
+                let receipts = try entry.records.map { try Self.read($0, fd: s.fd, path: path, limits: limits) }
+                return Slip(sender: entry.sender, clientMessageID: entry.clientMessageID, recipients: entry.recipients, receipts: receipts)
+            }
+            guard let cold = s.cold[id] else { return nil }
+            // Rebuilt from the records: the accepted one carries client message id and recipients.
+            var slip: Slip?
+            var receipts: [SignedReceipt] = []
+            for packed in cold.records {
+                let (offset, length) = ColdEntry.unpack(packed)
+                let parsed = try Self.readFrame(offset: offset, length: length, fd: s.fd, path: path, limits: limits)
+                guard parsed.receipt.receipt.messageID == id else {
+                    throw ProtocolError(.storageUnavailable, "the receipt log \(path) is damaged at offset \(offset) (the record does not match the index); restore it from a backup")
+                }
+                receipts.append(parsed.receipt)
+                if parsed.receipt.receipt.kind == .accepted {
+                    slip = Slip(sender: parsed.receipt.receipt.sender, clientMessageID: parsed.clientID, recipients: parsed.recipients, receipts: [])
+                }
+            }
+            guard var result = slip else {
+                throw ProtocolError(.storageUnavailable, "the receipt log \(path) has no accepted record for message \(id) any more; restore it from a backup")
+            }
+            result.receipts = receipts
+            return result
         }
     }
 
     /// The recorded `accepted` receipt of `id`, read from the file; nil if none is recorded.
     func acceptedReceipt(of id: MessageID) throws -> SignedReceipt? {
-        try state.withLock { s -> SignedReceipt? in
-            guard let ref = s.entries[id]?.records.first(where: { $0.kind == .accepted }) else { return nil }
-            return try Self.read(ref, fd: s.fd, path: path, limits: limits)
+        if let ref = state.withLock({ $0.entries[id]?.records.first(where: { $0.kind == .accepted }) }) {
+            return try state.withLock { s in try Self.read(ref, fd: s.fd, path: path, limits: limits) }
         }
+        guard state.withLock({ $0.cold[id] != nil }) else { return nil }
+        return try slip(id)?.receipts.first { $0.receipt.kind == .accepted }
     }
 
     /// When the `accepted` receipt of `id` was issued, from the index (no file read).
-    func acceptedAtMillis(of id: MessageID) -> UInt64? { state.withLock { $0.entries[id]?.acceptedAtMillis } }
+    func acceptedAtMillis(of id: MessageID) -> UInt64? {
+        state.withLock { s in s.entries[id]?.acceptedAtMillis ?? s.cold[id]?.acceptedAtMillis }
+    }
 
     func messageID(sender: ParticipantID, clientMessageID: String) -> MessageID? {
         state.withLock { $0.byClientID[Self.dedupeKey(sender: sender, clientMessageID: clientMessageID)] }
@@ -292,14 +347,42 @@ final class ReceiptLog: Sendable {
     /// The message a store id belongs to (from its `accepted` record).
     func messageID(storeID: UInt64) -> MessageID? { state.withLock { $0.byStoreID[storeID] } }
 
-    /// Messages and receipts in the index, and the file's size.
-    var counts: (messages: Int, receipts: Int, fileBytes: Int64) {
-        state.withLock { s in (s.entries.count, s.entries.values.reduce(0) { $0 + $1.records.count }, s.fileBytes) }
+    /// Messages (of which cold) and receipts in the index, and the file's size.
+    var counts: (messages: Int, cold: Int, receipts: Int, fileBytes: Int64) {
+        state.withLock { s in
+            (s.entries.count + s.cold.count, s.cold.count,
+             s.entries.values.reduce(0) { $0 + $1.records.count } + s.cold.values.reduce(0) { $0 + $1.records.count }, s.fileBytes)
+        }
+    }
+
+    /// Moves finished messages accepted before `cutoffMillis` to the cold index; returns how many. Their dedupe and
+    /// store-id mappings go (the dedupe window is over, the store holds no entry of a finished message).
+    @discardableResult
+    static func demote(_ s: inout State, acceptedBefore cutoffMillis: UInt64) -> Int {
+        let ids = s.entries.compactMap { id, e -> MessageID? in
+            guard let at = e.acceptedAtMillis, at < cutoffMillis, e.isFinished,
+                  e.records.allSatisfy({ $0.offset < ColdEntry.maxOffset }) else { return nil }
+            return id
+        }
+        for id in ids {
+            guard let e = s.entries.removeValue(forKey: id) else { continue }
+            s.cold[id] = ColdEntry(acceptedAtMillis: e.acceptedAtMillis!,
+                                   records: ContiguousArray(e.records.map { ColdEntry.pack($0.offset, $0.length) }))
+            let key = dedupeKey(sender: e.sender, clientMessageID: e.clientMessageID)
+            if s.byClientID[key] == id { s.byClientID[key] = nil }
+            if let storeID = e.storeID, s.byStoreID[storeID] == id { s.byStoreID[storeID] = nil }
+        }
+        return ids.count
     }
 
     static func apply(_ s: inout State, _ ref: RecordRef, _ r: Receipt, storeID: UInt64, clientMessageID: String,
                       recipients: [ParticipantID]) {
         let id = r.messageID
+        if s.cold[id] != nil {
+            // A late receipt for a finished message (rare): it joins the cold record list.
+            s.cold[id]!.records.append(ColdEntry.pack(ref.offset, ref.length))
+            return
+        }
         var entry = s.entries.removeValue(forKey: id) ?? IndexEntry(sender: r.sender)
         if r.kind == .accepted {
             entry.clientMessageID = clientMessageID
@@ -316,6 +399,17 @@ final class ReceiptLog: Sendable {
     /// Reads and checks one record; a record that no longer matches what was indexed means the file was changed
     /// or damaged under the running broker.
     static func read(_ ref: RecordRef, fd: Int32, path: String, limits: ProtocolLimits) throws -> SignedReceipt {
+        let parsed = try readFrame(offset: ref.offset, length: ref.length, fd: fd, path: path, limits: limits)
+        guard ReceiptDigest(encoded: parsed.encoded) == ref.digest else {
+            throw ProtocolError(.storageUnavailable, "the receipt log \(path) is damaged at offset \(ref.offset) (the record does not match the index); restore it from a backup")
+        }
+        return parsed.receipt
+    }
+
+    /// Reads and parses the frame of `length` bytes at `offset` (header, CRC and body checked).
+    static func readFrame(offset: Int64, length: Int32, fd: Int32, path: String, limits: ProtocolLimits) throws
+        -> (receipt: SignedReceipt, encoded: [UInt8], storeID: UInt64, clientID: String, recipients: [ParticipantID]) {
+        let ref = (offset: offset, length: length)
         guard fd >= 0 else { throw ProtocolError(.storageUnavailable, "the receipt log is closed") }
         var bytes = [UInt8](repeating: 0, count: Int(ref.length))
         var done = 0
@@ -328,11 +422,10 @@ final class ReceiptLog: Sendable {
             }
             done += n
         }
-        guard let (body, _) = frame(in: bytes, at: 0), let parsed = try? parseBody(body, limits: limits),
-              ReceiptDigest(encoded: parsed.receipt.encodedBytes) == ref.digest else {
+        guard let (body, _) = frame(in: bytes, at: 0), let parsed = try? parseBody(body, limits: limits) else {
             throw ProtocolError(.storageUnavailable, "the receipt log \(path) is damaged at offset \(ref.offset) (the record does not match the index); restore it from a backup")
         }
-        return parsed.receipt
+        return parsed
     }
 
     /// The body of the frame at `offset` of `data` and the offset after it; nil if no complete valid frame is there.

@@ -83,6 +83,15 @@ import KlammerTestSupport
         for await r in live where r.receipt.kind == .expired { expired = r; break }
         #expect(expired?.receipt.messageID == open.receipt.messageID)
         runner.cancel()
+        // Finished now and accepted long before the dedupe window: the next compaction moves it to the cold index,
+        // from which its slip is rebuilt, with the same visibility rule.
+        let cooled = try await f.broker.compactReceiptLog(minimumReclaimFraction: 1.1)
+        #expect(cooled.messagesMadeCold == 1 && !cooled.rewritten && f.broker.receiptLogCounts.cold == 1)
+        #expect(try f.broker.routingSlip(of: open.receipt.messageID, requester: f.party(BrokerFixture.c).id).map(\.receipt.kind)
+                == [.accepted, .delivered, .acknowledged, .expired])
+        #expect { _ = try f.broker.routingSlip(of: open.receipt.messageID, requester: f.party(BrokerFixture.d).id) }
+            throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
+        #expect(try f.broker.trace(open.receipt.messageID)?.recipients == [BrokerFixture.b, BrokerFixture.c])
         let later = try await f.send(try f.envelope(payload: payload, clientID: "later"), payload: payload)
 
         // A compaction that died before its rename leaves a partial file behind; open ignores and deletes it.
@@ -91,6 +100,7 @@ import KlammerTestSupport
         #expect(!FileManager.default.fileExists(atPath: f.dir.file("broker/receipts.klog.compact")))
         let kinds = try f.broker.routingSlip(of: open.receipt.messageID, requester: sender).map(\.receipt.kind)
         #expect(kinds == [.accepted, .delivered, .acknowledged, .expired])
+        #expect(f.broker.receiptLogCounts.cold == 1)  // demoted again at open
         #expect(try f.broker.routingSlip(of: later.receipt.messageID, requester: sender).map(\.encodedBytes) == [later.encodedBytes])
         #expect { _ = try f.broker.routingSlip(of: finished.receipt.messageID, requester: sender) }
             throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
@@ -148,13 +158,41 @@ import KlammerTestSupport
         let fileBytes = try #require(try FileManager.default.attributesOfItem(atPath: dir.file("receipts.klog"))[.size] as? Int)
         #expect(fileBytes > 3 * messages * 1200)
 
+        // Every message is finished (expired for its only recipient). Opened past the dedupe window they all go to
+        // the cold index: far smaller, and the slips are rebuilt from their records.
+        do {
+            // (Not measured by RSS: replay builds the full entries first, and malloc keeps what demotion frees.)
+            let cold = try ReceiptLog(directory: dir.path, limits: .default, demoteBefore: .max)
+            defer { cold.close() }
+            let counts = cold.counts
+            #expect(counts.messages == messages && counts.cold == messages && counts.receipts == 3 * messages)
+            for i in [0, 4_999, messages - 1] {
+                let id = try signed(.accepted, i).receipt.messageID
+                let slip = try #require(try cold.slip(id))
+                #expect(slip.receipts.map(\.encodedBytes) == [try signed(.accepted, i), try signed(.delivered, i), try signed(.expired, i)].map(\.encodedBytes))
+                #expect(slip.recipients == [recipient] && slip.clientMessageID == "client-\(i)" && slip.sender == sender)
+                #expect(try cold.acceptedReceipt(of: id)?.encodedBytes == (try signed(.accepted, i)).encodedBytes)
+                // Past the dedupe window, finished: no dedupe or store-id mapping any more.
+                #expect(cold.messageID(sender: sender, clientMessageID: "client-\(i)") == nil && cold.messageID(storeID: UInt64(i + 1)) == nil)
+            }
+            // A late receipt for a cold message joins its slip once (the duplicate check reads the cold records).
+            let late = try SignedReceipt(receipt: Receipt(kind: .delivered, messageID: try signed(.accepted, 7).receipt.messageID,
+                                                          envelopeDigest: try signed(.accepted, 7).receipt.envelopeDigest, sender: sender,
+                                                          recipient: recipient, timestampMillis: 1_795_700_000_000, brokerID: brokerID),
+                                         brokerSignature: [UInt8](repeating: 0x31, count: 300))
+            try await cold.record(late, storeID: 0, clientMessageID: "", recipients: [])
+            try await cold.record(late, storeID: 0, clientMessageID: "", recipients: [])
+            try await cold.record(try signed(.delivered, 7), storeID: 0, clientMessageID: "", recipients: [])
+            #expect(try cold.slip(try signed(.accepted, 7).receipt.messageID)?.receipts.count == 4)
+        }
+
         let before = ProcessMemory.resident()
         _ = ProcessMemory.peak(reset: true)
         let log = try ReceiptLog(directory: dir.path, limits: .default)
         defer { log.close() }
         let peak = ProcessMemory.peak(reset: false)
         let counts = log.counts
-        #expect(counts.messages == messages && counts.receipts == 3 * messages && counts.fileBytes == Int64(fileBytes))
+        #expect(counts.messages == messages && counts.cold == 0 && counts.receipts == 3 * messages + 1)
         if let before, let peak {
             let growth = peak - before
             print("receipt log replay: \(fileBytes) bytes, \(messages) messages, peak RSS growth \(growth / 1024) KiB (\(growth / messages) B/message)")
@@ -168,7 +206,10 @@ import KlammerTestSupport
             #expect(slip.receipts.map(\.encodedBytes) == [try signed(.accepted, i), try signed(.delivered, i), try signed(.expired, i)].map(\.encodedBytes))
             #expect(slip.recipients == [recipient] && slip.clientMessageID == "client-\(i)")
         }
-        // Expired for its only recipient: finished, so all of it goes once past the retention.
+        // Half of them past the dedupe window go cold in the compaction run; past the retention all of them go.
+        let half = try signed(.accepted, messages / 2).receipt.timestampMillis
+        let demoted = try await log.compact(acceptedBefore: 0, demoteBefore: half, minimumReclaimFraction: 0.25)
+        #expect(demoted.messagesMadeCold == messages / 2 && !demoted.rewritten && log.counts.cold == messages / 2)
         let report = try await log.compact(acceptedBefore: .max, minimumReclaimFraction: 0.25)
         #expect(report.rewritten && report.messagesRemoved == messages && report.bytesAfter == 0)
         #expect(log.counts.messages == 0)
