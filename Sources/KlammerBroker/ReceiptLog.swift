@@ -325,11 +325,14 @@ final class ReceiptLog: Sendable {
 
     /// The recorded `accepted` receipt of `id`, read from the file; nil if none is recorded.
     func acceptedReceipt(of id: MessageID) throws -> SignedReceipt? {
-        if let ref = state.withLock({ $0.entries[id]?.records.first(where: { $0.kind == .accepted }) }) {
-            return try state.withLock { s in try Self.read(ref, fd: s.fd, path: path, limits: limits) }
+        // Looked up and read under one lock: a compaction in between would move the record.
+        let hot = try state.withLock { s -> (indexed: Bool, receipt: SignedReceipt?) in
+            guard let entry = s.entries[id] else { return (false, nil) }
+            guard let ref = entry.records.first(where: { $0.kind == .accepted }) else { return (true, nil) }
+            return (true, try Self.read(ref, fd: s.fd, path: path, limits: limits))
         }
-        guard state.withLock({ $0.cold[id] != nil }) else { return nil }
-        return try slip(id)?.receipts.first { $0.receipt.kind == .accepted }
+        if hot.indexed { return hot.receipt }
+        return try slip(id)?.receipts.first { $0.receipt.kind == .accepted }  // cold (rebuilt) or unknown (nil)
     }
 
     /// When the `accepted` receipt of `id` was issued, from the index (no file read).
