@@ -54,6 +54,7 @@ extension ReceiptLog {
             }
             // On the writer queue, like the rewrite below: the index cannot change between plan and switch.
             let madeCold = Self.demote(&s, acceptedBefore: demoteBefore)
+            if madeCold > 0 { s.shrinkTables() }
             var drop = Set<MessageID>(), dropBytes: Int64 = 0
             for (id, entry) in s.entries where (entry.acceptedAtMillis ?? .max) < cutoffMillis && entry.isFinished {
                 drop.insert(id)
@@ -61,7 +62,7 @@ extension ReceiptLog {
             }
             for (id, entry) in s.cold where entry.acceptedAtMillis < cutoffMillis {
                 drop.insert(id)
-                dropBytes += entry.records.reduce(0) { $0 + Int64(ColdEntry.unpack($1).length) }
+                dropBytes += s.coldRefs(entry).reduce(0) { $0 + Int64(ColdEntry.unpack($1).length) }
             }
             let total = s.entries.count + s.cold.count
             var report = ReceiptCompaction(messagesRemoved: 0, messagesKept: total, messagesMadeCold: madeCold,
@@ -74,7 +75,7 @@ extension ReceiptLog {
                 for (i, r) in entry.records.enumerated() { keep.append(Kept(id: id, index: i, offset: r.offset, length: r.length, cold: false)) }
             }
             for (id, entry) in s.cold where !drop.contains(id) {
-                for (i, packed) in entry.records.enumerated() {
+                for (i, packed) in s.coldRefs(entry).enumerated() {
                     let (offset, length) = ColdEntry.unpack(packed)
                     keep.append(Kept(id: id, index: i, offset: offset, length: length, cold: true))
                 }
@@ -137,18 +138,20 @@ extension ReceiptLog {
                 s.fileBytes = written
                 for (k, kept) in plan.keep.enumerated() {
                     if kept.cold {
-                        s.cold[kept.id]!.records[kept.index] = ColdEntry.pack(newOffsets[k], kept.length)
+                        s.coldRecords[Int(s.cold[kept.id]!.start) + kept.index] = ColdEntry.pack(newOffsets[k], kept.length)
                     } else {
                         s.entries[kept.id]!.records[kept.index].offset = newOffsets[k]
                     }
                 }
                 for id in plan.drop {
-                    if s.cold.removeValue(forKey: id) != nil { continue }
+                    if s.removeCold(id) { continue }
                     guard let entry = s.entries.removeValue(forKey: id) else { continue }
                     let key = Self.dedupeKey(sender: entry.sender, clientMessageID: entry.clientMessageID)
                     if s.byClientID[key] == id { s.byClientID[key] = nil }
                     if let storeID = entry.storeID, s.byStoreID[storeID] == id { s.byStoreID[storeID] = nil }
                 }
+                s.packColdRecords()
+                s.shrinkTables()
             }
             return report
         } catch {

@@ -8,10 +8,15 @@ import Darwin
 #endif
 
 extension ReceiptLog {
-    /// Builds the index by reading the file front to back in 1 MiB chunks (memory stays flat however large the log
-    /// is). At the first invalid record the rest is copied to `receipts.klog.<ms>.bad` and the file is cut there.
-    static func replay(_ s: inout State, path: String, limits: ProtocolLimits) throws {
+    /// Builds the index by reading the file front to back in 1 MiB chunks. Every `demoteEvery` records the
+    /// finished messages accepted before `demoteBefore` move to the cold index, so that replaying months of
+    /// traffic never holds it all in full entries (a message's records lie close together in the file, so few are
+    /// still open at any point). At the first invalid record the rest is copied to `receipts.klog.<ms>.bad` and the
+    /// file is cut there.
+    static func replay(_ s: inout State, path: String, limits: ProtocolLimits, demoteBefore: UInt64 = 0,
+                       demoteEvery: Int = 65_536) throws {
         var reader = SequentialFileReader(fd: s.fd, path: path)
+        var sinceDemotion = 0
         while try reader.ensure(headerBytes) {
             guard let length = frameBodyLength(reader.peek(headerBytes)), try reader.ensure(headerBytes + length) else { break }
             let frame = reader.peek(headerBytes + length)
@@ -23,7 +28,15 @@ extension ReceiptLog {
                                 recipient: receipt.recipient, digest: ReceiptDigest(encoded: parsed.encoded))
             apply(&s, ref, receipt, storeID: parsed.storeID, clientMessageID: parsed.clientID, recipients: parsed.recipients)
             reader.consume(frame.count)
+            sinceDemotion += 1
+            if demoteBefore > 0, sinceDemotion >= demoteEvery {
+                demote(&s, acceptedBefore: demoteBefore)
+        s.packColdRecords()
+        s.shrinkTables()
+                sinceDemotion = 0
+            }
         }
+        demote(&s, acceptedBefore: demoteBefore)
         let valid = reader.offset
         s.fileBytes = valid
         let end = lseek(s.fd, 0, SEEK_END)

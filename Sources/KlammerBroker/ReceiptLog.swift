@@ -85,14 +85,17 @@ final class ReceiptLog: Sendable {
 
     /// A finished message accepted before the dedupe window: nothing can happen to it any more and no duplicate can
     /// refer to it, so the index keeps only when it was accepted (for the retention) and where its records are.
+    /// Its records are a range of `State.coldRecords`, one flat array for all cold messages: no allocation per
+    /// message, so the cold index neither costs an array header per message nor pins heap pages.
     struct ColdEntry: Sendable {
         var acceptedAtMillis: UInt64
-        /// Per record `offset << 24 | frame length` (a frame is at most 12 + 1 MiB bytes, so the length fits 24 bits;
-        /// offsets up to 1 TiB fit the rest — records beyond that stay hot).
-        var records: ContiguousArray<UInt64>
+        var start: UInt32
+        var count: UInt32
 
         static let maxOffset: Int64 = 1 << 40
 
+        /// Per record `offset << 24 | frame length` (a frame is at most 12 + 1 MiB bytes, so the length fits 24 bits;
+        /// offsets up to 1 TiB fit the rest — records beyond that stay hot).
         static func pack(_ offset: Int64, _ length: Int32) -> UInt64 { UInt64(offset) << 24 | UInt64(length) }
         static func unpack(_ packed: UInt64) -> (offset: Int64, length: Int32) {
             (Int64(packed >> 24), Int32(packed & 0xFF_FFFF))
@@ -117,6 +120,69 @@ final class ReceiptLog: Sendable {
         var drainScheduled = false
         var entries: [MessageID: IndexEntry] = [:]
         var cold: [MessageID: ColdEntry] = [:]
+        /// The packed record positions of all cold messages (see ``ColdEntry``); `coldGarbage` slots belong to no
+        /// entry any more (removed, or moved by a late receipt) until the next compaction packs the array.
+        var coldRecords: [UInt64] = []
+        var coldGarbage = 0
+
+        func coldRefs(_ e: ColdEntry) -> ArraySlice<UInt64> { coldRecords[Int(e.start)..<Int(e.start) + Int(e.count)] }
+
+        mutating func makeCold(_ id: MessageID, acceptedAt: UInt64, refs: [UInt64]) {
+            let start = coldRecords.count
+            coldRecords.append(contentsOf: refs)
+            cold[id] = ColdEntry(acceptedAtMillis: acceptedAt, start: UInt32(start), count: UInt32(refs.count))
+        }
+
+        /// A late record of a cold message: appended in place if its range ends the array, else the range moves to
+        /// the end.
+        mutating func appendCold(_ id: MessageID, _ packed: UInt64) {
+            guard let e = cold[id] else { return }
+            if Int(e.start) + Int(e.count) == coldRecords.count {
+                coldRecords.append(packed)
+                cold[id]!.count += 1
+            } else {
+                coldGarbage += Int(e.count)
+                makeCold(id, acceptedAt: e.acceptedAtMillis, refs: Array(coldRefs(e)) + [packed])
+            }
+        }
+
+        mutating func removeCold(_ id: MessageID) -> Bool {
+            guard let e = cold.removeValue(forKey: id) else { return false }
+            coldGarbage += Int(e.count)
+            return true
+        }
+
+        /// Gives back the tables' unused capacity (a dictionary keeps its capacity when entries leave it): after
+        /// replay and compaction most entries may have gone cold or been removed.
+        mutating func shrinkTables() {
+            func shrunk<K: Hashable, V>(_ d: [K: V]) -> [K: V] {
+                guard d.capacity > 64, d.count * 4 < d.capacity else { return d }
+                var copy = [K: V](minimumCapacity: d.count)
+                for (k, v) in d { copy[k] = v }
+                return copy
+            }
+            entries = shrunk(entries)
+            byClientID = shrunk(byClientID)
+            byStoreID = shrunk(byStoreID)
+            cold = shrunk(cold)
+            if coldRecords.capacity > 2 * coldRecords.count + 1024 { coldRecords = Array(coldRecords) }
+        }
+
+        /// Drops the garbage slots.
+        mutating func packColdRecords() {
+            guard coldGarbage > 0 else { return }
+            var flat: [UInt64] = []
+            flat.reserveCapacity(coldRecords.count - coldGarbage)
+            var moved: [MessageID: ColdEntry] = [:]
+            moved.reserveCapacity(cold.count)
+            for (id, e) in cold {
+                moved[id] = ColdEntry(acceptedAtMillis: e.acceptedAtMillis, start: UInt32(flat.count), count: e.count)
+                flat.append(contentsOf: coldRefs(e))
+            }
+            coldRecords = flat
+            cold = moved
+            coldGarbage = 0
+        }
         var byClientID: [String: MessageID] = [:]
         var byStoreID: [UInt64: MessageID] = [:]
         /// Bytes of valid records in the file (its end after replay and every append).
@@ -130,8 +196,8 @@ final class ReceiptLog: Sendable {
     let queue = DispatchQueue(label: "klammer.broker.receipt-log")
 
     /// Opens (or creates) the log and replays it; finished messages accepted before `demoteBefore` (ms since 1970:
-    /// now minus the dedupe window) go straight to the cold index.
-    init(directory: String, limits: ProtocolLimits, demoteBefore: UInt64 = 0) throws {
+    /// now minus the dedupe window) go to the cold index during the replay (every `demoteEvery` records).
+    init(directory: String, limits: ProtocolLimits, demoteBefore: UInt64 = 0, demoteEvery: Int = 65_536) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = (directory as NSString).appendingPathComponent("receipts.klog")
         self.limits = limits
@@ -142,11 +208,10 @@ final class ReceiptLog: Sendable {
             throw BrokerError(.io, "cannot open the receipt log \(path): \(String(cString: strerror(errno))); check the directory's permissions")
         }
         var s = State(fd: fd)
-        do { try Self.replay(&s, path: path, limits: limits) } catch {
+        do { try Self.replay(&s, path: path, limits: limits, demoteBefore: demoteBefore, demoteEvery: demoteEvery) } catch {
             closeDescriptor(fd)
             throw error
         }
-        Self.demote(&s, acceptedBefore: demoteBefore)
         state = Mutex(s)
     }
 
@@ -263,7 +328,7 @@ final class ReceiptLog: Sendable {
             return known.count >= Self.maxEntriesPerMessage || known.contains { $0.digest == p.digest }
         }
         guard let cold = s.cold[id] else { return false }
-        return cold.records.count >= Self.maxEntriesPerMessage || cold.records.contains { packed in
+        return cold.count >= Self.maxEntriesPerMessage || s.coldRefs(cold).contains { packed in
             let (offset, length) = ColdEntry.unpack(packed)
             guard let parsed = try? Self.readFrame(offset: offset, length: length, fd: s.fd, path: path, limits: limits) else { return false }
             return ReceiptDigest(encoded: parsed.encoded) == p.digest
@@ -304,7 +369,7 @@ final class ReceiptLog: Sendable {
             // Rebuilt from the records: the accepted one carries client message id and recipients.
             var slip: Slip?
             var receipts: [SignedReceipt] = []
-            for packed in cold.records {
+            for packed in s.coldRefs(cold) {
                 let (offset, length) = ColdEntry.unpack(packed)
                 let parsed = try Self.readFrame(offset: offset, length: length, fd: s.fd, path: path, limits: limits)
                 guard parsed.receipt.receipt.messageID == id else {
@@ -354,7 +419,7 @@ final class ReceiptLog: Sendable {
     var counts: (messages: Int, cold: Int, receipts: Int, fileBytes: Int64) {
         state.withLock { s in
             (s.entries.count + s.cold.count, s.cold.count,
-             s.entries.values.reduce(0) { $0 + $1.records.count } + s.cold.values.reduce(0) { $0 + $1.records.count }, s.fileBytes)
+             s.entries.values.reduce(0) { $0 + $1.records.count } + s.coldRecords.count - s.coldGarbage, s.fileBytes)
         }
     }
 
@@ -364,13 +429,13 @@ final class ReceiptLog: Sendable {
     static func demote(_ s: inout State, acceptedBefore cutoffMillis: UInt64) -> Int {
         let ids = s.entries.compactMap { id, e -> MessageID? in
             guard let at = e.acceptedAtMillis, at < cutoffMillis, e.isFinished,
-                  e.records.allSatisfy({ $0.offset < ColdEntry.maxOffset }) else { return nil }
+                  e.records.allSatisfy({ $0.offset < ColdEntry.maxOffset }),
+                  s.coldRecords.count + e.records.count < Int(UInt32.max) else { return nil }
             return id
         }
         for id in ids {
             guard let e = s.entries.removeValue(forKey: id) else { continue }
-            s.cold[id] = ColdEntry(acceptedAtMillis: e.acceptedAtMillis!,
-                                   records: ContiguousArray(e.records.map { ColdEntry.pack($0.offset, $0.length) }))
+            s.makeCold(id, acceptedAt: e.acceptedAtMillis!, refs: e.records.map { ColdEntry.pack($0.offset, $0.length) })
             let key = dedupeKey(sender: e.sender, clientMessageID: e.clientMessageID)
             if s.byClientID[key] == id { s.byClientID[key] = nil }
             if let storeID = e.storeID, s.byStoreID[storeID] == id { s.byStoreID[storeID] = nil }
@@ -383,7 +448,7 @@ final class ReceiptLog: Sendable {
         let id = r.messageID
         if s.cold[id] != nil {
             // A late receipt for a finished message (rare): it joins the cold record list.
-            s.cold[id]!.records.append(ColdEntry.pack(ref.offset, ref.length))
+            s.appendCold(id, ColdEntry.pack(ref.offset, ref.length))
             return
         }
         var entry = s.entries.removeValue(forKey: id) ?? IndexEntry(sender: r.sender)
