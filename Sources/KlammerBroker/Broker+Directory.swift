@@ -21,10 +21,8 @@ extension Broker {
             }
         }
         let issuedAt = configuration.nowMillis
-        let ttl = configuration.directoryTTL.components
-        let ttlMillis = UInt64(max(0, ttl.seconds)) * 1000 + UInt64(max(0, ttl.attoseconds / 1_000_000_000_000_000))
         let statement = try DirectoryStatement(
-            participant: participant, issuedAtMillis: issuedAt, validUntilMillis: issuedAt + ttlMillis,
+            participant: participant, issuedAtMillis: issuedAt, validUntilMillis: issuedAt + configuration.directoryTTL.milliseconds,
             broker: configuration.brokerID, certificates: certificates, maxCertificateSize: configuration.limits.maxCertificateSize)
         let signature: [UInt8]
         do {

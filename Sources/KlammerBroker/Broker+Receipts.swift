@@ -59,10 +59,8 @@ extension Broker {
     /// whenever anything can go). The daemon calls it every `receiptCompactionInterval`.
     @discardableResult
     public func compactReceiptLog(minimumReclaimFraction: Double = 0.25) async throws -> ReceiptCompaction {
-        let retention = configuration.receiptRetention.milliseconds, window = configuration.dedupeWindow.milliseconds
-        let now = configuration.nowMillis
-        let report = try await receiptLog.compact(acceptedBefore: now > retention ? now - retention : 0,
-                                                  demoteBefore: now > window ? now - window : 0,
+        let report = try await receiptLog.compact(acceptedBefore: configuration.millis(ago: configuration.receiptRetention),
+                                                  demoteBefore: configuration.millis(ago: configuration.dedupeWindow),
                                                   minimumReclaimFraction: minimumReclaimFraction)
         if report.messagesMadeCold > 0 {
             logger.info("receipt log: \(report.messagesMadeCold) finished messages past the dedupe window moved to the cold index")

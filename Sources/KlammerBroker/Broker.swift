@@ -70,9 +70,8 @@ public final class Broker: Sendable {
         self.registry = registry
         self.store = store
         self.logger = logger
-        let now = configuration.nowMillis, window = configuration.dedupeWindow.milliseconds
         self.receiptLog = try ReceiptLog(directory: configuration.directory, limits: configuration.limits,
-                                         demoteBefore: now > window ? now - window : 0)
+                                         demoteBefore: configuration.millis(ago: configuration.dedupeWindow))
     }
 
     /// Closes the receipt log and ends all receipt subscriptions. The store is closed by its owner.

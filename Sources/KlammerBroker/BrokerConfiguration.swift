@@ -74,6 +74,12 @@ public struct BrokerConfiguration: Sendable {
         let t = now().timeIntervalSince1970
         return t <= 0 ? 0 : UInt64((t * 1000).rounded(.down))
     }
+
+    /// The broker clock `duration` ago, in ms since 1970 (0 if that is before 1970).
+    func millis(ago duration: Duration) -> UInt64 {
+        let now = nowMillis, span = duration.milliseconds
+        return now > span ? now - span : 0
+    }
 }
 
 extension Duration {

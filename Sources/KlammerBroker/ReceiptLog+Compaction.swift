@@ -55,6 +55,8 @@ extension ReceiptLog {
             // On the writer queue, like the rewrite below: the index cannot change between plan and switch.
             let madeCold = Self.demote(&s, acceptedBefore: demoteBefore)
             if madeCold > 0 { s.shrinkTables() }
+            // Late receipts of cold messages leave garbage slots; bound them even when no rewrite follows.
+            if s.coldGarbage * 4 > s.coldRecords.count { s.packColdRecords() }
             var drop = Set<MessageID>(), dropBytes: Int64 = 0
             for (id, entry) in s.entries where (entry.acceptedAtMillis ?? .max) < cutoffMillis && entry.isFinished {
                 drop.insert(id)
@@ -101,19 +103,12 @@ extension ReceiptLog {
             var written: Int64 = 0
             for k in plan.keep {
                 // Copy the frame as it is (CRC and all), checked against its header on the way.
-                let start = buffer.count
-                buffer.append(contentsOf: repeatElement(0, count: Int(k.length)))
-                var done = 0
-                while done < Int(k.length) {
-                    let n = buffer.withUnsafeMutableBytes { pread(plan.fd, $0.baseAddress! + start + done, Int(k.length) - done, off_t(k.offset) + off_t(done)) }
-                    if n < 0, errno == EINTR { continue }
-                    guard n > 0 else { throw ProtocolError(.storageUnavailable, "cannot read the receipt log \(path) at offset \(k.offset) while compacting") }
-                    done += n
+                let frame = try Self.readBytes(fd: plan.fd, offset: k.offset, count: Int(k.length), path: path)
+                guard Self.frame(in: frame, at: 0) != nil else {
+                    throw ProtocolError(.storageUnavailable, "the receipt log \(path) is damaged at offset \(k.offset); compaction stopped, the log is unchanged; restore it from a backup")
                 }
-                guard Self.frame(in: Array(buffer[start...]), at: 0) != nil else {
-                    throw ProtocolError(.storageUnavailable, "the receipt log \(path) is damaged at offset \(k.offset); compaction stopped, the log is unchanged")
-                }
-                newOffsets.append(written + Int64(start))
+                newOffsets.append(written + Int64(buffer.count))
+                buffer.append(contentsOf: frame)
                 if buffer.count >= Self.maxBatchBytes {
                     try Self.writeFully(out, buffer[...], path: target)
                     written += Int64(buffer.count)

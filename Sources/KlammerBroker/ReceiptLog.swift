@@ -477,23 +477,28 @@ final class ReceiptLog: Sendable {
     /// Reads and parses the frame of `length` bytes at `offset` (header, CRC and body checked).
     static func readFrame(offset: Int64, length: Int32, fd: Int32, path: String, limits: ProtocolLimits) throws
         -> (receipt: SignedReceipt, encoded: [UInt8], storeID: UInt64, clientID: String, recipients: [ParticipantID]) {
-        let ref = (offset: offset, length: length)
+        let bytes = try readBytes(fd: fd, offset: offset, count: Int(length), path: path)
+        guard let (body, _) = frame(in: bytes, at: 0), let parsed = try? parseBody(body, limits: limits) else {
+            throw ProtocolError(.storageUnavailable, "the receipt log \(path) is damaged at offset \(offset) (the record does not match the index); restore it from a backup")
+        }
+        return parsed
+    }
+
+    /// `count` bytes of the log at `offset` (`pread` until complete).
+    static func readBytes(fd: Int32, offset: Int64, count: Int, path: String) throws -> [UInt8] {
         guard fd >= 0 else { throw ProtocolError(.storageUnavailable, "the receipt log is closed") }
-        var bytes = [UInt8](repeating: 0, count: Int(ref.length))
+        var bytes = [UInt8](repeating: 0, count: count)
         var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(ref.offset) + off_t(done)) }
+        while done < count {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
             if n < 0, errno == EINTR { continue }
             guard n > 0 else {
                 let reason = n == 0 ? "the file ends early" : String(cString: strerror(errno))
-                throw ProtocolError(.storageUnavailable, "cannot read the receipt log \(path) at offset \(ref.offset): \(reason); restore it from a backup")
+                throw ProtocolError(.storageUnavailable, "cannot read the receipt log \(path) at offset \(offset): \(reason); restore it from a backup")
             }
             done += n
         }
-        guard let (body, _) = frame(in: bytes, at: 0), let parsed = try? parseBody(body, limits: limits) else {
-            throw ProtocolError(.storageUnavailable, "the receipt log \(path) is damaged at offset \(ref.offset) (the record does not match the index); restore it from a backup")
-        }
-        return parsed
+        return bytes
     }
 
     /// The body of the frame at `offset` of `data` and the offset after it; nil if no complete valid frame is there.

@@ -81,21 +81,27 @@ actor Agency {
               plaintextSamples: [[UInt8]] = [], plaintextSHA256: [UInt8]? = nil, deadline: Date,
               progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
         let started = Date()
+        // A refused participant gets ERROR(0, code) (`.participantRefused`, not retryable); a connection cut or a
+        // broker restart during the handshake is `.connectionFailed` (retryable).
+        let receipt = try await retrying(until: deadline) { c in try await c.send(prepared, progress: progress) }
+        await ledger.confirmed(.init(workflow: workflow, sender: member.id, recipients: prepared.envelope.recipients.map(\.description),
+                                     clientMessageID: prepared.envelope.clientMessageID, payloadSHA256: payloadSHA256,
+                                     sequence: sequence, startedAt: started, receipt: receipt,
+                                     plaintextSamples: plaintextSamples, plaintextSHA256: plaintextSHA256))
+        return receipt
+    }
+
+    /// Runs `body` on the current connection; a retryable client error drops that connection and tries again on a
+    /// new one (growing pause, at most 1 s) until `deadline`, any other error is thrown.
+    func retrying<T: Sendable>(until deadline: Date, _ body: (KlammerClient) async throws -> T) async throws -> T {
         var attempt = 0
         while true {
             attempt += 1
             var used: KlammerClient?
             do {
-                // A refused participant gets ERROR(0, code) (`.participantRefused`, not retryable); a connection cut
-                // or a broker restart during the handshake is `.connectionFailed` (retryable, handled below).
                 let c = try await connection()
                 used = c
-                let receipt = try await c.send(prepared, progress: progress)
-                await ledger.confirmed(.init(workflow: workflow, sender: member.id, recipients: prepared.envelope.recipients.map(\.description),
-                                             clientMessageID: prepared.envelope.clientMessageID, payloadSHA256: payloadSHA256,
-                                             sequence: sequence, startedAt: started, receipt: receipt,
-                                             plaintextSamples: plaintextSamples, plaintextSHA256: plaintextSHA256))
-                return receipt
+                return try await body(c)
             } catch let error as KlammerClientError where error.isRetryable && Date() < deadline {
                 drop(used)
                 try await Task.sleep(for: .milliseconds(min(1000, 50 * attempt)))
@@ -109,19 +115,7 @@ actor Agency {
     /// A participant's directory entry (its encryption certificates, signed by the broker), retried across lost
     /// connections until `deadline`.
     func directoryEntry(_ id: ParticipantID, deadline: Date) async throws -> DirectoryEntry {
-        var attempt = 0
-        while true {
-            attempt += 1
-            var used: KlammerClient?
-            do {
-                let c = try await connection()
-                used = c
-                return try await c.directory(for: id)
-            } catch let error as KlammerClientError where error.isRetryable && Date() < deadline {
-                drop(used)
-                try await Task.sleep(for: .milliseconds(min(1000, 50 * attempt)))
-            }
-        }
+        try await retrying(until: deadline) { c in try await c.directory(for: id) }
     }
 
     /// Fetches, records, verifies and acknowledges until cancelled; reconnects after failures.
