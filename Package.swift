@@ -216,6 +216,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "klammer-crypto-bench",
+            dependencies: ["KlammerCrypto"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "klammer-store-bench",
             dependencies: [
                 "KlammerStore",
