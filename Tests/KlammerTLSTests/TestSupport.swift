@@ -90,6 +90,8 @@ final class Recorder: Sendable {
         var errors: [any Error] = []
         var inactive = false
         var active = false
+        /// The server turned autoRead off after authorizing (`pauseReads`).
+        var readsPaused = false
         var channel: (any Channel)?
     }
     private let state = Mutex(State())
@@ -130,7 +132,8 @@ final class RecordingHandler: ChannelInboundHandler {
         if let event = event as? TLSEvent {
             recorder.with { $0.events.append(event) }
             if pauseReadsWhenAuthorized, case .authorized = event {
-                context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+                let recorder = recorder
+                context.channel.setOption(ChannelOptions.autoRead, value: false).whenSuccess { recorder.with { $0.readsPaused = true } }
             }
         }
         context.fireUserInboundEventTriggered(event)
