@@ -216,6 +216,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "klammer-crypto-bench",
+            dependencies: ["KlammerCrypto"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "klammer-store-bench",
             dependencies: [
                 "KlammerStore",
@@ -226,9 +231,10 @@ let package = Package(
 
         // MARK: Tests
         // Helpers the test targets share: running our executables with a timeout, temporary directories,
-        // /proc memory readers, test payloads. Not a product.
+        // /proc memory readers, a test run alone in a child process, the test PKI, test payloads. Not a product.
         .target(
             name: "KlammerTestSupport",
+            dependencies: ["KlammerCrypto"],  // TestCA: the one test PKI builder
             path: "Tests/KlammerTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -286,7 +292,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KlammerAuditTests",
-            dependencies: ["KlammerAudit", "KlammerCrypto"],
+            dependencies: ["KlammerAudit", "KlammerCrypto", "KlammerTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

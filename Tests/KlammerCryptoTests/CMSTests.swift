@@ -88,18 +88,6 @@ import Testing
         let signature = try CMS.signDetached(big, certificate: signer.certificate, key: signer.key)
         try CMS.verifyDetached(signature: signature, content: big, signer: signer.certificate)
     }
-
-    @Test func verifyThroughputP256WithoutEmbeddedCertificate() throws {
-        let signer = try Signer()
-        let content = [UInt8](repeating: 0x42, count: 4096)
-        let signature = try CMS.signDetached(content, certificate: signer.certificate, key: signer.key)
-        try MeasurementTests.measure("CMS.verifyDetached P-256, 4 KiB, no embedded cert", iterations: 500) {
-            try CMS.verifyDetached(signature: signature, content: content, signer: signer.certificate)
-        }
-        try MeasurementTests.measure("CMS.signDetached P-256, 4 KiB", iterations: 200) {
-            _ = try CMS.signDetached(content, certificate: signer.certificate, key: signer.key)
-        }
-    }
 }
 
 /// `openssl cms` as the independent oracle for our CMS profile.

@@ -123,9 +123,19 @@ import Testing
         let recorder = Recorder()
         let client = try await connectClient(port: server.port, context: try PKI.clientContext { $0.handshakeTimeout = .seconds(120) }, logger: logs.logger, recorder: recorder)
         try await client.writeAndFlush(ByteBuffer(string: "early bytes")).get()
-        #expect(await eventually { server.allRecorders.first != nil })
-        try await Task.sleep(for: .milliseconds(50))
+        #expect(await eventually { server.allRecorders.first?.with({ $0.channel }) != nil })
         let serverSide = try #require(server.allRecorders.first)
+        let serverChannel = try #require(serverSide.with { $0.channel })
+        // The event, not a pause: the server's TLS handler has read and decrypted the early bytes and holds them.
+        func held() async -> Int {
+            (try? await serverChannel.eventLoop.submit {
+                try serverChannel.pipeline.syncOperations.handler(type: OpenSSLHandler.self).heldInboundBytes
+            }.get()) ?? -1
+        }
+        let early = "early bytes".utf8.count
+        let deadline = ContinuousClock.now + .seconds(30)
+        while await held() < early, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(await held() == early, "the server's TLS handler does not hold the \(early) early bytes")
         #expect(serverSide.received.isEmpty, "nothing may pass before the authorizer answers")
         releaseSignal.yield()
         releaseSignal.finish()
