@@ -251,6 +251,7 @@ let package = Package(
             name: "KlammerProtocolTests",
             dependencies: [
                 "KlammerProtocol", "KlammerFuzzTargets",
+                "KlammerCrypto",  // SHA-256 for the batch-proof fold and envelope-digest vectors (the module computes none)
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

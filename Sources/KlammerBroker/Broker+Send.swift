@@ -89,7 +89,7 @@ extension Broker {
         guard signature.form == submission.signatureForm else {
             throw ProtocolError(.signatureFormMismatch, "SEND_BEGIN announced the \(submission.signatureForm) signature form but SEND_END carries \(signature.form); use the announced form")
         }
-        let content = try Broker.signedContent(of: signature, envelope: envelope)
+        let content = try signature.signedContent(of: envelope, sha256: SHA256.hash)
         let certificate = try verifySenderSignature(signature, content: content, by: sender)
         let digest = submission.hasher.finalize()
         guard digest == envelope.payloadDigest.bytes else {
