@@ -36,7 +36,7 @@ extension Broker {
             }
         }
         if let original = try acceptedReceipt(sender: envelope.sender, clientMessageID: envelope.clientMessageID) {
-            guard original.receipt.envelopeDigest == StoredMessage.digest(of: envelope) else {
+            guard original.receipt.envelopeDigest == envelope.digest(sha256: SHA256.hash) else {
                 throw ProtocolError(.invalidEnvelope, "client message id \(envelope.clientMessageID) was already used for a different envelope (message \(original.receipt.messageID)); use a new client message id")
             }
             return .duplicate(original)
@@ -99,7 +99,7 @@ extension Broker {
         // A concurrent upload with the same client message id may have been accepted meanwhile: answer with its
         // receipt without finishing (and orphaning) this blob. The store's de-duplication below stays authoritative.
         if let original = try acceptedReceipt(sender: envelope.sender, clientMessageID: envelope.clientMessageID) {
-            guard original.receipt.envelopeDigest == StoredMessage.digest(of: envelope) else {
+            guard original.receipt.envelopeDigest == envelope.digest(sha256: SHA256.hash) else {
                 throw ProtocolError(.invalidEnvelope, "client message id \(envelope.clientMessageID) was already used for a different envelope (message \(original.receipt.messageID)); use a new client message id")
             }
             submission.abort()
