@@ -4,6 +4,7 @@ import PackageDescription
 // Klammer: a secure inter-agency message broker.
 // Module graph (lowest first; each depends only on modules above it):
 //   COpenSSL (system library) + COpenSSLShims (C)  -- the C boundary
+//   KlammerHex     -- hex text for bytes (package access)
 //   KlammerCrypto  -- X.509, keys, CRLs, signatures, PKI generation (internal import COpenSSL)
 //   KlammerTLS     -- OpenSSL-backed SwiftNIO channel handler, TLS policy, mutual-TLS identity
 //   KlammerProtocol -- frames, codec, canonical envelope bytes, error codes (no I/O)
@@ -56,10 +57,13 @@ let package = Package(
             path: "Sources/COpenSSLShims"
         ),
 
+        // Hex text for bytes, the one coder every module uses (package access only; no product exports it).
+        .target(name: "KlammerHex", swiftSettings: swiftSettings),
+
         // MARK: Libraries
         .target(
             name: "KlammerCrypto",
-            dependencies: ["COpenSSL", "COpenSSLShims"],
+            dependencies: ["COpenSSL", "COpenSSLShims", "KlammerHex"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -75,6 +79,7 @@ let package = Package(
         .target(
             name: "KlammerProtocol",
             dependencies: [
+                "KlammerHex",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -128,7 +133,7 @@ let package = Package(
         // The hash-chained, broker-signed audit log (no networking).
         .target(
             name: "KlammerAudit",
-            dependencies: ["KlammerCrypto"],
+            dependencies: ["KlammerCrypto", "KlammerHex"],
             swiftSettings: swiftSettings
         ),
         // The operator's admin API: HTTP/1.1 + JSON on a Unix socket (server and the types klammerctl uses).
@@ -147,7 +152,7 @@ let package = Package(
         .target(
             name: "KlammerClient",
             dependencies: [
-                "KlammerProtocol", "KlammerTLS", "KlammerCrypto",
+                "KlammerProtocol", "KlammerTLS", "KlammerCrypto", "KlammerHex",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -234,7 +239,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KlammerCryptoTests",
-            dependencies: ["KlammerCrypto", "KlammerTestSupport"],
+            dependencies: ["KlammerCrypto", "KlammerHex", "KlammerTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

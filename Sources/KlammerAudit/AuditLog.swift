@@ -1,5 +1,6 @@
 public import Foundation
 public import KlammerCrypto
+import KlammerHex
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -197,7 +198,7 @@ public final class AuditLog: Sendable {
             throw AuditError(.io, "cannot write the audit log \(path): \(reason). The log refuses further entries until klammerd is restarted.")
         }
         state.lastSequence = entry.seq
-        state.lastHash = SHA256.hash(line).lowercaseHex
+        state.lastHash = Hex.encode(SHA256.hash(line))
         return entry
     }
 
@@ -255,7 +256,7 @@ public final class AuditLog: Sendable {
         }
         report.lastSequence = entry.seq
         return Recovered(
-            report: report, lastHash: SHA256.hash(line).lowercaseHex,
+            report: report, lastHash: Hex.encode(SHA256.hash(line)),
             lastWasCheckpoint: entry.action == AuditEntry.checkpointAction)
     }
 
