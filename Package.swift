@@ -35,6 +35,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        // Already in the graph through swift-nio; declared for FileDescriptor.writeAll (EINTR-safe full writes).
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: ["YAML"]),
@@ -102,6 +104,7 @@ let package = Package(
             dependencies: [
                 "KlammerCrypto", "KlammerProtocol", "KlammerStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -133,7 +136,7 @@ let package = Package(
         // The hash-chained, broker-signed audit log (no networking).
         .target(
             name: "KlammerAudit",
-            dependencies: ["KlammerCrypto", "KlammerHex"],
+            dependencies: ["KlammerCrypto", "KlammerHex", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: swiftSettings
         ),
         // The operator's admin API: HTTP/1.1 + JSON on a Unix socket (server and the types klammerctl uses).
