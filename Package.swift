@@ -6,8 +6,8 @@ import PackageDescription
 //   COpenSSL (system library) + COpenSSLShims (C)  -- the C boundary
 //   KlammerHex     -- hex text for bytes (package access)
 //   KlammerCrypto  -- X.509, keys, CRLs, signatures, PKI generation (internal import COpenSSL)
-//   KlammerTLS     -- OpenSSL-backed SwiftNIO channel handler, TLS policy, mutual-TLS identity
-//   KlammerProtocol -- frames, codec, canonical envelope bytes, error codes (no I/O)
+//   KlammerProtocol -- frames, codec, canonical envelope bytes, error codes, ALPN identifier (no I/O)
+//   KlammerTLS     -- OpenSSL-backed SwiftNIO channel handler, TLS policy, mutual-TLS identity, flush coalescing
 //   KlammerStore   -- crash-safe file-backed log, queues, blobs (no networking)
 //   KlammerBroker  -- registry, routing policy, signature checks, receipts (no sockets)
 //   KlammerServer  -- bootstraps, pipelines, service lifecycle, dev-mode PKI
@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "KlammerTLS",
             dependencies: [
-                "KlammerCrypto", "COpenSSL", "COpenSSLShims",
+                "KlammerCrypto", "KlammerProtocol", "COpenSSL", "COpenSSLShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
