@@ -20,7 +20,8 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "Klammer",
-    platforms: [.macOS(.v15)],
+    // Linux only (README "Quick start"): the sources import Glibc unconditionally and use Linux interfaces
+    // (fdatasync, MAP_POPULATE, SO_PEERCRED, /proc). No Apple platform is declared because none builds.
     products: [
         .library(name: "KlammerCrypto", targets: ["KlammerCrypto"]),
         .library(name: "KlammerTLS", targets: ["KlammerTLS"]),
