@@ -4,9 +4,10 @@ import PackageDescription
 // Klammer: a secure inter-agency message broker.
 // Module graph (lowest first; each depends only on modules above it):
 //   COpenSSL (system library) + COpenSSLShims (C)  -- the C boundary
+//   KlammerHex     -- hex text for bytes (package access)
 //   KlammerCrypto  -- X.509, keys, CRLs, signatures, PKI generation (internal import COpenSSL)
-//   KlammerTLS     -- OpenSSL-backed SwiftNIO channel handler, TLS policy, mutual-TLS identity
-//   KlammerProtocol -- frames, codec, canonical envelope bytes, error codes (no I/O)
+//   KlammerProtocol -- frames, codec, canonical envelope bytes, error codes, ALPN identifier (no I/O)
+//   KlammerTLS     -- OpenSSL-backed SwiftNIO channel handler, TLS policy, mutual-TLS identity, flush coalescing
 //   KlammerStore   -- crash-safe file-backed log, queues, blobs (no networking)
 //   KlammerBroker  -- registry, routing policy, signature checks, receipts (no sockets)
 //   KlammerServer  -- bootstraps, pipelines, service lifecycle, dev-mode PKI
@@ -19,7 +20,8 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "Klammer",
-    platforms: [.macOS(.v15)],
+    // Linux only (README "Quick start"): the sources import Glibc unconditionally and use Linux interfaces
+    // (fdatasync, MAP_POPULATE, SO_PEERCRED, /proc). No Apple platform is declared because none builds.
     products: [
         .library(name: "KlammerCrypto", targets: ["KlammerCrypto"]),
         .library(name: "KlammerTLS", targets: ["KlammerTLS"]),
@@ -41,6 +43,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        // SystemPackage (FilePath) for KlammerConfig; swift-nio and swift-configuration depend on it already.
+        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
     ],
     targets: [
         // MARK: C boundary
@@ -56,16 +60,19 @@ let package = Package(
             path: "Sources/COpenSSLShims"
         ),
 
+        // Hex text for bytes, the one coder every module uses (package access only; no product exports it).
+        .target(name: "KlammerHex", swiftSettings: swiftSettings),
+
         // MARK: Libraries
         .target(
             name: "KlammerCrypto",
-            dependencies: ["COpenSSL", "COpenSSLShims"],
+            dependencies: ["COpenSSL", "COpenSSLShims", "KlammerHex"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "KlammerTLS",
             dependencies: [
-                "KlammerCrypto", "COpenSSL", "COpenSSLShims",
+                "KlammerCrypto", "KlammerProtocol", "COpenSSL", "COpenSSLShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -75,6 +82,7 @@ let package = Package(
         .target(
             name: "KlammerProtocol",
             dependencies: [
+                "KlammerHex",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -97,6 +105,7 @@ let package = Package(
             dependencies: [
                 "KlammerCrypto", "KlammerProtocol", "KlammerStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -128,7 +137,7 @@ let package = Package(
         // The hash-chained, broker-signed audit log (no networking).
         .target(
             name: "KlammerAudit",
-            dependencies: ["KlammerCrypto"],
+            dependencies: ["KlammerCrypto", "KlammerHex", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: swiftSettings
         ),
         // The operator's admin API: HTTP/1.1 + JSON on a Unix socket (server and the types klammerctl uses).
@@ -147,7 +156,7 @@ let package = Package(
         .target(
             name: "KlammerClient",
             dependencies: [
-                "KlammerProtocol", "KlammerTLS", "KlammerCrypto",
+                "KlammerProtocol", "KlammerTLS", "KlammerCrypto", "KlammerHex",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -240,7 +249,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KlammerCryptoTests",
-            dependencies: ["KlammerCrypto", "KlammerTestSupport"],
+            dependencies: ["KlammerCrypto", "KlammerHex", "KlammerTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -257,6 +266,7 @@ let package = Package(
             name: "KlammerProtocolTests",
             dependencies: [
                 "KlammerProtocol", "KlammerFuzzTargets",
+                "KlammerCrypto",  // SHA-256 for the batch-proof fold and envelope-digest vectors (the module computes none)
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

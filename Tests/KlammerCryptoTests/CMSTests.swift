@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import KlammerCrypto
+import KlammerHex
 
 @Suite struct CMSTests {
     struct Signer {
@@ -50,7 +51,7 @@ import Testing
         // A certificate with the same issuer+serial but a different key (forged registration) must not verify either.
         let forgedKey = try PrivateKey.generate(.p256)
         let forged = try signer.ca.issue(commonName: "Fälschung", publicKey: forgedKey.publicKey, usage: .client,
-                                         serialNumber: HexCoding.decode(signer.certificate.serialNumberHex))
+                                         serialNumber: Hex.decode(signer.certificate.serialNumberHex))
         #expect(code { try CMS.verifyDetached(signature: signature, content: self.document, signer: forged) } == .invalidSignature)
     }
 

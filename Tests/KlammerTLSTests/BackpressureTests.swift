@@ -51,7 +51,7 @@ import Testing
         #expect(outcome.held <= limit)
         // Ciphertext queued in the channel stays near the high-water mark: at most one encrypted slice beyond it.
         #expect(pending <= 64 * 1024 + OpenSSLHandler.writeSliceSize + 4096, "channel pending bytes: \(pending)")
-        #expect(logs.contains("TLS write refused: outboundBufferLimitExceeded"))
+        #expect(logs.contains("TLS write refused: outbound-buffer-limit-exceeded"))
 
         // The peer reads again: everything accepted arrives, the handler's backlog drains.
         let serverChannel = try #require(server.allRecorders.first?.with { $0.channel })

@@ -83,7 +83,7 @@ import Testing
         let error = try #require(server.allRecorders.first?.tlsErrors.first)
         #expect(error.code == .keyTooSmall)
         #expect(error.message.contains("key too weak"), "\(error)")
-        #expect(logs.contains("TLS connection refused: keyTooSmall"))
+        #expect(logs.contains("TLS connection refused: key-too-small"))
 
         // Our own RSA-2048 key is refused when the context is built, with a clear error.
         let weakKey = try PrivateKey(pem: String(contentsOfFile: dir.path("weak.key"), encoding: .utf8))
@@ -170,7 +170,7 @@ import Testing
         let elapsed = ContinuousClock.now - start
         #expect(server.allRecorders.first?.tlsErrors.first?.code == .handshakeTimeout)
         #expect(elapsed < .seconds(3))
-        #expect(logs.contains("TLS connection refused: handshakeTimeout"))
+        #expect(logs.contains("TLS connection refused: handshake-timeout"))
         try? await raw.closeFuture.get()
     }
 
@@ -194,7 +194,7 @@ import Testing
         #expect(await eventually { !(server.allRecorders.first?.tlsErrors.isEmpty ?? true) })
         let error = try #require(server.allRecorders.first?.tlsErrors.first)
         #expect(error.code == .inboundBufferLimitExceeded, "\(error)")
-        #expect(logs.contains("TLS connection refused: inboundBufferLimitExceeded"))
+        #expect(logs.contains("TLS connection refused: inbound-buffer-limit-exceeded"))
         #expect(sent < 10 * 1024 * 1024, "the server must cut the flood off")
         try? await raw.close()
     }
@@ -219,7 +219,7 @@ import Testing
         #expect(refused == 100)
         let held = try await client.eventLoop.submit { try client.pipeline.syncOperations.handler(type: OpenSSLHandler.self).bufferedOutboundByteCount }.get()
         #expect(held <= limit)
-        #expect(logs.contains("TLS write refused: outboundBufferLimitExceeded"))
+        #expect(logs.contains("TLS write refused: outbound-buffer-limit-exceeded"))
         try await client.close()
         // Writes held when the connection closes fail rather than hang.
         for future in futures.prefix(16) {
@@ -236,7 +236,7 @@ import Testing
         #expect(await eventually { recorder.isInactive })
         #expect(recorder.tlsErrors.first?.code == .noApplicationProtocol, "\(recorder.tlsErrors)")
         #expect(server.allRecorders.first?.tlsErrors.first?.code == .noApplicationProtocol)
-        #expect(logs.contains("noApplicationProtocol"))
+        #expect(logs.contains("no-application-protocol"))
         _ = client
     }
 }
