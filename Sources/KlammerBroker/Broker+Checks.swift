@@ -24,7 +24,8 @@ extension Broker {
     /// Finds the participant's registered certificate named by the CMS SignerInfo (issuer + serial) and verifies
     /// `signature` over `content` with exactly that certificate.
     /// - Throws: SIGNATURE_MISSING (empty), LIMIT_EXCEEDED (over `maxSignatureSize`), SIGNATURE_INVALID (unparsable
-    ///   CMS or verification failure), CERTIFICATE_NOT_REGISTERED (signer is not one of `participant`'s certificates).
+    ///   CMS or verification failure), CERTIFICATE_NOT_REGISTERED (signer is not one of `participant`'s certificates),
+    ///   CERTIFICATE_REVOKED / CERTIFICATE_EXPIRED (registered, but revoked or outside its validity now).
     func verifySignature(_ signature: [UInt8], over content: [UInt8], by participant: Participant,
                          what: String) throws -> Certificate {
         guard !signature.isEmpty else {
@@ -48,6 +49,7 @@ extension Broker {
         guard let certificate = match else {
             throw ProtocolError(.certificateNotRegistered, "the \(what) signature was made with certificate serial \(signer.serialNumberHex) of \(signer.issuer), which is not registered for \(participant.id); sign with a registered certificate or register it first")
         }
+        try checkStatus(of: certificate, of: participant.id, what: what)
         do { try CMS.verifyDetached(signature: signature, content: content, signer: certificate) } catch {
             throw ProtocolError(.signatureInvalid, "the \(what) signature does not verify against the registered certificate \(certificate.subject) (\(error)); the signed bytes or the key differ")
         }

@@ -35,6 +35,10 @@ public struct BrokerConfiguration: Sendable {
     public var rejectedReceiptsPerSecond: Int = 32
     /// How long a directory answer may be cached by clients (its "valid until" = issue time + this; SPEC.md §5.11).
     public var directoryTTL: Duration = .seconds(3600)
+    /// CA bundle and CRLs that registered certificates must still pass whenever they sign (SPEC.md §7.1 check 10a) and
+    /// to be listed in directory answers; klammerd passes its TLS trust store and replaces it on reload
+    /// (``Broker/updateTrustStore(_:)``). nil: registered certificates are trusted as registered (broker-core tests).
+    public var trustStore: TrustStore? = nil
     /// Clock (tests inject a fixed one).
     public var now: @Sendable () -> Date = { Date() }
 

@@ -71,6 +71,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let notPermitted = ErrorCode(rawValue: 2006)
     /// A recipient is not a registered participant.
     public static let unknownRecipient = ErrorCode(rawValue: 2007)
+    /// A registered signing certificate is revoked by the broker's CRL (or no longer chains to its CA bundle).
+    public static let certificateRevoked = ErrorCode(rawValue: 2008)
+    /// A registered signing certificate is outside its validity period (expired or not yet valid).
+    public static let certificateExpired = ErrorCode(rawValue: 2009)
 
     // MARK: 3xxx message
     /// The sender's (or recipient's) signature does not verify.
@@ -141,6 +145,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         2005: ("IMPERSONATION", false),
         2006: ("NOT_PERMITTED", false),
         2007: ("UNKNOWN_RECIPIENT", false),
+        2008: ("CERTIFICATE_REVOKED", false),
+        2009: ("CERTIFICATE_EXPIRED", false),
         3001: ("SIGNATURE_INVALID", false),
         3002: ("SIGNATURE_MISSING", false),
         3003: ("DIGEST_MISMATCH", false),

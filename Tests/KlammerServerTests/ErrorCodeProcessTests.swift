@@ -25,6 +25,8 @@ import Testing
 /// - 2002 PARTICIPANT_SUSPENDED / 2003 PARTICIPANT_REVOKED are rows here (after `klammerctl participant suspend /
 ///   revoke`), and RefusalProcessTests checks them through `klammer send`.
 /// - 4005 SHUTTING_DOWN: `shuttingDownOnSigterm` below (its own daemon, stopped with SIGTERM).
+/// - 2008 CERTIFICATE_REVOKED and 2009 CERTIFICATE_EXPIRED need a CRL reload or a certificate that expires while
+///   registered: CertificateStatusTests (broker core with a replaced trust store and an injected clock).
 @Suite(.serialized) struct ErrorCodeProcessTests {
     /// What a row expects: the code, and whether it ends the connection (ERROR with request id 0).
     struct Expectation: CustomStringConvertible {
