@@ -103,6 +103,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let signatureFormMismatch = ErrorCode(rawValue: 3012)
     /// Delivery was retried too often; the message was dead-lettered.
     public static let deliveryAttemptsExhausted = ErrorCode(rawValue: 3013)
+    /// The CMS signature violates the signature profile of SPEC.md §3.5 (algorithm, attributes, embedded certificates).
+    public static let signatureProfileViolation = ErrorCode(rawValue: 3014)
 
     // MARK: 4xxx resource
     /// The participant's storage or message quota is exhausted.
@@ -160,6 +162,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         3011: ("LENGTH_MISMATCH", false),
         3012: ("SIGNATURE_FORM_MISMATCH", false),
         3013: ("DELIVERY_ATTEMPTS_EXHAUSTED", false),
+        3014: ("SIGNATURE_PROFILE_VIOLATION", false),
         4001: ("QUOTA_EXCEEDED", true),
         4002: ("STORAGE_UNAVAILABLE", true),
         4003: ("STORAGE_FULL", true),

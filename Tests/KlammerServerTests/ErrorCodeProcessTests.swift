@@ -129,6 +129,13 @@ import Testing
                     let forged = try CMS.signDetached(Array("other".utf8), certificate: schwerin.certificate, key: schwerin.key)
                     try await c.send(.sendEnd(.init(requestID: 1, signature: .single(cms: forged))))
                  }, schwerin, true),
+                (.init(name: "CMS with the signer certificate embedded", code: .signatureProfileViolation, connection: false), { c in
+                    let envelope = try makeEnvelope(from: schwerin, to: [rostock], payload: payload)
+                    guard try await Self.begin(c, 1, envelope) else { return }
+                    try await c.send(.chunk(.init(requestID: 1, offset: 0, data: ByteBuffer(bytes: payload))))
+                    let embedded = try CMS.signDetached(envelope.canonicalBytes, certificate: schwerin.certificate, key: schwerin.key, embedCertificate: true)
+                    try await c.send(.sendEnd(.init(requestID: 1, signature: .single(cms: embedded))))
+                 }, schwerin, true),
                 (.init(name: "empty signature", code: .signatureMissing, connection: true), { c in
                     let envelope = try makeEnvelope(from: schwerin, to: [rostock], payload: payload)
                     guard try await Self.begin(c, 1, envelope) else { return }
