@@ -105,6 +105,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let deliveryAttemptsExhausted = ErrorCode(rawValue: 3013)
     /// The CMS signature violates the signature profile of SPEC.md §3.5 (algorithm, attributes, embedded certificates).
     public static let signatureProfileViolation = ErrorCode(rawValue: 3014)
+    /// The envelope's `created at` is outside the broker's clock-skew bounds or its TTL above the broker's maximum.
+    public static let timeOutOfRange = ErrorCode(rawValue: 3015)
 
     // MARK: 4xxx resource
     /// The participant's storage or message quota is exhausted.
@@ -163,6 +165,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         3012: ("SIGNATURE_FORM_MISMATCH", false),
         3013: ("DELIVERY_ATTEMPTS_EXHAUSTED", false),
         3014: ("SIGNATURE_PROFILE_VIOLATION", false),
+        3015: ("TIME_OUT_OF_RANGE", false),
         4001: ("QUOTA_EXCEEDED", true),
         4002: ("STORAGE_UNAVAILABLE", true),
         4003: ("STORAGE_FULL", true),

@@ -136,6 +136,12 @@ import Testing
                     let embedded = try CMS.signDetached(envelope.canonicalBytes, certificate: schwerin.certificate, key: schwerin.key, embedCertificate: true)
                     try await c.send(.sendEnd(.init(requestID: 1, signature: .single(cms: embedded))))
                  }, schwerin, true),
+                (.init(name: "created at 1970", code: .timeOutOfRange, connection: false), { c in
+                    let envelope = try Envelope(clientMessageID: "t-1", sender: ParticipantID(schwerin.id), recipients: [ParticipantID(rostock.id)],
+                                                subject: "x", contentType: "text/plain", createdAtMillis: 1, payloadLength: 1,
+                                                payloadDigest: SHA256Digest(bytes: SHA256.hash([1])))
+                    try await c.send(.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: envelope)))
+                 }, schwerin, true),
                 (.init(name: "empty signature", code: .signatureMissing, connection: true), { c in
                     let envelope = try makeEnvelope(from: schwerin, to: [rostock], payload: payload)
                     guard try await Self.begin(c, 1, envelope) else { return }
