@@ -75,6 +75,8 @@ int klammer_sk_X509_num(const STACK_OF(X509) *stack) { return sk_X509_num(stack)
 X509 *klammer_sk_X509_value(const STACK_OF(X509) *stack, int i) { return sk_X509_value(stack, i); }
 void klammer_sk_X509_free(STACK_OF(X509) *stack) { sk_X509_free(stack); }
 void klammer_sk_X509_pop_free(STACK_OF(X509) *stack) { sk_X509_pop_free(stack, X509_free); }
+int klammer_sk_X509_CRL_num(const STACK_OF(X509_CRL) *stack) { return sk_X509_CRL_num(stack); }
+void klammer_sk_X509_CRL_pop_free(STACK_OF(X509_CRL) *stack) { sk_X509_CRL_pop_free(stack, X509_CRL_free); }
 int klammer_sk_X509_REVOKED_num(const STACK_OF(X509_REVOKED) *stack) { return sk_X509_REVOKED_num(stack); }
 X509_REVOKED *klammer_sk_X509_REVOKED_value(const STACK_OF(X509_REVOKED) *stack, int i) { return sk_X509_REVOKED_value(stack, i); }
 int klammer_sk_CMS_SignerInfo_num(STACK_OF(CMS_SignerInfo) *stack) { return sk_CMS_SignerInfo_num(stack); }

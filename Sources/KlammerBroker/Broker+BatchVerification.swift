@@ -8,7 +8,8 @@ extension Broker {
     /// Verifies the sender signature of a submission: the single form always with one CMS verification; the batch
     /// form once per (root statement, CMS, sender) — later members of an already verified batch only need their
     /// Merkle proof to lead to the same root (`content` is the statement recomputed from this envelope and proof).
-    /// A cached decision is used only while the signing certificate is still registered for the sender.
+    /// A cached decision is used only while the signing certificate is still registered for the sender and passes the
+    /// status check (not revoked, not expired).
     func verifySenderSignature(_ signature: SenderSignature, content: [UInt8], by sender: Participant) throws -> Certificate {
         guard case .batch = signature else {
             return try verifySignature(signature.cms, over: content, by: sender, what: "sender")
@@ -17,6 +18,7 @@ extension Broker {
                                          sender: sender.id)
         if let hit = state.withLock({ $0.verifiedBatches.lookup(key) }),
            sender.certificates.contains(where: { $0.fingerprint == hit.fingerprint }) {
+            try checkStatus(of: hit.certificate, of: sender.id, what: "sender")
             return hit.certificate
         }
         let certificate = try verifySignature(signature.cms, over: content, by: sender, what: "sender")

@@ -24,7 +24,9 @@ extension Broker {
     /// Finds the participant's registered certificate named by the CMS SignerInfo (issuer + serial) and verifies
     /// `signature` over `content` with exactly that certificate.
     /// - Throws: SIGNATURE_MISSING (empty), LIMIT_EXCEEDED (over `maxSignatureSize`), SIGNATURE_INVALID (unparsable
-    ///   CMS or verification failure), CERTIFICATE_NOT_REGISTERED (signer is not one of `participant`'s certificates).
+    ///   CMS or verification failure), CERTIFICATE_NOT_REGISTERED (signer is not one of `participant`'s certificates),
+    ///   CERTIFICATE_REVOKED / CERTIFICATE_EXPIRED (registered, but revoked or outside its validity now),
+    ///   SIGNATURE_PROFILE_VIOLATION (a well-formed CMS outside SPEC.md §3.5: algorithm, attributes, embedded objects).
     func verifySignature(_ signature: [UInt8], over content: [UInt8], by participant: Participant,
                          what: String) throws -> Certificate {
         guard !signature.isEmpty else {
@@ -34,7 +36,9 @@ extension Broker {
             throw ProtocolError(.limitExceeded, "the \(what) signature has \(signature.count) bytes, more than the limit \(configuration.limits.maxSignatureSize)")
         }
         let signer: (issuer: String, serialNumberHex: String)
-        do { signer = try CMS.signerIdentifier(of: signature) } catch {
+        do { signer = try CMS.signerIdentifier(of: signature) } catch let error as CryptoError where error.code == .profileViolation {
+            throw ProtocolError(.signatureProfileViolation, "the \(what) signature violates the Klammer CMS profile: \(error.message)")
+        } catch {
             throw ProtocolError(.signatureInvalid, "the \(what) signature is not a valid detached CMS SignedData (\(error)); see SPEC.md §3.5")
         }
         var match: Certificate?
@@ -48,7 +52,10 @@ extension Broker {
         guard let certificate = match else {
             throw ProtocolError(.certificateNotRegistered, "the \(what) signature was made with certificate serial \(signer.serialNumberHex) of \(signer.issuer), which is not registered for \(participant.id); sign with a registered certificate or register it first")
         }
-        do { try CMS.verifyDetached(signature: signature, content: content, signer: certificate) } catch {
+        try checkStatus(of: certificate, of: participant.id, what: what)
+        do { try CMS.verifyDetached(signature: signature, content: content, signer: certificate) } catch let error as CryptoError where error.code == .profileViolation {
+            throw ProtocolError(.signatureProfileViolation, "the \(what) signature violates the Klammer CMS profile: \(error.message)")
+        } catch {
             throw ProtocolError(.signatureInvalid, "the \(what) signature does not verify against the registered certificate \(certificate.subject) (\(error)); the signed bytes or the key differ")
         }
         return certificate

@@ -4,6 +4,7 @@ public import KlammerProtocol
 extension Broker {
     /// The signed directory answer for `participant` (SPEC.md §5.11): its current encryption certificates, an empty list
     /// if it is suspended or revoked, signed with the receipt key and valid for ``BrokerConfiguration/directoryTTL``.
+    /// A certificate the current trust store refuses (revoked by a CRL loaded since, expired) is not listed.
     ///
     /// - Throws: `UNKNOWN_PARTICIPANT` if the id is not registered; `INTERNAL_ERROR` if the broker cannot sign.
     public func directoryStatement(for participant: ParticipantID) throws -> (statement: DirectoryStatement, signature: [UInt8]) {
@@ -15,7 +16,7 @@ extension Broker {
         if entry.isActive {
             for registered in entry.certificates {
                 guard let certificate = registeredCertificate(registered), certificate.isEncryptionCertificate(at: now),
-                      certificate.klammerParticipantID == entry.id else { continue }
+                      certificate.klammerParticipantID == entry.id, hasValidStatus(certificate, of: entry.id) else { continue }
                 certificates.append(certificate.derBytes)
                 if certificates.count == DirectoryStatement.maxCertificates { break }
             }

@@ -6,7 +6,7 @@ extension Broker {
     static let rejectedReceiptCodes: Set<ErrorCode> = [
         .impersonation, .unknownRecipient, .notPermitted, .invalidEnvelope, .chunkOffsetMismatch, .lengthMismatch,
         .signatureFormMismatch, .signatureMissing, .signatureInvalid, .limitExceeded, .certificateNotRegistered,
-        .digestMismatch,
+        .digestMismatch, .certificateRevoked, .certificateExpired, .signatureProfileViolation, .timeOutOfRange,
     ]
     static let participantCodes: Set<ErrorCode> = [.unknownParticipant, .participantSuspended, .participantRevoked]
 

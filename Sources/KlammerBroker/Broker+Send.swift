@@ -12,7 +12,9 @@ extension Broker {
     /// 4. every recipient is registered and active (UNKNOWN_RECIPIENT);
     /// 5. the sender's routing policy permits every recipient (NOT_PERMITTED);
     /// 6. de-duplication on (sender, client message id) within `dedupeWindow`: the same envelope → `.duplicate` with
-    ///    the original receipt; a different envelope → INVALID_ENVELOPE.
+    ///    the original receipt; a different envelope → INVALID_ENVELOPE;
+    /// 7. `created at` within `maxEnvelopeAge` before and `maxClockSkew` after the broker clock, time to live at most
+    ///    `maxTimeToLive` (TIME_OUT_OF_RANGE; after de-duplication, so a retry of an accepted message still gets its receipt).
     /// Nothing is stored by a refusal. `signatureForm` is the form SEND_BEGIN announced; SEND_END must match it.
     public func beginSubmission(from participant: Participant, envelopeBytes: [UInt8],
                                 signatureForm: SignatureForm = .single) throws -> SubmissionStart {
@@ -41,8 +43,24 @@ extension Broker {
             }
             return .duplicate(original)
         }
+        try checkTimes(of: envelope)
         return .upload(PayloadSubmission(envelope: envelope, participant: sender, signatureForm: signatureForm,
                                          maxInline: configuration.maxInlinePayload, store: store))
+    }
+
+    /// SPEC.md §7.1 check 5a: the sender's clock and the requested lifetime must be plausible.
+    func checkTimes(of envelope: Envelope) throws {
+        let now = configuration.nowMillis
+        let skew = configuration.maxClockSkew.milliseconds, age = configuration.maxEnvelopeAge.milliseconds
+        if envelope.createdAtMillis > now &+ skew {
+            throw ProtocolError(.timeOutOfRange, "the envelope's created at (\(envelope.createdAtMillis) ms) is \((envelope.createdAtMillis - now) / 1000) s ahead of the broker clock (\(now) ms); at most \(skew / 1000) s are accepted — check the sender's clock (NTP)")
+        }
+        if now > age, envelope.createdAtMillis < now - age {
+            throw ProtocolError(.timeOutOfRange, "the envelope's created at (\(envelope.createdAtMillis) ms) is \((now - envelope.createdAtMillis) / 1000) s before the broker clock (\(now) ms); at most \(age / 1000) s are accepted — sign the message anew (a new envelope with the current time), or check the sender's clock")
+        }
+        if let ttl = envelope.timeToLiveSeconds, UInt64(ttl) * 1000 > configuration.maxTimeToLive.milliseconds {
+            throw ProtocolError(.timeOutOfRange, "the envelope's time to live of \(ttl) s is above this broker's maximum of \(configuration.maxTimeToLive.milliseconds / 1000) s; ask for a shorter one (or none)")
+        }
     }
 
     /// The recorded `accepted` receipt for (sender, client message id) if it is still inside the dedupe window.

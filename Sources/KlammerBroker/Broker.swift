@@ -60,6 +60,8 @@ public final class Broker: Sendable {
     /// Bound of the parsed-certificate cache (cleared when full).
     static let maxCachedCertificates = 4096
     let state = Mutex(State())
+    /// CA bundle and CRLs for registered certificates, and the status checks that still hold (SPEC.md §7.1 check 10a).
+    let certificateStatus: Mutex<CertificateStatusCache>
 
     /// Opens the broker core over an open store and registry; opens (and recovers) the routing-slip receipt log in
     /// `configuration.directory`.
@@ -70,6 +72,9 @@ public final class Broker: Sendable {
         self.registry = registry
         self.store = store
         self.logger = logger
+        var status = CertificateStatusCache()
+        status.replace(configuration.trustStore)
+        self.certificateStatus = Mutex(status)
         self.receiptLog = try ReceiptLog(directory: configuration.directory, limits: configuration.limits,
                                          demoteBefore: configuration.millis(ago: configuration.dedupeWindow))
     }

@@ -35,6 +35,18 @@ public struct BrokerConfiguration: Sendable {
     public var rejectedReceiptsPerSecond: Int = 32
     /// How long a directory answer may be cached by clients (its "valid until" = issue time + this; SPEC.md §5.11).
     public var directoryTTL: Duration = .seconds(3600)
+    /// How far an envelope's `created at` may lie ahead of the broker clock (sender clock skew; SPEC.md §7.1 check 5a).
+    /// Default 5 minutes.
+    public var maxClockSkew: Duration = .seconds(300)
+    /// How far an envelope's `created at` may lie behind the broker clock. Default: the dedupe window (7 days), so an
+    /// old signed envelope can no longer be replayed as a new message once the dedupe window stopped answering it.
+    public var maxEnvelopeAge: Duration = .seconds(7 * 24 * 3600)
+    /// Largest time to live an envelope may ask for. Default 90 days (the longest `store.default_ttl_seconds`).
+    public var maxTimeToLive: Duration = .seconds(90 * 24 * 3600)
+    /// CA bundle and CRLs that registered certificates must still pass whenever they sign (SPEC.md §7.1 check 10a) and
+    /// to be listed in directory answers; klammerd passes its TLS trust store and replaces it on reload
+    /// (``Broker/updateTrustStore(_:)``). nil: registered certificates are trusted as registered (broker-core tests).
+    public var trustStore: TrustStore? = nil
     /// Clock (tests inject a fixed one).
     public var now: @Sendable () -> Date = { Date() }
 
@@ -64,6 +76,10 @@ public struct BrokerConfiguration: Sendable {
         }
         guard receiptCompactionInterval >= .seconds(1) else {
             throw BrokerError(.limitExceeded, "the receipt compaction interval must be at least 1 s")
+        }
+        guard maxClockSkew >= .zero, maxEnvelopeAge >= .seconds(60), maxTimeToLive >= .seconds(1),
+              maxTimeToLive.milliseconds / 1000 <= UInt64(UInt32.max) else {
+            throw BrokerError(.limitExceeded, "max clock skew must be ≥ 0 s, max envelope age ≥ 60 s and max time to live 1 … \(UInt32.max) s")
         }
         guard (1...10_000).contains(maxLeaseBatch), (1...1024).contains(maxSubscribersPerParticipant) else {
             throw BrokerError(.limitExceeded, "maxLeaseBatch must be 1…10000 and maxSubscribersPerParticipant 1…1024")

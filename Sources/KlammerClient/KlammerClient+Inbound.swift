@@ -181,8 +181,12 @@ extension KlammerClient {
             do { certificate = try Certificate(der: begin.senderCertificate) } catch {
                 throw KlammerClientError(.verificationFailed, "the delivered sender certificate does not parse: \(error)")
             }
+            // The acceptance time comes from the TLS-authenticated broker (and its `accepted` receipt binds it): the
+            // certificate must have been valid when the broker accepted the message, not still at delivery (SPEC.md §5.10).
+            let acceptedAt = Date(timeIntervalSince1970: Double(begin.storedEnvelope.acceptedAtMillis) / 1000)
             try MessageVerifier.verifySignature(envelope: envelope, signature: begin.senderSignature,
-                                                senderCertificate: certificate, trustStore: credentials.trustStore)
+                                                senderCertificate: certificate, trustStore: credentials.trustStore,
+                                                signedAt: acceptedAt, at: now())
             try MessageVerifier.verifyPayload(envelope: envelope, length: payloadLength, digest: payloadDigest)
             return nil
         } catch let error as KlammerClientError {

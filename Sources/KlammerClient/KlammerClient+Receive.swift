@@ -185,7 +185,8 @@ extension KlammerClient {
 
 extension KlammerClient {
     /// Looks up `participant`'s current encryption certificates in the broker's directory (SPEC.md §5.11) and verifies
-    /// the broker's signature with the broker's TLS certificate before returning.
+    /// the broker's signature with the broker's TLS certificate before returning; every listed certificate is checked
+    /// against the client's own CA bundle and CRLs (``DirectoryEntry/verify(statement:signature:broker:participant:trustStore:at:)``).
     ///
     /// - Throws: ``KlammerClientError`` `brokerRefused` with `UNKNOWN_PARTICIPANT` for an unregistered id,
     ///   `verificationFailed` if the answer's signature, participant, validity or certificates do not check out.
@@ -206,6 +207,7 @@ extension KlammerClient {
         } catch {
             throw KlammerClientError(.connectionFailed, "\(error)")
         }
-        return try DirectoryEntry.verify(statement: answer.statement, signature: answer.signature, broker: broker, participant: participant)
+        return try DirectoryEntry.verify(statement: answer.statement, signature: answer.signature, broker: broker,
+                                         participant: participant, trustStore: credentials.trustStore)
     }
 }

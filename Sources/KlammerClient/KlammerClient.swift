@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import KlammerCrypto
 public import KlammerProtocol
 import KlammerTLS
@@ -53,6 +53,12 @@ public actor KlammerClient {
     var delivery: DeliveryInProgress?
     /// Signed `rejected` receipts of uploads whose ERROR has not arrived yet (at most one per upload in flight).
     var rejectedReceipts: [UInt32: SignedReceipt] = [:]
+    /// The wall clock certificates of received messages are checked at (tests inject one, ``useClock(_:)``).
+    var now: @Sendable () -> Date = { Date() }
+
+    /// Replaces the wall clock used to verify received messages (SPEC.md §5.10), e.g. to check how an archived or late
+    /// delivery verifies after the sender's certificate expired.
+    public func useClock(_ clock: @escaping @Sendable () -> Date) { now = clock }
 
     /// Events of one upload.
     enum UploadEvent: Sendable {

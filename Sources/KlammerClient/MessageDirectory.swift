@@ -152,6 +152,12 @@ public enum MessageDirectory {
         /// The receipts whose broker signature verified with `broker.pem`, in file order; nil if the directory has
         /// no `broker.pem` (receipts then are not checked).
         public let receipts: [Receipt]?
+        /// The time the sender certificate's validity was checked at (its chain and revocation status are checked at
+        /// verification time): the broker-signed acceptance time if a verified `accepted` receipt is present, else
+        /// the verification time.
+        public let signatureCheckedAt: Date
+        /// True if ``signatureCheckedAt`` is the acceptance time of a verified `accepted` receipt.
+        public let signatureCheckedAtAcceptance: Bool
     }
 
     /// Writes the broker certificate that signs the receipts (`broker.pem`).
@@ -162,8 +168,10 @@ public enum MessageDirectory {
         }
     }
 
-    /// Verifies every `receipts/*.bin` with the broker certificate: it chains to the CA, each receipt refers to this
-    /// envelope, and the broker's CMS over the canonical receipt verifies.
+    /// Verifies every `receipts/*.bin` with the broker certificate: each receipt refers to this envelope, the broker's
+    /// CMS over the canonical receipt verifies, and the broker certificate chains to the CA (revocation checked at
+    /// `time`) and was valid at the receipt's own timestamp (an archived message stays verifiable after the broker
+    /// certificate expired; SPEC.md §5.10).
     static func verifyReceipts(in directory: String, envelopeDigest: SHA256Digest, trustStore: TrustStore,
                                at time: Date) throws(KlammerClientError) -> [Receipt]? {
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
@@ -172,11 +180,13 @@ public enum MessageDirectory {
         do { broker = try Certificate(pem: String(decoding: try readSmall(path(brokerCertificateFile)), as: UTF8.self)) } catch {
             throw KlammerClientError(.verificationFailed, "\(path(brokerCertificateFile)) holds no usable certificate: \(error)")
         }
-        do { try trustStore.verify(broker, at: time, purpose: .any) } catch {
-            throw KlammerClientError(.verificationFailed, "the broker certificate \(broker.subject) is not trusted: \(error)")
-        }
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: path(receiptsDirectory))) ?? [])
             .filter { $0.hasSuffix(".bin") }.sorted()
+        if names.isEmpty {
+            do { try trustStore.verify(broker, at: time, purpose: .any) } catch {
+                throw KlammerClientError(.verificationFailed, "the broker certificate \(broker.subject) is not trusted: \(error)")
+            }
+        }
         var receipts: [Receipt] = []
         for name in names {
             let file = path(receiptsDirectory + "/" + name)
@@ -186,6 +196,10 @@ public enum MessageDirectory {
             }
             guard signed.receipt.envelopeDigest == envelopeDigest else {
                 throw KlammerClientError(.verificationFailed, "\(file) is a receipt for another message (envelope \(signed.receipt.envelopeDigest.hex))")
+            }
+            let issuedAt = Date(timeIntervalSince1970: Double(signed.receipt.timestampMillis) / 1000)
+            do { try trustStore.verify(broker, validAt: issuedAt, revocationAt: time, purpose: .any) } catch {
+                throw KlammerClientError(.verificationFailed, "the broker certificate \(broker.subject) is not trusted for \(file): \(error)")
             }
             do {
                 try CMS.verifyDetached(signature: signed.brokerSignature, content: signed.receipt.canonicalBytes, signer: broker)
@@ -197,8 +211,9 @@ public enum MessageDirectory {
         return receipts
     }
 
-    /// Verifies a message directory offline: sender certificate against `trustStore`, the CMS signature over the
-    /// signed bytes, and the payload digest (the equivalent of
+    /// Verifies a message directory offline: sender certificate against `trustStore` (valid at the acceptance time of
+    /// a verified `accepted` receipt if there is one, else at `time`; chain and revocation at `time`), the CMS
+    /// signature over the signed bytes, and the payload digest (the equivalent of
     /// `openssl cms -verify -binary -inform DER -in signature.p7s -content envelope.bin -certfile sender.pem -CAfile CA -purpose any`
     /// plus `sha256sum payload`).
     public static func verify(_ directory: String, trustStore: TrustStore, at time: Date = Date()) throws(KlammerClientError) -> Verification {
@@ -223,17 +238,22 @@ public enum MessageDirectory {
         do { certificate = try Certificate(pem: pem) } catch {
             throw KlammerClientError(.verificationFailed, "\(path(senderCertificateFile)) holds no usable certificate: \(error)")
         }
+        let envelopeDigest = MessageVerifier.digest(of: envelope)
+        // The broker-signed acceptance time is the evidence of when the signature existed (SPEC.md §5.10): the sender
+        // certificate must have been valid then, not at whatever later day the archive is checked.
+        let receipts = try verifyReceipts(in: directory, envelopeDigest: envelopeDigest, trustStore: trustStore, at: time)
+        let acceptedAt = receipts?.first { $0.kind == .accepted }
+            .map { Date(timeIntervalSince1970: Double($0.timestampMillis) / 1000) }
         try MessageVerifier.verifySignature(envelope: envelope, signature: signature, senderCertificate: certificate,
-                                            trustStore: trustStore, at: time)
+                                            trustStore: trustStore, signedAt: acceptedAt, at: time)
         // An encrypted message is signed over its ciphertext, kept as payload.cms next to the decrypted payload.
         let signedPayload = EncryptedPayload.isEncrypted(envelope) && FileManager.default.fileExists(atPath: path(encryptedPayloadFile))
             ? encryptedPayloadFile : payloadFile
         let (length, digest) = try PayloadSource.file(path(signedPayload)).measure()
         try MessageVerifier.verifyPayload(envelope: envelope, length: length, digest: digest)
-        let envelopeDigest = MessageVerifier.digest(of: envelope)
-        let receipts = try verifyReceipts(in: directory, envelopeDigest: envelopeDigest, trustStore: trustStore, at: time)
         return Verification(envelope: envelope, senderCertificate: certificate,
-                            envelopeDigest: envelopeDigest, form: signature.form, receipts: receipts)
+                            envelopeDigest: envelopeDigest, form: signature.form, receipts: receipts,
+                            signatureCheckedAt: acceptedAt ?? time, signatureCheckedAtAcceptance: acceptedAt != nil)
     }
 
     static func readSmall(_ path: String) throws(KlammerClientError) -> [UInt8] {

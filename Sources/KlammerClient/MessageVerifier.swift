@@ -23,12 +23,23 @@ public enum MessageVerifier {
     public static func digest(of envelope: Envelope) -> SHA256Digest { envelope.digest(sha256: SHA256.hash) }
 
     /// Checks 1–3 (everything but the payload).
+    ///
+    /// - Parameters:
+    ///   - signedAt: when the signature is known to have existed — the broker's acceptance time (SPEC.md §5.10). The
+    ///     certificate's validity period is checked at this time, its chain and revocation status at `time`, so a
+    ///     message accepted while the certificate was valid still verifies after it expired. nil: everything at `time`.
+    ///   - time: now (the CRLs must be current at this time).
     public static func verifySignature(envelope: Envelope, signature: SenderSignature, senderCertificate: Certificate,
-                                       trustStore: TrustStore, at time: Date = Date()) throws(KlammerClientError) {
+                                       trustStore: TrustStore, signedAt: Date? = nil, at time: Date = Date()) throws(KlammerClientError) {
         do {
-            try trustStore.verify(senderCertificate, at: time, purpose: .any)
+            if let signedAt {
+                try trustStore.verify(senderCertificate, validAt: signedAt, revocationAt: time, purpose: .any)
+            } else {
+                try trustStore.verify(senderCertificate, at: time, purpose: .any)
+            }
         } catch {
-            throw KlammerClientError(.verificationFailed, "the sender certificate \(senderCertificate.subject) is not trusted: \(error)")
+            let when = signedAt.map { " at the broker's acceptance time \(ISO8601DateFormatter().string(from: $0))" } ?? ""
+            throw KlammerClientError(.verificationFailed, "the sender certificate \(senderCertificate.subject) is not trusted\(when): \(error)")
         }
         guard senderCertificate.klammerParticipantID == envelope.sender.rawValue else {
             throw KlammerClientError(.verificationFailed, "the sender certificate belongs to \(senderCertificate.klammerParticipantID ?? "no participant"), but the envelope names \(envelope.sender) as sender")

@@ -42,6 +42,9 @@ enum ConfigurationSchema {
         "audit.checkpoint_interval": .scalar,
         "directory.ttl_seconds": .scalar,
         "store.receipt_retention_days": .scalar,
+        "envelope.max_clock_skew_seconds": .scalar,
+        "envelope.max_age_seconds": .scalar,
+        "envelope.max_ttl_seconds": .scalar,
     ]
 
     /// Every proper dotted prefix of a key (`admin`, `admin.tls`): the sections that hold keys.

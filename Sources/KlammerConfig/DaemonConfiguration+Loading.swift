@@ -254,7 +254,7 @@ struct ConfigurationValues {
         guard levels.contains(level) else {
             throw error(.invalidValue, "log.level", "'\(level)' is not a log level; use one of \(levels.joined(separator: ", "))")
         }
-        return DaemonConfiguration(
+        var result = DaemonConfiguration(
             brokerID: brokerID, listenHost: host, listenPort: port, dataDirectory: dataDirectory,
             tls: tls, store: store, limits: limits, adminSocket: adminSocket, adminTLS: adminTLS,
             metricsPort: metricsPort == 0 ? nil : metricsPort,
@@ -263,5 +263,9 @@ struct ConfigurationValues {
             auditCheckpointInterval: try int("audit.checkpoint_interval", default: 64, range: 1...100_000, unit: "entries"),
             directoryTTLSeconds: try int("directory.ttl_seconds", default: 3600, range: 60...604_800, unit: "seconds"),
             receiptRetentionDays: try int("store.receipt_retention_days", default: 90, range: 7...3650, unit: "days"))
+        result.maxClockSkewSeconds = try int("envelope.max_clock_skew_seconds", default: 300, range: 0...86_400, unit: "seconds")
+        result.maxEnvelopeAgeSeconds = try int("envelope.max_age_seconds", default: 604_800, range: 60...31_536_000, unit: "seconds")
+        result.maxTimeToLiveSeconds = try int("envelope.max_ttl_seconds", default: 7_776_000, range: 60...Int(UInt32.max), unit: "seconds")
+        return result
     }
 }

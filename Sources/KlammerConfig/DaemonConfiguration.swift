@@ -89,6 +89,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Days the routing slip of a finished message is kept after its acceptance before compaction removes it
     /// (SPEC.md §7.4); at least the 7-day dedupe window.
     public var receiptRetentionDays: Int = 90
+    /// How far an envelope's `created at` may be ahead of the broker clock (`envelope.max_clock_skew_seconds`, §7.1).
+    public var maxClockSkewSeconds: Int = 300
+    /// How far an envelope's `created at` may be behind the broker clock (`envelope.max_age_seconds`).
+    public var maxEnvelopeAgeSeconds: Int = 604_800
+    /// Largest time to live an envelope may ask for (`envelope.max_ttl_seconds`).
+    public var maxTimeToLiveSeconds: Int = 7_776_000
 
     /// The audit log file inside the data directory.
     public var auditLogPath: String { dataDirectory + "/audit.jsonl" }

@@ -5,7 +5,7 @@ internal import COpenSSLShims
 ///
 /// Profile (SPEC.md §3): exactly one SignerInfo, signer identified by issuerAndSerialNumber, digest SHA-256
 /// (SHA-384 for P-384/brainpoolP384r1 keys), ECDSA or RSASSA-PSS, signed attributes contentType,
-/// messageDigest and signingTime, content detached, no certificates unless asked.
+/// messageDigest and signingTime, content detached, no certificates; verification enforces exactly this profile.
 /// Interoperable with `openssl cms -sign/-verify -binary`.
 public enum CMS {
     /// Creates a detached CMS SignedData over `content` (DER).
@@ -15,6 +15,8 @@ public enum CMS {
     ///     signer up by issuer+serial among registered participants).
     ///   - signingTime: include signed attributes (contentType, messageDigest, signingTime). `false` signs the content
     ///     directly without any signed attributes (OpenSSL cannot omit only signingTime).
+    ///   Either non-default value gives a signature outside the profile of SPEC.md §3.5, which ``verifyDetached(signature:content:signer:)``
+    ///   refuses (``CryptoError/Code/profileViolation``); they exist for interoperability tests.
     /// - Throws: ``CryptoError/Code/keyMismatch`` if `key` does not belong to `certificate`.
     public static func signDetached(
         _ content: [UInt8], certificate: Certificate, key: PrivateKey,
@@ -66,14 +68,14 @@ public enum CMS {
         let cms = try parse(signature)
         defer { CMS_ContentInfo_free(cms) }
         if let embedded = CMS_get0_content(cms), embedded.pointee != nil {
-            throw CryptoError(.invalidEncoding, "the CMS signature embeds its content; Klammer signatures are detached (`openssl cms -sign` without -nodetach)")
+            throw CryptoError(.profileViolation, "the CMS signature embeds its content; Klammer signatures are detached (`openssl cms -sign` without -nodetach)")
         }
         let signerInfo = try onlySignerInfo(cms)
         guard CMS_SignerInfo_cert_cmp(signerInfo, signer.pointer) == 0 else {
             let (issuer, serial) = (try? identifier(of: signerInfo)) ?? ("?", "?")
             throw CryptoError(.invalidSignature, "the signature was made by the certificate issuer \(issuer) serial \(serial), not by \(signer.subject) serial \(signer.serialNumberHex); look up the signer with CMS.signerIdentifier(of:)")
         }
-        try checkDigest(signerInfo)
+        try checkProfile(cms, signerInfo, signerKind: EVPKey.kind(of: signerKey))
 
         guard let certificates = klammer_sk_X509_new_null() else {
             throw CryptoError.openSSL(.openSSLFailure, "cannot allocate a certificate stack")
@@ -129,7 +131,7 @@ public enum CMS {
         }
         let count = klammer_sk_CMS_SignerInfo_num(infos)
         guard count == 1, let info = klammer_sk_CMS_SignerInfo_value(infos, 0) else {
-            throw CryptoError(.invalidEncoding, "the CMS signature has \(count) SignerInfos; Klammer signatures have exactly one")
+            throw CryptoError(.profileViolation, "the CMS signature has \(count) SignerInfos; Klammer signatures have exactly one")
         }
         return info
     }
@@ -142,22 +144,120 @@ public enum CMS {
             throw CryptoError.openSSL(.invalidEncoding, "cannot read the signer identifier")
         }
         guard let issuer, let serial else {
-            throw CryptoError(.unsupportedAlgorithm, "the signer is identified by subjectKeyIdentifier; Klammer requires issuerAndSerialNumber (do not use `openssl cms -keyid`)")
+            throw CryptoError(.profileViolation, "the signer is identified by subjectKeyIdentifier; Klammer requires issuerAndSerialNumber (do not use `openssl cms -keyid`)")
         }
         return (OpenSSLHelpers.nameString(issuer), OpenSSLHelpers.serialHex(serial))
     }
 
-    private static func checkDigest(_ signerInfo: OpaquePointer) throws {
+    /// The rest of the signature profile of SPEC.md §3.5, so a verifier never accepts more than Klammer produces:
+    /// no certificates or CRLs, signed attributes with contentType and messageDigest, the digest of the signer's key
+    /// (SHA-256 for P-256/brainpoolP256r1/RSA, SHA-384 for P-384/brainpoolP384r1), ECDSA with that digest or
+    /// RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 32). Each violation says what was found and what is expected.
+    private static func checkProfile(_ cms: OpaquePointer, _ signerInfo: OpaquePointer, signerKind: KeyKind) throws {
+        func violation(_ what: String) -> CryptoError {
+            CryptoError(.profileViolation, "the CMS signature \(what) (SPEC.md §3.5; create it with `openssl cms -sign -binary -nocerts -md sha256`, or sha384 for P-384 keys)")
+        }
+        if let certificates = CMS_get1_certs(cms) {
+            let count = klammer_sk_X509_num(certificates)
+            klammer_sk_X509_pop_free(certificates)
+            if count > 0 { throw violation("embeds \(count) certificate(s); Klammer signatures carry none (verifiers use only the registered certificate)") }
+        }
+        if let crls = CMS_get1_crls(cms) {
+            let count = klammer_sk_X509_CRL_num(crls)
+            klammer_sk_X509_CRL_pop_free(crls)
+            if count > 0 { throw violation("embeds \(count) CRL(s); Klammer signatures carry none") }
+        }
+        ERR_clear_error()
+        guard CMS_signed_get_attr_count(signerInfo) > 0 else {
+            throw violation("has no signed attributes; Klammer signatures carry contentType, signingTime and messageDigest")
+        }
+        guard CMS_signed_get_attr_by_NID(signerInfo, NID_pkcs9_contentType, -1) >= 0,
+              CMS_signed_get_attr_by_NID(signerInfo, NID_pkcs9_messageDigest, -1) >= 0 else {
+            throw violation("lacks the contentType or messageDigest signed attribute")
+        }
+        ERR_clear_error()
+
         var digestAlgorithm: UnsafeMutablePointer<X509_ALGOR>? = nil
-        CMS_SignerInfo_get0_algs(signerInfo, nil, nil, &digestAlgorithm, nil)
+        var signatureAlgorithm: UnsafeMutablePointer<X509_ALGOR>? = nil
+        CMS_SignerInfo_get0_algs(signerInfo, nil, nil, &digestAlgorithm, &signatureAlgorithm)
+        let digest = algorithmNID(digestAlgorithm)
+        let expected: Int32
+        switch signerKind {
+        case .p384, .brainpoolP384r1: expected = NID_sha384
+        default: expected = NID_sha256
+        }
+        guard digest == expected else {
+            throw violation("uses digest \(shortName(digest)) with a \(signerKind) key; Klammer requires \(shortName(expected)) for this key")
+        }
+        let signatureNID = algorithmNID(signatureAlgorithm)
+        if case .rsa = signerKind {
+            guard signatureNID == NID_rsassaPss else {
+                throw violation("uses \(shortName(signatureNID)) (RSA PKCS#1 v1.5); Klammer requires RSASSA-PSS (`-keyopt rsa_padding_mode:pss -keyopt rsa_pss_saltlen:digest`)")
+            }
+            try checkPSSParameters(signatureAlgorithm, violation: violation)
+        } else {
+            let ecdsa = expected == NID_sha384 ? NID_ecdsa_with_SHA384 : NID_ecdsa_with_SHA256
+            guard signatureNID == ecdsa else {
+                throw violation("uses signature algorithm \(shortName(signatureNID)); Klammer requires \(shortName(ecdsa)) for a \(signerKind) key")
+            }
+        }
+    }
+
+    /// RSASSA-PSS parameters must be SHA-256, MGF1 with SHA-256 and salt length 32 (SPEC.md §3.1).
+    private static func checkPSSParameters(_ algorithm: UnsafeMutablePointer<X509_ALGOR>?, violation: (String) -> CryptoError) throws {
+        var type: Int32 = 0
+        var value: UnsafeRawPointer? = nil
+        if let algorithm { X509_ALGOR_get0(nil, &type, &value, algorithm) }
+        guard type == V_ASN1_SEQUENCE, let value else {
+            throw violation("uses RSASSA-PSS without parameters (default SHA-1); Klammer requires SHA-256, MGF1-SHA-256, salt 32")
+        }
+        let sequence = value.assumingMemoryBound(to: ASN1_STRING.self)
+        guard let bytes = ASN1_STRING_get0_data(sequence) else {
+            throw violation("has unreadable RSASSA-PSS parameters")
+        }
+        var cursor: UnsafePointer<UInt8>? = bytes
+        guard let parameters = d2i_RSA_PSS_PARAMS(nil, &cursor, Int(ASN1_STRING_length(sequence))) else {
+            ERR_clear_error()
+            throw violation("has unreadable RSASSA-PSS parameters")
+        }
+        defer { RSA_PSS_PARAMS_free(parameters) }
+        // Absent fields mean the RFC 4055 defaults: SHA-1, MGF1-SHA-1, salt 20.
+        let hash = parameters.pointee.hashAlgorithm.map { algorithmNID($0) } ?? NID_sha1
+        let mask = try maskHashNID(parameters.pointee.maskGenAlgorithm, violation: violation)
+        let salt = parameters.pointee.saltLength.map { ASN1_INTEGER_get($0) } ?? 20
+        guard hash == NID_sha256, mask == NID_sha256, salt == 32 else {
+            throw violation("uses RSASSA-PSS with hash \(shortName(hash)), MGF1-\(shortName(mask)), salt \(salt); Klammer requires SHA-256, MGF1-SHA-256, salt 32")
+        }
+    }
+
+    /// The hash of an MGF1 mask generation AlgorithmIdentifier (absent: SHA-1, the RFC 4055 default).
+    private static func maskHashNID(_ algorithm: UnsafeMutablePointer<X509_ALGOR>?, violation: (String) -> CryptoError) throws -> Int32 {
+        guard let algorithm else { return NID_sha1 }
         var object: OpaquePointer? = nil
-        if let digestAlgorithm {
-            X509_ALGOR_get0(&object, nil, nil, digestAlgorithm)
+        var type: Int32 = 0
+        var value: UnsafeRawPointer? = nil
+        X509_ALGOR_get0(&object, &type, &value, algorithm)
+        guard let object, OBJ_obj2nid(object) == NID_mgf1, type == V_ASN1_SEQUENCE, let value else {
+            throw violation("uses an RSASSA-PSS mask generation other than MGF1 with a hash")
         }
-        let nid = object.map { OBJ_obj2nid($0) } ?? NID_undef
-        guard [NID_sha256, NID_sha384, NID_sha512].contains(nid) else {
-            let name = OBJ_nid2sn(nid).map { String(cString: $0) } ?? "unknown"
-            throw CryptoError(.unsupportedAlgorithm, "the CMS signature uses digest \(name); Klammer accepts SHA-256, SHA-384 or SHA-512 (`openssl cms -sign -md sha256`)")
+        let sequence = value.assumingMemoryBound(to: ASN1_STRING.self)
+        var cursor: UnsafePointer<UInt8>? = ASN1_STRING_get0_data(sequence)
+        guard let hash = d2i_X509_ALGOR(nil, &cursor, Int(ASN1_STRING_length(sequence))) else {
+            ERR_clear_error()
+            throw violation("has unreadable RSASSA-PSS MGF1 parameters")
         }
+        defer { X509_ALGOR_free(hash) }
+        return algorithmNID(hash)
+    }
+
+    private static func algorithmNID(_ algorithm: UnsafeMutablePointer<X509_ALGOR>?) -> Int32 {
+        guard let algorithm else { return NID_undef }
+        var object: OpaquePointer? = nil
+        X509_ALGOR_get0(&object, nil, nil, algorithm)
+        return object.map { OBJ_obj2nid($0) } ?? NID_undef
+    }
+
+    private static func shortName(_ nid: Int32) -> String {
+        OBJ_nid2sn(nid).map { String(cString: $0) } ?? "an unknown algorithm"
     }
 }

@@ -55,6 +55,10 @@ public struct CryptoError: Error, CustomStringConvertible, Sendable {
         /// Decryption failed although the certificate is a recipient: the ciphertext or its authentication tag was
         /// altered, or the key does not open the wrapped content key.
         public static let decryptionFailed = Code("decryption-failed")
+        /// A CMS signature is well-formed but violates Klammer's signature profile (SPEC.md §3.5): embedded content,
+        /// certificates or CRLs, not exactly one SignerInfo, signer by subjectKeyIdentifier, missing signed attributes,
+        /// a digest other than the one for the signer's key, or a signature algorithm other than ECDSA / RSASSA-PSS.
+        public static let profileViolation = Code("profile-violation")
         /// OpenSSL failed in a way not covered by a more specific code; see ``CryptoError/openSSLErrors``.
         public static let openSSLFailure = Code("openssl-failure")
     }

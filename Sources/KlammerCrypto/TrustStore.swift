@@ -61,8 +61,34 @@ public struct TrustStore: Sendable {
         try verify(leaf, intermediates: intermediates, at: time, purpose: purpose, store: store.pointer)
     }
 
+    /// Verifies a signature's certificate for a signature that existed at `validAt` (e.g. the broker's signed
+    /// acceptance time of a message, SPEC.md §5.10): the chain and its revocation status are checked now (`now`, with
+    /// the current CRLs), the validity period of every certificate in the chain at `validAt`. A certificate that
+    /// expired after `validAt` therefore passes; one revoked at any time does not (CRL entries are not compared with
+    /// `validAt`: Klammer CRLs carry no reason codes, so a revocation may mean the key was compromised before).
+    ///
+    /// - Throws: like ``verify(_:intermediates:at:purpose:)``; ``CryptoError/Code/certificateExpired`` or
+    ///   ``CryptoError/Code/certificateNotYetValid`` if a certificate of the chain was not valid at `validAt`.
+    @discardableResult
+    public func verify(_ leaf: Certificate, intermediates: [Certificate] = [], validAt: Date, revocationAt now: Date = .now,
+                       purpose: VerifyPurpose = .any) throws -> [Certificate] {
+        let chain = try verify(leaf, intermediates: intermediates, at: now, purpose: purpose, store: store.pointer, ignoringValidity: true)
+        for certificate in chain {
+            let which = certificate.fingerprint == leaf.fingerprint ? "certificate" : "issuer certificate"
+            if validAt > certificate.notAfter {
+                throw CryptoError(.certificateExpired, "\(which) \(certificate.subject) was not valid at \(validAt.iso8601): it expired on \(certificate.notAfter.iso8601)")
+            }
+            if validAt < certificate.notBefore {
+                throw CryptoError(.certificateNotYetValid, "\(which) \(certificate.subject) was not valid at \(validAt.iso8601): it is valid only from \(certificate.notBefore.iso8601)")
+            }
+        }
+        return chain
+    }
+
     /// Verification against an explicit X509_STORE (also used by tests to exercise ``makeX509Store()``).
-    func verify(_ leaf: Certificate, intermediates: [Certificate], at time: Date, purpose: VerifyPurpose, store storePointer: OpaquePointer) throws -> [Certificate] {
+    /// `ignoringValidity`: expired / not yet valid certificates do not fail (the caller checks the periods itself).
+    func verify(_ leaf: Certificate, intermediates: [Certificate], at time: Date, purpose: VerifyPurpose, store storePointer: OpaquePointer,
+                ignoringValidity: Bool = false) throws -> [Certificate] {
         if requiresCRL && crls.isEmpty {
             throw CryptoError(.crlNotFound, "revocation checking is required but no CRL is loaded; configure the CA's CRL file (e.g. from `klammerctl pki crl`)")
         }
@@ -84,6 +110,10 @@ public struct TrustStore: Sendable {
             throw CryptoError.openSSL(.openSSLFailure, "cannot initialise certificate verification")
         }
         X509_STORE_CTX_set_time(context, 0, time_t(time.timeIntervalSince1970.rounded(.down)))
+        if ignoringValidity {
+            // Replaces the store's callback for this context only, so it must also carry the missing-CRL tolerance.
+            X509_STORE_CTX_set_verify_cb(context, checksRevocation && !requiresCRL ? tolerateValidityAndMissingCRL : tolerateValidity)
+        }
         switch purpose {
         case .any: break
         case .tlsClient: X509_STORE_CTX_set_purpose(context, X509_PURPOSE_SSL_CLIENT)
@@ -153,6 +183,26 @@ public struct TrustStore: Sendable {
 private let tolerateMissingCRL: @convention(c) (Int32, OpaquePointer?) -> Int32 = { ok, context in
     if ok == 0, let context, X509_STORE_CTX_get_error(context) == X509_V_ERR_UNABLE_TO_GET_CRL {
         return 1
+    }
+    return ok
+}
+
+/// Verify callback for ``TrustStore/verify(_:intermediates:validAt:revocationAt:purpose:)``: validity periods are
+/// checked by the caller at another time, everything else is an error.
+private let tolerateValidity: @convention(c) (Int32, OpaquePointer?) -> Int32 = { ok, context in
+    if ok == 0, let context {
+        let error = X509_STORE_CTX_get_error(context)
+        if error == X509_V_ERR_CERT_HAS_EXPIRED || error == X509_V_ERR_CERT_NOT_YET_VALID { return 1 }
+    }
+    return ok
+}
+
+/// ``tolerateValidity`` plus ``tolerateMissingCRL`` (for `requireCRL: false`).
+private let tolerateValidityAndMissingCRL: @convention(c) (Int32, OpaquePointer?) -> Int32 = { ok, context in
+    if ok == 0, let context {
+        let error = X509_STORE_CTX_get_error(context)
+        if error == X509_V_ERR_CERT_HAS_EXPIRED || error == X509_V_ERR_CERT_NOT_YET_VALID
+            || error == X509_V_ERR_UNABLE_TO_GET_CRL { return 1 }
     }
     return ok
 }

@@ -71,6 +71,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let notPermitted = ErrorCode(rawValue: 2006)
     /// A recipient is not a registered participant.
     public static let unknownRecipient = ErrorCode(rawValue: 2007)
+    /// A registered signing certificate is revoked by the broker's CRL (or no longer chains to its CA bundle).
+    public static let certificateRevoked = ErrorCode(rawValue: 2008)
+    /// A registered signing certificate is outside its validity period (expired or not yet valid).
+    public static let certificateExpired = ErrorCode(rawValue: 2009)
 
     // MARK: 3xxx message
     /// The sender's (or recipient's) signature does not verify.
@@ -99,6 +103,10 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let signatureFormMismatch = ErrorCode(rawValue: 3012)
     /// Delivery was retried too often; the message was dead-lettered.
     public static let deliveryAttemptsExhausted = ErrorCode(rawValue: 3013)
+    /// The CMS signature violates the signature profile of SPEC.md §3.5 (algorithm, attributes, embedded certificates).
+    public static let signatureProfileViolation = ErrorCode(rawValue: 3014)
+    /// The envelope's `created at` is outside the broker's clock-skew bounds or its TTL above the broker's maximum.
+    public static let timeOutOfRange = ErrorCode(rawValue: 3015)
 
     // MARK: 4xxx resource
     /// The participant's storage or message quota is exhausted.
@@ -141,6 +149,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         2005: ("IMPERSONATION", false),
         2006: ("NOT_PERMITTED", false),
         2007: ("UNKNOWN_RECIPIENT", false),
+        2008: ("CERTIFICATE_REVOKED", false),
+        2009: ("CERTIFICATE_EXPIRED", false),
         3001: ("SIGNATURE_INVALID", false),
         3002: ("SIGNATURE_MISSING", false),
         3003: ("DIGEST_MISMATCH", false),
@@ -154,6 +164,8 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         3011: ("LENGTH_MISMATCH", false),
         3012: ("SIGNATURE_FORM_MISMATCH", false),
         3013: ("DELIVERY_ATTEMPTS_EXHAUSTED", false),
+        3014: ("SIGNATURE_PROFILE_VIOLATION", false),
+        3015: ("TIME_OUT_OF_RANGE", false),
         4001: ("QUOTA_EXCEEDED", true),
         4002: ("STORAGE_UNAVAILABLE", true),
         4003: ("STORAGE_FULL", true),

@@ -47,11 +47,14 @@ public final class BrokerDaemon: Service {
     public var tlsContext: TLSContext { tls.withLock { $0.context } }
 
     /// Re-read TLS material: connections accepted from now on use `context` (its certificate, trust anchors and
-    /// CRLs); established connections keep theirs. Then closes live sessions whose client certificate `context`'s
+    /// CRLs); established connections keep theirs. The broker core checks registered signing certificates against
+    /// the new trust store from now on. Then closes live sessions whose client certificate `context`'s
     /// CRLs revoke, among the registry's certificates. Returns how many sessions were closed.
     @discardableResult
     public func reloadTLS(_ context: TLSContext, certificate: Certificate) -> Int {
         tls.withLock { $0 = (context, certificate) }
+        // Registered signing certificates are checked against the same CA bundle and CRLs (SPEC.md §7.1 check 10a).
+        broker?.updateTrustStore(context.configuration.trustStore)
         let crls = context.configuration.trustStore.crls
         guard !crls.isEmpty else { return 0 }
         var revoked: Set<String> = []
@@ -116,6 +119,7 @@ public final class BrokerDaemon: Service {
             throw ServerError(.io, "cannot start the broker core in \(brokerConfiguration.directory): \(error)")
         }
         running.withLock { $0 = broker }
+        broker.updateTrustStore(tlsContext.configuration.trustStore)
         let brokerEvents = Task { await broker.run() }
         let hub = self.hub
         // Parked uploads whose sender never came back are discarded (part file deleted, never delivered) soon after

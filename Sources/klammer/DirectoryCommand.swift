@@ -81,6 +81,9 @@ struct DirectoryCommand: AsyncParsableCommand {
             print("    serial    \(certificate.serialNumberHex)  key \(certificate.publicKey.kind)")
             print("    not after \(Timestamp.iso(UInt64(max(0, certificate.notAfter.timeIntervalSince1970 * 1000))))")
         }
+        for dropped in entry.droppedCertificates {
+            print("  not used    \(dropped.certificate.fingerprint.hex): \(dropped.reason)")
+        }
     }
 
     private func write(_ entry: DirectoryEntry, to directory: String) throws {

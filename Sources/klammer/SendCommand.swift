@@ -82,6 +82,11 @@ struct SendCommand: AsyncParsableCommand {
                 await lookup.close()
                 throw error
             }
+            for entry in entries {
+                for dropped in entry.droppedCertificates {
+                    FileHandle.standardError.write(Data("klammer: not encrypting to \(entry.participant) certificate \(dropped.certificate.fingerprint.hex): \(dropped.reason)\n".utf8))
+                }
+            }
             let certificates = try EncryptedPayload.recipientCertificates(entries)
             let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("klammer-encrypt-\(UUID().uuidString)")
             do {

@@ -28,6 +28,12 @@ struct VerifyCommand: AsyncParsableCommand {
         print("  subject       \(e.subject)")
         print("  envelope      sha256 \(result.envelopeDigest.hex) (\(result.form) signature)")
         print("  payload       \(e.payloadLength) bytes, sha256 \(e.payloadDigest.hex)")
+        let checkedAt = ISO8601DateFormatter().string(from: result.signatureCheckedAt)
+        if result.signatureCheckedAtAcceptance {
+            print("  signed at     \(checkedAt) (broker-signed acceptance time; the certificate was valid then, revocation checked now)")
+        } else {
+            print("  signed at     unknown; certificate checked at \(checkedAt) (now: no verified accepted receipt)")
+        }
         if let receipts = result.receipts {
             let kinds = receipts.map { r in r.recipient.map { "\(r.kind) (\($0))" } ?? "\(r.kind)" }
             print("  receipts      \(receipts.count) signed by the broker: \(kinds.joined(separator: ", "))")

@@ -36,6 +36,9 @@ extension ProductionEnvironment {
         result.limits = limits
         result.directoryTTL = .seconds(configuration.directoryTTLSeconds)
         result.receiptRetention = .seconds(configuration.receiptRetentionDays * 24 * 3600)
+        result.maxClockSkew = .seconds(configuration.maxClockSkewSeconds)
+        result.maxEnvelopeAge = .seconds(configuration.maxEnvelopeAgeSeconds)
+        result.maxTimeToLive = .seconds(configuration.maxTimeToLiveSeconds)
         try result.validate()
         return result
     }

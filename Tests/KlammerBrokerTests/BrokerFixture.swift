@@ -89,10 +89,13 @@ final class BrokerFixture {
     func participant(_ id: String) -> Participant { registry.participant(id: id)! }
 
     func envelope(from sender: String = sender, to recipients: [String] = [b], payload: [UInt8],
-                  clientID: String = "az-2026-0001", declaredLength: UInt64? = nil, ttl: UInt32? = nil) throws -> Envelope {
-        try Envelope(clientMessageID: clientID, sender: ParticipantID(sender),
+                  clientID: String = "az-2026-0001", declaredLength: UInt64? = nil, ttl: UInt32? = nil,
+                  createdAtMillis: UInt64? = nil) throws -> Envelope {
+        // By default the fixture's clock (1_795_599_000_000 until a test advances it), as a real sender's would be.
+        let createdAtMillis = createdAtMillis ?? UInt64(clock.now().timeIntervalSince1970 * 1000)
+        return try Envelope(clientMessageID: clientID, sender: ParticipantID(sender),
                      recipients: recipients.map { try ParticipantID($0) }, subject: "Anhörung § 28",
-                     contentType: "application/pdf", createdAtMillis: 1_795_599_000_000,
+                     contentType: "application/pdf", createdAtMillis: createdAtMillis,
                      payloadLength: declaredLength ?? UInt64(payload.count),
                      payloadDigest: SHA256Digest(bytes: SHA256.hash(payload)), timeToLiveSeconds: ttl)
     }

@@ -222,9 +222,11 @@ func expectRefusal(_ code: ErrorCode, _ fixture: BrokerFixture, sourceLocation: 
         let start = try f.broker.beginSubmission(from: f.participant(BrokerFixture.sender), envelopeBytes: envelope.canonicalBytes)
         guard case .duplicate(let original) = start else { Issue.record("expected a duplicate"); return }
         #expect(original.encodedBytes == first.encodedBytes)
-        // After the dedupe window the slip no longer answers; the store decides at append.
+        // After the dedupe window the slip no longer answers, and the envelope is older than `maxEnvelopeAge` (by
+        // default the dedupe window): the replayed signed envelope is refused, not accepted as a new message (§7.1 5a).
         f.clock.advance(8 * 24 * 3600)
-        #expect(try f.broker.beginSubmission(from: f.participant(BrokerFixture.sender), envelopeBytes: envelope.canonicalBytes).submission != nil)
+        #expect { try f.broker.beginSubmission(from: f.participant(BrokerFixture.sender), envelopeBytes: envelope.canonicalBytes) }
+            throws: { ($0 as? ProtocolError)?.code == .timeOutOfRange }
     }
 
     @Test func chunkOffsetAndSignatureForm() async throws {

@@ -41,7 +41,7 @@ import Testing
         let stream = try await s.client.fetch(max: 1, options: ReceiveOptions(payloadStorage: .directory(s.spool.path)), resume: point)
         guard case .fetch(let fetch) = try await s.tap.next() else { Issue.record("no FETCH"); return }
         #expect(fetch.resume == point)
-        let stored = StoredEnvelope(messageID: s.messageID, acceptedAtMillis: 7, envelope: s.prepared.envelope)
+        let stored = StoredEnvelope(messageID: s.messageID, acceptedAtMillis: s.prepared.envelope.createdAtMillis + 7, envelope: s.prepared.envelope)
         await s.client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: stored, senderSignature: s.prepared.signature,
                                                                senderCertificate: s.certificate, offset: 4)))
         await s.client.handle(.deliverChunk(Frame.DeliverChunk(requestID: fetch.requestID, messageID: s.messageID, offset: 4, data: ByteBuffer(bytes: s.payload[4...]))))
@@ -62,7 +62,7 @@ import Testing
         _ = try await s.client.fetch(max: 1, options: ReceiveOptions(payloadStorage: .directory(s.spool.path)),
                                      resume: .init(messageID: s.messageID, offset: 4))
         guard case .fetch(let fetch) = try await s.tap.next() else { Issue.record("no FETCH"); return }
-        let stored = StoredEnvelope(messageID: s.messageID, acceptedAtMillis: 7, envelope: s.prepared.envelope)
+        let stored = StoredEnvelope(messageID: s.messageID, acceptedAtMillis: s.prepared.envelope.createdAtMillis + 7, envelope: s.prepared.envelope)
         await s.client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: stored, senderSignature: s.prepared.signature,
                                                                senderCertificate: s.certificate, offset: 5)))
         guard case .error(let error) = try await s.tap.next() else { Issue.record("no ERROR"); return }

@@ -183,20 +183,21 @@ import Testing
         }
         let broker = try #require(await client.brokerCertificate)
         await client.close()
+        let trust = try ClientCredentials.loadTrustStore(daemon.profile(Self.schwerin))
         #expect(entry.certificates.map(\.fingerprint) == [try Certificate.loadAll(fromPEMFile: daemon.certPath(Self.rostock))[0].fingerprint])
         #expect(entry.validUntil > Date())
         // Re-verify the cached answer.
         _ = try DirectoryEntry.verify(statement: entry.statement, signature: entry.brokerSignature, broker: broker,
-                                      participant: ParticipantID(Self.rostock))
+                                      participant: ParticipantID(Self.rostock), trustStore: trust)
         // Expired.
         #expect(throws: KlammerClientError.self) {
             _ = try DirectoryEntry.verify(statement: entry.statement, signature: entry.brokerSignature, broker: broker,
-                                          participant: ParticipantID(Self.rostock), at: entry.validUntil + 1)
+                                          participant: ParticipantID(Self.rostock), trustStore: trust, at: entry.validUntil + 1)
         }
         // Another participant's answer presented for Rostock.
         #expect(throws: KlammerClientError.self) {
             _ = try DirectoryEntry.verify(statement: entry.statement, signature: entry.brokerSignature, broker: broker,
-                                          participant: ParticipantID(Self.ludwigslust))
+                                          participant: ParticipantID(Self.ludwigslust), trustStore: trust)
         }
         // A statement with a swapped certificate list no longer matches the broker's signature.
         let forged = try DirectoryStatement(participant: entry.statement.participant, issuedAtMillis: entry.statement.issuedAtMillis,
@@ -204,7 +205,7 @@ import Testing
                                             certificates: entry.statement.certificates)
         #expect(throws: KlammerClientError.self) {
             _ = try DirectoryEntry.verify(statement: forged, signature: entry.brokerSignature, broker: broker,
-                                          participant: ParticipantID(Self.rostock))
+                                          participant: ParticipantID(Self.rostock), trustStore: trust)
         }
     }
 }

@@ -180,7 +180,7 @@ final class FrameTap: Sendable {
         #expect(fetch.maxMessages == 5)
         #expect(fetch.resume == nil)
 
-        let stored = StoredEnvelope(messageID: messageID, acceptedAtMillis: 7, envelope: prepared.envelope)
+        let stored = StoredEnvelope(messageID: messageID, acceptedAtMillis: prepared.envelope.createdAtMillis + 7, envelope: prepared.envelope)
         await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: stored, senderSignature: prepared.signature,
                                                              senderCertificate: schwerin.credentials.certificate.derBytes)))
         await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: fetch.requestID, messageID: messageID, offset: 0, data: ByteBuffer(bytes: payload[0..<3]))))
@@ -188,7 +188,7 @@ final class FrameTap: Sendable {
         await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: fetch.requestID, messageID: messageID)))
         // A second message whose payload was altered in transit.
         let tampered = MessageID.random()
-        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: StoredEnvelope(messageID: tampered, acceptedAtMillis: 8, envelope: prepared.envelope),
+        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: StoredEnvelope(messageID: tampered, acceptedAtMillis: prepared.envelope.createdAtMillis + 8, envelope: prepared.envelope),
                                                              senderSignature: prepared.signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
         await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: fetch.requestID, messageID: tampered, offset: 0, data: ByteBuffer(bytes: Array("VORLAGE".utf8)))))
         await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: fetch.requestID, messageID: tampered)))
@@ -239,7 +239,7 @@ final class FrameTap: Sendable {
         let stream = try await client.fetch(max: 1, options: ReceiveOptions(payloadStorage: .memory(maxBytes: 50)))
         guard case .fetch(let fetch) = try await tap.next() else { Issue.record("no FETCH"); return }
         let id = MessageID.random()
-        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: 1, envelope: prepared.envelope),
+        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: prepared.envelope.createdAtMillis + 1, envelope: prepared.envelope),
                                                              senderSignature: prepared.signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
         await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: fetch.requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: payload))))
         await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: fetch.requestID, messageID: id)))
@@ -310,7 +310,7 @@ final class FrameTap: Sendable {
         let stream = try await client.fetch(max: 1)
         guard case .fetch(let fetch) = try await tap.next() else { Issue.record("no FETCH"); return }
         let id = MessageID.random()
-        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: 1, envelope: single.envelope),
+        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: single.envelope.createdAtMillis + 1, envelope: single.envelope),
                                                              senderSignature: signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
         await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: fetch.requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: payload))))
         await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: fetch.requestID, messageID: id)))
@@ -343,7 +343,7 @@ final class FrameTap: Sendable {
         let (client, tap) = try await Self.connected(rostock.credentials)
         let prepared = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes([1]))
         func deliver(_ requestID: UInt32, _ id: MessageID) async {
-            await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: requestID, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: 1, envelope: prepared.envelope),
+            await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: requestID, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: prepared.envelope.createdAtMillis + 1, envelope: prepared.envelope),
                                                                  senderSignature: prepared.signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
             await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: [1]))))
             await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: requestID, messageID: id)))
@@ -407,7 +407,7 @@ final class FrameTap: Sendable {
 
         let prepared = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes([5]))
         let id = MessageID.random()
-        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: subscribe.requestID, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: 1, envelope: prepared.envelope),
+        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: subscribe.requestID, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: prepared.envelope.createdAtMillis + 1, envelope: prepared.envelope),
                                                              senderSignature: prepared.signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
         await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: subscribe.requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: [5]))))
         await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: subscribe.requestID, messageID: id)))

@@ -158,10 +158,10 @@ import KlammerTestSupport
         let broker = try ParticipantID("broker:test")
         let digest = MessageVerifier.digest(of: message.envelope)
         let accepted = try SignedReceipt(receipt: Receipt(kind: .accepted, messageID: message.messageID, envelopeDigest: digest,
-                                                          sender: message.envelope.sender, recipient: nil, timestampMillis: 1, brokerID: broker, reason: nil),
+                                                          sender: message.envelope.sender, recipient: nil, timestampMillis: message.envelope.createdAtMillis + 1, brokerID: broker, reason: nil),
                                          brokerSignature: [0x30, 0x00])
         let delivered = try SignedReceipt(receipt: Receipt(kind: .delivered, messageID: message.messageID, envelopeDigest: digest,
-                                                           sender: message.envelope.sender, recipient: Self.rostock, timestampMillis: 2, brokerID: broker, reason: nil),
+                                                           sender: message.envelope.sender, recipient: Self.rostock, timestampMillis: message.envelope.createdAtMillis + 2, brokerID: broker, reason: nil),
                                           brokerSignature: [0x30, 0x00])
         try MessageDirectory.writeReceipts([accepted, delivered], in: directory)
         let names = try FileManager.default.contentsOfDirectory(atPath: directory + "/receipts").sorted()
@@ -185,7 +185,8 @@ import KlammerTestSupport
             let cms = try CMS.signDetached(receipt.canonicalBytes, certificate: broker.credentials.certificate, key: broker.credentials.privateKey)
             return try SignedReceipt(receipt: receipt, brokerSignature: cms)
         }
-        try MessageDirectory.writeReceipts([signed(.accepted, recipient: nil, at: 1), signed(.delivered, recipient: Self.rostock, at: 2)], in: directory)
+        let base = message.envelope.createdAtMillis
+        try MessageDirectory.writeReceipts([signed(.accepted, recipient: nil, at: base + 1), signed(.delivered, recipient: Self.rostock, at: base + 2)], in: directory)
 
         // Without broker.pem the receipts are not checked (and not claimed to be).
         #expect(try MessageDirectory.verify(directory, trustStore: pki.trustStore).receipts == nil)
@@ -195,12 +196,14 @@ import KlammerTestSupport
         let cli = try ProcessRunner.klammer(["verify", "--ca", pki.caPath, directory])
         #expect(cli.status == 0, "\(cli.stderr)")
         #expect(cli.stdout.contains("2 signed by the broker: accepted, delivered (ags:13003000)"))
+        #expect(cli.stdout.contains("(broker-signed acceptance time;"), "\(cli.stdout)")
 
         // A receipt whose timestamp was changed no longer verifies.
         let file = directory + "/receipts/02-delivered.bin"
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: file)))
-        let position = try #require((0..<(bytes.count - 8)).first { i in bytes[i..<(i + 8)].elementsEqual([0, 0, 0, 0, 0, 0, 0, 2]) })
-        bytes[position + 7] = 9
+        let stamp = (0..<8).map { UInt8(truncatingIfNeeded: (base + 2) >> (56 - 8 * $0)) }
+        let position = try #require((0..<(bytes.count - 8)).first { i in bytes[i..<(i + 8)].elementsEqual(stamp) })
+        bytes[position + 7] ^= 0x08
         try Data(bytes).write(to: URL(fileURLWithPath: file))
         #expect { try MessageDirectory.verify(directory, trustStore: pki.trustStore) } throws: { error in
             (error as? KlammerClientError)?.message.contains("does not verify") == true

@@ -174,6 +174,18 @@ struct DaemonConfigurationTests {
         #expect(retention?.code == .outOfRange && retention?.key == "store.receipt_retention_days")
     }
 
+    /// `envelope.*` bounds of `created at` and TTL (SPEC.md §7.1 check 5a, §12): defaults, file, range.
+    @Test func envelopeTimeBoundsHaveDefaultsAndRanges() async throws {
+        let defaults = try await load(Self.minimal)
+        #expect(defaults.maxClockSkewSeconds == 300 && defaults.maxEnvelopeAgeSeconds == 604_800 && defaults.maxTimeToLiveSeconds == 7_776_000)
+        let set = try await load(Self.minimal + "\nenvelope:\n  max_clock_skew_seconds: 60\n  max_age_seconds: 3600\n  max_ttl_seconds: 86400\n")
+        #expect(set.maxClockSkewSeconds == 60 && set.maxEnvelopeAgeSeconds == 3600 && set.maxTimeToLiveSeconds == 86400)
+        let skew = await failure(Self.minimal + "\nenvelope:\n  max_clock_skew_seconds: 100000\n")
+        #expect(skew?.code == .outOfRange && skew?.key == "envelope.max_clock_skew_seconds")
+        let ttl = await failure(Self.minimal, environment: ["KLAMMER_ENVELOPE_MAX_TTL_SECONDS": "4294967296"])
+        #expect(ttl?.code == .outOfRange && ttl?.key == "envelope.max_ttl_seconds")
+    }
+
     @Test func partialUploadTimeoutComesFromTheFileOrTheEnvironment() async throws {
         let config = try await load(Self.minimal + "\nstore:\n  partial_upload_timeout_seconds: 600\n")
         #expect(config.store.partialUploadTimeoutSeconds == 600)

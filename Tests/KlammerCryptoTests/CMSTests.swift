@@ -55,15 +55,20 @@ import KlammerHex
         #expect(code { try CMS.verifyDetached(signature: signature, content: self.document, signer: forged) } == .invalidSignature)
     }
 
+    /// Outside the profile (SPEC.md §3.5): an embedded certificate or no signed attributes are refused by name.
     @Test func embeddedCertificateAndNoAttributes() throws {
         let signer = try Signer()
         let plain = try CMS.signDetached(document, certificate: signer.certificate, key: signer.key)
         let embedded = try CMS.signDetached(document, certificate: signer.certificate, key: signer.key, embedCertificate: true)
         #expect(embedded.count > plain.count + signer.certificate.derBytes.count - 16)
-        try CMS.verifyDetached(signature: embedded, content: document, signer: signer.certificate)
+        let embeddedError = #expect(throws: CryptoError.self) { try CMS.verifyDetached(signature: embedded, content: self.document, signer: signer.certificate) }
+        #expect(embeddedError?.code == .profileViolation)
+        #expect(embeddedError?.message.contains("embeds 1 certificate") == true)
         let bare = try CMS.signDetached(document, certificate: signer.certificate, key: signer.key, signingTime: false)
         #expect(bare.count < plain.count)
-        try CMS.verifyDetached(signature: bare, content: document, signer: signer.certificate)
+        let bareError = #expect(throws: CryptoError.self) { try CMS.verifyDetached(signature: bare, content: self.document, signer: signer.certificate) }
+        #expect(bareError?.code == .profileViolation)
+        #expect(bareError?.message.contains("no signed attributes") == true)
         // An embedded certificate never replaces the one the caller names.
         let other = try Signer()
         #expect(code { try CMS.verifyDetached(signature: embedded, content: self.document, signer: other.certificate) } == .invalidSignature)
@@ -160,13 +165,17 @@ import KlammerHex
         let base = ["cms", "-sign", "-binary", "-outform", "DER", "-in", "data.bin", "-signer", "signer.pem", "-inkey", "key.pem"]
         try #require(try OpenSSLCLI.run(base + ["-md", "sha1", "-out", "sha1.p7s"], in: dir).status == 0)
         let sha1 = #expect(throws: CryptoError.self) { try CMS.verifyDetached(signature: try dir.read("sha1.p7s"), content: data, signer: signer.certificate) }
-        #expect(sha1?.code == .unsupportedAlgorithm)
+        #expect(sha1?.code == .profileViolation)
+        try #require(try OpenSSLCLI.run(base + ["-md", "sha512", "-nocerts", "-out", "sha512.p7s"], in: dir).status == 0)
+        let sha512 = #expect(throws: CryptoError.self) { try CMS.verifyDetached(signature: try dir.read("sha512.p7s"), content: data, signer: signer.certificate) }
+        #expect(sha512?.code == .profileViolation)
+        #expect(sha512?.message.contains("SHA512") == true)
         try #require(try OpenSSLCLI.run(base + ["-md", "sha256", "-nodetach", "-out", "attached.p7s"], in: dir).status == 0)
         let attached = #expect(throws: CryptoError.self) { try CMS.verifyDetached(signature: try dir.read("attached.p7s"), content: data, signer: signer.certificate) }
-        #expect(attached?.code == .invalidEncoding)
+        #expect(attached?.code == .profileViolation)
         try #require(try OpenSSLCLI.run(base + ["-md", "sha256", "-keyid", "-out", "keyid.p7s"], in: dir).status == 0)
         let keyid = #expect(throws: CryptoError.self) { try CMS.signerIdentifier(of: try dir.read("keyid.p7s")) }
-        #expect(keyid?.code == .unsupportedAlgorithm)
+        #expect(keyid?.code == .profileViolation)
     }
 }
 

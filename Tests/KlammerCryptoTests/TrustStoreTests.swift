@@ -37,6 +37,29 @@ import Testing
         #expect(code { try store.verify(future) } == .certificateNotYetValid)
     }
 
+    /// `verify(_:validAt:revocationAt:)` (signature time, SPEC.md §5.10): validity at `validAt`, chain and CRLs now.
+    @Test func validityAtSignatureTimeRevocationNow() throws {
+        let oldCA = try CertificateAuthority.create(commonName: "Archiv CA", notBefore: .now - 86400)
+        let expired = try leaf(from: oldCA, notBefore: .now - 7200, notAfter: .now - 3600)
+        let revoked = try leaf(from: oldCA, notBefore: .now - 7200)
+        let crl = try oldCA.makeCRL(revoked: [(revoked.serialNumberHex, .now - 60)])
+        for store in [TrustStore(anchors: [oldCA.certificate], crls: [crl]), TrustStore(anchors: [oldCA.certificate], crls: [crl], requireCRL: false)] {
+            // Expired now, valid at the signature time: passes, with the current CRL.
+            #expect(try store.verify(expired, validAt: .now - 5000) == [expired, oldCA.certificate])
+            // Signed after notAfter or before notBefore: refused with the time named.
+            let late = #expect(throws: CryptoError.self) { try store.verify(expired, validAt: .now - 60) }
+            #expect(late?.code == .certificateExpired && late?.message.contains("was not valid at") == true)
+            #expect(code { try store.verify(expired, validAt: .now - 9000) } == .certificateNotYetValid)
+            // Revoked: refused whatever the signature time.
+            #expect(code { try store.verify(revoked, validAt: .now - 5000) } == .certificateRevoked)
+            // Another CA stays untrusted.
+            #expect(code { try store.verify(try leaf(), validAt: .now) } == .untrustedIssuer)
+        }
+        // A stale CRL still fails (revocation is checked now).
+        let stale = try oldCA.makeCRL(revoked: [], lastUpdate: .now - 7200, nextUpdate: .now - 3600)
+        #expect(code { try TrustStore(anchors: [oldCA.certificate], crls: [stale]).verify(expired, validAt: .now - 5000) } == .crlExpired)
+    }
+
     @Test func unknownIssuerIsUntrusted() throws {
         let stranger = try CertificateAuthority.create(commonName: "Fremde CA")
         let cert = try leaf(from: stranger)

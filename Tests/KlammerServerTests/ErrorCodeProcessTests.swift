@@ -25,6 +25,8 @@ import Testing
 /// - 2002 PARTICIPANT_SUSPENDED / 2003 PARTICIPANT_REVOKED are rows here (after `klammerctl participant suspend /
 ///   revoke`), and RefusalProcessTests checks them through `klammer send`.
 /// - 4005 SHUTTING_DOWN: `shuttingDownOnSigterm` below (its own daemon, stopped with SIGTERM).
+/// - 2008 CERTIFICATE_REVOKED and 2009 CERTIFICATE_EXPIRED need a CRL reload or a certificate that expires while
+///   registered: CertificateStatusTests (broker core with a replaced trust store and an injected clock).
 @Suite(.serialized) struct ErrorCodeProcessTests {
     /// What a row expects: the code, and whether it ends the connection (ERROR with request id 0).
     struct Expectation: CustomStringConvertible {
@@ -126,6 +128,19 @@ import Testing
                     try await c.send(.chunk(.init(requestID: 1, offset: 0, data: ByteBuffer(bytes: payload))))
                     let forged = try CMS.signDetached(Array("other".utf8), certificate: schwerin.certificate, key: schwerin.key)
                     try await c.send(.sendEnd(.init(requestID: 1, signature: .single(cms: forged))))
+                 }, schwerin, true),
+                (.init(name: "CMS with the signer certificate embedded", code: .signatureProfileViolation, connection: false), { c in
+                    let envelope = try makeEnvelope(from: schwerin, to: [rostock], payload: payload)
+                    guard try await Self.begin(c, 1, envelope) else { return }
+                    try await c.send(.chunk(.init(requestID: 1, offset: 0, data: ByteBuffer(bytes: payload))))
+                    let embedded = try CMS.signDetached(envelope.canonicalBytes, certificate: schwerin.certificate, key: schwerin.key, embedCertificate: true)
+                    try await c.send(.sendEnd(.init(requestID: 1, signature: .single(cms: embedded))))
+                 }, schwerin, true),
+                (.init(name: "created at 1970", code: .timeOutOfRange, connection: false), { c in
+                    let envelope = try Envelope(clientMessageID: "t-1", sender: ParticipantID(schwerin.id), recipients: [ParticipantID(rostock.id)],
+                                                subject: "x", contentType: "text/plain", createdAtMillis: 1, payloadLength: 1,
+                                                payloadDigest: SHA256Digest(bytes: SHA256.hash([1])))
+                    try await c.send(.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: envelope)))
                  }, schwerin, true),
                 (.init(name: "empty signature", code: .signatureMissing, connection: true), { c in
                     let envelope = try makeEnvelope(from: schwerin, to: [rostock], payload: payload)

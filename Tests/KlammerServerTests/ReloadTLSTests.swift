@@ -42,4 +42,38 @@ import Testing
             again?.close()
         }
     }
+
+    /// `pki revoke` + reload for a participant holding certificates A and B, connected with B: the broker core checks
+    /// registered certificates against the reloaded CRL (SPEC.md §7.1 check 10a) — A is no longer listed in directory
+    /// answers and a message signed with A is refused with CERTIFICATE_REVOKED after a signed rejected receipt.
+    @Test func reloadedCRLStopsARegisteredSigningCertificate() async throws {
+        try await withServer { server in
+            let second = try TestPKI.issue(TestPKI.a.id)
+            _ = try server.registry.addCertificate(second.certificate, to: TestPKI.a.id)
+            let a = try await server.session(TestPKI.a)
+            defer { a.close() }
+            let broker = try #require(server.daemon.broker)
+            let id = try ParticipantID(TestPKI.a.id)
+            #expect(try broker.directoryStatement(for: id).statement.certificates == [TestPKI.a.certificate.derBytes, second.certificate.derBytes])
+
+            let crl = try TestPKI.ca.makeCRL(revoked: [(second.certificate.serialNumberHex, Date())])
+            let context = try TLSContext(configuration: .server(
+                certificateChain: [TestPKI.broker.certificate], privateKey: TestPKI.broker.key,
+                trustStore: TrustStore(anchors: [TestPKI.ca.certificate], crls: [crl])))
+            server.daemon.reloadTLS(context, certificate: TestPKI.broker.certificate)
+
+            #expect(try broker.directoryStatement(for: id).statement.certificates == [TestPKI.a.certificate.derBytes])
+            let payload: [UInt8] = [1, 2, 3]
+            let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
+            let (answer, rejected) = try await a.uploadRejected(requestID: 1, envelope: envelope, payload: payload, signer: second)
+            #expect(errorFrame(answer)?.code == .certificateRevoked, "\(String(describing: answer))")
+            #expect(rejected?.receipt.reason == .certificateRevoked)
+            // The connection (made with A's other certificate) stays and still sends with it.
+            let ok = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
+            guard case .accepted = try await a.upload(requestID: 2, envelope: ok, payload: payload, signer: TestPKI.a) else {
+                Issue.record("a message signed with the unrevoked certificate was not accepted")
+                return
+            }
+        }
+    }
 }

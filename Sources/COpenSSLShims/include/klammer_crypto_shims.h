@@ -43,6 +43,8 @@ int klammer_sk_X509_num(const STACK_OF(X509) *stack);
 X509 *klammer_sk_X509_value(const STACK_OF(X509) *stack, int i);
 void klammer_sk_X509_free(STACK_OF(X509) *stack);          /* shallow: does not free the certificates */
 void klammer_sk_X509_pop_free(STACK_OF(X509) *stack);      /* deep: X509_free on every element */
+int klammer_sk_X509_CRL_num(const STACK_OF(X509_CRL) *stack);
+void klammer_sk_X509_CRL_pop_free(STACK_OF(X509_CRL) *stack);  /* deep: X509_CRL_free on every element */
 int klammer_sk_X509_REVOKED_num(const STACK_OF(X509_REVOKED) *stack);
 X509_REVOKED *klammer_sk_X509_REVOKED_value(const STACK_OF(X509_REVOKED) *stack, int i);
 int klammer_sk_CMS_SignerInfo_num(STACK_OF(CMS_SignerInfo) *stack);

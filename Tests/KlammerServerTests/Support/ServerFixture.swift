@@ -122,7 +122,7 @@ func makeEnvelope(from sender: TestIdentity, to recipients: [TestIdentity], payl
                   clientID: String = "az-\(UUID().uuidString.prefix(8))") throws -> Envelope {
     try Envelope(clientMessageID: clientID, sender: ParticipantID(sender.id),
                  recipients: recipients.map { try ParticipantID($0.id) }, subject: "Anhörung § 28",
-                 contentType: "application/pdf", createdAtMillis: 1_795_599_000_000,
+                 contentType: "application/pdf", createdAtMillis: UInt64(Date().timeIntervalSince1970 * 1000),
                  payloadLength: UInt64(payload.count), payloadDigest: SHA256Digest(bytes: SHA256.hash(payload)),
                  timeToLiveSeconds: nil)
 }
