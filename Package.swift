@@ -302,6 +302,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The daemon executable: its dev banner, production environment, reload and refusal recording.
+        .testTarget(
+            name: "KlammerdTests",
+            dependencies: ["klammerd", "klammerctl", "klammer", "KlammerTestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "KlammerClientTests",
             dependencies: [
