@@ -41,6 +41,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        // SystemPackage (FilePath) for KlammerConfig; swift-nio and swift-configuration depend on it already.
+        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
     ],
     targets: [
         // MARK: C boundary
@@ -122,6 +124,7 @@ let package = Package(
                 "KlammerProtocol",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -135,7 +138,7 @@ let package = Package(
         .target(
             name: "KlammerAdmin",
             dependencies: [
-                "KlammerAudit", "KlammerBroker", "KlammerCrypto", "KlammerTLS",
+                "KlammerAudit", "KlammerBroker", "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -172,7 +175,7 @@ let package = Package(
         .executableTarget(
             name: "klammerctl",
             dependencies: [
-                "KlammerCrypto", "KlammerBroker", "KlammerAudit", "KlammerAdmin",
+                "KlammerCrypto", "KlammerBroker", "KlammerAudit", "KlammerAdmin", "KlammerStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -212,6 +215,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -244,6 +248,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -293,6 +298,7 @@ let package = Package(
             name: "KlammerAdminTests",
             dependencies: [
                 "KlammerAdmin", "KlammerAudit", "KlammerBroker", "KlammerCrypto", "KlammerServer", "klammerd", "klammerctl", "KlammerTestSupport",
+                "KlammerConfig", "KlammerProtocol", "KlammerStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
