@@ -175,7 +175,7 @@ let package = Package(
         .executableTarget(
             name: "klammerctl",
             dependencies: [
-                "KlammerCrypto", "KlammerBroker", "KlammerAudit", "KlammerAdmin", "KlammerStore",
+                "KlammerCrypto", "KlammerBroker", "KlammerAudit", "KlammerAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

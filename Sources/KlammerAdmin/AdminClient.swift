@@ -39,12 +39,12 @@ public struct AdminClient: Sendable {
         if let tls {
             let response = try tls.exchange(Self.request(method, path, body: body), limit: Self.maximumReplyBytes, timeoutSeconds: timeoutSeconds)
             guard !response.isEmpty else {
-                throw AdminError("klammerd closed the admin TLS connection without an answer: the certificate is not admitted (it must chain to the broker's CA and be listed in admin.tls.client_fingerprints)")
+                throw AdminError(.unreachable, "klammerd closed the admin TLS connection without an answer: the certificate is not admitted (it must chain to the broker's CA and be listed in admin.tls.client_fingerprints)")
             }
             return try Self.parse(response)
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw AdminError("cannot create a Unix socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw AdminError(.unreachable, "cannot create a Unix socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -53,7 +53,7 @@ public struct AdminClient: Sendable {
         address.sun_family = sa_family_t(AF_UNIX)
         let pathBytes = Array(socketPath.utf8)
         guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw AdminError("the admin socket path \(socketPath) is longer than a Unix socket path may be (107 bytes)")
+            throw AdminError(.invalidSetup, "the admin socket path \(socketPath) is longer than a Unix socket path may be (107 bytes)")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: pathBytes)
@@ -64,25 +64,25 @@ public struct AdminClient: Sendable {
         }
         guard connected == 0 else {
             let reason = String(cString: strerror(errno))
-            throw AdminError("cannot connect to the admin socket \(socketPath): \(reason). Is klammerd running, and are you the user it runs as? klammerd prints the socket path at start ('admin …').")
+            throw AdminError(.unreachable, "cannot connect to the admin socket \(socketPath): \(reason). Is klammerd running, and are you the user it runs as? klammerd prints the socket path at start ('admin …').")
         }
         try writeAll(fd, Self.request(method, path, body: body))
         let response = try readAll(fd)
         return try Self.parse(response)
     }
 
-    /// Sends a request and decodes a 2xx answer as `T`; a non-2xx answer throws its ``AdminErrorBody``.
+    /// Sends a request and decodes a 2xx answer as `T`; a non-2xx answer throws its ``AdminError``.
     public func call<T: Decodable>(_ method: String, _ path: String, body: (some Encodable)? = Optional<String>.none, as type: T.Type) throws -> T {
         let encoded = try body.map { Array(try AdminJSON.encoder().encode($0)) }
         let reply = try send(method, path, body: encoded)
         guard (200..<300).contains(reply.status) else {
-            if let error = try? AdminJSON.decoder().decode(AdminErrorBody.self, from: Data(reply.body)) { throw error }
-            throw AdminError("the admin API answered HTTP \(reply.status): \(String(decoding: reply.body.prefix(500), as: UTF8.self))")
+            if let error = AdminError.decode(status: reply.status, body: reply.body) { throw error }
+            throw AdminError(.badResponse, "the admin API answered HTTP \(reply.status): \(String(decoding: reply.body.prefix(500), as: UTF8.self))")
         }
         do {
             return try AdminJSON.decoder().decode(type, from: Data(reply.body))
         } catch {
-            throw AdminError("the admin API's answer is not the expected \(T.self): \(error)")
+            throw AdminError(.badResponse, "the admin API's answer is not the expected \(T.self): \(error)")
         }
     }
 
@@ -109,7 +109,7 @@ public struct AdminClient: Sendable {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw AdminError("cannot send the request to \(socketPath): \(String(cString: strerror(errno)))")
+                throw AdminError(.unreachable, "cannot send the request to \(socketPath): \(String(cString: strerror(errno)))")
             }
             offset += n
         }
@@ -123,14 +123,14 @@ public struct AdminClient: Sendable {
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == EAGAIN || errno == EWOULDBLOCK {
-                    throw AdminError("klammerd did not answer within \(timeoutSeconds) s on \(socketPath)")
+                    throw AdminError(.timeout, "klammerd did not answer within \(timeoutSeconds) s on \(socketPath)")
                 }
-                throw AdminError("cannot read the answer from \(socketPath): \(String(cString: strerror(errno)))")
+                throw AdminError(.unreachable, "cannot read the answer from \(socketPath): \(String(cString: strerror(errno)))")
             }
             if n == 0 { return result }
             result += chunk[..<n]
             guard result.count <= Self.maximumReplyBytes else {
-                throw AdminError("the admin API's answer is larger than \(Self.maximumReplyBytes) bytes")
+                throw AdminError(.badResponse, "the admin API's answer is larger than \(Self.maximumReplyBytes) bytes")
             }
         }
     }
@@ -140,13 +140,13 @@ public struct AdminClient: Sendable {
     public static func parse(_ response: [UInt8]) throws -> Reply {
         let separator: [UInt8] = Array("\r\n\r\n".utf8)
         guard let end = response.firstRange(of: separator) else {
-            throw AdminError("the admin socket answered something that is not HTTP (\(response.count) bytes)")
+            throw AdminError(.badResponse, "the admin socket answered something that is not HTTP (\(response.count) bytes)")
         }
         let head = String(decoding: response[..<end.lowerBound], as: UTF8.self)
         let lines = head.components(separatedBy: "\r\n")
         let statusParts = lines[0].split(separator: " ")
         guard statusParts.count >= 2, statusParts[0].hasPrefix("HTTP/1."), let status = Int(statusParts[1]) else {
-            throw AdminError("the admin socket answered a malformed status line: \(lines[0].prefix(100))")
+            throw AdminError(.badResponse, "the admin socket answered a malformed status line: \(lines[0].prefix(100))")
         }
         var body = Array(response[end.upperBound...])
         for line in lines.dropFirst() {

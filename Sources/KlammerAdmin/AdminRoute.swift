@@ -27,13 +27,6 @@ public enum AdminRoute: Sendable, Equatable {
     case scrubStore
     case reload
 
-    /// Why a request line matched no route.
-    public enum Failure: Error, Sendable, Equatable {
-        case notFound(String)
-        case methodNotAllowed(allowed: [String])
-        case badQuery(String)
-    }
-
     /// Default and largest `count` of `GET /v1/audit/tail`.
     public static let defaultTailCount = 20
     public static let maximumTailCount = 1000
@@ -76,8 +69,9 @@ public enum AdminRoute: Sendable, Equatable {
         }
     }
 
-    /// Parses `method` and `uri` (path plus optional query).
-    public static func parse(method: String, uri: String) -> Result<AdminRoute, Failure> {
+    /// Parses `method` and `uri` (path plus optional query). A request line that matches no route fails with
+    /// ``AdminError/Code/notFound``, ``AdminError/Code/methodNotAllowed`` or ``AdminError/Code/badRequest`` (a bad query).
+    public static func parse(method: String, uri: String) -> Result<AdminRoute, AdminError> {
         let pathPart: Substring
         let queryPart: Substring?
         if let question = uri.firstIndex(of: "?") {
@@ -87,16 +81,16 @@ public enum AdminRoute: Sendable, Equatable {
             pathPart = Substring(uri)
             queryPart = nil
         }
-        guard pathPart.utf8.count <= 2048 else { return .failure(.notFound("path too long")) }
+        guard pathPart.utf8.count <= 2048 else { return .failure(notFound("a path of \(pathPart.utf8.count) bytes")) }
         var segments: [String] = []
         for raw in pathPart.split(separator: "/", omittingEmptySubsequences: true) {
-            guard let decoded = String(raw).removingPercentEncodingSafely else { return .failure(.notFound(String(pathPart))) }
+            guard let decoded = String(raw).removingPercentEncodingSafely else { return .failure(notFound(String(pathPart))) }
             segments.append(decoded)
         }
         let query = parseQuery(queryPart)
-        func route(_ allowed: [String: AdminRoute]) -> Result<AdminRoute, Failure> {
+        func route(_ allowed: [String: AdminRoute]) -> Result<AdminRoute, AdminError> {
             if let route = allowed[method] { return .success(route) }
-            return .failure(.methodNotAllowed(allowed: allowed.keys.sorted()))
+            return .failure(AdminError(.methodNotAllowed, "\(method.prefix(16)) is not allowed here; use \(allowed.keys.sorted().joined(separator: " or "))"))
         }
         switch segments.count {
         case 2 where segments == ["v1", "status"]:
@@ -117,7 +111,7 @@ public enum AdminRoute: Sendable, Equatable {
             var count = defaultTailCount
             if let text = query["count"] {
                 guard let value = Int(text), (1...maximumTailCount).contains(value) else {
-                    return .failure(.badQuery("count must be a whole number 1…\(maximumTailCount), got '\(text)'"))
+                    return .failure(AdminError(.badRequest, "count must be a whole number 1…\(maximumTailCount), got '\(text.prefix(32))'"))
                 }
                 count = value
             }
@@ -147,13 +141,17 @@ public enum AdminRoute: Sendable, Equatable {
         default:
             break
         }
-        return .failure(.notFound(String(pathPart)))
+        return .failure(notFound(String(pathPart)))
     }
 
-    private static func limit(_ query: [String: String]) -> Result<Int, Failure> {
+    private static func notFound(_ path: String) -> AdminError {
+        AdminError(.notFound, "no admin endpoint \(path.prefix(256)); SPEC.md §11 lists them (e.g. GET /v1/status)")
+    }
+
+    private static func limit(_ query: [String: String]) -> Result<Int, AdminError> {
         guard let text = query["limit"] else { return .success(defaultListLimit) }
         guard let value = Int(text), (1...maximumListLimit).contains(value) else {
-            return .failure(.badQuery("limit must be a whole number 1…\(maximumListLimit), got '\(text)'"))
+            return .failure(AdminError(.badRequest, "limit must be a whole number 1…\(maximumListLimit), got '\(text.prefix(32))'"))
         }
         return .success(value)
     }

@@ -21,10 +21,10 @@ public struct AdminTLSTransport: Sendable {
     public init(url: String, certificateFile: String, keyFile: String, caFile: String) throws {
         guard let components = URLComponents(string: url), components.scheme == "https", let host = components.host,
               !host.isEmpty else {
-            throw AdminError("'\(url)' is not an admin URL; write https://HOST:PORT (the address of admin.tls.listen)")
+            throw AdminError(.invalidSetup, "'\(url)' is not an admin URL; write https://HOST:PORT (the address of admin.tls.listen)")
         }
         guard let port = components.port, (1...65535).contains(port) else {
-            throw AdminError("'\(url)' names no port; write https://HOST:PORT (the port of admin.tls.listen)")
+            throw AdminError(.invalidSetup, "'\(url)' names no port; write https://HOST:PORT (the port of admin.tls.listen)")
         }
         let chain: [Certificate]
         let key: PrivateKey
@@ -34,10 +34,10 @@ public struct AdminTLSTransport: Sendable {
             key = try PrivateKey.load(fromFile: keyFile)
             anchors = try Certificate.loadAll(fromPEMFile: caFile)
         } catch {
-            throw AdminError("cannot read the admin TLS material (--admin-cert, --admin-key, --admin-ca): \(error)")
+            throw AdminError(.invalidSetup, "cannot read the admin TLS material (--admin-cert, --admin-key, --admin-ca): \(error)")
         }
         guard !chain.isEmpty, !anchors.isEmpty else {
-            throw AdminError("--admin-cert and --admin-ca must each hold at least one PEM certificate")
+            throw AdminError(.invalidSetup, "--admin-cert and --admin-ca must each hold at least one PEM certificate")
         }
         // No CRL needed on the client side: the broker's certificate is checked against the CA only, as curl does.
         var configuration = TLSConfiguration.client(
@@ -46,7 +46,7 @@ public struct AdminTLSTransport: Sendable {
         do {
             self.context = try TLSContext(configuration: configuration)
         } catch {
-            throw AdminError("the admin TLS material is not usable: \(error)")
+            throw AdminError(.invalidSetup, "the admin TLS material is not usable: \(error)")
         }
         self.host = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
         self.port = port
@@ -70,10 +70,10 @@ public struct AdminTLSTransport: Sendable {
                     }
                     .connect(host: host, port: port).get()
             } catch {
-                throw AdminError("cannot connect to the admin API at \(host):\(port): \(error). Is admin.tls.listen set and klammerd running?")
+                throw AdminError(.unreachable, "cannot connect to the admin API at \(host):\(port): \(error). Is admin.tls.listen set and klammerd running?")
             }
             let timeout = channel.eventLoop.scheduleTask(in: .seconds(Int64(timeoutSeconds))) {
-                collected.fail(AdminError("klammerd did not answer within \(timeoutSeconds) s at \(host):\(port)"))
+                collected.fail(AdminError(.timeout, "klammerd did not answer within \(timeoutSeconds) s at \(host):\(port)"))
                 channel.close(promise: nil)
             }
             defer { timeout.cancel() }
@@ -98,7 +98,7 @@ final class ResponseCollector: ChannelInboundHandler {
             state.withLock { s in
                 s.bytes += bytes.readableBytesView
                 if s.bytes.count > limit, s.failure == nil {
-                    s.failure = AdminError("the admin API's answer is larger than \(limit) bytes")
+                    s.failure = AdminError(.badResponse, "the admin API's answer is larger than \(limit) bytes")
                 }
                 return s.failure == nil
             }
@@ -122,7 +122,7 @@ final class ResponseCollector: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        box.fail(AdminError("the admin TLS connection failed: \(error). Is the certificate listed in admin.tls.client_fingerprints, and does the broker's certificate chain to --admin-ca?"))
+        box.fail(AdminError(.unreachable, "the admin TLS connection failed: \(error). Is the certificate listed in admin.tls.client_fingerprints, and does the broker's certificate chain to --admin-ca?"))
         context.close(promise: nil)
     }
 }

@@ -37,7 +37,7 @@ struct AuditVerify: ParsableCommand {
             guard brokerCert == nil else { throw ValidationError("--broker-cert needs --file (klammerd uses its own certificate)") }
             let reply = try socket.client().send("GET", "/v1/audit/verify")
             guard reply.status == 200 || reply.status == 409 else {
-                let error = try? AdminJSON.decoder().decode(AdminErrorBody.self, from: .init(reply.body))
+                let error = AdminError.decode(status: reply.status, body: reply.body)
                 throw CtlError(error?.description ?? "the admin API answered HTTP \(reply.status)")
             }
             report = try AdminJSON.decoder().decode(AuditVerification.self, from: .init(reply.body))

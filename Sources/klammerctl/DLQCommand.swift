@@ -1,6 +1,5 @@
 import ArgumentParser
 import KlammerAdmin
-import KlammerBroker
 
 /// `klammerctl dlq …`: messages that reached the delivery attempt limit.
 struct DLQCommand: ParsableCommand {
@@ -18,13 +17,13 @@ struct DLQList: ParsableCommand {
 
     func run() throws {
         let client = try socket.client()
-        let queues: [AdminDeadLetterQueueView<QueuedEnvelope>]
+        let queues: [AdminDeadLetterQueueView<AdminQueuedMessageView>]
         if let id {
-            let entries = try client.call("GET", "/v1/queues/\(AdminClient.segment(id))/dead-letters?limit=\(limit)", as: [QueuedEnvelope].self)
+            let entries = try client.call("GET", "/v1/queues/\(AdminClient.segment(id))/dead-letters?limit=\(limit)", as: [AdminQueuedMessageView].self)
             if json { return try Output.json(entries) }
             queues = [.init(queue: id, messages: entries)]
         } else {
-            queues = try client.call("GET", "/v1/dead-letters?limit=\(limit)", as: [AdminDeadLetterQueueView<QueuedEnvelope>].self)
+            queues = try client.call("GET", "/v1/dead-letters?limit=\(limit)", as: [AdminDeadLetterQueueView<AdminQueuedMessageView>].self)
             if json { return try Output.json(queues) }
         }
         if queues.allSatisfy({ $0.messages.isEmpty }) { return print("no dead letters") }
@@ -46,7 +45,7 @@ struct DLQReplay: ParsableCommand {
 
     func run() throws {
         let request = QueueSelectionRequest(messageIds: messages.isEmpty ? nil : messages)
-        let result = try socket.client().call("POST", "/v1/queues/\(AdminClient.segment(id))/dead-letters/replay", body: request, as: QueueOperationResult.self)
+        let result = try socket.client().call("POST", "/v1/queues/\(AdminClient.segment(id))/dead-letters/replay", body: request, as: AdminQueueOperationView.self)
         if json { return try Output.json(result) }
         print("replayed \(result.messageIds.count) message(s) into \(result.queue)")
         for id in result.messageIds { print("  \(id)") }

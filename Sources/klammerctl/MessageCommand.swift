@@ -1,6 +1,5 @@
 import ArgumentParser
 import KlammerAdmin
-import KlammerBroker
 
 /// `klammerctl message trace ID`: a message's routing slip.
 struct MessageCommand: ParsableCommand {
@@ -17,7 +16,7 @@ struct MessageTraceCommand: ParsableCommand {
     @Argument(help: "The message id (32 hex digits, as in receipts).") var id: String
 
     func run() throws {
-        let trace = try socket.client().call("GET", "/v1/messages/\(AdminClient.segment(id))", as: MessageTrace.self)
+        let trace = try socket.client().call("GET", "/v1/messages/\(AdminClient.segment(id))", as: AdminMessageTraceView.self)
         if json { return try Output.json(trace) }
         print("message     \(trace.messageId)")
         print("sender      \(trace.sender)  (client id \(trace.clientMessageId))")

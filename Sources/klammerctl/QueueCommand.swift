@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import KlammerAdmin
-import KlammerBroker
-import KlammerStore
 
 /// `klammerctl queue …`: the message queues of a running klammerd (one per recipient participant).
 struct QueueCommand: ParsableCommand {
@@ -19,7 +17,7 @@ struct QueueList: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let queues = try socket.client().call("GET", "/v1/queues", as: [QueueStatistics].self)
+        let queues = try socket.client().call("GET", "/v1/queues", as: [AdminQueueView].self)
         if json { return try Output.json(queues) }
         Output.table(["QUEUE", "READY", "IN_FLIGHT", "DELAYED", "DEAD"], queues.map {
             [$0.recipient, "\($0.ready)", "\($0.inFlight)", "\($0.delayed)", "\($0.deadLettered)"]
@@ -35,7 +33,7 @@ struct QueueStats: ParsableCommand {
     @Argument(help: "The queue (recipient participant id).") var id: String
 
     func run() throws {
-        let stats = try socket.client().call("GET", "/v1/queues/\(AdminClient.segment(id))", as: QueueStatistics.self)
+        let stats = try socket.client().call("GET", "/v1/queues/\(AdminClient.segment(id))", as: AdminQueueView.self)
         if json { return try Output.json(stats) }
         print("queue        \(stats.recipient)")
         print("ready        \(stats.ready)")
@@ -55,7 +53,7 @@ struct QueuePeek: ParsableCommand {
     @Argument(help: "The queue (recipient participant id).") var id: String
 
     func run() throws {
-        let entries = try socket.client().call("GET", "/v1/queues/\(AdminClient.segment(id))/messages?limit=\(limit)", as: [QueuedEnvelope].self)
+        let entries = try socket.client().call("GET", "/v1/queues/\(AdminClient.segment(id))/messages?limit=\(limit)", as: [AdminQueuedMessageView].self)
         if json { return try Output.json(entries) }
         Output.envelopes(entries)
     }
@@ -82,7 +80,7 @@ struct QueuePurge: ParsableCommand {
             guard readLine() == id else { throw CtlError("not confirmed; nothing was purged") }
         }
         let request = QueueSelectionRequest(messageIds: messages.isEmpty ? nil : messages, confirm: true)
-        let result = try socket.client().call("POST", "/v1/queues/\(AdminClient.segment(id))/purge", body: request, as: QueueOperationResult.self)
+        let result = try socket.client().call("POST", "/v1/queues/\(AdminClient.segment(id))/purge", body: request, as: AdminQueueOperationView.self)
         if json { return try Output.json(result) }
         print("purged \(result.messageIds.count) message(s) of \(result.queue)")
         if result.skippedInFlight > 0 { print("left \(result.skippedInFlight) in-flight message(s) alone") }

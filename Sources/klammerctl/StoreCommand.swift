@@ -19,7 +19,7 @@ struct StoreScrub: ParsableCommand {
     func run() throws {
         let reply = try socket.client().send("POST", "/v1/store/scrub")
         guard reply.status == 200 || reply.status == 409 else {
-            if let error = try? AdminJSON.decoder().decode(AdminErrorBody.self, from: .init(reply.body)) { throw error }
+            if let error = AdminError.decode(status: reply.status, body: reply.body) { throw error }
             throw CtlError("the admin API answered HTTP \(reply.status)")
         }
         let view = try AdminJSON.decoder().decode(AdminScrubView.self, from: .init(reply.body))

@@ -54,7 +54,7 @@ struct AdminServiceTests {
         }
 
         func errorCode(_ response: AdminService.Response) -> String? {
-            (try? decode(AdminErrorBody.self, response))?.error.code
+            AdminError.decode(status: response.status, body: response.body)?.code.name
         }
 
         func lastEntry() throws -> AuditEntry {
@@ -231,8 +231,9 @@ struct AdminServiceTests {
             do {
                 _ = try client.call("GET", "/v1/participants/ags:404", as: AdminParticipantView.self)
                 Issue.record("expected an error")
-            } catch let error as AdminErrorBody {
-                #expect(error.error.code == "unknown-participant")
+            } catch let error as AdminError {
+                #expect(error.code == .unknownParticipant)
+                #expect(error.status == 404)
             }
             let raw = try client.send("GET", "/v1/nope")
             #expect(raw.status == 404)
