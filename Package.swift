@@ -274,6 +274,7 @@ let package = Package(
                 "KlammerAdmin", "klammerctl", "KlammerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -297,8 +298,8 @@ let package = Package(
         .testTarget(
             name: "KlammerAdminTests",
             dependencies: [
-                "KlammerAdmin", "KlammerAudit", "KlammerBroker", "KlammerCrypto", "KlammerServer", "klammerd", "klammerctl", "KlammerTestSupport",
-                "KlammerConfig", "KlammerProtocol", "KlammerStore",
+                "KlammerAdmin", "KlammerAudit", "KlammerBroker", "KlammerCrypto", "KlammerStore", "klammerd", "klammerctl",
+                "KlammerTestSupport", "KlammerdTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -308,10 +309,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The daemon executable: its dev banner, production environment, reload and refusal recording.
+        // The klammerd harness KlammerdTests and KlammerAdminTests share: a running daemon with its start-up lines
+        // read, a production setup (CA, CRL, broker certificate, klammer.yaml), an openssl s_client probe.
+        .target(
+            name: "KlammerdTestSupport",
+            dependencies: ["KlammerCrypto", "KlammerTestSupport"],
+            path: "Tests/KlammerdTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        // The daemon executable: its dev banner, production start, environment, reload and refusal recording.
         .testTarget(
             name: "KlammerdTests",
-            dependencies: ["klammerd", "klammerctl", "klammer", "KlammerTestSupport"],
+            dependencies: [
+                "klammerd", "klammerctl", "klammer", "KlammerTestSupport", "KlammerdTestSupport",
+                "KlammerAdmin", "KlammerAudit", "KlammerConfig", "KlammerCrypto", "KlammerProtocol", "KlammerServer",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
