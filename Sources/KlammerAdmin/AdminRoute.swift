@@ -60,6 +60,44 @@ public enum AdminRoute: Sendable, Equatable {
         }
     }
 
+    /// The HTTP method of the route's request.
+    public var method: String {
+        switch self {
+        case .status, .listParticipants, .showParticipant, .auditTail, .auditVerify, .listQueues, .showQueue, .peekQueue,
+             .listDeadLetters, .traceMessage: "GET"
+        case .addParticipant, .changeStatus, .addCertificate, .replayDeadLetters, .purgeQueue, .scrubStore, .reload: "POST"
+        case .removeParticipant, .removeCertificate: "DELETE"
+        case .setPolicy: "PUT"
+        }
+    }
+
+    /// The request target (path and query) of the route: what ``parse(method:uri:)`` parses back to this route.
+    /// Ids are percent-encoded path segments.
+    public var path: String {
+        func segment(_ text: String) -> String { text.percentEncodedSegment }
+        return switch self {
+        case .status: "/v1/status"
+        case .listParticipants, .addParticipant: "/v1/participants"
+        case .showParticipant(let id), .removeParticipant(let id): "/v1/participants/\(segment(id))"
+        case .changeStatus(let id, let change): "/v1/participants/\(segment(id))/\(change.rawValue)"
+        case .addCertificate(let id): "/v1/participants/\(segment(id))/certificates"
+        case .removeCertificate(let id, let fingerprint): "/v1/participants/\(segment(id))/certificates/\(segment(fingerprint))"
+        case .setPolicy(let id): "/v1/participants/\(segment(id))/policy"
+        case .auditTail(let count): "/v1/audit/tail?count=\(count)"
+        case .auditVerify: "/v1/audit/verify"
+        case .listQueues: "/v1/queues"
+        case .showQueue(let id): "/v1/queues/\(segment(id))"
+        case .peekQueue(let id, let limit): "/v1/queues/\(segment(id))/messages?limit=\(limit)"
+        case .listDeadLetters(let id?, let limit): "/v1/queues/\(segment(id))/dead-letters?limit=\(limit)"
+        case .listDeadLetters(nil, let limit): "/v1/dead-letters?limit=\(limit)"
+        case .replayDeadLetters(let id): "/v1/queues/\(segment(id))/dead-letters/replay"
+        case .purgeQueue(let id): "/v1/queues/\(segment(id))/purge"
+        case .traceMessage(let id): "/v1/messages/\(segment(id))"
+        case .scrubStore: "/v1/store/scrub"
+        case .reload: "/v1/reload"
+        }
+    }
+
     /// Whether the route changes the registry.
     public var isMutation: Bool {
         switch self {
@@ -169,6 +207,25 @@ public enum AdminRoute: Sendable, Equatable {
 }
 
 extension String {
+    /// Percent-encoding of one path segment without Foundation: letters, digits and `-._~:` stay (participant ids
+    /// contain ':'), every other byte becomes `%XX`.
+    var percentEncodedSegment: String {
+        var result = ""
+        for byte in utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: ":"):
+                result.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let digits = Array("0123456789ABCDEF".unicodeScalars)
+                result.unicodeScalars.append("%")
+                result.unicodeScalars.append(digits[Int(byte >> 4)])
+                result.unicodeScalars.append(digits[Int(byte & 0x0F)])
+            }
+        }
+        return result
+    }
+
     /// Percent-decoding without Foundation: `nil` for a malformed escape or invalid UTF-8.
     var removingPercentEncodingSafely: String? {
         var bytes: [UInt8] = []

@@ -1,10 +1,6 @@
 import Foundation
 import KlammerCrypto
 import KlammerTLS
-import Logging
-import NIOCore
-import NIOPosix
-import Synchronization
 
 /// How `klammerctl --admin-url https://HOST:PORT` reaches the admin API over mutual TLS: the admin certificate and
 /// key, the CA the broker's certificate must chain to, and where to connect.
@@ -50,79 +46,5 @@ public struct AdminTLSTransport: Sendable {
         }
         self.host = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
         self.port = port
-    }
-
-    /// Sends `request` (a complete HTTP/1.1 request with `Connection: close`) and returns everything the server
-    /// sent until it closed, at most `limit` bytes, within `timeoutSeconds`. Blocks; not for event loops or tasks.
-    func exchange(_ request: [UInt8], limit: Int, timeoutSeconds: Int) throws -> [UInt8] {
-        let context = self.context, host = self.host, port = self.port
-        return try waitBlocking {
-            let collected = ResponseCollector.Box(limit: limit)
-            let logger = Logger(label: "klammerctl.admin-tls", factory: { _ in SwiftLogNoOpLogHandler() })
-            let channel: any Channel
-            do {
-                channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                    .connectTimeout(.seconds(Int64(timeoutSeconds)))
-                    .channelInitializer { channel in
-                        configureTLSClientPipeline(channel: channel, context: context, logger: logger).flatMapThrowing {
-                            try channel.pipeline.syncOperations.addHandler(ResponseCollector(box: collected))
-                        }
-                    }
-                    .connect(host: host, port: port).get()
-            } catch {
-                throw AdminError(.unreachable, "cannot connect to the admin API at \(host):\(port): \(error). Is admin.tls.listen set and klammerd running?")
-            }
-            let timeout = channel.eventLoop.scheduleTask(in: .seconds(Int64(timeoutSeconds))) {
-                collected.fail(AdminError(.timeout, "klammerd did not answer within \(timeoutSeconds) s at \(host):\(port)"))
-                channel.close(promise: nil)
-            }
-            defer { timeout.cancel() }
-            channel.writeAndFlush(channel.allocator.buffer(bytes: request), promise: nil)
-            try await channel.closeFuture.get()
-            return try collected.result()
-        }
-    }
-}
-
-/// Collects the plaintext answer of one admin request until the server closes the connection.
-final class ResponseCollector: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-
-    /// The bytes and the first failure, shared with the waiting caller.
-    final class Box: Sendable {
-        private let state = Mutex<(bytes: [UInt8], failure: (any Error)?)>(([], nil))
-        let limit: Int
-        init(limit: Int) { self.limit = limit }
-
-        func append(_ bytes: ByteBuffer) -> Bool {
-            state.withLock { s in
-                s.bytes += bytes.readableBytesView
-                if s.bytes.count > limit, s.failure == nil {
-                    s.failure = AdminError(.badResponse, "the admin API's answer is larger than \(limit) bytes")
-                }
-                return s.failure == nil
-            }
-        }
-
-        func fail(_ error: any Error) { state.withLock { s in if s.failure == nil { s.failure = error } } }
-
-        func result() throws -> [UInt8] {
-            try state.withLock { s in
-                if let failure = s.failure { throw failure }
-                return s.bytes
-            }
-        }
-    }
-
-    private let box: Box
-    init(box: Box) { self.box = box }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if !box.append(unwrapInboundIn(data)) { context.close(promise: nil) }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        box.fail(AdminError(.unreachable, "the admin TLS connection failed: \(error). Is the certificate listed in admin.tls.client_fingerprints, and does the broker's certificate chain to --admin-ca?"))
-        context.close(promise: nil)
     }
 }

@@ -63,6 +63,25 @@ struct AdminRouteTests {
         #expect(refusal("GET", "/v1/participants/bad%zz")?.message == "no admin endpoint /v1/participants/bad%zz; SPEC.md §11 lists them (e.g. GET /v1/status)")
     }
 
+    /// What klammerctl sends is what the daemon parses: every route renders a method and path that parse back to
+    /// it, also with ids that need percent-encoding.
+    @Test func everyRouteRendersARequestThatParsesBack() {
+        let id = "ags:13/0 4?%ü"
+        let routes: [AdminRoute] = [
+            .status, .listParticipants, .showParticipant(id), .addParticipant, .changeStatus(id, .suspend),
+            .changeStatus(id, .resume), .changeStatus(id, .revoke), .removeParticipant(id), .addCertificate(id),
+            .removeCertificate(id, fingerprint: "ab:cd"), .setPolicy(id), .auditTail(count: 7), .auditVerify, .listQueues,
+            .showQueue(id), .peekQueue(id, limit: 3), .listDeadLetters(id, limit: 4), .listDeadLetters(nil, limit: 5),
+            .replayDeadLetters(id), .purgeQueue(id), .traceMessage("00112233445566778899aabbccddeeff"), .scrubStore, .reload,
+        ]
+        for route in routes {
+            #expect(AdminRoute.parse(method: route.method, uri: route.path) == .success(route), "\(route.method) \(route.path)")
+        }
+        #expect(AdminRoute.showParticipant("ags:1").path == "/v1/participants/ags:1")
+        #expect(AdminRoute.showParticipant("a/b").path == "/v1/participants/a%2Fb")
+        #expect(AdminRoute.removeParticipant("ags:1").method == "DELETE" && AdminRoute.setPolicy("x").method == "PUT")
+    }
+
     @Test func actionsAndMutations() {
         #expect(AdminRoute.addParticipant.action == "participant.add")
         #expect(AdminRoute.changeStatus("a:1", .suspend).action == "participant.suspend")
