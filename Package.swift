@@ -9,6 +9,7 @@ import PackageDescription
 //   KlammerProtocol -- frames, codec, canonical envelope bytes, error codes (no I/O)
 //   KlammerStore   -- crash-safe file-backed log, queues, blobs (no networking)
 //   KlammerBroker  -- registry, routing policy, signature checks, receipts (no sockets)
+//   KlammerPKI     -- the operator CA directory of SPEC.md §8 (klammerctl pki, dev-mode participants)
 //   KlammerServer  -- bootstraps, pipelines, service lifecycle, dev-mode PKI
 //   klammerd / klammerctl / klammer -- thin executables
 
@@ -26,6 +27,7 @@ let package = Package(
         .library(name: "KlammerProtocol", targets: ["KlammerProtocol"]),
         .library(name: "KlammerStore", targets: ["KlammerStore"]),
         .library(name: "KlammerClient", targets: ["KlammerClient"]),
+        .library(name: "KlammerPKI", targets: ["KlammerPKI"]),
         .executable(name: "klammerd", targets: ["klammerd"]),
         .executable(name: "klammerctl", targets: ["klammerctl"]),
         .executable(name: "klammer", targets: ["klammer"]),
@@ -105,7 +107,7 @@ let package = Package(
         .target(
             name: "KlammerServer",
             dependencies: [
-                "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerStore", "KlammerBroker",
+                "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerStore", "KlammerBroker", "KlammerPKI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -126,6 +128,12 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The operator's CA directory (SPEC.md §8): create, issue, revoke, CRLs, the certificate database.
+        .target(
+            name: "KlammerPKI",
+            dependencies: ["KlammerCrypto", "KlammerBroker"],
             swiftSettings: swiftSettings
         ),
         // The hash-chained, broker-signed audit log (no networking).
@@ -175,7 +183,7 @@ let package = Package(
         .executableTarget(
             name: "klammerctl",
             dependencies: [
-                "KlammerCrypto", "KlammerBroker", "KlammerAudit", "KlammerAdmin",
+                "KlammerCrypto", "KlammerBroker", "KlammerAudit", "KlammerAdmin", "KlammerPKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -283,6 +291,11 @@ let package = Package(
         .testTarget(
             name: "KlammerctlTests",
             dependencies: ["KlammerCrypto", "klammerctl", "KlammerTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KlammerPKITests",
+            dependencies: ["KlammerPKI", "KlammerCrypto"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
