@@ -67,9 +67,6 @@ public struct AdminClient: Sendable {
         return try Self.decode(try send(method, path, body: encoded), as: type)
     }
 
-    /// Percent-encodes one path segment (participant ids contain ':', which is fine; '/', '?', '%' … are not).
-    public static func segment(_ text: String) -> String { text.percentEncodedSegment }
-
     // MARK: Exchange
 
     static func decode<T: Decodable>(_ reply: Reply, as type: T.Type) throws -> T {
@@ -100,6 +97,11 @@ public struct AdminClient: Sendable {
         let closed = tls == nil
             ? "klammerd closed the admin connection on \(socketPath) without an answer"
             : "klammerd closed the admin TLS connection without an answer: the certificate is not admitted (it must chain to the broker's CA and be listed in admin.tls.client_fingerprints)"
+        let failed: @Sendable (any Error) -> String = { [socketPath] error in
+            tls == nil
+                ? "cannot read the answer from \(socketPath): \(Self.reason(error))"
+                : "the admin TLS connection failed: \(error). Is the certificate listed in admin.tls.client_fingerprints, and does the broker's certificate chain to --admin-ca?"
+        }
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(timeout)
             .channelInitializer { channel in
@@ -108,7 +110,7 @@ public struct AdminClient: Sendable {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
                         try channel.pipeline.syncOperations.addHandler(AdminResponseHandler(
                             head: head, body: body, limit: Self.maximumReplyBytes, timeout: timeout, peer: peer,
-                            closedWithoutAnswer: closed, promise: promise))
+                            closedWithoutAnswer: closed, connectionFailed: failed, promise: promise))
                     }
                 }
                 guard let tls else { return http() }

@@ -18,6 +18,8 @@ final class AdminResponseHandler: ChannelDuplexHandler {
     private let peer: String
     /// What a close without an answer means on this transport.
     private let closedWithoutAnswer: String
+    /// What a connection error means on this transport.
+    private let connectionFailed: (any Error) -> String
     private let promise: EventLoopPromise<AdminClient.Reply>
     private var status: Int?
     private var received: [UInt8] = []
@@ -25,13 +27,15 @@ final class AdminResponseHandler: ChannelDuplexHandler {
     private var timer: Scheduled<Void>?
 
     init(head: HTTPRequestHead, body: [UInt8]?, limit: Int, timeout: TimeAmount, peer: String,
-         closedWithoutAnswer: String, promise: EventLoopPromise<AdminClient.Reply>) {
+         closedWithoutAnswer: String, connectionFailed: @escaping (any Error) -> String,
+         promise: EventLoopPromise<AdminClient.Reply>) {
         self.head = head
         self.body = body
         self.limit = limit
         self.timeout = timeout
         self.peer = peer
         self.closedWithoutAnswer = closedWithoutAnswer
+        self.connectionFailed = connectionFailed
         self.promise = promise
     }
 
@@ -92,7 +96,7 @@ final class AdminResponseHandler: ChannelDuplexHandler {
         } else if let error = error as? AdminError {
             failure = error
         } else {
-            failure = AdminError(.unreachable, "the admin connection to \(peer) failed: \(error). \(closedWithoutAnswer)")
+            failure = AdminError(.unreachable, connectionFailed(error))
         }
         finish(context: context, .failure(failure))
     }
