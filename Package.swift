@@ -4,9 +4,10 @@ import PackageDescription
 // Klammer: a secure inter-agency message broker.
 // Module graph (lowest first; each depends only on modules above it):
 //   COpenSSL (system library) + COpenSSLShims (C)  -- the C boundary
+//   KlammerHex     -- hex text for bytes (package access)
 //   KlammerCrypto  -- X.509, keys, CRLs, signatures, PKI generation (internal import COpenSSL)
-//   KlammerTLS     -- OpenSSL-backed SwiftNIO channel handler, TLS policy, mutual-TLS identity
-//   KlammerProtocol -- frames, codec, canonical envelope bytes, error codes (no I/O)
+//   KlammerProtocol -- frames, codec, canonical envelope bytes, error codes, ALPN identifier (no I/O)
+//   KlammerTLS     -- OpenSSL-backed SwiftNIO channel handler, TLS policy, mutual-TLS identity, flush coalescing
 //   KlammerStore   -- crash-safe file-backed log, queues, blobs (no networking)
 //   KlammerBroker  -- registry, routing policy, signature checks, receipts (no sockets)
 //   KlammerPKI     -- the operator CA directory of SPEC.md §8 (klammerctl pki, dev-mode participants)
@@ -20,7 +21,8 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "Klammer",
-    platforms: [.macOS(.v15)],
+    // Linux only (README "Quick start"): the sources import Glibc unconditionally and use Linux interfaces
+    // (fdatasync, MAP_POPULATE, SO_PEERCRED, /proc). No Apple platform is declared because none builds.
     products: [
         .library(name: "KlammerCrypto", targets: ["KlammerCrypto"]),
         .library(name: "KlammerTLS", targets: ["KlammerTLS"]),
@@ -60,16 +62,19 @@ let package = Package(
             path: "Sources/COpenSSLShims"
         ),
 
+        // Hex text for bytes, the one coder every module uses (package access only; no product exports it).
+        .target(name: "KlammerHex", swiftSettings: swiftSettings),
+
         // MARK: Libraries
         .target(
             name: "KlammerCrypto",
-            dependencies: ["COpenSSL", "COpenSSLShims"],
+            dependencies: ["COpenSSL", "COpenSSLShims", "KlammerHex"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "KlammerTLS",
             dependencies: [
-                "KlammerCrypto", "COpenSSL", "COpenSSLShims",
+                "KlammerCrypto", "KlammerProtocol", "COpenSSL", "COpenSSLShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -79,6 +84,7 @@ let package = Package(
         .target(
             name: "KlammerProtocol",
             dependencies: [
+                "KlammerHex",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -101,6 +107,7 @@ let package = Package(
             dependencies: [
                 "KlammerCrypto", "KlammerProtocol", "KlammerStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -139,7 +146,7 @@ let package = Package(
         // The hash-chained, broker-signed audit log (no networking).
         .target(
             name: "KlammerAudit",
-            dependencies: ["KlammerCrypto"],
+            dependencies: ["KlammerCrypto", "KlammerHex", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: swiftSettings
         ),
         // The operator's admin API: HTTP/1.1 + JSON on a Unix socket (server and the types klammerctl uses).
@@ -158,7 +165,7 @@ let package = Package(
         .target(
             name: "KlammerClient",
             dependencies: [
-                "KlammerProtocol", "KlammerTLS", "KlammerCrypto",
+                "KlammerProtocol", "KlammerTLS", "KlammerCrypto", "KlammerHex",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -228,6 +235,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "klammer-crypto-bench",
+            dependencies: ["KlammerCrypto"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "klammer-store-bench",
             dependencies: [
                 "KlammerStore",
@@ -238,15 +250,16 @@ let package = Package(
 
         // MARK: Tests
         // Helpers the test targets share: running our executables with a timeout, temporary directories,
-        // /proc memory readers, test payloads. Not a product.
+        // /proc memory readers, a test run alone in a child process, the test PKI, test payloads. Not a product.
         .target(
             name: "KlammerTestSupport",
+            dependencies: ["KlammerCrypto"],  // TestCA: the one test PKI builder
             path: "Tests/KlammerTestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "KlammerCryptoTests",
-            dependencies: ["KlammerCrypto", "KlammerTestSupport"],
+            dependencies: ["KlammerCrypto", "KlammerHex", "KlammerTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -264,6 +277,7 @@ let package = Package(
             name: "KlammerProtocolTests",
             dependencies: [
                 "KlammerProtocol", "KlammerFuzzTargets",
+                "KlammerCrypto",  // SHA-256 for the batch-proof fold and envelope-digest vectors (the module computes none)
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
@@ -305,7 +319,7 @@ let package = Package(
         ),
         .testTarget(
             name: "KlammerAuditTests",
-            dependencies: ["KlammerAudit", "KlammerCrypto"],
+            dependencies: ["KlammerAudit", "KlammerCrypto", "KlammerTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -2,7 +2,9 @@
 public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
     /// Stable identifiers for audit-log failures.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The stable name (kebab-case; the admin API reports it as `audit-<name>`).
         public let name: String
+        /// The name.
         public var description: String { name }
 
         /// Reading, writing or syncing the file failed.
@@ -17,9 +19,12 @@ public struct AuditError: Error, CustomStringConvertible, Sendable, Equatable {
         public static let signing = Code(name: "signing")
     }
 
+    /// What kind of failure this is.
     public let code: Code
+    /// What is wrong and what to do about it.
     public let message: String
 
+    /// Creates an error.
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message

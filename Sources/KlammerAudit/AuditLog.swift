@@ -1,6 +1,8 @@
 public import Foundation
 public import KlammerCrypto
+import KlammerHex
 import Synchronization
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -179,25 +181,16 @@ public final class AuditLog: Sendable {
         var bytes = line
         bytes.append(UInt8(ascii: "\n"))
         let fd = state.descriptor
-        let written = bytes.withUnsafeBytes { raw -> Int in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return -1
-                }
-                offset += n
-            }
-            return offset
-        }
-        guard written == bytes.count, fsync(fd) == 0 else {
-            let reason = String(cString: strerror(errno))
+        do {
+            try FileDescriptor(rawValue: fd).writeAll(bytes)  // retries EINTR and short writes
+            guard fsync(fd) == 0 else { throw Errno(rawValue: errno) }
+        } catch {
+            let reason = "\(error)"
             state.poisoned = reason
             throw AuditError(.io, "cannot write the audit log \(path): \(reason). The log refuses further entries until klammerd is restarted.")
         }
         state.lastSequence = entry.seq
-        state.lastHash = SHA256.hash(line).lowercaseHex
+        state.lastHash = Hex.encode(SHA256.hash(line))
         return entry
     }
 
@@ -255,7 +248,7 @@ public final class AuditLog: Sendable {
         }
         report.lastSequence = entry.seq
         return Recovered(
-            report: report, lastHash: SHA256.hash(line).lowercaseHex,
+            report: report, lastHash: Hex.encode(SHA256.hash(line)),
             lastWasCheckpoint: entry.action == AuditEntry.checkpointAction)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 public import KlammerCrypto
+import KlammerHex
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -139,7 +140,7 @@ public enum AuditVerifier {
             }
             report.entries += 1
             report.lastSequence = entry.seq
-            report.lastHash = SHA256.hash(line).lowercaseHex
+            report.lastHash = Hex.encode(SHA256.hash(line))
             report.unanchoredEntries = Int(entry.seq - report.lastVerifiedCheckpoint)
             previousLine = line
         }

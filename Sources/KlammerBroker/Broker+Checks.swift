@@ -69,32 +69,6 @@ extension Broker {
         return certificate
     }
 
-    /// The bytes the sender's CMS must cover: the canonical envelope (single form), or the batch root statement
-    /// recomputed from the envelope digest and the inclusion proof (batch form, SPEC.md §5.5/§5.6).
-    static func signedContent(of signature: SenderSignature, envelope: Envelope) throws -> [UInt8] {
-        switch signature {
-        case .single:
-            return envelope.canonicalBytes
-        case .batch(let proof):
-            var current = StoredMessage.digest(of: envelope)
-            current = try SHA256Digest(bytes: SHA256.hash(BatchInclusionProof.leafInput(envelopeDigest: current)))
-            var path = proof.path[...]
-            for level in BatchInclusionProof.levels(leafIndex: proof.leafIndex, leafCount: proof.leafCount) where level.hasSibling {
-                guard let sibling = path.popFirst() else {
-                    throw ProtocolError(.invalidValue, "batch proof path is shorter than its leaf index and count require")
-                }
-                let input = level.isRightChild
-                    ? BatchInclusionProof.nodeInput(left: sibling, right: current)
-                    : BatchInclusionProof.nodeInput(left: current, right: sibling)
-                current = try SHA256Digest(bytes: SHA256.hash(input))
-            }
-            guard path.isEmpty else {
-                throw ProtocolError(.invalidValue, "batch proof path is longer than its leaf index and count require")
-            }
-            return try BatchRootStatement(leafCount: proof.leafCount, root: current).canonicalBytes
-        }
-    }
-
     /// Signs a receipt with the broker key (detached CMS) and wraps it in the wire container.
     func sign(_ receipt: Receipt, acknowledgement: SignedReceipt.RecipientAcknowledgement? = nil) throws -> SignedReceipt {
         let signature: [UInt8]

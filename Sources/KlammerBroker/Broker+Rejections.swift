@@ -34,7 +34,7 @@ extension Broker {
             ? refusedRecipient(of: envelope, sender: participant, code: refusal.code) : nil
         do {
             let receipt = try Receipt(kind: .rejected, messageID: Self.rejectedMessageID,
-                                      envelopeDigest: StoredMessage.digest(of: envelope), sender: sender,
+                                      envelopeDigest: envelope.digest(sha256: BrokerHash.sha256), sender: sender,
                                       recipient: recipient, timestampMillis: configuration.nowMillis,
                                       brokerID: configuration.brokerID, reason: refusal.code)
             return try sign(receipt)

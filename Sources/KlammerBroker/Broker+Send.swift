@@ -36,7 +36,7 @@ extension Broker {
             }
         }
         if let original = try acceptedReceipt(sender: envelope.sender, clientMessageID: envelope.clientMessageID) {
-            guard original.receipt.envelopeDigest == StoredMessage.digest(of: envelope) else {
+            guard original.receipt.envelopeDigest == envelope.digest(sha256: SHA256.hash) else {
                 throw ProtocolError(.invalidEnvelope, "client message id \(envelope.clientMessageID) was already used for a different envelope (message \(original.receipt.messageID)); use a new client message id")
             }
             return .duplicate(original)
@@ -89,7 +89,7 @@ extension Broker {
         guard signature.form == submission.signatureForm else {
             throw ProtocolError(.signatureFormMismatch, "SEND_BEGIN announced the \(submission.signatureForm) signature form but SEND_END carries \(signature.form); use the announced form")
         }
-        let content = try Broker.signedContent(of: signature, envelope: envelope)
+        let content = try signature.signedContent(of: envelope, sha256: SHA256.hash)
         let certificate = try verifySenderSignature(signature, content: content, by: sender)
         let digest = submission.hasher.finalize()
         guard digest == envelope.payloadDigest.bytes else {
@@ -99,7 +99,7 @@ extension Broker {
         // A concurrent upload with the same client message id may have been accepted meanwhile: answer with its
         // receipt without finishing (and orphaning) this blob. The store's de-duplication below stays authoritative.
         if let original = try acceptedReceipt(sender: envelope.sender, clientMessageID: envelope.clientMessageID) {
-            guard original.receipt.envelopeDigest == StoredMessage.digest(of: envelope) else {
+            guard original.receipt.envelopeDigest == envelope.digest(sha256: SHA256.hash) else {
                 throw ProtocolError(.invalidEnvelope, "client message id \(envelope.clientMessageID) was already used for a different envelope (message \(original.receipt.messageID)); use a new client message id")
             }
             submission.abort()

@@ -3,9 +3,10 @@ struct BrokerByteWriter {
     private(set) var bytes: [UInt8] = []
 
     mutating func u8(_ v: UInt8) { bytes.append(v) }
-    mutating func u16(_ v: UInt16) { bytes.append(UInt8(v >> 8)); bytes.append(UInt8(v & 0xFF)) }
-    mutating func u32(_ v: UInt32) { for s in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8((v >> UInt32(s)) & 0xFF)) } }
-    mutating func u64(_ v: UInt64) { for s in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8((v >> UInt64(s)) & 0xFF)) } }
+    mutating func u16(_ v: UInt16) { bigEndian(v) }
+    mutating func u32(_ v: UInt32) { bigEndian(v) }
+    mutating func u64(_ v: UInt64) { bigEndian(v) }
+    private mutating func bigEndian(_ v: some FixedWidthInteger) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
     mutating func raw(_ b: [UInt8]) { bytes.append(contentsOf: b) }
     mutating func blob32(_ b: [UInt8]) { u32(UInt32(b.count)); bytes.append(contentsOf: b) }
     mutating func str8(_ s: String) { let b = Array(s.utf8); u8(UInt8(b.count)); bytes.append(contentsOf: b) }
@@ -27,9 +28,15 @@ struct BrokerByteReader {
         return Array(bytes[offset..<offset + n])
     }
     mutating func u8() throws -> UInt8 { try raw(1)[0] }
-    mutating func u16() throws -> UInt16 { try raw(2).reduce(0) { $0 << 8 | UInt16($1) } }
-    mutating func u32() throws -> UInt32 { try raw(4).reduce(0) { $0 << 8 | UInt32($1) } }
-    mutating func u64() throws -> UInt64 { try raw(8).reduce(0) { $0 << 8 | UInt64($1) } }
+    mutating func u16() throws -> UInt16 { Self.bigEndian(try raw(2)) }
+    mutating func u32() throws -> UInt32 { Self.bigEndian(try raw(4)) }
+    mutating func u64() throws -> UInt64 { Self.bigEndian(try raw(8)) }
+
+    /// The big-endian integer `bytes` spell (the broker's one decoder of its big-endian fields; the caller passes
+    /// exactly `T`'s width).
+    static func bigEndian<T: FixedWidthInteger & UnsignedInteger>(_ bytes: some Sequence<UInt8>, as _: T.Type = T.self) -> T {
+        bytes.reduce(0) { $0 << 8 | T($1) }
+    }
     mutating func blob32(max: Int) throws -> [UInt8] {
         let n = Int(try u32())
         guard n <= max else { throw Truncated() }

@@ -46,8 +46,8 @@ final class ReceiptLog: Sendable {
 
         init(encoded: some Collection<UInt8>) {
             let h = BrokerHash.sha256(Array(encoded))
-            high = h[0..<8].reduce(0) { $0 << 8 | UInt64($1) }
-            low = h[8..<16].reduce(0) { $0 << 8 | UInt64($1) }
+            high = BrokerByteReader.bigEndian(h[0..<8])
+            low = BrokerByteReader.bigEndian(h[8..<16])
         }
     }
 
@@ -518,7 +518,7 @@ final class ReceiptLog: Sendable {
         return length <= maxBodyBytes ? length : nil
     }
 
-    static func bigEndianU32(_ bytes: ArraySlice<UInt8>) -> UInt32 { bytes.reduce(0) { $0 << 8 | UInt32($1) } }
+    static func bigEndianU32(_ bytes: ArraySlice<UInt8>) -> UInt32 { BrokerByteReader.bigEndian(bytes) }
 
     static func parseBody(_ body: [UInt8], limits: ProtocolLimits) throws
         -> (receipt: SignedReceipt, encoded: [UInt8], storeID: UInt64, clientID: String, recipients: [ParticipantID]) {

@@ -1,4 +1,5 @@
 public import Foundation
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,22 +25,12 @@ public enum SecureFileWriter {
         }
         // The umask may have narrowed `mode` (fine) but never widen beyond it.
         _ = fchmod(fd, mode)
-        let written = contents.withUnsafeBytes { raw -> Int in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return -1
-                }
-                offset += n
-            }
-            return offset
-        }
-        let syncResult = fsync(fd)
-        close(fd)
-        guard written == contents.count, syncResult == 0 else {
-            throw BrokerError(.io, "cannot write \(path): \(String(cString: strerror(errno))). Check free disk space and permissions.")
+        do {
+            defer { close(fd) }
+            try FileDescriptor(rawValue: fd).writeAll(contents)  // retries EINTR and short writes
+            guard fsync(fd) == 0 else { throw Errno(rawValue: errno) }
+        } catch {
+            throw BrokerError(.io, "cannot write \(path): \(error). Check free disk space and permissions.")
         }
         guard rename(temporary, path) == 0 else {
             throw BrokerError(.io, "cannot rename \(temporary) to \(path): \(String(cString: strerror(errno))).")

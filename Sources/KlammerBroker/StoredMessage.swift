@@ -25,12 +25,7 @@ public struct StoredMessage: Sendable, Equatable {
     }
 
     /// SHA-256 of the canonical envelope (the digest receipts refer to).
-    public var envelopeDigest: SHA256Digest { Self.digest(of: stored.envelope) }
-
-    static func digest(of envelope: Envelope) -> SHA256Digest {
-        // SHA-256 always has 32 bytes, so the initialiser cannot fail.
-        try! SHA256Digest(bytes: BrokerHash.sha256(envelope.canonicalBytes))
-    }
+    public var envelopeDigest: SHA256Digest { stored.envelope.digest(sha256: BrokerHash.sha256) }
 
     /// `u8 version ‖ id16 ‖ u64 acceptedAt ‖ blob32 envelope ‖ signature (§5.5 layout) ‖ blob32 certificate`.
     var encoded: [UInt8] {

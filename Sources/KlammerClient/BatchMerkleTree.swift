@@ -56,8 +56,5 @@ public struct BatchMerkleTree: Sendable {
         return result
     }
 
-    static func hash(_ bytes: [UInt8]) -> SHA256Digest {
-        // SHA-256 output is always 32 bytes.
-        try! SHA256Digest(bytes: SHA256.hash(bytes))
-    }
+    static func hash(_ bytes: [UInt8]) -> SHA256Digest { SHA256Digest(hashOutput: SHA256.hash(bytes)) }
 }

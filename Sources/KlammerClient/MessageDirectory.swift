@@ -1,6 +1,7 @@
 public import Foundation
 public import KlammerCrypto
 public import KlammerProtocol
+import KlammerHex
 import NIOCore
 
 /// The directory a received message is stored in (SPEC.md §5.10), and its offline verification.
@@ -129,7 +130,7 @@ public enum MessageDirectory {
         let entries = receipts.map { r in
             Entry(receipt: r.receipt, acknowledgement: r.acknowledgement.map {
                 AcknowledgementJSON(recipient: $0.statement.recipient, timestampMillis: $0.statement.timestampMillis,
-                                    statementHex: $0.statement.canonicalBytes.map { String(format: "%02x", $0) }.joined(),
+                                    statementHex: Hex.encode($0.statement.canonicalBytes),
                                     signatureBytes: $0.signature.count)
             })
         }

@@ -12,36 +12,15 @@ public import KlammerProtocol
 public enum MessageVerifier {
     /// The bytes the sender's CMS covers (SPEC.md §5.5).
     public static func signedContent(envelope: Envelope, signature: SenderSignature) throws(KlammerClientError) -> [UInt8] {
-        switch signature {
-        case .single:
-            return envelope.canonicalBytes
-        case .batch(let proof):
-            var current = try! SHA256Digest(bytes: SHA256.hash(BatchInclusionProof.leafInput(envelopeDigest: digest(of: envelope))))
-            var path = proof.path[...]
-            for level in BatchInclusionProof.levels(leafIndex: proof.leafIndex, leafCount: proof.leafCount) where level.hasSibling {
-                guard let sibling = path.popFirst() else {
-                    throw KlammerClientError(.verificationFailed, "the batch proof path is shorter than its leaf index and count require")
-                }
-                let input = level.isRightChild
-                    ? BatchInclusionProof.nodeInput(left: sibling, right: current)
-                    : BatchInclusionProof.nodeInput(left: current, right: sibling)
-                current = try! SHA256Digest(bytes: SHA256.hash(input))
-            }
-            guard path.isEmpty else {
-                throw KlammerClientError(.verificationFailed, "the batch proof path is longer than its leaf index and count require")
-            }
-            do {
-                return try BatchRootStatement(leafCount: proof.leafCount, root: current).canonicalBytes
-            } catch {
-                throw KlammerClientError(.verificationFailed, "invalid batch root statement: \(error)")
-            }
+        do {
+            return try signature.signedContent(of: envelope, sha256: SHA256.hash)
+        } catch {
+            throw KlammerClientError(.verificationFailed, "the batch proof does not yield a valid root statement: \(error)")
         }
     }
 
     /// SHA-256 of the canonical envelope bytes.
-    public static func digest(of envelope: Envelope) -> SHA256Digest {
-        try! SHA256Digest(bytes: SHA256.hash(envelope.canonicalBytes))
-    }
+    public static func digest(of envelope: Envelope) -> SHA256Digest { envelope.digest(sha256: SHA256.hash) }
 
     /// Checks 1–3 (everything but the payload).
     public static func verifySignature(envelope: Envelope, signature: SenderSignature, senderCertificate: Certificate,

@@ -108,7 +108,7 @@ final class PayloadSink {
 
     /// Finishes: flushes the file and moves it to its final name, returns the payload and its digest.
     func finish() -> (payload: ReceivedMessage.Payload, digest: SHA256Digest, length: UInt64) {
-        let digest = try! SHA256Digest(bytes: hasher.finalize())
+        let digest = SHA256Digest(hashOutput: hasher.finalize())
         if let path, let partPath {
             if let file {
                 do { try file.synchronize() } catch {

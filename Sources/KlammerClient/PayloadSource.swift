@@ -22,7 +22,7 @@ public enum PayloadSource: Hashable, Sendable {
             length += UInt64(chunk.count)
         }
         // SHA-256 always yields 32 bytes.
-        return (length, try! SHA256Digest(bytes: hasher.finalize()))
+        return (length, SHA256Digest(hashOutput: hasher.finalize()))
     }
 
     /// Calls `body` with consecutive chunks of at most `maxChunk` bytes starting at `offset`.

@@ -17,7 +17,7 @@ public struct PreparedMessage: Sendable {
     public let payload: PayloadSource
 
     /// SHA-256 of the canonical envelope bytes (receipts refer to the message by it).
-    public var envelopeDigest: SHA256Digest { try! SHA256Digest(bytes: SHA256.hash(envelope.canonicalBytes)) }
+    public var envelopeDigest: SHA256Digest { envelope.digest(sha256: SHA256.hash) }
 
     /// Creates a prepared message from parts (e.g. restored from disk).
     public init(envelope: Envelope, signature: SenderSignature, payload: PayloadSource) {

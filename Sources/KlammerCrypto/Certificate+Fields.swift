@@ -1,6 +1,7 @@
 internal import COpenSSL
 internal import COpenSSLShims
 public import Foundation
+import KlammerHex
 
 extension Certificate: CustomStringConvertible {
     /// Subject distinguished name, RFC 2253 one-line form (most specific RDN first), e.g. `CN=Bezirksamt Mitte,O=Land Berlin,C=DE`.
@@ -107,6 +108,6 @@ enum IPAddressText {
             let ok = bytes.withUnsafeBytes { inet_ntop(AF_INET6, $0.baseAddress, &buffer, socklen_t(buffer.count)) != nil }
             if ok { return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
         }
-        return bytes.hexString
+        return Hex.encode(bytes)
     }
 }

@@ -1,6 +1,7 @@
 internal import COpenSSL
 internal import COpenSSLShims
 public import Foundation
+import KlammerHex
 
 extension CertificateAuthority {
     /// Issues a v2 CRL signed by this CA, with cRLNumber and authorityKeyIdentifier extensions.
@@ -35,7 +36,7 @@ extension CertificateAuthority {
 
         for entry in revoked {
             guard let canonical = HexCoding.canonicalSerial(entry.serialNumberHex), !canonical.hasPrefix("-"),
-                  let bytes = HexCoding.decode(canonical), bytes.count <= 20 else {
+                  let bytes = Hex.decode(canonical), bytes.count <= 20 else {
                 throw CryptoError(.invalidParameter, "revoked serial \"\(entry.serialNumberHex)\" is not a hex serial number of at most 20 bytes")
             }
             let serial = try OpenSSLHelpers.makeInteger(bytes)

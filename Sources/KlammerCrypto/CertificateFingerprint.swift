@@ -1,3 +1,5 @@
+import KlammerHex
+
 /// The SHA-256 digest of a certificate's DER encoding: how Klammer pins and registers certificates.
 ///
 /// Equal to `openssl x509 -noout -fingerprint -sha256` (which prints it uppercase with colons);
@@ -15,12 +17,12 @@ public struct CertificateFingerprint: Hashable, Sendable, CustomStringConvertibl
     /// Parses 64 hex digits, upper- or lowercase; colons and spaces are ignored so that OpenSSL's
     /// `AB:CD:…` output is accepted too. Returns `nil` for anything else.
     public init?(hex: String) {
-        guard let bytes = HexCoding.decode(hex, ignoring: [":", " "]), bytes.count == 32 else { return nil }
+        guard let bytes = Hex.decode(hex, ignoring: [":", " "]), bytes.count == 32 else { return nil }
         self.bytes = bytes
     }
 
     /// Lowercase hex, no separators (64 characters).
-    public var hex: String { bytes.hexString }
+    public var hex: String { Hex.encode(bytes) }
 
     public var description: String { "SHA256:\(hex)" }
 
@@ -37,18 +39,5 @@ public struct CertificateFingerprint: Hashable, Sendable, CustomStringConvertibl
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(hex)
-    }
-}
-
-extension Sequence<UInt8> {
-    /// Lowercase hex without separators.
-    var hexString: String {
-        let table: [UInt8] = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for byte in self {
-            out.append(table[Int(byte >> 4)])
-            out.append(table[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

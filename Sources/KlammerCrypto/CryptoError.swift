@@ -11,51 +11,52 @@ public struct CryptoError: Error, CustomStringConvertible, Sendable {
         private let name: String
         private init(_ name: String) { self.name = name }
 
+        /// The stable name, kebab-case like the broker, audit, server and admin-API codes (e.g. `certificate-revoked`).
         public var description: String { name }
 
         /// Input is not valid PEM/DER or not the expected object (certificate, key, CRL, CMS).
-        public static let invalidEncoding = Code("invalidEncoding")
+        public static let invalidEncoding = Code("invalid-encoding")
         /// The key type, curve or digest is not one Klammer allows.
-        public static let unsupportedAlgorithm = Code("unsupportedAlgorithm")
+        public static let unsupportedAlgorithm = Code("unsupported-algorithm")
         /// The key is below the BSI TR-02102-1 minimum (RSA < 3072 bits, EC < 256 bits).
-        public static let weakKey = Code("weakKey")
+        public static let weakKey = Code("weak-key")
         /// The certificate's notAfter is before the verification time.
-        public static let certificateExpired = Code("certificateExpired")
+        public static let certificateExpired = Code("certificate-expired")
         /// The certificate's notBefore is after the verification time.
-        public static let certificateNotYetValid = Code("certificateNotYetValid")
+        public static let certificateNotYetValid = Code("certificate-not-yet-valid")
         /// The certificate's serial number is listed on its issuer's CRL.
-        public static let certificateRevoked = Code("certificateRevoked")
+        public static let certificateRevoked = Code("certificate-revoked")
         /// No chain to a trust anchor could be built (unknown or missing issuer, self-signed but not trusted).
-        public static let untrustedIssuer = Code("untrustedIssuer")
+        public static let untrustedIssuer = Code("untrusted-issuer")
         /// A signature (certificate, CRL, CMS or raw) does not verify.
-        public static let invalidSignature = Code("invalidSignature")
+        public static let invalidSignature = Code("invalid-signature")
         /// The CRL's nextUpdate is before the verification time.
-        public static let crlExpired = Code("crlExpired")
+        public static let crlExpired = Code("crl-expired")
         /// The CRL's lastUpdate is after the verification time.
-        public static let crlNotYetValid = Code("crlNotYetValid")
+        public static let crlNotYetValid = Code("crl-not-yet-valid")
         /// CRL checking is required but no CRL from the certificate's issuer is loaded.
-        public static let crlNotFound = Code("crlNotFound")
+        public static let crlNotFound = Code("crl-not-found")
         /// The certificate may not be used for this purpose (key usage, extended key usage, CA flags).
-        public static let invalidPurpose = Code("invalidPurpose")
+        public static let invalidPurpose = Code("invalid-purpose")
         /// The chain is structurally invalid (path length, a non-CA certificate as issuer, bad extensions).
-        public static let invalidChain = Code("invalidChain")
+        public static let invalidChain = Code("invalid-chain")
         /// A private key does not belong to the given certificate/public key.
-        public static let keyMismatch = Code("keyMismatch")
+        public static let keyMismatch = Code("key-mismatch")
         /// The passphrase for an encrypted key is missing or wrong.
-        public static let wrongPassphrase = Code("wrongPassphrase")
+        public static let wrongPassphrase = Code("wrong-passphrase")
         /// An input exceeds the size limit Klammer accepts.
-        public static let inputTooLarge = Code("inputTooLarge")
+        public static let inputTooLarge = Code("input-too-large")
         /// A file does not exist or cannot be read.
-        public static let fileNotFound = Code("fileNotFound")
+        public static let fileNotFound = Code("file-not-found")
         /// A parameter passed by the caller is invalid (e.g. a malformed SAN, notAfter before notBefore).
-        public static let invalidParameter = Code("invalidParameter")
+        public static let invalidParameter = Code("invalid-parameter")
         /// An encrypted CMS structure has no RecipientInfo for the given certificate: it was not encrypted for it.
-        public static let notARecipient = Code("notARecipient")
+        public static let notARecipient = Code("not-a-recipient")
         /// Decryption failed although the certificate is a recipient: the ciphertext or its authentication tag was
         /// altered, or the key does not open the wrapped content key.
-        public static let decryptionFailed = Code("decryptionFailed")
+        public static let decryptionFailed = Code("decryption-failed")
         /// OpenSSL failed in a way not covered by a more specific code; see ``CryptoError/openSSLErrors``.
-        public static let openSSLFailure = Code("openSSLFailure")
+        public static let openSSLFailure = Code("openssl-failure")
     }
 
     /// The classification of this error.

@@ -72,3 +72,29 @@ public struct BatchInclusionProof: Hashable, Sendable {
         [nodePrefix] + left.bytes + right.bytes
     }
 }
+
+extension BatchInclusionProof {
+    /// The Merkle root this proof yields for `envelopeDigest` (SPEC.md §5.6): the leaf `SHA-256(0x00 ‖ d)`, then at
+    /// each level where the node has a sibling `SHA-256(0x01 ‖ left ‖ right)` with the next path entry on the side
+    /// `levels(leafIndex:leafCount:)` names; promoted levels consume nothing. The one fold broker and client share;
+    /// pass KlammerCrypto's `SHA256.hash`.
+    /// - Throws: INVALID_VALUE when `path` is shorter or longer than index and count require (the initialiser already
+    ///   refuses such a proof, so this is a second guard, not a path a valid proof takes).
+    public func root(envelopeDigest: SHA256Digest, sha256: SHA256Function) throws -> SHA256Digest {
+        var current = SHA256Digest(hashOutput: sha256(Self.leafInput(envelopeDigest: envelopeDigest)))
+        var remaining = path[...]
+        for level in Self.levels(leafIndex: leafIndex, leafCount: leafCount) where level.hasSibling {
+            guard let sibling = remaining.popFirst() else {
+                throw ProtocolError(.invalidValue, "batch proof path is shorter than its leaf index and count require")
+            }
+            let input = level.isRightChild
+                ? Self.nodeInput(left: sibling, right: current)
+                : Self.nodeInput(left: current, right: sibling)
+            current = SHA256Digest(hashOutput: sha256(input))
+        }
+        guard remaining.isEmpty else {
+            throw ProtocolError(.invalidValue, "batch proof path is longer than its leaf index and count require")
+        }
+        return current
+    }
+}

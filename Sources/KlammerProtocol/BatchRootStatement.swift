@@ -1,3 +1,5 @@
+import NIOCore
+
 /// What a batch signature's CMS signs: the Merkle root of a batch of envelope digests
 /// (SPEC.md §5.6). Domain-separated so it can never be confused with an envelope or receipt.
 ///
@@ -24,7 +26,12 @@ public struct BatchRootStatement: Hashable, Sendable {
 
     /// The canonical signed bytes (49 bytes).
     public var canonicalBytes: [UInt8] {
-        Self.domainPrefix + [Self.canonicalVersion, UInt8(leafCount >> 8), UInt8(leafCount & 0xFF)] + root.bytes
+        var out = ByteBuffer()
+        out.writeBytes(Self.domainPrefix)
+        out.writeInteger(Self.canonicalVersion)
+        out.writeInteger(leafCount)
+        out.writeBytes(root.bytes)
+        return out.readBytes(length: out.readableBytes) ?? []
     }
 
     /// Parses canonical bytes strictly.

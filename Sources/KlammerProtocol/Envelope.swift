@@ -179,3 +179,11 @@ public struct Envelope: Hashable, Sendable {
     /// Hashes the canonical bytes.
     public func hash(into hasher: inout Hasher) { hasher.combine(canonicalBytes) }
 }
+
+extension Envelope {
+    /// SHA-256 of the canonical envelope bytes (SPEC.md §5.2): the digest receipts, acknowledgements and batch leaves
+    /// refer to. Pass KlammerCrypto's `SHA256.hash`.
+    public func digest(sha256: SHA256Function) -> SHA256Digest {
+        SHA256Digest(hashOutput: sha256(canonicalBytes))
+    }
+}

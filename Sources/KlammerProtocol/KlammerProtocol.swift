@@ -1,6 +1,10 @@
 /// The version of the Klammer wire protocol this module encodes and decodes.
 public let klammerProtocolVersion: UInt16 = 1
 
+/// The ALPN protocol identifier of the Klammer wire protocol, version 1 (SPEC.md §1.9): TLS contexts offer it by
+/// default, and a broker refuses a connection that negotiated anything else.
+public let klammerALPN = "klammer/1"
+
 // KlammerProtocol: the Klammer wire protocol as pure values and a strict codec (SPEC.md §4–§6).
 //
 // Pipeline (server and client alike; each side decodes with its own limits):

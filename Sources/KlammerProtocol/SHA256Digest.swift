@@ -38,3 +38,16 @@ public struct SHA256Digest: Hashable, Sendable, CustomStringConvertible, Codable
         try c.encode(hex)
     }
 }
+
+/// A SHA-256 function: 32 bytes out for any bytes in. This module computes no hashes; callers pass KlammerCrypto's
+/// `SHA256.hash`, so the protocol rules that need a digest (envelope digest, batch proof fold) stay free of the C layer.
+public typealias SHA256Function = (_ bytes: [UInt8]) -> [UInt8]
+
+extension SHA256Digest {
+    /// Wraps what a SHA-256 function (or a finished SHA-256 hasher) returned. A function that returns other than
+    /// 32 bytes is broken (not bad input), so this traps instead of throwing; use `init(bytes:)` for received bytes.
+    public init(hashOutput: [UInt8]) {
+        precondition(hashOutput.count == 32, "a SHA-256 function returned \(hashOutput.count) bytes instead of 32")
+        self.init(uncheckedBytes: hashOutput)
+    }
+}

@@ -69,3 +69,19 @@ public enum SenderSignature: Hashable, Sendable {
         }
     }
 }
+
+extension SenderSignature {
+    /// The bytes the sender's CMS must cover (SPEC.md §5.5): the canonical envelope (single form), or the batch root
+    /// statement over the root recomputed from the envelope's digest and the inclusion proof (batch form, §5.6).
+    /// Broker and recipients both verify against exactly these bytes; pass KlammerCrypto's `SHA256.hash`.
+    /// - Throws: INVALID_VALUE when a batch proof's path does not fit its index and count.
+    public func signedContent(of envelope: Envelope, sha256: SHA256Function) throws -> [UInt8] {
+        switch self {
+        case .single:
+            return envelope.canonicalBytes
+        case .batch(let proof):
+            let root = try proof.root(envelopeDigest: envelope.digest(sha256: sha256), sha256: sha256)
+            return try BatchRootStatement(leafCount: proof.leafCount, root: root).canonicalBytes
+        }
+    }
+}

@@ -1,3 +1,4 @@
+import KlammerHex
 import NIOCore
 
 /// Strict, bounds-checked reader over one frame body or one canonical structure.
@@ -149,41 +150,8 @@ extension ByteBuffer {
     }
 }
 
-/// Lower-case hexadecimal helpers shared by ids, digests and test vectors.
-enum Hex {
-    static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Decodes hex (either case); whitespace is ignored. Returns nil on any other character or odd length.
-    static func decode(_ string: String) -> [UInt8]? {
-        var out: [UInt8] = []
-        var high: UInt8? = nil
-        for c in string.utf8 {
-            let v: UInt8
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): v = c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): v = c - UInt8(ascii: "A") + 10
-            case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\t"), UInt8(ascii: "\r"): continue
-            default: return nil
-            }
-            if let h = high {
-                out.append(h << 4 | v)
-                high = nil
-            } else {
-                high = v
-            }
-        }
-        return high == nil ? out : nil
-    }
-}
+/// The package's one hex coder, under the name this module's code and its `@testable` tests use.
+typealias Hex = KlammerHex.Hex
 
 extension String {
     /// The longest prefix (whole Unicode scalars) whose UTF-8 form has at most `maxBytes` bytes.

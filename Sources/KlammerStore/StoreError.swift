@@ -1,21 +1,22 @@
 /// An error from the store: a machine-readable `code` and a message that says what is wrong and what to do.
 public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// Error categories the broker can switch on.
+    /// Error categories the broker can switch on. The raw value is the printed name, kebab-case like the other
+    /// Klammer error codes.
     public enum Code: String, Sendable, Equatable {
         /// An fdatasync/fsync or write failed earlier; the store refuses writes until it is reopened.
-        case writePathPoisoned
+        case writePathPoisoned = "write-path-poisoned"
         /// The disk is full (ENOSPC); the write path is poisoned.
-        case diskFull
+        case diskFull = "disk-full"
         /// A size or count limit was exceeded.
-        case tooLarge
+        case tooLarge = "too-large"
         /// Invalid argument (empty id, unknown recipient, …).
-        case invalidArgument
+        case invalidArgument = "invalid-argument"
         /// Data on disk failed verification.
         case corrupt
         /// The lease token is unknown or has expired (the message was redelivered or acked).
-        case leaseNotHeld
+        case leaseNotHeld = "lease-not-held"
         /// The message or blob does not exist.
-        case notFound
+        case notFound = "not-found"
         /// The store is closed.
         case closed
         /// An operating-system call failed.

@@ -1,7 +1,6 @@
 import KlammerCrypto
 
-/// The ALPN protocol identifier of the Klammer wire protocol, version 1.
-public let klammerALPN = "klammer/1"
+// The ALPN identifier `klammerALPN` ("klammer/1") is the wire protocol's: KlammerProtocol defines it.
 
 // Recipe (klammerd --dev): mutual TLS for a NIOPosix server in one call.
 //

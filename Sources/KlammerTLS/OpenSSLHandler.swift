@@ -37,7 +37,8 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
     private var machine = TLSStateMachine()
     private var handshakeInboundBytes = 0
     private var heldInbound = CircularBuffer<ByteBuffer>()
-    private var heldInboundBytes = 0
+    /// Plaintext held back while the authorizer decides (readable for the tests: `private(set)`).
+    private(set) var heldInboundBytes = 0
     private var unflushed = CircularBuffer<PendingWrite>()
     private var flushed = CircularBuffer<PendingWrite>()
     private var bufferedOutboundBytes = 0

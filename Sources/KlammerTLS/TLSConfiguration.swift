@@ -1,4 +1,5 @@
 public import KlammerCrypto
+import KlammerProtocol
 public import NIOCore
 
 /// Everything needed to build a ``TLSContext``: our certificate chain and key, whom we trust, and the policy knobs.

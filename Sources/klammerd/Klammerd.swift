@@ -85,13 +85,7 @@ struct Klammerd: AsyncParsableCommand {
             try await runProduction(configFile: configFile)
             return
         }
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "klammerd")
+        let logger = Self.bootstrapLogging(levelName: logLevel)
         let metricsRegistry = MetricsServer.bootstrapPrometheus()
         let environment: DevEnvironment
         do {

@@ -2,6 +2,7 @@ import Foundation
 import KlammerBroker
 import KlammerConfig
 import KlammerCrypto
+import KlammerProtocol
 import KlammerTLS
 #if canImport(Glibc)
 import Glibc

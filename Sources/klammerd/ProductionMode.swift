@@ -26,13 +26,7 @@ extension Klammerd {
             FileHandle.standardError.write(Data("klammerd: \(error.description)\n".utf8))
             throw ExitCode(64)
         }
-        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "klammerd")
+        let logger = Self.bootstrapLogging(levelName: configuration.logLevel)
         let metricsRegistry = MetricsServer.bootstrapPrometheus()
         let registry = environment.registry
         let brokerConfiguration = try environment.brokerConfiguration()

@@ -3,6 +3,7 @@ import KlammerAdmin
 import KlammerAudit
 import KlammerBroker
 import KlammerCrypto
+import KlammerTestSupport
 import Logging
 import NIOCore
 import NIOPosix
@@ -26,10 +27,11 @@ struct AdminServiceTests {
         init() throws {
             directory = NSTemporaryDirectory() + "klammer-admin-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            ca = try CertificateAuthority.create(commonName: "Admin Test CA", keyKind: .p256)
+            ca = try TestCA("Admin Test CA", keyKind: .p256).authority
             let crl = try ca.makeCRL(revoked: [], nextUpdate: Date() + 86400)
-            let brokerKey = try PrivateKey.generate(.p256)
-            brokerCertificate = try ca.issue(commonName: "broker", publicKey: brokerKey.publicKey, usage: .clientAndServer)
+            let broker = try TestCA(ca).issue("broker", subjectAlternativeNames: [], usage: .clientAndServer)
+            let brokerKey = broker.key
+            brokerCertificate = broker.certificate
             registry = try ParticipantRegistry(path: directory + "/registry.json")
             audit = try AuditLog(path: directory + "/audit.jsonl", signer: try .init(certificate: brokerCertificate, key: brokerKey), checkpointInterval: 1000)
             service = AdminService(
@@ -40,10 +42,7 @@ struct AdminServiceTests {
         deinit { try? FileManager.default.removeItem(atPath: directory) }
 
         func certificatePEM(for id: String, authority: CertificateAuthority? = nil) throws -> String {
-            let key = try PrivateKey.generate(.p256)
-            return try (authority ?? ca).issue(
-                commonName: id, subjectAlternativeNames: ["URI:urn:klammer:participant:\(id)"],
-                publicKey: key.publicKey, usage: .client).pemString
+            try TestCA(authority ?? ca).issue(id).certificate.pemString
         }
 
         func call(_ method: String, _ uri: String, _ body: (some Encodable)? = Optional<String>.none) throws -> AdminService.Response {

@@ -1,6 +1,7 @@
 import Foundation
 import KlammerAudit
 import KlammerCrypto
+import KlammerTestSupport
 import Synchronization
 import Testing
 
@@ -22,10 +23,8 @@ struct AuditLogTests {
         deinit { try? FileManager.default.removeItem(atPath: directory) }
 
         static func makeSigner() throws -> AuditLog.Signer {
-            let ca = try CertificateAuthority.create(commonName: "Audit Test CA", keyKind: .p256)
-            let key = try PrivateKey.generate(.p256)
-            let certificate = try ca.issue(commonName: "audit-test-broker", publicKey: key.publicKey, usage: .clientAndServer)
-            return try AuditLog.Signer(certificate: certificate, key: key)
+            let broker = try TestCA("Audit Test CA", keyKind: .p256).issue("audit-test-broker", subjectAlternativeNames: [], usage: .clientAndServer)
+            return try AuditLog.Signer(certificate: broker.certificate, key: broker.key)
         }
 
         /// Writes `count` participant entries with a checkpoint after every `interval`.

@@ -20,7 +20,7 @@ struct Party {
     let key: PrivateKey
 }
 
-/// A broker over a fresh store and registry in a temp dir, with PKI generated at run time.
+/// A broker over a fresh store and registry in a temp dir, with PKI generated at run time (KlammerTestSupport's `TestCA`).
 final class BrokerFixture {
     let dir: TemporaryDirectory
     let ca: CertificateAuthority
@@ -41,17 +41,16 @@ final class BrokerFixture {
 
     init(participants: [String] = [sender, b, c, d], limits: ProtocolLimits = .default, maxInline: Int = 64 << 10) async throws {
         dir = try TemporaryDirectory()
-        ca = try CertificateAuthority.create(commonName: "Broker Test CA")
-        brokerKey = try PrivateKey.generate(.p256)
-        brokerCertificate = try ca.issue(commonName: "klammer-1", subjectAlternativeNames: ["DNS:localhost"],
-                                         publicKey: brokerKey.publicKey, usage: .server)
+        let testCA = try TestCA("Broker Test CA")
+        ca = testCA.authority
+        let brokerLeaf = try testCA.issue("klammer-1", subjectAlternativeNames: ["DNS:localhost"], usage: .server)
+        brokerKey = brokerLeaf.key
+        brokerCertificate = brokerLeaf.certificate
         registry = try ParticipantRegistry(path: dir.file("registry.json"))
         for id in participants {
-            let key = try PrivateKey.generate(.p256)
-            let cert = try ca.issue(commonName: id, subjectAlternativeNames: ["URI:urn:klammer:participant:\(id)"],
-                                    publicKey: key.publicKey, usage: .client)
-            try registry.add(id: id, name: "Test \(id)", certificate: cert)
-            parties[id] = Party(id: try ParticipantID(id), certificate: cert, key: key)
+            let leaf = try testCA.issue(id)
+            try registry.add(id: id, name: "Test \(id)", certificate: leaf.certificate)
+            parties[id] = Party(id: try ParticipantID(id), certificate: leaf.certificate, key: leaf.key)
         }
         self.limits = limits
         self.maxInline = maxInline

@@ -126,48 +126,60 @@ import KlammerTestSupport
     /// so opening the log costs a fraction of the file in memory (it used to read the whole file and keep every
     /// receipt); every slip reads back exactly.
     @Test func replayAndIndexStaySmallAgainstTheFile() async throws {
-        let dir = try TemporaryDirectory()
-        let messages = 10_000
-        let brokerID = try ParticipantID("broker:klammer-1")
-        let sender = try ParticipantID("ags:13004000"), recipient = try ParticipantID("ags:09162000")
-        func signed(_ kind: Receipt.Kind, _ i: Int) throws -> SignedReceipt {
-            var idBytes = [UInt8](repeating: 0, count: 16)
-            for k in 0..<8 { idBytes[15 - k] = UInt8(truncatingIfNeeded: i >> (8 * k)) }
-            let receipt = try Receipt(kind: kind, messageID: MessageID(bytes: idBytes), envelopeDigest: SHA256Digest(bytes: SHA256.hash(idBytes)),
-                                      sender: sender, recipient: kind == .accepted ? nil : recipient,
-                                      timestampMillis: 1_795_599_000_000 + UInt64(i), brokerID: brokerID,
-                                      reason: kind == .expired ? .expired : nil)
-            // About the size of the broker's real detached CMS (signature plus certificate).
-            return try SignedReceipt(receipt: receipt, brokerSignature: SHA256.hash(idBytes + [kind.rawValue]) + [UInt8](repeating: 0x30, count: 1200))
-        }
-        do {
-            let log = try ReceiptLog(directory: dir.path, limits: .default)
-            for kind in [Receipt.Kind.accepted, .delivered, .expired] {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for i in 0..<messages {
-                        group.addTask {
-                            try await log.record(try signed(kind, i), storeID: UInt64(i + 1), clientMessageID: kind == .accepted ? "client-\(i)" : "",
-                                                 recipients: kind == .accepted ? [recipient] : [])
+        // Memory is measured in processes of their own: this (shared) test process writes the log; one fresh child run
+        // of the test binary opens it into the cold index, a second one into full entries, each as the first thing it
+        // does and against its own baseline (RSS here depends on every earlier test, and a second open in the same
+        // process on the first one's freed memory).
+        let name = "ReceiptLogTests/replayAndIndexStaySmallAgainstTheFile", directoryVariable = "KLAMMER_TEST_RECEIPT_LOG_DIRECTORY"
+        let phaseVariable = "KLAMMER_TEST_RECEIPT_LOG_PHASE", coldKeptVariable = "KLAMMER_TEST_RECEIPT_LOG_COLD_KEPT"
+        let messages = Self.replayMessages
+        let sender = Self.replaySender, recipient = Self.replayRecipient
+        let signed = Self.replaySigned
+        guard IsolatedTest.isChild(name) else {
+            let dir = try TemporaryDirectory()
+            // The measured log, and a small one each child opens first: that faults in the replay's code and the
+            // threads and malloc arenas it uses, so the baseline after it holds everything but the index itself.
+            for (path, count) in [(dir.path, messages), (dir.path("warm-up"), 512)] {
+                let log = try ReceiptLog(directory: path, limits: .default)
+                for kind in [Receipt.Kind.accepted, .delivered, .expired] {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for i in 0..<count {
+                            group.addTask {
+                                try await log.record(try signed(kind, i), storeID: UInt64(i + 1), clientMessageID: kind == .accepted ? "client-\(i)" : "",
+                                                     recipients: kind == .accepted ? [recipient] : [])
+                            }
+                            if i % 256 == 255 { try await group.waitForAll() }
                         }
-                        if i % 256 == 255 { try await group.waitForAll() }
                     }
                 }
+                log.close()
             }
-            log.close()
+            let cold = try #require(try IsolatedTest.runAlone(name, environment: [directoryVariable: dir.path, phaseVariable: "cold"], timeoutSeconds: 75))
+            #expect(cold.passed, "\(cold.failure)")
+            let coldKept = cold.result.stdout.split(separator: "\n").first { $0.hasPrefix("cold-kept-bytes=") }?.split(separator: "=").last
+            let full = try #require(try IsolatedTest.runAlone(name, environment: [directoryVariable: dir.path, phaseVariable: "full",
+                                                                                  coldKeptVariable: coldKept.map(String.init) ?? ""], timeoutSeconds: 75))
+            #expect(full.passed, "\(full.failure)")
+            return
         }
-        let fileBytes = try #require(try FileManager.default.attributesOfItem(atPath: dir.file("receipts.klog"))[.size] as? Int)
+        let phase = ProcessInfo.processInfo.environment[phaseVariable]
+        _ = try IsolatedTest.runAlone(name)
+        let dir = try #require(ProcessInfo.processInfo.environment[directoryVariable].map { URL(fileURLWithPath: $0) })
+        let brokerID = Self.replayBrokerID
+        let fileBytes = try #require(try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("receipts.klog").path)[.size] as? Int)
         #expect(fileBytes > 3 * messages * 1200)
 
         // Every message is finished (expired for its only recipient). Opened past the dedupe window they all go to
         // the cold index: far smaller, and the slips are rebuilt from their records.
         // Replay demotes every 1024 records here (65,536 by default), so the full entries never pile up.
-        var coldKept: Int?
-        do {
+        let warmUp = dir.appendingPathComponent("warm-up").path
+        if phase == "cold" {
+            try ReceiptLog(directory: warmUp, limits: .default, demoteBefore: .max, demoteEvery: 1024).close()
             let (cold, kept, peak) = try Self.measured { try ReceiptLog(directory: dir.path, limits: .default, demoteBefore: .max, demoteEvery: 1024) }
-            coldKept = kept
             defer { cold.close() }
             if let kept, let peak {
                 print("receipt log, cold index: \(messages) messages keep \(kept / 1024) KiB (\(kept / messages) B/message), peak growth while replaying \(peak / 1024) KiB")
+                print("cold-kept-bytes=\(kept)")
                 #expect(kept < messages * 500, "the cold index of \(messages) messages keeps \(kept) bytes")
             }
             let counts = cold.counts
@@ -190,8 +202,12 @@ import KlammerTestSupport
             try await cold.record(late, storeID: 0, clientMessageID: "", recipients: [])
             try await cold.record(try signed(.delivered, 7), storeID: 0, clientMessageID: "", recipients: [])
             #expect(try cold.slip(try signed(.accepted, 7).receipt.messageID)?.receipts.count == 4)
+            return
         }
 
+        #expect(phase == "full")
+        let coldKept = ProcessInfo.processInfo.environment[coldKeptVariable].flatMap { Int($0) }
+        try ReceiptLog(directory: warmUp, limits: .default).close()
         let (log, hotKept, peak) = try Self.measured { try ReceiptLog(directory: dir.path, limits: .default) }
         defer { log.close() }
         let counts = log.counts
@@ -220,6 +236,23 @@ import KlammerTestSupport
 }
 
 extension ReceiptLogTests {
+    static let replayMessages = 10_000
+    static let replayBrokerID = try! ParticipantID("broker:klammer-1")
+    static let replaySender = try! ParticipantID("ags:13004000"), replayRecipient = try! ParticipantID("ags:09162000")
+
+    /// Receipt `kind` of message `i` in `replayAndIndexStaySmallAgainstTheFile` (the same bytes in the writing parent
+    /// and the measuring child).
+    @Sendable static func replaySigned(_ kind: Receipt.Kind, _ i: Int) throws -> SignedReceipt {
+        var idBytes = [UInt8](repeating: 0, count: 16)
+        for k in 0..<8 { idBytes[15 - k] = UInt8(truncatingIfNeeded: i >> (8 * k)) }
+        let receipt = try Receipt(kind: kind, messageID: MessageID(bytes: idBytes), envelopeDigest: SHA256Digest(bytes: SHA256.hash(idBytes)),
+                                  sender: replaySender, recipient: kind == .accepted ? nil : replayRecipient,
+                                  timestampMillis: 1_795_599_000_000 + UInt64(i), brokerID: replayBrokerID,
+                                  reason: kind == .expired ? .expired : nil)
+        // About the size of the broker's real detached CMS (signature plus certificate).
+        return try SignedReceipt(receipt: receipt, brokerSignature: SHA256.hash(idBytes + [kind.rawValue]) + [UInt8](repeating: 0x30, count: 1200))
+    }
+
     /// Opens a log and returns it with the resident memory it keeps and the peak growth while opening, in bytes.
     /// `malloc_trim` before each reading returns freed heap pages to the system, so memory the allocator merely
     /// keeps (from the write phase, or the transient replay buffers) does not count.

@@ -89,7 +89,11 @@ final class FrameTap: Sendable {
         // Window 10, chunk limit 8: 8 + 2 bytes, then nothing until the broker grants more.
         #expect(try await takeChunk().data.readableBytes == 8)
         #expect(try await takeChunk().data.readableBytes == 2)
-        try await Task.sleep(for: .milliseconds(50))
+        // Event, not a pause: once the upload is parked waiting for WINDOW_UPDATE it has written everything it was
+        // going to write without one (frames reach the tap synchronously), so nothing may be pending.
+        let parked = ContinuousClock.now + .seconds(20)
+        while await client.windowWaiters.isEmpty, ContinuousClock.now < parked { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(await client.windowWaiters.count == 1, "the upload is not waiting for window")
         #expect(tap.pending.isEmpty)
         await client.handle(.windowUpdate(Frame.WindowUpdate(increment: 20)))
         while received.count < 25 { _ = try await takeChunk() }

@@ -7,30 +7,27 @@ import KlammerTestSupport
 /// A temporary directory removed when released.
 typealias TempDir = TemporaryDirectory
 
-/// A throwaway CA with participants, generated at run time (no key is ever committed).
+/// A throwaway CA with participants, generated at run time (KlammerTestSupport's `TestCA`; no key is ever
+/// committed), written to a temporary directory for the tools.
 struct TestPKI {
-    let ca: CertificateAuthority
+    let testCA: TestCA
+    var ca: CertificateAuthority { testCA.authority }
     let directory: TempDir
 
     init() throws {
         directory = try TempDir()
-        ca = try CertificateAuthority.create(commonName: "Klammer Client Test CA", organization: "Tests", keyKind: .p256)
-        try ca.certificate.pemString.write(toFile: caPath, atomically: true, encoding: .utf8)
+        testCA = try TestCA("Klammer Client Test CA", organization: "Tests", keyKind: .p256)
+        try directory.write("ca.pem", testCA.certificate.pemString)
     }
 
     var caPath: String { directory.file("ca.pem") }
-    var trustStore: TrustStore { TrustStore(anchors: [ca.certificate]) }
+    var trustStore: TrustStore { testCA.trustStore }
 
     /// Issues a participant certificate + key, writes them as `<id>.pem` / `<id>.key`.
     func participant(_ id: String) throws -> (credentials: ClientCredentials, certPath: String, keyPath: String) {
-        let key = try PrivateKey.generate(.p256)
-        let certificate = try ca.issue(commonName: id, subjectAlternativeNames: ["URI:urn:klammer:participant:\(id)"],
-                                       publicKey: key.publicKey, usage: .client)
-        let name = id.replacingOccurrences(of: ":", with: "-")
-        let certPath = directory.file("\(name).pem"), keyPath = directory.file("\(name).key")
-        try certificate.pemString.write(toFile: certPath, atomically: true, encoding: .utf8)
-        try key.pkcs8PEM.write(toFile: keyPath, atomically: true, encoding: .utf8)
-        return (try ClientCredentials(certificateChain: [certificate], privateKey: key, trustStore: trustStore), certPath, keyPath)
+        let leaf = try testCA.issue(id)
+        let (certPath, keyPath) = try leaf.write(to: directory, as: id.replacingOccurrences(of: ":", with: "-"))
+        return (try ClientCredentials(certificateChain: [leaf.certificate], privateKey: leaf.key, trustStore: trustStore), certPath, keyPath)
     }
 }
 

@@ -10,7 +10,7 @@ import Testing
         } catch let error as CryptoError {
             #expect(error.code == .invalidEncoding)
             #expect(!error.openSSLErrors.isEmpty)
-            #expect(error.description.contains("invalidEncoding"))
+            #expect(error.description.contains("invalid-encoding"))
         }
         #expect(CryptoError.drainOpenSSLErrors().isEmpty)
     }
@@ -18,6 +18,6 @@ import Testing
     @Test func codesCompareAndDescribe() {
         #expect(CryptoError.Code.certificateRevoked == .certificateRevoked)
         #expect(CryptoError.Code.certificateRevoked != .certificateExpired)
-        #expect(CryptoError.Code.weakKey.description == "weakKey")
+        #expect(CryptoError.Code.weakKey.description == "weak-key")
     }
 }

@@ -7,7 +7,7 @@ typealias TempDir = TemporaryDirectory
 
 /// Shared fixtures: generating keys costs time, so tests share one CA where they do not need their own.
 enum Fixtures {
-    static let ca: CertificateAuthority = try! CertificateAuthority.create(commonName: "Klammer Test CA", organization: "Land Berlin")
+    static let ca: CertificateAuthority = try! TestCA("Klammer Test CA", organization: "Land Berlin").authority
 }
 
 /// Runs the `openssl` command-line tool (interop oracle) in `directory`.

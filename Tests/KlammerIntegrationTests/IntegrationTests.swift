@@ -96,7 +96,14 @@ import Testing
     /// A building application of `largeDocumentBytes` (1 GiB in the large size) streamed from a file on disk, kept
     /// by the broker across a SIGKILL, received into a directory and hashed from disk: the test process never holds
     /// it in memory. The district's Nachforderung and the answer follow (in reply to).
+    /// The test process's growth is measured in a child run of its own (IsolatedTest), against a baseline it takes
+    /// itself: the shared test process's RSS says what the tests before it left behind.
     @Test func largeBuildingApplicationStreamsFromAndToDisk() async throws {
+        if let child = try IsolatedTest.runAlone("IntegrationTests/largeBuildingApplicationStreamsFromAndToDisk",
+                                                 timeoutSeconds: 2 * Int(Size.current.deadline.components.seconds) + 120) {
+            #expect(child.passed, "\(child.failure)")
+            return
+        }
         try await Scenario.with(only: [Self.neubrandenburg, Self.seenplatte]) { scenario in
         let bytes = scenario.size.largeDocumentBytes
         var started = Date()

@@ -20,13 +20,16 @@ import Testing
         }
     }
 
+    /// Every saved regression of the target, and the SPEC.md vectors as seed inputs with them (the directories may
+    /// hold only `.gitkeep`: the test must not pass on no input at all).
     @Test(arguments: FuzzTarget.allCases)
     func savedRegressionsStayFixed(target: FuzzTarget) throws {
         let directory = Self.testsDirectory.appendingPathComponent("FuzzRegressions/\(target.rawValue)")
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { !$0.hasPrefix(".") }
-        for name in names {
-            let data = try Data(contentsOf: directory.appendingPathComponent(name))
-            data.withUnsafeBytes { target.run($0) }
-        }
+        var inputs = try names.map { [UInt8](try Data(contentsOf: directory.appendingPathComponent($0))) }
+        inputs += Vectors.all.compactMap { Hex.decode($0.hex) }
+        #expect(inputs.count >= names.count + Vectors.all.count && inputs.count > 0,
+                "\(inputs.count) inputs for \(target): \(names.count) saved regressions, \(Vectors.all.count) SPEC.md vectors")
+        for input in inputs { input.withUnsafeBytes { target.run($0) } }
     }
 }

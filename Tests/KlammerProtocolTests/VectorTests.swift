@@ -43,6 +43,15 @@ import Testing
 
     /// SPEC.md carries the same vectors as `Vectors.all`, marked `<!-- vector: name -->` + a hex block.
     @Test func specMatchesTests() throws {
+        let inSpec = try Self.specVectors()
+        for (name, hex) in Vectors.all {
+            #expect(inSpec[name] == hex, "SPEC.md vector '\(name)' differs from the tests")
+        }
+        #expect(Set(inSpec.keys) == Set(Vectors.all.map(\.name)))
+    }
+
+    /// The vectors in SPEC.md by name (lower-case hex): each `<!-- vector: name -->` line followed by a ```hex block.
+    static func specVectors() throws -> [String: String] {
         let specURL = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("SPEC.md")
@@ -67,9 +76,6 @@ import Testing
             }
             i += 1
         }
-        for (name, hex) in Vectors.all {
-            #expect(inSpec[name] == hex, "SPEC.md vector '\(name)' differs from the tests")
-        }
-        #expect(Set(inSpec.keys) == Set(Vectors.all.map(\.name)))
+        return inSpec
     }
 }

@@ -129,7 +129,7 @@ import Testing
             #expect(now >= before + 1)  // other suites in this process may refuse peers too
 
             // A certificate of another CA is still refused in the TLS handshake, and counted there.
-            let tlsSeries = #"klammer_tls_handshake_failures_total{reason="certificateVerificationFailed"}"#
+            let tlsSeries = #"klammer_tls_handshake_failures_total{reason="certificate-verification-failed"}"#
             let tlsBefore = Self.sample(try Self.get(base + "/metrics").body, tlsSeries)
             let otherCA = try CertificateAuthority.create(commonName: "Other CA")
             let key = try PrivateKey.generate(.p256)

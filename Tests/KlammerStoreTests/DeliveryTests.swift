@@ -200,9 +200,12 @@ import Testing
         var store = try await KlammerStore.open(c)
         let before = io.datasyncCount
         for i in 0..<50 { _ = try await store.append(msg("a", "\(i)")) }
-        try await Task.sleep(for: .milliseconds(100))
-        let syncs = io.datasyncCount - before
-        #expect(syncs >= 1 && syncs < 50, "\(syncs) fdatasyncs for 50 batched appends")
+        // Confirmed before they are synced: fewer fdatasyncs than appends so far. Then the event, not a guessed pause:
+        // without another append the delay timer syncs them (bounded wait, 20 s for a 20 ms delay on a loaded machine).
+        let confirmed = io.datasyncCount - before
+        #expect(confirmed < 50, "\(confirmed) fdatasyncs for 50 batched appends")
+        let synced = await io.waitForDatasyncs(moreThan: before, timeout: .seconds(20))
+        #expect(synced, "no fdatasync within 20 s of 50 batched appends (maxDelay 20 ms)")
         await store.close()
         store = try await KlammerStore.open(testConfig(dir))
         #expect(try store.ids("bob").count == 50)

@@ -32,6 +32,16 @@ final class FaultyFileIO: FileIO {
     let faults = Mutex(Faults())
 
     var datasyncCount: Int { faults.withLock { $0.datasyncs } }
+
+    /// Waits (bounded, polling every millisecond) until more than `count` fdatasyncs happened; false at the timeout.
+    func waitForDatasyncs(moreThan count: Int, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while datasyncCount <= count {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return true
+    }
     func set(datasync: Int32? = nil, write: Int32? = nil) {
         faults.withLock { $0.failDatasync = datasync; $0.failWrite = write }
     }

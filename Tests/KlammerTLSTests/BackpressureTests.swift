@@ -18,7 +18,7 @@ import Testing
         let client = try await connectClient(port: server.port, context: try PKI.clientContext { $0.maxBufferedOutboundBytes = limit },
                                              logger: logs.logger, recorder: recorder)
         #expect(await eventually { recorder.identity != nil && server.allRecorders.first?.identity != nil })
-        try await Task.sleep(for: .milliseconds(20))  // let the server switch autoRead off
+        #expect(await eventually { server.allRecorders.first?.with({ $0.readsPaused }) == true }, "the server did not switch autoRead off")
 
         let chunkSize = 64 * 1024
         struct Outcome: Sendable { var whileWritable = 0; var accepted = 0; var refused = 0; var held = 0; var channelPending = 0 }
@@ -51,7 +51,7 @@ import Testing
         #expect(outcome.held <= limit)
         // Ciphertext queued in the channel stays near the high-water mark: at most one encrypted slice beyond it.
         #expect(pending <= 64 * 1024 + OpenSSLHandler.writeSliceSize + 4096, "channel pending bytes: \(pending)")
-        #expect(logs.contains("TLS write refused: outboundBufferLimitExceeded"))
+        #expect(logs.contains("TLS write refused: outbound-buffer-limit-exceeded"))
 
         // The peer reads again: everything accepted arrives, the handler's backlog drains.
         let serverChannel = try #require(server.allRecorders.first?.with { $0.channel })

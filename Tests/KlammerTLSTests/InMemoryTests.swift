@@ -95,7 +95,7 @@ import Testing
         pair.server.embeddedEventLoop.advanceTime(by: .milliseconds(1))
         #expect(!pair.server.isActive)
         #expect(pair.serverRecorder.tlsErrors.first?.code == .handshakeTimeout)
-        #expect(pair.logs.contains("TLS connection refused: handshakeTimeout: the handshake did not complete within 300"))
+        #expect(pair.logs.contains("TLS connection refused: handshake-timeout: the handshake did not complete within 300"))
     }
 
     @Test func stateMachineIgnoresLateAuthorizationAnswers() {

@@ -6,10 +6,6 @@ import NIOPosix
 import Testing
 
 @Suite struct LoopbackTests {
-    @Test func alpnIdentifier() {
-        #expect(klammerALPN == "klammer/1")
-    }
-
     @Test func mutualTLSBothWaysOverLoopback() async throws {
         let logs = LogCapture()
         let server = try await TestServer(context: try PKI.serverContext(), logger: logs.logger, echo: true)

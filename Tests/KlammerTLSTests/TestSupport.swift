@@ -10,26 +10,23 @@ import Synchronization
 /// A temporary directory removed when the value is deinitialised.
 typealias TempDir = TemporaryDirectory
 
-/// A leaf certificate with its key.
-struct Identity: Sendable {
-    let certificate: Certificate
-    let key: PrivateKey
-}
+/// A leaf certificate with its key (the shared test PKI's leaf).
+typealias Identity = TestLeaf
 
-/// Test PKI generated at run time: one CA, a server and a client identity. Shared because key generation costs time.
+/// Test PKI generated at run time (KlammerTestSupport's `TestCA`): one CA, a server and a client identity. Shared
+/// because key generation costs time.
 enum PKI {
-    static let ca = try! CertificateAuthority.create(commonName: "Klammer TLS Test CA", organization: "Land Berlin")
+    static let ca = try! TestCA("Klammer TLS Test CA", organization: "Land Berlin").authority
     static let server = try! issue(by: ca, "broker.test", usage: .server)
     static let client = try! issue(by: ca, "participant-a", usage: .client)
-    static let otherCA = try! CertificateAuthority.create(commonName: "Foreign CA")
-    static var trust: TrustStore { TrustStore(anchors: [ca.certificate]) }
+    static let otherCA = try! TestCA("Foreign CA").authority
+    static var trust: TrustStore { TestCA(ca).trustStore }
 
+    /// Every TLS test leaf names the loopback host and address, valid for a day unless given.
     static func issue(by ca: CertificateAuthority, _ name: String, usage: CertificateAuthority.Usage,
                       notBefore: Date = .now - 300, notAfter: Date = .now + 86400, kind: KeyKind = .p256) throws -> Identity {
-        let key = try PrivateKey.generate(kind)
-        let cert = try ca.issue(commonName: name, subjectAlternativeNames: ["DNS:localhost", "IP:127.0.0.1"],
-                                publicKey: key.publicKey, usage: usage, notBefore: notBefore, notAfter: notAfter)
-        return Identity(certificate: cert, key: key)
+        try TestCA(ca).issue(name, subjectAlternativeNames: TestCA.loopbackNames, usage: usage, kind: kind,
+                             notBefore: notBefore, notAfter: notAfter)
     }
 
     static func serverContext(_ identity: Identity = server, trust: TrustStore = trust, configure: (inout TLSConfiguration) -> Void = { _ in }) throws -> TLSContext {
@@ -90,6 +87,8 @@ final class Recorder: Sendable {
         var errors: [any Error] = []
         var inactive = false
         var active = false
+        /// The server turned autoRead off after authorizing (`pauseReads`).
+        var readsPaused = false
         var channel: (any Channel)?
     }
     private let state = Mutex(State())
@@ -130,7 +129,8 @@ final class RecordingHandler: ChannelInboundHandler {
         if let event = event as? TLSEvent {
             recorder.with { $0.events.append(event) }
             if pauseReadsWhenAuthorized, case .authorized = event {
-                context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+                let recorder = recorder
+                context.channel.setOption(ChannelOptions.autoRead, value: false).whenSuccess { recorder.with { $0.readsPaused = true } }
             }
         }
         context.fireUserInboundEventTriggered(event)

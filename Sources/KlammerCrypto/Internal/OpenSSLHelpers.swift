@@ -1,6 +1,7 @@
 internal import COpenSSL
 internal import COpenSSLShims
 internal import Foundation
+import KlammerHex
 
 /// Small, allocation-safe helpers at the C boundary. Every BIO/object created here is freed here.
 enum OpenSSLHelpers {
@@ -93,7 +94,7 @@ enum OpenSSLHelpers {
         if count == 0 { return "00" }
         var bytes = [UInt8](repeating: 0, count: count)
         _ = BN_bn2bin(bn, &bytes)
-        let hex = bytes.hexString
+        let hex = Hex.encode(bytes)
         return ASN1_STRING_type(integer) == V_ASN1_NEG_INTEGER ? "-" + hex : hex
     }
 

@@ -20,7 +20,7 @@ struct RefusalReporter: Sendable {
         guard Self.isReported(error.code) else { return }
         var details: [String: String] = [:]
         if let envelope {
-            details["envelope_sha256"] = (try? SHA256Digest(bytes: SHA256.hash(envelope.canonicalBytes)))?.hex ?? ""
+            details["envelope_sha256"] = envelope.digest(sha256: SHA256.hash).hex
             details["envelope_sender"] = envelope.sender.rawValue
             details["client_message_id"] = String(envelope.clientMessageID.prefix(128))
             details["recipients"] = envelope.recipients.prefix(16).map(\.rawValue).joined(separator: ",")

@@ -5,6 +5,7 @@ import KlammerProtocol
 import KlammerServer
 import KlammerStore
 import KlammerTLS
+import KlammerTestSupport
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -18,22 +19,20 @@ struct TestIdentity: Sendable {
     let key: PrivateKey
 }
 
-/// PKI generated at run time, shared by the suite (key generation costs time).
+/// PKI generated at run time (KlammerTestSupport's `TestCA`), shared by the suite (key generation costs time).
 enum TestPKI {
-    static let ca = try! CertificateAuthority.create(commonName: "Klammer Server Test CA")
+    static let ca = try! TestCA("Klammer Server Test CA").authority
     static let broker = try! issue("klammer-test-broker", usage: .clientAndServer, san: ["DNS:localhost", "IP:127.0.0.1"])
     static let a = try! issue("ags:13004000")
     static let b = try! issue("ags:09162000")
     static let c = try! issue("ags:11000000")
     /// Same CA, never registered.
     static let stranger = try! issue("ags:01001000")
-    static var trust: TrustStore { TrustStore(anchors: [ca.certificate]) }
+    static var trust: TrustStore { TestCA(ca).trustStore }
 
     static func issue(_ id: String, usage: CertificateAuthority.Usage = .client, san: [String]? = nil) throws -> TestIdentity {
-        let key = try PrivateKey.generate(.p256)
-        let cert = try ca.issue(commonName: id, subjectAlternativeNames: san ?? ["URI:urn:klammer:participant:\(id)"],
-                                publicKey: key.publicKey, usage: usage)
-        return TestIdentity(id: id, certificate: cert, key: key)
+        let leaf = try TestCA(ca).issue(id, subjectAlternativeNames: san, usage: usage)
+        return TestIdentity(id: id, certificate: leaf.certificate, key: leaf.key)
     }
 }
 

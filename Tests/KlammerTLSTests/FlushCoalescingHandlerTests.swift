@@ -1,4 +1,4 @@
-import KlammerProtocol
+import KlammerTLS
 import NIOCore
 import NIOEmbedded
 import Testing
