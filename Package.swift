@@ -250,7 +250,8 @@ let package = Package(
 
         // MARK: Tests
         // Helpers the test targets share: running our executables with a timeout, temporary directories,
-        // /proc memory readers, a test run alone in a child process, the test PKI, test payloads. Not a product.
+        // /proc memory readers, a test run alone in a child process, the test PKI, test payloads, a running klammerd
+        // with its start-up lines read and a production setup for it. Not a product.
         .target(
             name: "KlammerTestSupport",
             dependencies: ["KlammerCrypto"],  // TestCA: the one test PKI builder
@@ -326,7 +327,7 @@ let package = Package(
             name: "KlammerAdminTests",
             dependencies: [
                 "KlammerAdmin", "KlammerAudit", "KlammerBroker", "KlammerCrypto", "KlammerStore", "klammerd", "klammerctl",
-                "KlammerTestSupport", "KlammerdTestSupport",
+                "KlammerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -336,19 +337,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The klammerd harness KlammerdTests and KlammerAdminTests share: a running daemon with its start-up lines
-        // read, a production setup (CA, CRL, broker certificate, klammer.yaml), an openssl s_client probe.
-        .target(
-            name: "KlammerdTestSupport",
-            dependencies: ["KlammerCrypto", "KlammerTestSupport"],
-            path: "Tests/KlammerdTestSupport",
-            swiftSettings: swiftSettings
-        ),
         // The daemon executable: its dev banner, production start, environment, reload and refusal recording.
         .testTarget(
             name: "KlammerdTests",
             dependencies: [
-                "klammerd", "klammerctl", "klammer", "KlammerTestSupport", "KlammerdTestSupport",
+                "klammerd", "klammerctl", "klammer", "KlammerTestSupport",
                 "KlammerAdmin", "KlammerAudit", "KlammerConfig", "KlammerCrypto", "KlammerProtocol", "KlammerServer",
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -3,7 +3,6 @@ import KlammerAdmin
 import KlammerAudit
 import KlammerCrypto
 import KlammerTestSupport
-import KlammerdTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

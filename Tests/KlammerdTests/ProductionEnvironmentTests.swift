@@ -1,6 +1,6 @@
 import Foundation
 import KlammerConfig
-import KlammerdTestSupport
+import KlammerTestSupport
 import Testing
 @testable import klammerd
 

@@ -2,7 +2,6 @@ import Foundation
 import KlammerAdmin
 import KlammerCrypto
 import KlammerTestSupport
-import KlammerdTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

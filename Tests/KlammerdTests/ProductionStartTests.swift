@@ -1,7 +1,6 @@
 import Foundation
 import KlammerCrypto
 import KlammerTestSupport
-import KlammerdTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

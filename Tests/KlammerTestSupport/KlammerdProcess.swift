@@ -1,5 +1,4 @@
 public import Foundation
-import KlammerTestSupport
 
 /// A running `klammerd` (dev or production mode) with its start-up lines read: the broker port, the admin socket
 /// and (on request) the admin TLS port. Interrupted (SIGINT) when released if still running.

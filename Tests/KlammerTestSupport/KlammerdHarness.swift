@@ -1,6 +1,5 @@
 import Foundation
 public import KlammerCrypto
-public import KlammerTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,13 +25,13 @@ public enum KlammerdHarness {
     /// A CA, CRL and broker certificate/key in `directory` and a klammer.yaml using them (relative paths).
     @discardableResult
     public static func writeProductionSetup(in directory: String) throws -> (config: String, ca: CertificateAuthority) {
-        let ca = try CertificateAuthority.create(commonName: "Test Production CA", keyKind: .p256)
-        let crl = try ca.makeCRL(revoked: [], nextUpdate: Date() + 7 * 86400)
-        let key = try PrivateKey.generate(.p256)
-        let broker = try ca.issue(commonName: "klammer-test-broker", subjectAlternativeNames: ["DNS:localhost", "IP:127.0.0.1"], publicKey: key.publicKey, usage: .clientAndServer)
+        let ca = try TestCA("Test Production CA")
+        let crl = try ca.authority.makeCRL(revoked: [], nextUpdate: Date() + 7 * 86400)
+        let broker = try ca.issue("klammer-test-broker", subjectAlternativeNames: TestCA.loopbackNames, usage: .clientAndServer)
+        let key = broker.key
         try ca.certificate.pemString.write(toFile: directory + "/ca.pem", atomically: true, encoding: .utf8)
         try crl.pemString.write(toFile: directory + "/crl.pem", atomically: true, encoding: .utf8)
-        try broker.pemString.write(toFile: directory + "/broker.pem", atomically: true, encoding: .utf8)
+        try broker.certificate.pemString.write(toFile: directory + "/broker.pem", atomically: true, encoding: .utf8)
         _ = FileManager.default.createFile(atPath: directory + "/broker.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
         chmod(directory + "/broker.key", 0o600)
         let config = directory + "/klammer.yaml"
@@ -50,7 +49,7 @@ public enum KlammerdHarness {
             log:
               level: warning
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        return (config, ca)
+        return (config, ca.authority)
     }
 
     /// `openssl s_client` with a client certificate: sends one line, returns what the broker sent back. Bounded:
