@@ -10,6 +10,7 @@ import PackageDescription
 //   KlammerTLS     -- OpenSSL-backed SwiftNIO channel handler, TLS policy, mutual-TLS identity, flush coalescing
 //   KlammerStore   -- crash-safe file-backed log, queues, blobs (no networking)
 //   KlammerBroker  -- registry, routing policy, signature checks, receipts (no sockets)
+//   KlammerPKI     -- the operator CA directory of SPEC.md §8 (klammerctl pki, dev-mode participants)
 //   KlammerServer  -- bootstraps, pipelines, service lifecycle, dev-mode PKI
 //   klammerd / klammerctl / klammer -- thin executables
 
@@ -28,6 +29,7 @@ let package = Package(
         .library(name: "KlammerProtocol", targets: ["KlammerProtocol"]),
         .library(name: "KlammerStore", targets: ["KlammerStore"]),
         .library(name: "KlammerClient", targets: ["KlammerClient"]),
+        .library(name: "KlammerPKI", targets: ["KlammerPKI"]),
         .executable(name: "klammerd", targets: ["klammerd"]),
         .executable(name: "klammerctl", targets: ["klammerctl"]),
         .executable(name: "klammer", targets: ["klammer"]),
@@ -112,7 +114,7 @@ let package = Package(
         .target(
             name: "KlammerServer",
             dependencies: [
-                "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerStore", "KlammerBroker",
+                "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerStore", "KlammerBroker", "KlammerPKI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -131,7 +133,14 @@ let package = Package(
                 "KlammerProtocol",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The operator's CA directory (SPEC.md §8): create, issue, revoke, CRLs, the certificate database.
+        .target(
+            name: "KlammerPKI",
+            dependencies: ["KlammerCrypto", "KlammerBroker"],
             swiftSettings: swiftSettings
         ),
         // The hash-chained, broker-signed audit log (no networking).
@@ -144,7 +153,7 @@ let package = Package(
         .target(
             name: "KlammerAdmin",
             dependencies: [
-                "KlammerAudit", "KlammerBroker", "KlammerCrypto", "KlammerTLS",
+                "KlammerAudit", "KlammerBroker", "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -181,7 +190,7 @@ let package = Package(
         .executableTarget(
             name: "klammerctl",
             dependencies: [
-                "KlammerCrypto", "KlammerBroker", "KlammerAudit", "KlammerAdmin",
+                "KlammerCrypto", "KlammerBroker", "KlammerAudit", "KlammerAdmin", "KlammerPKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -221,6 +230,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -240,7 +250,8 @@ let package = Package(
 
         // MARK: Tests
         // Helpers the test targets share: running our executables with a timeout, temporary directories,
-        // /proc memory readers, a test run alone in a child process, the test PKI, test payloads. Not a product.
+        // /proc memory readers, a test run alone in a child process, the test PKI, test payloads, a running klammerd
+        // with its start-up lines read and a production setup for it. Not a product.
         .target(
             name: "KlammerTestSupport",
             dependencies: ["KlammerCrypto"],  // TestCA: the one test PKI builder
@@ -259,6 +270,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -285,6 +297,7 @@ let package = Package(
                 "KlammerAdmin", "klammerctl", "KlammerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -293,6 +306,11 @@ let package = Package(
         .testTarget(
             name: "KlammerctlTests",
             dependencies: ["KlammerCrypto", "klammerctl", "KlammerTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "KlammerPKITests",
+            dependencies: ["KlammerPKI", "KlammerCrypto"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -308,13 +326,24 @@ let package = Package(
         .testTarget(
             name: "KlammerAdminTests",
             dependencies: [
-                "KlammerAdmin", "KlammerAudit", "KlammerBroker", "KlammerCrypto", "KlammerServer", "klammerd", "klammerctl", "KlammerTestSupport",
+                "KlammerAdmin", "KlammerAudit", "KlammerBroker", "KlammerCrypto", "KlammerStore", "klammerd", "klammerctl",
+                "KlammerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The daemon executable: its dev banner, production start, environment, reload and refusal recording.
+        .testTarget(
+            name: "KlammerdTests",
+            dependencies: [
+                "klammerd", "klammerctl", "klammer", "KlammerTestSupport",
+                "KlammerAdmin", "KlammerAudit", "KlammerConfig", "KlammerCrypto", "KlammerProtocol", "KlammerServer",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,10 +1,16 @@
-import Foundation
+public import Foundation
+import KlammerTLS
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A blocking client for the admin API (what `klammerctl` uses): one connection per call, `Connection: close`,
-/// the answer read to EOF with a size limit and a receive timeout, so a stuck daemon cannot hang the CLI.
+/// The client of the admin API (what `klammerctl` uses): one HTTP/1.1 connection per call (`Connection: close`)
+/// over the Unix socket or mutual TLS, NIOHTTP1 on both, the answer bounded in size and time, so a stuck daemon
+/// cannot hang the CLI. Calls are typed by ``AdminRoute``, which renders method and path.
 public struct AdminClient: Sendable {
     /// An HTTP answer.
     public struct Reply: Sendable {
@@ -34,128 +40,107 @@ public struct AdminClient: Sendable {
         self.tls = tls
     }
 
-    /// Sends one request; throws ``AdminError`` if the socket cannot be reached or the answer is not HTTP.
-    public func send(_ method: String, _ path: String, body: [UInt8]? = nil) throws -> Reply {
-        if let tls {
-            let response = try tls.exchange(Self.request(method, path, body: body), limit: Self.maximumReplyBytes, timeoutSeconds: timeoutSeconds)
-            guard !response.isEmpty else {
-                throw AdminError("klammerd closed the admin TLS connection without an answer: the certificate is not admitted (it must chain to the broker's CA and be listed in admin.tls.client_fingerprints)")
-            }
-            return try Self.parse(response)
-        }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw AdminError("cannot create a Unix socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let pathBytes = Array(socketPath.utf8)
-        guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw AdminError("the admin socket path \(socketPath) is longer than a Unix socket path may be (107 bytes)")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: pathBytes)
-            raw[pathBytes.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else {
-            let reason = String(cString: strerror(errno))
-            throw AdminError("cannot connect to the admin socket \(socketPath): \(reason). Is klammerd running, and are you the user it runs as? klammerd prints the socket path at start ('admin …').")
-        }
-        try writeAll(fd, Self.request(method, path, body: body))
-        let response = try readAll(fd)
-        return try Self.parse(response)
+    // MARK: Typed calls
+
+    /// Sends `route` (with a JSON `body`) and decodes a 2xx answer as `T`; any other answer throws its ``AdminError``.
+    public func call<T: Decodable>(_ route: AdminRoute, body: (some Encodable)? = Optional<String>.none, as type: T.Type) async throws -> T {
+        let encoded = try body.map { Array(try AdminJSON.encoder().encode($0)) }
+        return try Self.decode(try await send(route, body: encoded), as: type)
     }
 
-    /// Sends a request and decodes a 2xx answer as `T`; a non-2xx answer throws its ``AdminErrorBody``.
+    /// Sends `route` and returns the answer whatever its status (for calls whose non-2xx answers carry a report,
+    /// like 409 from `audit verify` and `store scrub`).
+    public func send(_ route: AdminRoute, body: [UInt8]? = nil) async throws -> Reply {
+        try await exchange(method: route.method, path: route.path, body: body).get()
+    }
+
+    // MARK: Untyped calls for synchronous callers
+
+    /// Sends one request and waits for the answer, blocking the calling thread (never call it on an event loop).
+    public func send(_ method: String, _ path: String, body: [UInt8]? = nil) throws -> Reply {
+        try exchange(method: method, path: path, body: body).wait()
+    }
+
+    /// Sends a request, blocking, and decodes a 2xx answer as `T`; a non-2xx answer throws its ``AdminError``.
     public func call<T: Decodable>(_ method: String, _ path: String, body: (some Encodable)? = Optional<String>.none, as type: T.Type) throws -> T {
         let encoded = try body.map { Array(try AdminJSON.encoder().encode($0)) }
-        let reply = try send(method, path, body: encoded)
+        return try Self.decode(try send(method, path, body: encoded), as: type)
+    }
+
+    // MARK: Exchange
+
+    static func decode<T: Decodable>(_ reply: Reply, as type: T.Type) throws -> T {
         guard (200..<300).contains(reply.status) else {
-            if let error = try? AdminJSON.decoder().decode(AdminErrorBody.self, from: Data(reply.body)) { throw error }
-            throw AdminError("the admin API answered HTTP \(reply.status): \(String(decoding: reply.body.prefix(500), as: UTF8.self))")
+            if let error = AdminError.decode(status: reply.status, body: reply.body) { throw error }
+            throw AdminError(.badResponse, "the admin API answered HTTP \(reply.status): \(String(decoding: reply.body.prefix(500), as: UTF8.self))")
         }
         do {
             return try AdminJSON.decoder().decode(type, from: Data(reply.body))
         } catch {
-            throw AdminError("the admin API's answer is not the expected \(T.self): \(error)")
+            throw AdminError(.badResponse, "the admin API's answer is not the expected \(T.self): \(error)")
         }
     }
 
-    /// One HTTP/1.1 request with `Connection: close`.
-    static func request(_ method: String, _ path: String, body: [UInt8]?) -> [UInt8] {
-        var request = "\(method) \(path) HTTP/1.1\r\nHost: klammerd\r\nConnection: close\r\nAccept: application/json\r\n"
+    /// Connects (Unix socket or TLS), sends the request and completes with the answer or an ``AdminError``.
+    func exchange(method: String, path: String, body: [UInt8]?) -> EventLoopFuture<Reply> {
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        var headers = HTTPHeaders([("Host", "klammerd"), ("Connection", "close"), ("Accept", "application/json")])
         if let body {
-            request += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n"
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "Content-Length", value: "\(body.count)")
         }
-        request += "\r\n"
-        return Array(request.utf8) + (body ?? [])
-    }
-
-    /// Percent-encodes one path segment (participant ids contain ':', which is fine; '/', '?', '%' … are not).
-    public static func segment(_ text: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~:")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
-    }
-
-    private func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw AdminError("cannot send the request to \(socketPath): \(String(cString: strerror(errno)))")
-            }
-            offset += n
+        let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path, headers: headers)
+        let promise = loop.makePromise(of: Reply.self)
+        let timeout = TimeAmount.seconds(Int64(timeoutSeconds))
+        let tls = self.tls
+        let peer = tls.map { "the admin API at \($0.host):\($0.port)" } ?? "the admin socket \(socketPath)"
+        let closed = tls == nil
+            ? "klammerd closed the admin connection on \(socketPath) without an answer"
+            : "klammerd closed the admin TLS connection without an answer: the certificate is not admitted (it must chain to the broker's CA and be listed in admin.tls.client_fingerprints)"
+        let failed: @Sendable (any Error) -> String = { [socketPath] error in
+            tls == nil
+                ? "cannot read the answer from \(socketPath): \(Self.reason(error))"
+                : "the admin TLS connection failed: \(error). Is the certificate listed in admin.tls.client_fingerprints, and does the broker's certificate chain to --admin-ca?"
         }
-    }
-
-    private func readAll(_ fd: Int32) throws -> [UInt8] {
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK {
-                    throw AdminError("klammerd did not answer within \(timeoutSeconds) s on \(socketPath)")
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(timeout)
+            .channelInitializer { channel in
+                let http: @Sendable () -> EventLoopFuture<Void> = {
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(AdminResponseHandler(
+                            head: head, body: body, limit: Self.maximumReplyBytes, timeout: timeout, peer: peer,
+                            closedWithoutAnswer: closed, connectionFailed: failed, promise: promise))
+                    }
                 }
-                throw AdminError("cannot read the answer from \(socketPath): \(String(cString: strerror(errno)))")
+                guard let tls else { return http() }
+                let logger = Logger(label: "klammerctl.admin-tls", factory: { _ in SwiftLogNoOpLogHandler() })
+                return configureTLSClientPipeline(channel: channel, context: tls.context, logger: logger).flatMap(http)
             }
-            if n == 0 { return result }
-            result += chunk[..<n]
-            guard result.count <= Self.maximumReplyBytes else {
-                throw AdminError("the admin API's answer is larger than \(Self.maximumReplyBytes) bytes")
+        let connected: EventLoopFuture<any Channel>
+        if let tls {
+            connected = bootstrap.connect(host: tls.host, port: tls.port)
+        } else {
+            guard socketPath.utf8.count < 108 else {
+                return loop.makeFailedFuture(AdminError(.invalidSetup, "the admin socket path \(socketPath) is longer than a Unix socket path may be (107 bytes)"))
             }
+            connected = bootstrap.connect(unixDomainSocketPath: socketPath)
         }
+        let socketPath = self.socketPath
+        connected.whenFailure { error in
+            let message = tls.map { "cannot connect to the admin API at \($0.host):\($0.port): \(error). Is admin.tls.listen set and klammerd running?" }
+                ?? "cannot connect to the admin socket \(socketPath): \(Self.reason(error)). Is klammerd running, and are you the user it runs as? klammerd prints the socket path at start ('admin …')."
+            promise.fail(AdminError(.unreachable, message))
+        }
+        return promise.futureResult
     }
 
-    /// Parses `HTTP/1.1 <status> …\r\n<headers>\r\n\r\n<body>`; the body is everything after the headers
-    /// (the server closes the connection after it), cut to Content-Length when present.
-    public static func parse(_ response: [UInt8]) throws -> Reply {
-        let separator: [UInt8] = Array("\r\n\r\n".utf8)
-        guard let end = response.firstRange(of: separator) else {
-            throw AdminError("the admin socket answered something that is not HTTP (\(response.count) bytes)")
+    /// The system's words for a failed connect (`No such file or directory`), as the blocking client printed them.
+    private static func reason(_ error: any Error) -> String {
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
+            return reason(first.error)
         }
-        let head = String(decoding: response[..<end.lowerBound], as: UTF8.self)
-        let lines = head.components(separatedBy: "\r\n")
-        let statusParts = lines[0].split(separator: " ")
-        guard statusParts.count >= 2, statusParts[0].hasPrefix("HTTP/1."), let status = Int(statusParts[1]) else {
-            throw AdminError("the admin socket answered a malformed status line: \(lines[0].prefix(100))")
-        }
-        var body = Array(response[end.upperBound...])
-        for line in lines.dropFirst() {
-            let parts = line.split(separator: ":", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "content-length",
-               let length = Int(parts[1].trimmingCharacters(in: .whitespaces)), length <= body.count {
-                body = Array(body[..<length])
-            }
-        }
-        return Reply(status: status, body: body)
+        return "\(error)"
     }
 }

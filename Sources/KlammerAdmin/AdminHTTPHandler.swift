@@ -48,9 +48,9 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         switch collector.receive(unwrapInboundIn(data)) {
         case .none:
             break
-        case .reject(let status, let code, let message):
+        case .reject(let error):
             requestTimeout?.cancel()
-            respond(context: context, AdminService.error(status, code, message))
+            respond(context: context, AdminService.error(error))
         case .dispatch(let method, let uri, let body):
             requestTimeout?.cancel()
             let service = self.service
@@ -65,7 +65,7 @@ final class AdminHTTPHandler: ChannelInboundHandler {
                 work = { service.handle(method: method, uri: uri, body: body, actor: actor) }
             case .certificate(nil):
                 // Cannot happen (no plaintext flows before authorization); refuse rather than serve anonymously.
-                respond(context: context, AdminService.error(403, "forbidden", "the admin certificate was not authorized"))
+                respond(context: context, AdminService.error(AdminError(.forbidden, "the admin certificate was not authorized")))
                 return
             }
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -75,7 +75,7 @@ final class AdminHTTPHandler: ChannelInboundHandler {
                 case .success(let response):
                     handler.respond(context: context, response)
                 case .failure(let error):
-                    handler.respond(context: context, AdminService.error(503, "shutting-down", "the admin API is shutting down: \(error)"))
+                    handler.respond(context: context, AdminService.error(AdminError(.shuttingDown, "the admin API is shutting down: \(error)")))
                 }
             }
         }

@@ -36,20 +36,6 @@ public struct RemovedParticipantResponse: Sendable, Equatable, Codable {
     public init(removed: String) { self.removed = removed }
 }
 
-/// Every error answer: `{"error": {"code": "...", "message": "..."}}`.
-public struct AdminErrorBody: Sendable, Equatable, Codable, Error, CustomStringConvertible {
-    public struct Detail: Sendable, Equatable, Codable {
-        public var code: String
-        public var message: String
-    }
-
-    public var error: Detail
-
-    public init(code: String, message: String) { error = Detail(code: code, message: message) }
-
-    public var description: String { "\(error.message) (\(error.code))" }
-}
-
 /// `POST /v1/queues/{id}/dead-letters/replay` and `POST /v1/queues/{id}/purge`: which messages (32-hex-digit
 /// message ids); absent means all of them. Purge also needs `confirm: true`, so that a bare POST deletes nothing.
 public struct QueueSelectionRequest: Sendable, Equatable, Codable {

@@ -16,7 +16,7 @@ struct AdminRequestCollector {
     enum Action: Equatable {
         case none
         case dispatch(method: String, uri: String, body: [UInt8])
-        case reject(status: Int, code: String, message: String)
+        case reject(AdminError)
     }
 
     private(set) var state = State.idle
@@ -26,18 +26,18 @@ struct AdminRequestCollector {
         case (.idle, .head(let head)):
             guard head.version.major == 1 else {
                 state = .done
-                return .reject(status: 505, code: "http-version", message: "the admin API speaks HTTP/1.1")
+                return .reject(AdminError(.httpVersion, "the admin API speaks HTTP/1.1"))
             }
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > Self.maximumBodyBytes {
                 state = .done
-                return .reject(status: 413, code: "too-large", message: "request bodies are limited to \(Self.maximumBodyBytes) bytes")
+                return .reject(AdminError(.tooLarge, "request bodies are limited to \(Self.maximumBodyBytes) bytes"))
             }
             state = .receiving(method: head.method.rawValue, uri: head.uri, body: [])
             return .none
         case (.receiving(let method, let uri, var body), .body(var buffer)):
             guard body.count + buffer.readableBytes <= Self.maximumBodyBytes else {
                 state = .done
-                return .reject(status: 413, code: "too-large", message: "request bodies are limited to \(Self.maximumBodyBytes) bytes")
+                return .reject(AdminError(.tooLarge, "request bodies are limited to \(Self.maximumBodyBytes) bytes"))
             }
             body += buffer.readBytes(length: buffer.readableBytes) ?? []
             state = .receiving(method: method, uri: uri, body: body)
@@ -49,7 +49,7 @@ struct AdminRequestCollector {
             return .none
         default:
             state = .done
-            return .reject(status: 400, code: "bad-request", message: "malformed HTTP request")
+            return .reject(AdminError(.badRequest, "malformed HTTP request"))
         }
     }
 }

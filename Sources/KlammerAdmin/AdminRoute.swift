@@ -27,13 +27,6 @@ public enum AdminRoute: Sendable, Equatable {
     case scrubStore
     case reload
 
-    /// Why a request line matched no route.
-    public enum Failure: Error, Sendable, Equatable {
-        case notFound(String)
-        case methodNotAllowed(allowed: [String])
-        case badQuery(String)
-    }
-
     /// Default and largest `count` of `GET /v1/audit/tail`.
     public static let defaultTailCount = 20
     public static let maximumTailCount = 1000
@@ -67,6 +60,44 @@ public enum AdminRoute: Sendable, Equatable {
         }
     }
 
+    /// The HTTP method of the route's request.
+    public var method: String {
+        switch self {
+        case .status, .listParticipants, .showParticipant, .auditTail, .auditVerify, .listQueues, .showQueue, .peekQueue,
+             .listDeadLetters, .traceMessage: "GET"
+        case .addParticipant, .changeStatus, .addCertificate, .replayDeadLetters, .purgeQueue, .scrubStore, .reload: "POST"
+        case .removeParticipant, .removeCertificate: "DELETE"
+        case .setPolicy: "PUT"
+        }
+    }
+
+    /// The request target (path and query) of the route: what ``parse(method:uri:)`` parses back to this route.
+    /// Ids are percent-encoded path segments.
+    public var path: String {
+        func segment(_ text: String) -> String { text.percentEncodedSegment }
+        return switch self {
+        case .status: "/v1/status"
+        case .listParticipants, .addParticipant: "/v1/participants"
+        case .showParticipant(let id), .removeParticipant(let id): "/v1/participants/\(segment(id))"
+        case .changeStatus(let id, let change): "/v1/participants/\(segment(id))/\(change.rawValue)"
+        case .addCertificate(let id): "/v1/participants/\(segment(id))/certificates"
+        case .removeCertificate(let id, let fingerprint): "/v1/participants/\(segment(id))/certificates/\(segment(fingerprint))"
+        case .setPolicy(let id): "/v1/participants/\(segment(id))/policy"
+        case .auditTail(let count): "/v1/audit/tail?count=\(count)"
+        case .auditVerify: "/v1/audit/verify"
+        case .listQueues: "/v1/queues"
+        case .showQueue(let id): "/v1/queues/\(segment(id))"
+        case .peekQueue(let id, let limit): "/v1/queues/\(segment(id))/messages?limit=\(limit)"
+        case .listDeadLetters(let id?, let limit): "/v1/queues/\(segment(id))/dead-letters?limit=\(limit)"
+        case .listDeadLetters(nil, let limit): "/v1/dead-letters?limit=\(limit)"
+        case .replayDeadLetters(let id): "/v1/queues/\(segment(id))/dead-letters/replay"
+        case .purgeQueue(let id): "/v1/queues/\(segment(id))/purge"
+        case .traceMessage(let id): "/v1/messages/\(segment(id))"
+        case .scrubStore: "/v1/store/scrub"
+        case .reload: "/v1/reload"
+        }
+    }
+
     /// Whether the route changes the registry.
     public var isMutation: Bool {
         switch self {
@@ -76,8 +107,9 @@ public enum AdminRoute: Sendable, Equatable {
         }
     }
 
-    /// Parses `method` and `uri` (path plus optional query).
-    public static func parse(method: String, uri: String) -> Result<AdminRoute, Failure> {
+    /// Parses `method` and `uri` (path plus optional query). A request line that matches no route fails with
+    /// ``AdminError/Code/notFound``, ``AdminError/Code/methodNotAllowed`` or ``AdminError/Code/badRequest`` (a bad query).
+    public static func parse(method: String, uri: String) -> Result<AdminRoute, AdminError> {
         let pathPart: Substring
         let queryPart: Substring?
         if let question = uri.firstIndex(of: "?") {
@@ -87,16 +119,16 @@ public enum AdminRoute: Sendable, Equatable {
             pathPart = Substring(uri)
             queryPart = nil
         }
-        guard pathPart.utf8.count <= 2048 else { return .failure(.notFound("path too long")) }
+        guard pathPart.utf8.count <= 2048 else { return .failure(notFound("a path of \(pathPart.utf8.count) bytes")) }
         var segments: [String] = []
         for raw in pathPart.split(separator: "/", omittingEmptySubsequences: true) {
-            guard let decoded = String(raw).removingPercentEncodingSafely else { return .failure(.notFound(String(pathPart))) }
+            guard let decoded = String(raw).removingPercentEncodingSafely else { return .failure(notFound(String(pathPart))) }
             segments.append(decoded)
         }
         let query = parseQuery(queryPart)
-        func route(_ allowed: [String: AdminRoute]) -> Result<AdminRoute, Failure> {
+        func route(_ allowed: [String: AdminRoute]) -> Result<AdminRoute, AdminError> {
             if let route = allowed[method] { return .success(route) }
-            return .failure(.methodNotAllowed(allowed: allowed.keys.sorted()))
+            return .failure(AdminError(.methodNotAllowed, "\(method.prefix(16)) is not allowed here; use \(allowed.keys.sorted().joined(separator: " or "))"))
         }
         switch segments.count {
         case 2 where segments == ["v1", "status"]:
@@ -117,7 +149,7 @@ public enum AdminRoute: Sendable, Equatable {
             var count = defaultTailCount
             if let text = query["count"] {
                 guard let value = Int(text), (1...maximumTailCount).contains(value) else {
-                    return .failure(.badQuery("count must be a whole number 1…\(maximumTailCount), got '\(text)'"))
+                    return .failure(AdminError(.badRequest, "count must be a whole number 1…\(maximumTailCount), got '\(text.prefix(32))'"))
                 }
                 count = value
             }
@@ -147,13 +179,17 @@ public enum AdminRoute: Sendable, Equatable {
         default:
             break
         }
-        return .failure(.notFound(String(pathPart)))
+        return .failure(notFound(String(pathPart)))
     }
 
-    private static func limit(_ query: [String: String]) -> Result<Int, Failure> {
+    private static func notFound(_ path: String) -> AdminError {
+        AdminError(.notFound, "no admin endpoint \(path.prefix(256)); SPEC.md §11 lists them (e.g. GET /v1/status)")
+    }
+
+    private static func limit(_ query: [String: String]) -> Result<Int, AdminError> {
         guard let text = query["limit"] else { return .success(defaultListLimit) }
         guard let value = Int(text), (1...maximumListLimit).contains(value) else {
-            return .failure(.badQuery("limit must be a whole number 1…\(maximumListLimit), got '\(text)'"))
+            return .failure(AdminError(.badRequest, "limit must be a whole number 1…\(maximumListLimit), got '\(text.prefix(32))'"))
         }
         return .success(value)
     }
@@ -171,6 +207,25 @@ public enum AdminRoute: Sendable, Equatable {
 }
 
 extension String {
+    /// Percent-encoding of one path segment without Foundation: letters, digits and `-._~:` stay (participant ids
+    /// contain ':'), every other byte becomes `%XX`.
+    var percentEncodedSegment: String {
+        var result = ""
+        for byte in utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: ":"):
+                result.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let digits = Array("0123456789ABCDEF".unicodeScalars)
+                result.unicodeScalars.append("%")
+                result.unicodeScalars.append(digits[Int(byte >> 4)])
+                result.unicodeScalars.append(digits[Int(byte & 0x0F)])
+            }
+        }
+        return result
+    }
+
     /// Percent-decoding without Foundation: `nil` for a malformed escape or invalid UTF-8.
     var removingPercentEncodingSafely: String? {
         var bytes: [UInt8] = []

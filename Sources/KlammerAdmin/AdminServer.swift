@@ -80,12 +80,12 @@ public final class AdminServer: Service {
         do {
             channel = try await bootstrap.bind(unixDomainSocketPath: socketPath).get()
         } catch {
-            throw AdminError("cannot listen on the admin socket \(socketPath): \(error). Check that its directory exists and is writable.")
+            throw AdminError(.listenFailed, "cannot listen on the admin socket \(socketPath): \(error). Check that its directory exists and is writable.")
         }
         // The data directory is 0700 already; 0600 on the socket keeps it private even if the directory is not.
         guard chmod(socketPath, 0o600) == 0 else {
             channel.close(promise: nil)
-            throw AdminError("cannot set mode 0600 on the admin socket \(socketPath): \(String(cString: strerror(errno)))")
+            throw AdminError(.listenFailed, "cannot set mode 0600 on the admin socket \(socketPath): \(String(cString: strerror(errno)))")
         }
         logger.info("admin API listening", metadata: ["socket": "\(socketPath)"])
         onListening(socketPath)
@@ -112,7 +112,7 @@ public final class AdminServer: Service {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         guard info.st_mode & S_IFMT == S_IFSOCK else {
-            throw AdminError("\(path) exists and is not a socket; refusing to replace it. Remove it or choose another admin.socket.")
+            throw AdminError(.listenFailed, "\(path) exists and is not a socket; refusing to replace it. Remove it or choose another admin.socket.")
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return }
@@ -121,7 +121,7 @@ public final class AdminServer: Service {
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw AdminError("the admin socket path \(path) is too long")
+            throw AdminError(.listenFailed, "the admin socket path \(path) is too long")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)
@@ -133,7 +133,7 @@ public final class AdminServer: Service {
             }
         }
         if connected == 0 {
-            throw AdminError("another klammerd is already serving the admin socket \(path); stop it first")
+            throw AdminError(.listenFailed, "another klammerd is already serving the admin socket \(path); stop it first")
         }
         unlink(path)
     }
@@ -156,11 +156,4 @@ final class ConnectionCounter: Sendable {
     }
 
     func leave() { count.withLock { $0 -= 1 } }
-}
-
-/// A failure to start or run the admin API.
-public struct AdminError: Error, CustomStringConvertible, Sendable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }

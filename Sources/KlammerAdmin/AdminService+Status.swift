@@ -18,7 +18,7 @@ extension AdminService {
             participants: .init(total: all.count, active: count(.active), suspended: count(.suspended), revoked: count(.revoked)),
             auditLastSequence: audit.lastSequence)
         if let broker = brokerProvider() {
-            view.queues = Self.queueSummary(broker.queueStatistics())
+            view.queues = Self.queueSummary(broker.queueStatistics().map(AdminQueueView.init))
         }
         if let probe {
             let connections = probe.connections()
@@ -33,7 +33,7 @@ extension AdminService {
         return view
     }
 
-    static func queueSummary(_ queues: [QueueStatistics]) -> AdminStatusView.Queues {
+    static func queueSummary(_ queues: [AdminQueueView]) -> AdminStatusView.Queues {
         let nonEmpty = queues.filter { $0.total > 0 }
         let top = nonEmpty.sorted { ($0.total, $1.recipient) > ($1.total, $0.recipient) }.prefix(AdminStatusView.topQueueCount)
         return .init(

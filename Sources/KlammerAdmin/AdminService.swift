@@ -61,16 +61,12 @@ public final class AdminService: Sendable {
         self.startedAt = startedAt
     }
 
-    /// A failed call: HTTP status, stable code, message, and how the audit log records it.
-    struct Failure: Error {
-        var status: Int
-        var code: String
-        var message: String
-        var outcome: AuditEntry.Outcome
-
-        static func badRequest(_ code: String, _ message: String) -> Failure {
-            Failure(status: 400, code: code, message: message, outcome: .refused)
-        }
+    /// How the audit log records a failed call: `failed` when the daemon could not do what was asked (a 5xx, a
+    /// reload that found invalid files), `refused` when the request itself was wrong.
+    static func outcome(_ error: AdminError) -> AuditEntry.Outcome {
+        if error.code == .reloadFailed { return .failed }
+        if error.code == .notSupported { return .refused }
+        return (error.status ?? 500) >= 500 ? .failed : .refused
     }
 
     /// Replaces the trust store new certificates are checked against (after a reload re-read the CA bundle and CRLs).
@@ -94,12 +90,8 @@ public final class AdminService: Sendable {
         switch AdminRoute.parse(method: method, uri: uri) {
         case .success(let parsed):
             route = parsed
-        case .failure(.notFound(let path)):
-            return recordUnrouted(method: method, uri: uri, actor: actor, status: 404, code: "not-found", message: "no admin endpoint \(path); SPEC.md §11 lists them (e.g. GET /v1/status)")
-        case .failure(.methodNotAllowed(let allowed)):
-            return recordUnrouted(method: method, uri: uri, actor: actor, status: 405, code: "method-not-allowed", message: "\(method) is not allowed here; use \(allowed.joined(separator: " or "))")
-        case .failure(.badQuery(let reason)):
-            return recordUnrouted(method: method, uri: uri, actor: actor, status: 400, code: "bad-request", message: reason)
+        case .failure(let error):
+            return recordUnrouted(method: method, uri: uri, actor: actor, error)
         }
         var subject = route.subject
         if case .addParticipant = route, let request = try? Self.decode(AddParticipantRequest.self, body) {
@@ -107,12 +99,12 @@ public final class AdminService: Sendable {
         }
         if audit.isPoisoned {
             // Nothing happens without its audit entry: refuse before changing (or showing) anything.
-            return Self.error(503, "audit-unavailable", "the audit log cannot be written (an earlier write failed); restart klammerd after fixing the disk")
+            return Self.error(AdminError(.auditUnavailable, "the audit log cannot be written (an earlier write failed); restart klammerd after fixing the disk"))
         }
-        let result: Result<(Response, [String: String]), Failure>
+        let result: Result<(Response, [String: String]), AdminError>
         do {
             result = .success(try perform(route, body: body))
-        } catch let failure as Failure {
+        } catch let failure as AdminError {
             result = .failure(failure)
         } catch {
             result = .failure(Self.map(error))
@@ -123,14 +115,14 @@ public final class AdminService: Sendable {
                 try audit.append(actor: actor, action: route.action, subject: subject, outcome: .ok, details: details)
             } catch {
                 let applied = route.isMutation ? "the change was applied but " : ""
-                return Self.error(500, "audit-failed", "\(applied)the call could not be recorded in the audit log: \(error)")
+                return Self.error(AdminError(.auditFailed, "\(applied)the call could not be recorded in the audit log: \(error)"))
             }
             return response
         case .failure(let failure):
             _ = try? audit.append(
-                actor: actor, action: route.action, subject: subject, outcome: failure.outcome,
-                details: ["code": failure.code, "error": failure.message])
-            return Self.error(failure.status, failure.code, failure.message)
+                actor: actor, action: route.action, subject: subject, outcome: Self.outcome(failure),
+                details: ["code": failure.code.name, "error": failure.message])
+            return Self.error(failure)
         }
     }
 
@@ -154,13 +146,13 @@ public final class AdminService: Sendable {
         _ = try? audit.append(
             actor: who, action: "admin.connect", outcome: .refused,
             details: ["reason": "peer uid is not the daemon's uid \(expectedUID)"])
-        return Self.error(403, "forbidden", "only uid \(expectedUID) (the user klammerd runs as) may use the admin socket; you are \(who). Run klammerctl as that user.")
+        return Self.error(AdminError(.forbidden, "only uid \(expectedUID) (the user klammerd runs as) may use the admin socket; you are \(who). Run klammerctl as that user."))
     }
 
-    private func recordUnrouted(method: String, uri: String, actor: String, status: Int, code: String, message: String) -> Response {
+    private func recordUnrouted(method: String, uri: String, actor: String, _ error: AdminError) -> Response {
         let shortURI = String(uri.prefix(256))
-        _ = try? audit.append(actor: actor, action: "admin.request", subject: "", outcome: .refused, details: ["method": String(method.prefix(16)), "uri": shortURI, "code": code])
-        return Self.error(status, code, message)
+        _ = try? audit.append(actor: actor, action: "admin.request", subject: "", outcome: .refused, details: ["method": String(method.prefix(16)), "uri": shortURI, "code": error.code.name])
+        return Self.error(error)
     }
 
     // MARK: Operations
@@ -203,11 +195,11 @@ public final class AdminService: Sendable {
             return (try Self.json(200, AdminParticipantView(updated)), ["fingerprint": certificate.fingerprint.hex])
         case .removeCertificate(let id, let fingerprintText):
             guard let fingerprint = CertificateFingerprint(hex: fingerprintText) else {
-                throw Failure.badRequest("bad-request", "'\(fingerprintText)' is not a SHA-256 fingerprint (64 hex digits, colons allowed)")
+                throw AdminError(.badRequest, "'\(fingerprintText.prefix(100))' is not a SHA-256 fingerprint (64 hex digits, colons allowed)")
             }
             let existing = try participant(id)
             if existing.certificates.count == 1, existing.certificates[0].fingerprint == fingerprint.hex, existing.status == .active {
-                throw Failure(status: 409, code: "last-certificate", message: "\(fingerprint.hex) is the only certificate of active participant \(id); add its successor first ('participant cert add'), or suspend the participant", outcome: .refused)
+                throw AdminError(.lastCertificate, "\(fingerprint.hex) is the only certificate of active participant \(id); add its successor first ('participant cert add'), or suspend the participant")
             }
             let updated = try registry.removeCertificate(fingerprint: fingerprint, from: id)
             return (try Self.json(200, AdminParticipantView(updated)), ["fingerprint": fingerprint.hex])
@@ -238,7 +230,7 @@ public final class AdminService: Sendable {
 
     private func participant(_ id: String) throws -> Participant {
         guard let participant = registry.participant(id: id) else {
-            throw Failure(status: 404, code: "unknown-participant", message: "no participant \(id) is registered; 'klammerctl participant list' shows who is", outcome: .refused)
+            throw AdminError(.unknownParticipant, "no participant \(id) is registered; 'klammerctl participant list' shows who is")
         }
         return participant
     }
@@ -247,28 +239,28 @@ public final class AdminService: Sendable {
     /// `id`, and (with a trust store) it chains to the configured CA for TLS client use and is not revoked.
     private func checkedCertificate(_ pem: String, for id: String) throws -> Certificate {
         guard pem.utf8.count <= 64 * 1024 else {
-            throw Failure.badRequest("bad-certificate", "the certificate PEM is larger than 64 KiB")
+            throw AdminError(.badCertificate, "the certificate PEM is larger than 64 KiB")
         }
         let certificates: [Certificate]
         do {
             certificates = try Certificate.parseAll(pem: pem)
         } catch {
-            throw Failure.badRequest("bad-certificate", "the certificate cannot be parsed: \(error)")
+            throw AdminError(.badCertificate, "the certificate cannot be parsed: \(error)")
         }
         guard certificates.count == 1, let certificate = certificates.first else {
-            throw Failure.badRequest("bad-certificate", "expected exactly one PEM certificate, got \(certificates.count)")
+            throw AdminError(.badCertificate, "expected exactly one PEM certificate, got \(certificates.count)")
         }
         guard !certificate.isCA else {
-            throw Failure.badRequest("bad-certificate", "\(certificate.subject) is a CA certificate; register the participant's own (leaf) certificate")
+            throw AdminError(.badCertificate, "\(certificate.subject) is a CA certificate; register the participant's own (leaf) certificate")
         }
         if let named = certificate.klammerParticipantID, named != id {
-            throw Failure.badRequest("bad-certificate", "the certificate names participant \(named) (SAN urn:klammer:participant:\(named)), not \(id)")
+            throw AdminError(.badCertificate, "the certificate names participant \(named) (SAN urn:klammer:participant:\(named)), not \(id)")
         }
         if let trustStore {
             do {
                 try trustStore.verify(certificate, purpose: .tlsClient)
             } catch {
-                throw Failure.badRequest("untrusted-certificate", "the certificate would not be accepted for TLS: \(error)")
+                throw AdminError(.untrustedCertificate, "the certificate would not be accepted for TLS: \(error)")
             }
         }
         return certificate
@@ -282,36 +274,42 @@ public final class AdminService: Sendable {
         return Response(status: status, body: body)
     }
 
-    static func error(_ status: Int, _ code: String, _ message: String) -> Response {
-        (try? json(status, AdminErrorBody(code: code, message: message))) ?? Response(status: status, body: Array("{}\n".utf8))
+    /// The answer for `error`: its status and `{"error": {"code", "message"}}`.
+    static func error(_ error: AdminError) -> Response {
+        let status = error.status ?? 500
+        return (try? json(status, error.body)) ?? Response(status: status, body: Array("{}\n".utf8))
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ body: [UInt8]) throws -> T {
         do {
             return try AdminJSON.decoder().decode(type, from: Data(body))
         } catch {
-            throw Failure.badRequest("bad-request", "the request body is not the expected JSON (\(T.self)): \(error)")
+            throw AdminError(.badRequest, "the request body is not the expected JSON (\(T.self)): \(error)")
         }
     }
 
-    static func map(_ error: any Error) -> Failure {
+    /// A registry or audit failure as the admin API answers it. Broker codes keep their name (SPEC.md §11.3);
+    /// broker codes without an admin constant (`io`, `corrupt-registry`, …) and audit codes (`audit-<code>`) are
+    /// answered 500.
+    static func map(_ error: any Error) -> AdminError {
         if let error = error as? BrokerError {
-            let status: Int
-            var outcome = AuditEntry.Outcome.refused
-            switch error.code {
-            case .unknownParticipant, .unknownCertificate: status = 404
-            case .participantExists, .certificateInUse, .invalidTransition: status = 409
-            case .invalidParticipantID, .invalidPolicy, .limitExceeded: status = 400
-            default:
-                status = 500
-                outcome = .failed
+            let code: AdminError.Code = switch error.code {
+            case .unknownParticipant: .unknownParticipant
+            case .unknownCertificate: .unknownCertificate
+            case .participantExists: .participantExists
+            case .certificateInUse: .certificateInUse
+            case .invalidTransition: .invalidTransition
+            case .invalidParticipantID: .invalidParticipantID
+            case .invalidPolicy: .invalidPolicy
+            case .limitExceeded: .limitExceeded
+            default: AdminError.Code(error.code.name, status: 500)
             }
-            return Failure(status: status, code: error.code.name, message: error.message, outcome: outcome)
+            return AdminError(code, error.message)
         }
         if let error = error as? AuditError {
-            return Failure(status: 500, code: "audit-\(error.code.name)", message: error.message, outcome: .failed)
+            return AdminError(AdminError.Code("audit-\(error.code.name)", status: 500), error.message)
         }
-        return Failure(status: 500, code: "internal", message: "\(error)", outcome: .failed)
+        return AdminError(.internal, "\(error)")
     }
 }
 

@@ -1,5 +1,4 @@
 public import Foundation
-public import KlammerStore
 
 /// `GET /v1/status`: what is running, how busy it is and what will expire soon (SPEC.md §11.4).
 ///
@@ -29,7 +28,7 @@ public struct AdminStatusView: Sendable, Equatable, Codable {
         public var delayed: Int
         public var deadLettered: Int
         /// The deepest queues (by all entries), at most ``AdminStatusView/topQueueCount``, deepest first.
-        public var top: [QueueStatistics]
+        public var top: [AdminQueueView]
     }
 
     /// Disk use of the store and room left on the data directory's file system (`statvfs`).

@@ -94,7 +94,7 @@ public final class AdminTLSServer: Service {
         do {
             channel = try await bootstrap.bind(host: host, port: port).get()
         } catch {
-            throw AdminError("cannot listen for the admin API over TLS on \(host):\(port): \(error). Choose another admin.tls.listen.")
+            throw AdminError(.listenFailed, "cannot listen for the admin API over TLS on \(host):\(port): \(error). Choose another admin.tls.listen.")
         }
         if let address = channel.localAddress {
             logger.info("admin API listening over mutual TLS", metadata: ["address": "\(address)", "admins": "\(allowed.count)"])

@@ -47,7 +47,13 @@ public struct DevEnvironment: Sendable {
         StoreConfiguration(directory: (dataDirectory as NSString).appendingPathComponent("store"))
     }
 
-    /// The banner dev mode prints once it listens on `host:port`.
+    /// The admin API's Unix socket in dev mode: `DIR/admin.sock`.
+    public var adminSocketPath: String {
+        (dataDirectory as NSString).appendingPathComponent("admin.sock")
+    }
+
+    /// The banner dev mode prints once it listens on `host:port`. Every command line it prints works when pasted
+    /// into a shell in the package directory after `swift build` (DevBannerTests runs each of them).
     public func banner(host: String, port: Int) -> String {
         var lines: [String] = []
         lines.append("Klammer dev broker — throwaway PKI, NOT for production")
@@ -70,6 +76,7 @@ public struct DevEnvironment: Sendable {
             lines.append("  try it (in a second terminal; build first with 'swift build'):")
             lines.append("    .build/debug/klammer send \(common) --cert \(sender.certificatePath) --key \(sender.keyPath) --to \(recipient.id) --subject 'Test' README.md")
             lines.append("    .build/debug/klammer receive \(common) --cert \(recipient.certificatePath) --key \(recipient.keyPath) --out inbox --ack")
+            lines.append("    .build/debug/klammerctl status --socket \(adminSocketPath)")
         }
         return lines.joined(separator: "\n")
     }

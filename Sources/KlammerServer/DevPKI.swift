@@ -1,6 +1,7 @@
 import Foundation
 public import KlammerCrypto
 import KlammerBroker
+import KlammerPKI
 
 /// The throwaway PKI of `klammerd --dev`: a CA, a CRL, a broker certificate and a handful of demo participants,
 /// generated once under the data directory (keys mode 0600) and reused on later starts.
@@ -85,9 +86,8 @@ public struct DevPKI: Sendable {
             let dir = (participantsDirectory as NSString).appendingPathComponent(participantDirectoryName(participant.id))
             try SecureFileWriter.makePrivateDirectory(dir)
             let key = try PrivateKey.generate(.p256)
-            let certificate = try ca.issue(
-                commonName: participant.name, organization: participant.name,
-                subjectAlternativeNames: ["URI:urn:klammer:participant:\(participant.id)"],
+            let certificate = try ca.issueParticipant(
+                id: participant.id, name: participant.name, organization: participant.name,
                 publicKey: key.publicKey, usage: .client)
             try SecureFileWriter.write(
                 Array(certificate.pemString.utf8), to: (dir as NSString).appendingPathComponent("cert.pem"), mode: 0o644)

@@ -3,7 +3,7 @@ import KlammerAdmin
 import KlammerAudit
 
 /// `klammerctl audit tail [-n N]`.
-struct AuditTail: ParsableCommand {
+struct AuditTail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "tail", abstract: "Show the newest audit entries, oldest first.")
 
     @OptionGroup var socket: AdminSocketOption
@@ -21,12 +21,12 @@ struct AuditTail: ParsableCommand {
         guard (1...1000).contains(count) else { throw ValidationError("--count must be 1…1000") }
     }
 
-    func run() throws {
+    func run() async throws {
         let entries: [AuditEntry]
         if let file {
             entries = try AuditLog.tail(path: file, count: count)
         } else {
-            entries = try socket.client().call("GET", "/v1/audit/tail?count=\(count)", as: [AuditEntry].self)
+            entries = try await socket.client().call(.auditTail(count: count), as: [AuditEntry].self)
         }
         if json { return try Output.json(entries) }
         Output.table(

@@ -4,7 +4,7 @@ import KlammerAudit
 import KlammerCrypto
 
 /// `klammerctl audit verify [--file PATH [--broker-cert FILE]]`.
-struct AuditVerify: ParsableCommand {
+struct AuditVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check the audit log's hash chain and checkpoint signatures; exit 1 and name the first bad entry if it was tampered with.",
@@ -25,7 +25,7 @@ struct AuditVerify: ParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
-    func run() throws {
+    func run() async throws {
         let report: AuditVerification
         if let file {
             let certificate = try brokerCert.map { path -> Certificate in
@@ -35,9 +35,9 @@ struct AuditVerify: ParsableCommand {
             report = try AuditVerifier.verify(path: file, brokerCertificate: certificate)
         } else {
             guard brokerCert == nil else { throw ValidationError("--broker-cert needs --file (klammerd uses its own certificate)") }
-            let reply = try socket.client().send("GET", "/v1/audit/verify")
+            let reply = try await socket.client().send(.auditVerify)
             guard reply.status == 200 || reply.status == 409 else {
-                let error = try? AdminJSON.decoder().decode(AdminErrorBody.self, from: .init(reply.body))
+                let error = AdminError.decode(status: reply.status, body: reply.body)
                 throw CtlError(error?.description ?? "the admin API answered HTTP \(reply.status)")
             }
             report = try AdminJSON.decoder().decode(AuditVerification.self, from: .init(reply.body))

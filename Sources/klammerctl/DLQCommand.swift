@@ -1,6 +1,5 @@
 import ArgumentParser
 import KlammerAdmin
-import KlammerBroker
 
 /// `klammerctl dlq …`: messages that reached the delivery attempt limit.
 struct DLQCommand: ParsableCommand {
@@ -8,7 +7,7 @@ struct DLQCommand: ParsableCommand {
         commandName: "dlq", abstract: "List and replay dead-lettered messages.", subcommands: [DLQList.self, DLQReplay.self])
 }
 
-struct DLQList: ParsableCommand {
+struct DLQList: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List dead letters of one queue or of all queues.")
 
     @OptionGroup var socket: AdminSocketOption
@@ -16,15 +15,15 @@ struct DLQList: ParsableCommand {
     @Option(help: "Most envelopes to show (1…10000).") var limit = 100
     @Argument(help: "The queue (recipient participant id); all queues if absent.") var id: String?
 
-    func run() throws {
+    func run() async throws {
         let client = try socket.client()
-        let queues: [AdminDeadLetterQueueView<QueuedEnvelope>]
+        let queues: [AdminDeadLetterQueueView<AdminQueuedMessageView>]
         if let id {
-            let entries = try client.call("GET", "/v1/queues/\(AdminClient.segment(id))/dead-letters?limit=\(limit)", as: [QueuedEnvelope].self)
+            let entries = try await client.call(.listDeadLetters(id, limit: limit), as: [AdminQueuedMessageView].self)
             if json { return try Output.json(entries) }
             queues = [.init(queue: id, messages: entries)]
         } else {
-            queues = try client.call("GET", "/v1/dead-letters?limit=\(limit)", as: [AdminDeadLetterQueueView<QueuedEnvelope>].self)
+            queues = try await client.call(.listDeadLetters(nil, limit: limit), as: [AdminDeadLetterQueueView<AdminQueuedMessageView>].self)
             if json { return try Output.json(queues) }
         }
         if queues.allSatisfy({ $0.messages.isEmpty }) { return print("no dead letters") }
@@ -35,7 +34,7 @@ struct DLQList: ParsableCommand {
     }
 }
 
-struct DLQReplay: ParsableCommand {
+struct DLQReplay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay", abstract: "Move dead letters back into their queue with the attempt count reset.")
 
@@ -44,9 +43,9 @@ struct DLQReplay: ParsableCommand {
     @Option(name: .customLong("message"), help: "Replay only this message id (repeatable); all if absent.") var messages: [String] = []
     @Argument(help: "The queue (recipient participant id).") var id: String
 
-    func run() throws {
+    func run() async throws {
         let request = QueueSelectionRequest(messageIds: messages.isEmpty ? nil : messages)
-        let result = try socket.client().call("POST", "/v1/queues/\(AdminClient.segment(id))/dead-letters/replay", body: request, as: QueueOperationResult.self)
+        let result = try await socket.client().call(.replayDeadLetters(id), body: request, as: AdminQueueOperationView.self)
         if json { return try Output.json(result) }
         print("replayed \(result.messageIds.count) message(s) into \(result.queue)")
         for id in result.messageIds { print("  \(id)") }

@@ -3,7 +3,7 @@ import ArgumentParser
 /// The operator CLI of a Klammer broker. Each area (PKI, participants, audit, status) is a subcommand group;
 /// everything but `pki` talks to a running klammerd through its admin socket.
 @main
-struct Klammerctl: ParsableCommand {
+struct Klammerctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "klammerctl",
         abstract: "Operate a Klammer broker: PKI, participants, queues, audit.",

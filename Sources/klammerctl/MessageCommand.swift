@@ -1,6 +1,5 @@
 import ArgumentParser
 import KlammerAdmin
-import KlammerBroker
 
 /// `klammerctl message trace ID`: a message's routing slip.
 struct MessageCommand: ParsableCommand {
@@ -8,7 +7,7 @@ struct MessageCommand: ParsableCommand {
         commandName: "message", abstract: "Follow a message through the broker.", subcommands: [MessageTraceCommand.self])
 }
 
-struct MessageTraceCommand: ParsableCommand {
+struct MessageTraceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trace", abstract: "Show a message's routing slip: every receipt with its time.")
 
@@ -16,8 +15,8 @@ struct MessageTraceCommand: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
     @Argument(help: "The message id (32 hex digits, as in receipts).") var id: String
 
-    func run() throws {
-        let trace = try socket.client().call("GET", "/v1/messages/\(AdminClient.segment(id))", as: MessageTrace.self)
+    func run() async throws {
+        let trace = try await socket.client().call(.traceMessage(id), as: AdminMessageTraceView.self)
         if json { return try Output.json(trace) }
         print("message     \(trace.messageId)")
         print("sender      \(trace.sender)  (client id \(trace.clientMessageId))")

@@ -1,6 +1,5 @@
 import Foundation
 import KlammerAdmin
-import KlammerBroker
 
 /// Printing helpers shared by the admin commands.
 enum Output {
@@ -35,7 +34,7 @@ enum Output {
     }
 
     /// Queued envelopes, one line each (never payloads: the admin API has none).
-    static func envelopes(_ entries: [QueuedEnvelope]) {
+    static func envelopes(_ entries: [AdminQueuedMessageView]) {
         table(["MESSAGE", "STATE", "ATTEMPTS", "SENDER", "ACCEPTED", "BYTES", "SUBJECT"], entries.map {
             [$0.messageId, $0.state, "\($0.attempts)", $0.sender, date($0.acceptedAt), "\($0.payloadLength)", $0.subject]
         })

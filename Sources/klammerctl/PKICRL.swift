@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KlammerPKI
 
 /// `klammerctl pki crl`: republishes the CRL with a fresh nextUpdate (run it well before the old one expires).
 struct PKICRL: ParsableCommand {

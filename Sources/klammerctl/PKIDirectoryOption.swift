@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KlammerPKI
 
 /// The `--dir` option shared by all `pki` commands, with the `KLAMMER_PKI_DIR` fallback.
 struct PKIDirectoryOption: ParsableArguments {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KlammerPKI
 
 /// `klammerctl pki expiring`: unrevoked certificates whose notAfter falls within the next N days.
 struct PKIExpiring: ParsableCommand {

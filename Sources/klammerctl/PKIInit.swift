@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KlammerPKI
 import Glibc
 import KlammerBroker
 import KlammerCrypto
@@ -45,41 +46,17 @@ struct PKIInit: ParsableCommand {
 
     func run() throws {
         let ca = try directory.resolve()
-        let keyPath = caKey.map(Self.absolute) ?? ca.file(CADirectory.defaultKeyName)
-        for existing in [ca.configurationPath, ca.certificatePath, ca.databasePath, keyPath]
-        where FileManager.default.fileExists(atPath: existing) {
-            throw CtlError("\(existing) already exists: \(ca.path) already holds a CA (or the remains of one); refusing to overwrite it. Use another --dir, or move the old CA away if you really mean to replace it")
-        }
-        try SecureFileWriter.makePrivateDirectory(ca.path)
-        guard chmod(ca.path, 0o700) == 0 else {
-            throw CtlError("cannot set mode 0700 on \(ca.path): \(String(cString: strerror(errno)))")
-        }
-        try ca.withLock {
-            let authority = try CertificateAuthority.create(
-                commonName: name, organization: organization, keyKind: keyKind.keyKind,
-                notAfter: .now + Double(days) * 86400)
-            // Key first: if anything later fails, the next init refuses instead of silently making a second key.
-            try SecureFileWriter.write(Array(authority.key.pkcs8PEM.utf8), to: keyPath, mode: 0o600)
-            try SecureFileWriter.write(Array(authority.certificate.pemString.utf8), to: ca.certificatePath, mode: 0o644)
-            try SecureFileWriter.makePrivateDirectory(ca.issuedDirectory)
-            var database = CADatabase()
-            let (crl, number) = try ca.publishCRL(authority, database: &database, days: crlDays)
-            let configuration = CAConfiguration(
-                name: name,
-                keyPath: caKey == nil ? CADirectory.defaultKeyName : keyPath,
-                keyKind: authority.key.kind.description,
-                fingerprint: authority.certificate.fingerprint.hex,
-                createdAt: .now)
-            try SecureFileWriter.write(Array(try CADirectory.encoder.encode(configuration)), to: ca.configurationPath, mode: 0o600)
-            print("""
-                created CA \(authority.certificate.subject) in \(ca.path)
-                certificate: \(ca.certificatePath)
-                key:         \(keyPath) (\(authority.key.kind), mode 0600)
-                fingerprint: \(authority.certificate.fingerprint.hex)
-                notAfter:    \(authority.certificate.notAfter.formatted(.iso8601))
-                crl:         \(ca.crlPath) (number \(number), nextUpdate \(crl.nextUpdate?.formatted(.iso8601) ?? "-"))
-                """)
-        }
+        let (authority, keyPath, crl, number) = try ca.create(
+            name: name, organization: organization, keyKind: keyKind.keyKind, days: days, crlDays: crlDays,
+            keyPath: caKey.map(Self.absolute))
+        print("""
+            created CA \(authority.certificate.subject) in \(ca.path)
+            certificate: \(ca.certificatePath)
+            key:         \(keyPath) (\(authority.key.kind), mode 0600)
+            fingerprint: \(authority.certificate.fingerprint.hex)
+            notAfter:    \(authority.certificate.notAfter.formatted(.iso8601))
+            crl:         \(ca.crlPath) (number \(number), nextUpdate \(crl.nextUpdate?.formatted(.iso8601) ?? "-"))
+            """)
     }
 
     static func absolute(_ path: String) -> String {

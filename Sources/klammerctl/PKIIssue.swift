@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KlammerPKI
 import KlammerBroker
 import KlammerCrypto
 
@@ -22,7 +23,7 @@ struct PKIIssue: ParsableCommand {
         case client
         case server
 
-        var authorityUsage: CertificateAuthority.Usage { self == .client ? .client : .server }
+        var directoryUsage: CADirectory.Usage { self == .client ? .client : .server }
     }
 
     @OptionGroup var directory: PKIDirectoryOption
@@ -69,7 +70,7 @@ struct PKIIssue: ParsableCommand {
 
     func run() throws {
         let ca = try directory.resolve()
-        let configuration = try ca.loadConfiguration()
+        _ = try ca.loadConfiguration()
         let outDirectory = out ?? id.replacingOccurrences(of: ":", with: "_")
         let certificatePath = (outDirectory as NSString).appendingPathComponent("cert.pem")
         let keyPath = (outDirectory as NSString).appendingPathComponent("key.pem")
@@ -96,30 +97,10 @@ struct PKIIssue: ParsableCommand {
             privateKey = key
         }
 
-        let (certificate, record) = try ca.withLock {
-            let authority = try ca.loadAuthority(configuration)
-            var database = try ca.loadDatabase()
-            guard database.certificates.count < CADatabase.maximumCertificates else {
-                throw CtlError("the CA database already holds \(CADatabase.maximumCertificates) certificates; archive this CA and create a new one")
-            }
-            let certificate = try authority.issue(
-                commonName: name, organization: organization,
-                subjectAlternativeNames: [CertificateAuthority.participantURIPrefix + id],
-                publicKey: publicKey, usage: usage.authorityUsage,
-                notAfter: .now + Double(days) * 86400)
-            let record = CADatabase.Record(
-                serial: certificate.serialNumberHex, id: id, name: name, fingerprint: certificate.fingerprint.hex,
-                notBefore: certificate.notBefore, notAfter: certificate.notAfter, usage: usage.rawValue,
-                keyKind: publicKey.kind.description, issuedAt: .now, status: .valid)
-            // The CA's copy and the database entry come before the output files: a certificate that exists
-            // anywhere must be known to the CA, so it can be revoked.
-            try SecureFileWriter.write(
-                Array(certificate.pemString.utf8),
-                to: (ca.issuedDirectory as NSString).appendingPathComponent("\(record.serial).pem"), mode: 0o644)
-            database.certificates.append(record)
-            try ca.save(database)
-            return (certificate, record)
-        }
+        // The CA's copy and the database entry come before the output files: a certificate that exists
+        // anywhere must be known to the CA, so it can be revoked.
+        let (certificate, record) = try ca.issue(
+            id: id, name: name, organization: organization, publicKey: publicKey, usage: usage.directoryUsage, days: days)
 
         do {
             try SecureFileWriter.makePrivateDirectory(outDirectory)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KlammerPKI
 
 /// `klammerctl pki list`: every certificate the CA issued.
 struct PKIList: ParsableCommand {

@@ -3,7 +3,7 @@ import Foundation
 import KlammerAdmin
 
 /// `klammerctl participant add --id ID --name NAME --cert FILE [--allow PATTERN …]`.
-struct ParticipantAdd: ParsableCommand {
+struct ParticipantAdd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "add",
         abstract: "Register a participant with its certificate (active at once).",
@@ -27,10 +27,10 @@ struct ParticipantAdd: ParsableCommand {
     @Flag(help: "Print the registered participant as JSON.")
     var json = false
 
-    func run() throws {
+    func run() async throws {
         let pem = try CertificateFile.read(cert)
         let request = AddParticipantRequest(id: id, name: name, certificatePem: pem, policy: allow.isEmpty ? nil : allow)
-        let added = try socket.client().call("POST", "/v1/participants", body: request, as: AdminParticipantView.self)
+        let added = try await socket.client().call(.addParticipant, body: request, as: AdminParticipantView.self)
         if json { return try Output.json(added) }
         print("added \(added.id) (\(added.name)), status \(added.status), certificate \(added.certificates.first?.fingerprint ?? "?")")
     }

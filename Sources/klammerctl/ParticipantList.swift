@@ -2,7 +2,7 @@ import ArgumentParser
 import KlammerAdmin
 
 /// `klammerctl participant list`.
-struct ParticipantList: ParsableCommand {
+struct ParticipantList: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List all participants.")
 
     @OptionGroup var socket: AdminSocketOption
@@ -10,8 +10,8 @@ struct ParticipantList: ParsableCommand {
     @Flag(help: "Print a JSON array.")
     var json = false
 
-    func run() throws {
-        let participants = try socket.client().call("GET", "/v1/participants", as: [AdminParticipantView].self)
+    func run() async throws {
+        let participants = try await socket.client().call(.listParticipants, as: [AdminParticipantView].self)
         if json { return try Output.json(participants) }
         if participants.isEmpty {
             print("no participants registered; add one with 'klammerctl participant add --id ID --name NAME --cert FILE'")

@@ -8,7 +8,7 @@ struct ParticipantPolicyCommand: ParsableCommand {
 }
 
 /// `klammerctl participant policy set`.
-struct ParticipantPolicySet: ParsableCommand {
+struct ParticipantPolicySet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set",
         abstract: "Replace a participant's routing policy.",
@@ -19,10 +19,10 @@ struct ParticipantPolicySet: ParsableCommand {
     @Argument(help: "The participant id.") var id: String
     @Option(help: ArgumentHelp("A routing pattern (repeatable; comma-separated lists allowed).", valueName: "pattern")) var allow: [String] = []
 
-    func run() throws {
+    func run() async throws {
         let patterns = allow.flatMap { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }.filter { !$0.isEmpty }
-        let participant = try socket.client().call(
-            "PUT", "/v1/participants/\(AdminClient.segment(id))/policy", body: SetPolicyRequest(allow: patterns), as: AdminParticipantView.self)
+        let participant = try await socket.client().call(
+            .setPolicy(id), body: SetPolicyRequest(allow: patterns), as: AdminParticipantView.self)
         print("\(participant.id) may send to: \(participant.policy.isEmpty ? "nobody" : participant.policy.joined(separator: ", "))")
     }
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import KlammerAdmin
 
 /// `klammerctl participant remove ID`.
-struct ParticipantRemove: ParsableCommand {
+struct ParticipantRemove: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "remove", abstract: "Remove a participant from the registry (its certificates stop working at once).")
 
@@ -11,8 +11,8 @@ struct ParticipantRemove: ParsableCommand {
     @Argument(help: "The participant id.")
     var id: String
 
-    func run() throws {
-        let removed = try socket.client().call("DELETE", "/v1/participants/\(AdminClient.segment(id))", as: RemovedParticipantResponse.self)
+    func run() async throws {
+        let removed = try await socket.client().call(.removeParticipant(id), as: RemovedParticipantResponse.self)
         print("removed \(removed.removed)")
     }
 }

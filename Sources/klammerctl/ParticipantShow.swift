@@ -2,7 +2,7 @@ import ArgumentParser
 import KlammerAdmin
 
 /// `klammerctl participant show ID`.
-struct ParticipantShow: ParsableCommand {
+struct ParticipantShow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one participant with its certificates.")
 
     @OptionGroup var socket: AdminSocketOption
@@ -13,8 +13,8 @@ struct ParticipantShow: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    func run() throws {
-        let participant = try socket.client().call("GET", "/v1/participants/\(AdminClient.segment(id))", as: AdminParticipantView.self)
+    func run() async throws {
+        let participant = try await socket.client().call(.showParticipant(id), as: AdminParticipantView.self)
         if json { return try Output.json(participant) }
         Output.participant(participant)
     }

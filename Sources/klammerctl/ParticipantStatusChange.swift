@@ -2,7 +2,7 @@ import ArgumentParser
 import KlammerAdmin
 
 /// The shared part of `participant suspend|resume|revoke ID`.
-protocol ParticipantStatusChange: ParsableCommand {
+protocol ParticipantStatusChange: AsyncParsableCommand {
     var socket: AdminSocketOption { get }
     var id: String { get }
     static var change: AdminRoute.StatusChange { get }
@@ -10,9 +10,9 @@ protocol ParticipantStatusChange: ParsableCommand {
 }
 
 extension ParticipantStatusChange {
-    func run() throws {
-        let participant = try socket.client().call(
-            "POST", "/v1/participants/\(AdminClient.segment(id))/\(Self.change.rawValue)", as: AdminParticipantView.self)
+    func run() async throws {
+        let participant = try await socket.client().call(
+            .changeStatus(id, Self.change), as: AdminParticipantView.self)
         print("\(Self.pastTense) \(participant.id) (\(participant.name)): status \(participant.status)")
     }
 }

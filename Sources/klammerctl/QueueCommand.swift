@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import KlammerAdmin
-import KlammerBroker
-import KlammerStore
 
 /// `klammerctl queue …`: the message queues of a running klammerd (one per recipient participant).
 struct QueueCommand: ParsableCommand {
@@ -12,14 +10,14 @@ struct QueueCommand: ParsableCommand {
         subcommands: [QueueList.self, QueueStats.self, QueuePeek.self, QueuePurge.self])
 }
 
-struct QueueList: ParsableCommand {
+struct QueueList: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List queues with their entry counts by state.")
 
     @OptionGroup var socket: AdminSocketOption
     @Flag(help: "Print JSON.") var json = false
 
-    func run() throws {
-        let queues = try socket.client().call("GET", "/v1/queues", as: [QueueStatistics].self)
+    func run() async throws {
+        let queues = try await socket.client().call(.listQueues, as: [AdminQueueView].self)
         if json { return try Output.json(queues) }
         Output.table(["QUEUE", "READY", "IN_FLIGHT", "DELAYED", "DEAD"], queues.map {
             [$0.recipient, "\($0.ready)", "\($0.inFlight)", "\($0.delayed)", "\($0.deadLettered)"]
@@ -27,15 +25,15 @@ struct QueueList: ParsableCommand {
     }
 }
 
-struct QueueStats: ParsableCommand {
+struct QueueStats: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stats", abstract: "Show one queue's entry counts by state.")
 
     @OptionGroup var socket: AdminSocketOption
     @Flag(help: "Print JSON.") var json = false
     @Argument(help: "The queue (recipient participant id).") var id: String
 
-    func run() throws {
-        let stats = try socket.client().call("GET", "/v1/queues/\(AdminClient.segment(id))", as: QueueStatistics.self)
+    func run() async throws {
+        let stats = try await socket.client().call(.showQueue(id), as: AdminQueueView.self)
         if json { return try Output.json(stats) }
         print("queue        \(stats.recipient)")
         print("ready        \(stats.ready)")
@@ -45,7 +43,7 @@ struct QueueStats: ParsableCommand {
     }
 }
 
-struct QueuePeek: ParsableCommand {
+struct QueuePeek: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peek", abstract: "Show the envelopes waiting in a queue, in delivery order (never payloads).")
 
@@ -54,14 +52,14 @@ struct QueuePeek: ParsableCommand {
     @Option(help: "Most envelopes to show (1…10000).") var limit = 100
     @Argument(help: "The queue (recipient participant id).") var id: String
 
-    func run() throws {
-        let entries = try socket.client().call("GET", "/v1/queues/\(AdminClient.segment(id))/messages?limit=\(limit)", as: [QueuedEnvelope].self)
+    func run() async throws {
+        let entries = try await socket.client().call(.peekQueue(id, limit: limit), as: [AdminQueuedMessageView].self)
         if json { return try Output.json(entries) }
         Output.envelopes(entries)
     }
 }
 
-struct QueuePurge: ParsableCommand {
+struct QueuePurge: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "purge",
         abstract: "Delete the messages of a queue (and its dead letters) for good; in-flight messages are left alone.",
@@ -73,7 +71,7 @@ struct QueuePurge: ParsableCommand {
     @Option(name: .customLong("message"), help: "Purge only this message id (repeatable).") var messages: [String] = []
     @Argument(help: "The queue (recipient participant id).") var id: String
 
-    func run() throws {
+    func run() async throws {
         if !yes {
             guard isatty(STDIN_FILENO) == 1 else {
                 throw CtlError("purging deletes messages for good; pass --yes to confirm (no terminal to ask on)")
@@ -82,7 +80,7 @@ struct QueuePurge: ParsableCommand {
             guard readLine() == id else { throw CtlError("not confirmed; nothing was purged") }
         }
         let request = QueueSelectionRequest(messageIds: messages.isEmpty ? nil : messages, confirm: true)
-        let result = try socket.client().call("POST", "/v1/queues/\(AdminClient.segment(id))/purge", body: request, as: QueueOperationResult.self)
+        let result = try await socket.client().call(.purgeQueue(id), body: request, as: AdminQueueOperationView.self)
         if json { return try Output.json(result) }
         print("purged \(result.messageIds.count) message(s) of \(result.queue)")
         if result.skippedInFlight > 0 { print("left \(result.skippedInFlight) in-flight message(s) alone") }

@@ -2,7 +2,7 @@ import ArgumentParser
 import KlammerAdmin
 
 /// `klammerctl reload`: the same as `kill -HUP` on klammerd, with the outcome.
-struct ReloadCommand: ParsableCommand {
+struct ReloadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reload",
         abstract: "Re-read the CA bundle, CRLs, broker certificate and key without a restart.",
@@ -11,8 +11,8 @@ struct ReloadCommand: ParsableCommand {
     @OptionGroup var socket: AdminSocketOption
     @Flag(help: "Print JSON.") var json = false
 
-    func run() throws {
-        let view = try socket.client().call("POST", "/v1/reload", as: AdminReloadView.self)
+    func run() async throws {
+        let view = try await socket.client().call(.reload, as: AdminReloadView.self)
         if json { return try Output.json(view) }
         print("reloaded: \(view.caCertificates) CA certificate(s), \(view.crls) CRL(s)")
         print("broker certificate \(view.brokerCertificate), valid until \(Output.date(view.brokerCertificateNotAfter))")

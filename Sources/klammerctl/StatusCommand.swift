@@ -4,7 +4,7 @@ import KlammerAdmin
 
 /// `klammerctl status`: version, uptime, connections, queue depths, disk and certificate expiry of a running
 /// klammerd.
-struct StatusCommand: ParsableCommand {
+struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show a running broker's version, uptime, connections, queue depths, disk use and certificate expiry."
@@ -15,8 +15,8 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    func run() throws {
-        let status = try socket.client().call("GET", "/v1/status", as: AdminStatusView.self)
+    func run() async throws {
+        let status = try await socket.client().call(.status, as: AdminStatusView.self)
         if json { return try Output.json(status) }
         print(Self.render(status))
     }

@@ -8,7 +8,7 @@ struct StoreCommand: ParsableCommand {
         commandName: "store", abstract: "Check the message store.", subcommands: [StoreScrub.self])
 }
 
-struct StoreScrub: ParsableCommand {
+struct StoreScrub: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scrub",
         abstract: "Verify every log record's and blob's checksum (reads the whole store, changes nothing). Exits 1 on damage.")
@@ -16,10 +16,10 @@ struct StoreScrub: ParsableCommand {
     @OptionGroup var socket: AdminSocketOption
     @Flag(help: "Print JSON.") var json = false
 
-    func run() throws {
-        let reply = try socket.client().send("POST", "/v1/store/scrub")
+    func run() async throws {
+        let reply = try await socket.client().send(.scrubStore)
         guard reply.status == 200 || reply.status == 409 else {
-            if let error = try? AdminJSON.decoder().decode(AdminErrorBody.self, from: .init(reply.body)) { throw error }
+            if let error = AdminError.decode(status: reply.status, body: reply.body) { throw error }
             throw CtlError("the admin API answered HTTP \(reply.status)")
         }
         let view = try AdminJSON.decoder().decode(AdminScrubView.self, from: .init(reply.body))

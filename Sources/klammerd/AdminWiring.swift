@@ -50,7 +50,7 @@ struct AdminWiring {
         self.service = service
         self.server = AdminServer(socketPath: socketPath, service: service, logger: logger) { path in
             // Printed when the socket accepts connections, so scripts and tests can wait for this line.
-            FileHandle.standardOutput.write(Data("  admin         \(path)  (klammerctl --socket \(path) status)\n".utf8))
+            FileHandle.standardOutput.write(Data("  admin         \(path)  (klammerctl status --socket \(path))\n".utf8))
         }
         self.lifecycle = AuditLifecycleService(audit: audit, mode: mode, logger: logger)
     }

@@ -8,7 +8,7 @@ enum DevAdmin {
     static func wiring(environment: DevEnvironment, logger: Logger, daemon: BrokerDaemon, reloader: DaemonReloader) throws -> AdminWiring {
         try AdminWiring(
             auditPath: environment.dataDirectory + "/audit.jsonl",
-            socketPath: environment.dataDirectory + "/admin.sock",
+            socketPath: environment.adminSocketPath,
             registry: environment.registry, brokerID: DevEnvironment.brokerID, mode: "dev",
             trustStore: environment.tlsContext.configuration.trustStore,
             brokerCertificate: environment.pki.brokerCertificate, brokerKey: environment.pki.brokerKey,

@@ -12,85 +12,22 @@ import Glibc
 @Suite(.serialized) struct AdminProcessTests {
     static func binary(_ name: String) -> String { BuiltExecutable.path(name) }
 
-    struct Failure: Error, CustomStringConvertible { let description: String }
-
-    /// A running klammerd; interrupted (SIGINT) when released if still running.
-    final class Daemon {
-        let process = Process()
-        let stdout = Pipe()
-        let stderrFile: String
-        private(set) var port = 0
-        private(set) var socket = ""
-        /// The port of the `admin-tls` banner line (0 unless `waitForAdminTLS`).
-        private(set) var adminTLSPort = 0
-
-        init(arguments: [String], logDirectory: String, environment: [String: String] = [:], waitForAdminTLS: Bool = false) throws {
-            stderrFile = logDirectory + "/klammerd.stderr"
-            _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
-            process.executableURL = URL(fileURLWithPath: AdminProcessTests.binary("klammerd"))
-            process.arguments = arguments
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-            process.standardOutput = stdout
-            process.standardError = FileHandle(forWritingAtPath: stderrFile)
-            try process.run()
-            // Read the start-up output until both the listening and the admin lines appeared; bounded by a deadline.
-            let deadline = Date() + 30
-            var text = ""
-            while Date() < deadline, port == 0 || socket.isEmpty || (waitForAdminTLS && adminTLSPort == 0) {
-                let chunk = stdout.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                text += String(decoding: chunk, as: UTF8.self)
-                if let range = text.range(of: #"listening +[0-9.]+:(\d+)"#, options: .regularExpression) {
-                    port = Int(text[range].split(separator: ":").last!)!
-                }
-                if let range = text.range(of: #"admin-tls +[0-9.]+:(\d+)"#, options: .regularExpression) {
-                    adminTLSPort = Int(text[range].split(separator: ":").last!)!
-                }
-                if let range = text.range(of: #"admin +(/\S+)"#, options: .regularExpression) {
-                    socket = String(text[range].split(separator: " ").last!)
-                }
-            }
-            guard port != 0, !socket.isEmpty, !waitForAdminTLS || adminTLSPort != 0 else {
-                process.interrupt()
-                throw Failure(description: "klammerd did not print its listening and admin lines: \(text) \(log)")
-            }
-        }
-
-        var log: String { (try? String(contentsOfFile: stderrFile, encoding: .utf8)) ?? "" }
-
-        /// SIGTERM, then wait (the daemon's graceful shutdown is bounded; the test runner's timeout is the backstop).
-        func stop() -> Int32 {
-            process.terminate()
-            process.waitUntilExit()
-            return process.terminationStatus
-        }
-
-        deinit {
-            if process.isRunning {
-                process.interrupt()
-                process.waitUntilExit()
-            }
-        }
-    }
-
+    // The klammerd harness (shared with KlammerdTests).
+    typealias Failure = KlammerdHarness.Failure
+    typealias Daemon = KlammerdProcess
     typealias Result = ProcessResult
+    typealias TempDir = ShortTemporaryDirectory
 
-    /// Runs a binary to completion (no time limit), without the caller's KLAMMER_ADMIN_SOCKET.
-    /// `directory` is unused: the runner keeps stderr in its own scratch file.
     static func run(_ name: String, _ arguments: [String], environment: [String: String] = [:], in directory: String) throws -> Result {
-        try ProcessRunner.run(name.hasPrefix("/") ? name : binary(name), arguments,
-                              environment: ProcessRunner.environment(removing: { $0 == "KLAMMER_ADMIN_SOCKET" }, adding: environment),
-                              timeoutSeconds: nil)
+        try KlammerdHarness.run(name, arguments, environment: environment, in: directory)
     }
 
-    final class TempDir {
-        let path: String
-        init() throws {
-            // Short: the admin socket path must stay below 108 bytes.
-            path = "/tmp/kat-\(UUID().uuidString.prefix(8))"
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        }
-        deinit { try? FileManager.default.removeItem(atPath: path) }
+    static func writeProductionSetup(in directory: String) throws -> (config: String, ca: CertificateAuthority) {
+        try KlammerdHarness.writeProductionSetup(in: directory)
+    }
+
+    static func sClient(port: Int, ca: String, cert: String, key: String, in directory: String) throws -> String {
+        try KlammerdHarness.sClient(port: port, ca: ca, cert: cert, key: key, in: directory)
     }
 
     @Test func participantCommandsAndAuditVerifyAgainstDevDaemon() throws {
@@ -236,111 +173,6 @@ import Glibc
         let actions = entries.map(\.action).filter { $0 != "connection.refused" }
         #expect(actions == ["daemon.start", "audit.checkpoint", "status", "participant.add", "participant.suspend", "daemon.stop", "audit.checkpoint"])
         #expect(!FileManager.default.fileExists(atPath: daemon.socket))
-    }
-
-    /// `limits.max_connections`: with one slot taken by an idle TCP connection, a registered participant's
-    /// connection is closed at accept; once the slot is free it reaches the session.
-    @Test func productionConnectionLimit() throws {
-        let temp = try TempDir()
-        let (config, ca) = try Self.writeProductionSetup(in: temp.path)
-        let daemon = try Daemon(
-            arguments: ["--config", config], logDirectory: temp.path,
-            environment: ["KLAMMER_LISTEN_PORT": "0", "KLAMMER_LIMITS_MAX_CONNECTIONS": "1"])
-        let key = try PrivateKey.generate(.p256)
-        let certificate = try ca.issue(commonName: "Amt Banzkow", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13076007"], publicKey: key.publicKey, usage: .client)
-        try certificate.pemString.write(toFile: temp.path + "/p.pem", atomically: true, encoding: .utf8)
-        _ = FileManager.default.createFile(atPath: temp.path + "/p.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
-        let add = try Self.run("klammerctl", ["participant", "add", "--id", "ags:13076007", "--name", "Amt Banzkow", "--cert", temp.path + "/p.pem", "--socket", daemon.socket], in: temp.path)
-        #expect(add.status == 0, "\(add.stderr)")
-
-        // Take the only slot with a plain TCP connection that never starts TLS (the handshake timeout is 10 s).
-        let idle = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(daemon.port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(idle, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        #expect(connected == 0)
-        let refused = try Self.sClient(port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
-        #expect(!refused.contains("exceeds limit"))
-        close(idle)
-        // The slot is freed when the daemon notices the close; bounded polling instead of a fixed sleep.
-        var admitted = ""
-        let deadline = Date() + 10
-        while Date() < deadline, !admitted.contains("exceeds limit") {
-            admitted = try Self.sClient(port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
-        }
-        #expect(admitted.contains("exceeds limit"))
-        #expect(daemon.stop() == 0)
-    }
-
-    @Test func invalidConfigurationFailsAtStartNamingTheKey() throws {
-        let temp = try TempDir()
-        let config = try Self.writeProductionSetup(in: temp.path).config
-        let badPort = try Self.run("klammerd", ["--config", config], environment: ["KLAMMER_LISTEN_PORT": "99999"], in: temp.path)
-        #expect(badPort.status == 64)
-        #expect(badPort.stderr.contains("listen.port (from environment variable KLAMMER_LISTEN_PORT): 99999 is outside 0…65535"))
-
-        try (try String(contentsOfFile: config, encoding: .utf8) + "\nstore:\n  durabilty: always\n").write(toFile: config, atomically: true, encoding: .utf8)
-        let typo = try Self.run("klammerd", ["--config", config], in: temp.path)
-        #expect(typo.status == 64)
-        #expect(typo.stderr.contains("unknown-key"))
-        #expect(typo.stderr.contains("store.durabilty"))
-
-        _ = try Self.writeProductionSetup(in: temp.path)
-        chmod(temp.path + "/broker.key", 0o644)
-        let openKey = try Self.run("klammerd", ["--config", config], in: temp.path)
-        #expect(openKey.status == 64)
-        #expect(openKey.stderr.contains("tls.key"))
-        #expect(openKey.stderr.contains("chmod 600"))
-        #expect(!FileManager.default.fileExists(atPath: temp.path + "/data/audit.jsonl"))
-
-        let mixed = try Self.run("klammerd", ["--config", config, "--port", "9999"], in: temp.path)
-        #expect(mixed.status == 64)
-        #expect(mixed.stderr.contains("KLAMMER_LISTEN_PORT"))
-
-        let neither = try Self.run("klammerd", [], in: temp.path)
-        #expect(neither.status == 64)
-        #expect(neither.stderr.contains("--config"))
-    }
-
-    /// A CA, CRL and broker certificate/key in `directory` and a klammer.yaml using them (relative paths).
-    @discardableResult
-    static func writeProductionSetup(in directory: String) throws -> (config: String, ca: CertificateAuthority) {
-        let ca = try CertificateAuthority.create(commonName: "Test Production CA", keyKind: .p256)
-        let crl = try ca.makeCRL(revoked: [], nextUpdate: Date() + 7 * 86400)
-        let key = try PrivateKey.generate(.p256)
-        let broker = try ca.issue(commonName: "klammer-test-broker", subjectAlternativeNames: ["DNS:localhost", "IP:127.0.0.1"], publicKey: key.publicKey, usage: .clientAndServer)
-        try ca.certificate.pemString.write(toFile: directory + "/ca.pem", atomically: true, encoding: .utf8)
-        try crl.pemString.write(toFile: directory + "/crl.pem", atomically: true, encoding: .utf8)
-        try broker.pemString.write(toFile: directory + "/broker.pem", atomically: true, encoding: .utf8)
-        _ = FileManager.default.createFile(atPath: directory + "/broker.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
-        chmod(directory + "/broker.key", 0o600)
-        let config = directory + "/klammer.yaml"
-        try """
-            broker_id: "broker:test-1"
-            data_dir: data
-            listen:
-              host: 127.0.0.1
-              port: 7700
-            tls:
-              ca_bundle: ca.pem
-              crl_files: [crl.pem]
-              certificate: broker.pem
-              key: broker.key
-            log:
-              level: warning
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        return (config, ca)
-    }
-
-    /// `openssl s_client` with a client certificate: sends one line, returns what the broker sent back. Bounded:
-    /// stdin stays open 1.5 s, coreutils `timeout` kills the client after 3 s (an admitted connection stays open).
-    static func sClient(port: Int, ca: String, cert: String, key: String, in directory: String) throws -> String {
-        let command = "(printf 'ping\\n'; sleep 1.5) | timeout -k 1 3 openssl s_client -connect 127.0.0.1:\(port) -alpn klammer/1 -CAfile \"$CA\" -cert \"$CERT\" -key \"$KEY\" -quiet 2>/dev/null"
-        return try run("/bin/sh", ["-c", command], environment: ["CA": ca, "CERT": cert, "KEY": key], in: directory).stdout
     }
 }
 

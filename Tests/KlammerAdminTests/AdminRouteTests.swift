@@ -7,6 +7,12 @@ struct AdminRouteTests {
         try? AdminRoute.parse(method: method, uri: uri).get()
     }
 
+    /// The refusal of a request line: its code and message.
+    func refusal(_ method: String, _ uri: String) -> (code: AdminError.Code, message: String)? {
+        guard case .failure(let error) = AdminRoute.parse(method: method, uri: uri) else { return nil }
+        return (error.code, error.message)
+    }
+
     @Test func everyEndpointParses() {
         #expect(route("GET", "/v1/status") == .status)
         #expect(route("GET", "/v1/participants") == .listParticipants)
@@ -39,20 +45,41 @@ struct AdminRouteTests {
         #expect(route("POST", "/v1/reload") == .reload)
         // Reads are not mutations; replay, purge and reload are.
         #expect(!AdminRoute.listQueues.isMutation && AdminRoute.purgeQueue("x").isMutation && AdminRoute.reload.isMutation)
-        #expect(AdminRoute.parse(method: "GET", uri: "/v1/queues/ags:1/purge") == .failure(.methodNotAllowed(allowed: ["POST"])))
-        #expect(AdminRoute.parse(method: "GET", uri: "/v1/queues/ags:1/messages?limit=0")
-                == .failure(.badQuery("limit must be a whole number 1…10000, got '0'")))
+        #expect(refusal("GET", "/v1/queues/ags:1/purge")?.message == "GET is not allowed here; use POST")
+        #expect(refusal("GET", "/v1/queues/ags:1/messages?limit=0")?.message == "limit must be a whole number 1…10000, got '0'")
     }
 
     @Test func refusals() {
-        #expect(AdminRoute.parse(method: "GET", uri: "/v1/nothing") == .failure(.notFound("/v1/nothing")))
-        #expect(AdminRoute.parse(method: "GET", uri: "/v2/status") == .failure(.notFound("/v2/status")))
-        #expect(AdminRoute.parse(method: "DELETE", uri: "/v1/status") == .failure(.methodNotAllowed(allowed: ["GET"])))
-        #expect(AdminRoute.parse(method: "PUT", uri: "/v1/participants") == .failure(.methodNotAllowed(allowed: ["GET", "POST"])))
-        #expect(AdminRoute.parse(method: "GET", uri: "/v1/participants/ags:1/suspend") == .failure(.methodNotAllowed(allowed: ["POST"])))
-        #expect(AdminRoute.parse(method: "GET", uri: "/v1/audit/tail?count=0") == .failure(.badQuery("count must be a whole number 1…1000, got '0'")))
+        #expect(refusal("GET", "/v1/nothing")?.code == .notFound)
+        #expect(refusal("DELETE", "/v1/status")?.code == .methodNotAllowed)
+        #expect(refusal("GET", "/v1/audit/tail?count=0")?.code == .badRequest)
+        #expect(refusal("GET", "/v1/nothing")?.message == "no admin endpoint /v1/nothing; SPEC.md §11 lists them (e.g. GET /v1/status)")
+        #expect(refusal("GET", "/v2/status")?.message == "no admin endpoint /v2/status; SPEC.md §11 lists them (e.g. GET /v1/status)")
+        #expect(refusal("DELETE", "/v1/status")?.message == "DELETE is not allowed here; use GET")
+        #expect(refusal("PUT", "/v1/participants")?.message == "PUT is not allowed here; use GET or POST")
+        #expect(refusal("GET", "/v1/participants/ags:1/suspend")?.message == "GET is not allowed here; use POST")
+        #expect(refusal("GET", "/v1/audit/tail?count=0")?.message == "count must be a whole number 1…1000, got '0'")
         #expect(AdminRoute.parse(method: "GET", uri: "/v1/audit/tail?count=1001") != .success(.auditTail(count: 1001)))
-        #expect(AdminRoute.parse(method: "GET", uri: "/v1/participants/bad%zz") == .failure(.notFound("/v1/participants/bad%zz")))
+        #expect(refusal("GET", "/v1/participants/bad%zz")?.message == "no admin endpoint /v1/participants/bad%zz; SPEC.md §11 lists them (e.g. GET /v1/status)")
+    }
+
+    /// What klammerctl sends is what the daemon parses: every route renders a method and path that parse back to
+    /// it, also with ids that need percent-encoding.
+    @Test func everyRouteRendersARequestThatParsesBack() {
+        let id = "ags:13/0 4?%ü"
+        let routes: [AdminRoute] = [
+            .status, .listParticipants, .showParticipant(id), .addParticipant, .changeStatus(id, .suspend),
+            .changeStatus(id, .resume), .changeStatus(id, .revoke), .removeParticipant(id), .addCertificate(id),
+            .removeCertificate(id, fingerprint: "ab:cd"), .setPolicy(id), .auditTail(count: 7), .auditVerify, .listQueues,
+            .showQueue(id), .peekQueue(id, limit: 3), .listDeadLetters(id, limit: 4), .listDeadLetters(nil, limit: 5),
+            .replayDeadLetters(id), .purgeQueue(id), .traceMessage("00112233445566778899aabbccddeeff"), .scrubStore, .reload,
+        ]
+        for route in routes {
+            #expect(AdminRoute.parse(method: route.method, uri: route.path) == .success(route), "\(route.method) \(route.path)")
+        }
+        #expect(AdminRoute.showParticipant("ags:1").path == "/v1/participants/ags:1")
+        #expect(AdminRoute.showParticipant("a/b").path == "/v1/participants/a%2Fb")
+        #expect(AdminRoute.removeParticipant("ags:1").method == "DELETE" && AdminRoute.setPolicy("x").method == "PUT")
     }
 
     @Test func actionsAndMutations() {

@@ -5,6 +5,8 @@ import KlammerBroker
 import KlammerCrypto
 import KlammerTestSupport
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Testing
 #if canImport(Glibc)
@@ -53,7 +55,7 @@ struct AdminServiceTests {
         }
 
         func errorCode(_ response: AdminService.Response) -> String? {
-            (try? decode(AdminErrorBody.self, response))?.error.code
+            AdminError.decode(status: response.status, body: response.body)?.code.name
         }
 
         func lastEntry() throws -> AuditEntry {
@@ -223,15 +225,16 @@ struct AdminServiceTests {
             #expect(mode?.intValue == 0o600)
 
             let client = AdminClient(socketPath: socketPath, timeoutSeconds: 10)
-            let status = try client.call("GET", "/v1/status", as: AdminStatusView.self)
+            let status = try await client.call(.status, as: AdminStatusView.self)
             #expect(status.brokerId == "broker:test")
             let entry = try fixture.lastEntry()
             #expect(entry.actor == "uid:\(getuid()) pid:\(getpid())")
             do {
-                _ = try client.call("GET", "/v1/participants/ags:404", as: AdminParticipantView.self)
+                _ = try await client.call(.showParticipant("ags:404"), as: AdminParticipantView.self)
                 Issue.record("expected an error")
-            } catch let error as AdminErrorBody {
-                #expect(error.error.code == "unknown-participant")
+            } catch let error as AdminError {
+                #expect(error.code == .unknownParticipant)
+                #expect(error.status == 404)
             }
             let raw = try client.send("GET", "/v1/nope")
             #expect(raw.status == 404)
@@ -304,10 +307,59 @@ struct AdminServiceTests {
         }
     }
 
-    @Test func clientParsesHTTPAnswers() throws {
-        let reply = try AdminClient.parse(Array("HTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}extra".utf8))
-        #expect(reply.status == 201)
-        #expect(reply.body == Array("{}".utf8))
-        #expect(throws: AdminError.self) { try AdminClient.parse(Array("garbage".utf8)) }
+    /// Answers every admin connection with fixed bytes once the request arrived (nil: never answers).
+    final class CannedAnswer: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        let answer: String?
+        let closeWithoutAnswer: Bool
+        init(_ answer: String?, closeWithoutAnswer: Bool = false) {
+            self.answer = answer
+            self.closeWithoutAnswer = closeWithoutAnswer
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if closeWithoutAnswer { context.close(promise: nil); return }
+            guard let answer else { return }
+            context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: answer))).whenComplete { _ in }
+            context.close(promise: nil)
+        }
+    }
+
+    /// The client's HTTP over NIOHTTP1 against a server that answers what we choose: a good answer, bytes that are
+    /// not HTTP, a close without an answer, and silence (the timeout).
+    @Test func clientReadsAnswersAndNamesEachFailure() async throws {
+        func client(answering answer: String?, closeWithoutAnswer: Bool = false) async throws -> (AdminClient, any Channel) {
+            let path = "/tmp/kac-\(UUID().uuidString.prefix(8)).sock"
+            let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(CannedAnswer(answer, closeWithoutAnswer: closeWithoutAnswer))
+                    }
+                }
+                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+            return (AdminClient(socketPath: path, timeoutSeconds: 1), server)
+        }
+        let (good, goodServer) = try await client(answering: "HTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+        let reply = try await good.send(.status)
+        #expect(reply.status == 201 && reply.body == Array("{}".utf8))
+        try await goodServer.close()
+
+        let cases: [(String?, Bool, AdminError.Code)] = [("garbage\r\n\r\n", false, .badResponse), (nil, true, .unreachable), (nil, false, .timeout)]
+        for (answer, closeWithoutAnswer, code) in cases {
+            let (bad, server) = try await client(answering: answer, closeWithoutAnswer: closeWithoutAnswer)
+            do {
+                _ = try await bad.send(.status)
+                Issue.record("expected \(code)")
+            } catch let error as AdminError {
+                #expect(error.code == code, "\(error)")
+            }
+            try await server.close()
+        }
+        do {
+            _ = try await AdminClient(socketPath: "/tmp/klammer-no-such-socket").send(.status)
+            Issue.record("expected unreachable")
+        } catch let error as AdminError {
+            #expect(error.code == .unreachable && error.message.contains("No such file or directory"), "\(error)")
+        }
     }
 }

@@ -59,7 +59,7 @@ struct AdminStatusTests {
     @Test func queueSummaryTakesTheDeepestQueues() {
         // Totals are i + i % 2 (+ 4 dead letters for ags:3): ags:13 and ags:14 tie at 14 (ties by id), ags:0 is
         // empty; ags:3 (8 entries, half of them dead) is among the ten deepest, ags:1 and ags:2 (2 each) are not.
-        let queues = (0..<15).map { QueueStatistics(recipient: "ags:\($0)", ready: $0, inFlight: $0 % 2, delayed: 0, deadLettered: $0 == 3 ? 4 : 0) }
+        let queues = (0..<15).map { AdminQueueView(recipient: "ags:\($0)", ready: $0, inFlight: $0 % 2, delayed: 0, deadLettered: $0 == 3 ? 4 : 0) }
         let summary = AdminService.queueSummary(queues)
         #expect(summary.queues == 14)
         #expect(summary.ready == (0..<15).reduce(0, +))

@@ -1,6 +1,7 @@
 import Foundation
 import KlammerAdmin
 import KlammerCrypto
+import KlammerTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -9,30 +10,15 @@ import Glibc
 /// `klammerctl reload` against the real `klammerd --config`: configuration changes that need a restart are listed,
 /// a new CRL refuses the revoked certificate on new connections, and a broken file changes nothing.
 @Suite(.serialized) struct ProductionReloadTests {
-    /// A port that was free a moment ago (the kernel picks it for a socket bound to port 0, which is then closed).
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw AdminProcessTests.Failure(description: "cannot find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     @Test func reloadRereadsTheConfiguredFiles() throws {
-        let temp = try AdminProcessTests.TempDir()
-        let (config, ca) = try AdminProcessTests.writeProductionSetup(in: temp.path)
-        let metricsPort = try Self.freePort()
-        let daemon = try AdminProcessTests.Daemon(arguments: ["--config", config], logDirectory: temp.path, environment: [
+        let temp = try ShortTemporaryDirectory()
+        let (config, ca) = try KlammerdHarness.writeProductionSetup(in: temp.path)
+        let metricsPort = try KlammerdHarness.freePort()
+        let daemon = try KlammerdProcess(arguments: ["--config", config], logDirectory: temp.path, environment: [
             "KLAMMER_LISTEN_PORT": "0", "KLAMMER_METRICS_PORT": "\(metricsPort)",
         ])
-        func ctl(_ arguments: String...) throws -> AdminProcessTests.Result {
-            try AdminProcessTests.run("klammerctl", arguments, environment: ["KLAMMER_ADMIN_SOCKET": daemon.socket], in: temp.path)
+        func ctl(_ arguments: String...) throws -> ProcessResult {
+            try KlammerdHarness.run("klammerctl", arguments, environment: ["KLAMMER_ADMIN_SOCKET": daemon.socket], in: temp.path)
         }
         let key = try PrivateKey.generate(.p256)
         let certificate = try ca.issue(commonName: "Amt Banzkow", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13076007"], publicKey: key.publicKey, usage: .client)
@@ -40,15 +26,15 @@ import Glibc
         _ = FileManager.default.createFile(atPath: temp.path + "/p.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
         #expect(try ctl("participant", "add", "--id", "ags:13076007", "--name", "Amt Banzkow", "--cert", temp.path + "/p.pem").status == 0)
         func admitted() throws -> Bool {
-            try AdminProcessTests.sClient(port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
+            try KlammerdHarness.sClient(port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
                 .contains("exceeds limit")
         }
         #expect(try admitted())
 
         // metrics.port serves /metrics and /healthz.
-        let health = try AdminProcessTests.run("/usr/bin/timeout", ["-k", "2", "10", "curl", "-s", "-w", "\n%{http_code}", "http://127.0.0.1:\(metricsPort)/healthz"], in: temp.path)
+        let health = try KlammerdHarness.run("/usr/bin/timeout", ["-k", "2", "10", "curl", "-s", "-w", "\n%{http_code}", "http://127.0.0.1:\(metricsPort)/healthz"], in: temp.path)
         #expect(health.stdout.hasSuffix("\n200") && health.stdout.contains("broker_certificate"))
-        let metrics = try AdminProcessTests.run("/usr/bin/timeout", ["-k", "2", "10", "curl", "-s", "http://127.0.0.1:\(metricsPort)/metrics"], in: temp.path)
+        let metrics = try KlammerdHarness.run("/usr/bin/timeout", ["-k", "2", "10", "curl", "-s", "http://127.0.0.1:\(metricsPort)/metrics"], in: temp.path)
         #expect(metrics.stdout.contains("klammer_connections_open"))
 
         // A changed log level cannot be applied live: reported, not applied.

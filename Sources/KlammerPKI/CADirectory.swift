@@ -1,47 +1,50 @@
-import Foundation
+public import Foundation
 import Glibc
 import KlammerBroker
-import KlammerCrypto
+public import KlammerCrypto
 
-/// The on-disk layout of a `klammerctl pki` CA directory and the operations on it (SPEC.md §8).
+/// The on-disk layout of a Klammer CA directory (what `klammerctl pki` works on) and the operations on it
+/// (SPEC.md §8).
 ///
 /// All writes go through ``SecureFileWriter`` (temporary file, fsync, rename, directory fsync). Commands that
 /// change the directory hold an exclusive `flock` on `.lock` so two operators cannot interleave updates.
-struct CADirectory {
+public struct CADirectory: Sendable {
     /// The directory as given.
-    let path: String
+    public let path: String
 
-    var certificatePath: String { file("ca.pem") }
-    var configurationPath: String { file("ca.json") }
-    var databasePath: String { file("certificates.json") }
-    var crlPath: String { file("crl.pem") }
+    public init(path: String) { self.path = path }
+
+    public var certificatePath: String { file("ca.pem") }
+    public var configurationPath: String { file("ca.json") }
+    public var databasePath: String { file("certificates.json") }
+    public var crlPath: String { file("crl.pem") }
     /// Copies of every issued certificate, named `<serial>.pem`.
-    var issuedDirectory: String { file("certs") }
-    var lockPath: String { file(".lock") }
+    public var issuedDirectory: String { file("certs") }
+    public var lockPath: String { file(".lock") }
     /// Where `init` puts the CA key unless `--ca-key` is given (relative to the directory).
-    static let defaultKeyName = "ca-key.pem"
+    public static let defaultKeyName = "ca-key.pem"
 
-    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+    public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
 
     /// The absolute or directory-relative key path from ca.json, resolved.
-    func keyPath(_ configuration: CAConfiguration) -> String {
+    public func keyPath(_ configuration: CAConfiguration) -> String {
         configuration.keyPath.hasPrefix("/") ? configuration.keyPath : file(configuration.keyPath)
     }
 
     // MARK: Locking
 
     /// Runs `body` while holding an exclusive lock on the directory; waits at most 10 s for another klammerctl.
-    func withLock<R>(_ body: () throws -> R) throws -> R {
+    public func withLock<R>(_ body: () throws -> R) throws -> R {
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw CtlError("cannot open \(lockPath): \(String(cString: strerror(errno))); check that \(path) exists and is writable by you")
+            throw PKIError("cannot open \(lockPath): \(String(cString: strerror(errno))); check that \(path) exists and is writable by you")
         }
         defer { close(fd) }  // closing releases the lock
         var attempts = 0
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             attempts += 1
             guard errno == EWOULDBLOCK || errno == EINTR, attempts < 100 else {
-                throw CtlError("another klammerctl is working on \(path) (lock \(lockPath) held for 10 s); wait for it to finish and try again")
+                throw PKIError("another klammerctl is working on \(path) (lock \(lockPath) held for 10 s); wait for it to finish and try again")
             }
             usleep(100_000)
         }
@@ -51,32 +54,32 @@ struct CADirectory {
     // MARK: Loading
 
     /// Reads ca.json; fails with a hint to run `pki init` if the directory holds no CA.
-    func loadConfiguration() throws -> CAConfiguration {
+    public func loadConfiguration() throws -> CAConfiguration {
         guard FileManager.default.fileExists(atPath: configurationPath) else {
-            throw CtlError("\(path) holds no Klammer CA (\(configurationPath) is missing); create one with `klammerctl pki init --dir \(path)` or pass the right --dir")
+            throw PKIError("\(path) holds no Klammer CA (\(configurationPath) is missing); create one with `klammerctl pki init --dir \(path)` or pass the right --dir")
         }
         let data = try Self.read(configurationPath, limit: 1 << 20, what: "CA configuration")
         do {
             return try Self.decoder.decode(CAConfiguration.self, from: data)
         } catch {
-            throw CtlError("\(configurationPath) is corrupt (\(error)); restore it from the backup")
+            throw PKIError("\(configurationPath) is corrupt (\(error)); restore it from the backup")
         }
     }
 
     /// Loads the CA certificate and key; refuses a key file readable by group or others.
-    func loadAuthority(_ configuration: CAConfiguration) throws -> CertificateAuthority {
+    public func loadAuthority(_ configuration: CAConfiguration) throws -> CertificateAuthority {
         let keyPath = keyPath(configuration)
         var info = stat()
         guard stat(keyPath, &info) == 0 else {
-            throw CtlError("cannot read the CA key \(keyPath): \(String(cString: strerror(errno))); is the volume holding it mounted?")
+            throw PKIError("cannot read the CA key \(keyPath): \(String(cString: strerror(errno))); is the volume holding it mounted?")
         }
         if info.st_mode & 0o077 != 0 {
-            throw CtlError("the CA key \(keyPath) is accessible by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); run `chmod 600 \(keyPath)` and check who may have read it")
+            throw PKIError("the CA key \(keyPath) is accessible by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); run `chmod 600 \(keyPath)` and check who may have read it")
         }
         let certificate: Certificate
         do {
             guard let first = try Certificate.loadAll(fromPEMFile: certificatePath).first else {
-                throw CtlError("\(certificatePath) holds no certificate")
+                throw PKIError("\(certificatePath) holds no certificate")
             }
             certificate = first
         }
@@ -85,22 +88,22 @@ struct CADirectory {
     }
 
     /// Reads certificates.json (an empty database if init has not written one yet).
-    func loadDatabase() throws -> CADatabase {
+    public func loadDatabase() throws -> CADatabase {
         guard FileManager.default.fileExists(atPath: databasePath) else {
-            throw CtlError("\(databasePath) is missing; the CA directory is incomplete — restore it from the backup")
+            throw PKIError("\(databasePath) is missing; the CA directory is incomplete — restore it from the backup")
         }
         let data = try Self.read(databasePath, limit: CADatabase.maximumFileSize, what: "certificate database")
         let database: CADatabase
         do {
             database = try Self.decoder.decode(CADatabase.self, from: data)
         } catch {
-            throw CtlError("\(databasePath) is corrupt (\(error)); restore it from the backup")
+            throw PKIError("\(databasePath) is corrupt (\(error)); restore it from the backup")
         }
         guard database.version == CADatabase.currentVersion else {
-            throw CtlError("\(databasePath) has format version \(database.version), this klammerctl understands \(CADatabase.currentVersion); use a matching klammerctl")
+            throw PKIError("\(databasePath) has format version \(database.version), this klammerctl understands \(CADatabase.currentVersion); use a matching klammerctl")
         }
         guard database.certificates.count <= CADatabase.maximumCertificates else {
-            throw CtlError("\(databasePath) lists \(database.certificates.count) certificates, more than the limit of \(CADatabase.maximumCertificates)")
+            throw PKIError("\(databasePath) lists \(database.certificates.count) certificates, more than the limit of \(CADatabase.maximumCertificates)")
         }
         return database
     }
@@ -108,13 +111,13 @@ struct CADirectory {
     // MARK: Writing
 
     /// Atomically replaces certificates.json (mode 0600).
-    func save(_ database: CADatabase) throws {
+    public func save(_ database: CADatabase) throws {
         try SecureFileWriter.write(Array(try Self.encoder.encode(database)), to: databasePath, mode: 0o600, overwrite: true)
     }
 
     /// Signs a CRL listing every revoked certificate of `database`, valid for `days`, records its number and
     /// atomically replaces crl.pem (mode 0644).
-    func publishCRL(_ authority: CertificateAuthority, database: inout CADatabase, days: Int) throws -> (crl: CertificateRevocationList, number: UInt64) {
+    public func publishCRL(_ authority: CertificateAuthority, database: inout CADatabase, days: Int) throws -> (crl: CertificateRevocationList, number: UInt64) {
         let now = Date.now
         let millis = UInt64((now.timeIntervalSince1970 * 1000).rounded(.down))
         let number = max(database.lastCRLNumber + 1, millis)
@@ -131,14 +134,14 @@ struct CADirectory {
 
     // MARK: JSON
 
-    static var encoder: JSONEncoder {
+    public static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         return encoder
     }
 
-    static var decoder: JSONDecoder {
+    public static var decoder: JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return decoder
@@ -147,10 +150,10 @@ struct CADirectory {
     private static func read(_ path: String, limit: Int, what: String) throws -> Data {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
         guard size <= limit else {
-            throw CtlError("\(what) \(path) is \(size) bytes, more than the limit of \(limit); check that it is the right file")
+            throw PKIError("\(what) \(path) is \(size) bytes, more than the limit of \(limit); check that it is the right file")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CtlError("cannot read \(what) \(path); check permissions")
+            throw PKIError("cannot read \(what) \(path); check permissions")
         }
         return data
     }

@@ -1,34 +1,7 @@
 import Foundation
+import KlammerPKI
 
-/// One certificate as `list`, `expiring` and `issue --json` show it.
-struct ListedCertificate: Encodable {
-    let id: String
-    let name: String
-    let serial: String
-    let fingerprint: String
-    let notBefore: Date
-    let notAfter: Date
-    /// `valid`, `revoked` or `expired`.
-    let status: String
-    let revokedAt: Date?
-    let revocationReason: String?
-    let usage: String
-    let keyKind: String
-
-    init(_ record: CADatabase.Record, at now: Date) {
-        id = record.id
-        name = record.name
-        serial = record.serial
-        fingerprint = record.fingerprint
-        notBefore = record.notBefore
-        notAfter = record.notAfter
-        status = record.displayStatus(at: now)
-        revokedAt = record.revokedAt
-        revocationReason = record.revocationReason
-        usage = record.usage
-        keyKind = record.keyKind
-    }
-
+extension ListedCertificate {
     /// Prints `certificates` as a JSON array or as an aligned table.
     static func print(_ certificates: [ListedCertificate], json: Bool) throws {
         if json {

@@ -1,13 +1,14 @@
 import Foundation
 import KlammerConfig
+import KlammerTestSupport
 import Testing
 @testable import klammerd
 
 /// What production mode derives from the configuration for the store and the broker core.
 struct ProductionEnvironmentTests {
     @Test func storeAndBrokerSettingsFollowTheConfiguration() async throws {
-        let temp = try AdminProcessTests.TempDir()
-        let config = try AdminProcessTests.writeProductionSetup(in: temp.path).config
+        let temp = try ShortTemporaryDirectory()
+        let config = try KlammerdHarness.writeProductionSetup(in: temp.path).config
         let configuration = try await DaemonConfiguration.load(file: config, environment: [
             "KLAMMER_STORE_DURABILITY": "batched", "KLAMMER_STORE_BATCH_MAX_DELAY_MS": "7",
             "KLAMMER_STORE_MAX_ATTEMPTS": "3", "KLAMMER_STORE_DEFAULT_TTL_SECONDS": "3600",
@@ -35,10 +36,10 @@ struct ProductionEnvironmentTests {
     }
 
     @Test func keyOfAnotherCertificateIsRefused() async throws {
-        let temp = try AdminProcessTests.TempDir()
-        let config = try AdminProcessTests.writeProductionSetup(in: temp.path).config
-        let otherDirectory = try AdminProcessTests.TempDir()
-        try AdminProcessTests.writeProductionSetup(in: otherDirectory.path)
+        let temp = try ShortTemporaryDirectory()
+        let config = try KlammerdHarness.writeProductionSetup(in: temp.path).config
+        let otherDirectory = try ShortTemporaryDirectory()
+        try KlammerdHarness.writeProductionSetup(in: otherDirectory.path)
         try FileManager.default.removeItem(atPath: temp.path + "/broker.key")
         try FileManager.default.copyItem(atPath: otherDirectory.path + "/broker.key", toPath: temp.path + "/broker.key")
         let configuration = try await DaemonConfiguration.load(file: config, environment: [:])
