@@ -12,7 +12,7 @@ import PackageDescription
 //   KlammerBroker  -- registry, routing policy, signature checks, receipts (no sockets)
 //   KlammerPKI     -- the operator CA directory of SPEC.md §8 (klammerctl pki, dev-mode participants)
 //   KlammerServer  -- bootstraps, pipelines, service lifecycle, dev-mode PKI
-//   klammerd / klammerctl / klammer -- thin executables
+//   klammerd / klammerctl / klammer -- thin executables; klammer-*-bench -- benchmarks
 
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
@@ -33,6 +33,7 @@ let package = Package(
         .executable(name: "klammerd", targets: ["klammerd"]),
         .executable(name: "klammerctl", targets: ["klammerctl"]),
         .executable(name: "klammer", targets: ["klammer"]),
+        .executable(name: "klammer-bench", targets: ["klammer-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -199,9 +200,7 @@ let package = Package(
             name: "klammer",
             dependencies: [
                 "KlammerCrypto", "KlammerTLS", "KlammerProtocol", "KlammerClient",
-                "KlammerAdmin",  // bench W4: registers its fan-out recipients through the dev broker's admin socket
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -231,6 +230,17 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The broker end to end (W1-W5, open-loop W1/W2): starts its own klammerd --dev or measures a given broker.
+        .executableTarget(
+            name: "klammer-bench",
+            dependencies: [
+                "KlammerCrypto", "KlammerProtocol", "KlammerClient",
+                "KlammerAdmin",  // W4: registers its fan-out recipients through the dev broker's admin socket
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -353,6 +363,12 @@ let package = Package(
                 "KlammerClient", "KlammerProtocol", "KlammerCrypto", "KlammerTLS", "klammer", "klammerd", "KlammerTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Smoke runs of klammer-bench (it runs and its output parses; the numbers are not checked).
+        .testTarget(
+            name: "KlammerBenchTests",
+            dependencies: ["klammer-bench", "klammerd", "KlammerTestSupport"],
             swiftSettings: swiftSettings
         ),
         // The simulated Mecklenburg-Vorpommern network under faults: real klammerd/klammerctl processes, KlammerClient actors.

@@ -12,6 +12,6 @@ struct Klammer: AsyncParsableCommand {
             KLAMMER_CA, KLAMMER_CRL, KLAMMER_BROKER — in this order of precedence.
             """,
         version: "0.1.0",
-        subcommands: [SendCommand.self, ReceiveCommand.self, StatusCommand.self, DirectoryCommand.self, VerifyCommand.self, BenchCommand.self]
+        subcommands: [SendCommand.self, ReceiveCommand.self, StatusCommand.self, DirectoryCommand.self, VerifyCommand.self]
     )
 }

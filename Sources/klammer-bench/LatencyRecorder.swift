@@ -10,6 +10,8 @@ final class LatencyRecorder: Sendable {
         var bytes = 0
         var errors = 0
         var firstError: String?
+        /// Histogram entries that are lower bounds of messages never sent (open loop cut off), not operations.
+        var lowerBounds = 0
     }
     let totals = Mutex(Totals())
 
@@ -23,6 +25,15 @@ final class LatencyRecorder: Sendable {
         }
     }
 
+    /// Records a latency of at least `elapsed` for a message that was never sent (not counted as an operation).
+    func recordLowerBound(_ elapsed: Duration) {
+        let micros = UInt64(max(1, elapsed / .microseconds(1)))
+        totals.withLock { t in
+            _ = t.histogram.record(min(micros, 3_600_000_000))
+            t.lowerBounds += 1
+        }
+    }
+
     /// Counts a failed operation (the first message is kept for the report).
     func fail(_ error: any Error) {
         totals.withLock { t in
@@ -33,10 +44,10 @@ final class LatencyRecorder: Sendable {
 
     /// Percentile in milliseconds.
     func percentileMillis(_ p: Double) -> Double {
-        totals.withLock { t in t.operations == 0 ? 0 : Double(t.histogram.valueAtPercentile(p)) / 1000 }
+        totals.withLock { t in t.operations + t.lowerBounds == 0 ? 0 : Double(t.histogram.valueAtPercentile(p)) / 1000 }
     }
 
-    var maxMillis: Double { totals.withLock { t in t.operations == 0 ? 0 : Double(t.histogram.max) / 1000 } }
+    var maxMillis: Double { totals.withLock { t in t.operations + t.lowerBounds == 0 ? 0 : Double(t.histogram.max) / 1000 } }
     var operations: Int { totals.withLock { $0.operations } }
     var bytes: Int { totals.withLock { $0.bytes } }
     var errors: Int { totals.withLock { $0.errors } }

@@ -1,7 +1,7 @@
 import Foundation
 import KlammerClient
 
-/// A `klammerd --dev` the bench starts for itself (temp data directory, port 0), found next to the `klammer` binary,
+/// A `klammerd --dev` the bench starts for itself (temp data directory, port 0), found next to the `klammer-bench` binary,
 /// plus the /proc readings (CPU time, RSS) the results report. Stopped with SIGTERM (graceful) when the bench ends.
 final class BenchBroker {
     let process = Process()
@@ -16,7 +16,7 @@ final class BenchBroker {
         dataDirectory = base + "/data"
         let binary = override ?? Self.siblingBinary("klammerd")
         guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw KlammerClientError(.invalidArgument, "klammerd not found next to klammer (\(binary)); build it (swift build -c release builds both) or pass --klammerd PATH or --broker")
+            throw KlammerClientError(.invalidArgument, "klammerd not found next to klammer-bench (\(binary)); build it (swift build -c release builds both) or pass --klammerd PATH or --broker")
         }
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["--dev", "--data", dataDirectory, "--port", "0"]
@@ -72,7 +72,7 @@ final class BenchBroker {
         try? FileManager.default.removeItem(atPath: (dataDirectory as NSString).deletingLastPathComponent)
     }
 
-    /// A binary in the same directory as the running `klammer`.
+    /// A binary in the same directory as the running `klammer-bench`.
     static func siblingBinary(_ name: String) -> String {
         let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return ((me as NSString).deletingLastPathComponent as NSString).appendingPathComponent(name)

@@ -8,7 +8,7 @@ extension BenchWorkloads {
     func connections() async throws -> BenchResult {
         let credentials = try ClientCredentials.load(recipient)
         let (host, port) = try recipient.brokerAddress()
-        let rssBefore = sample()?.rssBytes
+        let rssBefore = brokerSample()?.rssBytes
         let recorder = LatencyRecorder()
         let opened = BenchBox<[KlammerClient]>([])
         let concurrency = 32
@@ -28,7 +28,7 @@ extension BenchWorkloads {
         }
         // Give the broker a moment to settle its per-connection buffers before sampling.
         try await Task.sleep(for: .milliseconds(500))
-        let rssAfter = sample()?.rssBytes
+        let rssAfter = brokerSample()?.rssBytes
         let count = opened.withLock { $0.count }
         var extra: [String: Double] = ["idle_connections": Double(count)]
         if let rssBefore, let rssAfter, count > 0 {
@@ -64,6 +64,8 @@ extension BenchWorkloads {
         var result = finish("W5", before: before, recorder: recorder, seconds: seconds,
                             note: "\(count) idle mTLS connections, then a handshake storm (16 concurrent); latencies are handshakes", extra: extra)
         result.msgsPerSecond = 0
+        result.brokerMicrosPerMessage = nil  // no messages; the CPU figures in cores stay
+        result.clientMicrosPerMessage = nil
         return result
     }
 }
