@@ -16,6 +16,7 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable, Equatable {
         public static let invalidPolicy = Code(name: "invalid-policy")
         public static let corruptRegistry = Code(name: "corrupt-registry")
         public static let limitExceeded = Code(name: "limit-exceeded")
+        public static let invalidConfiguration = Code(name: "invalid-configuration")
     }
 
     public let code: Code

@@ -222,9 +222,14 @@ struct ConfigurationValues {
         case "always":
             durability = .always
         case "batched":
-            durability = .batched(maxDelayMilliseconds: try int("store.batch_max_delay_ms", default: 5, range: 1...1000, unit: "milliseconds"))
+            // The broker signs an `accepted` receipt once the store confirms: a receipt for a message that a crash
+            // can still lose would be a false promise (SPEC §7.2). The store keeps the mode for klammer-store-bench.
+            throw error(.invalidValue, "store.durability", "batched confirms a message before it is fsynced, but the broker's signed accepted receipt promises that it is on disk (SPEC §7.2); klammerd runs only with always. Remove store.durability or set it to always")
         default:
-            throw error(.invalidValue, "store.durability", "'\(durabilityWord)' is not a durability mode; use always (fsync before every confirmation) or batched")
+            throw error(.invalidValue, "store.durability", "'\(durabilityWord)' is not a durability mode; use always (fsync before every confirmation)")
+        }
+        if raw("store.batch_max_delay_ms") != nil {
+            throw error(.invalidValue, "store.batch_max_delay_ms", "applies only to store.durability batched, which klammerd refuses (SPEC §7.2); remove it")
         }
         let store = DaemonConfiguration.Store(
             durability: durability,

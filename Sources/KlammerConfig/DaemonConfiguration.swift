@@ -2,12 +2,11 @@
 /// consistent with the others. Paths are absolute (relative paths in the file are resolved against the file's
 /// directory). Build it with ``load(file:environment:)``.
 public struct DaemonConfiguration: Sendable, Equatable {
-    /// How the store confirms appends.
+    /// How the store confirms appends. Only `always`: the store's `batched` mode (confirm before fsync) would let the
+    /// broker sign `accepted` receipts for messages a crash can lose, so the configuration refuses it (SPEC.md §7.2).
     public enum Durability: Sendable, Equatable {
         /// fdatasync before every confirmation (group commit).
         case always
-        /// Confirm after the write, sync within `maxDelayMilliseconds` (a crash may lose that much).
-        case batched(maxDelayMilliseconds: Int)
     }
 
     /// `tls.*`: the broker's certificate and whom it trusts.

@@ -11,8 +11,6 @@ extension ProductionEnvironment {
         switch store.durability {
         case .always:
             result.durability = .always
-        case .batched(let milliseconds):
-            result.durability = .batched(maxDelay: .milliseconds(milliseconds))
         }
         result.maxBlobSize = UInt64(store.maxDocumentBytes)
         // Unfinished uploads: resumable for this long, then deleted (SPEC.md §4.8, §9.3).

@@ -363,3 +363,19 @@ extension BrokerSendTests {
         }
     }
 }
+
+extension BrokerSendTests {
+    /// A signed `accepted` receipt promises durability (SPEC.md §7.2): the broker refuses a store that confirms
+    /// appends before fsync (`batched`), whatever configured it.
+    @Test func storeThatConfirmsBeforeFsyncIsRefused() async throws {
+        let f = try await BrokerFixture()
+        var config = BrokerFixture.storeConfig(dir: f.dir, clock: f.clock)
+        config.directory = f.dir.file("batched-store")
+        config.durability = .batched(maxDelay: .milliseconds(5))
+        let store = try await KlammerStore.open(config)
+        #expect { _ = try BrokerFixture.makeBroker(dir: f.dir, cert: f.brokerCertificate, key: f.brokerKey, registry: f.registry,
+                                                   store: store, limits: f.limits, maxInline: f.maxInline, clock: f.clock) }
+            throws: { ($0 as? BrokerError)?.code == .invalidConfiguration }
+        await store.close()
+    }
+}
