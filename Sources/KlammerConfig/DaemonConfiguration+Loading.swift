@@ -241,7 +241,10 @@ struct ConfigurationValues {
 
         let limits = DaemonConfiguration.Limits(
             maxFrameBytes: try bytes("limits.max_frame_bytes", default: 1 << 20, range: (16 << 10)...(16 << 20)),
-            maxConnections: try int("limits.max_connections", default: 1024, range: 1...100_000))
+            maxConnections: try int("limits.max_connections", default: 1024, range: 1...100_000),
+            maxOpenUploadsPerConnection: try int("limits.max_open_uploads_per_connection", default: 256, range: 1...4096, unit: "uploads"),
+            maxOpenUploadsPerParticipant: try int("limits.max_open_uploads_per_participant", default: 1024, range: 1...100_000, unit: "uploads"),
+            maxOpenUploads: try int("limits.max_open_uploads", default: 4096, range: 1...1_000_000, unit: "uploads"))
 
         let adminSocket = raw("admin.socket").map(path) ?? (dataDirectory as NSString).appendingPathComponent("admin.sock")
         guard adminSocket.utf8.count <= DaemonConfiguration.maximumSocketPathBytes else {

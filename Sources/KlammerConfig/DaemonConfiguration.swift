@@ -59,6 +59,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var maxFrameBytes: Int
         /// Most concurrent participant connections.
         public var maxConnections: Int
+        /// Most uploads open (SEND_BEGIN answered, no SEND_END yet) on one connection (SPEC.md §9.4).
+        public var maxOpenUploadsPerConnection: Int = 256
+        /// Most uploads open over all connections of one participant.
+        public var maxOpenUploadsPerParticipant: Int = 1024
+        /// Most uploads open in the whole broker (each may hold a blob file descriptor).
+        public var maxOpenUploads: Int = 4096
     }
 
     /// The broker's participant id, written into every receipt (e.g. `broker:klammer-1`).

@@ -16,6 +16,17 @@ public struct SessionConfiguration: Sendable {
     public var maxQueuedUploadBytes: Int = 1 << 20
     /// Reading pauses while this many requests wait for the broker (bounds memory against request floods). Default 32.
     public var maxQueuedRequests: Int = 32
+    /// Most uploads open (SEND_BEGIN answered, no SEND_END yet) on one connection; a SEND_BEGIN beyond it is refused
+    /// with QUOTA_EXCEEDED (retryable). Each open upload holds up to `maxInlinePayload` bytes of memory or a blob
+    /// file descriptor. Default 256 (SPEC.md §9.4).
+    public var maxOpenUploadsPerConnection: Int = 256
+    /// Most uploads open over all connections of one participant (QUOTA_EXCEEDED beyond). Default 1024.
+    public var maxOpenUploadsPerParticipant: Int = 1024
+    /// Most uploads open in the whole broker (QUOTA_EXCEEDED beyond); with `limits.max_connections` it sizes the
+    /// file descriptors klammerd needs (``DescriptorLimit``). Default 4096.
+    public var maxOpenUploads: Int = Self.defaultMaxOpenUploads
+    /// The default of ``maxOpenUploads``.
+    public static let defaultMaxOpenUploads = 4096
     /// Most messages leased per push-delivery round. Default 16.
     public var pushBatch: Int = 16
     /// A subscription with credit re-checks its queue at least this often (new messages from this broker wake it at
