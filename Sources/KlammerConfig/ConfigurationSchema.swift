@@ -36,6 +36,8 @@ enum ConfigurationSchema {
         "limits.max_open_uploads_per_connection": .scalar,
         "limits.max_open_uploads_per_participant": .scalar,
         "limits.max_open_uploads": .scalar,
+        "limits.max_requests_per_second": .scalar,
+        "limits.max_refusals_per_second": .scalar,
         "admin.socket": .scalar,
         "admin.tls.listen": .scalar,
         "admin.tls.client_fingerprints": .list,

@@ -244,7 +244,9 @@ struct ConfigurationValues {
             maxConnections: try int("limits.max_connections", default: 1024, range: 1...100_000),
             maxOpenUploadsPerConnection: try int("limits.max_open_uploads_per_connection", default: 256, range: 1...4096, unit: "uploads"),
             maxOpenUploadsPerParticipant: try int("limits.max_open_uploads_per_participant", default: 1024, range: 1...100_000, unit: "uploads"),
-            maxOpenUploads: try int("limits.max_open_uploads", default: 4096, range: 1...1_000_000, unit: "uploads"))
+            maxOpenUploads: try int("limits.max_open_uploads", default: 4096, range: 1...1_000_000, unit: "uploads"),
+            maxRequestsPerSecond: try int("limits.max_requests_per_second", default: 10_000, range: 0...1_000_000, unit: "requests per second"),
+            maxRefusalsPerSecond: try int("limits.max_refusals_per_second", default: 10, range: 0...10_000, unit: "refusals per second"))
 
         let adminSocket = raw("admin.socket").map(path) ?? (dataDirectory as NSString).appendingPathComponent("admin.sock")
         guard adminSocket.utf8.count <= DaemonConfiguration.maximumSocketPathBytes else {

@@ -65,6 +65,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var maxOpenUploadsPerParticipant: Int = 1024
         /// Most uploads open in the whole broker (each may hold a blob file descriptor).
         public var maxOpenUploads: Int = 4096
+        /// Requests per second per participant (0: off).
+        public var maxRequestsPerSecond: Int = 10_000
+        /// Audit-logged refusals per second per connection before it is closed (0: off).
+        public var maxRefusalsPerSecond: Int = 10
     }
 
     /// The broker's participant id, written into every receipt (e.g. `broker:klammer-1`).

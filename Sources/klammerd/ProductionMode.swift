@@ -41,6 +41,8 @@ extension Klammerd {
         session.maxOpenUploadsPerConnection = configuration.limits.maxOpenUploadsPerConnection
         session.maxOpenUploadsPerParticipant = configuration.limits.maxOpenUploadsPerParticipant
         session.maxOpenUploads = configuration.limits.maxOpenUploads
+        session.maxRequestsPerSecond = configuration.limits.maxRequestsPerSecond
+        session.maxRefusalsPerSecond = configuration.limits.maxRefusalsPerSecond
         // Every connection and open upload may hold a descriptor: raise the soft limit to the hard one, and refuse
         // to start if even that cannot hold what the configuration allows (SPEC.md §12).
         do {

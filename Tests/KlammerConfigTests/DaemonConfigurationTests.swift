@@ -212,6 +212,20 @@ struct DaemonConfigurationTests {
         #expect(delay?.key == "store.batch_max_delay_ms")
     }
 
+    /// The bounds of issue 14 (open uploads, request rate, refusal budget): defaults, overrides and ranges.
+    @Test func uploadRequestAndRefusalLimits() async throws {
+        let defaults = try await load(Self.minimal)
+        #expect(defaults.limits.maxOpenUploadsPerConnection == 256 && defaults.limits.maxOpenUploadsPerParticipant == 1024)
+        #expect(defaults.limits.maxOpenUploads == 4096)
+        #expect(defaults.limits.maxRequestsPerSecond == 10_000 && defaults.limits.maxRefusalsPerSecond == 10)
+        let set = try await load(Self.minimal + "\nlimits:\n  max_open_uploads_per_connection: 8\n  max_refusals_per_second: 0\n",
+                                 environment: ["KLAMMER_LIMITS_MAX_REQUESTS_PER_SECOND": "50", "KLAMMER_LIMITS_MAX_OPEN_UPLOADS": "100"])
+        #expect(set.limits.maxOpenUploadsPerConnection == 8 && set.limits.maxRefusalsPerSecond == 0)
+        #expect(set.limits.maxRequestsPerSecond == 50 && set.limits.maxOpenUploads == 100)
+        let zero = await failure(Self.minimal + "\nlimits:\n  max_open_uploads_per_connection: 0\n")
+        #expect(zero?.key == "limits.max_open_uploads_per_connection" && zero?.code == .outOfRange)
+    }
+
     @Test func invalidValues() async throws {
         let durability = await failure(Self.minimal + "\nstore:\n  durability: sometimes\n")
         #expect(durability?.code == .invalidValue)

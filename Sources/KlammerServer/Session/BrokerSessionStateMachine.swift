@@ -467,6 +467,7 @@ public struct BrokerSessionStateMachine: Sendable {
                                         message: "upload \(id) was resumed on another connection (same sender and client message id), which now owns it")))]
                 + closeIfDrained()
         }
+        if case .refusalBudgetExhausted(let error) = result { return fail(error) }
         queuedRequests = max(0, queuedRequests - 1)
         var actions: [Action] = []
         switch result {
@@ -492,7 +493,7 @@ public struct BrokerSessionStateMachine: Sendable {
                 actions.append(.write(.accepted(.init(requestID: id, receipt: receipt))))
             }
             actions.append(.wake(recipients))
-        case .aborted, .lost:
+        case .aborted, .lost, .refusalBudgetExhausted:
             break
         case .acknowledged(let id, let receipt):
             if pending.removeValue(forKey: id) != nil {

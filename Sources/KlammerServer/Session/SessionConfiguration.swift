@@ -27,6 +27,12 @@ public struct SessionConfiguration: Sendable {
     public var maxOpenUploads: Int = Self.defaultMaxOpenUploads
     /// The default of ``maxOpenUploads``.
     public static let defaultMaxOpenUploads = 4096
+    /// Requests (SEND_BEGIN, ACK, NACK, STATUS_REQUEST, DIRECTORY_LOOKUP) per second per participant over all its
+    /// connections, burst twice that; beyond, ERROR(id, RATE_LIMITED) with the wait. 0 turns it off. Default 10,000.
+    public var maxRequestsPerSecond: Int = 10_000
+    /// Refusals recorded in the audit log per second per connection, burst twice that; the first one beyond closes
+    /// the connection with RATE_LIMITED and one aggregate entry. 0 turns it off. Default 10.
+    public var maxRefusalsPerSecond: Int = 10
     /// Most messages leased per push-delivery round. Default 16.
     public var pushBatch: Int = 16
     /// A subscription with credit re-checks its queue at least this often (new messages from this broker wake it at

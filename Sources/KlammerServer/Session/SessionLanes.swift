@@ -8,7 +8,8 @@ import NIOCore
 enum SessionLanes {
     /// Uploads, ACK, NACK, STATUS_REQUEST, in order. Holds the connection's `PayloadSubmission`s (task-confined).
     static func runRequests(broker: Broker, participant: Participant, id: ParticipantID, consumer: ConsumerID,
-                            parking: UploadParking, quota: UploadQuota = UploadQuota(), work: AsyncStream<RequestWork>,
+                            parking: UploadParking, quota: UploadQuota = UploadQuota(),
+                            rate: RequestRateLimiter = RequestRateLimiter(perSecond: 0), work: AsyncStream<RequestWork>,
                             output: SessionOutput,
                             refusals: RefusalReporter = RefusalReporter(fingerprint: "", participant: "", report: { _ in })) async {
         // Every entry holds one unit of `quota` (taken at SEND_BEGIN, given back when the entry goes).
@@ -35,6 +36,13 @@ enum SessionLanes {
         var inFlight = 0
         for await item in work {
             if inFlight >= maxConcurrentFinishes, await completions.next() != nil { inFlight -= 1 }
+            // Requests per second per participant, before any work (CHUNK, SEND_END and aborts belong to an upload
+            // its SEND_BEGIN already paid for).
+            if let requestID = Self.rateLimitedRequestID(item), let refusal = rate.admit(id) {
+                BrokerMetrics.rateLimited.increment()
+                output.post(.failed(requestID: requestID, error: refusal))
+                continue
+            }
             switch item {
             case .begin(let requestID, let form, let bytes):
                 // Before the envelope is even parsed: a participant at its quota costs no work (and no audit line;
@@ -176,6 +184,14 @@ enum SessionLanes {
                 }
             }
         }
+        }
+    }
+
+    /// The request id of a work item that starts a request (and so counts against the request rate), else nil.
+    static func rateLimitedRequestID(_ item: RequestWork) -> UInt32? {
+        switch item {
+        case .begin(let id, _, _), .ack(let id, _, _), .nack(let id, _, _), .status(let id, _), .directory(let id, _): return id
+        case .chunk, .end, .abort: return nil
         }
     }
 
