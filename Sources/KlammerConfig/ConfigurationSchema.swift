@@ -30,6 +30,7 @@ enum ConfigurationSchema {
         "store.partial_upload_timeout_seconds": .scalar,
         "store.default_ttl_seconds": .scalar,
         "store.max_attempts": .scalar,
+        "store.max_queued_messages_per_recipient": .scalar,
         "store.visibility_timeout_seconds": .scalar,
         "limits.max_frame_bytes": .scalar,
         "limits.max_connections": .scalar,

@@ -236,6 +236,7 @@ struct ConfigurationValues {
             maxDocumentBytes: try bytes("store.max_document_bytes", default: 2 << 30, range: 1024...(2 << 30)),
             defaultTTLSeconds: try int("store.default_ttl_seconds", default: 7 * 86400, range: 60...(90 * 86400), unit: "seconds"),
             maxAttempts: try int("store.max_attempts", default: 10, range: 1...1000),
+            maxQueuedMessagesPerRecipient: try int("store.max_queued_messages_per_recipient", default: 100_000, range: 0...100_000_000, unit: "messages"),
             visibilityTimeoutSeconds: try int("store.visibility_timeout_seconds", default: 300, range: 1...86400, unit: "seconds"),
             partialUploadTimeoutSeconds: try int("store.partial_upload_timeout_seconds", default: 86400, range: 1...(7 * 86400), unit: "seconds"))
 

@@ -36,6 +36,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var defaultTTLSeconds: Int
         /// Delivery attempts before an entry is dead-lettered.
         public var maxAttempts: Int
+        /// Most messages queued for one recipient before SEND_BEGIN to it gets QUOTA_EXCEEDED (0: off).
+        public var maxQueuedMessagesPerRecipient: Int = 100_000
         /// How long a delivered but unacknowledged message stays invisible to other fetches, in seconds.
         public var visibilityTimeoutSeconds: Int
         /// How long an upload that was cut off stays resumable, in seconds; then its partial payload is deleted and

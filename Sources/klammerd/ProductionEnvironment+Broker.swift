@@ -34,6 +34,7 @@ extension ProductionEnvironment {
         result.limits = limits
         result.directoryTTL = .seconds(configuration.directoryTTLSeconds)
         result.receiptRetention = .seconds(configuration.receiptRetentionDays * 24 * 3600)
+        result.maxQueuedMessagesPerRecipient = configuration.store.maxQueuedMessagesPerRecipient
         try result.validate()
         return result
     }
