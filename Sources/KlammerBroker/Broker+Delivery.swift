@@ -41,15 +41,21 @@ extension Broker {
     }
 
     /// Records the `delivered` receipt once DELIVER_END was written to the recipient connection; returns it
-    /// (it is also published to the sender).
+    /// (it is also published to the sender). The slip holds one `delivered` receipt per recipient: for a
+    /// redelivery (NACK, lease timeout, resumed download) the first one is returned and nothing is recorded or
+    /// published, so a recipient cannot grow the slip by fetching a message again and again.
     @discardableResult
     public func markDelivered(_ delivery: BrokerDelivery) async throws -> SignedReceipt {
         let stored = delivery.message.stored
+        if let first = try receiptLog.deliveredReceipt(of: stored.messageID, to: delivery.recipient) { return first }
         let receipt = try Receipt(kind: .delivered, messageID: stored.messageID, envelopeDigest: delivery.message.envelopeDigest,
                                   sender: stored.envelope.sender, recipient: delivery.recipient,
                                   timestampMillis: configuration.nowMillis, brokerID: configuration.brokerID)
         let signed = try sign(receipt)
-        try await recordReceipt(signed)
+        if try await recordReceipt(signed) == .superseded,  // a concurrent delivery recorded its receipt first
+           let first = try receiptLog.deliveredReceipt(of: stored.messageID, to: delivery.recipient) {
+            return first
+        }
         return signed
     }
 

@@ -1,11 +1,22 @@
 public import KlammerProtocol
 
 extension Broker {
-    /// Records a receipt durably in the routing slip, then publishes it to the sender's subscribers.
+    /// Records a receipt durably in the routing slip, then publishes it to the sender's subscribers. A receipt the
+    /// slip does not take (a second `delivered` for the same recipient, or a repeatable kind at the per-message
+    /// bound, ``ReceiptLog/RecordOutcome``) is not published either: nothing is confirmed that the slip lacks.
+    @discardableResult
     func recordReceipt(_ receipt: SignedReceipt, storeID: UInt64 = 0, clientMessageID: String = "",
-                       recipients: [ParticipantID] = []) async throws {
-        try await receiptLog.record(receipt, storeID: storeID, clientMessageID: clientMessageID, recipients: recipients)
-        publish(receipt)
+                       recipients: [ParticipantID] = []) async throws -> ReceiptLog.RecordOutcome {
+        let outcome = try await receiptLog.record(receipt, storeID: storeID, clientMessageID: clientMessageID, recipients: recipients)
+        switch outcome {
+        case .written, .alreadyRecorded:
+            publish(receipt)
+        case .superseded:
+            break
+        case .dropped:
+            logger.warning("routing slip of \(receipt.receipt.messageID) holds \(ReceiptLog.maxEntriesPerMessage) receipts; a \(receipt.receipt.kind) receipt was not recorded")
+        }
+        return outcome
     }
 
     func publish(_ receipt: SignedReceipt) {

@@ -3,7 +3,7 @@ public import KlammerStore
 
 extension Broker {
     /// Leases message `messageID` to connection `consumer` for a recipient resuming a cut download (FETCH with
-    /// `resume`, SPEC.md §4.8), wherever it stands in the queue:
+    /// `resume`, SPEC.md §4.8), wherever it stands in the queue (either way a new delivery attempt):
     /// - still leased to another connection of the same participant (the old connection whose cut the broker has not
     ///   noticed yet): the lease moves to `consumer`;
     /// - ready (for example after the old connection's leases were released): it is leased to `consumer` directly.
@@ -19,10 +19,13 @@ extension Broker {
             guard lease.consumer != consumer else { return nil }
             let delivery: Delivery
             do {
-                delivery = try store.transferLease(recipient: recipient.rawValue, messageID: lease.storeID, leaseToken: lease.token,
-                                                   to: consumer, visibility: visibility)
+                delivery = try await store.transferLease(recipient: recipient.rawValue, messageID: lease.storeID, leaseToken: lease.token,
+                                                         to: consumer, visibility: visibility)
             } catch {
-                return nil  // acknowledged, released or timed out meanwhile: the normal path handles it
+                // Acknowledged, released or timed out meanwhile, or its attempts are exhausted (a resume counts as
+                // an attempt): the old lease is void either way, and the normal path handles the rest.
+                state.withLock { s in if s.leases[key]?.token == lease.token { s.leases[key] = nil } }
+                return nil
             }
             state.withLock { s in
                 s.leases[key] = LeaseInfo(storeID: lease.storeID, token: delivery.leaseToken, consumer: consumer, message: lease.message)

@@ -36,6 +36,10 @@ extension Broker {
             guard sender.policy.permits(recipient.rawValue) else {
                 throw ProtocolError(.notPermitted, "the routing policy of \(senderID) does not allow sending to \(recipient); ask the broker operator to extend the policy")
             }
+            let limit = configuration.maxQueuedMessagesPerRecipient
+            if limit > 0, case let queued = store.queuedCount(recipient: recipient.rawValue), queued >= limit {
+                throw ProtocolError(.quotaExceeded, "recipient \(recipient) has \(queued) messages queued (limit \(limit), store.max_queued_messages_per_recipient); retry when it has fetched them")
+            }
         }
         if let original = try acceptedReceipt(sender: envelope.sender, clientMessageID: envelope.clientMessageID) {
             guard original.receipt.envelopeDigest == envelope.digest(sha256: SHA256.hash) else {

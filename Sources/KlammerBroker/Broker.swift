@@ -68,6 +68,11 @@ public final class Broker: Sendable {
     public init(configuration: BrokerConfiguration, registry: ParticipantRegistry, store: KlammerStore,
                 logger: Logger = Logger(label: "klammer.broker")) throws {
         try configuration.validate()
+        // A signed `accepted` receipt says the message is durable (SPEC.md §7.2): never over a store that confirms
+        // appends before they are fsynced.
+        guard store.durability == .always else {
+            throw BrokerError(.invalidConfiguration, "the store confirms appends before fsync (durability \(store.durability)); the broker signs accepted receipts only over a store with durability .always")
+        }
         self.configuration = configuration
         self.registry = registry
         self.store = store

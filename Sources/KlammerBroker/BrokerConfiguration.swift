@@ -33,6 +33,10 @@ public struct BrokerConfiguration: Sendable {
     /// Signed `rejected` receipts per second, across all connections (burst: twice this); beyond it a refused
     /// submission gets only its ERROR. 0 issues none. Default 32.
     public var rejectedReceiptsPerSecond: Int = 32
+    /// Most messages queued for one recipient (in any state, dead-lettered included); a SEND_BEGIN to a recipient at
+    /// the limit is refused with QUOTA_EXCEEDED (retryable: it succeeds once the recipient fetched). 0 turns it off.
+    /// Default 100,000 (SPEC.md §7.1 check 4).
+    public var maxQueuedMessagesPerRecipient: Int = 100_000
     /// How long a directory answer may be cached by clients (its "valid until" = issue time + this; SPEC.md §5.11).
     public var directoryTTL: Duration = .seconds(3600)
     /// How far an envelope's `created at` may lie ahead of the broker clock (sender clock skew; SPEC.md §7.1 check 5a).

@@ -29,6 +29,7 @@ public struct BrokerError: Error, CustomStringConvertible, Sendable, Equatable {
         public static let corruptRegistry = Code(name: "corrupt-registry")
         /// A count or size is above its limit (participants, certificates per participant, name length, …).
         public static let limitExceeded = Code(name: "limit-exceeded")
+        public static let invalidConfiguration = Code(name: "invalid-configuration")
     }
 
     /// What kind of failure this is.

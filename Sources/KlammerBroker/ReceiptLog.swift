@@ -25,8 +25,34 @@ final class ReceiptLog: Sendable {
     static let headerBytes = 12
     /// Largest record body (a receipt with two signatures plus up to 4096 recipient ids fits easily).
     static let maxBodyBytes = 1 << 20
-    /// Most receipts kept per message; further ones are still published live but not recorded.
+    /// Most records per message before receipts of a *repeatable* kind (``isCapped(_:)``: dead-lettered, which an
+    /// operator's requeue can produce again and again) are no longer recorded. Never a reason to drop an `accepted`,
+    /// `acknowledged` or `expired` receipt, and `delivered` is recorded once per recipient anyway (``RecordOutcome``).
     static let maxEntriesPerMessage = 4096
+
+    /// What ``record(_:storeID:clientMessageID:recipients:)`` did with a receipt.
+    enum RecordOutcome: Sendable, Equatable {
+        /// Written and fsynced now.
+        case written
+        /// The byte-identical receipt was already recorded (for example the original `accepted` receipt of a retry).
+        case alreadyRecorded
+        /// Not recorded because the slip already holds the same evidence: a `delivered` receipt for this recipient
+        /// (a redelivery or a resumed download adds nothing the first one does not say).
+        case superseded
+        /// Not recorded: a repeatable kind (``isCapped(_:)``) at the per-message bound.
+        case dropped
+    }
+
+    /// Receipts that only add to what the slip already says, so they may stop being recorded at
+    /// ``maxEntriesPerMessage``. Acceptance, acknowledgements (the recipient's signed statement, the sender's
+    /// evidence) and expiry (which finishes the message) are always recorded: each is bounded by the store itself
+    /// (one acceptance, one lease per acknowledgement, one expiry per recipient).
+    static func isCapped(_ kind: Receipt.Kind) -> Bool {
+        switch kind {
+        case .accepted, .acknowledged, .expired, .delivered: return false
+        case .deadLettered, .rejected: return true
+        }
+    }
     /// Most bytes written (and fsynced) in one group commit.
     static let maxBatchBytes = 4 << 20
 
@@ -110,7 +136,7 @@ final class ReceiptLog: Sendable {
         var storeID: UInt64
         var clientMessageID: String
         var recipients: [ParticipantID]
-        var continuation: CheckedContinuation<Void, any Error>
+        var continuation: CheckedContinuation<RecordOutcome, any Error>
     }
 
     struct State: Sendable {
@@ -228,10 +254,12 @@ final class ReceiptLog: Sendable {
         sender.rawValue + "\u{0}" + clientMessageID
     }
 
-    /// Appends `receipt` durably (write + fsync) unless the identical receipt is already recorded.
+    /// Appends `receipt` durably (write + fsync) unless the identical receipt is already recorded, the recipient's
+    /// `delivered` receipt is (``RecordOutcome/superseded``), or a repeatable kind reached the per-message bound.
     /// `storeID`/`clientMessageID`/`recipients` are needed for `accepted` receipts (they open the slip; the store id
     /// maps store events back to the message).
-    func record(_ receipt: SignedReceipt, storeID: UInt64, clientMessageID: String, recipients: [ParticipantID]) async throws {
+    @discardableResult
+    func record(_ receipt: SignedReceipt, storeID: UInt64, clientMessageID: String, recipients: [ParticipantID]) async throws -> RecordOutcome {
         let encoded = receipt.encodedBytes
         var body = BrokerByteWriter()
         body.u8(Self.bodyVersion)
@@ -250,7 +278,7 @@ final class ReceiptLog: Sendable {
         frame.raw(body.bytes)
         let bytes = frame.bytes
         let digest = ReceiptDigest(encoded: encoded)
-        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, any Error>) in
+        return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<RecordOutcome, any Error>) in
             let entry = Pending(frame: bytes, receipt: receipt, digest: digest, storeID: storeID, clientMessageID: clientMessageID,
                                 recipients: recipients, continuation: cont)
             let schedule = state.withLock { s -> Bool in
@@ -268,7 +296,7 @@ final class ReceiptLog: Sendable {
     /// index and resumes the callers. Index readers never wait for an fsync.
     private func drain() {
         while true {
-            enum Step { case done, failed([Pending], ProtocolError), write(Int32, [Pending], [Pending]) }
+            enum Step { case done, failed([Pending], ProtocolError), write(Int32, [Pending], [(Pending, RecordOutcome)]) }
             let step: Step = state.withLock { s in
                 guard !s.pending.isEmpty else { s.drainScheduled = false; return .done }
                 var take = 0, bytes = 0
@@ -282,11 +310,14 @@ final class ReceiptLog: Sendable {
                 guard !s.poisoned else {
                     return .failed(batch, ProtocolError(.storageUnavailable, "an earlier write to the receipt log \(path) failed; the broker must be restarted"))
                 }
-                // Already recorded (or over the per-message bound): nothing to write, just confirm.
-                var write: [Pending] = [], skip: [Pending] = []
+                // Already recorded, superseded or over the per-message bound: nothing to write, just answer.
+                var write: [Pending] = [], skip: [(Pending, RecordOutcome)] = []
                 for p in batch {
-                    let inBatch = write.contains { $0.digest == p.digest }
-                    if inBatch || isRecorded(p, in: s) { skip.append(p) } else { write.append(p) }
+                    if let outcome = Self.outcome(of: p, among: write) ?? outcome(of: p, in: s) {
+                        skip.append((p, outcome))
+                    } else {
+                        write.append(p)
+                    }
                 }
                 return .write(s.fd, write, skip)
             }
@@ -299,7 +330,7 @@ final class ReceiptLog: Sendable {
                 let start: Int64
                 switch append(write.flatMap(\.frame), to: fd) {
                 case .failure(let error):
-                    for p in write + skip { p.continuation.resume(throwing: error) }
+                    for p in write + skip.map(\.0) { p.continuation.resume(throwing: error) }
                     continue
                 case .success(let offset):
                     start = offset
@@ -315,24 +346,54 @@ final class ReceiptLog: Sendable {
                     }
                     s.fileBytes = max(s.fileBytes, offset)
                 }
-                for p in write + skip { p.continuation.resume() }
+                for p in write { p.continuation.resume(returning: .written) }
+                for (p, outcome) in skip { p.continuation.resume(returning: outcome) }
             }
         }
     }
 
-    /// Whether `p` is already recorded (or its message is at the per-message bound). Cold messages have no digests
-    /// in memory: their few records are read back (a receipt for a finished message is rare).
-    private func isRecorded(_ p: Pending, in s: State) -> Bool {
-        let id = p.receipt.receipt.messageID
-        if let known = s.entries[id]?.records {
-            return known.count >= Self.maxEntriesPerMessage || known.contains { $0.digest == p.digest }
+    /// Why `p` is not to be written because of a receipt earlier in the same batch; nil if nothing there stops it.
+    private static func outcome(of p: Pending, among batch: [Pending]) -> RecordOutcome? {
+        let r = p.receipt.receipt
+        for q in batch where q.receipt.receipt.messageID == r.messageID {
+            if q.digest == p.digest { return .alreadyRecorded }
+            if r.kind == .delivered, q.receipt.receipt.kind == .delivered, q.receipt.receipt.recipient == r.recipient { return .superseded }
         }
-        guard let cold = s.cold[id] else { return false }
-        return cold.count >= Self.maxEntriesPerMessage || s.coldRefs(cold).contains { packed in
+        return nil
+    }
+
+    /// Why `p` is not to be written because of what the slip holds (nil: write it): the identical receipt, the
+    /// recipient's `delivered` receipt, or the per-message bound for a repeatable kind. Cold messages have no
+    /// digests in memory: their few records are read back (a receipt for a finished message is rare).
+    private func outcome(of p: Pending, in s: State) -> RecordOutcome? {
+        let r = p.receipt.receipt
+        let capped = Self.isCapped(r.kind)
+        if let known = s.entries[r.messageID]?.records {
+            if known.contains(where: { $0.digest == p.digest }) { return .alreadyRecorded }
+            if r.kind == .delivered, known.contains(where: { $0.kind == .delivered && $0.recipient == r.recipient }) { return .superseded }
+            return capped && known.count >= Self.maxEntriesPerMessage ? .dropped : nil
+        }
+        guard let cold = s.cold[r.messageID] else { return nil }
+        for packed in s.coldRefs(cold) {
             let (offset, length) = ColdEntry.unpack(packed)
-            guard let parsed = try? Self.readFrame(offset: offset, length: length, fd: s.fd, path: path, limits: limits) else { return false }
-            return ReceiptDigest(encoded: parsed.encoded) == p.digest
+            guard let parsed = try? Self.readFrame(offset: offset, length: length, fd: s.fd, path: path, limits: limits) else { continue }
+            if ReceiptDigest(encoded: parsed.encoded) == p.digest { return .alreadyRecorded }
+            let known = parsed.receipt.receipt
+            if r.kind == .delivered, known.kind == .delivered, known.recipient == r.recipient { return .superseded }
         }
+        return capped && cold.count >= Self.maxEntriesPerMessage ? .dropped : nil
+    }
+
+    /// The recorded `delivered` receipt of `recipient` for message `id`, read from the file; nil if none is recorded.
+    /// Hot messages need one `pread` only if there is one (the index knows kind and recipient of every record).
+    func deliveredReceipt(of id: MessageID, to recipient: ParticipantID) throws -> SignedReceipt? {
+        let hot = try state.withLock { s -> (indexed: Bool, receipt: SignedReceipt?) in
+            guard let entry = s.entries[id] else { return (false, nil) }
+            guard let ref = entry.records.first(where: { $0.kind == .delivered && $0.recipient == recipient }) else { return (true, nil) }
+            return (true, try Self.read(ref, fd: s.fd, path: path, limits: limits))
+        }
+        if hot.indexed { return hot.receipt }
+        return try slip(id)?.receipts.first { $0.receipt.kind == .delivered && $0.receipt.recipient == recipient }
     }
 
     /// Appends `bytes` at the end of the file and fsyncs; returns where they start. Poisons the log on failure.

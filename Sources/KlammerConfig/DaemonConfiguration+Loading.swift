@@ -222,21 +222,32 @@ struct ConfigurationValues {
         case "always":
             durability = .always
         case "batched":
-            durability = .batched(maxDelayMilliseconds: try int("store.batch_max_delay_ms", default: 5, range: 1...1000, unit: "milliseconds"))
+            // The broker signs an `accepted` receipt once the store confirms: a receipt for a message that a crash
+            // can still lose would be a false promise (SPEC §7.2). The store keeps the mode for klammer-store-bench.
+            throw error(.invalidValue, "store.durability", "batched confirms a message before it is fsynced, but the broker's signed accepted receipt promises that it is on disk (SPEC §7.2); klammerd runs only with always. Remove store.durability or set it to always")
         default:
-            throw error(.invalidValue, "store.durability", "'\(durabilityWord)' is not a durability mode; use always (fsync before every confirmation) or batched")
+            throw error(.invalidValue, "store.durability", "'\(durabilityWord)' is not a durability mode; use always (fsync before every confirmation)")
+        }
+        if raw("store.batch_max_delay_ms") != nil {
+            throw error(.invalidValue, "store.batch_max_delay_ms", "applies only to store.durability batched, which klammerd refuses (SPEC §7.2); remove it")
         }
         let store = DaemonConfiguration.Store(
             durability: durability,
             maxDocumentBytes: try bytes("store.max_document_bytes", default: 2 << 30, range: 1024...(2 << 30)),
             defaultTTLSeconds: try int("store.default_ttl_seconds", default: 7 * 86400, range: 60...(90 * 86400), unit: "seconds"),
             maxAttempts: try int("store.max_attempts", default: 10, range: 1...1000),
+            maxQueuedMessagesPerRecipient: try int("store.max_queued_messages_per_recipient", default: 100_000, range: 0...100_000_000, unit: "messages"),
             visibilityTimeoutSeconds: try int("store.visibility_timeout_seconds", default: 300, range: 1...86400, unit: "seconds"),
             partialUploadTimeoutSeconds: try int("store.partial_upload_timeout_seconds", default: 86400, range: 1...(7 * 86400), unit: "seconds"))
 
         let limits = DaemonConfiguration.Limits(
             maxFrameBytes: try bytes("limits.max_frame_bytes", default: 1 << 20, range: (16 << 10)...(16 << 20)),
-            maxConnections: try int("limits.max_connections", default: 1024, range: 1...100_000))
+            maxConnections: try int("limits.max_connections", default: 1024, range: 1...100_000),
+            maxOpenUploadsPerConnection: try int("limits.max_open_uploads_per_connection", default: 256, range: 1...4096, unit: "uploads"),
+            maxOpenUploadsPerParticipant: try int("limits.max_open_uploads_per_participant", default: 1024, range: 1...100_000, unit: "uploads"),
+            maxOpenUploads: try int("limits.max_open_uploads", default: 4096, range: 1...1_000_000, unit: "uploads"),
+            maxRequestsPerSecond: try int("limits.max_requests_per_second", default: 10_000, range: 0...1_000_000, unit: "requests per second"),
+            maxRefusalsPerSecond: try int("limits.max_refusals_per_second", default: 10, range: 0...10_000, unit: "refusals per second"))
 
         let adminSocket = raw("admin.socket").map(path) ?? (dataDirectory as NSString).appendingPathComponent("admin.sock")
         guard adminSocket.utf8.count <= DaemonConfiguration.maximumSocketPathBytes else {

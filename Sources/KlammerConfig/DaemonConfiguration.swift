@@ -2,12 +2,11 @@
 /// consistent with the others. Paths are absolute (relative paths in the file are resolved against the file's
 /// directory). Build it with ``load(file:environment:)``.
 public struct DaemonConfiguration: Sendable, Equatable {
-    /// How the store confirms appends.
+    /// How the store confirms appends. Only `always`: the store's `batched` mode (confirm before fsync) would let the
+    /// broker sign `accepted` receipts for messages a crash can lose, so the configuration refuses it (SPEC.md §7.2).
     public enum Durability: Sendable, Equatable {
         /// fdatasync before every confirmation (group commit).
         case always
-        /// Confirm after the write, sync within `maxDelayMilliseconds` (a crash may lose that much).
-        case batched(maxDelayMilliseconds: Int)
     }
 
     /// `tls.*`: the broker's certificate and whom it trusts.
@@ -37,6 +36,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var defaultTTLSeconds: Int
         /// Delivery attempts before an entry is dead-lettered.
         public var maxAttempts: Int
+        /// Most messages queued for one recipient before SEND_BEGIN to it gets QUOTA_EXCEEDED (0: off).
+        public var maxQueuedMessagesPerRecipient: Int = 100_000
         /// How long a delivered but unacknowledged message stays invisible to other fetches, in seconds.
         public var visibilityTimeoutSeconds: Int
         /// How long an upload that was cut off stays resumable, in seconds; then its partial payload is deleted and
@@ -60,6 +61,16 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var maxFrameBytes: Int
         /// Most concurrent participant connections.
         public var maxConnections: Int
+        /// Most uploads open (SEND_BEGIN answered, no SEND_END yet) on one connection (SPEC.md §9.4).
+        public var maxOpenUploadsPerConnection: Int = 256
+        /// Most uploads open over all connections of one participant.
+        public var maxOpenUploadsPerParticipant: Int = 1024
+        /// Most uploads open in the whole broker (each may hold a blob file descriptor).
+        public var maxOpenUploads: Int = 4096
+        /// Requests per second per participant (0: off).
+        public var maxRequestsPerSecond: Int = 10_000
+        /// Audit-logged refusals per second per connection before it is closed (0: off).
+        public var maxRefusalsPerSecond: Int = 10
     }
 
     /// The broker's participant id, written into every receipt (e.g. `broker:klammer-1`).

@@ -102,7 +102,9 @@ public final class BrokerDaemon: Service {
         self.onListening = onListening
         // Parked uploads must be resumed before the store sweeps their idle part files.
         self.hub = SessionHub(registry: registry,
-                              parking: UploadParking(lifetime: storeConfiguration.blobAbandonTimeout * 0.8))
+                              parking: UploadParking(lifetime: storeConfiguration.blobAbandonTimeout * 0.8),
+                              uploadQuota: UploadQuota(perParticipant: session.maxOpenUploadsPerParticipant, total: session.maxOpenUploads),
+                              requestRate: RequestRateLimiter(perSecond: session.maxRequestsPerSecond))
     }
 
     public func run() async throws {

@@ -25,6 +25,11 @@ public struct QueueStatistics: Sendable, Equatable, Codable {
 }
 
 extension KlammerStore {
+    /// Entries of `recipient`'s queue in any state (ready, in flight, delayed, dead-lettered): O(1).
+    public func queuedCount(recipient: String) -> Int {
+        cell.m.withLock { $0.queues[recipient]?.entries.count ?? 0 }
+    }
+
     /// The queues' entry counts, sorted by recipient (a snapshot under the store lock; O(entries)).
     public func queueStatistics() -> [QueueStatistics] {
         cell.m.withLock { s in

@@ -29,6 +29,8 @@ final class StateCell: Sendable {
 /// ```
 public final class KlammerStore: Sendable {
     let config: StoreConfiguration
+    /// How appends are confirmed (the broker refuses a store that confirms before fsync, SPEC.md §7.2).
+    public var durability: Durability { config.durability }
     let io: any FileIO
     let cell: StateCell
     let writer: GroupCommitWriter

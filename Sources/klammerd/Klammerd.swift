@@ -87,6 +87,10 @@ struct Klammerd: AsyncParsableCommand {
         }
         let logger = Self.bootstrapLogging(levelName: logLevel)
         let metricsRegistry = MetricsServer.bootstrapPrometheus()
+        // Dev mode has no connection limit: raise the open-file limit as far as allowed and only warn when it is low.
+        do { try DescriptorLimit.raise(toServe: 1024, openUploads: SessionConfiguration.defaultMaxOpenUploads) } catch {
+            logger.warning("\(error)")
+        }
         let environment: DevEnvironment
         do {
             environment = try DevEnvironment(dataDirectory: dataDirectory)

@@ -11,8 +11,6 @@ extension ProductionEnvironment {
         switch store.durability {
         case .always:
             result.durability = .always
-        case .batched(let milliseconds):
-            result.durability = .batched(maxDelay: .milliseconds(milliseconds))
         }
         result.maxBlobSize = UInt64(store.maxDocumentBytes)
         // Unfinished uploads: resumable for this long, then deleted (SPEC.md §4.8, §9.3).
@@ -39,6 +37,7 @@ extension ProductionEnvironment {
         result.maxClockSkew = .seconds(configuration.maxClockSkewSeconds)
         result.maxEnvelopeAge = .seconds(configuration.maxEnvelopeAgeSeconds)
         result.maxTimeToLive = .seconds(configuration.maxTimeToLiveSeconds)
+        result.maxQueuedMessagesPerRecipient = configuration.store.maxQueuedMessagesPerRecipient
         try result.validate()
         return result
     }

@@ -32,6 +32,20 @@ extension Klammerd {
         let brokerConfiguration = try environment.brokerConfiguration()
         var session = SessionConfiguration(limits: brokerConfiguration.limits, brokerID: brokerConfiguration.brokerID)
         session.leaseVisibilitySeconds = Int64(configuration.store.visibilityTimeoutSeconds)
+        session.maxOpenUploadsPerConnection = configuration.limits.maxOpenUploadsPerConnection
+        session.maxOpenUploadsPerParticipant = configuration.limits.maxOpenUploadsPerParticipant
+        session.maxOpenUploads = configuration.limits.maxOpenUploads
+        session.maxRequestsPerSecond = configuration.limits.maxRequestsPerSecond
+        session.maxRefusalsPerSecond = configuration.limits.maxRefusalsPerSecond
+        // Every connection and open upload may hold a descriptor: raise the soft limit to the hard one, and refuse
+        // to start if even that cannot hold what the configuration allows (SPEC.md §12).
+        do {
+            let descriptors = try DescriptorLimit.raise(toServe: configuration.limits.maxConnections, openUploads: session.maxOpenUploads)
+            logger.info("file descriptors: soft limit \(descriptors.soft) (hard \(descriptors.hard)), \(descriptors.needed) needed")
+        } catch {
+            FileHandle.standardError.write(Data("klammerd: \(error)\n".utf8))
+            throw ExitCode(64)
+        }
         let server = BrokerDaemon(
             host: configuration.listenHost, port: configuration.listenPort, tlsContext: environment.tlsContext,
             registry: registry, storeConfiguration: environment.storeConfiguration(),

@@ -365,3 +365,52 @@ extension BrokerSendTests {
         }
     }
 }
+
+extension BrokerSendTests {
+    /// A signed `accepted` receipt promises durability (SPEC.md §7.2): the broker refuses a store that confirms
+    /// appends before fsync (`batched`), whatever configured it.
+    @Test func storeThatConfirmsBeforeFsyncIsRefused() async throws {
+        let f = try await BrokerFixture()
+        var config = BrokerFixture.storeConfig(dir: f.dir, clock: f.clock)
+        config.directory = f.dir.file("batched-store")
+        config.durability = .batched(maxDelay: .milliseconds(5))
+        let store = try await KlammerStore.open(config)
+        #expect { _ = try BrokerFixture.makeBroker(dir: f.dir, cert: f.brokerCertificate, key: f.brokerKey, registry: f.registry,
+                                                   store: store, limits: f.limits, maxInline: f.maxInline, clock: f.clock) }
+            throws: { ($0 as? BrokerError)?.code == .invalidConfiguration }
+        await store.close()
+    }
+}
+
+extension BrokerSendTests {
+    /// A recipient that never fetches cannot make the store grow without bound (issue 14, item 8): at
+    /// `maxQueuedMessagesPerRecipient` queued messages a SEND_BEGIN to it is QUOTA_EXCEEDED (retryable), before any
+    /// byte is stored; other recipients are not affected, and once it fetched and acknowledged one, sends go on.
+    @Test func recipientQueueQuotaRefusesWithQuotaExceeded() async throws {
+        let f = try await BrokerFixture()
+        var config = try BrokerConfiguration(brokerID: try ParticipantID("broker:klammer-1"), certificate: f.brokerCertificate,
+                                             key: f.brokerKey, directory: f.dir.file("broker-quota"))
+        config.maxInlinePayload = f.maxInline
+        let clock = f.clock
+        config.now = { clock.now() }
+        config.maxQueuedMessagesPerRecipient = 2
+        f.broker.close()
+        f.broker = try Broker(configuration: config, registry: f.registry, store: f.store)
+        let payload = payloadBytes(100)
+        for i in 0..<2 { _ = try await f.send(try f.envelope(payload: payload, clientID: "q-\(i)"), payload: payload) }
+        do {
+            _ = try f.broker.beginSubmission(from: f.participant(BrokerFixture.sender),
+                                             envelopeBytes: try f.envelope(payload: payload, clientID: "q-2").canonicalBytes)
+            Issue.record("a third message for a recipient at its quota was accepted")
+        } catch let error as ProtocolError {
+            #expect(error.code == .quotaExceeded && error.code.isRetryable)
+            #expect(error.message.contains("store.max_queued_messages_per_recipient") && error.message.contains(BrokerFixture.b))
+        }
+        _ = try await f.send(try f.envelope(to: [BrokerFixture.c], payload: payload, clientID: "q-c"), payload: payload)
+        let b = f.participant(BrokerFixture.b)
+        let d = try #require(try await f.broker.lease(for: b, consumer: ConsumerID("b"), max: 1).first)
+        let ack = try f.acknowledgement(for: d, by: BrokerFixture.b)
+        _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("b"), statement: ack.statement, signature: ack.signature)
+        _ = try await f.send(try f.envelope(payload: payload, clientID: "q-3"), payload: payload)
+    }
+}

@@ -193,14 +193,19 @@ import KlammerTestSupport
                 // Past the dedupe window, finished: no dedupe or store-id mapping any more.
                 #expect(cold.messageID(sender: sender, clientMessageID: "client-\(i)") == nil && cold.messageID(storeID: UInt64(i + 1)) == nil)
             }
-            // A late receipt for a cold message joins its slip once (the duplicate check reads the cold records).
-            let late = try SignedReceipt(receipt: Receipt(kind: .delivered, messageID: try signed(.accepted, 7).receipt.messageID,
-                                                          envelopeDigest: try signed(.accepted, 7).receipt.envelopeDigest, sender: sender,
-                                                          recipient: recipient, timestampMillis: 1_795_700_000_000, brokerID: brokerID),
-                                         brokerSignature: [UInt8](repeating: 0x31, count: 300))
-            try await cold.record(late, storeID: 0, clientMessageID: "", recipients: [])
-            try await cold.record(late, storeID: 0, clientMessageID: "", recipients: [])
-            try await cold.record(try signed(.delivered, 7), storeID: 0, clientMessageID: "", recipients: [])
+            // A late receipt for a cold message joins its slip once (the duplicate check reads the cold records); a
+            // second `delivered` for the same recipient is superseded there too (SPEC.md §7.2).
+            func late(_ kind: Receipt.Kind, at ms: UInt64) throws -> SignedReceipt {
+                try SignedReceipt(receipt: Receipt(kind: kind, messageID: try signed(.accepted, 7).receipt.messageID,
+                                                   envelopeDigest: try signed(.accepted, 7).receipt.envelopeDigest, sender: sender,
+                                                   recipient: recipient, timestampMillis: ms, brokerID: brokerID,
+                                                   reason: kind == .deadLettered ? .deliveryAttemptsExhausted : nil),
+                                  brokerSignature: [UInt8](repeating: 0x31, count: 300))
+            }
+            #expect(try await cold.record(try late(.deadLettered, at: 1_795_700_000_000), storeID: 0, clientMessageID: "", recipients: []) == .written)
+            #expect(try await cold.record(try late(.deadLettered, at: 1_795_700_000_000), storeID: 0, clientMessageID: "", recipients: []) == .alreadyRecorded)
+            #expect(try await cold.record(try signed(.delivered, 7), storeID: 0, clientMessageID: "", recipients: []) == .alreadyRecorded)
+            #expect(try await cold.record(try late(.delivered, at: 1_795_700_000_001), storeID: 0, clientMessageID: "", recipients: []) == .superseded)
             #expect(try cold.slip(try signed(.accepted, 7).receipt.messageID)?.receipts.count == 4)
             return
         }

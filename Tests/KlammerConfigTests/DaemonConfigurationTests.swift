@@ -90,8 +90,7 @@ struct DaemonConfigurationTests {
     @Test func environmentOverridesTheFile() async throws {
         let config = try await load(Self.minimal + "\nlisten:\n  port: 7700\n", environment: [
             "KLAMMER_LISTEN_PORT": "7801",
-            "KLAMMER_STORE_DURABILITY": "batched",
-            "KLAMMER_STORE_BATCH_MAX_DELAY_MS": "20",
+            "KLAMMER_STORE_DURABILITY": "always",
             "KLAMMER_TLS_CRL_FILES": "/a/crl1.pem, /a/crl2.pem",
             "KLAMMER_TLS_ALLOW_TLS12": "true",
             "KLAMMER_LIMITS_MAX_FRAME_BYTES": "4MiB",
@@ -99,7 +98,7 @@ struct DaemonConfigurationTests {
         ])
         #expect(config.minimumCertificateDays == 30)
         #expect(config.listenPort == 7801)
-        #expect(config.store.durability == .batched(maxDelayMilliseconds: 20))
+        #expect(config.store.durability == .always)
         #expect(config.tls.crlFiles == ["/a/crl1.pem", "/a/crl2.pem"])
         #expect(config.tls.allowTLS12)
         #expect(config.limits.maxFrameBytes == 4 << 20)
@@ -206,6 +205,37 @@ struct DaemonConfigurationTests {
         // Without CRLs only when revocation checking is explicitly relaxed.
         let relaxed = try await load(Self.minimal.replacingOccurrences(of: "  crl_files: [crl.pem]", with: "  require_crl: false"))
         #expect(relaxed.tls.crlFiles.isEmpty)
+    }
+
+    /// `batched` would let the broker sign `accepted` receipts before the message is fsynced (SPEC §7.2): refused,
+    /// naming the key and what to do, also through the environment; so is its delay key.
+    @Test func batchedDurabilityIsRefusedForTheBroker() async throws {
+        let batched = await failure(Self.minimal + "\nstore:\n  durability: batched\n")
+        #expect(batched?.code == .invalidValue)
+        #expect(batched?.key == "store.durability")
+        #expect(batched?.description.contains("set it to always") == true, "\(String(describing: batched))")
+        do {
+            _ = try await load(Self.minimal, environment: ["KLAMMER_STORE_DURABILITY": "batched"])
+            Issue.record("batched durability from the environment was accepted")
+        } catch let error as ConfigurationError {
+            #expect(error.key == "store.durability")
+        }
+        let delay = await failure(Self.minimal + "\nstore:\n  batch_max_delay_ms: 5\n")
+        #expect(delay?.key == "store.batch_max_delay_ms")
+    }
+
+    /// The bounds of issue 14 (open uploads, request rate, refusal budget): defaults, overrides and ranges.
+    @Test func uploadRequestAndRefusalLimits() async throws {
+        let defaults = try await load(Self.minimal)
+        #expect(defaults.limits.maxOpenUploadsPerConnection == 256 && defaults.limits.maxOpenUploadsPerParticipant == 1024)
+        #expect(defaults.limits.maxOpenUploads == 4096)
+        #expect(defaults.limits.maxRequestsPerSecond == 10_000 && defaults.limits.maxRefusalsPerSecond == 10)
+        let set = try await load(Self.minimal + "\nlimits:\n  max_open_uploads_per_connection: 8\n  max_refusals_per_second: 0\n",
+                                 environment: ["KLAMMER_LIMITS_MAX_REQUESTS_PER_SECOND": "50", "KLAMMER_LIMITS_MAX_OPEN_UPLOADS": "100"])
+        #expect(set.limits.maxOpenUploadsPerConnection == 8 && set.limits.maxRefusalsPerSecond == 0)
+        #expect(set.limits.maxRequestsPerSecond == 50 && set.limits.maxOpenUploads == 100)
+        let zero = await failure(Self.minimal + "\nlimits:\n  max_open_uploads_per_connection: 0\n")
+        #expect(zero?.key == "limits.max_open_uploads_per_connection" && zero?.code == .outOfRange)
     }
 
     @Test func invalidValues() async throws {

@@ -332,3 +332,29 @@ import Testing
         #expect(m.tick(now: 12_000) == [.write(.ping(.init(data: 1)))])
     }
 }
+
+extension BrokerSessionStateMachineTests {
+    /// Open uploads are bounded per connection (issue 14, item 7): each pins up to `maxInlinePayload` bytes or a blob
+    /// descriptor until SEND_END. The SEND_BEGIN beyond the bound gets a request-scoped, retryable QUOTA_EXCEEDED
+    /// without any work queued; uploads that reached SEND_END no longer count, so the next one may start.
+    @Test func openUploadsPerConnectionAreCapped() throws {
+        var (m, _, dir) = try Self.open { $0.maxOpenUploadsPerConnection = 3 }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bytes = try Self.envelopeBytes()
+        for id: UInt32 in 1...3 {
+            #expect(m.received(.sendBegin(requestID: id, form: .single, envelopeBytes: bytes), now: 1) == [.request(.begin(requestID: id, form: .single, envelopeBytes: bytes))])
+            _ = m.requestResult(.ready(requestID: id, offset: 0), now: 1)
+        }
+        let refused = m.received(.sendBegin(requestID: 4, form: .single, envelopeBytes: bytes), now: 2)
+        guard case .write(.error(let e)) = refused.first, refused.count == 1 else {
+            Issue.record("the fourth open upload was not refused: \(refused)")
+            return
+        }
+        #expect(e.requestID == 4 && e.code == .quotaExceeded && e.code.isRetryable)
+        #expect(e.message.contains("limits.max_open_uploads_per_connection"))
+        #expect(m.phase == .open)
+        // Upload 1 reaches SEND_END: three open again would be allowed, so request 5 starts.
+        _ = m.received(.frame(.sendEnd(.init(requestID: 1, signature: .single(cms: [1])))), now: 3)
+        #expect(m.received(.sendBegin(requestID: 5, form: .single, envelopeBytes: bytes), now: 4) == [.request(.begin(requestID: 5, form: .single, envelopeBytes: bytes))])
+    }
+}

@@ -18,8 +18,8 @@ import Testing
 /// - 3006 DUPLICATE is informational, never an ERROR: the row `duplicate` checks the original ACCEPTED receipt.
 /// - 3007 EXPIRED and 3013 DELIVERY_ATTEMPTS_EXHAUSTED are receipt reasons, not ERRORs:
 ///   BrokerDeliveryTests.expiryBecomesExpiredReceipt, BrokerBatchAndRecoveryTests.deadLetterBecomesReceipt.
-/// - 4001 QUOTA_EXCEEDED and 4004 RATE_LIMITED are specified but the broker never produces them (no quotas or rate
-///   limits exist yet).
+/// - 4001 QUOTA_EXCEEDED (open uploads beyond the limits): UploadBoundProcessTests, against a real klammerd.
+/// - 4004 RATE_LIMITED (request rate per participant, refusal budget per connection): RateLimitTests.
 /// - 4002 STORAGE_UNAVAILABLE, 4003 STORAGE_FULL, 5000 INTERNAL_ERROR need a failing disk or a broker bug:
 ///   ErrorCodeMappingTests (broker mapping of store failures) and KlammerStoreTests.FaultInjectionTests.
 /// - 2002 PARTICIPANT_SUSPENDED / 2003 PARTICIPANT_REVOKED are rows here (after `klammerctl participant suspend /

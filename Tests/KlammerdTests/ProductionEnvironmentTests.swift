@@ -10,7 +10,7 @@ struct ProductionEnvironmentTests {
         let temp = try ShortTemporaryDirectory()
         let config = try KlammerdHarness.writeProductionSetup(in: temp.path).config
         let configuration = try await DaemonConfiguration.load(file: config, environment: [
-            "KLAMMER_STORE_DURABILITY": "batched", "KLAMMER_STORE_BATCH_MAX_DELAY_MS": "7",
+            "KLAMMER_STORE_DURABILITY": "always",
             "KLAMMER_STORE_MAX_ATTEMPTS": "3", "KLAMMER_STORE_DEFAULT_TTL_SECONDS": "3600",
             "KLAMMER_STORE_MAX_DOCUMENT_BYTES": "10MiB", "KLAMMER_LIMITS_MAX_FRAME_BYTES": "64KiB",
             "KLAMMER_STORE_PARTIAL_UPLOAD_TIMEOUT_SECONDS": "900",
@@ -18,7 +18,7 @@ struct ProductionEnvironmentTests {
         let environment = try ProductionEnvironment(configuration: configuration)
         let store = environment.storeConfiguration()
         #expect(store.directory == temp.path + "/data/store")
-        #expect(store.durability == .batched(maxDelay: .milliseconds(7)))
+        #expect(store.durability == .always)
         #expect(store.maxAttempts == 3)
         #expect(store.defaultTTL == .seconds(3600))
         #expect(store.maxBlobSize == 10 << 20)

@@ -22,6 +22,8 @@ public enum BrokerMetrics {
         Counter(label: "klammer_connections_refused_total", dimensions: [("reason", code.name)])
     }
     static var openConnections: Meter { Meter(label: "klammer_connections_open") }
+    /// Requests refused with RATE_LIMITED (requests per second per participant).
+    static var rateLimited: Counter { Counter(label: "klammer_requests_rate_limited_total") }
     static func tlsFailure(_ reason: String) -> Counter {
         Counter(label: "klammer_tls_handshake_failures_total", dimensions: [("reason", reason)])
     }

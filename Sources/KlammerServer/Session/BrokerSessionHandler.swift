@@ -218,13 +218,18 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
         let broker = self.broker
         let consumer = self.consumer
         let parking = hub.parking
+        let quota = hub.uploadQuota
+        let rate = hub.requestRate
         let visibility = Duration.seconds(configuration.leaseVisibilitySeconds)
         let hub = self.hub
         let refusals = RefusalReporter(fingerprint: peer?.fingerprint.hex ?? "", participant: id.rawValue,
-                                       report: { hub.report($0) })
+                                       report: { hub.report($0) },
+                                       budget: configuration.maxRefusalsPerSecond > 0 ? RefusalBudget(perSecond: configuration.maxRefusalsPerSecond) : nil,
+                                       onExhausted: { output.post(.refusalBudgetExhausted(error: $0)) })
         Task {
             await SessionLanes.runRequests(broker: broker, participant: participant, id: id, consumer: consumer,
-                                           parking: parking, work: requestStream, output: output, refusals: refusals)
+                                           parking: parking, quota: quota, rate: rate, work: requestStream, output: output,
+                                           refusals: refusals)
         }
         tasks.append(Task {
             await SessionLanes.runDeliveries(broker: broker, participant: participant, consumer: consumer,

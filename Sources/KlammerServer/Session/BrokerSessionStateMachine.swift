@@ -375,6 +375,13 @@ public struct BrokerSessionStateMachine: Sendable {
 
     private mutating func sendBegin(_ id: UInt32, form: SignatureForm, envelopeBytes: [UInt8]) -> [Action] {
         if let dup = checkNewRequest(id) { return dup }
+        // Each open upload holds memory (or a blob descriptor) until SEND_END: bounded per connection, before any
+        // work is queued (the lane bounds it per participant and broker-wide, ``UploadQuota``).
+        let open = uploads.values.reduce(0) { $0 + ($1 == .finishing ? 0 : 1) }
+        if open >= configuration.maxOpenUploadsPerConnection {
+            return [.write(.error(.init(requestID: id, code: .quotaExceeded,
+                                        message: "this connection has \(open) uploads open (limit \(configuration.maxOpenUploadsPerConnection), limits.max_open_uploads_per_connection); finish or cancel one, then retry")))]
+        }
         failedUploads.remove(id)
         uploads[id] = .beginning
         queuedRequests += 1
@@ -460,6 +467,7 @@ public struct BrokerSessionStateMachine: Sendable {
                                         message: "upload \(id) was resumed on another connection (same sender and client message id), which now owns it")))]
                 + closeIfDrained()
         }
+        if case .refusalBudgetExhausted(let error) = result { return fail(error) }
         queuedRequests = max(0, queuedRequests - 1)
         var actions: [Action] = []
         switch result {
@@ -485,7 +493,7 @@ public struct BrokerSessionStateMachine: Sendable {
                 actions.append(.write(.accepted(.init(requestID: id, receipt: receipt))))
             }
             actions.append(.wake(recipients))
-        case .aborted, .lost:
+        case .aborted, .lost, .refusalBudgetExhausted:
             break
         case .acknowledged(let id, let receipt):
             if pending.removeValue(forKey: id) != nil {

@@ -16,6 +16,9 @@ public struct RefusalEvent: Sendable, Equatable {
         /// A live connection the broker closed because its participant was suspended, revoked or removed, or its
         /// certificate was removed or revoked by a CRL (what it had in progress is cut).
         case cut = "connection.cut"
+        /// A connection that used up its refusal budget (``SessionConfiguration/maxRefusalsPerSecond``): one entry
+        /// with the count instead of one per refusal, and the connection is closed (SPEC.md §10.4).
+        case refusalsExceeded = "connection.refusals_exceeded"
     }
 
     /// What was refused.

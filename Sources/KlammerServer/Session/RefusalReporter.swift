@@ -9,6 +9,10 @@ struct RefusalReporter: Sendable {
     let fingerprint: String
     let participant: String
     let report: @Sendable (RefusalEvent) -> Void
+    /// Bounds the audit entries of this connection (nil: every refusal is reported).
+    var budget: RefusalBudget? = nil
+    /// Closes the connection once the budget is used up.
+    var onExhausted: @Sendable (ProtocolError) -> Void = { _ in }
 
     static let unreported: Set<ErrorCode> = [.unknownRequest, .unexpectedFrame]
 
@@ -26,14 +30,33 @@ struct RefusalReporter: Sendable {
             details["recipients"] = envelope.recipients.prefix(16).map(\.rawValue).joined(separator: ",")
                 + (envelope.recipients.count > 16 ? ",…" : "")
         }
-        report(RefusalEvent(kind: .submission, participant: participant, fingerprint: fingerprint, code: error.code,
+        record(RefusalEvent(kind: .submission, participant: participant, fingerprint: fingerprint, code: error.code,
                             reason: error.message, requestID: requestID, details: details))
     }
 
     func acknowledgement(requestID: UInt32, _ error: ProtocolError) {
         // An ACK for a message no longer leased is routine (lease timeout, redelivery); only decisions are recorded.
         guard Self.isReported(error.code), error.code != .unknownMessage else { return }
-        report(RefusalEvent(kind: .acknowledgement, participant: participant, fingerprint: fingerprint,
+        record(RefusalEvent(kind: .acknowledgement, participant: participant, fingerprint: fingerprint,
                             code: error.code, reason: error.message, requestID: requestID))
+    }
+
+    /// Reports `event` within the budget; the first refusal beyond it becomes one aggregate event and closes the
+    /// connection, later ones are not reported (each entry is an fsynced audit line: a refusal loop must not fill
+    /// the disk).
+    private func record(_ event: RefusalEvent) {
+        switch budget?.refusal() ?? .record {
+        case .record:
+            report(event)
+        case .suppress:
+            break
+        case .exhausted(let refused):
+            let perSecond = budget?.perSecond ?? 0
+            let error = ProtocolError(.rateLimited, "more than \(perSecond) refused requests per second on this connection (limits.max_refusals_per_second); the connection is closed. Fix the refused requests before reconnecting")
+            report(RefusalEvent(kind: .refusalsExceeded, participant: participant, fingerprint: fingerprint, code: .rateLimited,
+                                reason: error.message, details: ["refusals": "\(refused)", "last_code": event.code.name,
+                                                                 "last_reason": String(event.reason.prefix(256))]))
+            onExhausted(error)
+        }
     }
 }

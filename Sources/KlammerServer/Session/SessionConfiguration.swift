@@ -16,6 +16,23 @@ public struct SessionConfiguration: Sendable {
     public var maxQueuedUploadBytes: Int = 1 << 20
     /// Reading pauses while this many requests wait for the broker (bounds memory against request floods). Default 32.
     public var maxQueuedRequests: Int = 32
+    /// Most uploads open (SEND_BEGIN answered, no SEND_END yet) on one connection; a SEND_BEGIN beyond it is refused
+    /// with QUOTA_EXCEEDED (retryable). Each open upload holds up to `maxInlinePayload` bytes of memory or a blob
+    /// file descriptor. Default 256 (SPEC.md §9.4).
+    public var maxOpenUploadsPerConnection: Int = 256
+    /// Most uploads open over all connections of one participant (QUOTA_EXCEEDED beyond). Default 1024.
+    public var maxOpenUploadsPerParticipant: Int = 1024
+    /// Most uploads open in the whole broker (QUOTA_EXCEEDED beyond); with `limits.max_connections` it sizes the
+    /// file descriptors klammerd needs (``DescriptorLimit``). Default 4096.
+    public var maxOpenUploads: Int = Self.defaultMaxOpenUploads
+    /// The default of ``maxOpenUploads``.
+    public static let defaultMaxOpenUploads = 4096
+    /// Requests (SEND_BEGIN, ACK, NACK, STATUS_REQUEST, DIRECTORY_LOOKUP) per second per participant over all its
+    /// connections, burst twice that; beyond, ERROR(id, RATE_LIMITED) with the wait. 0 turns it off. Default 10,000.
+    public var maxRequestsPerSecond: Int = 10_000
+    /// Refusals recorded in the audit log per second per connection, burst twice that; the first one beyond closes
+    /// the connection with RATE_LIMITED and one aggregate entry. 0 turns it off. Default 10.
+    public var maxRefusalsPerSecond: Int = 10
     /// Most messages leased per push-delivery round. Default 16.
     public var pushBatch: Int = 16
     /// A subscription with credit re-checks its queue at least this often (new messages from this broker wake it at

@@ -31,11 +31,18 @@ public final class SessionHub: Sendable {
     private let observer: UInt64
     /// Unfinished uploads of closed connections, for resumption.
     public let parking: UploadParking
+    /// Open uploads per participant and broker-wide (SPEC.md §9.4).
+    public let uploadQuota: UploadQuota
+    /// Requests per second per participant (SPEC.md §9.3).
+    public let requestRate: RequestRateLimiter
 
     /// Creates a hub observing `registry`.
-    public init(registry: ParticipantRegistry, parking: UploadParking = UploadParking()) {
+    public init(registry: ParticipantRegistry, parking: UploadParking = UploadParking(), uploadQuota: UploadQuota = UploadQuota(),
+                requestRate: RequestRateLimiter = RequestRateLimiter()) {
         self.registry = registry
         self.parking = parking
+        self.uploadQuota = uploadQuota
+        self.requestRate = requestRate
         let box = self.box
         self.observer = registry.addObserver { change in
             let (id, after): (String, Participant?)

@@ -8,12 +8,21 @@ import NIOCore
 enum SessionLanes {
     /// Uploads, ACK, NACK, STATUS_REQUEST, in order. Holds the connection's `PayloadSubmission`s (task-confined).
     static func runRequests(broker: Broker, participant: Participant, id: ParticipantID, consumer: ConsumerID,
-                            parking: UploadParking, work: AsyncStream<RequestWork>, output: SessionOutput,
+                            parking: UploadParking, quota: UploadQuota = UploadQuota(),
+                            rate: RequestRateLimiter = RequestRateLimiter(perSecond: 0), work: AsyncStream<RequestWork>,
+                            output: SessionOutput,
                             refusals: RefusalReporter = RefusalReporter(fingerprint: "", participant: "", report: { _ in })) async {
-        var uploads: [UInt32: UploadSlot] = [:]
+        // Every entry holds one unit of `quota` (taken at SEND_BEGIN, given back when the entry goes).
+        var uploads: [UInt32: UploadSlot] = [:] {
+            didSet { if uploads.count < oldValue.count { quota.release(id, count: oldValue.count - uploads.count) } }
+        }
         let owner = parking.newOwner()
-        // Unfinished uploads outlive the connection for a while, so the sender can resume (SPEC.md §4.8).
-        defer { parking.park(Array(uploads.values), owner: owner) }
+        // Unfinished uploads outlive the connection for a while, so the sender can resume (SPEC.md §4.8); parked
+        // ones are bounded by the parking, not the quota.
+        defer {
+            parking.park(Array(uploads.values), owner: owner)
+            quota.release(id, count: uploads.count)
+        }
         // SEND_END and ACK wait for a durable append (fdatasync). Running them one after another would make a
         // connection pay one sync per message; finishing them in child tasks lets a pipelining client's messages
         // share the store's group commit. Bounded per connection; the lane waits for them before it ends.
@@ -27,11 +36,31 @@ enum SessionLanes {
         var inFlight = 0
         for await item in work {
             if inFlight >= maxConcurrentFinishes, await completions.next() != nil { inFlight -= 1 }
+            // Requests per second per participant, before any work (CHUNK, SEND_END and aborts belong to an upload
+            // its SEND_BEGIN already paid for).
+            if let requestID = Self.rateLimitedRequestID(item), let refusal = rate.admit(id) {
+                BrokerMetrics.rateLimited.increment()
+                output.post(.failed(requestID: requestID, error: refusal))
+                continue
+            }
             switch item {
             case .begin(let requestID, let form, let bytes):
+                // Before the envelope is even parsed: a participant at its quota costs no work (and no audit line;
+                // the refusal is counted in the metrics).
+                if let refusal = quota.acquire(id) {
+                    BrokerMetrics.rejected(refusal.code).increment()
+                    output.post(.failed(requestID: requestID, error: refusal))
+                    continue
+                }
                 do {
-                    switch try broker.beginSubmission(from: participant, envelopeBytes: bytes, signatureForm: form) {
+                    let start: SubmissionStart
+                    do { start = try broker.beginSubmission(from: participant, envelopeBytes: bytes, signatureForm: form) } catch {
+                        quota.release(id)
+                        throw error
+                    }
+                    switch start {
                     case .duplicate(let receipt):
+                        quota.release(id)
                         output.post(.duplicate(requestID: requestID, receipt: receipt))
                     case .upload(let submission):
                         // A new upload, or the takeover of an unfinished one (parked, or still held by a
@@ -155,6 +184,14 @@ enum SessionLanes {
                 }
             }
         }
+        }
+    }
+
+    /// The request id of a work item that starts a request (and so counts against the request rate), else nil.
+    static func rateLimitedRequestID(_ item: RequestWork) -> UInt32? {
+        switch item {
+        case .begin(let id, _, _), .ack(let id, _, _), .nack(let id, _, _), .status(let id, _), .directory(let id, _): return id
+        case .chunk, .end, .abort: return nil
         }
     }
 

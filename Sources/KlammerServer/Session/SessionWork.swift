@@ -37,6 +37,9 @@ public enum RequestResult: Sendable {
     case aborted(requestID: UInt32)
     /// Another connection resumed the upload and owns it now (SPEC.md §9.3). Not an answer to a work item.
     case lost(requestID: UInt32)
+    /// The connection used up its refusal budget (``RefusalBudget``): close it with `error`. Not an answer to a work
+    /// item.
+    case refusalBudgetExhausted(error: ProtocolError)
     /// The ACK verified: RECEIPT with the `acknowledged` receipt.
     case acknowledged(requestID: UInt32, receipt: SignedReceipt)
     /// The NACK was applied (no answer on the wire).
