@@ -151,7 +151,7 @@ struct ReceiveCommand: AsyncParsableCommand {
         if outcome.placement.keptEarlierCopy { note += " (earlier copy kept)" }
         let e = message.envelope
         let encrypted = outcome.decrypted ? " decrypted" : ""
-        print("received \(message.messageID) from \(e.sender) subject \"\(e.subject)\" (\(e.payloadLength) bytes, \(e.contentType)) -> \(directory)\(encrypted)\(note)")
+        print("received \(message.messageID) from \(e.sender) subject \"\(TerminalText.escape(e.subject))\" (\(e.payloadLength) bytes, \(TerminalText.escape(e.contentType))) -> \(directory)\(encrypted)\(note)")
         return outcome.isGood
     }
 }
