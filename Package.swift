@@ -259,7 +259,8 @@ let package = Package(
         ),
         .testTarget(
             name: "KlammerBrokerTests",
-            dependencies: ["KlammerBroker", "KlammerCrypto", "KlammerProtocol", "KlammerStore", "KlammerTestSupport"],
+            dependencies: ["KlammerBroker", "KlammerCrypto", "KlammerProtocol", "KlammerStore", "KlammerTestSupport",
+                           "KlammerAudit"],  // BrokerFreeSpaceTests: the audit log on the full disk
             swiftSettings: swiftSettings
         ),
         .testTarget(

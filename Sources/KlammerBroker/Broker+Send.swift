@@ -13,6 +13,7 @@ extension Broker {
     /// 5. the sender's routing policy permits every recipient (NOT_PERMITTED);
     /// 6. de-duplication on (sender, client message id) within `dedupeWindow`: the same envelope → `.duplicate` with
     ///    the original receipt; a different envelope → INVALID_ENVELOPE.
+    /// 7. (§7.1 check 5a) a new upload must leave `freeSpaceReserveBytes` free (STORAGE_FULL, retryable; a duplicate needs no space).
     /// Nothing is stored by a refusal. `signatureForm` is the form SEND_BEGIN announced; SEND_END must match it.
     public func beginSubmission(from participant: Participant, envelopeBytes: [UInt8],
                                 signatureForm: SignatureForm = .single) throws -> SubmissionStart {
@@ -41,6 +42,7 @@ extension Broker {
             }
             return .duplicate(original)
         }
+        try checkFreeSpace(for: envelope.payloadLength)
         return .upload(PayloadSubmission(envelope: envelope, participant: sender, signatureForm: signatureForm,
                                          maxInline: configuration.maxInlinePayload, store: store))
     }

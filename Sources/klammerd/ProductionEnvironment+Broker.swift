@@ -36,6 +36,8 @@ extension ProductionEnvironment {
         result.limits = limits
         result.directoryTTL = .seconds(configuration.directoryTTLSeconds)
         result.receiptRetention = .seconds(configuration.receiptRetentionDays * 24 * 3600)
+        result.freeSpaceReserveBytes = UInt64(configuration.store.freeSpaceReserveBytes)
+        result.storeDirectory = configuration.storeDirectory
         try result.validate()
         return result
     }
