@@ -191,7 +191,7 @@ let package = Package(
         .executableTarget(
             name: "klammerctl",
             dependencies: [
-                "KlammerCrypto", "KlammerBroker", "KlammerAudit", "KlammerAdmin", "KlammerPKI",
+                "KlammerCrypto", "KlammerBroker", "KlammerAudit", "KlammerAdmin", "KlammerPKI", "KlammerProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -297,7 +297,8 @@ let package = Package(
         ),
         .testTarget(
             name: "KlammerBrokerTests",
-            dependencies: ["KlammerBroker", "KlammerCrypto", "KlammerProtocol", "KlammerStore", "KlammerTestSupport"],
+            dependencies: ["KlammerBroker", "KlammerCrypto", "KlammerProtocol", "KlammerStore", "KlammerTestSupport",
+                           "KlammerAudit"],  // BrokerFreeSpaceTests: the audit log on the full disk
             swiftSettings: swiftSettings
         ),
         .testTarget(

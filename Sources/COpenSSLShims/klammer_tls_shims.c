@@ -1,4 +1,5 @@
 #include "klammer_tls_shims.h"
+#include <openssl/err.h>
 
 int klammer_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_min_proto_version(ctx, version); }
 int klammer_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_max_proto_version(ctx, version); }
@@ -25,6 +26,25 @@ long klammer_SSL_SESS_CACHE_OFF(void) { return SSL_SESS_CACHE_OFF; }
 
 void klammer_SSL_CTX_set_alpn_select_cb(SSL_CTX *ctx, klammer_alpn_select_cb cb, void *arg) {
     SSL_CTX_set_alpn_select_cb(ctx, cb, arg);
+}
+
+/* ALPN required: a ClientHello without the ALPN extension never reaches the ALPN select callback, so it is refused
+ * here, in the handshake, with a fatal no_application_protocol alert (RFC 7301 §3.2) — a client sees a refusal it can
+ * classify instead of a connection dropped after the handshake. The error names the reason for the server's log. */
+static int klammer_require_alpn_cb(SSL *ssl, int *alert, void *arg) {
+    (void)arg;
+    const unsigned char *data = NULL;
+    size_t length = 0;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &data, &length) == 1) {
+        return SSL_CLIENT_HELLO_SUCCESS;
+    }
+    ERR_raise(ERR_LIB_SSL, SSL_R_NO_APPLICATION_PROTOCOL);
+    *alert = SSL_AD_NO_APPLICATION_PROTOCOL;
+    return SSL_CLIENT_HELLO_ERROR;
+}
+
+void klammer_SSL_CTX_require_alpn_extension(SSL_CTX *ctx) {
+    SSL_CTX_set_client_hello_cb(ctx, klammer_require_alpn_cb, NULL);
 }
 
 /* ---- klammer_bio: see the header ---- */

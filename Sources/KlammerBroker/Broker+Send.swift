@@ -14,7 +14,8 @@ extension Broker {
     /// 6. de-duplication on (sender, client message id) within `dedupeWindow`: the same envelope → `.duplicate` with
     ///    the original receipt; a different envelope → INVALID_ENVELOPE;
     /// 7. `created at` within `maxEnvelopeAge` before and `maxClockSkew` after the broker clock, time to live at most
-    ///    `maxTimeToLive` (TIME_OUT_OF_RANGE; after de-duplication, so a retry of an accepted message still gets its receipt).
+    ///    `maxTimeToLive` (TIME_OUT_OF_RANGE; after de-duplication, so a retry of an accepted message still gets its receipt);
+    /// 8. a new upload must leave `freeSpaceReserveBytes` free (STORAGE_FULL, retryable; a duplicate needs no space).
     /// Nothing is stored by a refusal. `signatureForm` is the form SEND_BEGIN announced; SEND_END must match it.
     public func beginSubmission(from participant: Participant, envelopeBytes: [UInt8],
                                 signatureForm: SignatureForm = .single) throws -> SubmissionStart {
@@ -48,6 +49,7 @@ extension Broker {
             return .duplicate(original)
         }
         try checkTimes(of: envelope)
+        try checkFreeSpace(for: envelope.payloadLength)
         return .upload(PayloadSubmission(envelope: envelope, participant: sender, signatureForm: signatureForm,
                                          maxInline: configuration.maxInlinePayload, store: store))
     }

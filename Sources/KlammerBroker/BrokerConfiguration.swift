@@ -17,6 +17,13 @@ public struct BrokerConfiguration: Sendable {
     public var maxInlinePayload: Int = 256 << 10
     /// Directory for the broker's own files (the routing-slip receipt log).
     public var directory: String
+    /// Free space (bytes) kept in reserve on the file systems of `directory` and `storeDirectory` (SPEC.md §7.1,
+    /// §12 `store.free_space_reserve_bytes`): a submission that would leave less is refused with the retryable
+    /// `STORAGE_FULL` before it is stored, so the disk never fills up under the store, receipt log and audit log and
+    /// the admin API stays usable; once space is back, submissions are taken again without a restart. 0 = no reserve.
+    public var freeSpaceReserveBytes: UInt64 = 64 << 20
+    /// The store's directory, also checked for the reserve (nil: only `directory`).
+    public var storeDirectory: String? = nil
     /// Most deliveries handed out by one `lease` call.
     public var maxLeaseBatch: Int = 256
     /// Most receipt subscribers per participant (each is one AsyncStream).

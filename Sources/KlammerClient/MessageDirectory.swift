@@ -46,73 +46,137 @@ public enum MessageDirectory {
     /// Largest envelope, signature or certificate file read back (the payload is streamed).
     static let maxSmallFile = 1 << 20
 
-    /// Writes `message` into `<outDirectory>/<message id>` (via a temporary directory renamed into place; an
-    /// earlier copy of the same message is replaced). A payload in a file is moved, not copied.
-    /// - Returns: the message directory.
-    @discardableResult
-    public static func write(_ message: ReceivedMessage, into outDirectory: String) throws(KlammerClientError) -> String {
-        let final = (outDirectory as NSString).appendingPathComponent(message.messageID.hex)
-        let staging = (outDirectory as NSString).appendingPathComponent(".\(message.messageID.hex).partial")
-        let fm = FileManager.default
-        do {
-            try? fm.removeItem(atPath: staging)
-            try fm.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            func path(_ name: String) -> String { (staging as NSString).appendingPathComponent(name) }
-            switch message.payload {
-            case .bytes(let bytes):
-                try Data(bytes).write(to: URL(fileURLWithPath: path(payloadFile)))
-            case .file(let source):
-                try fm.moveItem(atPath: source, toPath: path(payloadFile))
-            }
-            try Data(message.signedEnvelopeBytes).write(to: URL(fileURLWithPath: path(envelopeFile)))
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            try encoder.encode(message.stored).write(to: URL(fileURLWithPath: path(envelopeJSONFile)))
-            try Data(message.signature.cms).write(to: URL(fileURLWithPath: path(signatureFile)))
-            var wire = ByteBuffer()
-            message.signature.encode(into: &wire)
-            try Data(wire.readableBytesView).write(to: URL(fileURLWithPath: path(wireSignatureFile)))
-            if case .batch = message.signature {
-                let root = try MessageVerifier.signedContent(envelope: message.envelope, signature: message.signature)
-                try Data(root).write(to: URL(fileURLWithPath: path(batchRootFile)))
-            }
-            let pem = message.senderCertificate?.pemString ?? ""
-            try Data(pem.utf8).write(to: URL(fileURLWithPath: path(senderCertificateFile)))
-            try writeReceipts([], in: staging)
-            if fm.fileExists(atPath: final) { try fm.removeItem(atPath: final) }
-            try fm.moveItem(atPath: staging, toPath: final)
-        } catch let e as KlammerClientError {
-            throw e
-        } catch {
-            throw KlammerClientError(.fileError, "cannot write message \(message.messageID) into \(outDirectory): \(error); check that the directory is writable")
-        }
-        return final
+    /// Where ``store(_:into:brokerCertificate:trustStore:sync:)`` put a message.
+    public struct Placement: Sendable, Hashable {
+        /// The message directory now holding this message (`<out>/<id>`, or `<out>/<id>.unverified` for an
+        /// unverified copy of a message already stored).
+        public let directory: String
+        /// True if `<out>/<id>` existed and was kept: a redelivered copy never replaces a copy that verifies, and an
+        /// unverified copy never replaces anything.
+        public let keptEarlierCopy: Bool
     }
 
-    /// Replaces the receipts of a message directory with `receipts` (in issue order).
-    public static func writeReceipts(_ receipts: [SignedReceipt], in directory: String) throws(KlammerClientError) {
+    /// Writes `message` into `<outDirectory>/<message id>`; see ``store(_:into:brokerCertificate:trustStore:sync:)``.
+    /// - Returns: the message directory.
+    @discardableResult
+    public static func write(_ message: ReceivedMessage, into outDirectory: String, brokerCertificate: Certificate? = nil,
+                             trustStore: TrustStore? = nil, sync: DurableSync = .standard) throws(KlammerClientError) -> String {
+        try store(message, into: outDirectory, brokerCertificate: brokerCertificate, trustStore: trustStore, sync: sync).directory
+    }
+
+    /// Stores `message` durably in `<outDirectory>/<message id>` (SPEC.md §5.10): every file is created in
+    /// `<out>/.<id>.partial` and fsynced, then that directory, then it is renamed into place and `<out>` is fsynced —
+    /// when this returns, the message survives a crash, so it may be acknowledged. A payload in a file is moved, not
+    /// copied.
+    ///
+    /// A redelivered message whose `<out>/<id>` already exists: if the earlier copy verifies with `trustStore`, it is
+    /// kept (made durable again) and the new copy discarded; an unverified new copy never replaces anything and goes to
+    /// `<out>/<id>.unverified` as evidence; only a verified copy replaces an earlier one that does not verify.
+    public static func store(_ message: ReceivedMessage, into outDirectory: String, brokerCertificate: Certificate? = nil,
+                             trustStore: TrustStore? = nil, sync: DurableSync = .standard) throws(KlammerClientError) -> Placement {
+        let final = (outDirectory as NSString).appendingPathComponent(message.messageID.hex)
+        let fm = FileManager.default
+        if fm.fileExists(atPath: final) {
+            let earlierVerifies = trustStore.map { store in (try? verify(final, trustStore: store)) != nil } ?? false
+            if earlierVerifies, message.isVerified {
+                if case .file(let source) = message.payload { try? fm.removeItem(atPath: source) }
+                try sync.syncTree(final)
+                try sync.syncDirectory(outDirectory)
+                return Placement(directory: final, keptEarlierCopy: true)
+            }
+            if !message.isVerified {
+                let evidence = final + ".unverified"
+                try writeStaged(message, as: evidence, in: outDirectory, brokerCertificate: brokerCertificate, sync: sync)
+                return Placement(directory: evidence, keptEarlierCopy: true)
+            }
+        }
+        try writeStaged(message, as: final, in: outDirectory, brokerCertificate: brokerCertificate, sync: sync)
+        return Placement(directory: final, keptEarlierCopy: false)
+    }
+
+    /// Writes every file into `<out>/.<name>.partial`, fsyncs them and it, renames it to `final` (an earlier `final` is
+    /// first renamed aside and removed after the new one is durable) and fsyncs `<out>`.
+    static func writeStaged(_ message: ReceivedMessage, as final: String, in outDirectory: String,
+                            brokerCertificate: Certificate?, sync: DurableSync) throws(KlammerClientError) {
+        let name = (final as NSString).lastPathComponent
+        let staging = (outDirectory as NSString).appendingPathComponent(".\(name).partial")
+        let replaced = (outDirectory as NSString).appendingPathComponent(".\(name).replaced")
+        let fm = FileManager.default
+        func path(_ name: String) -> String { (staging as NSString).appendingPathComponent(name) }
+        do {
+            try? fm.removeItem(atPath: staging)
+            try? fm.removeItem(atPath: replaced)
+            try fm.createDirectory(atPath: staging, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw KlammerClientError(.fileError, "cannot create \(staging): \(error); check that \(outDirectory) is writable")
+        }
+        switch message.payload {
+        case .bytes(let bytes):
+            try sync.create(path(payloadFile), bytes)
+        case .file(let source):
+            try sync.rename(source, path(payloadFile))
+            try sync.syncFile(path(payloadFile))
+        }
+        try sync.create(path(envelopeFile), message.signedEnvelopeBytes)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let json: Data
+        do { json = try encoder.encode(message.stored) } catch {
+            throw KlammerClientError(.fileError, "cannot encode the envelope of \(message.messageID): \(error)")
+        }
+        try sync.create(path(envelopeJSONFile), json)
+        try sync.create(path(signatureFile), message.signature.cms)
+        var wire = ByteBuffer()
+        message.signature.encode(into: &wire)
+        try sync.create(path(wireSignatureFile), Array(wire.readableBytesView))
+        if case .batch = message.signature {
+            let root = try MessageVerifier.signedContent(envelope: message.envelope, signature: message.signature)
+            try sync.create(path(batchRootFile), root)
+        }
+        try sync.create(path(senderCertificateFile), Array((message.senderCertificate?.pemString ?? "").utf8))
+        if let brokerCertificate {
+            try sync.create(path(brokerCertificateFile), Array(brokerCertificate.pemString.utf8))
+        }
+        try writeReceipts([], in: staging, sync: sync)
+        try sync.syncDirectory(staging)
+        let hadEarlier = fm.fileExists(atPath: final)
+        if hadEarlier { try sync.rename(final, replaced) }
+        try sync.rename(staging, final)
+        try sync.syncDirectory(outDirectory)
+        if hadEarlier { try? fm.removeItem(atPath: replaced) }
+    }
+
+    /// Replaces the receipts of a message directory with `receipts` (in issue order); every file is fsynced, then the
+    /// directories.
+    public static func writeReceipts(_ receipts: [SignedReceipt], in directory: String, sync: DurableSync = .standard) throws(KlammerClientError) {
         let fm = FileManager.default
         let receiptsPath = (directory as NSString).appendingPathComponent(receiptsDirectory)
         do {
             try? fm.removeItem(atPath: receiptsPath)
             try fm.createDirectory(atPath: receiptsPath, withIntermediateDirectories: true)
-            for (index, receipt) in receipts.enumerated() {
-                let stem = (receiptsPath as NSString).appendingPathComponent(
-                    String(format: "%02d-%@", index + 1, receipt.receipt.kind.description))
-                try Data(receipt.encodedBytes).write(to: URL(fileURLWithPath: stem + ".bin"))
-                // The same receipt split into what each signature covers, so `openssl cms -verify` works on it
-                // directly (SPEC.md §5.10).
-                try Data(receipt.receipt.canonicalBytes).write(to: URL(fileURLWithPath: stem + ".receipt"))
-                try Data(receipt.brokerSignature).write(to: URL(fileURLWithPath: stem + ".p7s"))
-                if let acknowledgement = receipt.acknowledgement {
-                    try Data(acknowledgement.statement.canonicalBytes).write(to: URL(fileURLWithPath: stem + ".statement"))
-                    try Data(acknowledgement.signature).write(to: URL(fileURLWithPath: stem + ".recipient.p7s"))
-                }
-            }
-            try receiptsJSON(receipts).write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent(receiptsJSONFile)))
         } catch {
-            throw KlammerClientError(.fileError, "cannot write the receipts into \(directory): \(error)")
+            throw KlammerClientError(.fileError, "cannot create \(receiptsPath): \(error)")
         }
+        for (index, receipt) in receipts.enumerated() {
+            let stem = (receiptsPath as NSString).appendingPathComponent(
+                String(format: "%02d-%@", index + 1, receipt.receipt.kind.description))
+            try sync.create(stem + ".bin", receipt.encodedBytes)
+            // The same receipt split into what each signature covers, so `openssl cms -verify` works on it
+            // directly (SPEC.md §5.10).
+            try sync.create(stem + ".receipt", receipt.receipt.canonicalBytes)
+            try sync.create(stem + ".p7s", receipt.brokerSignature)
+            if let acknowledgement = receipt.acknowledgement {
+                try sync.create(stem + ".statement", acknowledgement.statement.canonicalBytes)
+                try sync.create(stem + ".recipient.p7s", acknowledgement.signature)
+            }
+        }
+        try sync.syncDirectory(receiptsPath)
+        let json: Data
+        do { json = try receiptsJSON(receipts) } catch {
+            throw KlammerClientError(.fileError, "cannot encode the receipts for \(directory): \(error)")
+        }
+        try sync.replace((directory as NSString).appendingPathComponent(receiptsJSONFile), json)
+        try sync.syncDirectory(directory)
     }
 
     /// Readable JSON of receipts: each receipt's fields, plus the recipient's statement for `acknowledged`.
@@ -161,11 +225,9 @@ public enum MessageDirectory {
     }
 
     /// Writes the broker certificate that signs the receipts (`broker.pem`).
-    public static func writeBrokerCertificate(_ certificate: Certificate, in directory: String) throws(KlammerClientError) {
-        let path = (directory as NSString).appendingPathComponent(brokerCertificateFile)
-        do { try Data(certificate.pemString.utf8).write(to: URL(fileURLWithPath: path)) } catch {
-            throw KlammerClientError(.fileError, "cannot write \(path): \(error)")
-        }
+    public static func writeBrokerCertificate(_ certificate: Certificate, in directory: String, sync: DurableSync = .standard) throws(KlammerClientError) {
+        try sync.replace((directory as NSString).appendingPathComponent(brokerCertificateFile), Array(certificate.pemString.utf8))
+        try sync.syncDirectory(directory)
     }
 
     /// Verifies every `receipts/*.bin` with the broker certificate: each receipt refers to this envelope, the broker's

@@ -28,6 +28,7 @@ enum ConfigurationSchema {
         "store.batch_max_delay_ms": .scalar,
         "store.max_document_bytes": .scalar,
         "store.partial_upload_timeout_seconds": .scalar,
+        "store.free_space_reserve_bytes": .scalar,
         "store.default_ttl_seconds": .scalar,
         "store.max_attempts": .scalar,
         "store.max_queued_messages_per_recipient": .scalar,

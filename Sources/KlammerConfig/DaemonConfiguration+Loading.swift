@@ -238,7 +238,8 @@ struct ConfigurationValues {
             maxAttempts: try int("store.max_attempts", default: 10, range: 1...1000),
             maxQueuedMessagesPerRecipient: try int("store.max_queued_messages_per_recipient", default: 100_000, range: 0...100_000_000, unit: "messages"),
             visibilityTimeoutSeconds: try int("store.visibility_timeout_seconds", default: 300, range: 1...86400, unit: "seconds"),
-            partialUploadTimeoutSeconds: try int("store.partial_upload_timeout_seconds", default: 86400, range: 1...(7 * 86400), unit: "seconds"))
+            partialUploadTimeoutSeconds: try int("store.partial_upload_timeout_seconds", default: 86400, range: 1...(7 * 86400), unit: "seconds"),
+            freeSpaceReserveBytes: try bytes("store.free_space_reserve_bytes", default: 64 << 20, range: 0...(1 << 40)))
 
         let limits = DaemonConfiguration.Limits(
             maxFrameBytes: try bytes("limits.max_frame_bytes", default: 1 << 20, range: (16 << 10)...(16 << 20)),

@@ -43,6 +43,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// How long an upload that was cut off stays resumable, in seconds; then its partial payload is deleted and
         /// it is never delivered (SPEC.md §4.8).
         public var partialUploadTimeoutSeconds: Int = 86400
+        /// Free space kept in reserve on the data and store file systems (`store.free_space_reserve_bytes`): new
+        /// submissions are refused with the retryable `STORAGE_FULL` before they would cut into it (SPEC.md §7.1).
+        public var freeSpaceReserveBytes: Int = 64 << 20
     }
 
     /// `admin.tls.*`: the admin API served over mutual TLS besides the Unix socket, for the admin certificates listed.

@@ -87,7 +87,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let messageTooLarge = ErrorCode(rawValue: 3004)
     /// The envelope names more recipients than `maxRecipients`.
     public static let tooManyRecipients = ErrorCode(rawValue: 3005)
-    /// Informational: the client message id was already accepted; the original receipt is returned.
+    /// Reserved, never sent (SPEC.md §6): a duplicate submission is answered with ACCEPTED and the original receipt.
     public static let duplicate = ErrorCode(rawValue: 3006)
     /// The message's time to live elapsed.
     public static let expired = ErrorCode(rawValue: 3007)

@@ -38,8 +38,10 @@ public struct DevEnvironment: Sendable {
     /// The broker core's configuration: dev id, the dev broker certificate and key (receipts are signed with them),
     /// receipt log under `DIR/broker`.
     public func brokerConfiguration() throws -> BrokerConfiguration {
-        try BrokerConfiguration(brokerID: try ParticipantID(Self.brokerID), certificate: pki.brokerCertificate,
-                                key: pki.brokerKey, directory: (dataDirectory as NSString).appendingPathComponent("broker"))
+        var configuration = try BrokerConfiguration(brokerID: try ParticipantID(Self.brokerID), certificate: pki.brokerCertificate,
+                                                    key: pki.brokerKey, directory: (dataDirectory as NSString).appendingPathComponent("broker"))
+        configuration.storeDirectory = storeConfiguration.directory
+        return configuration
     }
 
     /// The message store under `DIR/store`.

@@ -99,6 +99,8 @@ public final class TLSContext: @unchecked Sendable {
         case .server:
             SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
             klammer_SSL_CTX_set_alpn_select_cb(ctx, TLSContext.alpnSelect, Unmanaged.passUnretained(self).toOpaque())
+            // A peer that offers no ALPN at all is refused in the handshake with the same alert (SPEC.md §1.9).
+            if config.requireApplicationProtocol { klammer_SSL_CTX_require_alpn_extension(ctx) }
         case .client:
             SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
             if !wire.isEmpty {

@@ -131,39 +131,27 @@ struct ReceiveCommand: AsyncParsableCommand {
         return ReceiveOptions.resumePoint(in: spool)
     }
 
-    /// Writes, records receipts, acknowledges. Returns false if the message did not verify.
+    /// Stores durably, decrypts, acknowledges (after every fsync), records receipts. Returns false if the message did
+    /// not verify or could not be decrypted.
     func handle(_ message: ReceivedMessage, client: KlammerClient) async throws -> Bool {
-        let directory = try MessageDirectory.write(message, into: out)
-        if let broker = await client.brokerCertificate {
-            try MessageDirectory.writeBrokerCertificate(broker, in: directory)
-        }
-        var receipts = (try? await client.status(message.messageID)) ?? []
+        let outcome = try await MessageIntake(outDirectory: out, acknowledge: ack).handle(message, client: client)
+        let directory = outcome.placement.directory
         var note = ""
-        // An encrypted payload is decrypted before it is acknowledged: a message this participant cannot read is
-        // not taken responsibility for.
-        var decryptionError: KlammerClientError? = nil
-        if message.verificationError == nil, EncryptedPayload.isEncrypted(message.envelope) {
-            do {
-                try MessageDirectory.decryptPayload(in: directory, envelope: message.envelope, credentials: client.credentials)
-            } catch { decryptionError = error }
-        }
-        if let error = message.verificationError {
+        if let error = outcome.verificationError {
             FileHandle.standardError.write(Data("klammer: message \(message.messageID) from \(message.envelope.sender) did NOT verify and was not acknowledged: \(error.message)\n".utf8))
             note = " NOT VERIFIED"
-        } else if let decryptionError {
+        } else if let decryptionError = outcome.decryptionError {
             FileHandle.standardError.write(Data("klammer: message \(message.messageID) from \(message.envelope.sender) could NOT be decrypted and was not acknowledged: \(decryptionError.message)\n".utf8))
             note = " NOT DECRYPTED"
-        } else if ack {
-            let receipt = try await client.acknowledge(message)
-            if !receipts.contains(receipt) { receipts.append(receipt) }
+        } else if outcome.acknowledged {
             note = " acknowledged"
         } else {
             note = " verified"
         }
-        try MessageDirectory.writeReceipts(receipts, in: directory)
+        if outcome.placement.keptEarlierCopy { note += " (earlier copy kept)" }
         let e = message.envelope
-        let encrypted = EncryptedPayload.isEncrypted(e) && decryptionError == nil ? " decrypted" : ""
-        print("received \(message.messageID) from \(e.sender) subject \"\(e.subject)\" (\(e.payloadLength) bytes, \(e.contentType)) -> \(directory)\(encrypted)\(note)")
-        return message.isVerified && decryptionError == nil
+        let encrypted = outcome.decrypted ? " decrypted" : ""
+        print("received \(message.messageID) from \(e.sender) subject \"\(TerminalText.escape(e.subject))\" (\(e.payloadLength) bytes, \(TerminalText.escape(e.contentType))) -> \(directory)\(encrypted)\(note)")
+        return outcome.isGood
     }
 }

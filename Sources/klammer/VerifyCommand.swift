@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KlammerClient
+import KlammerProtocol
 
 /// `klammer verify DIR/MESSAGE`: offline verification of a received message directory.
 struct VerifyCommand: AsyncParsableCommand {
@@ -25,7 +26,7 @@ struct VerifyCommand: AsyncParsableCommand {
         print("OK \(directory)")
         print("  signed by     \(e.sender) (\(result.senderCertificate.subject), certificate sha256 \(result.senderCertificate.fingerprint.hex))")
         print("  recipients    \(e.recipients.map(\.rawValue).joined(separator: ", "))")
-        print("  subject       \(e.subject)")
+        print("  subject       \(TerminalText.escape(e.subject))")
         print("  envelope      sha256 \(result.envelopeDigest.hex) (\(result.form) signature)")
         print("  payload       \(e.payloadLength) bytes, sha256 \(e.payloadDigest.hex)")
         let checkedAt = ISO8601DateFormatter().string(from: result.signatureCheckedAt)

@@ -1,5 +1,6 @@
 import Foundation
 import KlammerAdmin
+import KlammerProtocol
 
 /// Printing helpers shared by the admin commands.
 enum Output {
@@ -36,7 +37,7 @@ enum Output {
     /// Queued envelopes, one line each (never payloads: the admin API has none).
     static func envelopes(_ entries: [AdminQueuedMessageView]) {
         table(["MESSAGE", "STATE", "ATTEMPTS", "SENDER", "ACCEPTED", "BYTES", "SUBJECT"], entries.map {
-            [$0.messageId, $0.state, "\($0.attempts)", $0.sender, date($0.acceptedAt), "\($0.payloadLength)", $0.subject]
+            [$0.messageId, $0.state, "\($0.attempts)", $0.sender, date($0.acceptedAt), "\($0.payloadLength)", TerminalText.escape($0.subject)]
         })
     }
 

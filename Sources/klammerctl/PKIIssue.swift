@@ -78,6 +78,10 @@ struct PKIIssue: ParsableCommand {
         where FileManager.default.fileExists(atPath: path) {
             throw CtlError("\(path) already exists; refusing to overwrite it. Choose another --out or move the old files away")
         }
+        // An existing output directory must be private before anything is issued (the key is written into it).
+        if FileManager.default.fileExists(atPath: outDirectory) {
+            do { try SecureFileWriter.requirePrivateDirectory(outDirectory) } catch { throw CtlError("refusing --out \(outDirectory): \(error)") }
+        }
 
         // With a CSR: check it before taking the lock, so a bad request fails fast.
         let publicKey: PublicKey

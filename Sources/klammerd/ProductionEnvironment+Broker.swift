@@ -38,6 +38,8 @@ extension ProductionEnvironment {
         result.maxEnvelopeAge = .seconds(configuration.maxEnvelopeAgeSeconds)
         result.maxTimeToLive = .seconds(configuration.maxTimeToLiveSeconds)
         result.maxQueuedMessagesPerRecipient = configuration.store.maxQueuedMessagesPerRecipient
+        result.freeSpaceReserveBytes = UInt64(configuration.store.freeSpaceReserveBytes)
+        result.storeDirectory = configuration.storeDirectory
         try result.validate()
         return result
     }

@@ -45,6 +45,14 @@ import Testing
     static func be16(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(truncatingIfNeeded: v)] }
 
     /// The first ERROR on the connection (skipping READY, RECEIPT, ACCEPTED …), or nil.
+    /// `bytes` with the first occurrence of `pattern` replaced by `replacement` (same length).
+    static func replacing(_ pattern: [UInt8], with replacement: [UInt8], in bytes: [UInt8]) -> [UInt8] {
+        guard let start = (0...(bytes.count - pattern.count)).first(where: { bytes[$0..<$0 + pattern.count].elementsEqual(pattern) }) else { return bytes }
+        var out = bytes
+        out.replaceSubrange(start..<start + pattern.count, with: replacement)
+        return out
+    }
+
     static func firstError(_ client: TestFrameClient) async -> Frame.ErrorFrame? {
         while let frame = await client.nextSignificant() {
             if case .error(let e) = frame { return e }
@@ -165,6 +173,27 @@ import Testing
                     let many = try (0..<300).map { try ParticipantID("ags:\(String(format: "%08d", $0))") }
                     let envelope = try Envelope(clientMessageID: "many-1", sender: ParticipantID(schwerin.id), recipients: many,
                                                 subject: "x", contentType: "text/plain", createdAtMillis: 1, payloadLength: 1,
+                                                payloadDigest: SHA256Digest(bytes: SHA256.hash([1])))
+                    try await c.send(.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: envelope)))
+                 }, schwerin, true),
+                // Decoding errors inside the SEND_BEGIN envelope fail only that request (SPEC.md §6 scope rule).
+                (.init(name: "envelope subject not UTF-8", code: .invalidUTF8, connection: false), { c in
+                    let envelope = try Envelope(clientMessageID: "utf-1", sender: ParticipantID(schwerin.id), recipients: [ParticipantID(rostock.id)],
+                                                subject: "SUBJ", contentType: "text/plain", createdAtMillis: 1, payloadLength: 1,
+                                                payloadDigest: SHA256Digest(bytes: SHA256.hash([1])))
+                    let frame = Frame.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: envelope)).encodedBytes
+                    try await c.sendRaw(Self.replacing(Array("SUBJ".utf8), with: [0xC3, 0x28, 0x53, 0x4A], in: frame))
+                 }, schwerin, true),
+                (.init(name: "envelope recipient id of invalid syntax", code: .invalidValue, connection: false), { c in
+                    let envelope = try Envelope(clientMessageID: "pid-1", sender: ParticipantID(schwerin.id), recipients: [ParticipantID("zzz:1")],
+                                                subject: "x", contentType: "text/plain", createdAtMillis: 1, payloadLength: 1,
+                                                payloadDigest: SHA256Digest(bytes: SHA256.hash([1])))
+                    let frame = Frame.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: envelope)).encodedBytes
+                    try await c.sendRaw(Self.replacing(Array("zzz:1".utf8), with: Array("ZZZ:1".utf8), in: frame))
+                 }, schwerin, true),
+                (.init(name: "envelope subject above maxSubjectBytes", code: .limitExceeded, connection: false), { c in
+                    let envelope = try Envelope(clientMessageID: "long-1", sender: ParticipantID(schwerin.id), recipients: [ParticipantID(rostock.id)],
+                                                subject: String(repeating: "s", count: 2000), contentType: "text/plain", createdAtMillis: 1, payloadLength: 1,
                                                 payloadDigest: SHA256Digest(bytes: SHA256.hash([1])))
                     try await c.send(.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: envelope)))
                  }, schwerin, true),

@@ -49,6 +49,21 @@ import Testing
         #expect((client.stdout + client.stderr).contains("certificate required"))
     }
 
+    /// `openssl s_client` without `-alpn`: refused in the handshake with the `no_application_protocol` alert (SPEC.md
+    /// §1.9), not dropped without close_notify after it.
+    @Test func sClientWithoutALPNGetsTheNoApplicationProtocolAlert() async throws {
+        let dir = try TempDir()
+        try PKI.writeFiles(to: dir)
+        let logs = LogCapture()
+        let server = try await TestServer(context: try PKI.serverContext(), logger: logs.logger)
+        defer { Task { await server.close() } }
+        let result = try await OpenSSLProcess.run(["s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", "client.pem", "-key", "client.key",
+                                                   "-CAfile", "ca.pem", "-verify_return_error", "-no_ign_eof"], in: dir, input: "x\n")
+        #expect(result.status != 0)
+        #expect((result.stdout + result.stderr).contains("no application protocol"), "\(result.stderr)")
+        #expect(await eventually { server.allRecorders.first?.tlsErrors.first?.code == .noApplicationProtocol })
+    }
+
     @Test func tls12ClientRefusedWhenOnlyTLS13IsAllowed() async throws {
         let dir = try TempDir()
         try PKI.writeFiles(to: dir)

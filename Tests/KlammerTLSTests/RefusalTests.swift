@@ -239,4 +239,22 @@ import Testing
         #expect(logs.contains("no-application-protocol"))
         _ = client
     }
+
+    /// A peer that sends no ALPN extension at all is refused in the handshake with a `no_application_protocol`
+    /// alert, which the client can classify (not retryable) — not dropped silently after the handshake, which a
+    /// client following SPEC.md §4.9 would retry for ever.
+    @Test func peerWithoutALPNGetsANoApplicationProtocolAlert() async throws {
+        let logs = LogCapture()
+        let server = try await TestServer(context: try PKI.serverContext(), logger: logs.logger)
+        defer { Task { await server.close() } }
+        let recorder = Recorder()
+        let client = try await connectClient(port: server.port, context: try PKI.clientContext {
+            $0.applicationProtocols = []
+            $0.requireApplicationProtocol = false
+        }, logger: logs.logger, recorder: recorder)
+        #expect(await eventually { recorder.isInactive })
+        #expect(recorder.tlsErrors.first?.code == .noApplicationProtocol, "\(recorder.tlsErrors)")
+        #expect(server.allRecorders.first?.tlsErrors.first?.code == .noApplicationProtocol, "\(server.allRecorders.first?.tlsErrors ?? [])")
+        _ = client
+    }
 }

@@ -56,6 +56,26 @@ import Testing
         #expect(again.stderr.contains("already exists"))
     }
 
+    @Test func existingOutDirectoryOthersCanReadOrWriteIsRefusedBeforeIssuing() throws {
+        let tmp = try Self.makeCA()
+        try FileManager.default.createDirectory(atPath: tmp.path("p"), withIntermediateDirectories: false)
+        let args = ["pki", "issue", "--dir", "ca", "--id", "ags:1", "--name", "x", "--out", "p"]
+        for mode in [0o777, 0o755] as [mode_t] {
+            #expect(chmod(tmp.path("p"), mode) == 0)
+            let refused = try ProcessRunner.klammerctl(args, in: tmp)
+            #expect(refused.status != 0, "mode \(String(mode, radix: 8)) accepted")
+            #expect(refused.stderr.contains("refusing --out p") && refused.stderr.contains("chmod 700 p"), "\(refused.stderr)")
+            #expect(!tmp.exists("p/key.pem"))
+        }
+        // Nothing was issued for the refused attempts.
+        let list = try ProcessRunner.klammerctl(["pki", "list", "--dir", "ca", "--json"], in: tmp)
+        #expect(!list.stdout.contains("ags:1"), "\(list.stdout)")
+        #expect(chmod(tmp.path("p"), 0o700) == 0)
+        let issued = try ProcessRunner.klammerctl(args, in: tmp)
+        #expect(issued.status == 0, "\(issued.stderr)")
+        #expect(try tmp.mode("p/key.pem") == 0o600)
+    }
+
     @Test func ecCSRIsSigned() throws {
         let tmp = try Self.makeCA()
         let made = try ProcessRunner.openssl(

@@ -36,6 +36,8 @@ long klammer_SSL_SESS_CACHE_OFF(void);
 typedef int (*klammer_alpn_select_cb)(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                                       const unsigned char *in, unsigned int inlen, void *arg);
 void klammer_SSL_CTX_set_alpn_select_cb(SSL_CTX *ctx, klammer_alpn_select_cb cb, void *arg);
+/* Server: refuse a ClientHello without the ALPN extension with a fatal no_application_protocol alert. */
+void klammer_SSL_CTX_require_alpn_extension(SSL_CTX *ctx);
 
 /* A BIO that moves ciphertext with one copy in each direction (a memory BIO pair costs two, plus reallocs).
  * Reads come from a borrowed input region that Swift sets around each SSL call and whose consumed prefix it then
