@@ -102,6 +102,15 @@ extension KlammerStore {
         }
     }
 
+    /// Whether `recipient` has a message that can be leased now (ready; not in flight, delayed or dead-lettered).
+    /// Amortised O(1) under the store lock, whatever the queue's depth (FETCH asks this after every filled batch).
+    public func hasReady(recipient: String) -> Bool {
+        cell.m.withLock { s in
+            guard s.queues[recipient] != nil else { return false }
+            return s.queues[recipient]!.hasReady()  // in place: no copy of the queue
+        }
+    }
+
     /// Lists the dead-letter queue of `recipient` (oldest first).
     public func deadLetters(recipient: String, limit: Int = 1000) throws -> [QueuedMessage] {
         try browse(recipient: recipient, limit: limit, deadLettered: true)

@@ -68,6 +68,15 @@ struct RecipientQueue {
         returned.insert(id, at: lo)
     }
 
+    /// Whether a ready entry exists. Drops stale ids at the fronts on the way, so the cost is proportional to the
+    /// stale ids removed (each is removed once), not to the queue's depth.
+    mutating func hasReady() -> Bool {
+        while let f = fresh.first, entries[f]?.state != .ready { fresh.removeFirst() }
+        if !fresh.isEmpty { return true }
+        while let r = returned.first, entries[r]?.state != .ready { returned.removeFirst() }
+        return !returned.isEmpty
+    }
+
     /// Removes and returns the lowest ready id.
     mutating func popReady() -> UInt64? {
         while true {

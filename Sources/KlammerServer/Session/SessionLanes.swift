@@ -248,12 +248,9 @@ enum SessionLanes {
                         filled = leased.count == batch
                         if !filled { break }
                     }
-                    // More is available if the FETCH was filled and the queue still holds an entry nobody leased
-                    // (looked up among the first delivered + 64 entries, so the check stays bounded).
-                    var more = false
-                    if remaining == 0 && filled, let queued = try? broker.store.browse(recipient: participant.id, limit: delivered + 64) {
-                        more = queued.contains { !$0.inFlight }
-                    }
+                    // More is available if the FETCH was filled and the queue still holds a ready entry (amortised
+                    // O(1): browsing would filter and sort the whole queue under the store lock).
+                    let more = remaining == 0 && filled && broker.store.hasReady(recipient: participant.id)
                     output.post(.fetchFinished(requestID: requestID, delivered: delivered, moreAvailable: more))
                 } catch {
                     output.post(.fetchFailed(requestID: requestID, delivered: delivered, error: .from(error)))
