@@ -290,7 +290,7 @@ import Testing
         guard case .goAway(let g) = goAway else { Issue.record("no GOAWAY: \(String(describing: goAway))"); return }
         #expect(g.code == .shuttingDown && g.code.rawValue == 4005)
         open.close()
-        daemon.process.waitUntilExit()
+        daemon.waitOrKill()  // bounded: SIGKILL after the deadline, which fails the status check below
         #expect(daemon.process.terminationStatus == 0)
     }
 }

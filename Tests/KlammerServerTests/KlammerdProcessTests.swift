@@ -10,56 +10,9 @@ import KlammerTestSupport
 @Suite(.serialized) struct KlammerdProcessTests {
     static func binary(_ name: String) -> String { BuiltExecutable.path(name) }
 
-    /// A running klammerd with its output captured; killed when released.
-    final class Daemon {
-        let process = Process()
-        let stdout = Pipe()
-        let stderrFile: String
-        let dataDirectory: String
-        private(set) var port = 0
-        /// The metrics/health port from the banner's `metrics` line.
-        private(set) var metricsPort = 0
-
-        init(dataDirectory: String) throws {
-            self.dataDirectory = dataDirectory
-            stderrFile = dataDirectory + ".stderr"
-            _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
-            process.executableURL = URL(fileURLWithPath: KlammerdProcessTests.binary("klammerd"))
-            process.arguments = ["--dev", "--data", dataDirectory, "--port", "0"]
-            process.standardOutput = stdout
-            process.standardError = FileHandle(forWritingAtPath: stderrFile)
-            try process.run()
-            // Read the banner until the listening line; bounded by a deadline.
-            let deadline = Date() + 30
-            var text = ""
-            while Date() < deadline, port == 0 || metricsPort == 0 {
-                let chunk = stdout.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                text += String(decoding: chunk, as: UTF8.self)
-                if let range = text.range(of: #"listening +127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                    port = Int(text[range].split(separator: ":").last!)!
-                }
-                if let range = text.range(of: #"metrics +http://127\.0\.0\.1:(\d+)/"#, options: .regularExpression) {
-                    metricsPort = Int(text[range].split(separator: ":").last!.dropLast())!
-                }
-            }
-            guard port != 0 else {
-                process.terminate()
-                throw DaemonError(message: "klammerd did not print a listening line: \(text) \(log)")
-            }
-        }
-
-        var log: String { (try? String(contentsOfFile: stderrFile, encoding: .utf8)) ?? "" }
-
-        deinit {
-            if process.isRunning {
-                process.interrupt()
-                process.waitUntilExit()
-            }
-        }
-    }
-
-    struct DaemonError: Error { let message: String }
+    /// A running `klammerd --dev` with its output captured; killed when released. The shared harness, so its
+    /// start-up read and its shutdown are bounded (issue 15).
+    typealias Daemon = KlammerdProcess
 
     /// Runs `openssl s_client` with a client certificate, sends one line, returns what the server sent back.
     /// The peer bounds itself: its stdin stays open for 1.5 s (time to greet and echo), and coreutils `timeout`
@@ -171,8 +124,6 @@ import KlammerTestSupport
         #expect(reply.contains("participant \(rostock.id) is suspended"))  // the ERROR frame's text
         #expect(daemon.log.contains("participant \(rostock.id) is suspended"))
 
-        daemon.process.terminate()  // SIGTERM: graceful shutdown
-        daemon.process.waitUntilExit()
-        #expect(daemon.process.terminationStatus == 0)
+        #expect(daemon.stop() == 0)  // SIGTERM: graceful shutdown (bounded)
     }
 }
