@@ -79,14 +79,16 @@ actor Ledger {
     /// Records a delivery; returns true if it is the first one of this message to this recipient.
     /// - Parameter digest: SHA-256 of the payload as received (a file payload is hashed by the caller, streaming).
     func delivered(_ m: ReceivedMessage, to recipient: String, digest: [UInt8], plaintextDigest: [UInt8]? = nil) -> Bool {
-        deliveries.append(Delivery(recipient: recipient, messageID: m.messageID, sender: m.envelope.sender.description,
-                                   clientMessageID: m.envelope.clientMessageID, at: Date(), verified: m.isVerified,
-                                   payloadSHA256: digest, plaintextSHA256: plaintextDigest))
+        deliveries.append(
+            Delivery(
+                recipient: recipient, messageID: m.messageID, sender: m.envelope.sender.description,
+                clientMessageID: m.envelope.clientMessageID, at: Date(), verified: m.isVerified,
+                payloadSHA256: digest, plaintextSHA256: plaintextDigest))
         if firstDelivery[recipient, default: [:]][m.messageID] != nil { return false }
         firstDelivery[recipient, default: [:]][m.messageID] = Date()
         firstOrder[recipient, default: []].append(m.messageID)
-        // File payloads are hashed and removed by the receiver: only in-memory ones are sampled.
-        if samples.count < sampleLimit, m.messageID.bytes[0] < 64, case .bytes = m.payload { samples.append(m) }  // ~1/4 of messages, random ids
+        // File payloads are hashed and removed by the receiver: only in-memory ones are sampled (~1/4 of messages, random ids).
+        if samples.count < sampleLimit, m.messageID.bytes[0] < 64, case .bytes = m.payload { samples.append(m) }
         return true
     }
 
@@ -110,8 +112,9 @@ actor Ledger {
     var deliveryCount: Int { deliveries.count }
 
     func snapshot() -> Snapshot {
-        Snapshot(sent: sent, sentOrder: sentOrder, deliveries: deliveries, firstDelivery: firstDelivery, firstOrder: firstOrder,
-                 acked: acked, faults: faults, refusals: refusals, samples: samples)
+        Snapshot(
+            sent: sent, sentOrder: sentOrder, deliveries: deliveries, firstDelivery: firstDelivery, firstOrder: firstOrder,
+            acked: acked, faults: faults, refusals: refusals, samples: samples)
     }
 
     struct Snapshot: Sendable {
