@@ -16,7 +16,7 @@ import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
-    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("InternalImportsByDefault")
 ]
 
 let package = Package(
@@ -33,7 +33,7 @@ let package = Package(
         .executable(name: "klammerd", targets: ["klammerd"]),
         .executable(name: "klammerctl", targets: ["klammerctl"]),
         .executable(name: "klammer", targets: ["klammer"]),
-        .executable(name: "klammer-bench", targets: ["klammer-bench"]),
+        .executable(name: "klammer-bench", targets: ["klammer-bench"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -47,7 +47,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         // SystemPackage (FilePath) for KlammerConfig; swift-nio and swift-configuration depend on it already.
-        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.5.0")
     ],
     targets: [
         // MARK: C boundary
@@ -78,7 +78,7 @@ let package = Package(
                 "KlammerCrypto", "KlammerProtocol", "COpenSSL", "COpenSSLShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: swiftSettings
         ),
@@ -86,7 +86,7 @@ let package = Package(
             name: "KlammerProtocol",
             dependencies: [
                 "KlammerHex",
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio")
             ],
             swiftSettings: swiftSettings
         ),
@@ -98,7 +98,7 @@ let package = Package(
                 "CKlammerCRC32C",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "DequeModule", package: "swift-collections")
             ],
             swiftSettings: swiftSettings
         ),
@@ -108,7 +108,7 @@ let package = Package(
             dependencies: [
                 "KlammerCrypto", "KlammerProtocol", "KlammerStore",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "SystemPackage", package: "swift-system")
             ],
             swiftSettings: swiftSettings
         ),
@@ -122,7 +122,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Prometheus", package: "swift-prometheus")
             ],
             swiftSettings: swiftSettings
         ),
@@ -134,7 +134,7 @@ let package = Package(
                 "KlammerProtocol",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "SystemPackage", package: "swift-system")
             ],
             swiftSettings: swiftSettings
         ),
@@ -159,7 +159,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
             ],
             swiftSettings: swiftSettings
         ),
@@ -169,7 +169,7 @@ let package = Package(
                 "KlammerProtocol", "KlammerTLS", "KlammerCrypto", "KlammerHex",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: swiftSettings
         ),
@@ -184,7 +184,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
             ],
             swiftSettings: swiftSettings
         ),
@@ -192,7 +192,7 @@ let package = Package(
             name: "klammerctl",
             dependencies: [
                 "KlammerCrypto", "KlammerBroker", "KlammerAudit", "KlammerAdmin", "KlammerPKI", "KlammerProtocol",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ],
             swiftSettings: swiftSettings
         ),
@@ -203,7 +203,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio")
             ],
             swiftSettings: swiftSettings
         ),
@@ -229,7 +229,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: swiftSettings
         ),
@@ -240,7 +240,7 @@ let package = Package(
                 "KlammerCrypto", "KlammerProtocol", "KlammerClient",
                 "KlammerAdmin",  // W4: registers its fan-out recipients through the dev broker's admin socket
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Histogram", package: "hdrhistogram-swift")
             ],
             swiftSettings: swiftSettings
         ),
@@ -253,7 +253,7 @@ let package = Package(
             name: "klammer-store-bench",
             dependencies: [
                 "KlammerStore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ],
             swiftSettings: swiftSettings
         ),
@@ -280,7 +280,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: swiftSettings
         ),
@@ -290,15 +290,17 @@ let package = Package(
                 "KlammerProtocol", "KlammerFuzzTargets",
                 "KlammerCrypto",  // SHA-256 for the batch-proof fold and envelope-digest vectors (the module computes none)
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio")
             ],
             exclude: ["FuzzRegressions"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "KlammerBrokerTests",
-            dependencies: ["KlammerBroker", "KlammerCrypto", "KlammerProtocol", "KlammerStore", "KlammerTestSupport",
-                           "KlammerAudit"],  // BrokerFreeSpaceTests: the audit log on the full disk
+            dependencies: [
+                "KlammerBroker", "KlammerCrypto", "KlammerProtocol", "KlammerStore", "KlammerTestSupport",
+                "KlammerAudit"
+            ],  // BrokerFreeSpaceTests: the audit log on the full disk
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -310,7 +312,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
             ],
             swiftSettings: swiftSettings
         ),
@@ -344,7 +346,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
             ],
             swiftSettings: swiftSettings
         ),
@@ -354,7 +356,7 @@ let package = Package(
             dependencies: [
                 "klammerd", "klammerctl", "klammer", "KlammerTestSupport",
                 "KlammerAdmin", "KlammerAudit", "KlammerConfig", "KlammerCrypto", "KlammerProtocol", "KlammerServer",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: swiftSettings
         ),
@@ -362,7 +364,7 @@ let package = Package(
             name: "KlammerClientTests",
             dependencies: [
                 "KlammerClient", "KlammerProtocol", "KlammerCrypto", "KlammerTLS", "klammer", "klammerd", "KlammerTestSupport",
-                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio")
             ],
             swiftSettings: swiftSettings
         ),
@@ -379,7 +381,7 @@ let package = Package(
                 "KlammerClient", "KlammerProtocol", "KlammerCrypto", "KlammerTLS", "klammerd", "klammerctl", "KlammerTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio")
             ],
             swiftSettings: swiftSettings
         ),
@@ -387,6 +389,6 @@ let package = Package(
             name: "KlammerStoreTests",
             dependencies: ["KlammerStore", "klammer-store-crashtest", "KlammerTestSupport"],
             swiftSettings: swiftSettings
-        ),
+        )
     ]
 )

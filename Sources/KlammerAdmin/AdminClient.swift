@@ -5,7 +5,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The client of the admin API (what `klammerctl` uses): one HTTP/1.1 connection per call (`Connection: close`)
@@ -43,7 +43,8 @@ public struct AdminClient: Sendable {
     // MARK: Typed calls
 
     /// Sends `route` (with a JSON `body`) and decodes a 2xx answer as `T`; any other answer throws its ``AdminError``.
-    public func call<T: Decodable>(_ route: AdminRoute, body: (some Encodable)? = Optional<String>.none, as type: T.Type) async throws -> T {
+    public func call<T: Decodable>(_ route: AdminRoute, body: (some Encodable)? = Optional<String>.none, as type: T.Type) async throws -> T
+    {
         let encoded = try body.map { Array(try AdminJSON.encoder().encode($0)) }
         return try Self.decode(try await send(route, body: encoded), as: type)
     }
@@ -62,7 +63,9 @@ public struct AdminClient: Sendable {
     }
 
     /// Sends a request, blocking, and decodes a 2xx answer as `T`; a non-2xx answer throws its ``AdminError``.
-    public func call<T: Decodable>(_ method: String, _ path: String, body: (some Encodable)? = Optional<String>.none, as type: T.Type) throws -> T {
+    public func call<T: Decodable>(_ method: String, _ path: String, body: (some Encodable)? = Optional<String>.none, as type: T.Type)
+        throws -> T
+    {
         let encoded = try body.map { Array(try AdminJSON.encoder().encode($0)) }
         return try Self.decode(try send(method, path, body: encoded), as: type)
     }
@@ -72,7 +75,8 @@ public struct AdminClient: Sendable {
     static func decode<T: Decodable>(_ reply: Reply, as type: T.Type) throws -> T {
         guard (200..<300).contains(reply.status) else {
             if let error = AdminError.decode(status: reply.status, body: reply.body) { throw error }
-            throw AdminError(.badResponse, "the admin API answered HTTP \(reply.status): \(String(decoding: reply.body.prefix(500), as: UTF8.self))")
+            throw AdminError(
+                .badResponse, "the admin API answered HTTP \(reply.status): \(String(decoding: reply.body.prefix(500), as: UTF8.self))")
         }
         do {
             return try AdminJSON.decoder().decode(type, from: Data(reply.body))
@@ -94,7 +98,8 @@ public struct AdminClient: Sendable {
         let timeout = TimeAmount.seconds(Int64(timeoutSeconds))
         let tls = self.tls
         let peer = tls.map { "the admin API at \($0.host):\($0.port)" } ?? "the admin socket \(socketPath)"
-        let closed = tls == nil
+        let closed =
+            tls == nil
             ? "klammerd closed the admin connection on \(socketPath) without an answer"
             : "klammerd closed the admin TLS connection without an answer: the certificate is not admitted (it must chain to the broker's CA and be listed in admin.tls.client_fingerprints)"
         let failed: @Sendable (any Error) -> String = { [socketPath] error in
@@ -108,9 +113,10 @@ public struct AdminClient: Sendable {
                 let http: @Sendable () -> EventLoopFuture<Void> = {
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandler(AdminResponseHandler(
-                            head: head, body: body, limit: Self.maximumReplyBytes, timeout: timeout, peer: peer,
-                            closedWithoutAnswer: closed, connectionFailed: failed, promise: promise))
+                        try channel.pipeline.syncOperations.addHandler(
+                            AdminResponseHandler(
+                                head: head, body: body, limit: Self.maximumReplyBytes, timeout: timeout, peer: peer,
+                                closedWithoutAnswer: closed, connectionFailed: failed, promise: promise))
                     }
                 }
                 guard let tls else { return http() }
@@ -122,13 +128,17 @@ public struct AdminClient: Sendable {
             connected = bootstrap.connect(host: tls.host, port: tls.port)
         } else {
             guard socketPath.utf8.count < 108 else {
-                return loop.makeFailedFuture(AdminError(.invalidSetup, "the admin socket path \(socketPath) is longer than a Unix socket path may be (107 bytes)"))
+                return loop.makeFailedFuture(
+                    AdminError(.invalidSetup, "the admin socket path \(socketPath) is longer than a Unix socket path may be (107 bytes)"))
             }
             connected = bootstrap.connect(unixDomainSocketPath: socketPath)
         }
         let socketPath = self.socketPath
         connected.whenFailure { error in
-            let message = tls.map { "cannot connect to the admin API at \($0.host):\($0.port): \(error). Is admin.tls.listen set and klammerd running?" }
+            let message =
+                tls.map {
+                    "cannot connect to the admin API at \($0.host):\($0.port): \(error). Is admin.tls.listen set and klammerd running?"
+                }
                 ?? "cannot connect to the admin socket \(socketPath): \(Self.reason(error)). Is klammerd running, and are you the user it runs as? klammerd prints the socket path at start ('admin …')."
             promise.fail(AdminError(.unreachable, message))
         }

@@ -75,7 +75,8 @@ final class AdminHTTPHandler: ChannelInboundHandler {
                 case .success(let response):
                     handler.respond(context: context, response)
                 case .failure(let error):
-                    handler.respond(context: context, AdminService.error(AdminError(.shuttingDown, "the admin API is shutting down: \(error)")))
+                    handler.respond(
+                        context: context, AdminService.error(AdminError(.shuttingDown, "the admin API is shutting down: \(error)")))
                 }
             }
         }

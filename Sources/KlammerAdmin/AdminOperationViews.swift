@@ -31,8 +31,10 @@ public struct AdminReloadView: Sendable, Equatable, Codable {
     /// Configuration keys whose new value needs a restart (they were not applied).
     public var restartRequired: [String]
 
-    public init(caCertificates: Int, crls: Int, brokerCertificate: String, brokerCertificateNotAfter: Date,
-                connectionsClosed: Int, restartRequired: [String]) {
+    public init(
+        caCertificates: Int, crls: Int, brokerCertificate: String, brokerCertificateNotAfter: Date,
+        connectionsClosed: Int, restartRequired: [String]
+    ) {
         self.caCertificates = caCertificates
         self.crls = crls
         self.brokerCertificate = brokerCertificate

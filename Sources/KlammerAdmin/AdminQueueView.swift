@@ -26,7 +26,8 @@ public struct AdminQueueView: Sendable, Equatable, Codable {
     }
 
     init(_ statistics: QueueStatistics) {
-        self.init(recipient: statistics.recipient, ready: statistics.ready, inFlight: statistics.inFlight,
-                  delayed: statistics.delayed, deadLettered: statistics.deadLettered)
+        self.init(
+            recipient: statistics.recipient, ready: statistics.ready, inFlight: statistics.inFlight,
+            delayed: statistics.delayed, deadLettered: statistics.deadLettered)
     }
 }

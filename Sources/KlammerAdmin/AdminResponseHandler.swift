@@ -26,9 +26,11 @@ final class AdminResponseHandler: ChannelDuplexHandler {
     private var completed = false
     private var timer: Scheduled<Void>?
 
-    init(head: HTTPRequestHead, body: [UInt8]?, limit: Int, timeout: TimeAmount, peer: String,
-         closedWithoutAnswer: String, connectionFailed: @escaping (any Error) -> String,
-         promise: EventLoopPromise<AdminClient.Reply>) {
+    init(
+        head: HTTPRequestHead, body: [UInt8]?, limit: Int, timeout: TimeAmount, peer: String,
+        closedWithoutAnswer: String, connectionFailed: @escaping (any Error) -> String,
+        promise: EventLoopPromise<AdminClient.Reply>
+    ) {
         self.head = head
         self.body = body
         self.limit = limit
@@ -44,7 +46,8 @@ final class AdminResponseHandler: ChannelDuplexHandler {
         let seconds = timeout.nanoseconds / 1_000_000_000
         timer = context.eventLoop.scheduleTask(in: timeout) {
             let (handler, context) = bound.value
-            handler.finish(context: context, .failure(AdminError(.timeout, "klammerd did not answer within \(seconds) s on \(handler.peer)")))
+            handler.finish(
+                context: context, .failure(AdminError(.timeout, "klammerd did not answer within \(seconds) s on \(handler.peer)")))
         }
         if context.channel.isActive { sendRequest(context: context) }
     }

@@ -64,7 +64,8 @@ public enum AdminRoute: Sendable, Equatable {
     public var method: String {
         switch self {
         case .status, .listParticipants, .showParticipant, .auditTail, .auditVerify, .listQueues, .showQueue, .peekQueue,
-             .listDeadLetters, .traceMessage: "GET"
+            .listDeadLetters, .traceMessage:
+            "GET"
         case .addParticipant, .changeStatus, .addCertificate, .replayDeadLetters, .purgeQueue, .scrubStore, .reload: "POST"
         case .removeParticipant, .removeCertificate: "DELETE"
         case .setPolicy: "PUT"
@@ -102,7 +103,8 @@ public enum AdminRoute: Sendable, Equatable {
     public var isMutation: Bool {
         switch self {
         case .addParticipant, .changeStatus, .removeParticipant, .addCertificate, .removeCertificate, .setPolicy,
-             .replayDeadLetters, .purgeQueue, .reload: true
+            .replayDeadLetters, .purgeQueue, .reload:
+            true
         default: false
         }
     }
@@ -128,7 +130,9 @@ public enum AdminRoute: Sendable, Equatable {
         let query = parseQuery(queryPart)
         func route(_ allowed: [String: AdminRoute]) -> Result<AdminRoute, AdminError> {
             if let route = allowed[method] { return .success(route) }
-            return .failure(AdminError(.methodNotAllowed, "\(method.prefix(16)) is not allowed here; use \(allowed.keys.sorted().joined(separator: " or "))"))
+            return .failure(
+                AdminError(
+                    .methodNotAllowed, "\(method.prefix(16)) is not allowed here; use \(allowed.keys.sorted().joined(separator: " or "))"))
         }
         switch segments.count {
         case 2 where segments == ["v1", "status"]:
@@ -214,7 +218,7 @@ extension String {
         for byte in utf8 {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: ":"):
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: ":"):
                 result.unicodeScalars.append(Unicode.Scalar(byte))
             default:
                 let digits = Array("0123456789ABCDEF".unicodeScalars)

@@ -6,7 +6,7 @@ import NIOPosix
 import Synchronization
 public import ServiceLifecycle
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The admin API as a long-lived service: HTTP/1.1 + JSON on a Unix domain socket (mode 0600) that only the
@@ -59,13 +59,16 @@ public final class AdminServer: Service {
             .serverChannelOption(.backlog, value: 64)
             .childChannelInitializer { channel in
                 guard connections.enter() else {
-                    logger.warning("admin connection refused: too many open admin connections", metadata: ["limit": "\(maximumConnections)"])
+                    logger.warning(
+                        "admin connection refused: too many open admin connections", metadata: ["limit": "\(maximumConnections)"])
                     return channel.close()
                 }
                 channel.closeFuture.whenComplete { _ in connections.leave() }
                 return Self.peerCredentials(of: channel).flatMap { peer in
                     if peer?.uid != expectedUID {
-                        logger.warning("admin connection refused: peer is not the daemon's user", metadata: ["peer": "\(peer?.description ?? "unknown")"])
+                        logger.warning(
+                            "admin connection refused: peer is not the daemon's user",
+                            metadata: ["peer": "\(peer?.description ?? "unknown")"])
                     }
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
@@ -80,7 +83,9 @@ public final class AdminServer: Service {
         do {
             channel = try await bootstrap.bind(unixDomainSocketPath: socketPath).get()
         } catch {
-            throw AdminError(.listenFailed, "cannot listen on the admin socket \(socketPath): \(error). Check that its directory exists and is writable.")
+            throw AdminError(
+                .listenFailed, "cannot listen on the admin socket \(socketPath): \(error). Check that its directory exists and is writable."
+            )
         }
         // The data directory is 0700 already; 0600 on the socket keeps it private even if the directory is not.
         guard chmod(socketPath, 0o600) == 0 else {
@@ -112,7 +117,8 @@ public final class AdminServer: Service {
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         guard info.st_mode & S_IFMT == S_IFSOCK else {
-            throw AdminError(.listenFailed, "\(path) exists and is not a socket; refusing to replace it. Remove it or choose another admin.socket.")
+            throw AdminError(
+                .listenFailed, "\(path) exists and is not a socket; refusing to replace it. Remove it or choose another admin.socket.")
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return }

@@ -16,11 +16,14 @@ extension AdminService {
             } catch {
                 throw AdminError(.reloadFailed, "nothing was changed; the previous TLS material stays in force: \(error)")
             }
-            return (try Self.json(200, view), [
-                "ca_certificates": "\(view.caCertificates)", "crls": "\(view.crls)",
-                "broker_certificate": view.brokerCertificate, "connections_closed": "\(view.connectionsClosed)",
-                "restart_required": view.restartRequired.joined(separator: ","),
-            ])
+            return (
+                try Self.json(200, view),
+                [
+                    "ca_certificates": "\(view.caCertificates)", "crls": "\(view.crls)",
+                    "broker_certificate": view.brokerCertificate, "connections_closed": "\(view.connectionsClosed)",
+                    "restart_required": view.restartRequired.joined(separator: ",")
+                ]
+            )
         }
         guard let broker = brokerProvider() else {
             throw AdminError(.brokerUnavailable, "the broker is not running (starting or shutting down); try again in a moment")
@@ -29,7 +32,8 @@ extension AdminService {
         case .listQueues:
             return (try Self.json(200, broker.queueStatistics().map(AdminQueueView.init)), [:])
         case .showQueue(let id):
-            let stats = broker.queueStatistics().first { $0.recipient == id }
+            let stats =
+                broker.queueStatistics().first { $0.recipient == id }
                 ?? QueueStatistics(recipient: id, ready: 0, inFlight: 0, delayed: 0, deadLettered: 0)
             try knownQueue(id, stats: stats)
             return (try Self.json(200, AdminQueueView(stats)), [:])
@@ -54,17 +58,23 @@ extension AdminService {
             try knownQueue(id)
             let request = body.isEmpty ? QueueSelectionRequest() : try Self.decode(QueueSelectionRequest.self, body)
             let ids = try messageIDs(request.messageIds)
-            let result = AdminQueueOperationView(try Self.unknownMessageIsBadRequest { try waitBlocking { try await broker.replayDeadLetters(queue: id, messageIDs: ids) } })
+            let result = AdminQueueOperationView(
+                try Self.unknownMessageIsBadRequest { try waitBlocking { try await broker.replayDeadLetters(queue: id, messageIDs: ids) } })
             return (try Self.json(200, result), ["replayed": result.messageIds.joined(separator: ",")])
         case .purgeQueue(let id):
             try knownQueue(id)
             let request = body.isEmpty ? QueueSelectionRequest() : try Self.decode(QueueSelectionRequest.self, body)
             guard request.confirm == true else {
-                throw AdminError(.confirmationRequired, "purging deletes messages for good; send {\"confirm\": true} (klammerctl queue purge --yes)")
+                throw AdminError(
+                    .confirmationRequired, "purging deletes messages for good; send {\"confirm\": true} (klammerctl queue purge --yes)")
             }
             let ids = try messageIDs(request.messageIds)
-            let result = AdminQueueOperationView(try Self.unknownMessageIsBadRequest { try waitBlocking { try await broker.purge(queue: id, messageIDs: ids) } })
-            return (try Self.json(200, result), ["purged": result.messageIds.joined(separator: ","), "skipped_in_flight": "\(result.skippedInFlight)"])
+            let result = AdminQueueOperationView(
+                try Self.unknownMessageIsBadRequest { try waitBlocking { try await broker.purge(queue: id, messageIDs: ids) } })
+            return (
+                try Self.json(200, result),
+                ["purged": result.messageIds.joined(separator: ","), "skipped_in_flight": "\(result.skippedInFlight)"]
+            )
         case .traceMessage(let text):
             guard let id = MessageID(hex: text) else {
                 throw AdminError(.badRequest, "'\(text.prefix(100))' is not a message id (32 hex digits)")

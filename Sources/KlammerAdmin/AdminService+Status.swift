@@ -3,7 +3,7 @@ import KlammerBroker
 import KlammerCrypto
 import KlammerStore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension AdminService {

@@ -99,7 +99,9 @@ public final class AdminService: Sendable {
         }
         if audit.isPoisoned {
             // Nothing happens without its audit entry: refuse before changing (or showing) anything.
-            return Self.error(AdminError(.auditUnavailable, "the audit log cannot be written (an earlier write failed); restart klammerd after fixing the disk"))
+            return Self.error(
+                AdminError(
+                    .auditUnavailable, "the audit log cannot be written (an earlier write failed); restart klammerd after fixing the disk"))
         }
         let result: Result<(Response, [String: String]), AdminError>
         do {
@@ -146,12 +148,18 @@ public final class AdminService: Sendable {
         _ = try? audit.append(
             actor: who, action: "admin.connect", outcome: .refused,
             details: ["reason": "peer uid is not the daemon's uid \(expectedUID)"])
-        return Self.error(AdminError(.forbidden, "only uid \(expectedUID) (the user klammerd runs as) may use the admin socket; you are \(who). Run klammerctl as that user."))
+        return Self.error(
+            AdminError(
+                .forbidden,
+                "only uid \(expectedUID) (the user klammerd runs as) may use the admin socket; you are \(who). Run klammerctl as that user."
+            ))
     }
 
     private func recordUnrouted(method: String, uri: String, actor: String, _ error: AdminError) -> Response {
         let shortURI = String(uri.prefix(256))
-        _ = try? audit.append(actor: actor, action: "admin.request", subject: "", outcome: .refused, details: ["method": String(method.prefix(16)), "uri": shortURI, "code": error.code.name])
+        _ = try? audit.append(
+            actor: actor, action: "admin.request", subject: "", outcome: .refused,
+            details: ["method": String(method.prefix(16)), "uri": shortURI, "code": error.code.name])
         return Self.error(error)
     }
 
@@ -170,14 +178,18 @@ public final class AdminService: Sendable {
             let certificate = try checkedCertificate(request.certificatePem, for: request.id)
             let policy = try request.policy.map { try RoutingPolicy(allow: $0) } ?? .allowAll
             let added = try registry.add(id: request.id, name: request.name, certificate: certificate, policy: policy)
-            return (try Self.json(201, AdminParticipantView(added)), ["name": request.name, "fingerprint": certificate.fingerprint.hex, "policy": policy.description])
+            return (
+                try Self.json(201, AdminParticipantView(added)),
+                ["name": request.name, "fingerprint": certificate.fingerprint.hex, "policy": policy.description]
+            )
         case .changeStatus(let id, let change):
             let before = try participant(id).status
-            let status: Participant.Status = switch change {
-            case .suspend: .suspended
-            case .resume: .active
-            case .revoke: .revoked
-            }
+            let status: Participant.Status =
+                switch change {
+                case .suspend: .suspended
+                case .resume: .active
+                case .revoke: .revoked
+                }
             if change == .resume && before == .active {
                 return (try Self.json(200, AdminParticipantView(try participant(id))), ["from": before.rawValue, "to": before.rawValue])
             }
@@ -186,7 +198,10 @@ public final class AdminService: Sendable {
         case .removeParticipant(let id):
             let existing = try participant(id)
             try registry.remove(id: id)
-            return (try Self.json(200, RemovedParticipantResponse(removed: id)), ["name": existing.name, "certificates": existing.certificates.map(\.fingerprint).joined(separator: ",")])
+            return (
+                try Self.json(200, RemovedParticipantResponse(removed: id)),
+                ["name": existing.name, "certificates": existing.certificates.map(\.fingerprint).joined(separator: ",")]
+            )
         case .addCertificate(let id):
             let request = try Self.decode(AddCertificateRequest.self, body)
             _ = try participant(id)
@@ -195,11 +210,15 @@ public final class AdminService: Sendable {
             return (try Self.json(200, AdminParticipantView(updated)), ["fingerprint": certificate.fingerprint.hex])
         case .removeCertificate(let id, let fingerprintText):
             guard let fingerprint = CertificateFingerprint(hex: fingerprintText) else {
-                throw AdminError(.badRequest, "'\(fingerprintText.prefix(100))' is not a SHA-256 fingerprint (64 hex digits, colons allowed)")
+                throw AdminError(
+                    .badRequest, "'\(fingerprintText.prefix(100))' is not a SHA-256 fingerprint (64 hex digits, colons allowed)")
             }
             let existing = try participant(id)
             if existing.certificates.count == 1, existing.certificates[0].fingerprint == fingerprint.hex, existing.status == .active {
-                throw AdminError(.lastCertificate, "\(fingerprint.hex) is the only certificate of active participant \(id); add its successor first ('participant cert add'), or suspend the participant")
+                throw AdminError(
+                    .lastCertificate,
+                    "\(fingerprint.hex) is the only certificate of active participant \(id); add its successor first ('participant cert add'), or suspend the participant"
+                )
             }
             let updated = try registry.removeCertificate(fingerprint: fingerprint, from: id)
             return (try Self.json(200, AdminParticipantView(updated)), ["fingerprint": fingerprint.hex])
@@ -218,12 +237,14 @@ public final class AdminService: Sendable {
             if report.problem == nil, report.lastSequence < written {
                 report.problem = .init(
                     kind: .missing, line: report.entries + 1, sequence: report.lastSequence + 1,
-                    message: "the log ends at entry \(report.lastSequence) but klammerd wrote up to entry \(written): entries were removed from the end")
+                    message:
+                        "the log ends at entry \(report.lastSequence) but klammerd wrote up to entry \(written): entries were removed from the end"
+                )
             }
             let details = ["intact": "\(report.isIntact)", "last_sequence": "\(report.lastSequence)"]
             return (try Self.json(report.isIntact ? 200 : 409, report), details)
         case .listQueues, .showQueue, .peekQueue, .listDeadLetters, .replayDeadLetters, .purgeQueue, .traceMessage,
-             .scrubStore, .reload:
+            .scrubStore, .reload:
             return try performOperation(route, body: body)
         }
     }
@@ -251,10 +272,12 @@ public final class AdminService: Sendable {
             throw AdminError(.badCertificate, "expected exactly one PEM certificate, got \(certificates.count)")
         }
         guard !certificate.isCA else {
-            throw AdminError(.badCertificate, "\(certificate.subject) is a CA certificate; register the participant's own (leaf) certificate")
+            throw AdminError(
+                .badCertificate, "\(certificate.subject) is a CA certificate; register the participant's own (leaf) certificate")
         }
         if let named = certificate.klammerParticipantID, named != id {
-            throw AdminError(.badCertificate, "the certificate names participant \(named) (SAN urn:klammer:participant:\(named)), not \(id)")
+            throw AdminError(
+                .badCertificate, "the certificate names participant \(named) (SAN urn:klammer:participant:\(named)), not \(id)")
         }
         if let trustStore {
             do {
@@ -293,17 +316,18 @@ public final class AdminService: Sendable {
     /// answered 500.
     static func map(_ error: any Error) -> AdminError {
         if let error = error as? BrokerError {
-            let code: AdminError.Code = switch error.code {
-            case .unknownParticipant: .unknownParticipant
-            case .unknownCertificate: .unknownCertificate
-            case .participantExists: .participantExists
-            case .certificateInUse: .certificateInUse
-            case .invalidTransition: .invalidTransition
-            case .invalidParticipantID: .invalidParticipantID
-            case .invalidPolicy: .invalidPolicy
-            case .limitExceeded: .limitExceeded
-            default: AdminError.Code(error.code.name, status: 500)
-            }
+            let code: AdminError.Code =
+                switch error.code {
+                case .unknownParticipant: .unknownParticipant
+                case .unknownCertificate: .unknownCertificate
+                case .participantExists: .participantExists
+                case .certificateInUse: .certificateInUse
+                case .invalidTransition: .invalidTransition
+                case .invalidParticipantID: .invalidParticipantID
+                case .invalidPolicy: .invalidPolicy
+                case .limitExceeded: .limitExceeded
+                default: AdminError.Code(error.code.name, status: 500)
+                }
             return AdminError(code, error.message)
         }
         if let error = error as? AuditError {
@@ -318,8 +342,8 @@ extension AdminRoute {
     var subject: String {
         switch self {
         case .showParticipant(let id), .changeStatus(let id, _), .removeParticipant(let id), .addCertificate(let id),
-             .removeCertificate(let id, _), .setPolicy(let id), .showQueue(let id), .peekQueue(let id, _),
-             .replayDeadLetters(let id), .purgeQueue(let id), .traceMessage(let id):
+            .removeCertificate(let id, _), .setPolicy(let id), .showQueue(let id), .peekQueue(let id, _),
+            .replayDeadLetters(let id), .purgeQueue(let id), .traceMessage(let id):
             id
         case .listDeadLetters(let id?, _):
             id

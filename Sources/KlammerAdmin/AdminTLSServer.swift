@@ -69,17 +69,20 @@ public final class AdminTLSServer: Service {
         let authorizer = PeerAuthorizer { identity in
             if allowed.contains(identity.fingerprint.hex) { return .accept }
             let actor = AdminCaller.actor(identity)
-            logger.warning("admin TLS connection refused: certificate not listed in admin.tls.client_fingerprints", metadata: ["peer": "\(actor)"])
+            logger.warning(
+                "admin TLS connection refused: certificate not listed in admin.tls.client_fingerprints", metadata: ["peer": "\(actor)"])
             // The audit write fsyncs: on the blocking pool, not on the cooperative one.
             try? await threadPool.runIfActive { service.refuseCertificate(actor: actor) }
-            return .reject(reason: "the certificate \(identity.fingerprint.hex) is not an admin certificate (admin.tls.client_fingerprints)")
+            return .reject(
+                reason: "the certificate \(identity.fingerprint.hex) is not an admin certificate (admin.tls.client_fingerprints)")
         }
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton.next())
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 guard connections.enter() else {
-                    logger.warning("admin TLS connection refused: too many open admin connections", metadata: ["limit": "\(maximumConnections)"])
+                    logger.warning(
+                        "admin TLS connection refused: too many open admin connections", metadata: ["limit": "\(maximumConnections)"])
                     return channel.close()
                 }
                 channel.closeFuture.whenComplete { _ in connections.leave() }
@@ -87,14 +90,16 @@ public final class AdminTLSServer: Service {
                     .flatMapThrowing {
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         try channel.pipeline.syncOperations.addHandler(
-                            AdminHTTPHandler(service: service, caller: .certificate(nil), threadPool: threadPool, requestTimeout: requestTimeout))
+                            AdminHTTPHandler(
+                                service: service, caller: .certificate(nil), threadPool: threadPool, requestTimeout: requestTimeout))
                     }
             }
         let channel: any Channel
         do {
             channel = try await bootstrap.bind(host: host, port: port).get()
         } catch {
-            throw AdminError(.listenFailed, "cannot listen for the admin API over TLS on \(host):\(port): \(error). Choose another admin.tls.listen.")
+            throw AdminError(
+                .listenFailed, "cannot listen for the admin API over TLS on \(host):\(port): \(error). Choose another admin.tls.listen.")
         }
         if let address = channel.localAddress {
             logger.info("admin API listening over mutual TLS", metadata: ["address": "\(address)", "admins": "\(allowed.count)"])

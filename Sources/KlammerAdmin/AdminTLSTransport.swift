@@ -16,7 +16,8 @@ public struct AdminTLSTransport: Sendable {
     ///   - caFile: the CA bundle the broker's certificate must chain to.
     public init(url: String, certificateFile: String, keyFile: String, caFile: String) throws {
         guard let components = URLComponents(string: url), components.scheme == "https", let host = components.host,
-              !host.isEmpty else {
+            !host.isEmpty
+        else {
             throw AdminError(.invalidSetup, "'\(url)' is not an admin URL; write https://HOST:PORT (the address of admin.tls.listen)")
         }
         guard let port = components.port, (1...65535).contains(port) else {

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The process at the other end of a Unix socket, as the kernel reports it (`SO_PEERCRED`): it cannot be forged

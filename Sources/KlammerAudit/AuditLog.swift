@@ -4,7 +4,7 @@ import KlammerHex
 import Synchronization
 import SystemPackage
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The append-only, hash-chained audit log of one broker (SPEC.md §10).
@@ -81,15 +81,19 @@ public final class AuditLog: Sendable {
         let existed = FileManager.default.fileExists(atPath: path)
         let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw AuditError(.io, "cannot open the audit log \(path): \(String(cString: strerror(errno))). Check that the data directory exists and is writable.")
+            throw AuditError(
+                .io,
+                "cannot open the audit log \(path): \(String(cString: strerror(errno))). Check that the data directory exists and is writable."
+            )
         }
         do {
             if !existed { try Self.fsyncDirectory(of: path) }
             let recovered = try Self.recover(descriptor: fd, path: path)
             self.openReport = recovered.report
-            self.state = Mutex(State(
-                descriptor: fd, lastSequence: recovered.report.lastSequence, lastHash: recovered.lastHash,
-                sinceCheckpoint: recovered.lastWasCheckpoint ? 0 : 1, poisoned: nil))
+            self.state = Mutex(
+                State(
+                    descriptor: fd, lastSequence: recovered.report.lastSequence, lastHash: recovered.lastHash,
+                    sinceCheckpoint: recovered.lastWasCheckpoint ? 0 : 1, poisoned: nil))
         } catch {
             close(fd)
             throw error
@@ -121,7 +125,8 @@ public final class AuditLog: Sendable {
         }
         // Over-long details (e.g. an error message quoting input) are shortened, not refused: the entry matters more.
         let bounded = details.mapValues { value in
-            value.utf8.count <= Self.maximumDetailBytes ? value : String(decoding: value.utf8.prefix(Self.maximumDetailBytes), as: UTF8.self) + "…"
+            value.utf8.count <= Self.maximumDetailBytes
+                ? value : String(decoding: value.utf8.prefix(Self.maximumDetailBytes), as: UTF8.self) + "…"
         }
         return try state.withLock { state in
             let entry = try write(&state) { seq, prev in
@@ -171,7 +176,9 @@ public final class AuditLog: Sendable {
     /// next open cuts whatever partial line was left.
     private func write(_ state: inout State, _ make: (UInt64, String) throws -> AuditEntry) throws -> AuditEntry {
         if let reason = state.poisoned {
-            throw AuditError(.poisoned, "the audit log refuses new entries since an earlier write failed (\(reason)); restart klammerd after fixing the disk")
+            throw AuditError(
+                .poisoned,
+                "the audit log refuses new entries since an earlier write failed (\(reason)); restart klammerd after fixing the disk")
         }
         let entry = try make(state.lastSequence + 1, state.lastHash)
         let line = try entry.encodedLine()
@@ -187,7 +194,8 @@ public final class AuditLog: Sendable {
         } catch {
             let reason = "\(error)"
             state.poisoned = reason
-            throw AuditError(.io, "cannot write the audit log \(path): \(reason). The log refuses further entries until klammerd is restarted.")
+            throw AuditError(
+                .io, "cannot write the audit log \(path): \(reason). The log refuses further entries until klammerd is restarted.")
         }
         state.lastSequence = entry.seq
         state.lastHash = Hex.encode(SHA256.hash(line))
@@ -210,7 +218,8 @@ public final class AuditLog: Sendable {
         }
         let size = Int(info.st_size)
         if size == 0 {
-            return Recovered(report: OpenReport(truncatedTailBytes: 0, tornTailFile: nil, lastSequence: 0), lastHash: AuditEntry.genesisHash)
+            return Recovered(
+                report: OpenReport(truncatedTailBytes: 0, tornTailFile: nil, lastSequence: 0), lastHash: AuditEntry.genesisHash)
         }
         // The last complete line ends within the last 2 × maximumEntryBytes (a torn tail is shorter than one entry).
         let window = min(size, 2 * maximumEntryBytes + 1)
@@ -220,13 +229,17 @@ public final class AuditLog: Sendable {
         var report = OpenReport(truncatedTailBytes: 0, tornTailFile: nil, lastSequence: 0)
         if tornStart < tail.count {
             if lastNewline == nil && window < size {
-                throw AuditError(.corrupt, "the last \(window) bytes of the audit log \(path) hold no line break; the file is damaged. Run 'klammerctl audit verify --file \(path)' and move it aside to start a new log.")
+                throw AuditError(
+                    .corrupt,
+                    "the last \(window) bytes of the audit log \(path) hold no line break; the file is damaged. Run 'klammerctl audit verify --file \(path)' and move it aside to start a new log."
+                )
             }
             let torn = Array(tail[tornStart...])
             let aside = "\(path).torn-\(Int(Date().timeIntervalSince1970 * 1000))"
             let saved = FileManager.default.createFile(atPath: aside, contents: Data(torn), attributes: [.posixPermissions: 0o600])
             guard ftruncate(fd, off_t(size - torn.count)) == 0, fsync(fd) == 0 else {
-                throw AuditError(.io, "cannot cut the interrupted last write off the audit log \(path): \(String(cString: strerror(errno)))")
+                throw AuditError(
+                    .io, "cannot cut the interrupted last write off the audit log \(path): \(String(cString: strerror(errno)))")
             }
             report.truncatedTailBytes = torn.count
             report.tornTailFile = saved ? aside : nil
@@ -237,14 +250,20 @@ public final class AuditLog: Sendable {
         }
         let lineStart = (tail[..<lastNewline].lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 }) ?? 0
         if lineStart == 0 && window < size {
-            throw AuditError(.corrupt, "the last entry of the audit log \(path) is longer than \(maximumEntryBytes) bytes; the file is damaged. Run 'klammerctl audit verify --file \(path)'.")
+            throw AuditError(
+                .corrupt,
+                "the last entry of the audit log \(path) is longer than \(maximumEntryBytes) bytes; the file is damaged. Run 'klammerctl audit verify --file \(path)'."
+            )
         }
         let line = Array(tail[lineStart..<lastNewline])
         let entry: AuditEntry
         do {
             entry = try AuditEntry.decode(line: line)
         } catch {
-            throw AuditError(.corrupt, "the last entry of the audit log \(path) cannot be parsed (\(error)), so the chain cannot be continued. Run 'klammerctl audit verify --file \(path)' and keep the file for investigation; move it aside to start a new log.")
+            throw AuditError(
+                .corrupt,
+                "the last entry of the audit log \(path) cannot be parsed (\(error)), so the chain cannot be continued. Run 'klammerctl audit verify --file \(path)' and keep the file for investigation; move it aside to start a new log."
+            )
         }
         report.lastSequence = entry.seq
         return Recovered(

@@ -2,7 +2,7 @@ import Foundation
 public import KlammerCrypto
 import KlammerHex
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The result of checking an audit log from its first line to its last.
@@ -89,7 +89,9 @@ public enum AuditVerifier {
             let line: [UInt8]
             switch next {
             case .tooLong:
-                return fail(.malformed, line: lineNumber, sequence: report.lastSequence + 1, "line \(lineNumber) is longer than \(AuditLog.maximumEntryBytes) bytes")
+                return fail(
+                    .malformed, line: lineNumber, sequence: report.lastSequence + 1,
+                    "line \(lineNumber) is longer than \(AuditLog.maximumEntryBytes) bytes")
             case .torn(let count):
                 report.tornTailBytes = count
                 return report
@@ -101,24 +103,38 @@ public enum AuditVerifier {
             do {
                 entry = try AuditEntry.decode(line: line)
             } catch {
-                return fail(.malformed, line: lineNumber, sequence: expected, "line \(lineNumber) is not an audit entry (\(error)); it was damaged or edited")
+                return fail(
+                    .malformed, line: lineNumber, sequence: expected,
+                    "line \(lineNumber) is not an audit entry (\(error)); it was damaged or edited")
             }
             if entry.seq != expected {
                 if entry.seq < expected {
-                    return fail(.reordered, line: lineNumber, sequence: entry.seq, "line \(lineNumber) holds entry \(entry.seq) after entry \(report.lastSequence): entries were reordered or duplicated")
+                    return fail(
+                        .reordered, line: lineNumber, sequence: entry.seq,
+                        "line \(lineNumber) holds entry \(entry.seq) after entry \(report.lastSequence): entries were reordered or duplicated"
+                    )
                 }
                 // A gap: the missing entry may have been moved further down (reordered) or deleted.
                 if try lines.peekSequence() == expected {
-                    return fail(.reordered, line: lineNumber, sequence: entry.seq, "line \(lineNumber) holds entry \(entry.seq) before entry \(expected): entries were reordered")
+                    return fail(
+                        .reordered, line: lineNumber, sequence: entry.seq,
+                        "line \(lineNumber) holds entry \(entry.seq) before entry \(expected): entries were reordered")
                 }
                 let range = expected == entry.seq - 1 ? "\(expected)" : "\(expected)–\(entry.seq - 1)"
-                return fail(.missing, line: lineNumber, sequence: expected, "entry \(range) is missing before line \(lineNumber) (entry \(entry.seq)): entries were removed")
+                return fail(
+                    .missing, line: lineNumber, sequence: expected,
+                    "entry \(range) is missing before line \(lineNumber) (entry \(entry.seq)): entries were removed")
             }
             if entry.prev != report.lastHash {
                 if previousLine == nil {
-                    return fail(.edited, line: lineNumber, sequence: entry.seq, "the first entry's prev is not the genesis hash (64 zeros): it was edited, or the beginning of the log was removed")
+                    return fail(
+                        .edited, line: lineNumber, sequence: entry.seq,
+                        "the first entry's prev is not the genesis hash (64 zeros): it was edited, or the beginning of the log was removed")
                 }
-                return fail(.edited, line: lineNumber - 1, sequence: entry.seq - 1, "entry \(entry.seq - 1) (line \(lineNumber - 1)) does not match the hash recorded in entry \(entry.seq): one of them was edited after it was written")
+                return fail(
+                    .edited, line: lineNumber - 1, sequence: entry.seq - 1,
+                    "entry \(entry.seq - 1) (line \(lineNumber - 1)) does not match the hash recorded in entry \(entry.seq): one of them was edited after it was written"
+                )
             }
             if entry.action == AuditEntry.checkpointAction {
                 report.checkpoints += 1
@@ -127,12 +143,17 @@ public enum AuditVerifier {
                 }
                 if let brokerCertificate {
                     guard checkpoint.certificate == brokerCertificate.fingerprint.hex else {
-                        return fail(.badCheckpoint, line: lineNumber, sequence: entry.seq, "checkpoint \(entry.seq) names certificate \(checkpoint.certificate), not the broker certificate \(brokerCertificate.fingerprint.hex)")
+                        return fail(
+                            .badCheckpoint, line: lineNumber, sequence: entry.seq,
+                            "checkpoint \(entry.seq) names certificate \(checkpoint.certificate), not the broker certificate \(brokerCertificate.fingerprint.hex)"
+                        )
                     }
                     do {
                         try CMS.verifyDetached(signature: Array(signature), content: entry.checkpointStatement, signer: brokerCertificate)
                     } catch {
-                        return fail(.badCheckpoint, line: lineNumber, sequence: entry.seq, "the signature of checkpoint \(entry.seq) does not verify with the broker certificate: \(error)")
+                        return fail(
+                            .badCheckpoint, line: lineNumber, sequence: entry.seq,
+                            "the signature of checkpoint \(entry.seq) does not verify with the broker certificate: \(error)")
                     }
                     report.verifiedCheckpoints += 1
                     report.lastVerifiedCheckpoint = entry.seq

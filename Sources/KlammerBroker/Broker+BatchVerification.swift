@@ -14,10 +14,12 @@ extension Broker {
         guard case .batch = signature else {
             return try verifySignature(signature.cms, over: content, by: sender, what: "sender")
         }
-        let key = VerifiedBatchCache.Key(statementDigest: SHA256.hash(content), signatureDigest: SHA256.hash(signature.cms),
-                                         sender: sender.id)
+        let key = VerifiedBatchCache.Key(
+            statementDigest: SHA256.hash(content), signatureDigest: SHA256.hash(signature.cms),
+            sender: sender.id)
         if let hit = state.withLock({ $0.verifiedBatches.lookup(key) }),
-           sender.certificates.contains(where: { $0.fingerprint == hit.fingerprint }) {
+            sender.certificates.contains(where: { $0.fingerprint == hit.fingerprint })
+        {
             try checkStatus(of: hit.certificate, of: sender.id, what: "sender")
             return hit.certificate
         }

@@ -42,13 +42,25 @@ extension Broker {
         let name = "certificate \(certificate.subject) (serial \(certificate.serialNumberHex)) of \(participant)"
         switch error.code {
         case .certificateRevoked:
-            return ProtocolError(.certificateRevoked, "the \(what) signature was made with \(name), which the CA has revoked (CRL); sign with another registered certificate or ask the operator for a new one")
+            return ProtocolError(
+                .certificateRevoked,
+                "the \(what) signature was made with \(name), which the CA has revoked (CRL); sign with another registered certificate or ask the operator for a new one"
+            )
         case .certificateExpired, .certificateNotYetValid:
-            return ProtocolError(.certificateExpired, "the \(what) signature was made with \(name), which is not valid now (notBefore \(certificate.notBefore.iso8601String), notAfter \(certificate.notAfter.iso8601String)); sign with a current registered certificate")
+            return ProtocolError(
+                .certificateExpired,
+                "the \(what) signature was made with \(name), which is not valid now (notBefore \(certificate.notBefore.iso8601String), notAfter \(certificate.notAfter.iso8601String)); sign with a current registered certificate"
+            )
         case .crlExpired, .crlNotYetValid, .crlNotFound:
-            return ProtocolError(.internalError, "the broker cannot check the revocation status of \(name): \(error.message); the operator must install a current CRL and reload (klammerctl pki crl, klammerctl reload)")
+            return ProtocolError(
+                .internalError,
+                "the broker cannot check the revocation status of \(name): \(error.message); the operator must install a current CRL and reload (klammerctl pki crl, klammerctl reload)"
+            )
         default:
-            return ProtocolError(.certificateRevoked, "\(name) is registered but no longer accepted by the broker's CA bundle (\(error.message)); the operator must register a certificate of a trusted CA")
+            return ProtocolError(
+                .certificateRevoked,
+                "\(name) is registered but no longer accepted by the broker's CA bundle (\(error.message)); the operator must register a certificate of a trusted CA"
+            )
         }
     }
 }

@@ -5,12 +5,14 @@ extension Broker {
     /// The registry's current version of the connected participant, refused unless active.
     func currentActive(_ participant: Participant) throws -> (Participant, ParticipantID) {
         guard let current = registry.participant(id: participant.id) else {
-            throw ProtocolError(.unknownParticipant, "participant \(participant.id) is no longer registered; ask the broker operator to register it again")
+            throw ProtocolError(
+                .unknownParticipant, "participant \(participant.id) is no longer registered; ask the broker operator to register it again")
         }
         switch current.status {
         case .active: break
         case .suspended:
-            throw ProtocolError(.participantSuspended, "participant \(current.id) is suspended and may not send or receive; contact the broker operator")
+            throw ProtocolError(
+                .participantSuspended, "participant \(current.id) is suspended and may not send or receive; contact the broker operator")
         case .revoked:
             throw ProtocolError(.participantRevoked, "participant \(current.id) is revoked; a new registration is required")
         }
@@ -27,19 +29,25 @@ extension Broker {
     ///   CMS or verification failure), CERTIFICATE_NOT_REGISTERED (signer is not one of `participant`'s certificates),
     ///   CERTIFICATE_REVOKED / CERTIFICATE_EXPIRED (registered, but revoked or outside its validity now),
     ///   SIGNATURE_PROFILE_VIOLATION (a well-formed CMS outside SPEC.md §3.5: algorithm, attributes, embedded objects).
-    func verifySignature(_ signature: [UInt8], over content: [UInt8], by participant: Participant,
-                         what: String) throws -> Certificate {
+    func verifySignature(
+        _ signature: [UInt8], over content: [UInt8], by participant: Participant,
+        what: String
+    ) throws -> Certificate {
         guard !signature.isEmpty else {
-            throw ProtocolError(.signatureMissing, "the \(what) signature is empty; sign the canonical bytes with a registered certificate (detached CMS)")
+            throw ProtocolError(
+                .signatureMissing, "the \(what) signature is empty; sign the canonical bytes with a registered certificate (detached CMS)")
         }
         guard signature.count <= Int(configuration.limits.maxSignatureSize) else {
-            throw ProtocolError(.limitExceeded, "the \(what) signature has \(signature.count) bytes, more than the limit \(configuration.limits.maxSignatureSize)")
+            throw ProtocolError(
+                .limitExceeded,
+                "the \(what) signature has \(signature.count) bytes, more than the limit \(configuration.limits.maxSignatureSize)")
         }
         let signer: (issuer: String, serialNumberHex: String)
         do { signer = try CMS.signerIdentifier(of: signature) } catch let error as CryptoError where error.code == .profileViolation {
             throw ProtocolError(.signatureProfileViolation, "the \(what) signature violates the Klammer CMS profile: \(error.message)")
         } catch {
-            throw ProtocolError(.signatureInvalid, "the \(what) signature is not a valid detached CMS SignedData (\(error)); see SPEC.md §3.5")
+            throw ProtocolError(
+                .signatureInvalid, "the \(what) signature is not a valid detached CMS SignedData (\(error)); see SPEC.md §3.5")
         }
         var match: Certificate?
         for registered in participant.certificates {
@@ -50,13 +58,21 @@ extension Broker {
             }
         }
         guard let certificate = match else {
-            throw ProtocolError(.certificateNotRegistered, "the \(what) signature was made with certificate serial \(signer.serialNumberHex) of \(signer.issuer), which is not registered for \(participant.id); sign with a registered certificate or register it first")
+            throw ProtocolError(
+                .certificateNotRegistered,
+                "the \(what) signature was made with certificate serial \(signer.serialNumberHex) of \(signer.issuer), which is not registered for \(participant.id); sign with a registered certificate or register it first"
+            )
         }
         try checkStatus(of: certificate, of: participant.id, what: what)
-        do { try CMS.verifyDetached(signature: signature, content: content, signer: certificate) } catch let error as CryptoError where error.code == .profileViolation {
+        do { try CMS.verifyDetached(signature: signature, content: content, signer: certificate) } catch let error as CryptoError
+            where error.code == .profileViolation
+        {
             throw ProtocolError(.signatureProfileViolation, "the \(what) signature violates the Klammer CMS profile: \(error.message)")
         } catch {
-            throw ProtocolError(.signatureInvalid, "the \(what) signature does not verify against the registered certificate \(certificate.subject) (\(error)); the signed bytes or the key differ")
+            throw ProtocolError(
+                .signatureInvalid,
+                "the \(what) signature does not verify against the registered certificate \(certificate.subject) (\(error)); the signed bytes or the key differ"
+            )
         }
         return certificate
     }
@@ -65,7 +81,8 @@ extension Broker {
     func registeredCertificate(_ registered: Participant.RegisteredCertificate) -> Certificate? {
         if let cached = state.withLock({ $0.certificates[registered.fingerprint] }) { return cached }
         guard let certificate = try? Certificate(pem: registered.pem),
-              certificate.fingerprint.hex == registered.fingerprint else {
+            certificate.fingerprint.hex == registered.fingerprint
+        else {
             logger.error("registered certificate \(registered.fingerprint) cannot be parsed or does not match its fingerprint")
             return nil
         }

@@ -5,8 +5,10 @@ public import KlammerStore
 extension Broker {
     /// Leases up to `max` ready messages for the connected `participant` (refused unless active). Each stays leased
     /// until acknowledged/nacked, until `visibility` passes, or until ``disconnected(consumer:)``.
-    public func lease(for participant: Participant, consumer: ConsumerID, max: Int,
-                      visibility: Duration = .seconds(300)) async throws -> [BrokerDelivery] {
+    public func lease(
+        for participant: Participant, consumer: ConsumerID, max: Int,
+        visibility: Duration = .seconds(300)
+    ) async throws -> [BrokerDelivery] {
         let (_, recipient) = try currentActive(participant)
         guard max >= 1, max <= configuration.maxLeaseBatch else {
             throw ProtocolError(.limitExceeded, "lease batch \(max) is outside 1…\(configuration.maxLeaseBatch)")
@@ -27,8 +29,10 @@ extension Broker {
                 s.leases[LeaseKey(recipient: recipient, messageID: message.stored.messageID)] =
                     LeaseInfo(storeID: d.messageID, token: d.leaseToken, consumer: consumer, message: message)
             }
-            out.append(BrokerDelivery(recipient: recipient, message: message, payload: d.payload, attempt: d.attempt,
-                                      expiresAt: d.expiresAt, storeID: d.messageID, leaseToken: d.leaseToken))
+            out.append(
+                BrokerDelivery(
+                    recipient: recipient, message: message, payload: d.payload, attempt: d.attempt,
+                    expiresAt: d.expiresAt, storeID: d.messageID, leaseToken: d.leaseToken))
         }
         return out
     }
@@ -48,12 +52,14 @@ extension Broker {
     public func markDelivered(_ delivery: BrokerDelivery) async throws -> SignedReceipt {
         let stored = delivery.message.stored
         if let first = try receiptLog.deliveredReceipt(of: stored.messageID, to: delivery.recipient) { return first }
-        let receipt = try Receipt(kind: .delivered, messageID: stored.messageID, envelopeDigest: delivery.message.envelopeDigest,
-                                  sender: stored.envelope.sender, recipient: delivery.recipient,
-                                  timestampMillis: configuration.nowMillis, brokerID: configuration.brokerID)
+        let receipt = try Receipt(
+            kind: .delivered, messageID: stored.messageID, envelopeDigest: delivery.message.envelopeDigest,
+            sender: stored.envelope.sender, recipient: delivery.recipient,
+            timestampMillis: configuration.nowMillis, brokerID: configuration.brokerID)
         let signed = try sign(receipt)
         if try await recordReceipt(signed) == .superseded,  // a concurrent delivery recorded its receipt first
-           let first = try receiptLog.deliveredReceipt(of: stored.messageID, to: delivery.recipient) {
+            let first = try receiptLog.deliveredReceipt(of: stored.messageID, to: delivery.recipient)
+        {
             return first
         }
         return signed
@@ -67,30 +73,40 @@ extension Broker {
     /// registered certificate of the recipient that verifies (SIGNATURE_MISSING / CERTIFICATE_NOT_REGISTERED /
     /// SIGNATURE_INVALID). Then the `acknowledged` receipt (carrying the statement and signature) is signed and recorded
     /// in the routing slip, then the store acks durably, then the receipt is returned.
-    public func acknowledge(from participant: Participant, consumer: ConsumerID, statement statementBytes: [UInt8],
-                            signature: [UInt8]) async throws -> SignedReceipt {
+    public func acknowledge(
+        from participant: Participant, consumer: ConsumerID, statement statementBytes: [UInt8],
+        signature: [UInt8]
+    ) async throws -> SignedReceipt {
         let (current, recipient) = try currentActive(participant)
         guard statementBytes.count <= 1024 else {
             throw ProtocolError(.limitExceeded, "acknowledgement statement of \(statementBytes.count) bytes exceeds 1024")
         }
         let statement = try AcknowledgementStatement(parsingCanonical: statementBytes)
         guard statement.recipient == recipient else {
-            throw ProtocolError(.impersonation, "the acknowledgement names recipient \(statement.recipient) but this connection is authenticated as \(recipient)")
+            throw ProtocolError(
+                .impersonation,
+                "the acknowledgement names recipient \(statement.recipient) but this connection is authenticated as \(recipient)")
         }
         let key = LeaseKey(recipient: recipient, messageID: statement.messageID)
         // Taken out of the table at once, so a second ACK for the same lease cannot record a second receipt.
-        guard let lease = state.withLock({ s -> LeaseInfo? in
-            guard let l = s.leases[key], l.consumer == consumer else { return nil }
-            s.leases[key] = nil
-            return l
-        }) else {
-            throw ProtocolError(.unknownMessage, "message \(statement.messageID) is not leased to \(recipient) on this connection (lease expired, released or already acknowledged); fetch it again")
+        guard
+            let lease = state.withLock({ s -> LeaseInfo? in
+                guard let l = s.leases[key], l.consumer == consumer else { return nil }
+                s.leases[key] = nil
+                return l
+            })
+        else {
+            throw ProtocolError(
+                .unknownMessage,
+                "message \(statement.messageID) is not leased to \(recipient) on this connection (lease expired, released or already acknowledged); fetch it again"
+            )
         }
         // Until the receipt is recorded a refusal leaves the lease in place (the client may fetch/NACK/retry).
         func restoreLease() { state.withLock { s in if s.leases[key] == nil { s.leases[key] = lease } } }
         guard statement.envelopeDigest == lease.message.envelopeDigest, statement.sender == lease.message.stored.envelope.sender else {
             restoreLease()
-            throw ProtocolError(.invalidValue, "the acknowledgement's envelope digest or sender does not match message \(statement.messageID)")
+            throw ProtocolError(
+                .invalidValue, "the acknowledgement's envelope digest or sender does not match message \(statement.messageID)")
         }
         do { _ = try verifySignature(signature, over: statement.canonicalBytes, by: current, what: "acknowledgement") } catch {
             restoreLease()
@@ -101,9 +117,10 @@ extension Broker {
         // store never delivers the message again, so no new ACK can ever produce the receipt (found by the
         // integration suite's SIGKILL runs). In this order a crash in between only redelivers the message, and
         // the recipient acknowledges it once more (at-least-once, like every other crash window).
-        let receipt = try Receipt(kind: .acknowledged, messageID: statement.messageID, envelopeDigest: statement.envelopeDigest,
-                                  sender: statement.sender, recipient: recipient,
-                                  timestampMillis: configuration.nowMillis, brokerID: configuration.brokerID)
+        let receipt = try Receipt(
+            kind: .acknowledged, messageID: statement.messageID, envelopeDigest: statement.envelopeDigest,
+            sender: statement.sender, recipient: recipient,
+            timestampMillis: configuration.nowMillis, brokerID: configuration.brokerID)
         let signed: SignedReceipt
         do {
             signed = try sign(receipt, acknowledgement: .init(statement: statement, signature: signature))

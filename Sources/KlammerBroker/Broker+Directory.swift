@@ -16,7 +16,8 @@ extension Broker {
         if entry.isActive {
             for registered in entry.certificates {
                 guard let certificate = registeredCertificate(registered), certificate.isEncryptionCertificate(at: now),
-                      certificate.klammerParticipantID == entry.id, hasValidStatus(certificate, of: entry.id) else { continue }
+                    certificate.klammerParticipantID == entry.id, hasValidStatus(certificate, of: entry.id)
+                else { continue }
                 certificates.append(certificate.derBytes)
                 if certificates.count == DirectoryStatement.maxCertificates { break }
             }

@@ -22,14 +22,16 @@ extension Broker {
         }
         // The store id is always present (sender fields of an event may be empty); the slip's accepted record maps it.
         guard let messageID = receiptLog.messageID(storeID: storeID),
-              let accepted = try receiptLog.acceptedReceipt(of: messageID) else {
+            let accepted = try receiptLog.acceptedReceipt(of: messageID)
+        else {
             throw ProtocolError(.unknownMessage, "no accepted receipt recorded for store message \(storeID)")
         }
         let recipient = try ParticipantID(recipientRaw)
         state.withLock { s in s.leases[LeaseKey(recipient: recipient, messageID: messageID)] = nil }
-        let receipt = try Receipt(kind: kind, messageID: messageID, envelopeDigest: accepted.receipt.envelopeDigest,
-                                  sender: accepted.receipt.sender, recipient: recipient, timestampMillis: configuration.nowMillis,
-                                  brokerID: configuration.brokerID, reason: reason)
+        let receipt = try Receipt(
+            kind: kind, messageID: messageID, envelopeDigest: accepted.receipt.envelopeDigest,
+            sender: accepted.receipt.sender, recipient: recipient, timestampMillis: configuration.nowMillis,
+            brokerID: configuration.brokerID, reason: reason)
         try await recordReceipt(try sign(receipt))
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 public import KlammerProtocol
 
@@ -22,7 +22,10 @@ extension Broker {
             guard let available = Self.availableBytes(at: path) else { continue }
             let needed = reserve.addingReportingOverflow(incomingBytes)
             if needed.overflow || available < needed.partialValue {
-                throw ProtocolError(.storageFull, "the broker's disk at \(path) has \(available) bytes free; this document (\(incomingBytes) bytes) would cut into the reserve of \(reserve) bytes kept for receipts and the audit log; retry later — the operator must free space")
+                throw ProtocolError(
+                    .storageFull,
+                    "the broker's disk at \(path) has \(available) bytes free; this document (\(incomingBytes) bytes) would cut into the reserve of \(reserve) bytes kept for receipts and the audit log; retry later — the operator must free space"
+                )
             }
         }
     }

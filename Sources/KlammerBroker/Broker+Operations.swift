@@ -57,8 +57,10 @@ extension Broker {
     /// The queue of `recipient` in delivery order (or its dead-letter queue), envelopes only.
     public func peek(queue recipient: String, limit: Int, deadLettered: Bool = false) throws -> [QueuedEnvelope] {
         let limit = min(max(limit, 0), Self.maxOperationEntries)
-        let entries = deadLettered ? try store.deadLetters(recipient: recipient, limit: limit)
-                                   : try store.browse(recipient: recipient, limit: limit)
+        let entries =
+            deadLettered
+            ? try store.deadLetters(recipient: recipient, limit: limit)
+            : try store.browse(recipient: recipient, limit: limit)
         return entries.compactMap(queuedEnvelope)
     }
 
@@ -75,7 +77,8 @@ extension Broker {
     /// Deletes messages from `recipient`'s queue and dead-letter queue (`messageIDs` nil: all of them). In-flight
     /// messages are skipped. Purged entries get no receipt; the routing slip ends where it was.
     public func purge(queue recipient: String, messageIDs: [MessageID]?) async throws -> QueueOperationResult {
-        let pending = try store.browse(recipient: recipient, limit: Self.maxOperationEntries)
+        let pending =
+            try store.browse(recipient: recipient, limit: Self.maxOperationEntries)
             + store.deadLetters(recipient: recipient, limit: Self.maxOperationEntries)
         let inFlight = pending.filter(\.inFlight).count
         let selected = try select(pending.filter { !$0.inFlight }, messageIDs, in: recipient)
@@ -83,8 +86,9 @@ extension Broker {
             try await store.purge(recipient: recipient, messageID: storeID)
         }
         // Named ids that are in flight were refused by `select`; only "purge all" skips in-flight entries.
-        return QueueOperationResult(queue: recipient, messageIds: selected.map(\.1.hex),
-                                    skippedInFlight: messageIDs == nil ? inFlight : 0)
+        return QueueOperationResult(
+            queue: recipient, messageIds: selected.map(\.1.hex),
+            skippedInFlight: messageIDs == nil ? inFlight : 0)
     }
 
     /// The routing slip of any message, for the operator (no sender/recipient check); nil if unknown.

@@ -5,8 +5,10 @@ extension Broker {
     /// slip does not take (a second `delivered` for the same recipient, or a repeatable kind at the per-message
     /// bound, ``ReceiptLog/RecordOutcome``) is not published either: nothing is confirmed that the slip lacks.
     @discardableResult
-    func recordReceipt(_ receipt: SignedReceipt, storeID: UInt64 = 0, clientMessageID: String = "",
-                       recipients: [ParticipantID] = []) async throws -> ReceiptLog.RecordOutcome {
+    func recordReceipt(
+        _ receipt: SignedReceipt, storeID: UInt64 = 0, clientMessageID: String = "",
+        recipients: [ParticipantID] = []
+    ) async throws -> ReceiptLog.RecordOutcome {
         let outcome = try await receiptLog.record(receipt, storeID: storeID, clientMessageID: clientMessageID, recipients: recipients)
         switch outcome {
         case .written, .alreadyRecorded:
@@ -14,7 +16,9 @@ extension Broker {
         case .superseded:
             break
         case .dropped:
-            logger.warning("routing slip of \(receipt.receipt.messageID) holds \(ReceiptLog.maxEntriesPerMessage) receipts; a \(receipt.receipt.kind) receipt was not recorded")
+            logger.warning(
+                "routing slip of \(receipt.receipt.messageID) holds \(ReceiptLog.maxEntriesPerMessage) receipts; a \(receipt.receipt.kind) receipt was not recorded"
+            )
         }
         return outcome
     }
@@ -32,7 +36,9 @@ extension Broker {
         let (stream, continuation) = AsyncStream<SignedReceipt>.makeStream(bufferingPolicy: .bufferingNewest(1024))
         let token: UInt64 = try state.withLock { s in
             guard (s.subscribers[participant]?.count ?? 0) < configuration.maxSubscribersPerParticipant else {
-                throw ProtocolError(.limitExceeded, "\(participant) already has \(configuration.maxSubscribersPerParticipant) receipt subscriptions; close one first")
+                throw ProtocolError(
+                    .limitExceeded,
+                    "\(participant) already has \(configuration.maxSubscribersPerParticipant) receipt subscriptions; close one first")
             }
             let token = s.nextSubscriber
             s.nextSubscriber += 1
@@ -53,7 +59,8 @@ extension Broker {
     /// UNKNOWN_MESSAGE, so the existence of a message is not revealed.
     public func routingSlip(of messageID: MessageID, requester: ParticipantID) throws -> [SignedReceipt] {
         guard let slip = try receiptLog.slip(messageID),
-              slip.sender == requester || slip.recipients.contains(requester) else {
+            slip.sender == requester || slip.recipients.contains(requester)
+        else {
             throw ProtocolError(.unknownMessage, "message \(messageID) is unknown or not visible to \(requester)")
         }
         // Acceptance precedes every other event of a message, but its record can come last: after a crash between
@@ -70,14 +77,17 @@ extension Broker {
     /// whenever anything can go). The daemon calls it every `receiptCompactionInterval`.
     @discardableResult
     public func compactReceiptLog(minimumReclaimFraction: Double = 0.25) async throws -> ReceiptCompaction {
-        let report = try await receiptLog.compact(acceptedBefore: configuration.millis(ago: configuration.receiptRetention),
-                                                  demoteBefore: configuration.millis(ago: configuration.dedupeWindow),
-                                                  minimumReclaimFraction: minimumReclaimFraction)
+        let report = try await receiptLog.compact(
+            acceptedBefore: configuration.millis(ago: configuration.receiptRetention),
+            demoteBefore: configuration.millis(ago: configuration.dedupeWindow),
+            minimumReclaimFraction: minimumReclaimFraction)
         if report.messagesMadeCold > 0 {
             logger.info("receipt log: \(report.messagesMadeCold) finished messages past the dedupe window moved to the cold index")
         }
         if report.rewritten {
-            logger.info("receipt log compacted: \(report.messagesRemoved) finished slips older than the retention removed, \(report.messagesKept) kept, \(report.bytesBefore) → \(report.bytesAfter) bytes")
+            logger.info(
+                "receipt log compacted: \(report.messagesRemoved) finished slips older than the retention removed, \(report.messagesKept) kept, \(report.bytesBefore) → \(report.bytesAfter) bytes"
+            )
         }
         return report
     }

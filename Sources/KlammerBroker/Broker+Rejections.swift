@@ -6,7 +6,7 @@ extension Broker {
     static let rejectedReceiptCodes: Set<ErrorCode> = [
         .impersonation, .unknownRecipient, .notPermitted, .invalidEnvelope, .chunkOffsetMismatch, .lengthMismatch,
         .signatureFormMismatch, .signatureMissing, .signatureInvalid, .limitExceeded, .certificateNotRegistered,
-        .digestMismatch, .certificateRevoked, .certificateExpired, .signatureProfileViolation, .timeOutOfRange,
+        .digestMismatch, .certificateRevoked, .certificateExpired, .signatureProfileViolation, .timeOutOfRange
     ]
     static let participantCodes: Set<ErrorCode> = [.unknownParticipant, .participantSuspended, .participantRevoked]
 
@@ -25,18 +25,24 @@ extension Broker {
     /// message exists); the audit log records the refusal.
     ///
     /// - Parameter atFinish: the refusal came from SEND_END (check 7 may refuse the participant itself).
-    public func rejectedReceipt(for envelope: Envelope, participant: Participant, refusal: ProtocolError,
-                                atFinish: Bool = false) -> SignedReceipt? {
-        guard Self.rejectedReceiptCodes.contains(refusal.code)
-                || (atFinish && Self.participantCodes.contains(refusal.code)) else { return nil }
+    public func rejectedReceipt(
+        for envelope: Envelope, participant: Participant, refusal: ProtocolError,
+        atFinish: Bool = false
+    ) -> SignedReceipt? {
+        guard
+            Self.rejectedReceiptCodes.contains(refusal.code)
+                || (atFinish && Self.participantCodes.contains(refusal.code))
+        else { return nil }
         guard let sender = try? ParticipantID(participant.id), takeRejectedReceiptToken() else { return nil }
-        let recipient = refusal.code == .unknownRecipient || refusal.code == .notPermitted
+        let recipient =
+            refusal.code == .unknownRecipient || refusal.code == .notPermitted
             ? refusedRecipient(of: envelope, sender: participant, code: refusal.code) : nil
         do {
-            let receipt = try Receipt(kind: .rejected, messageID: Self.rejectedMessageID,
-                                      envelopeDigest: envelope.digest(sha256: BrokerHash.sha256), sender: sender,
-                                      recipient: recipient, timestampMillis: configuration.nowMillis,
-                                      brokerID: configuration.brokerID, reason: refusal.code)
+            let receipt = try Receipt(
+                kind: .rejected, messageID: Self.rejectedMessageID,
+                envelopeDigest: envelope.digest(sha256: BrokerHash.sha256), sender: sender,
+                recipient: recipient, timestampMillis: configuration.nowMillis,
+                brokerID: configuration.brokerID, reason: refusal.code)
             return try sign(receipt)
         } catch {
             logger.error("cannot sign a rejected receipt", metadata: ["error": "\(error)"])
@@ -46,10 +52,13 @@ extension Broker {
 
     /// As ``rejectedReceipt(for:participant:refusal:atFinish:)`` for a SEND_BEGIN refusal, from the raw envelope
     /// bytes: nil if they do not parse (check 2) or the refusal is check 1 (the participant).
-    public func rejectedReceipt(forEnvelopeBytes bytes: [UInt8], participant: Participant,
-                                refusal: ProtocolError) -> SignedReceipt? {
+    public func rejectedReceipt(
+        forEnvelopeBytes bytes: [UInt8], participant: Participant,
+        refusal: ProtocolError
+    ) -> SignedReceipt? {
         guard Self.rejectedReceiptCodes.contains(refusal.code), bytes.count <= Int(configuration.limits.maxFrameSize),
-              let envelope = try? Envelope(parsingCanonical: bytes, limits: configuration.limits) else { return nil }
+            let envelope = try? Envelope(parsingCanonical: bytes, limits: configuration.limits)
+        else { return nil }
         return rejectedReceipt(for: envelope, participant: participant, refusal: refusal)
     }
 

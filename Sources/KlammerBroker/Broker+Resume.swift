@@ -10,8 +10,10 @@ extension Broker {
     ///
     /// nil otherwise (already leased to `consumer`, delayed, acknowledged, expired, unknown, or not addressed to the
     /// participant); then the FETCH goes on normally.
-    public func leaseForResume(for participant: Participant, consumer: ConsumerID, messageID: MessageID,
-                               visibility: Duration = .seconds(300)) async throws -> BrokerDelivery? {
+    public func leaseForResume(
+        for participant: Participant, consumer: ConsumerID, messageID: MessageID,
+        visibility: Duration = .seconds(300)
+    ) async throws -> BrokerDelivery? {
         let (_, recipient) = try currentActive(participant)
         let key = LeaseKey(recipient: recipient, messageID: messageID)
         let current = state.withLock { $0.leases[key] }
@@ -19,8 +21,9 @@ extension Broker {
             guard lease.consumer != consumer else { return nil }
             let delivery: Delivery
             do {
-                delivery = try await store.transferLease(recipient: recipient.rawValue, messageID: lease.storeID, leaseToken: lease.token,
-                                                         to: consumer, visibility: visibility)
+                delivery = try await store.transferLease(
+                    recipient: recipient.rawValue, messageID: lease.storeID, leaseToken: lease.token,
+                    to: consumer, visibility: visibility)
             } catch {
                 // Acknowledged, released or timed out meanwhile, or its attempts are exhausted (a resume counts as
                 // an attempt): the old lease is void either way, and the normal path handles the rest.
@@ -30,13 +33,15 @@ extension Broker {
             state.withLock { s in
                 s.leases[key] = LeaseInfo(storeID: lease.storeID, token: delivery.leaseToken, consumer: consumer, message: lease.message)
             }
-            return BrokerDelivery(recipient: recipient, message: lease.message, payload: delivery.payload, attempt: delivery.attempt,
-                                  expiresAt: delivery.expiresAt, storeID: lease.storeID, leaseToken: delivery.leaseToken)
+            return BrokerDelivery(
+                recipient: recipient, message: lease.message, payload: delivery.payload, attempt: delivery.attempt,
+                expiresAt: delivery.expiresAt, storeID: lease.storeID, leaseToken: delivery.leaseToken)
         }
         guard let storeID = receiptLog.storeID(of: messageID) else { return nil }
         let leased: Delivery?
         do {
-            leased = try await store.leaseMessage(recipient: recipient.rawValue, messageID: storeID, consumer: consumer, visibility: visibility)
+            leased = try await store.leaseMessage(
+                recipient: recipient.rawValue, messageID: storeID, consumer: consumer, visibility: visibility)
         } catch {
             throw Broker.storageRefusal(error, doing: "leasing message \(messageID)")
         }
@@ -50,7 +55,8 @@ extension Broker {
         state.withLock { s in
             s.leases[key] = LeaseInfo(storeID: d.messageID, token: d.leaseToken, consumer: consumer, message: message)
         }
-        return BrokerDelivery(recipient: recipient, message: message, payload: d.payload, attempt: d.attempt,
-                              expiresAt: d.expiresAt, storeID: d.messageID, leaseToken: d.leaseToken)
+        return BrokerDelivery(
+            recipient: recipient, message: message, payload: d.payload, attempt: d.attempt,
+            expiresAt: d.expiresAt, storeID: d.messageID, leaseToken: d.leaseToken)
     }
 }

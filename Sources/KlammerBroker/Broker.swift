@@ -65,13 +65,18 @@ public final class Broker: Sendable {
 
     /// Opens the broker core over an open store and registry; opens (and recovers) the routing-slip receipt log in
     /// `configuration.directory`.
-    public init(configuration: BrokerConfiguration, registry: ParticipantRegistry, store: KlammerStore,
-                logger: Logger = Logger(label: "klammer.broker")) throws {
+    public init(
+        configuration: BrokerConfiguration, registry: ParticipantRegistry, store: KlammerStore,
+        logger: Logger = Logger(label: "klammer.broker")
+    ) throws {
         try configuration.validate()
         // A signed `accepted` receipt says the message is durable (SPEC.md §7.2): never over a store that confirms
         // appends before they are fsynced.
         guard store.durability == .always else {
-            throw BrokerError(.invalidConfiguration, "the store confirms appends before fsync (durability \(store.durability)); the broker signs accepted receipts only over a store with durability .always")
+            throw BrokerError(
+                .invalidConfiguration,
+                "the store confirms appends before fsync (durability \(store.durability)); the broker signs accepted receipts only over a store with durability .always"
+            )
         }
         self.configuration = configuration
         self.registry = registry
@@ -80,8 +85,9 @@ public final class Broker: Sendable {
         var status = CertificateStatusCache()
         status.replace(configuration.trustStore)
         self.certificateStatus = Mutex(status)
-        self.receiptLog = try ReceiptLog(directory: configuration.directory, limits: configuration.limits,
-                                         demoteBefore: configuration.millis(ago: configuration.dedupeWindow))
+        self.receiptLog = try ReceiptLog(
+            directory: configuration.directory, limits: configuration.limits,
+            demoteBefore: configuration.millis(ago: configuration.dedupeWindow))
     }
 
     /// Closes the receipt log and ends all receipt subscriptions. The store is closed by its owner.

@@ -64,7 +64,10 @@ public struct BrokerConfiguration: Sendable {
     /// Creates a configuration. Throws ``KlammerCrypto/CryptoError`` `keyMismatch` if `key` is not `certificate`'s key.
     public init(brokerID: ParticipantID, certificate: Certificate, key: PrivateKey, directory: String) throws {
         guard key.matches(certificate.publicKey) else {
-            throw CryptoError(.keyMismatch, "the broker key does not belong to the broker certificate \(certificate.subject); configure the key issued with that certificate")
+            throw CryptoError(
+                .keyMismatch,
+                "the broker key does not belong to the broker certificate \(certificate.subject); configure the key issued with that certificate"
+            )
         }
         self.brokerID = brokerID
         self.certificate = certificate
@@ -77,20 +80,28 @@ public struct BrokerConfiguration: Sendable {
     public func validate() throws {
         try limits.validate()
         guard (0...(1 << 20)).contains(maxInlinePayload) else {
-            throw BrokerError(.limitExceeded, "maxInlinePayload \(maxInlinePayload) must be 0…1 MiB (the store's inline limit); larger payloads go to blobs")
+            throw BrokerError(
+                .limitExceeded,
+                "maxInlinePayload \(maxInlinePayload) must be 0…1 MiB (the store's inline limit); larger payloads go to blobs")
         }
         guard limits.maxRecipients <= 1000 else {
-            throw BrokerError(.limitExceeded, "maxRecipients \(limits.maxRecipients) exceeds the store's 1000 recipients per message; lower it")
+            throw BrokerError(
+                .limitExceeded, "maxRecipients \(limits.maxRecipients) exceeds the store's 1000 recipients per message; lower it")
         }
         guard receiptRetention >= dedupeWindow else {
-            throw BrokerError(.limitExceeded, "the receipt retention (\(receiptRetention.milliseconds / 1000) s) must be at least the dedupe window (\(dedupeWindow.milliseconds / 1000) s): duplicates are answered from the routing slip")
+            throw BrokerError(
+                .limitExceeded,
+                "the receipt retention (\(receiptRetention.milliseconds / 1000) s) must be at least the dedupe window (\(dedupeWindow.milliseconds / 1000) s): duplicates are answered from the routing slip"
+            )
         }
         guard receiptCompactionInterval >= .seconds(1) else {
             throw BrokerError(.limitExceeded, "the receipt compaction interval must be at least 1 s")
         }
         guard maxClockSkew >= .zero, maxEnvelopeAge >= .seconds(60), maxTimeToLive >= .seconds(1),
-              maxTimeToLive.milliseconds / 1000 <= UInt64(UInt32.max) else {
-            throw BrokerError(.limitExceeded, "max clock skew must be ≥ 0 s, max envelope age ≥ 60 s and max time to live 1 … \(UInt32.max) s")
+            maxTimeToLive.milliseconds / 1000 <= UInt64(UInt32.max)
+        else {
+            throw BrokerError(
+                .limitExceeded, "max clock skew must be ≥ 0 s, max envelope age ≥ 60 s and max time to live 1 … \(UInt32.max) s")
         }
         guard (1...10_000).contains(maxLeaseBatch), (1...1024).contains(maxSubscribersPerParticipant) else {
             throw BrokerError(.limitExceeded, "maxLeaseBatch must be 1…10000 and maxSubscribersPerParticipant 1…1024")

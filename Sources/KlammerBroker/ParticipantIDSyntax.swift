@@ -20,7 +20,8 @@ public enum ParticipantIDSyntax {
         guard isValid(id) else {
             throw BrokerError(
                 .invalidParticipantID,
-                "'\(id)' is not a participant id; expected scheme:value such as 'ags:13004000' (scheme: lowercase letters, digits, '-', at most 16; value: letters, digits, '.', '_', '-', 1 to 64).")
+                "'\(id)' is not a participant id; expected scheme:value such as 'ags:13004000' (scheme: lowercase letters, digits, '-', at most 16; value: letters, digits, '.', '_', '-', 1 to 64)."
+            )
         }
     }
 }

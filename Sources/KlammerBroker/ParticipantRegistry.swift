@@ -66,12 +66,14 @@ public final class ParticipantRegistry: Sendable {
             } catch {
                 throw BrokerError(
                     .corruptRegistry,
-                    "the participant registry \(path) cannot be parsed (\(error)); restore it from a backup. The broker does not start with a damaged registry.")
+                    "the participant registry \(path) cannot be parsed (\(error)); restore it from a backup. The broker does not start with a damaged registry."
+                )
             }
             guard file.format == Self.formatName, file.version == Self.formatVersion else {
                 throw BrokerError(
                     .corruptRegistry,
-                    "\(path) is not a Klammer registry of version \(Self.formatVersion) (format '\(file.format)', version \(file.version)).")
+                    "\(path) is not a Klammer registry of version \(Self.formatVersion) (format '\(file.format)', version \(file.version))."
+                )
             }
             participants = file.participants
             revision = file.revision
@@ -158,7 +160,9 @@ public final class ParticipantRegistry: Sendable {
     public func setStatus(_ status: Participant.Status, of id: String) throws -> Participant {
         try update(id) { participant in
             if participant.status == .revoked && status != .revoked {
-                throw BrokerError(.invalidTransition, "participant \(id) is revoked; revocation is final. Register the authority again under a new certificate.")
+                throw BrokerError(
+                    .invalidTransition,
+                    "participant \(id) is revoked; revocation is final. Register the authority again under a new certificate.")
             }
             participant.status = status
         }
@@ -175,7 +179,9 @@ public final class ParticipantRegistry: Sendable {
             }
             try Self.checkFingerprintFree(fingerprint, in: state)
             guard participant.certificates.count < Self.maximumCertificatesPerParticipant else {
-                throw BrokerError(.limitExceeded, "participant \(id) already has \(Self.maximumCertificatesPerParticipant) certificates; remove an old one first.")
+                throw BrokerError(
+                    .limitExceeded,
+                    "participant \(id) already has \(Self.maximumCertificatesPerParticipant) certificates; remove an old one first.")
             }
             let before = participant
             participant.certificates.append(.init(fingerprint: fingerprint, pem: certificate.pemString, addedAt: Date()))
@@ -265,7 +271,9 @@ public final class ParticipantRegistry: Sendable {
 
     private static func checkFingerprintFree(_ fingerprint: String, in state: State) throws {
         if let owner = state.idByFingerprint[fingerprint] {
-            throw BrokerError(.certificateInUse, "certificate \(fingerprint) is already registered to \(owner); a certificate identifies exactly one participant.")
+            throw BrokerError(
+                .certificateInUse,
+                "certificate \(fingerprint) is already registered to \(owner); a certificate identifies exactly one participant.")
         }
     }
 

@@ -43,7 +43,9 @@ public final class PayloadSubmission {
         }
         guard UInt64(chunk.count) <= envelope.payloadLength &- receivedBytes, receivedBytes <= envelope.payloadLength else {
             abort()
-            throw ProtocolError(.lengthMismatch, "payload exceeds the \(envelope.payloadLength) bytes declared in the envelope; send exactly the signed document")
+            throw ProtocolError(
+                .lengthMismatch,
+                "payload exceeds the \(envelope.payloadLength) bytes declared in the envelope; send exactly the signed document")
         }
         hasher.update(chunk)
         receivedBytes += UInt64(chunk.count)
@@ -69,7 +71,9 @@ public final class PayloadSubmission {
     /// usable). Otherwise as ``append(_:)``.
     public func append(_ chunk: [UInt8], at offset: UInt64) throws {
         guard offset == receivedBytes else {
-            throw ProtocolError(.chunkOffsetMismatch, "chunk offset \(offset) is not the next expected offset \(receivedBytes); send the payload contiguously")
+            throw ProtocolError(
+                .chunkOffsetMismatch,
+                "chunk offset \(offset) is not the next expected offset \(receivedBytes); send the payload contiguously")
         }
         try append(chunk)
     }

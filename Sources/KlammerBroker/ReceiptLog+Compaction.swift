@@ -1,9 +1,9 @@
 import Foundation
 import KlammerProtocol
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What one compaction of the receipt log did.
@@ -27,13 +27,17 @@ extension ReceiptLog {
     /// until the index switches. Crash-safe: the new file is written and fsynced as `receipts.klog.compact`, then
     /// renamed over the log (and the directory fsynced); a crash before the rename leaves the old log, which open
     /// uses (and deletes the leftover).
-    func compact(acceptedBefore cutoffMillis: UInt64, demoteBefore: UInt64 = 0,
-                 minimumReclaimFraction: Double) async throws -> ReceiptCompaction {
+    func compact(
+        acceptedBefore cutoffMillis: UInt64, demoteBefore: UInt64 = 0,
+        minimumReclaimFraction: Double
+    ) async throws -> ReceiptCompaction {
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<ReceiptCompaction, any Error>) in
             queue.async {
-                cont.resume(with: Result {
-                    try self.compactOnQueue(cutoffMillis: cutoffMillis, demoteBefore: demoteBefore, minimumReclaimFraction: minimumReclaimFraction)
-                })
+                cont.resume(
+                    with: Result {
+                        try self.compactOnQueue(
+                            cutoffMillis: cutoffMillis, demoteBefore: demoteBefore, minimumReclaimFraction: minimumReclaimFraction)
+                    })
             }
         }
     }
@@ -67,14 +71,17 @@ extension ReceiptLog {
                 dropBytes += s.coldRefs(entry).reduce(0) { $0 + Int64(ColdEntry.unpack($1).length) }
             }
             let total = s.entries.count + s.cold.count
-            var report = ReceiptCompaction(messagesRemoved: 0, messagesKept: total, messagesMadeCold: madeCold,
-                                           bytesBefore: s.fileBytes, bytesAfter: s.fileBytes, rewritten: false)
+            var report = ReceiptCompaction(
+                messagesRemoved: 0, messagesKept: total, messagesMadeCold: madeCold,
+                bytesBefore: s.fileBytes, bytesAfter: s.fileBytes, rewritten: false)
             guard !drop.isEmpty, Double(dropBytes) >= Double(s.fileBytes) * minimumReclaimFraction else {
                 return (s.fd, [], [], report)
             }
             var keep: [Kept] = []
             for (id, entry) in s.entries where !drop.contains(id) {
-                for (i, r) in entry.records.enumerated() { keep.append(Kept(id: id, index: i, offset: r.offset, length: r.length, cold: false)) }
+                for (i, r) in entry.records.enumerated() {
+                    keep.append(Kept(id: id, index: i, offset: r.offset, length: r.length, cold: false))
+                }
             }
             for (id, entry) in s.cold where !drop.contains(id) {
                 for (i, packed) in s.coldRefs(entry).enumerated() {
@@ -94,7 +101,8 @@ extension ReceiptLog {
         let target = path + ".compact"
         let out = open(target, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard out >= 0 else {
-            throw ProtocolError(.storageUnavailable, "cannot create \(target) to compact the receipt log: \(String(cString: strerror(errno)))")
+            throw ProtocolError(
+                .storageUnavailable, "cannot create \(target) to compact the receipt log: \(String(cString: strerror(errno)))")
         }
         var newOffsets: [Int64] = []
         newOffsets.reserveCapacity(plan.keep.count)
@@ -105,7 +113,10 @@ extension ReceiptLog {
                 // Copy the frame as it is (CRC and all), checked against its header on the way.
                 let frame = try Self.readBytes(fd: plan.fd, offset: k.offset, count: Int(k.length), path: path)
                 guard Self.frame(in: frame, at: 0) != nil else {
-                    throw ProtocolError(.storageUnavailable, "the receipt log \(path) is damaged at offset \(k.offset); compaction stopped, the log is unchanged; restore it from a backup")
+                    throw ProtocolError(
+                        .storageUnavailable,
+                        "the receipt log \(path) is damaged at offset \(k.offset); compaction stopped, the log is unchanged; restore it from a backup"
+                    )
                 }
                 newOffsets.append(written + Int64(buffer.count))
                 buffer.append(contentsOf: frame)
@@ -117,9 +128,12 @@ extension ReceiptLog {
             }
             try Self.writeFully(out, buffer[...], path: target)
             written += Int64(buffer.count)
-            guard fsync(out) == 0 else { throw ProtocolError(.storageUnavailable, "cannot fsync \(target): \(String(cString: strerror(errno)))") }
+            guard fsync(out) == 0 else {
+                throw ProtocolError(.storageUnavailable, "cannot fsync \(target): \(String(cString: strerror(errno)))")
+            }
             guard rename(target, path) == 0 else {
-                throw ProtocolError(.storageUnavailable, "cannot rename \(target) over the receipt log: \(String(cString: strerror(errno)))")
+                throw ProtocolError(
+                    .storageUnavailable, "cannot rename \(target) over the receipt log: \(String(cString: strerror(errno)))")
             }
             // From here the new file is the log; a failed directory fsync only means a crash might bring back the old
             // (complete, larger) one.

@@ -2,9 +2,9 @@ import Foundation
 import KlammerProtocol
 import KlammerStore
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension ReceiptLog {
@@ -13,8 +13,10 @@ extension ReceiptLog {
     /// traffic never holds it all in full entries (a message's records lie close together in the file, so few are
     /// still open at any point). At the first invalid record the rest is copied to `receipts.klog.<ms>.bad` and the
     /// file is cut there.
-    static func replay(_ s: inout State, path: String, limits: ProtocolLimits, demoteBefore: UInt64 = 0,
-                       demoteEvery: Int = 65_536) throws {
+    static func replay(
+        _ s: inout State, path: String, limits: ProtocolLimits, demoteBefore: UInt64 = 0,
+        demoteEvery: Int = 65_536
+    ) throws {
         var reader = SequentialFileReader(fd: s.fd, path: path)
         var sinceDemotion = 0
         while try reader.ensure(headerBytes) {
@@ -22,17 +24,19 @@ extension ReceiptLog {
             let frame = reader.peek(headerBytes + length)
             let body = Array(frame.dropFirst(headerBytes))
             guard CRC32C.checksum(body) == bigEndianU32(frame.dropFirst(8).prefix(4)),
-                  let parsed = try? parseBody(body, limits: limits) else { break }
+                let parsed = try? parseBody(body, limits: limits)
+            else { break }
             let receipt = parsed.receipt.receipt
-            let ref = RecordRef(offset: reader.offset, length: Int32(frame.count), kind: receipt.kind,
-                                recipient: receipt.recipient, digest: ReceiptDigest(encoded: parsed.encoded))
+            let ref = RecordRef(
+                offset: reader.offset, length: Int32(frame.count), kind: receipt.kind,
+                recipient: receipt.recipient, digest: ReceiptDigest(encoded: parsed.encoded))
             apply(&s, ref, receipt, storeID: parsed.storeID, clientMessageID: parsed.clientID, recipients: parsed.recipients)
             reader.consume(frame.count)
             sinceDemotion += 1
             if demoteBefore > 0, sinceDemotion >= demoteEvery {
                 demote(&s, acceptedBefore: demoteBefore)
-        s.packColdRecords()
-        s.shrinkTables()
+                s.packColdRecords()
+                s.shrinkTables()
                 sinceDemotion = 0
             }
         }
@@ -79,8 +83,9 @@ extension ReceiptLog {
                 if n < 0, errno == EINTR { continue }
                 guard n > 0 else {
                     let code = errno
-                    throw ProtocolError(code == ENOSPC ? .storageFull : .storageUnavailable,
-                                        "cannot write \(path): \(String(cString: strerror(code)))")
+                    throw ProtocolError(
+                        code == ENOSPC ? .storageFull : .storageUnavailable,
+                        "cannot write \(path): \(String(cString: strerror(code)))")
                 }
                 done += n
             }

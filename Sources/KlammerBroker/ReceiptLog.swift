@@ -3,9 +3,9 @@ import KlammerProtocol
 import KlammerStore
 import Synchronization
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The routing slip's durable storage (SPEC.md §7.4): an append-only file `receipts.klog` of CRC32C-framed records,
@@ -20,7 +20,7 @@ import Darwin
 /// receipts read their records back with `pread`. Slips of finished messages older than the retention are removed
 /// by ``compact(acceptedBefore:demoteBefore:minimumReclaimFraction:)``, which bounds both the file and the index.
 final class ReceiptLog: Sendable {
-    static let magic: UInt32 = 0x4B52_4C31 // "KRL1"
+    static let magic: UInt32 = 0x4B52_4C31  // "KRL1"
     static let bodyVersion: UInt8 = 1
     static let headerBytes = 12
     /// Largest record body (a receipt with two signatures plus up to 4096 recipient ids fits easily).
@@ -231,7 +231,8 @@ final class ReceiptLog: Sendable {
         unlink(path + ".compact")
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw BrokerError(.io, "cannot open the receipt log \(path): \(String(cString: strerror(errno))); check the directory's permissions")
+            throw BrokerError(
+                .io, "cannot open the receipt log \(path): \(String(cString: strerror(errno))); check the directory's permissions")
         }
         var s = State(fd: fd)
         do { try Self.replay(&s, path: path, limits: limits, demoteBefore: demoteBefore, demoteEvery: demoteEvery) } catch {
@@ -259,7 +260,9 @@ final class ReceiptLog: Sendable {
     /// `storeID`/`clientMessageID`/`recipients` are needed for `accepted` receipts (they open the slip; the store id
     /// maps store events back to the message).
     @discardableResult
-    func record(_ receipt: SignedReceipt, storeID: UInt64, clientMessageID: String, recipients: [ParticipantID]) async throws -> RecordOutcome {
+    func record(_ receipt: SignedReceipt, storeID: UInt64, clientMessageID: String, recipients: [ParticipantID]) async throws
+        -> RecordOutcome
+    {
         let encoded = receipt.encodedBytes
         var body = BrokerByteWriter()
         body.u8(Self.bodyVersion)
@@ -279,8 +282,9 @@ final class ReceiptLog: Sendable {
         let bytes = frame.bytes
         let digest = ReceiptDigest(encoded: encoded)
         return try await withCheckedThrowingContinuation { (cont: CheckedContinuation<RecordOutcome, any Error>) in
-            let entry = Pending(frame: bytes, receipt: receipt, digest: digest, storeID: storeID, clientMessageID: clientMessageID,
-                                recipients: recipients, continuation: cont)
+            let entry = Pending(
+                frame: bytes, receipt: receipt, digest: digest, storeID: storeID, clientMessageID: clientMessageID,
+                recipients: recipients, continuation: cont)
             let schedule = state.withLock { s -> Bool in
                 s.pending.append(entry)
                 if s.drainScheduled { return false }
@@ -308,7 +312,10 @@ final class ReceiptLog: Sendable {
                 s.pending.removeFirst(take)
                 guard s.fd >= 0 else { return .failed(batch, ProtocolError(.storageUnavailable, "the receipt log is closed")) }
                 guard !s.poisoned else {
-                    return .failed(batch, ProtocolError(.storageUnavailable, "an earlier write to the receipt log \(path) failed; the broker must be restarted"))
+                    return .failed(
+                        batch,
+                        ProtocolError(
+                            .storageUnavailable, "an earlier write to the receipt log \(path) failed; the broker must be restarted"))
                 }
                 // Already recorded, superseded or over the per-message bound: nothing to write, just answer.
                 var write: [Pending] = [], skip: [(Pending, RecordOutcome)] = []
@@ -338,10 +345,12 @@ final class ReceiptLog: Sendable {
                 state.withLock { s in
                     var offset = start
                     for p in write {
-                        let ref = RecordRef(offset: offset, length: Int32(p.frame.count), kind: p.receipt.receipt.kind,
-                                            recipient: p.receipt.receipt.recipient, digest: p.digest)
-                        Self.apply(&s, ref, p.receipt.receipt, storeID: p.storeID, clientMessageID: p.clientMessageID,
-                                   recipients: p.recipients)
+                        let ref = RecordRef(
+                            offset: offset, length: Int32(p.frame.count), kind: p.receipt.receipt.kind,
+                            recipient: p.receipt.receipt.recipient, digest: p.digest)
+                        Self.apply(
+                            &s, ref, p.receipt.receipt, storeID: p.storeID, clientMessageID: p.clientMessageID,
+                            recipients: p.recipients)
                         offset += Int64(p.frame.count)
                     }
                     s.fileBytes = max(s.fileBytes, offset)
@@ -401,20 +410,24 @@ final class ReceiptLog: Sendable {
         let end = lseek(fd, 0, SEEK_END)
         if bytes.isEmpty { return .success(Int64(max(end, 0))) }
         var written = 0
-        let ok = end >= 0 && bytes.withUnsafeBytes { buf -> Bool in
-            while written < buf.count {
-                let n = pwrite(fd, buf.baseAddress! + written, buf.count - written, off_t(end) + off_t(written))
-                if n < 0 { if errno == EINTR { continue }; return false }
-                written += n
+        let ok =
+            end >= 0
+            && bytes.withUnsafeBytes { buf -> Bool in
+                while written < buf.count {
+                    let n = pwrite(fd, buf.baseAddress! + written, buf.count - written, off_t(end) + off_t(written))
+                    if n < 0 { if errno == EINTR { continue }; return false }
+                    written += n
+                }
+                return true
             }
-            return true
-        }
         guard ok, fsync(fd) == 0 else {
             let code = errno
             // A failed fsync is never retried (the page cache state is unknown): refuse all later writes.
             state.withLock { $0.poisoned = true }
-            return .failure(ProtocolError(code == ENOSPC ? .storageFull : .storageUnavailable,
-                                          "cannot write the receipt log \(path): \(String(cString: strerror(code))); the broker must be restarted"))
+            return .failure(
+                ProtocolError(
+                    code == ENOSPC ? .storageFull : .storageUnavailable,
+                    "cannot write the receipt log \(path): \(String(cString: strerror(code))); the broker must be restarted"))
         }
         return .success(Int64(end))
     }
@@ -434,15 +447,22 @@ final class ReceiptLog: Sendable {
                 let (offset, length) = ColdEntry.unpack(packed)
                 let parsed = try Self.readFrame(offset: offset, length: length, fd: s.fd, path: path, limits: limits)
                 guard parsed.receipt.receipt.messageID == id else {
-                    throw ProtocolError(.storageUnavailable, "the receipt log \(path) is damaged at offset \(offset) (the record does not match the index); restore it from a backup")
+                    throw ProtocolError(
+                        .storageUnavailable,
+                        "the receipt log \(path) is damaged at offset \(offset) (the record does not match the index); restore it from a backup"
+                    )
                 }
                 receipts.append(parsed.receipt)
                 if parsed.receipt.receipt.kind == .accepted {
-                    slip = Slip(sender: parsed.receipt.receipt.sender, clientMessageID: parsed.clientID, recipients: parsed.recipients, receipts: [])
+                    slip = Slip(
+                        sender: parsed.receipt.receipt.sender, clientMessageID: parsed.clientID, recipients: parsed.recipients, receipts: []
+                    )
                 }
             }
             guard var result = slip else {
-                throw ProtocolError(.storageUnavailable, "the receipt log \(path) has no accepted record for message \(id) any more; restore it from a backup")
+                throw ProtocolError(
+                    .storageUnavailable,
+                    "the receipt log \(path) has no accepted record for message \(id) any more; restore it from a backup")
             }
             result.receipts = receipts
             return result
@@ -479,8 +499,10 @@ final class ReceiptLog: Sendable {
     /// Messages (of which cold) and receipts in the index, and the file's size.
     var counts: (messages: Int, cold: Int, receipts: Int, fileBytes: Int64) {
         state.withLock { s in
-            (s.entries.count + s.cold.count, s.cold.count,
-             s.entries.values.reduce(0) { $0 + $1.records.count } + s.coldRecords.count - s.coldGarbage, s.fileBytes)
+            (
+                s.entries.count + s.cold.count, s.cold.count,
+                s.entries.values.reduce(0) { $0 + $1.records.count } + s.coldRecords.count - s.coldGarbage, s.fileBytes
+            )
         }
     }
 
@@ -490,8 +512,9 @@ final class ReceiptLog: Sendable {
     static func demote(_ s: inout State, acceptedBefore cutoffMillis: UInt64) -> Int {
         let ids = s.entries.compactMap { id, e -> MessageID? in
             guard let at = e.acceptedAtMillis, at < cutoffMillis, e.isFinished,
-                  e.records.allSatisfy({ $0.offset < ColdEntry.maxOffset }),
-                  s.coldRecords.count + e.records.count < Int(UInt32.max) else { return nil }
+                e.records.allSatisfy({ $0.offset < ColdEntry.maxOffset }),
+                s.coldRecords.count + e.records.count < Int(UInt32.max)
+            else { return nil }
             return id
         }
         for id in ids {
@@ -504,8 +527,10 @@ final class ReceiptLog: Sendable {
         return ids.count
     }
 
-    static func apply(_ s: inout State, _ ref: RecordRef, _ r: Receipt, storeID: UInt64, clientMessageID: String,
-                      recipients: [ParticipantID]) {
+    static func apply(
+        _ s: inout State, _ ref: RecordRef, _ r: Receipt, storeID: UInt64, clientMessageID: String,
+        recipients: [ParticipantID]
+    ) {
         let id = r.messageID
         if s.cold[id] != nil {
             // A late receipt for a finished message (rare): it joins the cold record list.
@@ -530,17 +555,23 @@ final class ReceiptLog: Sendable {
     static func read(_ ref: RecordRef, fd: Int32, path: String, limits: ProtocolLimits) throws -> SignedReceipt {
         let parsed = try readFrame(offset: ref.offset, length: ref.length, fd: fd, path: path, limits: limits)
         guard ReceiptDigest(encoded: parsed.encoded) == ref.digest else {
-            throw ProtocolError(.storageUnavailable, "the receipt log \(path) is damaged at offset \(ref.offset) (the record does not match the index); restore it from a backup")
+            throw ProtocolError(
+                .storageUnavailable,
+                "the receipt log \(path) is damaged at offset \(ref.offset) (the record does not match the index); restore it from a backup"
+            )
         }
         return parsed.receipt
     }
 
     /// Reads and parses the frame of `length` bytes at `offset` (header, CRC and body checked).
     static func readFrame(offset: Int64, length: Int32, fd: Int32, path: String, limits: ProtocolLimits) throws
-        -> (receipt: SignedReceipt, encoded: [UInt8], storeID: UInt64, clientID: String, recipients: [ParticipantID]) {
+        -> (receipt: SignedReceipt, encoded: [UInt8], storeID: UInt64, clientID: String, recipients: [ParticipantID])
+    {
         let bytes = try readBytes(fd: fd, offset: offset, count: Int(length), path: path)
         guard let (body, _) = frame(in: bytes, at: 0), let parsed = try? parseBody(body, limits: limits) else {
-            throw ProtocolError(.storageUnavailable, "the receipt log \(path) is damaged at offset \(offset) (the record does not match the index); restore it from a backup")
+            throw ProtocolError(
+                .storageUnavailable,
+                "the receipt log \(path) is damaged at offset \(offset) (the record does not match the index); restore it from a backup")
         }
         return parsed
     }
@@ -555,7 +586,8 @@ final class ReceiptLog: Sendable {
             if n < 0, errno == EINTR { continue }
             guard n > 0 else {
                 let reason = n == 0 ? "the file ends early" : String(cString: strerror(errno))
-                throw ProtocolError(.storageUnavailable, "cannot read the receipt log \(path) at offset \(offset): \(reason); restore it from a backup")
+                throw ProtocolError(
+                    .storageUnavailable, "cannot read the receipt log \(path) at offset \(offset): \(reason); restore it from a backup")
             }
             done += n
         }
@@ -565,8 +597,9 @@ final class ReceiptLog: Sendable {
     /// The body of the frame at `offset` of `data` and the offset after it; nil if no complete valid frame is there.
     static func frame(in data: [UInt8], at offset: Int) -> ([UInt8], Int)? {
         guard data.count - offset >= headerBytes,
-              let length = frameBodyLength(data[offset..<offset + headerBytes]),
-              data.count - offset - headerBytes >= length else { return nil }
+            let length = frameBodyLength(data[offset..<offset + headerBytes]),
+            data.count - offset - headerBytes >= length
+        else { return nil }
         let body = Array(data[offset + headerBytes..<offset + headerBytes + length])
         guard CRC32C.checksum(body) == bigEndianU32(data[offset + 8..<offset + 12]) else { return nil }
         return (body, offset + headerBytes + length)
@@ -582,7 +615,8 @@ final class ReceiptLog: Sendable {
     static func bigEndianU32(_ bytes: ArraySlice<UInt8>) -> UInt32 { BrokerByteReader.bigEndian(bytes) }
 
     static func parseBody(_ body: [UInt8], limits: ProtocolLimits) throws
-        -> (receipt: SignedReceipt, encoded: [UInt8], storeID: UInt64, clientID: String, recipients: [ParticipantID]) {
+        -> (receipt: SignedReceipt, encoded: [UInt8], storeID: UInt64, clientID: String, recipients: [ParticipantID])
+    {
         var r = BrokerByteReader(body)
         guard try r.u8() == bodyVersion else { throw BrokerByteReader.Truncated() }
         let encoded = try r.blob32(max: maxBodyBytes)

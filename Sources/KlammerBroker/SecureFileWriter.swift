@@ -1,7 +1,7 @@
 public import Foundation
 import SystemPackage
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Writes files the way a crash-safe, least-privilege service must: to a temporary name, with an explicit mode
@@ -27,10 +27,13 @@ public enum SecureFileWriter {
 
     /// ``write(_:to:mode:overwrite:)`` with the temporary name and `fchmod` injectable (tests plant symlinks at the
     /// name and make `fchmod` fail).
-    static func write(_ contents: [UInt8], to path: String, mode: mode_t, overwrite: Bool,
-                      temporaryName: (String) -> String, changeMode: (Int32, mode_t) -> Int32) throws {
+    static func write(
+        _ contents: [UInt8], to path: String, mode: mode_t, overwrite: Bool,
+        temporaryName: (String) -> String, changeMode: (Int32, mode_t) -> Int32
+    ) throws {
         if !overwrite && FileManager.default.fileExists(atPath: path) {
-            throw BrokerError(.fileExists, "\(path) already exists; refusing to overwrite it. Move it away first if you really mean to replace it.")
+            throw BrokerError(
+                .fileExists, "\(path) already exists; refusing to overwrite it. Move it away first if you really mean to replace it.")
         }
         let directory = (path as NSString).deletingLastPathComponent
         var temporary = ""
@@ -41,7 +44,10 @@ public enum SecureFileWriter {
             if fd >= 0 || errno != EEXIST { break }
         }
         guard fd >= 0 else {
-            throw BrokerError(.io, "cannot create a temporary file next to \(path) (last tried \(temporary)): \(String(cString: strerror(errno))). Check that \(directory) exists, is writable and holds no stray *.tmp-* files.")
+            throw BrokerError(
+                .io,
+                "cannot create a temporary file next to \(path) (last tried \(temporary)): \(String(cString: strerror(errno))). Check that \(directory) exists, is writable and holds no stray *.tmp-* files."
+            )
         }
         var ok = false
         defer {
@@ -51,7 +57,10 @@ public enum SecureFileWriter {
         guard changeMode(fd, mode) == 0 else {
             let reason = String(cString: strerror(errno))
             close(fd)
-            throw BrokerError(.io, "cannot set mode \(String(mode, radix: 8)) on \(temporary): \(reason); nothing was written to \(path). Check the file system supports permissions.")
+            throw BrokerError(
+                .io,
+                "cannot set mode \(String(mode, radix: 8)) on \(temporary): \(reason); nothing was written to \(path). Check the file system supports permissions."
+            )
         }
         do {
             defer { close(fd) }
@@ -67,7 +76,9 @@ public enum SecureFileWriter {
         } else {
             guard link(temporary, path) == 0 else {
                 if errno == EEXIST {
-                    throw BrokerError(.fileExists, "\(path) already exists; refusing to overwrite it. Move it away first if you really mean to replace it.")
+                    throw BrokerError(
+                        .fileExists,
+                        "\(path) already exists; refusing to overwrite it. Move it away first if you really mean to replace it.")
                 }
                 throw BrokerError(.io, "cannot create \(path): \(String(cString: strerror(errno))).")
             }
@@ -86,14 +97,21 @@ public enum SecureFileWriter {
             throw BrokerError(.io, "cannot inspect \(path): \(String(cString: strerror(errno))).")
         }
         guard st.st_mode & S_IFMT == S_IFDIR else {
-            throw BrokerError(.io, "\(path) exists but is not a directory (a symlink or file); give a new or private directory for the key.")
+            throw BrokerError(
+                .io, "\(path) exists but is not a directory (a symlink or file); give a new or private directory for the key.")
         }
         guard st.st_uid == geteuid() else {
-            throw BrokerError(.io, "\(path) belongs to uid \(st.st_uid), not to this user (uid \(geteuid())); the key must go into a directory only you control.")
+            throw BrokerError(
+                .io,
+                "\(path) belongs to uid \(st.st_uid), not to this user (uid \(geteuid())); the key must go into a directory only you control."
+            )
         }
         let loose = st.st_mode & 0o027
         guard loose == 0 else {
-            throw BrokerError(.io, "\(path) has mode \(String(st.st_mode & 0o777, radix: 8)): group-writable or accessible to others, so others could read or swap the private key written there. Run `chmod 700 \(path)` or choose a new directory.")
+            throw BrokerError(
+                .io,
+                "\(path) has mode \(String(st.st_mode & 0o777, radix: 8)): group-writable or accessible to others, so others could read or swap the private key written there. Run `chmod 700 \(path)` or choose a new directory."
+            )
         }
     }
 

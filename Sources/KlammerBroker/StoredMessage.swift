@@ -71,8 +71,9 @@ public struct StoredMessage: Sendable, Equatable {
             }
             let certificate = try r.blob32(max: Self.maxCertificateBytes)
             guard r.isAtEnd else { throw BrokerByteReader.Truncated() }
-            self.init(stored: StoredEnvelope(messageID: id, acceptedAtMillis: acceptedAt, envelope: envelope),
-                      senderSignature: signature, senderCertificateDER: certificate)
+            self.init(
+                stored: StoredEnvelope(messageID: id, acceptedAtMillis: acceptedAt, envelope: envelope),
+                senderSignature: signature, senderCertificateDER: certificate)
         } catch is BrokerByteReader.Truncated {
             throw ProtocolError(.internalError, "stored message record is truncated or has trailing bytes; run `klammerctl store scrub`")
         }

@@ -14,7 +14,9 @@ public struct BatchMerkleTree: Sendable {
     /// - Throws: `invalidArgument` when the batch is empty or larger than `ProtocolLimits.Ceiling.maxBatchSize`.
     public init(envelopeDigests: [SHA256Digest]) throws(KlammerClientError) {
         guard !envelopeDigests.isEmpty, envelopeDigests.count <= Int(ProtocolLimits.Ceiling.maxBatchSize) else {
-            throw KlammerClientError(.invalidArgument, "a signature batch needs 1…\(ProtocolLimits.Ceiling.maxBatchSize) messages, not \(envelopeDigests.count); split it")
+            throw KlammerClientError(
+                .invalidArgument,
+                "a signature batch needs 1…\(ProtocolLimits.Ceiling.maxBatchSize) messages, not \(envelopeDigests.count); split it")
         }
         var level = envelopeDigests.map { Self.hash(BatchInclusionProof.leafInput(envelopeDigest: $0)) }
         var levels = [level]

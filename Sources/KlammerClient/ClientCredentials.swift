@@ -22,7 +22,9 @@ public struct ClientCredentials: Sendable {
             throw KlammerClientError(.invalidProfile, "the certificate file holds no certificate")
         }
         guard privateKey.matches(leaf.publicKey) else {
-            throw KlammerClientError(.invalidProfile, "the private key does not belong to the certificate \(leaf.subject); give the key file issued with that certificate")
+            throw KlammerClientError(
+                .invalidProfile,
+                "the private key does not belong to the certificate \(leaf.subject); give the key file issued with that certificate")
         }
         self.certificateChain = certificateChain
         self.privateKey = privateKey
@@ -57,7 +59,8 @@ public struct ClientCredentials: Sendable {
         do {
             return try TrustStore.load(anchorsFile: caPath, crlFile: profile.crlPath)
         } catch {
-            throw KlammerClientError(.invalidProfile, "cannot load the CA bundle \(caPath)\(profile.crlPath.map { " or the CRL \($0)" } ?? ""): \(error)")
+            throw KlammerClientError(
+                .invalidProfile, "cannot load the CA bundle \(caPath)\(profile.crlPath.map { " or the CRL \($0)" } ?? ""): \(error)")
         }
     }
 }

@@ -24,8 +24,10 @@ public struct ClientProfile: Hashable, Sendable {
     public static let defaultPort = 7700
 
     /// Creates a profile from explicit values.
-    public init(certificatePath: String? = nil, keyPath: String? = nil, caPath: String? = nil,
-                crlPath: String? = nil, broker: String? = nil) {
+    public init(
+        certificatePath: String? = nil, keyPath: String? = nil, caPath: String? = nil,
+        crlPath: String? = nil, broker: String? = nil
+    ) {
         self.certificatePath = certificatePath
         self.keyPath = keyPath
         self.caPath = caPath
@@ -36,8 +38,9 @@ public struct ClientProfile: Hashable, Sendable {
     /// Reads the environment variables `KLAMMER_CERT`, `KLAMMER_KEY`, `KLAMMER_CA`, `KLAMMER_CRL`, `KLAMMER_BROKER`.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> ClientProfile {
         func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
-        return ClientProfile(certificatePath: value("KLAMMER_CERT"), keyPath: value("KLAMMER_KEY"),
-                             caPath: value("KLAMMER_CA"), crlPath: value("KLAMMER_CRL"), broker: value("KLAMMER_BROKER"))
+        return ClientProfile(
+            certificatePath: value("KLAMMER_CERT"), keyPath: value("KLAMMER_KEY"),
+            caPath: value("KLAMMER_CA"), crlPath: value("KLAMMER_CRL"), broker: value("KLAMMER_BROKER"))
     }
 
     /// Loads a profile file (JSON object, or `key = value` lines; `#` starts a comment line).
@@ -48,7 +51,8 @@ public struct ClientProfile: Hashable, Sendable {
         defer { try? handle.close() }
         let data = (try? handle.read(upToCount: maxFileBytes + 1)) ?? Data()
         guard data.count <= maxFileBytes else {
-            throw KlammerClientError(.invalidProfile, "the profile file \(path) is larger than \(maxFileBytes) bytes; it should only name a few files")
+            throw KlammerClientError(
+                .invalidProfile, "the profile file \(path) is larger than \(maxFileBytes) bytes; it should only name a few files")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw KlammerClientError(.invalidProfile, "the profile file \(path) is not UTF-8 text")
@@ -58,12 +62,17 @@ public struct ClientProfile: Hashable, Sendable {
     }
 
     /// Parses profile text. Paths that are not absolute are resolved against `directory`.
-    public static func parse(_ text: String, relativeTo directory: String, source: String = "profile") throws(KlammerClientError) -> ClientProfile {
+    public static func parse(_ text: String, relativeTo directory: String, source: String = "profile") throws(KlammerClientError)
+        -> ClientProfile
+    {
         var values: [String: String] = [:]
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed.hasPrefix("{") {
             guard let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
-                throw KlammerClientError(.invalidProfile, "\(source) starts with '{' but is not a JSON object; write {\"cert\": \"…\", \"key\": \"…\", \"ca\": \"…\", \"broker\": \"host:port\"}")
+                throw KlammerClientError(
+                    .invalidProfile,
+                    "\(source) starts with '{' but is not a JSON object; write {\"cert\": \"…\", \"key\": \"…\", \"ca\": \"…\", \"broker\": \"host:port\"}"
+                )
             }
             for (key, value) in object {
                 guard let string = value as? String else {
@@ -76,7 +85,8 @@ public struct ClientProfile: Hashable, Sendable {
                 let line = rawLine.trimmingCharacters(in: .whitespaces)
                 if line.isEmpty || line.hasPrefix("#") { continue }
                 guard let eq = line.firstIndex(of: "=") else {
-                    throw KlammerClientError(.invalidProfile, "\(source) line \(number + 1): expected key = value, e.g. cert = participant.pem")
+                    throw KlammerClientError(
+                        .invalidProfile, "\(source) line \(number + 1): expected key = value, e.g. cert = participant.pem")
                 }
                 let key = line[..<eq].trimmingCharacters(in: .whitespaces)
                 var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
@@ -92,20 +102,23 @@ public struct ClientProfile: Hashable, Sendable {
             guard let value = values[key], !value.isEmpty else { return nil }
             return value.hasPrefix("/") ? value : (directory as NSString).appendingPathComponent(value)
         }
-        return ClientProfile(certificatePath: path("cert"), keyPath: path("key"), caPath: path("ca"),
-                             crlPath: path("crl"), broker: values["broker"].flatMap { $0.isEmpty ? nil : $0 })
+        return ClientProfile(
+            certificatePath: path("cert"), keyPath: path("key"), caPath: path("ca"),
+            crlPath: path("crl"), broker: values["broker"].flatMap { $0.isEmpty ? nil : $0 })
     }
 
     /// This profile with every missing value taken from `fallback`.
     public func merged(over fallback: ClientProfile) -> ClientProfile {
-        ClientProfile(certificatePath: certificatePath ?? fallback.certificatePath, keyPath: keyPath ?? fallback.keyPath,
-                      caPath: caPath ?? fallback.caPath, crlPath: crlPath ?? fallback.crlPath, broker: broker ?? fallback.broker)
+        ClientProfile(
+            certificatePath: certificatePath ?? fallback.certificatePath, keyPath: keyPath ?? fallback.keyPath,
+            caPath: caPath ?? fallback.caPath, crlPath: crlPath ?? fallback.crlPath, broker: broker ?? fallback.broker)
     }
 
     /// The broker address split into host and port (default port 7700).
     public func brokerAddress() throws(KlammerClientError) -> (host: String, port: Int) {
         guard let broker, !broker.isEmpty else {
-            throw KlammerClientError(.invalidProfile, "no broker address; give --broker HOST:PORT, \"broker\" in the profile or KLAMMER_BROKER")
+            throw KlammerClientError(
+                .invalidProfile, "no broker address; give --broker HOST:PORT, \"broker\" in the profile or KLAMMER_BROKER")
         }
         return try Self.parseAddress(broker)
     }
@@ -121,7 +134,9 @@ public struct ClientProfile: Hashable, Sendable {
             host = String(text[text.index(after: text.startIndex)..<close])
             let rest = text[text.index(after: close)...]
             if !rest.isEmpty {
-                guard rest.hasPrefix(":") else { throw KlammerClientError(.invalidProfile, "broker address \(text): expected :PORT after ']'") }
+                guard rest.hasPrefix(":") else {
+                    throw KlammerClientError(.invalidProfile, "broker address \(text): expected :PORT after ']'")
+                }
                 portText = rest.dropFirst()
             }
         } else if let colon = text.lastIndex(of: ":") {

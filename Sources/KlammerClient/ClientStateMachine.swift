@@ -100,7 +100,9 @@ public struct ClientStateMachine: Sendable {
     /// Allocates a fresh non-zero request id not in flight; fails unless the connection is open.
     public mutating func startRequest(_ kind: RequestKind) throws(KlammerClientError) -> UInt32 {
         guard phase == .open else {
-            throw KlammerClientError(.connectionClosed, "the connection is \(phase == .awaitingWelcome ? "not ready yet" : "closing"); open a new connection and retry")
+            throw KlammerClientError(
+                .connectionClosed,
+                "the connection is \(phase == .awaitingWelcome ? "not ready yet" : "closing"); open a new connection and retry")
         }
         if kind == .subscription, requests.values.contains(.subscription) {
             throw KlammerClientError(.invalidArgument, "this connection already has a subscription (one per connection, SPEC.md §4.4.13)")
@@ -171,7 +173,10 @@ public struct ClientStateMachine: Sendable {
         case .closed: legal = false
         }
         guard legal else {
-            return fail(ProtocolError(.unexpectedFrame, "\(frame.type) is not allowed from the broker \(phase == .awaitingWelcome ? "before WELCOME" : "now")"))
+            return fail(
+                ProtocolError(
+                    .unexpectedFrame, "\(frame.type) is not allowed from the broker \(phase == .awaitingWelcome ? "before WELCOME" : "now")"
+                ))
         }
         switch frame {
         case .welcome(let w):
@@ -197,7 +202,9 @@ public struct ClientStateMachine: Sendable {
             for id in abandoned { requests[id] = nil }
             return .goAway(g, abandoned: abandoned)
         case .windowUpdate(let w):
-            do { try window.grant(w.increment) } catch let e as ProtocolError { return fail(e) } catch { return fail(ProtocolError(.flowControlViolation, "\(error)")) }
+            do { try window.grant(w.increment) } catch let e as ProtocolError { return fail(e) } catch {
+                return fail(ProtocolError(.flowControlViolation, "\(error)"))
+            }
             return .windowOpened
         case .ready(let r):
             guard requests[r.requestID] == .upload else { return unknown(frame) }
@@ -209,7 +216,10 @@ public struct ClientStateMachine: Sendable {
         case .deliverBegin(let d):
             guard let kind = requests[d.requestID], kind == .fetch || kind == .subscription else { return unknown(frame) }
             guard delivery == nil else {
-                return fail(ProtocolError(.unexpectedFrame, "DELIVER_BEGIN while message \(delivery!.messageID) is still being delivered (deliveries must not interleave)"))
+                return fail(
+                    ProtocolError(
+                        .unexpectedFrame,
+                        "DELIVER_BEGIN while message \(delivery!.messageID) is still being delivered (deliveries must not interleave)"))
             }
             do {
                 let cursor = try PayloadCursor(length: d.storedEnvelope.envelope.payloadLength, startingAt: d.offset)
@@ -220,14 +230,18 @@ public struct ClientStateMachine: Sendable {
             guard var current = delivery, current.requestID == c.requestID, current.messageID == c.messageID else {
                 return fail(ProtocolError(.unexpectedFrame, "DELIVER_CHUNK for message \(c.messageID) without its DELIVER_BEGIN"))
             }
-            do { try current.cursor.accept(offset: c.offset, count: c.data.readableBytes) } catch let e as ProtocolError { return fail(e) } catch { return fail(ProtocolError(.invalidValue, "\(error)")) }
+            do { try current.cursor.accept(offset: c.offset, count: c.data.readableBytes) } catch let e as ProtocolError {
+                return fail(e)
+            } catch { return fail(ProtocolError(.invalidValue, "\(error)")) }
             delivery = current
             return .deliveryChunk(requestID: c.requestID, c.data)
         case .deliverEnd(let e):
             guard let current = delivery, current.requestID == e.requestID, current.messageID == e.messageID else {
                 return fail(ProtocolError(.unexpectedFrame, "DELIVER_END for message \(e.messageID) without its DELIVER_BEGIN"))
             }
-            do { try current.cursor.finish() } catch let e as ProtocolError { return fail(e) } catch { return fail(ProtocolError(.invalidValue, "\(error)")) }
+            do { try current.cursor.finish() } catch let e as ProtocolError { return fail(e) } catch {
+                return fail(ProtocolError(.invalidValue, "\(error)"))
+            }
             delivery = nil
             return .deliveryEnded(requestID: e.requestID, e.messageID)
         case .fetchDone(let d):

@@ -42,30 +42,42 @@ public struct DirectoryEntry: Sendable {
     /// dropped (``droppedCertificates``) and never encrypted to.
     ///
     /// - Throws: ``KlammerClientError/Kind/verificationFailed`` for any of these failures.
-    public static func verify(statement: DirectoryStatement, signature: [UInt8], broker: Certificate,
-                              participant: ParticipantID, trustStore: TrustStore,
-                              at time: Date = Date()) throws(KlammerClientError) -> DirectoryEntry {
+    public static func verify(
+        statement: DirectoryStatement, signature: [UInt8], broker: Certificate,
+        participant: ParticipantID, trustStore: TrustStore,
+        at time: Date = Date()
+    ) throws(KlammerClientError) -> DirectoryEntry {
         do {
             try CMS.verifyDetached(signature: signature, content: statement.canonicalBytes, signer: broker)
         } catch {
-            throw KlammerClientError(.verificationFailed, "the broker's signature on the directory answer for \(statement.participant) does not verify with \(broker.subject): \(error)")
+            throw KlammerClientError(
+                .verificationFailed,
+                "the broker's signature on the directory answer for \(statement.participant) does not verify with \(broker.subject): \(error)"
+            )
         }
         guard statement.participant == participant else {
-            throw KlammerClientError(.verificationFailed, "the directory answer is about \(statement.participant), not the requested \(participant)")
+            throw KlammerClientError(
+                .verificationFailed, "the directory answer is about \(statement.participant), not the requested \(participant)")
         }
         let nowMillis = UInt64(max(0, (time.timeIntervalSince1970 * 1000).rounded(.down)))
         guard nowMillis <= statement.validUntilMillis else {
-            throw KlammerClientError(.verificationFailed, "the directory answer for \(participant) expired at \(statement.validUntilMillis) ms; look the participant up again")
+            throw KlammerClientError(
+                .verificationFailed,
+                "the directory answer for \(participant) expired at \(statement.validUntilMillis) ms; look the participant up again")
         }
         var certificates: [Certificate] = []
         var dropped: [DroppedCertificate] = []
         for der in statement.certificates {
             let certificate: Certificate
             do { certificate = try Certificate(der: der) } catch {
-                throw KlammerClientError(.verificationFailed, "the directory answer for \(participant) contains an unreadable certificate: \(error)")
+                throw KlammerClientError(
+                    .verificationFailed, "the directory answer for \(participant) contains an unreadable certificate: \(error)")
             }
             guard certificate.klammerParticipantID == participant.description else {
-                throw KlammerClientError(.verificationFailed, "the directory answer for \(participant) lists certificate \(certificate.subject), which names participant \(certificate.klammerParticipantID ?? "none")")
+                throw KlammerClientError(
+                    .verificationFailed,
+                    "the directory answer for \(participant) lists certificate \(certificate.subject), which names participant \(certificate.klammerParticipantID ?? "none")"
+                )
             }
             if let reason = try unusableReason(certificate, participant: participant, trustStore: trustStore, at: time) {
                 dropped.append(DroppedCertificate(certificate: certificate, reason: reason))
@@ -78,8 +90,10 @@ public struct DirectoryEntry: Sendable {
 
     /// Nil if `certificate` may be encrypted to at `time`; the reason if it is to be dropped.
     /// - Throws: if it does not chain to `trustStore` at all (or the client's own CRLs are unusable).
-    private static func unusableReason(_ certificate: Certificate, participant: ParticipantID, trustStore: TrustStore,
-                                       at time: Date) throws(KlammerClientError) -> String? {
+    private static func unusableReason(
+        _ certificate: Certificate, participant: ParticipantID, trustStore: TrustStore,
+        at time: Date
+    ) throws(KlammerClientError) -> String? {
         do {
             try trustStore.verify(certificate, at: time, purpose: .any)
         } catch let error as CryptoError {
@@ -87,15 +101,23 @@ public struct DirectoryEntry: Sendable {
             case .certificateExpired, .certificateNotYetValid, .certificateRevoked:
                 return "\(error.message)"
             case .crlExpired, .crlNotYetValid, .crlNotFound:
-                throw KlammerClientError(.verificationFailed, "cannot check the revocation status of \(certificate.subject), listed for \(participant): \(error); update the CRL file of the client profile (e.g. from `klammerctl pki crl`)")
+                throw KlammerClientError(
+                    .verificationFailed,
+                    "cannot check the revocation status of \(certificate.subject), listed for \(participant): \(error); update the CRL file of the client profile (e.g. from `klammerctl pki crl`)"
+                )
             default:
-                throw KlammerClientError(.verificationFailed, "the directory answer for \(participant) lists certificate \(certificate.description), which is not issued by a CA the client trusts (\(error)); the broker (or whoever holds its key) may be trying to read the encrypted document — do not encrypt to it and tell the operator")
+                throw KlammerClientError(
+                    .verificationFailed,
+                    "the directory answer for \(participant) lists certificate \(certificate.description), which is not issued by a CA the client trusts (\(error)); the broker (or whoever holds its key) may be trying to read the encrypted document — do not encrypt to it and tell the operator"
+                )
             }
         } catch {
-            throw KlammerClientError(.verificationFailed, "cannot verify certificate \(certificate.subject) listed for \(participant): \(error)")
+            throw KlammerClientError(
+                .verificationFailed, "cannot verify certificate \(certificate.subject) listed for \(participant): \(error)")
         }
         guard certificate.isEncryptionCertificate(at: time) else {
-            return "certificate \(certificate.description) does not allow key agreement (EC) or key encipherment (RSA) with a key of SPEC.md §3.1"
+            return
+                "certificate \(certificate.description) does not allow key agreement (EC) or key encipherment (RSA) with a key of SPEC.md §3.1"
         }
         return nil
     }

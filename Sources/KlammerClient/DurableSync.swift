@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// How a received message is made durable before it is acknowledged (SPEC.md §5.10): every file is written with

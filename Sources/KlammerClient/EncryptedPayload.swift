@@ -18,7 +18,10 @@ public enum EncryptedPayload {
         var seen = Set<CertificateFingerprint>()
         for entry in entries {
             guard !entry.certificates.isEmpty else {
-                throw KlammerClientError(.invalidArgument, "recipient \(entry.participant) has no encryption certificate in the broker's directory (suspended, revoked or no valid certificate); it could not decrypt the message — send it unencrypted or ask the operator")
+                throw KlammerClientError(
+                    .invalidArgument,
+                    "recipient \(entry.participant) has no encryption certificate in the broker's directory (suspended, revoked or no valid certificate); it could not decrypt the message — send it unencrypted or ask the operator"
+                )
             }
             for certificate in entry.certificates where seen.insert(certificate.fingerprint).inserted {
                 certificates.append(certificate)
@@ -46,7 +49,9 @@ extension MessageDirectory {
     /// - Throws: ``KlammerClientError/Kind/verificationFailed`` if this participant is not a recipient, the key does
     ///   not fit or the ciphertext was altered; `payload.cms` is kept either way.
     @discardableResult
-    public static func decryptPayload(in directory: String, envelope: Envelope, credentials: ClientCredentials) throws(KlammerClientError) -> Bool {
+    public static func decryptPayload(in directory: String, envelope: Envelope, credentials: ClientCredentials) throws(KlammerClientError)
+        -> Bool
+    {
         guard EncryptedPayload.isEncrypted(envelope) else { return false }
         let payload = (directory as NSString).appendingPathComponent(payloadFile)
         let encrypted = (directory as NSString).appendingPathComponent(encryptedPayloadFile)
@@ -59,7 +64,10 @@ extension MessageDirectory {
         do {
             try CMS.decryptFile(at: encrypted, to: payload, certificate: credentials.certificate, key: credentials.privateKey)
         } catch {
-            throw KlammerClientError(.verificationFailed, "message in \(directory) is encrypted but cannot be decrypted with \(credentials.certificate.subject): \(error); the ciphertext is kept in \(encryptedPayloadFile)")
+            throw KlammerClientError(
+                .verificationFailed,
+                "message in \(directory) is encrypted but cannot be decrypted with \(credentials.certificate.subject): \(error); the ciphertext is kept in \(encryptedPayloadFile)"
+            )
         }
         return true
     }

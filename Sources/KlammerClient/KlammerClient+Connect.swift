@@ -8,8 +8,10 @@ import NIOPosix
 
 extension KlammerClient {
     /// Connects with the credentials and broker address of `profile`.
-    public static func connect(profile: ClientProfile, limits: ProtocolLimits = .default,
-                               logger: Logger = Logger(label: "klammer.client")) async throws(KlammerClientError) -> KlammerClient {
+    public static func connect(
+        profile: ClientProfile, limits: ProtocolLimits = .default,
+        logger: Logger = Logger(label: "klammer.client")
+    ) async throws(KlammerClientError) -> KlammerClient {
         let credentials = try ClientCredentials.load(profile)
         let (host, port) = try profile.brokerAddress()
         return try await connect(host: host, port: port, credentials: credentials, limits: limits, logger: logger)
@@ -19,8 +21,10 @@ extension KlammerClient {
     ///
     /// The broker is verified against `credentials.trustStore`; a host name (not an IP literal) is also sent as SNI
     /// and checked against the broker certificate's SANs.
-    public static func connect(host: String, port: Int, credentials: ClientCredentials, limits: ProtocolLimits = .default,
-                               logger: Logger = Logger(label: "klammer.client")) async throws(KlammerClientError) -> KlammerClient {
+    public static func connect(
+        host: String, port: Int, credentials: ClientCredentials, limits: ProtocolLimits = .default,
+        logger: Logger = Logger(label: "klammer.client")
+    ) async throws(KlammerClientError) -> KlammerClient {
         var configuration = TLSConfiguration.client(
             certificateChain: credentials.certificateChain, privateKey: credentials.privateKey, trustStore: credentials.trustStore)
         if !isIPAddress(host) { configuration.serverHostname = host }
@@ -44,7 +48,8 @@ extension KlammerClient {
                     }
                 }
         } catch {
-            throw KlammerClientError(.connectionFailed, "cannot connect to the broker at \(host):\(port): \(error); is klammerd running there (check --broker)?")
+            throw KlammerClientError(
+                .connectionFailed, "cannot connect to the broker at \(host):\(port): \(error); is klammerd running there (check --broker)?")
         }
         let client = KlammerClient(credentials: credentials, limits: limits, logger: logger)
         let channel = asyncChannel.channel
@@ -65,7 +70,9 @@ extension KlammerClient {
         }
         let timeout = Task {
             try await Task.sleep(for: connectTimeout)
-            await client.failAll(KlammerClientError(.timeout, "no WELCOME from the broker at \(host):\(port) within \(connectTimeout); is it a Klammer broker?"))
+            await client.failAll(
+                KlammerClientError(
+                    .timeout, "no WELCOME from the broker at \(host):\(port) within \(connectTimeout); is it a Klammer broker?"))
         }
         defer { timeout.cancel() }
         do {

@@ -30,7 +30,10 @@ extension KlammerClient {
             if begin.offset > 0 {
                 // Only the delivery this FETCH asked to resume may start later, and only where we asked.
                 guard let resume = fetches[id]?.resume, resume.messageID == messageID, resume.offset == begin.offset else {
-                    await closeWithViolation(ProtocolError(.invalidValue, "DELIVER_BEGIN of \(messageID) at offset \(begin.offset) although that was not the requested resume point"))
+                    await closeWithViolation(
+                        ProtocolError(
+                            .invalidValue,
+                            "DELIVER_BEGIN of \(messageID) at offset \(begin.offset) although that was not the requested resume point"))
                     return
                 }
             }
@@ -39,14 +42,16 @@ extension KlammerClient {
             let storage = options.payloadStorage
             delivery = DeliveryInProgress(
                 begin: begin,
-                sink: PayloadSink(messageID: messageID, declaredLength: begin.storedEnvelope.envelope.payloadLength,
-                                  storage: storage, offset: begin.offset),
+                sink: PayloadSink(
+                    messageID: messageID, declaredLength: begin.storedEnvelope.envelope.payloadLength,
+                    storage: storage, offset: begin.offset),
                 progress: options.progress)
             if begin.offset > 0 { delivery?.progress?(messageID, begin.offset, begin.storedEnvelope.envelope.payloadLength) }
         case .deliveryChunk(_, let data):
             if let current = delivery {
                 current.sink.write(data)
-                current.progress?(current.begin.storedEnvelope.messageID, current.sink.length, current.begin.storedEnvelope.envelope.payloadLength)
+                current.progress?(
+                    current.begin.storedEnvelope.messageID, current.sink.length, current.begin.storedEnvelope.envelope.payloadLength)
             }
         case .deliveryEnded(let id, _):
             guard let current = delivery else { return }
@@ -54,10 +59,12 @@ extension KlammerClient {
             await completeDelivery(requestID: id, current)
         case .fetchDone(let id, let done):
             if let fetch = fetches[id], let resume = fetch.resume, !fetch.resumeBegun,
-               case .directory(let directory) = fetch.options.payloadStorage {
+                case .directory(let directory) = fetch.options.payloadStorage
+            {
                 // The broker could not resume it (acknowledged elsewhere, expired, delayed): it would start at 0
                 // next time anyway, so the part file only stands in the way of the next resume point.
-                try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(resume.messageID.hex + PayloadSink.partSuffix))
+                try? FileManager.default.removeItem(
+                    atPath: (directory as NSString).appendingPathComponent(resume.messageID.hex + PayloadSink.partSuffix))
             }
             fetches[id]?.continuation.yield(.done(delivered: Int(done.delivered), moreAvailable: done.moreAvailable))
             fetches[id]?.continuation.finish()
@@ -71,7 +78,9 @@ extension KlammerClient {
             context.receipts += slip.receipts
             if context.receipts.count > Self.maxRoutingSlipReceipts {
                 statuses[id] = nil
-                context.continuation.resume(throwing: KlammerClientError(.protocolViolation, code: .limitExceeded, "the routing slip has more than \(Self.maxRoutingSlipReceipts) receipts"))
+                context.continuation.resume(
+                    throwing: KlammerClientError(
+                        .protocolViolation, code: .limitExceeded, "the routing slip has more than \(Self.maxRoutingSlipReceipts) receipts"))
                 machine.finishRequest(id)
             } else if finished {
                 statuses[id] = nil
@@ -87,10 +96,13 @@ extension KlammerClient {
             if let receipt = rejectedReceipts.removeValue(forKey: id) { error.rejectedReceipt = receipt }
             failRequest(id, error)
         case .lateError(let frame):
-            logger.warning("broker error for a finished request", metadata: ["request": "\(frame.requestID)", "code": "\(frame.code)", "message": "\(frame.message)"])
+            logger.warning(
+                "broker error for a finished request",
+                metadata: ["request": "\(frame.requestID)", "code": "\(frame.code)", "message": "\(frame.message)"])
         case .goAway(let goAway, let abandoned):
-            let error = KlammerClientError(.connectionClosed, code: goAway.code.rawValue == 0 ? nil : goAway.code,
-                                           "the broker is closing the connection (\(goAway.message)); this request was not processed — retry it on a new connection")
+            let error = KlammerClientError(
+                .connectionClosed, code: goAway.code.rawValue == 0 ? nil : goAway.code,
+                "the broker is closing the connection (\(goAway.message)); this request was not processed — retry it on a new connection")
             for id in abandoned { failRequest(id, error) }
         case .closeConnection(let error, let sendError):
             if let sendError { try? await write(.error(sendError)) }
@@ -184,9 +196,10 @@ extension KlammerClient {
             // The acceptance time comes from the TLS-authenticated broker (and its `accepted` receipt binds it): the
             // certificate must have been valid when the broker accepted the message, not still at delivery (SPEC.md §5.10).
             let acceptedAt = Date(timeIntervalSince1970: Double(begin.storedEnvelope.acceptedAtMillis) / 1000)
-            try MessageVerifier.verifySignature(envelope: envelope, signature: begin.senderSignature,
-                                                senderCertificate: certificate, trustStore: credentials.trustStore,
-                                                signedAt: acceptedAt, at: now())
+            try MessageVerifier.verifySignature(
+                envelope: envelope, signature: begin.senderSignature,
+                senderCertificate: certificate, trustStore: credentials.trustStore,
+                signedAt: acceptedAt, at: now())
             try MessageVerifier.verifyPayload(envelope: envelope, length: payloadLength, digest: payloadDigest)
             return nil
         } catch let error as KlammerClientError {

@@ -54,14 +54,18 @@ extension KlammerClient {
     /// bytes already on disk, usually ``ReceiveOptions/resumePoint(in:)`` of the payload directory. The broker sends
     /// that message first from that offset (``ReceivedMessage/resumedAt``), or from 0 if it cannot resume it.
     /// Needs ``ReceiveOptions/PayloadStorage/directory(_:)`` storage.
-    public func fetch(max: Int = 100, options: ReceiveOptions = ReceiveOptions(),
-                      resume: Frame.ResumePoint? = nil) async throws(KlammerClientError) -> AsyncThrowingStream<FetchEvent, any Error> {
+    public func fetch(
+        max: Int = 100, options: ReceiveOptions = ReceiveOptions(),
+        resume: Frame.ResumePoint? = nil
+    ) async throws(KlammerClientError) -> AsyncThrowingStream<FetchEvent, any Error> {
         _ = try requireWelcome()
         guard (1...Int(limits.maxFetchCount)).contains(max) else {
             throw KlammerClientError(.invalidArgument, "fetch count \(max) is outside 1…\(limits.maxFetchCount)")
         }
         if let resume, resume.offset > 0, case .memory = options.payloadStorage {
-            throw KlammerClientError(.invalidArgument, "resuming message \(resume.messageID) at byte \(resume.offset) needs the part file: receive into a directory")
+            throw KlammerClientError(
+                .invalidArgument,
+                "resuming message \(resume.messageID) at byte \(resume.offset) needs the part file: receive into a directory")
         }
         let id = try machine.startRequest(.fetch)
         // Bounded by `max` messages plus `done`; payloads beyond the memory limit go to files.
@@ -82,8 +86,10 @@ extension KlammerClient {
 
     /// Starts the connection's subscription (SPEC.md §4.4.13): pushed deliveries with `credits` initial credits (one
     /// more is granted per message taken) and, with `receipts`, receipt events for messages this participant sent.
-    public func subscribe(credits: UInt32 = 16, deliveries: Bool = true, receipts: Bool = false,
-                          options: ReceiveOptions = ReceiveOptions()) async throws(KlammerClientError) -> Subscription {
+    public func subscribe(
+        credits: UInt32 = 16, deliveries: Bool = true, receipts: Bool = false,
+        options: ReceiveOptions = ReceiveOptions()
+    ) async throws(KlammerClientError) -> Subscription {
         _ = try requireWelcome()
         var topics: Frame.Subscribe.Topics = []
         if deliveries { topics.insert(.deliveries) }
@@ -120,7 +126,8 @@ extension KlammerClient {
     /// on the connection that received the message (the broker leases it to that connection).
     public func acknowledge(_ message: ReceivedMessage) async throws(KlammerClientError) -> SignedReceipt {
         if let error = message.verificationError {
-            throw KlammerClientError(.verificationFailed, "message \(message.messageID) did not verify, so it must not be acknowledged: \(error.message)")
+            throw KlammerClientError(
+                .verificationFailed, "message \(message.messageID) did not verify, so it must not be acknowledged: \(error.message)")
         }
         let welcome = try requireWelcome()
         let statement = AcknowledgementStatement(
@@ -146,7 +153,8 @@ extension KlammerClient {
             throw KlammerClientError(.connectionFailed, "\(error)")
         }
         guard receipt.receipt.kind == .acknowledged, receipt.receipt.messageID == message.messageID else {
-            throw KlammerClientError(.protocolViolation, "the broker answered the ACK with a \(receipt.receipt.kind) receipt for \(receipt.receipt.messageID)")
+            throw KlammerClientError(
+                .protocolViolation, "the broker answered the ACK with a \(receipt.receipt.kind) receipt for \(receipt.receipt.messageID)")
         }
         return receipt
     }
@@ -200,14 +208,17 @@ extension KlammerClient {
         do {
             answer = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Frame.DirectoryAnswer, any Error>) in
                 directoryLookups[id] = c
-                Task { await self.sendOrFail(.directoryLookup(Frame.DirectoryLookup(requestID: id, participant: participant)), requestID: id) }
+                Task {
+                    await self.sendOrFail(.directoryLookup(Frame.DirectoryLookup(requestID: id, participant: participant)), requestID: id)
+                }
             }
         } catch let e as KlammerClientError {
             throw e
         } catch {
             throw KlammerClientError(.connectionFailed, "\(error)")
         }
-        return try DirectoryEntry.verify(statement: answer.statement, signature: answer.signature, broker: broker,
-                                         participant: participant, trustStore: credentials.trustStore)
+        return try DirectoryEntry.verify(
+            statement: answer.statement, signature: answer.signature, broker: broker,
+            participant: participant, trustStore: credentials.trustStore)
     }
 }

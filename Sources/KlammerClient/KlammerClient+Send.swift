@@ -34,13 +34,17 @@ extension KlammerClient {
     /// refusal.
     func send(_ prepared: PreparedMessage, progress: Progress?, checkingLimits: Bool) async throws(KlammerClientError) -> SignedReceipt {
         let welcome = try requireWelcome()
-        if checkingLimits { do { try prepared.envelope.validate(against: welcome.brokerLimits) } catch let e as ProtocolError {
-            throw KlammerClientError(.invalidArgument, code: e.code, "the broker's limits refuse this message: \(e.message)")
-        } catch {
-            throw KlammerClientError(.invalidArgument, "\(error)")
-        } }
+        if checkingLimits {
+            do { try prepared.envelope.validate(against: welcome.brokerLimits) } catch let e as ProtocolError {
+                throw KlammerClientError(.invalidArgument, code: e.code, "the broker's limits refuse this message: \(e.message)")
+            } catch {
+                throw KlammerClientError(.invalidArgument, "\(error)")
+            }
+        }
         if let participant = participantID, participant != prepared.envelope.sender {
-            throw KlammerClientError(.invalidArgument, code: .impersonation, "the envelope names \(prepared.envelope.sender) as sender, but this connection is \(participant)")
+            throw KlammerClientError(
+                .invalidArgument, code: .impersonation,
+                "the envelope names \(prepared.envelope.sender) as sender, but this connection is \(participant)")
         }
         let id = try machine.startRequest(.upload)
         let (events, continuation) = AsyncThrowingStream<UploadEvent, any Error>.makeStream()
@@ -61,17 +65,22 @@ extension KlammerClient {
                 }
             }
         } catch {
-            let clientError = (error as? KlammerClientError)
-                ?? (error is CancellationError ? KlammerClientError(.invalidArgument, "the send was cancelled") : KlammerClientError(.connectionFailed, "\(error)"))
+            let clientError =
+                (error as? KlammerClientError)
+                ?? (error is CancellationError
+                    ? KlammerClientError(.invalidArgument, "the send was cancelled") : KlammerClientError(.connectionFailed, "\(error)"))
             await abandonUpload(id, because: clientError)
             throw clientError
         }
         if Task.isCancelled {
-            let cancelled = KlammerClientError(.invalidArgument, "the send was cancelled; retry with the same prepared message to finish it")
+            let cancelled = KlammerClientError(
+                .invalidArgument, "the send was cancelled; retry with the same prepared message to finish it")
             await abandonUpload(id, because: cancelled)
             throw cancelled
         }
-        throw closeError ?? KlammerClientError(.connectionClosed, "the connection closed before the broker confirmed the message; retry with the same prepared message")
+        throw closeError
+            ?? KlammerClientError(
+                .connectionClosed, "the connection closed before the broker confirmed the message; retry with the same prepared message")
     }
 
     /// Forgets an upload that failed on our side; if the broker still has it open, tells it with ERROR(id) so it
@@ -81,17 +90,21 @@ extension KlammerClient {
         machine.finishRequest(id)
         uploads[id] = nil
         if stillOpen, closeError == nil, error.kind != .brokerRefused {
-            try? await write(.error(Frame.ErrorFrame(requestID: id, code: .lengthMismatch, message: "the client aborted the upload: \(error.message)")))
+            try? await write(
+                .error(Frame.ErrorFrame(requestID: id, code: .lengthMismatch, message: "the client aborted the upload: \(error.message)")))
         }
         closeIfDrained()
     }
 
     /// Streams the payload from `offset` in CHUNKs, never beyond the upload window (SPEC.md §4.6).
-    func upload(_ prepared: PreparedMessage, requestID id: UInt32, from offset: UInt64, welcome: Frame.Welcome,
-                progress: Progress?) async throws(KlammerClientError) {
+    func upload(
+        _ prepared: PreparedMessage, requestID id: UInt32, from offset: UInt64, welcome: Frame.Welcome,
+        progress: Progress?
+    ) async throws(KlammerClientError) {
         let total = prepared.envelope.payloadLength
         guard offset <= total else {
-            throw KlammerClientError(.protocolViolation, code: .invalidValue, "the broker asked to resume at \(offset), beyond the payload length \(total)")
+            throw KlammerClientError(
+                .protocolViolation, code: .invalidValue, "the broker asked to resume at \(offset), beyond the payload length \(total)")
         }
         let maxChunk = max(1, Frame.maxChunkData(maxFrameSize: welcome.maxFrameSize, maxChunkSize: welcome.maxChunkSize))
         let reader = try prepared.payload.openReader(from: offset)
@@ -99,7 +112,9 @@ extension KlammerClient {
         // The first report is the broker's READY offset: > 0 when it resumed a cut upload (SPEC.md §4.8).
         progress?(offset, total)
         while machine.requests[id] != nil, let block = try reader.next(maxChunk) {
-            if Task.isCancelled { throw KlammerClientError(.invalidArgument, "the send was cancelled; retry with the same prepared message to finish it") }
+            if Task.isCancelled {
+                throw KlammerClientError(.invalidArgument, "the send was cancelled; retry with the same prepared message to finish it")
+            }
             guard position + UInt64(block.count) <= total else {
                 throw KlammerClientError(.fileError, "the payload grew after it was signed; prepare the message again")
             }
@@ -115,7 +130,9 @@ extension KlammerClient {
             }
         }
         if machine.requests[id] != nil, position != total {
-            throw KlammerClientError(.fileError, "the payload has \(position) bytes but \(total) were signed; it changed after signing — prepare the message again")
+            throw KlammerClientError(
+                .fileError,
+                "the payload has \(position) bytes but \(total) were signed; it changed after signing — prepare the message again")
         }
     }
 
@@ -145,7 +162,10 @@ extension KlammerClient {
     func check(_ receipt: SignedReceipt, for prepared: PreparedMessage) throws(KlammerClientError) {
         let r = receipt.receipt
         guard r.kind == .accepted, r.envelopeDigest == prepared.envelopeDigest, r.sender == prepared.envelope.sender else {
-            throw KlammerClientError(.protocolViolation, "the broker confirmed a different message (\(r.kind) receipt for envelope \(r.envelopeDigest.hex), expected \(prepared.envelopeDigest.hex))")
+            throw KlammerClientError(
+                .protocolViolation,
+                "the broker confirmed a different message (\(r.kind) receipt for envelope \(r.envelopeDigest.hex), expected \(prepared.envelopeDigest.hex))"
+            )
         }
     }
 }

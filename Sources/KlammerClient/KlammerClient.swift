@@ -107,8 +107,10 @@ public actor KlammerClient {
     /// How long `close` waits for requests in flight to finish after GOAWAY.
     public static let drainTimeout: Duration = .seconds(5)
 
-    init(credentials: ClientCredentials, limits: ProtocolLimits = .default, agent: String = "klammer/0.1",
-         logger: Logger = Logger(label: "klammer.client")) {
+    init(
+        credentials: ClientCredentials, limits: ProtocolLimits = .default, agent: String = "klammer/0.1",
+        logger: Logger = Logger(label: "klammer.client")
+    ) {
         self.credentials = credentials
         self.limits = limits
         self.agent = agent
@@ -180,15 +182,18 @@ public actor KlammerClient {
             }
             if let tls = error as? TLSError {
                 let refused = Self.refusingTLSCodes.contains(tls.code)
-                clientError = KlammerClientError(beforeWelcome && refused ? .handshakeRefused : .connectionFailed,
+                clientError = KlammerClientError(
+                    beforeWelcome && refused ? .handshakeRefused : .connectionFailed,
                     refused
-                    ? "the TLS handshake with the broker was refused: \(tls.message) (\(tls.code)); check that --ca is the CA that issued the broker's certificate and that your certificate is issued by the broker's CA, valid and not revoked"
-                    : "the TLS connection to the broker failed: \(tls.message) (\(tls.code)); retry")
+                        ? "the TLS handshake with the broker was refused: \(tls.message) (\(tls.code)); check that --ca is the CA that issued the broker's certificate and that your certificate is issued by the broker's CA, valid and not revoked"
+                        : "the TLS connection to the broker failed: \(tls.message) (\(tls.code)); retry")
             }
             if let sendError, let writer {
                 // Best effort: tell the broker why, then close (failAll must not close before the write).
                 failAll(clientError, closeTransport: false)
-                Task { try? await writer.write(.error(sendError)); writer.close() }
+                Task {
+                    try? await writer.write(.error(sendError)); writer.close()
+                }
             } else {
                 failAll(clientError)
             }
@@ -202,21 +207,27 @@ public actor KlammerClient {
         if beforeWelcome {
             failAll(closeError ?? droppedBeforeWelcome(detail: nil))
         } else {
-            failAll(closeError ?? KlammerClientError(.connectionClosed, "the broker closed the connection; connect again and retry (sends are safe to repeat)"))
+            failAll(
+                closeError
+                    ?? KlammerClientError(
+                        .connectionClosed, "the broker closed the connection; connect again and retry (sends are safe to repeat)"))
         }
     }
 
     /// A connection lost before WELCOME without an ERROR frame or a TLS alert: retryable (a broker refusing the
     /// participant says so with ERROR, SPEC.md §4.5).
     func droppedBeforeWelcome(detail: String?) -> KlammerClientError {
-        KlammerClientError(.connectionFailed, "the connection to the broker was lost before the Klammer handshake finished\(detail.map { " (\($0))" } ?? ""); the broker may be restarting or overloaded — retry")
+        KlammerClientError(
+            .connectionFailed,
+            "the connection to the broker was lost before the Klammer handshake finished\(detail.map { " (\($0))" } ?? ""); the broker may be restarting or overloaded — retry"
+        )
     }
 
     /// TLS failures that are a refusal (a retry with the same credentials fails again), as opposed to a lost
     /// connection.
     static let refusingTLSCodes: Set<TLSError.Code> = [
         .certificateVerificationFailed, .peerCertificateMissing, .keyTooSmall, .protocolVersionRefused,
-        .noApplicationProtocol, .alertReceived, .unauthorized, .invalidConfiguration,
+        .noApplicationProtocol, .alertReceived, .unauthorized, .invalidConfiguration
     ]
 
     /// Fails every waiter and stream with `error`; later calls throw it. Closes the transport unless told not to.
@@ -283,7 +294,10 @@ public actor KlammerClient {
         if silence >= interval * 3, let sent = pingSentAt, now - sent >= interval {
             let error = ProtocolError(.heartbeatTimeout, "nothing received from the broker for \(silence)")
             try? await write(.error(Frame.ErrorFrame(error, requestID: 0)))
-            failAll(KlammerClientError(.connectionFailed, code: .heartbeatTimeout, "the broker stopped answering (no frame for \(silence)); connect again and retry"))
+            failAll(
+                KlammerClientError(
+                    .connectionFailed, code: .heartbeatTimeout,
+                    "the broker stopped answering (no frame for \(silence)); connect again and retry"))
         } else if silence >= interval * 2, pingSentAt == nil {
             pingSentAt = now
             try? await write(.ping(Frame.Ping(data: UInt64.random(in: 0...UInt64.max))))
@@ -324,7 +338,9 @@ public actor KlammerClient {
         do {
             try CMS.verifyDetached(signature: receipt.brokerSignature, content: receipt.receipt.canonicalBytes, signer: certificate)
         } catch {
-            throw KlammerClientError(.verificationFailed, "the broker's signature on the \(receipt.receipt.kind) receipt does not verify with \(certificate.subject): \(error)")
+            throw KlammerClientError(
+                .verificationFailed,
+                "the broker's signature on the \(receipt.receipt.kind) receipt does not verify with \(certificate.subject): \(error)")
         }
     }
 }

@@ -83,18 +83,22 @@ public struct KlammerClientError: Error, Hashable, Sendable, CustomStringConvert
     /// ``Kind/brokerRefused``.
     static func connectionError(_ frame: Frame.ErrorFrame) -> KlammerClientError {
         guard participantRefusalCodes.contains(frame.code) else { return broker(frame) }
-        return KlammerClientError(.participantRefused, code: frame.code,
-                                  "the broker refused this participant: \(frame.message)\(advice(for: frame.code))")
+        return KlammerClientError(
+            .participantRefused, code: frame.code,
+            "the broker refused this participant: \(frame.message)\(advice(for: frame.code))")
     }
 
     /// The codes with which the broker refuses a participant at HELLO (SPEC.md §4.5, §6).
-    static let participantRefusalCodes: Set<ErrorCode> = [.unknownParticipant, .participantSuspended, .participantRevoked,
-                                                           .certificateNotRegistered]
+    static let participantRefusalCodes: Set<ErrorCode> = [
+        .unknownParticipant, .participantSuspended, .participantRevoked,
+        .certificateNotRegistered
+    ]
 
     /// A protocol rule the broker broke (we close the connection).
     static func violation(_ error: ProtocolError) -> KlammerClientError {
-        KlammerClientError(.protocolViolation, code: error.code,
-                           "the broker sent something the protocol does not allow: \(error.message); the connection was closed")
+        KlammerClientError(
+            .protocolViolation, code: error.code,
+            "the broker sent something the protocol does not allow: \(error.message); the connection was closed")
     }
 
     static func advice(for code: ErrorCode) -> String {

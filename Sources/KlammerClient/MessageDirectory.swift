@@ -59,8 +59,10 @@ public enum MessageDirectory {
     /// Writes `message` into `<outDirectory>/<message id>`; see ``store(_:into:brokerCertificate:trustStore:sync:)``.
     /// - Returns: the message directory.
     @discardableResult
-    public static func write(_ message: ReceivedMessage, into outDirectory: String, brokerCertificate: Certificate? = nil,
-                             trustStore: TrustStore? = nil, sync: DurableSync = .standard) throws(KlammerClientError) -> String {
+    public static func write(
+        _ message: ReceivedMessage, into outDirectory: String, brokerCertificate: Certificate? = nil,
+        trustStore: TrustStore? = nil, sync: DurableSync = .standard
+    ) throws(KlammerClientError) -> String {
         try store(message, into: outDirectory, brokerCertificate: brokerCertificate, trustStore: trustStore, sync: sync).directory
     }
 
@@ -72,8 +74,10 @@ public enum MessageDirectory {
     /// A redelivered message whose `<out>/<id>` already exists: if the earlier copy verifies with `trustStore`, it is
     /// kept (made durable again) and the new copy discarded; an unverified new copy never replaces anything and goes to
     /// `<out>/<id>.unverified` as evidence; only a verified copy replaces an earlier one that does not verify.
-    public static func store(_ message: ReceivedMessage, into outDirectory: String, brokerCertificate: Certificate? = nil,
-                             trustStore: TrustStore? = nil, sync: DurableSync = .standard) throws(KlammerClientError) -> Placement {
+    public static func store(
+        _ message: ReceivedMessage, into outDirectory: String, brokerCertificate: Certificate? = nil,
+        trustStore: TrustStore? = nil, sync: DurableSync = .standard
+    ) throws(KlammerClientError) -> Placement {
         let final = (outDirectory as NSString).appendingPathComponent(message.messageID.hex)
         let fm = FileManager.default
         if fm.fileExists(atPath: final) {
@@ -96,8 +100,10 @@ public enum MessageDirectory {
 
     /// Writes every file into `<out>/.<name>.partial`, fsyncs them and it, renames it to `final` (an earlier `final` is
     /// first renamed aside and removed after the new one is durable) and fsyncs `<out>`.
-    static func writeStaged(_ message: ReceivedMessage, as final: String, in outDirectory: String,
-                            brokerCertificate: Certificate?, sync: DurableSync) throws(KlammerClientError) {
+    static func writeStaged(
+        _ message: ReceivedMessage, as final: String, in outDirectory: String,
+        brokerCertificate: Certificate?, sync: DurableSync
+    ) throws(KlammerClientError) {
         let name = (final as NSString).lastPathComponent
         let staging = (outDirectory as NSString).appendingPathComponent(".\(name).partial")
         let replaced = (outDirectory as NSString).appendingPathComponent(".\(name).replaced")
@@ -148,7 +154,9 @@ public enum MessageDirectory {
 
     /// Replaces the receipts of a message directory with `receipts` (in issue order); every file is fsynced, then the
     /// directories.
-    public static func writeReceipts(_ receipts: [SignedReceipt], in directory: String, sync: DurableSync = .standard) throws(KlammerClientError) {
+    public static func writeReceipts(_ receipts: [SignedReceipt], in directory: String, sync: DurableSync = .standard)
+        throws(KlammerClientError)
+    {
         let fm = FileManager.default
         let receiptsPath = (directory as NSString).appendingPathComponent(receiptsDirectory)
         do {
@@ -192,11 +200,14 @@ public enum MessageDirectory {
             var signatureBytes: Int
         }
         let entries = receipts.map { r in
-            Entry(receipt: r.receipt, acknowledgement: r.acknowledgement.map {
-                AcknowledgementJSON(recipient: $0.statement.recipient, timestampMillis: $0.statement.timestampMillis,
-                                    statementHex: Hex.encode($0.statement.canonicalBytes),
-                                    signatureBytes: $0.signature.count)
-            })
+            Entry(
+                receipt: r.receipt,
+                acknowledgement: r.acknowledgement.map {
+                    AcknowledgementJSON(
+                        recipient: $0.statement.recipient, timestampMillis: $0.statement.timestampMillis,
+                        statementHex: Hex.encode($0.statement.canonicalBytes),
+                        signatureBytes: $0.signature.count)
+                })
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -225,7 +236,9 @@ public enum MessageDirectory {
     }
 
     /// Writes the broker certificate that signs the receipts (`broker.pem`).
-    public static func writeBrokerCertificate(_ certificate: Certificate, in directory: String, sync: DurableSync = .standard) throws(KlammerClientError) {
+    public static func writeBrokerCertificate(_ certificate: Certificate, in directory: String, sync: DurableSync = .standard)
+        throws(KlammerClientError)
+    {
         try sync.replace((directory as NSString).appendingPathComponent(brokerCertificateFile), Array(certificate.pemString.utf8))
         try sync.syncDirectory(directory)
     }
@@ -234,8 +247,10 @@ public enum MessageDirectory {
     /// CMS over the canonical receipt verifies, and the broker certificate chains to the CA (revocation checked at
     /// `time`) and was valid at the receipt's own timestamp (an archived message stays verifiable after the broker
     /// certificate expired; SPEC.md §5.10).
-    static func verifyReceipts(in directory: String, envelopeDigest: SHA256Digest, trustStore: TrustStore,
-                               at time: Date) throws(KlammerClientError) -> [Receipt]? {
+    static func verifyReceipts(
+        in directory: String, envelopeDigest: SHA256Digest, trustStore: TrustStore,
+        at time: Date
+    ) throws(KlammerClientError) -> [Receipt]? {
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
         guard FileManager.default.fileExists(atPath: path(brokerCertificateFile)) else { return nil }
         let broker: Certificate
@@ -257,16 +272,19 @@ public enum MessageDirectory {
                 throw KlammerClientError(.verificationFailed, "\(file) is not a signed Klammer receipt: \(error)")
             }
             guard signed.receipt.envelopeDigest == envelopeDigest else {
-                throw KlammerClientError(.verificationFailed, "\(file) is a receipt for another message (envelope \(signed.receipt.envelopeDigest.hex))")
+                throw KlammerClientError(
+                    .verificationFailed, "\(file) is a receipt for another message (envelope \(signed.receipt.envelopeDigest.hex))")
             }
             let issuedAt = Date(timeIntervalSince1970: Double(signed.receipt.timestampMillis) / 1000)
             do { try trustStore.verify(broker, validAt: issuedAt, revocationAt: time, purpose: .any) } catch {
-                throw KlammerClientError(.verificationFailed, "the broker certificate \(broker.subject) is not trusted for \(file): \(error)")
+                throw KlammerClientError(
+                    .verificationFailed, "the broker certificate \(broker.subject) is not trusted for \(file): \(error)")
             }
             do {
                 try CMS.verifyDetached(signature: signed.brokerSignature, content: signed.receipt.canonicalBytes, signer: broker)
             } catch {
-                throw KlammerClientError(.verificationFailed, "the broker's signature on \(file) does not verify with \(broker.subject): \(error)")
+                throw KlammerClientError(
+                    .verificationFailed, "the broker's signature on \(file) does not verify with \(broker.subject): \(error)")
             }
             receipts.append(signed.receipt)
         }
@@ -278,7 +296,9 @@ public enum MessageDirectory {
     /// signature over the signed bytes, and the payload digest (the equivalent of
     /// `openssl cms -verify -binary -inform DER -in signature.p7s -content envelope.bin -certfile sender.pem -CAfile CA -purpose any`
     /// plus `sha256sum payload`).
-    public static func verify(_ directory: String, trustStore: TrustStore, at time: Date = Date()) throws(KlammerClientError) -> Verification {
+    public static func verify(_ directory: String, trustStore: TrustStore, at time: Date = Date()) throws(KlammerClientError)
+        -> Verification
+    {
         func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
         let envelopeBytes = try readSmall(path(envelopeFile))
         let envelope: Envelope
@@ -306,16 +326,19 @@ public enum MessageDirectory {
         let receipts = try verifyReceipts(in: directory, envelopeDigest: envelopeDigest, trustStore: trustStore, at: time)
         let acceptedAt = receipts?.first { $0.kind == .accepted }
             .map { Date(timeIntervalSince1970: Double($0.timestampMillis) / 1000) }
-        try MessageVerifier.verifySignature(envelope: envelope, signature: signature, senderCertificate: certificate,
-                                            trustStore: trustStore, signedAt: acceptedAt, at: time)
+        try MessageVerifier.verifySignature(
+            envelope: envelope, signature: signature, senderCertificate: certificate,
+            trustStore: trustStore, signedAt: acceptedAt, at: time)
         // An encrypted message is signed over its ciphertext, kept as payload.cms next to the decrypted payload.
-        let signedPayload = EncryptedPayload.isEncrypted(envelope) && FileManager.default.fileExists(atPath: path(encryptedPayloadFile))
+        let signedPayload =
+            EncryptedPayload.isEncrypted(envelope) && FileManager.default.fileExists(atPath: path(encryptedPayloadFile))
             ? encryptedPayloadFile : payloadFile
         let (length, digest) = try PayloadSource.file(path(signedPayload)).measure()
         try MessageVerifier.verifyPayload(envelope: envelope, length: length, digest: digest)
-        return Verification(envelope: envelope, senderCertificate: certificate,
-                            envelopeDigest: envelopeDigest, form: signature.form, receipts: receipts,
-                            signatureCheckedAt: acceptedAt ?? time, signatureCheckedAtAcceptance: acceptedAt != nil)
+        return Verification(
+            envelope: envelope, senderCertificate: certificate,
+            envelopeDigest: envelopeDigest, form: signature.form, receipts: receipts,
+            signatureCheckedAt: acceptedAt ?? time, signatureCheckedAtAcceptance: acceptedAt != nil)
     }
 
     static func readSmall(_ path: String) throws(KlammerClientError) -> [UInt8] {
@@ -325,7 +348,8 @@ public enum MessageDirectory {
         defer { try? handle.close() }
         let data = (try? handle.read(upToCount: maxSmallFile + 1)) ?? Data()
         guard data.count <= maxSmallFile else {
-            throw KlammerClientError(.verificationFailed, "\(path) is larger than \(maxSmallFile) bytes; it cannot be an envelope, signature or certificate")
+            throw KlammerClientError(
+                .verificationFailed, "\(path) is larger than \(maxSmallFile) bytes; it cannot be an envelope, signature or certificate")
         }
         return [UInt8](data)
     }

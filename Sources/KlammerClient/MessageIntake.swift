@@ -41,8 +41,9 @@ public struct MessageIntake: Sendable {
 
     /// Stores, decrypts, acknowledges (in that order) and records the receipts known afterwards.
     public func handle(_ message: ReceivedMessage, client: KlammerClient) async throws(KlammerClientError) -> Outcome {
-        let placement = try MessageDirectory.store(message, into: outDirectory, brokerCertificate: await client.brokerCertificate,
-                                                   trustStore: client.credentials.trustStore, sync: sync)
+        let placement = try MessageDirectory.store(
+            message, into: outDirectory, brokerCertificate: await client.brokerCertificate,
+            trustStore: client.credentials.trustStore, sync: sync)
         let directory = placement.directory
         var receipts = (try? await client.status(message.messageID)) ?? []
         // An encrypted payload is decrypted before it is acknowledged: a message this participant cannot read is
@@ -66,8 +67,9 @@ public struct MessageIntake: Sendable {
             acknowledged = true
         }
         try MessageDirectory.writeReceipts(receipts, in: directory, sync: sync)
-        return Outcome(placement: placement, verificationError: message.verificationError, decryptionError: decryptionError,
-                       decrypted: decrypted, acknowledged: acknowledged)
+        return Outcome(
+            placement: placement, verificationError: message.verificationError, decryptionError: decryptionError,
+            decrypted: decrypted, acknowledged: acknowledged)
     }
 
     /// True unless an earlier run already decrypted this directory (`payload.cms` and `payload` both present; the

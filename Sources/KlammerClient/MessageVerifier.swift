@@ -29,8 +29,10 @@ public enum MessageVerifier {
     ///     certificate's validity period is checked at this time, its chain and revocation status at `time`, so a
     ///     message accepted while the certificate was valid still verifies after it expired. nil: everything at `time`.
     ///   - time: now (the CRLs must be current at this time).
-    public static func verifySignature(envelope: Envelope, signature: SenderSignature, senderCertificate: Certificate,
-                                       trustStore: TrustStore, signedAt: Date? = nil, at time: Date = Date()) throws(KlammerClientError) {
+    public static func verifySignature(
+        envelope: Envelope, signature: SenderSignature, senderCertificate: Certificate,
+        trustStore: TrustStore, signedAt: Date? = nil, at time: Date = Date()
+    ) throws(KlammerClientError) {
         do {
             if let signedAt {
                 try trustStore.verify(senderCertificate, validAt: signedAt, revocationAt: time, purpose: .any)
@@ -39,10 +41,14 @@ public enum MessageVerifier {
             }
         } catch {
             let when = signedAt.map { " at the broker's acceptance time \(ISO8601DateFormatter().string(from: $0))" } ?? ""
-            throw KlammerClientError(.verificationFailed, "the sender certificate \(senderCertificate.subject) is not trusted\(when): \(error)")
+            throw KlammerClientError(
+                .verificationFailed, "the sender certificate \(senderCertificate.subject) is not trusted\(when): \(error)")
         }
         guard senderCertificate.klammerParticipantID == envelope.sender.rawValue else {
-            throw KlammerClientError(.verificationFailed, "the sender certificate belongs to \(senderCertificate.klammerParticipantID ?? "no participant"), but the envelope names \(envelope.sender) as sender")
+            throw KlammerClientError(
+                .verificationFailed,
+                "the sender certificate belongs to \(senderCertificate.klammerParticipantID ?? "no participant"), but the envelope names \(envelope.sender) as sender"
+            )
         }
         let content = try signedContent(envelope: envelope, signature: signature)
         do {
@@ -55,10 +61,13 @@ public enum MessageVerifier {
     /// Check 4 for a computed length and digest.
     public static func verifyPayload(envelope: Envelope, length: UInt64, digest: SHA256Digest) throws(KlammerClientError) {
         guard length == envelope.payloadLength else {
-            throw KlammerClientError(.verificationFailed, "the payload has \(length) bytes, the envelope declares \(envelope.payloadLength)")
+            throw KlammerClientError(
+                .verificationFailed, "the payload has \(length) bytes, the envelope declares \(envelope.payloadLength)")
         }
         guard digest == envelope.payloadDigest else {
-            throw KlammerClientError(.verificationFailed, "the payload's SHA-256 \(digest.hex) differs from the signed one \(envelope.payloadDigest.hex); the payload was altered")
+            throw KlammerClientError(
+                .verificationFailed,
+                "the payload's SHA-256 \(digest.hex) differs from the signed one \(envelope.payloadDigest.hex); the payload was altered")
         }
     }
 }

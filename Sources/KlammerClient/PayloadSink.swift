@@ -32,9 +32,15 @@ final class PayloadSink {
             path = nil
             partPath = nil
             if offset > 0 {
-                failure = KlammerClientError(.invalidArgument, "message \(messageID) was resumed at byte \(offset), but payloads kept in memory cannot be resumed; receive into a directory")
+                failure = KlammerClientError(
+                    .invalidArgument,
+                    "message \(messageID) was resumed at byte \(offset), but payloads kept in memory cannot be resumed; receive into a directory"
+                )
             } else if declaredLength > UInt64(maxBytes) {
-                failure = KlammerClientError(.invalidArgument, "message \(messageID) has \(declaredLength) payload bytes, more than the in-memory limit of \(maxBytes); receive into a directory (ReceiveOptions.PayloadStorage.directory)")
+                failure = KlammerClientError(
+                    .invalidArgument,
+                    "message \(messageID) has \(declaredLength) payload bytes, more than the in-memory limit of \(maxBytes); receive into a directory (ReceiveOptions.PayloadStorage.directory)"
+                )
             } else {
                 memory.reserveCapacity(Int(declaredLength))
             }
@@ -47,7 +53,8 @@ final class PayloadSink {
             if offset > 0 {
                 openForResume(part, offset: offset)
             } else if FileManager.default.createFile(atPath: part, contents: nil, attributes: [.posixPermissions: 0o600]),
-                      let handle = FileHandle(forWritingAtPath: part) {
+                let handle = FileHandle(forWritingAtPath: part)
+            {
                 file = handle
             } else {
                 failure = KlammerClientError(.fileError, "cannot create \(part); check that the directory exists and is writable")

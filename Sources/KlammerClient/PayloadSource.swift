@@ -39,7 +39,7 @@ public enum PayloadSource: Hashable, Sendable {
         case .file(let path):
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
-                  let handle = FileHandle(forReadingAtPath: path)
+                let handle = FileHandle(forReadingAtPath: path)
             else {
                 throw KlammerClientError(.fileError, "cannot read \(path): no such regular file or no permission")
             }

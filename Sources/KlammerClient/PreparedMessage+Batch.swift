@@ -11,8 +11,10 @@ extension PreparedMessage {
     ///     signatures they carry (if any) are replaced.
     ///   - credentials: the sender's certificate and key.
     /// - Returns: the same messages in the same order, each with a `.batch` signature.
-    public static func signBatch(_ messages: [(envelope: Envelope, payload: PayloadSource)],
-                                 credentials: ClientCredentials) throws(KlammerClientError) -> [PreparedMessage] {
+    public static func signBatch(
+        _ messages: [(envelope: Envelope, payload: PayloadSource)],
+        credentials: ClientCredentials
+    ) throws(KlammerClientError) -> [PreparedMessage] {
         let tree = try BatchMerkleTree(envelopeDigests: messages.map { MessageVerifier.digest(of: $0.envelope) })
         let cms: [UInt8]
         do {
@@ -25,8 +27,9 @@ extension PreparedMessage {
         for (index, message) in messages.enumerated() {
             let proof: BatchInclusionProof
             do {
-                proof = try BatchInclusionProof(cms: cms, leafCount: UInt16(tree.leafCount), leafIndex: UInt16(index),
-                                                path: tree.path(for: index))
+                proof = try BatchInclusionProof(
+                    cms: cms, leafCount: UInt16(tree.leafCount), leafIndex: UInt16(index),
+                    path: tree.path(for: index))
             } catch {
                 // The tree produces exactly the path length SPEC.md §5.6 implies; anything else is a bug here.
                 throw KlammerClientError(.invalidArgument, "internal error building the batch proof for member \(index): \(error)")
@@ -37,8 +40,10 @@ extension PreparedMessage {
     }
 
     /// Re-signs already prepared messages as batches of at most `maxBatchSize` (one CMS per batch).
-    public static func signBatches(_ messages: [PreparedMessage], credentials: ClientCredentials,
-                                   maxBatchSize: Int = Int(ProtocolLimits.Ceiling.maxBatchSize)) throws(KlammerClientError) -> [PreparedMessage] {
+    public static func signBatches(
+        _ messages: [PreparedMessage], credentials: ClientCredentials,
+        maxBatchSize: Int = Int(ProtocolLimits.Ceiling.maxBatchSize)
+    ) throws(KlammerClientError) -> [PreparedMessage] {
         let size = max(1, min(maxBatchSize, Int(ProtocolLimits.Ceiling.maxBatchSize)))
         var result: [PreparedMessage] = []
         result.reserveCapacity(messages.count)

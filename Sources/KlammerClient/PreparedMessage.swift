@@ -46,7 +46,8 @@ public struct PreparedMessage: Sendable {
         createdAt: Date = Date()
     ) throws(KlammerClientError) -> PreparedMessage {
         guard let sender = sender ?? credentials.participantID else {
-            throw KlammerClientError(.invalidProfile, "the certificate names no participant (no URI:urn:klammer:participant:<id> SAN); it cannot send")
+            throw KlammerClientError(
+                .invalidProfile, "the certificate names no participant (no URI:urn:klammer:participant:<id> SAN); it cannot send")
         }
         let (length, digest) = try payload.measure()
         let envelope: Envelope

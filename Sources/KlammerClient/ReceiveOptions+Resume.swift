@@ -12,7 +12,8 @@ extension ReceiveOptions {
             guard let id = MessageID(hex: String(name.dropLast(PayloadSink.partSuffix.count))) else { continue }
             let path = (directory as NSString).appendingPathComponent(name)
             guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-                  let size = (attributes[.size] as? NSNumber)?.uint64Value, size > 0 else { continue }
+                let size = (attributes[.size] as? NSNumber)?.uint64Value, size > 0
+            else { continue }
             let modified = attributes[.modificationDate] as? Date ?? .distantPast
             if best == nil || modified > best!.modified {
                 best = (Frame.ResumePoint(messageID: id, offset: size), modified)

@@ -42,9 +42,11 @@ public struct ReceivedMessage: Sendable {
     public var senderCertificate: Certificate? { try? Certificate(der: senderCertificateDER) }
 
     /// Creates a value (used by the client and by tests).
-    public init(stored: StoredEnvelope, signature: SenderSignature, senderCertificateDER: [UInt8], payload: Payload,
-                payloadDigest: SHA256Digest, payloadLength: UInt64, verificationError: KlammerClientError?,
-                resumedAt: UInt64 = 0) {
+    public init(
+        stored: StoredEnvelope, signature: SenderSignature, senderCertificateDER: [UInt8], payload: Payload,
+        payloadDigest: SHA256Digest, payloadLength: UInt64, verificationError: KlammerClientError?,
+        resumedAt: UInt64 = 0
+    ) {
         self.resumedAt = resumedAt
         self.stored = stored
         self.signature = signature
@@ -73,8 +75,10 @@ public struct ReceiveOptions: Sendable {
     public var progress: (@Sendable (MessageID, UInt64, UInt64) -> Void)?
 
     /// Creates options. (Every message is always verified on arrival; see ``ReceivedMessage/verificationError``.)
-    public init(payloadStorage: PayloadStorage = .memory(maxBytes: 16 << 20),
-                progress: (@Sendable (MessageID, UInt64, UInt64) -> Void)? = nil) {
+    public init(
+        payloadStorage: PayloadStorage = .memory(maxBytes: 16 << 20),
+        progress: (@Sendable (MessageID, UInt64, UInt64) -> Void)? = nil
+    ) {
         self.payloadStorage = payloadStorage
         self.progress = progress
     }

@@ -51,14 +51,15 @@ enum ConfigurationSchema {
         "store.receipt_retention_days": .scalar,
         "envelope.max_clock_skew_seconds": .scalar,
         "envelope.max_age_seconds": .scalar,
-        "envelope.max_ttl_seconds": .scalar,
+        "envelope.max_ttl_seconds": .scalar
     ]
 
     /// Every proper dotted prefix of a key (`admin`, `admin.tls`): the sections that hold keys.
-    static let sections: Set<String> = Set(keys.keys.flatMap { key in
-        let parts = key.split(separator: ".")
-        return (1..<max(1, parts.count)).map { parts[..<$0].joined(separator: ".") }
-    })
+    static let sections: Set<String> = Set(
+        keys.keys.flatMap { key in
+            let parts = key.split(separator: ".")
+            return (1..<max(1, parts.count)).map { parts[..<$0].joined(separator: ".") }
+        })
 
     /// The environment variable that overrides `key`: `KLAMMER_` + the key upper-cased with `.` → `_`
     /// (the mapping of swift-configuration's `EnvironmentVariablesProvider` under the `klammer` prefix).
@@ -76,7 +77,8 @@ enum ConfigurationSchema {
         }
         guard let root else { return }  // an empty file: every key takes its default or the environment's value
         guard let mapping = root.mapping else {
-            throw ConfigurationError(.syntax, key: "", source: source, reason: "the top level must be a mapping of keys (like 'listen:' and 'tls:')")
+            throw ConfigurationError(
+                .syntax, key: "", source: source, reason: "the top level must be a mapping of keys (like 'listen:' and 'tls:')")
         }
         try check(mapping: mapping, prefix: "", source: source)
     }
@@ -98,21 +100,29 @@ enum ConfigurationSchema {
                     }
                 case (.list, .sequence(let sequence)):
                     for element in sequence where element.scalar == nil {
-                        throw ConfigurationError(.wrongType, key: key, source: location(source, element), reason: "must be a list of plain values")
+                        throw ConfigurationError(
+                            .wrongType, key: key, source: location(source, element), reason: "must be a list of plain values")
                     }
                 case (.scalar, _):
-                    throw ConfigurationError(.wrongType, key: key, source: location(source, value), reason: "must be a single value, not a list or mapping")
+                    throw ConfigurationError(
+                        .wrongType, key: key, source: location(source, value), reason: "must be a single value, not a list or mapping")
                 case (.list, _):
-                    throw ConfigurationError(.wrongType, key: key, source: location(source, value), reason: "must be a list (e.g. [a.pem, b.pem] or one '- item' per line)")
+                    throw ConfigurationError(
+                        .wrongType, key: key, source: location(source, value),
+                        reason: "must be a list (e.g. [a.pem, b.pem] or one '- item' per line)")
                 }
             } else if sections.contains(key) {
                 guard let inner = value.mapping else {
-                    throw ConfigurationError(.wrongType, key: key, source: location(source, value), reason: "is a section and must hold keys (e.g. '\(key):' followed by indented keys)")
+                    throw ConfigurationError(
+                        .wrongType, key: key, source: location(source, value),
+                        reason: "is a section and must hold keys (e.g. '\(key):' followed by indented keys)")
                 }
                 try check(mapping: inner, prefix: key, source: source)
             } else {
                 let known = keys.keys.sorted().joined(separator: ", ")
-                throw ConfigurationError(.unknownKey, key: key, source: location(source, keyNode), reason: "unknown key; check the spelling. Known keys: \(known)")
+                throw ConfigurationError(
+                    .unknownKey, key: key, source: location(source, keyNode),
+                    reason: "unknown key; check the spelling. Known keys: \(known)")
             }
         }
     }

@@ -23,10 +23,14 @@ extension DaemonConfiguration {
         guard let data = FileManager.default.contents(atPath: absolute) else {
             throw ConfigurationError(
                 .fileUnreadable, key: "", source: absolute,
-                reason: "the file does not exist or cannot be read; pass the path of your klammer.yaml with --config (config/klammer.yaml in the repository is a documented example)")
+                reason:
+                    "the file does not exist or cannot be read; pass the path of your klammer.yaml with --config (config/klammer.yaml in the repository is a documented example)"
+            )
         }
         guard data.count <= maximumFileBytes else {
-            throw ConfigurationError(.fileUnreadable, key: "", source: absolute, reason: "the file is larger than \(maximumFileBytes) bytes; a Klammer configuration is a few KiB")
+            throw ConfigurationError(
+                .fileUnreadable, key: "", source: absolute,
+                reason: "the file is larger than \(maximumFileBytes) bytes; a Klammer configuration is a few KiB")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigurationError(.syntax, key: "", source: absolute, reason: "the file is not UTF-8 text")
@@ -102,7 +106,8 @@ struct ConfigurationValues {
             break
         }
         guard let value = Int(number), value >= 0, value <= Int.max / multiplier else {
-            throw error(.wrongType, key, "'\(text)' is not a size; write bytes as a whole number, optionally with KiB, MiB or GiB (e.g. 16MiB)")
+            throw error(
+                .wrongType, key, "'\(text)' is not a size; write bytes as a whole number, optionally with KiB, MiB or GiB (e.g. 16MiB)")
         }
         let total = value * multiplier
         guard range.contains(total) else {
@@ -156,12 +161,16 @@ struct ConfigurationValues {
         }
         guard let listen = raw("admin.tls.listen"), !listen.isEmpty else {
             if !items.isEmpty {
-                throw error(.missing, "admin.tls.listen", "admin.tls.client_fingerprints is set but admin.tls.listen is not; give the address to serve the admin API on over mutual TLS (e.g. 127.0.0.1:7701), or remove the fingerprints")
+                throw error(
+                    .missing, "admin.tls.listen",
+                    "admin.tls.client_fingerprints is set but admin.tls.listen is not; give the address to serve the admin API on over mutual TLS (e.g. 127.0.0.1:7701), or remove the fingerprints"
+                )
             }
             return nil
         }
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-              (0...65535).contains(port) else {
+            (0...65535).contains(port)
+        else {
             throw error(.invalidValue, "admin.tls.listen", "'\(listen)' is not host:port (e.g. 127.0.0.1:7701; [::1]:7701 for IPv6)")
         }
         var host = String(listen[..<colon])
@@ -173,7 +182,10 @@ struct ConfigurationValues {
             throw error(.invalidValue, "admin.tls.listen", "port \(port) is also listen.port; choose another port for the admin API")
         }
         guard !items.isEmpty else {
-            throw error(.missing, fingerprintKey, "admin.tls.listen is set but no admin certificate is admitted; list the SHA-256 fingerprints of the admin certificates (openssl x509 -noout -fingerprint -sha256 -in admin.pem)")
+            throw error(
+                .missing, fingerprintKey,
+                "admin.tls.listen is set but no admin certificate is admitted; list the SHA-256 fingerprints of the admin certificates (openssl x509 -noout -fingerprint -sha256 -in admin.pem)"
+            )
         }
         guard items.count <= Self.maximumAdminFingerprints else {
             throw error(.outOfRange, fingerprintKey, "at most \(Self.maximumAdminFingerprints) fingerprints, got \(items.count)")
@@ -191,7 +203,9 @@ struct ConfigurationValues {
     mutating func build() throws -> DaemonConfiguration {
         let brokerID = try required("broker_id", "the broker's participant id written into every receipt, e.g. broker:klammer-1")
         guard (try? ParticipantID(brokerID)) != nil else {
-            throw error(.invalidValue, "broker_id", "'\(brokerID)' is not a participant id of the form scheme:value (e.g. broker:klammer-1; SPEC §5.1)")
+            throw error(
+                .invalidValue, "broker_id",
+                "'\(brokerID)' is not a participant id of the form scheme:value (e.g. broker:klammer-1; SPEC §5.1)")
         }
         let dataDirectory = path(try required("data_dir", "the directory for the registry, the store and the audit log"))
         let host = raw("listen.host") ?? "127.0.0.1"
@@ -205,7 +219,8 @@ struct ConfigurationValues {
         if requireCRL && crlFiles.isEmpty {
             throw error(
                 .missing, "tls.crl_files",
-                "no CRL configured while tls.require_crl is true: every certificate must be covered by a current CRL (SPEC §3.4). List the CA's crl.pem ('klammerctl pki crl' publishes one)")
+                "no CRL configured while tls.require_crl is true: every certificate must be covered by a current CRL (SPEC §3.4). List the CA's crl.pem ('klammerctl pki crl' publishes one)"
+            )
         }
         let tls = DaemonConfiguration.TLS(
             caBundle: path(try required("tls.ca_bundle", "the PEM file with the CA certificates participants chain to")),
@@ -224,37 +239,49 @@ struct ConfigurationValues {
         case "batched":
             // The broker signs an `accepted` receipt once the store confirms: a receipt for a message that a crash
             // can still lose would be a false promise (SPEC §7.2). The store keeps the mode for klammer-store-bench.
-            throw error(.invalidValue, "store.durability", "batched confirms a message before it is fsynced, but the broker's signed accepted receipt promises that it is on disk (SPEC §7.2); klammerd runs only with always. Remove store.durability or set it to always")
+            throw error(
+                .invalidValue, "store.durability",
+                "batched confirms a message before it is fsynced, but the broker's signed accepted receipt promises that it is on disk (SPEC §7.2); klammerd runs only with always. Remove store.durability or set it to always"
+            )
         default:
-            throw error(.invalidValue, "store.durability", "'\(durabilityWord)' is not a durability mode; use always (fsync before every confirmation)")
+            throw error(
+                .invalidValue, "store.durability",
+                "'\(durabilityWord)' is not a durability mode; use always (fsync before every confirmation)")
         }
         if raw("store.batch_max_delay_ms") != nil {
-            throw error(.invalidValue, "store.batch_max_delay_ms", "applies only to store.durability batched, which klammerd refuses (SPEC §7.2); remove it")
+            throw error(
+                .invalidValue, "store.batch_max_delay_ms",
+                "applies only to store.durability batched, which klammerd refuses (SPEC §7.2); remove it")
         }
         let store = DaemonConfiguration.Store(
             durability: durability,
             maxDocumentBytes: try bytes("store.max_document_bytes", default: 2 << 30, range: 1024...(2 << 30)),
             defaultTTLSeconds: try int("store.default_ttl_seconds", default: 7 * 86400, range: 60...(90 * 86400), unit: "seconds"),
             maxAttempts: try int("store.max_attempts", default: 10, range: 1...1000),
-            maxQueuedMessagesPerRecipient: try int("store.max_queued_messages_per_recipient", default: 100_000, range: 0...100_000_000, unit: "messages"),
+            maxQueuedMessagesPerRecipient: try int(
+                "store.max_queued_messages_per_recipient", default: 100_000, range: 0...100_000_000, unit: "messages"),
             visibilityTimeoutSeconds: try int("store.visibility_timeout_seconds", default: 300, range: 1...86400, unit: "seconds"),
-            partialUploadTimeoutSeconds: try int("store.partial_upload_timeout_seconds", default: 86400, range: 1...(7 * 86400), unit: "seconds"),
+            partialUploadTimeoutSeconds: try int(
+                "store.partial_upload_timeout_seconds", default: 86400, range: 1...(7 * 86400), unit: "seconds"),
             freeSpaceReserveBytes: try bytes("store.free_space_reserve_bytes", default: 64 << 20, range: 0...(1 << 40)))
 
         let limits = DaemonConfiguration.Limits(
             maxFrameBytes: try bytes("limits.max_frame_bytes", default: 1 << 20, range: (16 << 10)...(16 << 20)),
             maxConnections: try int("limits.max_connections", default: 1024, range: 1...100_000),
             maxOpenUploadsPerConnection: try int("limits.max_open_uploads_per_connection", default: 256, range: 1...4096, unit: "uploads"),
-            maxOpenUploadsPerParticipant: try int("limits.max_open_uploads_per_participant", default: 1024, range: 1...100_000, unit: "uploads"),
+            maxOpenUploadsPerParticipant: try int(
+                "limits.max_open_uploads_per_participant", default: 1024, range: 1...100_000, unit: "uploads"),
             maxOpenUploads: try int("limits.max_open_uploads", default: 4096, range: 1...1_000_000, unit: "uploads"),
-            maxRequestsPerSecond: try int("limits.max_requests_per_second", default: 10_000, range: 0...1_000_000, unit: "requests per second"),
+            maxRequestsPerSecond: try int(
+                "limits.max_requests_per_second", default: 10_000, range: 0...1_000_000, unit: "requests per second"),
             maxRefusalsPerSecond: try int("limits.max_refusals_per_second", default: 10, range: 0...10_000, unit: "refusals per second"))
 
         let adminSocket = raw("admin.socket").map(path) ?? (dataDirectory as NSString).appendingPathComponent("admin.sock")
         guard adminSocket.utf8.count <= DaemonConfiguration.maximumSocketPathBytes else {
             throw error(
                 .invalidValue, "admin.socket",
-                "the path \(adminSocket) is \(adminSocket.utf8.count) bytes; Unix socket paths are limited to \(DaemonConfiguration.maximumSocketPathBytes). Choose a shorter admin.socket")
+                "the path \(adminSocket) is \(adminSocket.utf8.count) bytes; Unix socket paths are limited to \(DaemonConfiguration.maximumSocketPathBytes). Choose a shorter admin.socket"
+            )
         }
         let adminTLS = try adminTLS(listenPort: port)
         let metricsPort = try int("metrics.port", default: 0, range: 0...65535)

@@ -74,7 +74,8 @@ extension CMS {
         let cms: OpaquePointer = try OpenSSLHelpers.withReadBIO(encrypted) { input in
             ERR_clear_error()
             guard let cms = d2i_CMS_bio(input, nil) else {
-                throw CryptoError.openSSL(.invalidEncoding, "not a CMS structure; expected AuthEnvelopedData (`openssl cms -encrypt -aes-256-gcm -outform DER`)")
+                throw CryptoError.openSSL(
+                    .invalidEncoding, "not a CMS structure; expected AuthEnvelopedData (`openssl cms -encrypt -aes-256-gcm -outform DER`)")
             }
             return cms
         }
@@ -131,7 +132,10 @@ extension CMS {
         }
         ERR_clear_error()
         guard let cms = OpenSSLHelpers.d2i(structure, { d2i_CMS_ContentInfo(nil, $0, $1) }) else {
-            throw CryptoError.openSSL(.invalidEncoding, "\(inputPath) is not a CMS structure OpenSSL can read; expected AuthEnvelopedData (`openssl cms -encrypt -aes-256-gcm -outform DER`)")
+            throw CryptoError.openSSL(
+                .invalidEncoding,
+                "\(inputPath) is not a CMS structure OpenSSL can read; expected AuthEnvelopedData (`openssl cms -encrypt -aes-256-gcm -outform DER`)"
+            )
         }
         defer { CMS_ContentInfo_free(cms) }
         guard let detached = BIO_new_file(ciphertext, "rb") else {
@@ -180,7 +184,8 @@ extension CMS {
             throw CryptoError(.invalidParameter, "no recipient certificates; encrypting for nobody would make the payload unreadable")
         }
         guard recipients.count <= maxEncryptionRecipients else {
-            throw CryptoError(.invalidParameter, "\(recipients.count) recipient certificates, more than the limit of \(maxEncryptionRecipients)")
+            throw CryptoError(
+                .invalidParameter, "\(recipients.count) recipient certificates, more than the limit of \(maxEncryptionRecipients)")
         }
         guard Set(recipients.map(\.fingerprint)).count == recipients.count else {
             throw CryptoError(.invalidParameter, "a recipient certificate is listed twice; give each certificate once")
@@ -188,7 +193,10 @@ extension CMS {
         for certificate in recipients {
             let key = certificate.publicKey
             guard key.meetsKlammerMinimum else {
-                throw CryptoError(.weakKey, "recipient certificate \(certificate.subject) has a \(key.kind) key below BSI TR-02102-1; it cannot receive encrypted payloads")
+                throw CryptoError(
+                    .weakKey,
+                    "recipient certificate \(certificate.subject) has a \(key.kind) key below BSI TR-02102-1; it cannot receive encrypted payloads"
+                )
             }
         }
     }
@@ -226,7 +234,10 @@ extension CMS {
         for certificate in recipients {
             try withExtendedLifetime(certificate) {
                 guard let info = CMS_add1_recipient_cert(cms, certificate.pointer, flags | UInt32(CMS_KEY_PARAM)) else {
-                    throw CryptoError.openSSL(.unsupportedAlgorithm, "cannot encrypt for \(certificate.subject) (\(certificate.publicKey.kind)); Klammer encrypts to EC and RSA certificates")
+                    throw CryptoError.openSSL(
+                        .unsupportedAlgorithm,
+                        "cannot encrypt for \(certificate.subject) (\(certificate.publicKey.kind)); Klammer encrypts to EC and RSA certificates"
+                    )
                 }
                 guard let context = CMS_RecipientInfo_get0_pkey_ctx(info) else {
                     throw CryptoError.openSSL(.openSSLFailure, "no key context for recipient \(certificate.subject)")
@@ -235,8 +246,9 @@ extension CMS {
                 case CMS_RECIPINFO_TRANS:
                     // RSAES-OAEP with SHA-256 (BSI TR-02102-1); OpenSSL's default would be PKCS#1 v1.5.
                     guard EVP_PKEY_CTX_set_rsa_padding(context, RSA_PKCS1_OAEP_PADDING) > 0,
-                          EVP_PKEY_CTX_set_rsa_oaep_md(context, EVP_sha256()) > 0,
-                          EVP_PKEY_CTX_set_rsa_mgf1_md(context, EVP_sha256()) > 0 else {
+                        EVP_PKEY_CTX_set_rsa_oaep_md(context, EVP_sha256()) > 0,
+                        EVP_PKEY_CTX_set_rsa_mgf1_md(context, EVP_sha256()) > 0
+                    else {
                         throw CryptoError.openSSL(.openSSLFailure, "cannot configure RSA-OAEP for recipient \(certificate.subject)")
                     }
                 case CMS_RECIPINFO_AGREE:
@@ -263,7 +275,10 @@ extension CMS {
     private static func checkAuthEnveloped(_ cms: OpaquePointer) throws {
         let nid = CMS_get0_type(cms).map { OBJ_obj2nid($0) } ?? NID_undef
         if nid == NID_pkcs7_enveloped {
-            throw CryptoError(.unsupportedAlgorithm, "the payload is CMS EnvelopedData without authentication; Klammer decrypts only AuthEnvelopedData with AES-GCM (`openssl cms -encrypt -aes-256-gcm`)")
+            throw CryptoError(
+                .unsupportedAlgorithm,
+                "the payload is CMS EnvelopedData without authentication; Klammer decrypts only AuthEnvelopedData with AES-GCM (`openssl cms -encrypt -aes-256-gcm`)"
+            )
         }
         guard nid == NID_id_smime_ct_authEnvelopedData else {
             throw CryptoError(.invalidEncoding, "the CMS structure is not AuthEnvelopedData (an encrypted payload)")
@@ -284,7 +299,8 @@ extension CMS {
                     guard let keys = CMS_RecipientInfo_kari_get0_reks(info) else { continue }
                     for keyIndex in 0..<klammer_sk_CMS_RecipientEncryptedKey_num(keys) {
                         if let key = klammer_sk_CMS_RecipientEncryptedKey_value(keys, keyIndex),
-                           CMS_RecipientEncryptedKey_cert_cmp(key, certificate.pointer) == 0 {
+                            CMS_RecipientEncryptedKey_cert_cmp(key, certificate.pointer) == 0
+                        {
                             return true
                         }
                     }
@@ -296,21 +312,31 @@ extension CMS {
         }
     }
 
-    private static func decrypt(_ cms: OpaquePointer, certificate: Certificate, key: PrivateKey, output: OpaquePointer,
-                                detachedContent: OpaquePointer? = nil) throws {
+    private static func decrypt(
+        _ cms: OpaquePointer, certificate: Certificate, key: PrivateKey, output: OpaquePointer,
+        detachedContent: OpaquePointer? = nil
+    ) throws {
         try checkAuthEnveloped(cms)
         guard try hasRecipientInfo(cms, for: certificate) else {
-            throw CryptoError(.notARecipient, "the payload was not encrypted for \(certificate.subject) (serial \(certificate.serialNumberHex)); only the recipients' certificates from the directory can decrypt it")
+            throw CryptoError(
+                .notARecipient,
+                "the payload was not encrypted for \(certificate.subject) (serial \(certificate.serialNumberHex)); only the recipients' certificates from the directory can decrypt it"
+            )
         }
         guard key.matches(certificate.publicKey) else {
-            throw CryptoError(.keyMismatch, "the decryption key does not belong to certificate \(certificate.subject); use the key issued with that certificate")
+            throw CryptoError(
+                .keyMismatch,
+                "the decryption key does not belong to certificate \(certificate.subject); use the key issued with that certificate")
         }
         ERR_clear_error()
         let ok = withExtendedLifetime((certificate, key)) {
             CMS_decrypt(cms, key.pointer, certificate.pointer, detachedContent, output, UInt32(CMS_BINARY))
         }
         guard ok == 1 else {
-            throw CryptoError.openSSL(.decryptionFailed, "the encrypted payload for \(certificate.subject) does not decrypt: the ciphertext or its AES-GCM tag was altered in transit or storage")
+            throw CryptoError.openSSL(
+                .decryptionFailed,
+                "the encrypted payload for \(certificate.subject) does not decrypt: the ciphertext or its AES-GCM tag was altered in transit or storage"
+            )
         }
     }
 }

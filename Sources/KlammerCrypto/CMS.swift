@@ -26,7 +26,9 @@ public enum CMS {
         // OpenSSL 3's encoder lookup, which cost more than the ECDSA signature itself (perf, `klammer bench` W1).
         guard let certificateKey = X509_get0_pubkey(certificate.pointer), EVP_PKEY_eq(key.pointer, certificateKey) == 1 else {
             ERR_clear_error()
-            throw CryptoError(.keyMismatch, "the signing key does not belong to certificate \(certificate.subject); use the key issued with that certificate")
+            throw CryptoError(
+                .keyMismatch,
+                "the signing key does not belong to certificate \(certificate.subject); use the key issued with that certificate")
         }
         guard let digest = EVPKey.digest(for: key.kind) else {
             throw CryptoError(.unsupportedAlgorithm, "cannot sign CMS with a \(key.kind) key")
@@ -63,17 +65,23 @@ public enum CMS {
     public static func verifyDetached(signature: [UInt8], content: [UInt8], signer: Certificate) throws {
         guard let signerKey = X509_get0_pubkey(signer.pointer), EVPKey.kind(of: signerKey).meetsKlammerMinimum else {
             ERR_clear_error()
-            throw CryptoError(.weakKey, "signer certificate \(signer.subject) has a key below BSI TR-02102-1; it cannot sign Klammer documents")
+            throw CryptoError(
+                .weakKey, "signer certificate \(signer.subject) has a key below BSI TR-02102-1; it cannot sign Klammer documents")
         }
         let cms = try parse(signature)
         defer { CMS_ContentInfo_free(cms) }
         if let embedded = CMS_get0_content(cms), embedded.pointee != nil {
-            throw CryptoError(.profileViolation, "the CMS signature embeds its content; Klammer signatures are detached (`openssl cms -sign` without -nodetach)")
+            throw CryptoError(
+                .profileViolation,
+                "the CMS signature embeds its content; Klammer signatures are detached (`openssl cms -sign` without -nodetach)")
         }
         let signerInfo = try onlySignerInfo(cms)
         guard CMS_SignerInfo_cert_cmp(signerInfo, signer.pointer) == 0 else {
             let (issuer, serial) = (try? identifier(of: signerInfo)) ?? ("?", "?")
-            throw CryptoError(.invalidSignature, "the signature was made by the certificate issuer \(issuer) serial \(serial), not by \(signer.subject) serial \(signer.serialNumberHex); look up the signer with CMS.signerIdentifier(of:)")
+            throw CryptoError(
+                .invalidSignature,
+                "the signature was made by the certificate issuer \(issuer) serial \(serial), not by \(signer.subject) serial \(signer.serialNumberHex); look up the signer with CMS.signerIdentifier(of:)"
+            )
         }
         try checkProfile(cms, signerInfo, signerKind: EVPKey.kind(of: signerKey))
 
@@ -93,7 +101,9 @@ public enum CMS {
             }
         }
         guard ok == 1 else {
-            throw CryptoError.openSSL(.invalidSignature, "the CMS signature by \(signer.subject) does not match the content; the document or the signature was altered")
+            throw CryptoError.openSSL(
+                .invalidSignature,
+                "the CMS signature by \(signer.subject) does not match the content; the document or the signature was altered")
         }
     }
 
@@ -103,7 +113,8 @@ public enum CMS {
         let cms = try parse(signature)
         defer { CMS_ContentInfo_free(cms) }
         guard let infos = CMS_get0_SignerInfos(cms), klammer_sk_CMS_SignerInfo_num(infos) > 0,
-              let first = klammer_sk_CMS_SignerInfo_value(infos, 0) else {
+            let first = klammer_sk_CMS_SignerInfo_value(infos, 0)
+        else {
             throw CryptoError(.invalidEncoding, "the CMS signature has no SignerInfo")
         }
         return try identifier(of: first)
@@ -116,7 +127,8 @@ public enum CMS {
         try InputLimits.check(signature.count, limit: InputLimits.cmsSignature, what: "CMS signature")
         ERR_clear_error()
         guard let cms = OpenSSLHelpers.d2i(signature, { d2i_CMS_ContentInfo(nil, $0, $1) }) else {
-            throw CryptoError.openSSL(.invalidEncoding, "not a DER CMS structure; expected a detached SignedData (`openssl cms -sign -binary -outform DER`)")
+            throw CryptoError.openSSL(
+                .invalidEncoding, "not a DER CMS structure; expected a detached SignedData (`openssl cms -sign -binary -outform DER`)")
         }
         guard let type = CMS_get0_type(cms), OBJ_obj2nid(type) == NID_pkcs7_signed else {
             CMS_ContentInfo_free(cms)
@@ -144,7 +156,10 @@ public enum CMS {
             throw CryptoError.openSSL(.invalidEncoding, "cannot read the signer identifier")
         }
         guard let issuer, let serial else {
-            throw CryptoError(.profileViolation, "the signer is identified by subjectKeyIdentifier; Klammer requires issuerAndSerialNumber (do not use `openssl cms -keyid`)")
+            throw CryptoError(
+                .profileViolation,
+                "the signer is identified by subjectKeyIdentifier; Klammer requires issuerAndSerialNumber (do not use `openssl cms -keyid`)"
+            )
         }
         return (OpenSSLHelpers.nameString(issuer), OpenSSLHelpers.serialHex(serial))
     }
@@ -155,12 +170,18 @@ public enum CMS {
     /// RSASSA-PSS (SHA-256, MGF1-SHA-256, salt 32). Each violation says what was found and what is expected.
     private static func checkProfile(_ cms: OpaquePointer, _ signerInfo: OpaquePointer, signerKind: KeyKind) throws {
         func violation(_ what: String) -> CryptoError {
-            CryptoError(.profileViolation, "the CMS signature \(what) (SPEC.md §3.5; create it with `openssl cms -sign -binary -nocerts -md sha256`, or sha384 for P-384 keys)")
+            CryptoError(
+                .profileViolation,
+                "the CMS signature \(what) (SPEC.md §3.5; create it with `openssl cms -sign -binary -nocerts -md sha256`, or sha384 for P-384 keys)"
+            )
         }
         if let certificates = CMS_get1_certs(cms) {
             let count = klammer_sk_X509_num(certificates)
             klammer_sk_X509_pop_free(certificates)
-            if count > 0 { throw violation("embeds \(count) certificate(s); Klammer signatures carry none (verifiers use only the registered certificate)") }
+            if count > 0 {
+                throw violation(
+                    "embeds \(count) certificate(s); Klammer signatures carry none (verifiers use only the registered certificate)")
+            }
         }
         if let crls = CMS_get1_crls(cms) {
             let count = klammer_sk_X509_CRL_num(crls)
@@ -172,7 +193,8 @@ public enum CMS {
             throw violation("has no signed attributes; Klammer signatures carry contentType, signingTime and messageDigest")
         }
         guard CMS_signed_get_attr_by_NID(signerInfo, NID_pkcs9_contentType, -1) >= 0,
-              CMS_signed_get_attr_by_NID(signerInfo, NID_pkcs9_messageDigest, -1) >= 0 else {
+            CMS_signed_get_attr_by_NID(signerInfo, NID_pkcs9_messageDigest, -1) >= 0
+        else {
             throw violation("lacks the contentType or messageDigest signed attribute")
         }
         ERR_clear_error()
@@ -187,18 +209,22 @@ public enum CMS {
         default: expected = NID_sha256
         }
         guard digest == expected else {
-            throw violation("uses digest \(shortName(digest)) with a \(signerKind) key; Klammer requires \(shortName(expected)) for this key")
+            throw violation(
+                "uses digest \(shortName(digest)) with a \(signerKind) key; Klammer requires \(shortName(expected)) for this key")
         }
         let signatureNID = algorithmNID(signatureAlgorithm)
         if case .rsa = signerKind {
             guard signatureNID == NID_rsassaPss else {
-                throw violation("uses \(shortName(signatureNID)) (RSA PKCS#1 v1.5); Klammer requires RSASSA-PSS (`-keyopt rsa_padding_mode:pss -keyopt rsa_pss_saltlen:digest`)")
+                throw violation(
+                    "uses \(shortName(signatureNID)) (RSA PKCS#1 v1.5); Klammer requires RSASSA-PSS (`-keyopt rsa_padding_mode:pss -keyopt rsa_pss_saltlen:digest`)"
+                )
             }
             try checkPSSParameters(signatureAlgorithm, violation: violation)
         } else {
             let ecdsa = expected == NID_sha384 ? NID_ecdsa_with_SHA384 : NID_ecdsa_with_SHA256
             guard signatureNID == ecdsa else {
-                throw violation("uses signature algorithm \(shortName(signatureNID)); Klammer requires \(shortName(ecdsa)) for a \(signerKind) key")
+                throw violation(
+                    "uses signature algorithm \(shortName(signatureNID)); Klammer requires \(shortName(ecdsa)) for a \(signerKind) key")
             }
         }
     }
@@ -226,7 +252,9 @@ public enum CMS {
         let mask = try maskHashNID(parameters.pointee.maskGenAlgorithm, violation: violation)
         let salt = parameters.pointee.saltLength.map { ASN1_INTEGER_get($0) } ?? 20
         guard hash == NID_sha256, mask == NID_sha256, salt == 32 else {
-            throw violation("uses RSASSA-PSS with hash \(shortName(hash)), MGF1-\(shortName(mask)), salt \(salt); Klammer requires SHA-256, MGF1-SHA-256, salt 32")
+            throw violation(
+                "uses RSASSA-PSS with hash \(shortName(hash)), MGF1-\(shortName(mask)), salt \(salt); Klammer requires SHA-256, MGF1-SHA-256, salt 32"
+            )
         }
     }
 

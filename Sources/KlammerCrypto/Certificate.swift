@@ -25,7 +25,10 @@ public final class Certificate: Hashable, @unchecked Sendable {
         guard X509_get0_pubkey(x509) != nil else {
             X509_free(x509)
             ERR_clear_error()
-            throw CryptoError(.unsupportedAlgorithm, "the certificate's public key algorithm is unknown to OpenSSL; Klammer supports EC (P-256/P-384/brainpool) and RSA certificates")
+            throw CryptoError(
+                .unsupportedAlgorithm,
+                "the certificate's public key algorithm is unknown to OpenSSL; Klammer supports EC (P-256/P-384/brainpool) and RSA certificates"
+            )
         }
         let der: [UInt8]
         do {
@@ -69,11 +72,13 @@ public final class Certificate: Hashable, @unchecked Sendable {
             return x
         }
         guard let x509 else {
-            throw CryptoError.openSSL(.invalidEncoding, "not a DER certificate; check that the input is X.509 DER (e.g. `openssl x509 -outform DER`)")
+            throw CryptoError.openSSL(
+                .invalidEncoding, "not a DER certificate; check that the input is X.509 DER (e.g. `openssl x509 -outform DER`)")
         }
         guard consumed == der.count else {
             X509_free(x509)
-            throw CryptoError(.invalidEncoding, "certificate DER has \(der.count - consumed) trailing bytes; pass exactly one DER certificate")
+            throw CryptoError(
+                .invalidEncoding, "certificate DER has \(der.count - consumed) trailing bytes; pass exactly one DER certificate")
         }
         try self.init(taking: x509)
     }
@@ -86,7 +91,9 @@ public final class Certificate: Hashable, @unchecked Sendable {
             do {
                 return [try Certificate(der: bytes)]
             } catch let error as CryptoError where error.code == .invalidEncoding {
-                throw CryptoError(.invalidEncoding, "file \(path) holds neither PEM certificates nor one DER certificate; check the path", openSSLErrors: error.openSSLErrors)
+                throw CryptoError(
+                    .invalidEncoding, "file \(path) holds neither PEM certificates nor one DER certificate; check the path",
+                    openSSLErrors: error.openSSLErrors)
             }
         }
         return try parseAllPEM(bytes, source: "file \(path)")

@@ -23,7 +23,8 @@ extension CertificateAuthority {
         }
         defer { X509_CRL_free(crl) }
         guard X509_CRL_set_version(crl, 1) == 1,  // 1 = v2
-              X509_CRL_set_issuer_name(crl, X509_get_subject_name(certificate.pointer)) == 1 else {
+            X509_CRL_set_issuer_name(crl, X509_get_subject_name(certificate.pointer)) == 1
+        else {
             throw CryptoError.openSSL(.openSSLFailure, "cannot set the CRL version/issuer")
         }
         let last = try OpenSSLHelpers.makeTime(lastUpdate)
@@ -36,8 +37,10 @@ extension CertificateAuthority {
 
         for entry in revoked {
             guard let canonical = HexCoding.canonicalSerial(entry.serialNumberHex), !canonical.hasPrefix("-"),
-                  let bytes = Hex.decode(canonical), bytes.count <= 20 else {
-                throw CryptoError(.invalidParameter, "revoked serial \"\(entry.serialNumberHex)\" is not a hex serial number of at most 20 bytes")
+                let bytes = Hex.decode(canonical), bytes.count <= 20
+            else {
+                throw CryptoError(
+                    .invalidParameter, "revoked serial \"\(entry.serialNumberHex)\" is not a hex serial number of at most 20 bytes")
             }
             let serial = try OpenSSLHelpers.makeInteger(bytes)
             defer { ASN1_INTEGER_free(serial) }
@@ -47,8 +50,9 @@ extension CertificateAuthority {
                 throw CryptoError.openSSL(.openSSLFailure, "cannot allocate a CRL entry")
             }
             guard X509_REVOKED_set_serialNumber(item, serial) == 1,
-                  X509_REVOKED_set_revocationDate(item, date) == 1,
-                  X509_CRL_add0_revoked(crl, item) == 1 else {  // add0: the CRL owns `item` from here on
+                X509_REVOKED_set_revocationDate(item, date) == 1,
+                X509_CRL_add0_revoked(crl, item) == 1
+            else {  // add0: the CRL owns `item` from here on
                 X509_REVOKED_free(item)
                 throw CryptoError.openSSL(.openSSLFailure, "cannot add serial \(canonical) to the CRL")
             }
@@ -65,7 +69,9 @@ extension CertificateAuthority {
             throw CryptoError.openSSL(.openSSLFailure, "cannot add the cRLNumber extension")
         }
         guard klammer_x509_crl_add_ext_conf(crl, certificate.pointer, NID_authority_key_identifier, "keyid:always") == 1 else {
-            throw CryptoError.openSSL(.openSSLFailure, "cannot add the authorityKeyIdentifier extension to the CRL; the CA certificate needs a subjectKeyIdentifier")
+            throw CryptoError.openSSL(
+                .openSSLFailure,
+                "cannot add the authorityKeyIdentifier extension to the CRL; the CA certificate needs a subjectKeyIdentifier")
         }
 
         let context = try key.storage.makeSignContext()

@@ -33,7 +33,7 @@ public struct CertificateAuthority: Sendable {
                 (NID_basic_constraints, "critical,CA:TRUE"),
                 (NID_key_usage, "critical,keyCertSign,cRLSign"),
                 (NID_subject_key_identifier, "hash"),
-                (NID_authority_key_identifier, "keyid:always"),
+                (NID_authority_key_identifier, "keyid:always")
             ])
         let certificate = try builder.sign(issuer: nil, issuerKey: key)
         return try CertificateAuthority(certificate: certificate, key: key)
@@ -43,13 +43,18 @@ public struct CertificateAuthority: Sendable {
     /// the certificate is not a CA, or the key is below the Klammer minimum.
     public init(certificate: Certificate, key: PrivateKey) throws {
         guard key.matches(certificate.publicKey) else {
-            throw CryptoError(.keyMismatch, "the private key does not belong to CA certificate \(certificate.subject); load the key that was generated with this certificate")
+            throw CryptoError(
+                .keyMismatch,
+                "the private key does not belong to CA certificate \(certificate.subject); load the key that was generated with this certificate"
+            )
         }
         guard certificate.isCA else {
-            throw CryptoError(.invalidPurpose, "certificate \(certificate.subject) is not a CA (basicConstraints CA:TRUE missing); use a CA certificate")
+            throw CryptoError(
+                .invalidPurpose, "certificate \(certificate.subject) is not a CA (basicConstraints CA:TRUE missing); use a CA certificate")
         }
         guard key.publicKey.meetsKlammerMinimum else {
-            throw CryptoError(.weakKey, "CA key \(key.kind) is below the BSI TR-02102-1 minimum; create a new CA with P-256/P-384 or RSA ≥ 3072")
+            throw CryptoError(
+                .weakKey, "CA key \(key.kind) is below the BSI TR-02102-1 minimum; create a new CA with P-256/P-384 or RSA ≥ 3072")
         }
         self.certificate = certificate
         self.key = key
@@ -93,17 +98,23 @@ public struct CertificateAuthority: Sendable {
         try CertificateAuthority.checkName(commonName)
         try CertificateAuthority.checkValidity(notBefore: notBefore, notAfter: notAfter)
         guard notAfter <= certificate.notAfter else {
-            throw CryptoError(.invalidParameter, "requested notAfter \(notAfter.iso8601) is after the CA's notAfter \(certificate.notAfter.iso8601); shorten the validity or renew the CA")
+            throw CryptoError(
+                .invalidParameter,
+                "requested notAfter \(notAfter.iso8601) is after the CA's notAfter \(certificate.notAfter.iso8601); shorten the validity or renew the CA"
+            )
         }
         guard publicKey.meetsKlammerMinimum else {
-            throw CryptoError(.weakKey, "\(publicKey.kind) is below the BSI TR-02102-1 minimum; generate a P-256, P-384, brainpool or RSA ≥ 3072 key")
+            throw CryptoError(
+                .weakKey, "\(publicKey.kind) is below the BSI TR-02102-1 minimum; generate a P-256, P-384, brainpool or RSA ≥ 3072 key")
         }
         let serial = try serialNumber ?? CertificateBuilder.randomSerial()
         guard (1...20).contains(serial.count), serial[0] & 0x80 == 0, serial.contains(where: { $0 != 0 }) else {
-            throw CryptoError(.invalidParameter, "serial number must be 1–20 bytes, positive and non-zero (RFC 5280 §4.1.2.2); omit it to get a random one")
+            throw CryptoError(
+                .invalidParameter,
+                "serial number must be 1–20 bytes, positive and non-zero (RFC 5280 §4.1.2.2); omit it to get a random one")
         }
         var extensions: [(nid: Int32, value: String)] = [
-            (NID_basic_constraints, "critical,CA:FALSE"),
+            (NID_basic_constraints, "critical,CA:FALSE")
         ]
         if case .rsa = publicKey.kind {
             extensions.append((NID_key_usage, "critical,digitalSignature,keyEncipherment"))
@@ -115,7 +126,9 @@ public struct CertificateAuthority: Sendable {
             try subjectAlternativeNames.forEach(CertificateAuthority.checkSAN)
             // A certificate names one participant; two would make the identity ambiguous (SPEC.md §3.2).
             guard subjectAlternativeNames.filter({ $0.hasPrefix(CertificateAuthority.participantURIPrefix) }).count <= 1 else {
-                throw CryptoError(.invalidParameter, "more than one \(CertificateAuthority.participantURIPrefix)… SAN; a certificate identifies exactly one participant")
+                throw CryptoError(
+                    .invalidParameter,
+                    "more than one \(CertificateAuthority.participantURIPrefix)… SAN; a certificate identifies exactly one participant")
             }
             extensions.append((NID_subject_alt_name, subjectAlternativeNames.joined(separator: ",")))
         }
@@ -140,10 +153,14 @@ public struct CertificateAuthority: Sendable {
         try CertificateAuthority.checkName(commonName)
         try CertificateAuthority.checkValidity(notBefore: notBefore, notAfter: notAfter)
         guard notAfter <= certificate.notAfter else {
-            throw CryptoError(.invalidParameter, "requested notAfter \(notAfter.iso8601) is after the CA's notAfter \(certificate.notAfter.iso8601); shorten the validity or renew the CA")
+            throw CryptoError(
+                .invalidParameter,
+                "requested notAfter \(notAfter.iso8601) is after the CA's notAfter \(certificate.notAfter.iso8601); shorten the validity or renew the CA"
+            )
         }
         guard publicKey.meetsKlammerMinimum else {
-            throw CryptoError(.weakKey, "\(publicKey.kind) is below the BSI TR-02102-1 minimum; generate a P-256, P-384, brainpool or RSA ≥ 3072 key")
+            throw CryptoError(
+                .weakKey, "\(publicKey.kind) is below the BSI TR-02102-1 minimum; generate a P-256, P-384, brainpool or RSA ≥ 3072 key")
         }
         let builder = CertificateBuilder(
             commonName: commonName, organization: organization,
@@ -153,7 +170,7 @@ public struct CertificateAuthority: Sendable {
                 (NID_basic_constraints, "critical,CA:TRUE,pathlen:0"),
                 (NID_key_usage, "critical,keyCertSign,cRLSign"),
                 (NID_subject_key_identifier, "hash"),
-                (NID_authority_key_identifier, "keyid:always"),
+                (NID_authority_key_identifier, "keyid:always")
             ])
         return try builder.sign(issuer: certificate, issuerKey: key)
     }
@@ -163,7 +180,9 @@ public struct CertificateAuthority: Sendable {
 
     static func checkValidity(notBefore: Date, notAfter: Date) throws {
         guard notBefore < notAfter else {
-            throw CryptoError(.invalidParameter, "notBefore \(notBefore.iso8601) is not before notAfter \(notAfter.iso8601); give a non-empty validity period")
+            throw CryptoError(
+                .invalidParameter,
+                "notBefore \(notBefore.iso8601) is not before notAfter \(notAfter.iso8601); give a non-empty validity period")
         }
     }
 
@@ -176,8 +195,10 @@ public struct CertificateAuthority: Sendable {
     static func checkSAN(_ entry: String) throws {
         let allowed = ["URI:", "DNS:", "IP:", "email:"]
         guard let prefix = allowed.first(where: entry.hasPrefix), entry.count > prefix.count,
-              !entry.contains(","), !entry.contains("\n"), !entry.contains("\0") else {
-            throw CryptoError(.invalidParameter, "subject alternative name \"\(entry)\" is malformed; use URI:…, DNS:…, IP:… or email:… without commas")
+            !entry.contains(","), !entry.contains("\n"), !entry.contains("\0")
+        else {
+            throw CryptoError(
+                .invalidParameter, "subject alternative name \"\(entry)\" is malformed; use URI:…, DNS:…, IP:… or email:… without commas")
         }
     }
 }

@@ -66,7 +66,9 @@ public final class CertificateRevocationList: @unchecked Sendable {
             do {
                 return [try CertificateRevocationList(der: bytes)]
             } catch let error as CryptoError where error.code == .invalidEncoding {
-                throw CryptoError(.invalidEncoding, "file \(path) holds neither PEM CRLs nor one DER CRL; check the path", openSSLErrors: error.openSSLErrors)
+                throw CryptoError(
+                    .invalidEncoding, "file \(path) holds neither PEM CRLs nor one DER CRL; check the path",
+                    openSSLErrors: error.openSSLErrors)
             }
         }
         ERR_clear_error()

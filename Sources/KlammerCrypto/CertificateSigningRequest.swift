@@ -37,7 +37,9 @@ public final class CertificateSigningRequest: @unchecked Sendable {
         ERR_clear_error()
         let request = try OpenSSLHelpers.withReadBIO(bytes) { PEM_read_bio_X509_REQ($0, nil, nil, nil) }
         guard let request else {
-            throw CryptoError.openSSL(.invalidEncoding, "not a PEM certificate signing request; expected `-----BEGIN CERTIFICATE REQUEST-----` as written by `openssl req -new`")
+            throw CryptoError.openSSL(
+                .invalidEncoding,
+                "not a PEM certificate signing request; expected `-----BEGIN CERTIFICATE REQUEST-----` as written by `openssl req -new`")
         }
         try self.init(taking: request)
     }
@@ -54,11 +56,14 @@ public final class CertificateSigningRequest: @unchecked Sendable {
             return r
         }
         guard let request else {
-            throw CryptoError.openSSL(.invalidEncoding, "not a DER certificate signing request; check that the input is PKCS#10 (e.g. `openssl req -outform DER`)")
+            throw CryptoError.openSSL(
+                .invalidEncoding, "not a DER certificate signing request; check that the input is PKCS#10 (e.g. `openssl req -outform DER`)"
+            )
         }
         guard consumed == der.count else {
             X509_REQ_free(request)
-            throw CryptoError(.invalidEncoding, "certificate signing request DER has \(der.count - consumed) trailing bytes; pass exactly one request")
+            throw CryptoError(
+                .invalidEncoding, "certificate signing request DER has \(der.count - consumed) trailing bytes; pass exactly one request")
         }
         try self.init(taking: request)
     }
@@ -83,7 +88,8 @@ public final class CertificateSigningRequest: @unchecked Sendable {
         guard let name = X509_REQ_get_subject_name(request) else { return nil }
         let index = X509_NAME_get_index_by_NID(name, NID_commonName, -1)
         guard index >= 0, let entry = X509_NAME_get_entry(name, index),
-              let data = X509_NAME_ENTRY_get_data(entry) else { return nil }
+            let data = X509_NAME_ENTRY_get_data(entry)
+        else { return nil }
         var utf8: UnsafeMutablePointer<UInt8>? = nil
         let length = ASN1_STRING_to_UTF8(&utf8, data)
         guard length >= 0, let utf8 else { return nil }
@@ -96,7 +102,9 @@ public final class CertificateSigningRequest: @unchecked Sendable {
     public func publicKey() throws -> PublicKey {
         guard let pkey = X509_REQ_get_pubkey(request) else {
             ERR_clear_error()
-            throw CryptoError(.unsupportedAlgorithm, "the request's public key algorithm is unknown to OpenSSL; Klammer supports EC (P-256/P-384/brainpool) and RSA ≥ 3072 keys")
+            throw CryptoError(
+                .unsupportedAlgorithm,
+                "the request's public key algorithm is unknown to OpenSSL; Klammer supports EC (P-256/P-384/brainpool) and RSA ≥ 3072 keys")
         }
         return try PublicKey(taking: pkey)
     }
@@ -108,16 +116,24 @@ public final class CertificateSigningRequest: @unchecked Sendable {
         var digestNID: Int32 = NID_undef
         var keyNID: Int32 = NID_undef
         if OBJ_find_sigid_algs(nid, &digestNID, &keyNID) == 1,
-           [NID_sha1, NID_md5, NID_md4, NID_md2, NID_ripemd160].contains(digestNID) {
-            throw CryptoError(.invalidSignature, "the request is signed with \(String(cString: OBJ_nid2sn(digestNID))), which Klammer does not accept; create it again with SHA-256 (`openssl req -new -sha256`)")
+            [NID_sha1, NID_md5, NID_md4, NID_md2, NID_ripemd160].contains(digestNID)
+        {
+            throw CryptoError(
+                .invalidSignature,
+                "the request is signed with \(String(cString: OBJ_nid2sn(digestNID))), which Klammer does not accept; create it again with SHA-256 (`openssl req -new -sha256`)"
+            )
         }
         guard let pkey = X509_REQ_get0_pubkey(request) else {
             ERR_clear_error()
-            throw CryptoError(.unsupportedAlgorithm, "the request's public key algorithm is unknown to OpenSSL; Klammer supports EC and RSA keys")
+            throw CryptoError(
+                .unsupportedAlgorithm, "the request's public key algorithm is unknown to OpenSSL; Klammer supports EC and RSA keys")
         }
         ERR_clear_error()
         guard X509_REQ_verify(request, pkey) == 1 else {
-            throw CryptoError.openSSL(.invalidSignature, "the request's self-signature does not verify; it was altered or not signed with the key it contains — ask the participant for a fresh CSR")
+            throw CryptoError.openSSL(
+                .invalidSignature,
+                "the request's self-signature does not verify; it was altered or not signed with the key it contains — ask the participant for a fresh CSR"
+            )
         }
     }
 }

@@ -11,7 +11,9 @@ public final class PrivateKey: @unchecked Sendable {
     init(taking pointer: OpaquePointer) throws {
         let storage = EVPKey(taking: pointer)  // frees the key if we throw below
         guard EVPKey.digest(for: storage.kind) != nil else {
-            throw CryptoError(.unsupportedAlgorithm, "\(storage.kind) keys are not supported; use P-256, P-384, brainpoolP256r1, brainpoolP384r1 or RSA ≥ 3072")
+            throw CryptoError(
+                .unsupportedAlgorithm,
+                "\(storage.kind) keys are not supported; use P-256, P-384, brainpoolP256r1, brainpoolP384r1 or RSA ≥ 3072")
         }
         self.storage = storage
     }
@@ -32,7 +34,8 @@ public final class PrivateKey: @unchecked Sendable {
             }
             algorithm = "RSA"
         case .other(let name):
-            throw CryptoError(.unsupportedAlgorithm, "cannot generate a \(name) key; use P-256, P-384, brainpoolP256r1, brainpoolP384r1 or RSA ≥ 3072")
+            throw CryptoError(
+                .unsupportedAlgorithm, "cannot generate a \(name) key; use P-256, P-384, brainpoolP256r1, brainpoolP384r1 or RSA ≥ 3072")
         }
         guard let context = EVP_PKEY_CTX_new_from_name(nil, algorithm, nil) else {
             throw CryptoError.openSSL(.openSSLFailure, "OpenSSL has no \(algorithm) key generator; check the OpenSSL installation")
@@ -84,7 +87,9 @@ public final class PrivateKey: @unchecked Sendable {
                 }
                 throw CryptoError.openSSL(.wrongPassphrase, "cannot decrypt the private key in \(source); the passphrase is wrong")
             }
-            throw CryptoError.openSSL(.invalidEncoding, "\(source) holds no readable private key; expected `\(PrivateKeyPEM.begin(PrivateKeyPEM.pkcs8Label))` (PKCS#8)")
+            throw CryptoError.openSSL(
+                .invalidEncoding,
+                "\(source) holds no readable private key; expected `\(PrivateKeyPEM.begin(PrivateKeyPEM.pkcs8Label))` (PKCS#8)")
         }
         try self.init(taking: pkey)
     }
@@ -94,7 +99,8 @@ public final class PrivateKey: @unchecked Sendable {
         try InputLimits.check(der.count, limit: InputLimits.privateKey, what: "private key DER")
         ERR_clear_error()
         guard let pkey = OpenSSLHelpers.d2i(der, { d2i_AutoPrivateKey(nil, $0, $1) }) else {
-            throw CryptoError.openSSL(.invalidEncoding, "not a DER private key; expected unencrypted PKCS#8 (`openssl pkcs8 -topk8 -nocrypt -outform DER`)")
+            throw CryptoError.openSSL(
+                .invalidEncoding, "not a DER private key; expected unencrypted PKCS#8 (`openssl pkcs8 -topk8 -nocrypt -outform DER`)")
         }
         try self.init(taking: pkey)
     }
@@ -108,15 +114,18 @@ public final class PrivateKey: @unchecked Sendable {
         do {
             return try PrivateKey(der: bytes)
         } catch let error as CryptoError where error.code == .invalidEncoding {
-            throw CryptoError(.invalidEncoding, "file \(path) holds no private key (neither PEM nor DER); check the path", openSSLErrors: error.openSSLErrors)
+            throw CryptoError(
+                .invalidEncoding, "file \(path) holds no private key (neither PEM nor DER); check the path",
+                openSSLErrors: error.openSSLErrors)
         }
     }
 
     /// Unencrypted PKCS#8 PEM (label ``PrivateKeyPEM/pkcs8Label``). Handle with care: this is the secret.
     public var pkcs8PEM: String {
-        let bytes = (try? OpenSSLHelpers.writeToBIO("a private key") {
-            PEM_write_bio_PKCS8PrivateKey($0, storage.pointer, nil, nil, 0, nil, nil)
-        }) ?? []
+        let bytes =
+            (try? OpenSSLHelpers.writeToBIO("a private key") {
+                PEM_write_bio_PKCS8PrivateKey($0, storage.pointer, nil, nil, 0, nil, nil)
+            }) ?? []
         return String(decoding: bytes, as: UTF8.self)
     }
 

@@ -19,7 +19,8 @@ public struct PublicKey: Sendable, Hashable {
     public init(spkiDER der: [UInt8]) throws {
         try InputLimits.check(der.count, limit: InputLimits.privateKey, what: "public key DER")
         guard let pkey = OpenSSLHelpers.d2i(der, { d2i_PUBKEY(nil, $0, $1) }) else {
-            throw CryptoError.openSSL(.invalidEncoding, "not a DER SubjectPublicKeyInfo; expected the output of `openssl pkey -pubout -outform DER`")
+            throw CryptoError.openSSL(
+                .invalidEncoding, "not a DER SubjectPublicKeyInfo; expected the output of `openssl pkey -pubout -outform DER`")
         }
         try self.init(taking: pkey)
     }
@@ -30,7 +31,8 @@ public struct PublicKey: Sendable, Hashable {
         try InputLimits.check(bytes.count, limit: InputLimits.privateKey, what: "public key PEM")
         let pkey = try OpenSSLHelpers.withReadBIO(bytes) { PEM_read_bio_PUBKEY($0, nil, nil, nil) }
         guard let pkey else {
-            throw CryptoError.openSSL(.invalidEncoding, "not a PEM public key; expected `-----BEGIN PUBLIC KEY-----` as written by `openssl pkey -pubout`")
+            throw CryptoError.openSSL(
+                .invalidEncoding, "not a PEM public key; expected `-----BEGIN PUBLIC KEY-----` as written by `openssl pkey -pubout`")
         }
         try self.init(taking: pkey)
     }

@@ -21,30 +21,54 @@ extension TrustStore {
         let (code, advice): (CryptoError.Code, String)
         switch error {
         case X509_V_ERR_CERT_HAS_EXPIRED:
-            (code, advice) = (.certificateExpired, "\(which) expired on \(notAfter.iso8601) (subject \(subject)); issue a new certificate with `klammerctl pki issue`")
+            (code, advice) = (
+                .certificateExpired,
+                "\(which) expired on \(notAfter.iso8601) (subject \(subject)); issue a new certificate with `klammerctl pki issue`"
+            )
         case X509_V_ERR_CERT_NOT_YET_VALID:
-            (code, advice) = (.certificateNotYetValid, "\(which) is valid only from \(notBefore.iso8601) (subject \(subject)), checked \(at); check the system clocks")
+            (code, advice) = (
+                .certificateNotYetValid,
+                "\(which) is valid only from \(notBefore.iso8601) (subject \(subject)), checked \(at); check the system clocks"
+            )
         case X509_V_ERR_CERT_REVOKED:
-            (code, advice) = (.certificateRevoked, "\(which) (subject \(subject)) is revoked by its issuer's CRL; the participant needs a new certificate")
+            (code, advice) = (
+                .certificateRevoked, "\(which) (subject \(subject)) is revoked by its issuer's CRL; the participant needs a new certificate"
+            )
         case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
-             X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN,
-             X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE, X509_V_ERR_CERT_UNTRUSTED:
-            (code, advice) = (.untrustedIssuer, "\(which) (subject \(subject)) does not chain to a trusted CA; add its issuing CA to the trust anchors or send the intermediate certificates")
+            X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN,
+            X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE, X509_V_ERR_CERT_UNTRUSTED:
+            (code, advice) = (
+                .untrustedIssuer,
+                "\(which) (subject \(subject)) does not chain to a trusted CA; add its issuing CA to the trust anchors or send the intermediate certificates"
+            )
         case X509_V_ERR_UNABLE_TO_GET_CRL:
             (code, advice) = (.crlNotFound, "no CRL from the issuer of \(which) (subject \(subject)) is loaded; load that CA's current CRL")
         case X509_V_ERR_CRL_HAS_EXPIRED:
-            (code, advice) = (.crlExpired, "the CRL covering \(which) (subject \(subject)) is past its nextUpdate \(at); fetch a fresh CRL from the CA")
+            (code, advice) = (
+                .crlExpired, "the CRL covering \(which) (subject \(subject)) is past its nextUpdate \(at); fetch a fresh CRL from the CA"
+            )
         case X509_V_ERR_CRL_NOT_YET_VALID:
-            (code, advice) = (.crlNotYetValid, "the CRL covering \(which) (subject \(subject)) is not valid yet \(at); check the system clocks")
+            (code, advice) = (
+                .crlNotYetValid, "the CRL covering \(which) (subject \(subject)) is not valid yet \(at); check the system clocks"
+            )
         case X509_V_ERR_CERT_SIGNATURE_FAILURE, X509_V_ERR_CRL_SIGNATURE_FAILURE,
-             X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE, X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE,
-             X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
-            (code, advice) = (.invalidSignature, "a signature on \(which) (subject \(subject)) or its CRL does not verify; the certificate or CRL is forged or corrupt")
+            X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE, X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE,
+            X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
+            (code, advice) = (
+                .invalidSignature,
+                "a signature on \(which) (subject \(subject)) or its CRL does not verify; the certificate or CRL is forged or corrupt"
+            )
         case X509_V_ERR_EE_KEY_TOO_SMALL, X509_V_ERR_CA_KEY_TOO_SMALL, X509_V_ERR_CA_MD_TOO_WEAK:
-            (code, advice) = (.weakKey, "\(which) (subject \(subject)) uses a key or digest below BSI TR-02102-1 (RSA ≥ 3072, EC ≥ 256, SHA-256); reissue it")
+            (code, advice) = (
+                .weakKey,
+                "\(which) (subject \(subject)) uses a key or digest below BSI TR-02102-1 (RSA ≥ 3072, EC ≥ 256, SHA-256); reissue it"
+            )
         case X509_V_ERR_INVALID_PURPOSE, X509_V_ERR_KEYUSAGE_NO_CERTSIGN, X509_V_ERR_KEYUSAGE_NO_CRL_SIGN,
-             X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE:
-            (code, advice) = (.invalidPurpose, "\(which) (subject \(subject)) is not allowed for this use (key usage / extended key usage); issue one with the right usage")
+            X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE:
+            (code, advice) = (
+                .invalidPurpose,
+                "\(which) (subject \(subject)) is not allowed for this use (key usage / extended key usage); issue one with the right usage"
+            )
         default:
             (code, advice) = (.invalidChain, "\(which) (subject \(subject)) failed chain verification; inspect it with `openssl verify`")
         }

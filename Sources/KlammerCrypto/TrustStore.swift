@@ -36,7 +36,10 @@ public struct TrustStore: Sendable {
         self.requiresCRL = requireCRL ?? !crls.isEmpty
         self.checksRevocation = requiresCRL || !crls.isEmpty
         // X509_STORE_new/add only fail on memory exhaustion; a TrustStore that silently trusted less would be worse.
-        guard let pointer = try? TrustStore.buildStore(anchors: anchors, crls: crls, checksRevocation: checksRevocation, requiresCRL: requiresCRL) else {
+        guard
+            let pointer = try? TrustStore.buildStore(
+                anchors: anchors, crls: crls, checksRevocation: checksRevocation, requiresCRL: requiresCRL)
+        else {
             fatalError("OpenSSL could not build an X509_STORE: \(CryptoError.drainOpenSSLErrors())")
         }
         self.store = StoreBox(pointer)
@@ -57,7 +60,9 @@ public struct TrustStore: Sendable {
     ///   ``CryptoError/Code/certificateRevoked``, ``CryptoError/Code/untrustedIssuer``, …) whose message names
     ///   the failing certificate and OpenSSL's `X509_verify_cert_error_string`.
     @discardableResult
-    public func verify(_ leaf: Certificate, intermediates: [Certificate] = [], at time: Date = .now, purpose: VerifyPurpose = .any) throws -> [Certificate] {
+    public func verify(_ leaf: Certificate, intermediates: [Certificate] = [], at time: Date = .now, purpose: VerifyPurpose = .any) throws
+        -> [Certificate]
+    {
         try verify(leaf, intermediates: intermediates, at: time, purpose: purpose, store: store.pointer)
     }
 
@@ -70,16 +75,23 @@ public struct TrustStore: Sendable {
     /// - Throws: like ``verify(_:intermediates:at:purpose:)``; ``CryptoError/Code/certificateExpired`` or
     ///   ``CryptoError/Code/certificateNotYetValid`` if a certificate of the chain was not valid at `validAt`.
     @discardableResult
-    public func verify(_ leaf: Certificate, intermediates: [Certificate] = [], validAt: Date, revocationAt now: Date = .now,
-                       purpose: VerifyPurpose = .any) throws -> [Certificate] {
+    public func verify(
+        _ leaf: Certificate, intermediates: [Certificate] = [], validAt: Date, revocationAt now: Date = .now,
+        purpose: VerifyPurpose = .any
+    ) throws -> [Certificate] {
         let chain = try verify(leaf, intermediates: intermediates, at: now, purpose: purpose, store: store.pointer, ignoringValidity: true)
         for certificate in chain {
             let which = certificate.fingerprint == leaf.fingerprint ? "certificate" : "issuer certificate"
             if validAt > certificate.notAfter {
-                throw CryptoError(.certificateExpired, "\(which) \(certificate.subject) was not valid at \(validAt.iso8601): it expired on \(certificate.notAfter.iso8601)")
+                throw CryptoError(
+                    .certificateExpired,
+                    "\(which) \(certificate.subject) was not valid at \(validAt.iso8601): it expired on \(certificate.notAfter.iso8601)")
             }
             if validAt < certificate.notBefore {
-                throw CryptoError(.certificateNotYetValid, "\(which) \(certificate.subject) was not valid at \(validAt.iso8601): it is valid only from \(certificate.notBefore.iso8601)")
+                throw CryptoError(
+                    .certificateNotYetValid,
+                    "\(which) \(certificate.subject) was not valid at \(validAt.iso8601): it is valid only from \(certificate.notBefore.iso8601)"
+                )
             }
         }
         return chain
@@ -87,10 +99,14 @@ public struct TrustStore: Sendable {
 
     /// Verification against an explicit X509_STORE (also used by tests to exercise ``makeX509Store()``).
     /// `ignoringValidity`: expired / not yet valid certificates do not fail (the caller checks the periods itself).
-    func verify(_ leaf: Certificate, intermediates: [Certificate], at time: Date, purpose: VerifyPurpose, store storePointer: OpaquePointer,
-                ignoringValidity: Bool = false) throws -> [Certificate] {
+    func verify(
+        _ leaf: Certificate, intermediates: [Certificate], at time: Date, purpose: VerifyPurpose, store storePointer: OpaquePointer,
+        ignoringValidity: Bool = false
+    ) throws -> [Certificate] {
         if requiresCRL && crls.isEmpty {
-            throw CryptoError(.crlNotFound, "revocation checking is required but no CRL is loaded; configure the CA's CRL file (e.g. from `klammerctl pki crl`)")
+            throw CryptoError(
+                .crlNotFound,
+                "revocation checking is required but no CRL is loaded; configure the CA's CRL file (e.g. from `klammerctl pki crl`)")
         }
         guard let context = X509_STORE_CTX_new() else {
             throw CryptoError.openSSL(.openSSLFailure, "cannot allocate a verification context; the process may be out of memory")
@@ -149,7 +165,9 @@ public struct TrustStore: Sendable {
     /// Frees a store from ``makeX509Store()`` (for callers that do not import OpenSSL, e.g. tests).
     static func free(_ x509Store: OpaquePointer) { X509_STORE_free(x509Store) }
 
-    private static func buildStore(anchors: [Certificate], crls: [CertificateRevocationList], checksRevocation: Bool, requiresCRL: Bool) throws -> OpaquePointer {
+    private static func buildStore(anchors: [Certificate], crls: [CertificateRevocationList], checksRevocation: Bool, requiresCRL: Bool)
+        throws -> OpaquePointer
+    {
         guard let store = X509_STORE_new() else {
             throw CryptoError.openSSL(.openSSLFailure, "cannot allocate an X509_STORE; the process may be out of memory")
         }
@@ -202,7 +220,10 @@ private let tolerateValidityAndMissingCRL: @convention(c) (Int32, OpaquePointer?
     if ok == 0, let context {
         let error = X509_STORE_CTX_get_error(context)
         if error == X509_V_ERR_CERT_HAS_EXPIRED || error == X509_V_ERR_CERT_NOT_YET_VALID
-            || error == X509_V_ERR_UNABLE_TO_GET_CRL { return 1 }
+            || error == X509_V_ERR_UNABLE_TO_GET_CRL
+        {
+            return 1
+        }
     }
     return ok
 }

@@ -21,7 +21,9 @@ extension CADirectory {
         let resolvedKeyPath = keyPath ?? file(Self.defaultKeyName)
         for existing in [configurationPath, certificatePath, databasePath, resolvedKeyPath]
         where FileManager.default.fileExists(atPath: existing) {
-            throw PKIError("\(existing) already exists: \(path) already holds a CA (or the remains of one); refusing to overwrite it. Use another --dir, or move the old CA away if you really mean to replace it")
+            throw PKIError(
+                "\(existing) already exists: \(path) already holds a CA (or the remains of one); refusing to overwrite it. Use another --dir, or move the old CA away if you really mean to replace it"
+            )
         }
         try SecureFileWriter.makePrivateDirectory(path)
         guard chmod(path, 0o700) == 0 else {
@@ -58,7 +60,8 @@ extension CADirectory {
             let authority = try loadAuthority(configuration)
             var database = try loadDatabase()
             guard database.certificates.count < CADatabase.maximumCertificates else {
-                throw PKIError("the CA database already holds \(CADatabase.maximumCertificates) certificates; archive this CA and create a new one")
+                throw PKIError(
+                    "the CA database already holds \(CADatabase.maximumCertificates) certificates; archive this CA and create a new one")
             }
             let certificate = try authority.issueParticipant(
                 id: id, name: name, organization: organization, publicKey: publicKey, usage: usage.authorityUsage,
@@ -119,7 +122,9 @@ extension CADirectory {
             }
             let toRevoke = matches.filter { database.certificates[$0].status != .revoked }
             guard !toRevoke.isEmpty else {
-                throw PKIError("every certificate matching \(selector) is already revoked; nothing changed (run `klammerctl pki crl` to republish the CRL)")
+                throw PKIError(
+                    "every certificate matching \(selector) is already revoked; nothing changed (run `klammerctl pki crl` to republish the CRL)"
+                )
             }
             let now = Date.now
             for index in toRevoke {

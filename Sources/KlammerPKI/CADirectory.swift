@@ -44,7 +44,8 @@ public struct CADirectory: Sendable {
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             attempts += 1
             guard errno == EWOULDBLOCK || errno == EINTR, attempts < 100 else {
-                throw PKIError("another klammerctl is working on \(path) (lock \(lockPath) held for 10 s); wait for it to finish and try again")
+                throw PKIError(
+                    "another klammerctl is working on \(path) (lock \(lockPath) held for 10 s); wait for it to finish and try again")
             }
             usleep(100_000)
         }
@@ -56,7 +57,9 @@ public struct CADirectory: Sendable {
     /// Reads ca.json; fails with a hint to run `pki init` if the directory holds no CA.
     public func loadConfiguration() throws -> CAConfiguration {
         guard FileManager.default.fileExists(atPath: configurationPath) else {
-            throw PKIError("\(path) holds no Klammer CA (\(configurationPath) is missing); create one with `klammerctl pki init --dir \(path)` or pass the right --dir")
+            throw PKIError(
+                "\(path) holds no Klammer CA (\(configurationPath) is missing); create one with `klammerctl pki init --dir \(path)` or pass the right --dir"
+            )
         }
         let data = try Self.read(configurationPath, limit: 1 << 20, what: "CA configuration")
         do {
@@ -74,7 +77,9 @@ public struct CADirectory: Sendable {
             throw PKIError("cannot read the CA key \(keyPath): \(String(cString: strerror(errno))); is the volume holding it mounted?")
         }
         if info.st_mode & 0o077 != 0 {
-            throw PKIError("the CA key \(keyPath) is accessible by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); run `chmod 600 \(keyPath)` and check who may have read it")
+            throw PKIError(
+                "the CA key \(keyPath) is accessible by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); run `chmod 600 \(keyPath)` and check who may have read it"
+            )
         }
         let certificate: Certificate
         do {
@@ -100,10 +105,14 @@ public struct CADirectory: Sendable {
             throw PKIError("\(databasePath) is corrupt (\(error)); restore it from the backup")
         }
         guard database.version == CADatabase.currentVersion else {
-            throw PKIError("\(databasePath) has format version \(database.version), this klammerctl understands \(CADatabase.currentVersion); use a matching klammerctl")
+            throw PKIError(
+                "\(databasePath) has format version \(database.version), this klammerctl understands \(CADatabase.currentVersion); use a matching klammerctl"
+            )
         }
         guard database.certificates.count <= CADatabase.maximumCertificates else {
-            throw PKIError("\(databasePath) lists \(database.certificates.count) certificates, more than the limit of \(CADatabase.maximumCertificates)")
+            throw PKIError(
+                "\(databasePath) lists \(database.certificates.count) certificates, more than the limit of \(CADatabase.maximumCertificates)"
+            )
         }
         return database
     }
@@ -117,7 +126,9 @@ public struct CADirectory: Sendable {
 
     /// Signs a CRL listing every revoked certificate of `database`, valid for `days`, records its number and
     /// atomically replaces crl.pem (mode 0644).
-    public func publishCRL(_ authority: CertificateAuthority, database: inout CADatabase, days: Int) throws -> (crl: CertificateRevocationList, number: UInt64) {
+    public func publishCRL(_ authority: CertificateAuthority, database: inout CADatabase, days: Int) throws -> (
+        crl: CertificateRevocationList, number: UInt64
+    ) {
         let now = Date.now
         let millis = UInt64((now.timeIntervalSince1970 * 1000).rounded(.down))
         let number = max(database.lastCRLNumber + 1, millis)

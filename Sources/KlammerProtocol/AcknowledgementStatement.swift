@@ -24,8 +24,10 @@ public struct AcknowledgementStatement: Hashable, Sendable {
     public let canonicalBytes: [UInt8]
 
     /// Creates a statement.
-    public init(messageID: MessageID, envelopeDigest: SHA256Digest, sender: ParticipantID,
-                recipient: ParticipantID, timestampMillis: UInt64) {
+    public init(
+        messageID: MessageID, envelopeDigest: SHA256Digest, sender: ParticipantID,
+        recipient: ParticipantID, timestampMillis: UInt64
+    ) {
         self.messageID = messageID
         self.envelopeDigest = envelopeDigest
         self.sender = sender

@@ -87,7 +87,8 @@ extension BatchInclusionProof {
             guard let sibling = remaining.popFirst() else {
                 throw ProtocolError(.invalidValue, "batch proof path is shorter than its leaf index and count require")
             }
-            let input = level.isRightChild
+            let input =
+                level.isRightChild
                 ? Self.nodeInput(left: sibling, right: current)
                 : Self.nodeInput(left: current, right: sibling)
             current = SHA256Digest(hashOutput: sha256(input))

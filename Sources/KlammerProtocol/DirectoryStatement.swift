@@ -26,10 +26,13 @@ public struct DirectoryStatement: Hashable, Sendable {
 
     /// Creates a statement. Throws `INVALID_VALUE` for more than ``maxCertificates`` certificates, an empty or
     /// oversized certificate, or `validUntilMillis` before `issuedAtMillis`.
-    public init(participant: ParticipantID, issuedAtMillis: UInt64, validUntilMillis: UInt64, broker: ParticipantID,
-                certificates: [[UInt8]], maxCertificateSize: UInt32 = ProtocolLimits.default.maxCertificateSize) throws {
+    public init(
+        participant: ParticipantID, issuedAtMillis: UInt64, validUntilMillis: UInt64, broker: ParticipantID,
+        certificates: [[UInt8]], maxCertificateSize: UInt32 = ProtocolLimits.default.maxCertificateSize
+    ) throws {
         guard certificates.count <= Self.maxCertificates else {
-            throw ProtocolError(.limitExceeded, "directory statement: \(certificates.count) certificates exceed the limit of \(Self.maxCertificates)")
+            throw ProtocolError(
+                .limitExceeded, "directory statement: \(certificates.count) certificates exceed the limit of \(Self.maxCertificates)")
         }
         guard certificates.allSatisfy({ !$0.isEmpty && $0.count <= Int(maxCertificateSize) }) else {
             throw ProtocolError(.limitExceeded, "directory statement: a certificate is empty or larger than \(maxCertificateSize) bytes")
@@ -80,8 +83,9 @@ public struct DirectoryStatement: Hashable, Sendable {
         }
         try r.finish()
         guard validUntil >= issuedAt else { throw r.error(.invalidValue, "valid until is before issued at") }
-        try self.init(participant: participant, issuedAtMillis: issuedAt, validUntilMillis: validUntil, broker: broker,
-                      certificates: certificates, maxCertificateSize: limits.maxCertificateSize)
+        try self.init(
+            participant: participant, issuedAtMillis: issuedAt, validUntilMillis: validUntil, broker: broker,
+            certificates: certificates, maxCertificateSize: limits.maxCertificateSize)
     }
 
     /// Convenience: parses canonical bytes from an array.

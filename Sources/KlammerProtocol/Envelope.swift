@@ -157,7 +157,7 @@ public struct Envelope: Hashable, Sendable {
         try r.finish()
         // Text checks come after the structure is known to be complete.
         guard let cmidString = String(validating: cmid, as: UTF8.self),
-              let ctString = String(validating: ct, as: UTF8.self)
+            let ctString = String(validating: ct, as: UTF8.self)
         else { throw r.error(.invalidUTF8, "client message id or content type is not ASCII") }
         do {
             try self.init(

@@ -171,6 +171,6 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         4003: ("STORAGE_FULL", true),
         4004: ("RATE_LIMITED", true),
         4005: ("SHUTTING_DOWN", true),
-        5000: ("INTERNAL_ERROR", true),
+        5000: ("INTERNAL_ERROR", true)
     ]
 }

@@ -27,8 +27,9 @@ extension Frame {
         public func negotiate(supported: ClosedRange<UInt16> = 1...klammerProtocolVersion) throws -> UInt16 {
             let low = max(minVersion, supported.lowerBound), high = min(maxVersion, supported.upperBound)
             guard low <= high else {
-                throw ProtocolError(.unsupportedVersion,
-                                    "client speaks \(minVersion)...\(maxVersion), broker \(supported.lowerBound)...\(supported.upperBound)")
+                throw ProtocolError(
+                    .unsupportedVersion,
+                    "client speaks \(minVersion)...\(maxVersion), broker \(supported.lowerBound)...\(supported.upperBound)")
             }
             return high
         }
@@ -76,8 +77,10 @@ extension Frame {
         public var agent: String
 
         /// Creates the value.
-        public init(version: UInt16 = 1, participant: ParticipantID, brokerID: ParticipantID,
-                    limits: ProtocolLimits = .default, agent: String) {
+        public init(
+            version: UInt16 = 1, participant: ParticipantID, brokerID: ParticipantID,
+            limits: ProtocolLimits = .default, agent: String
+        ) {
             self.version = version
             self.participant = participant
             self.brokerID = brokerID
@@ -130,7 +133,7 @@ extension Frame {
             w.initialWindowSize = try r.u32("initial window size")
             w.heartbeatIntervalMillis = try r.u32("heartbeat interval")
             guard w.maxFrameSize >= 4096, w.maxChunkSize >= 1, UInt64(w.maxChunkSize) + 64 <= UInt64(w.maxFrameSize),
-                  w.maxRecipients >= 1, w.initialWindowSize <= FlowControlWindow.maxWindow
+                w.maxRecipients >= 1, w.initialWindowSize <= FlowControlWindow.maxWindow
             else { throw r.error(.invalidValue, "inconsistent limits") }
             w.agent = try r.string16(max: limits.maxTextBytes, "agent")
             return w
@@ -237,8 +240,9 @@ extension Frame {
             let raw = try r.u8("signature form")
             guard let form = SignatureForm(rawValue: raw) else { throw r.error(.invalidValue, "unknown signature form \(raw)") }
             let bytes = try r.slice32(max: limits.maxFrameSize, "envelope")
-            return SendBegin(requestID: requestID, signatureForm: form,
-                             envelope: try Envelope(parsingCanonical: bytes, limits: limits))
+            return SendBegin(
+                requestID: requestID, signatureForm: form,
+                envelope: try Envelope(parsingCanonical: bytes, limits: limits))
         }
     }
 
@@ -504,8 +508,10 @@ extension Frame {
         public var offset: UInt64
 
         /// Creates the value.
-        public init(requestID: UInt32, storedEnvelope: StoredEnvelope, senderSignature: SenderSignature,
-                    senderCertificate: [UInt8], offset: UInt64 = 0) {
+        public init(
+            requestID: UInt32, storedEnvelope: StoredEnvelope, senderSignature: SenderSignature,
+            senderCertificate: [UInt8], offset: UInt64 = 0
+        ) {
             self.requestID = requestID
             self.storedEnvelope = storedEnvelope
             self.senderSignature = senderSignature
@@ -529,8 +535,9 @@ extension Frame {
             guard offset <= stored.envelope.payloadLength else {
                 throw r.error(.invalidValue, "offset \(offset) beyond payload length")
             }
-            return DeliverBegin(requestID: requestID, storedEnvelope: stored, senderSignature: signature,
-                                senderCertificate: cert, offset: offset)
+            return DeliverBegin(
+                requestID: requestID, storedEnvelope: stored, senderSignature: signature,
+                senderCertificate: cert, offset: offset)
         }
     }
 

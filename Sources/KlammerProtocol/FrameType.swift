@@ -85,10 +85,10 @@ public enum FrameType: UInt8, Hashable, Sendable, CaseIterable, CustomStringConv
     public var direction: Direction {
         switch self {
         case .hello, .sendBegin, .chunk, .sendEnd, .fetch, .subscribe, .credit, .ack, .nack, .statusRequest,
-             .directoryLookup:
+            .directoryLookup:
             return .clientToServer
         case .welcome, .ready, .accepted, .windowUpdate, .deliverBegin, .deliverChunk, .deliverEnd, .fetchDone,
-             .receipt, .routingSlip, .directoryAnswer:
+            .receipt, .routingSlip, .directoryAnswer:
             return .serverToClient
         case .error, .ping, .pong, .goAway:
             return .both

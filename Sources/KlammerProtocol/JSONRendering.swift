@@ -28,8 +28,8 @@ enum ISO8601Millis {
 extension Envelope: Codable {
     enum CodingKeys: String, CodingKey {
         case clientMessageID = "clientMessageId", sender, recipients, subject, contentType, createdAt, createdAtMillis,
-             payloadLength, payloadSHA256 = "payloadSha256", timeToLiveSeconds, conversationID = "conversationId",
-             inReplyTo
+            payloadLength, payloadSHA256 = "payloadSha256", timeToLiveSeconds, conversationID = "conversationId",
+            inReplyTo
     }
 
     /// Decodes the JSON / Codable form.
@@ -74,9 +74,10 @@ extension StoredEnvelope: Codable {
     /// Decodes the JSON / Codable form.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(messageID: try c.decode(MessageID.self, forKey: .messageID),
-                  acceptedAtMillis: try c.decode(UInt64.self, forKey: .acceptedAtMillis),
-                  envelope: try c.decode(Envelope.self, forKey: .envelope))
+        self.init(
+            messageID: try c.decode(MessageID.self, forKey: .messageID),
+            acceptedAtMillis: try c.decode(UInt64.self, forKey: .acceptedAtMillis),
+            envelope: try c.decode(Envelope.self, forKey: .envelope))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -92,7 +93,7 @@ extension StoredEnvelope: Codable {
 extension Receipt: Codable {
     enum CodingKeys: String, CodingKey {
         case kind, messageID = "messageId", envelopeSHA256 = "envelopeSha256", sender, recipient, timestamp,
-             timestampMillis, brokerID = "brokerId", reason
+            timestampMillis, brokerID = "brokerId", reason
     }
 
     enum ReasonKeys: String, CodingKey { case code, name }
@@ -105,14 +106,15 @@ extension Receipt: Codable {
             let r = try c.nestedContainer(keyedBy: ReasonKeys.self, forKey: .reason)
             reason = ErrorCode(rawValue: try r.decode(UInt16.self, forKey: .code))
         }
-        try self.init(kind: try c.decode(Kind.self, forKey: .kind),
-                      messageID: try c.decode(MessageID.self, forKey: .messageID),
-                      envelopeDigest: try c.decode(SHA256Digest.self, forKey: .envelopeSHA256),
-                      sender: try c.decode(ParticipantID.self, forKey: .sender),
-                      recipient: try c.decodeIfPresent(ParticipantID.self, forKey: .recipient),
-                      timestampMillis: try c.decode(UInt64.self, forKey: .timestampMillis),
-                      brokerID: try c.decode(ParticipantID.self, forKey: .brokerID),
-                      reason: reason)
+        try self.init(
+            kind: try c.decode(Kind.self, forKey: .kind),
+            messageID: try c.decode(MessageID.self, forKey: .messageID),
+            envelopeDigest: try c.decode(SHA256Digest.self, forKey: .envelopeSHA256),
+            sender: try c.decode(ParticipantID.self, forKey: .sender),
+            recipient: try c.decodeIfPresent(ParticipantID.self, forKey: .recipient),
+            timestampMillis: try c.decode(UInt64.self, forKey: .timestampMillis),
+            brokerID: try c.decode(ParticipantID.self, forKey: .brokerID),
+            reason: reason)
     }
 
     public func encode(to encoder: any Encoder) throws {

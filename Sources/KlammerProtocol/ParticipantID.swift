@@ -26,13 +26,15 @@ public struct ParticipantID: Hashable, Sendable, Comparable, CustomStringConvert
         let scheme = bytes[..<colon]
         let value = bytes[(colon + 1)...]
         guard (1...16).contains(scheme.count), let first = scheme.first, Self.isLower(first),
-              scheme.allSatisfy({ Self.isLower($0) || Self.isDigit($0) || $0 == UInt8(ascii: "-") })
+            scheme.allSatisfy({ Self.isLower($0) || Self.isDigit($0) || $0 == UInt8(ascii: "-") })
         else {
             throw ProtocolError(.invalidValue, "participant id scheme must match [a-z][a-z0-9-]{0,15}")
         }
         guard (1...64).contains(value.count),
-              value.allSatisfy({ Self.isLower($0) || Self.isUpper($0) || Self.isDigit($0)
-                  || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") })
+            value.allSatisfy({
+                Self.isLower($0) || Self.isUpper($0) || Self.isDigit($0)
+                    || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-")
+            })
         else {
             throw ProtocolError(.invalidValue, "participant id value must match [A-Za-z0-9._-]{1,64}")
         }

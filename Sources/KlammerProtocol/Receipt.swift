@@ -78,9 +78,11 @@ public struct Receipt: Hashable, Sendable {
     public let canonicalBytes: [UInt8]
 
     /// Creates and validates a receipt; throws INVALID_VALUE if recipient/reason do not fit `kind`.
-    public init(kind: Kind, messageID: MessageID, envelopeDigest: SHA256Digest, sender: ParticipantID,
-                recipient: ParticipantID?, timestampMillis: UInt64, brokerID: ParticipantID,
-                reason: ErrorCode? = nil) throws {
+    public init(
+        kind: Kind, messageID: MessageID, envelopeDigest: SHA256Digest, sender: ParticipantID,
+        recipient: ParticipantID?, timestampMillis: UInt64, brokerID: ParticipantID,
+        reason: ErrorCode? = nil
+    ) throws {
         if let required = kind.recipientRequirement, required != (recipient != nil) {
             throw ProtocolError(.invalidValue, "\(kind) receipt must \(required ? "" : "not ")name a recipient")
         }
@@ -135,9 +137,10 @@ public struct Receipt: Hashable, Sendable {
         let rawReason = try r.u16("reason")
         try r.finish()
         do {
-            try self.init(kind: kind, messageID: id, envelopeDigest: digest, sender: sender, recipient: recipient,
-                          timestampMillis: timestamp, brokerID: broker,
-                          reason: rawReason == 0 ? nil : ErrorCode(rawValue: rawReason))
+            try self.init(
+                kind: kind, messageID: id, envelopeDigest: digest, sender: sender, recipient: recipient,
+                timestampMillis: timestamp, brokerID: broker,
+                reason: rawReason == 0 ? nil : ErrorCode(rawValue: rawReason))
         } catch let e as ProtocolError {
             throw r.error(e.code, e.message)
         }

@@ -33,7 +33,7 @@ public struct SignedReceipt: Hashable, Sendable {
         }
         if let s = acknowledgement?.statement {
             guard s.messageID == receipt.messageID, s.envelopeDigest == receipt.envelopeDigest,
-                  s.sender == receipt.sender, s.recipient == receipt.recipient
+                s.sender == receipt.sender, s.recipient == receipt.recipient
             else { throw ProtocolError(.invalidValue, "acknowledgement statement does not match the receipt") }
         }
         self.receipt = receipt
@@ -77,8 +77,9 @@ public struct SignedReceipt: Hashable, Sendable {
             let statementBytes = try r.slice32(max: maxCanonicalSize, "acknowledgement statement")
             let signature = try r.bytes32(max: limits.maxSignatureSize, "recipient signature")
             guard !signature.isEmpty else { throw r.error(.signatureMissing, "empty recipient signature") }
-            ack = RecipientAcknowledgement(statement: try AcknowledgementStatement(parsingCanonical: statementBytes),
-                                           signature: signature)
+            ack = RecipientAcknowledgement(
+                statement: try AcknowledgementStatement(parsingCanonical: statementBytes),
+                signature: signature)
         }
         let receipt = try Receipt(parsingCanonical: receiptBytes)
         do {

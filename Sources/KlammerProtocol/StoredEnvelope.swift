@@ -42,7 +42,8 @@ public struct StoredEnvelope: Hashable, Sendable {
         let id = try r.messageID("message id")
         let acceptedAt = try r.u64("accepted at")
         let bytes = try r.slice32(max: limits.maxFrameSize, "envelope")
-        return StoredEnvelope(messageID: id, acceptedAtMillis: acceptedAt,
-                              envelope: try Envelope(parsingCanonical: bytes, limits: limits))
+        return StoredEnvelope(
+            messageID: id, acceptedAtMillis: acceptedAt,
+            envelope: try Envelope(parsingCanonical: bytes, limits: limits))
     }
 }

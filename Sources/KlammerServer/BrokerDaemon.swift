@@ -78,12 +78,14 @@ public final class BrokerDaemon: Service {
     ///     `brokerConfiguration`'s, so WELCOME announces exactly what the broker core enforces.
     ///   - maxConnections: connections beyond this many are closed at accept, before their handshake.
     ///   - onListening: called once with the bound address (useful with port 0).
-    public init(host: String, port: Int, tlsContext: TLSContext, registry: ParticipantRegistry,
-                storeConfiguration: StoreConfiguration, brokerConfiguration: BrokerConfiguration,
-                sessionConfiguration: SessionConfiguration? = nil, drainTimeout: Duration = .seconds(10),
-                maxConnections: Int? = nil,
-                logger: Logger, group: (any EventLoopGroup)? = nil,
-                onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+    public init(
+        host: String, port: Int, tlsContext: TLSContext, registry: ParticipantRegistry,
+        storeConfiguration: StoreConfiguration, brokerConfiguration: BrokerConfiguration,
+        sessionConfiguration: SessionConfiguration? = nil, drainTimeout: Duration = .seconds(10),
+        maxConnections: Int? = nil,
+        logger: Logger, group: (any EventLoopGroup)? = nil,
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
         self.maxConnections = maxConnections
         self.host = host
         self.port = port
@@ -91,7 +93,8 @@ public final class BrokerDaemon: Service {
         self.registry = registry
         self.storeConfiguration = storeConfiguration
         self.brokerConfiguration = brokerConfiguration
-        var session = sessionConfiguration
+        var session =
+            sessionConfiguration
             ?? SessionConfiguration(limits: brokerConfiguration.limits, brokerID: brokerConfiguration.brokerID)
         session.limits = brokerConfiguration.limits
         session.brokerID = brokerConfiguration.brokerID
@@ -101,10 +104,11 @@ public final class BrokerDaemon: Service {
         self.group = group
         self.onListening = onListening
         // Parked uploads must be resumed before the store sweeps their idle part files.
-        self.hub = SessionHub(registry: registry,
-                              parking: UploadParking(lifetime: storeConfiguration.blobAbandonTimeout * 0.8),
-                              uploadQuota: UploadQuota(perParticipant: session.maxOpenUploadsPerParticipant, total: session.maxOpenUploads),
-                              requestRate: RequestRateLimiter(perSecond: session.maxRequestsPerSecond))
+        self.hub = SessionHub(
+            registry: registry,
+            parking: UploadParking(lifetime: storeConfiguration.blobAbandonTimeout * 0.8),
+            uploadQuota: UploadQuota(perParticipant: session.maxOpenUploadsPerParticipant, total: session.maxOpenUploads),
+            requestRate: RequestRateLimiter(perSecond: session.maxRequestsPerSecond))
     }
 
     public func run() async throws {

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The process's open-file limit (`RLIMIT_NOFILE`) against what the broker may need: one descriptor per connection,
@@ -42,14 +42,17 @@ public enum DescriptorLimit {
             if setrlimit(resourceNoFile, &raised) == 0 { limit = raised }
         }
         guard limit.rlim_cur >= rlim_t(needed) else {
-            throw ServerError(.invalidConfiguration, "the open-file limit is \(limit.rlim_cur) (hard limit \(limit.rlim_max)), but limits.max_connections (\(connections)) + limits.max_open_uploads (\(openUploads)) + \(reserve) in reserve need \(needed) descriptors; raise the hard limit (systemd LimitNOFILE=, ulimit -Hn) or lower those limits")
+            throw ServerError(
+                .invalidConfiguration,
+                "the open-file limit is \(limit.rlim_cur) (hard limit \(limit.rlim_max)), but limits.max_connections (\(connections)) + limits.max_open_uploads (\(openUploads)) + \(reserve) in reserve need \(needed) descriptors; raise the hard limit (systemd LimitNOFILE=, ulimit -Hn) or lower those limits"
+            )
         }
         return (UInt64(limit.rlim_cur), UInt64(limit.rlim_max), needed)
     }
 
     #if canImport(Glibc)
-    private static var resourceNoFile: __rlimit_resource_t { __rlimit_resource_t(RLIMIT_NOFILE.rawValue) }
+        private static var resourceNoFile: __rlimit_resource_t { __rlimit_resource_t(RLIMIT_NOFILE.rawValue) }
     #else
-    private static var resourceNoFile: Int32 { RLIMIT_NOFILE }
+        private static var resourceNoFile: Int32 { RLIMIT_NOFILE }
     #endif
 }

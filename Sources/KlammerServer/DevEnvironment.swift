@@ -38,8 +38,9 @@ public struct DevEnvironment: Sendable {
     /// The broker core's configuration: dev id, the dev broker certificate and key (receipts are signed with them),
     /// receipt log under `DIR/broker`.
     public func brokerConfiguration() throws -> BrokerConfiguration {
-        var configuration = try BrokerConfiguration(brokerID: try ParticipantID(Self.brokerID), certificate: pki.brokerCertificate,
-                                                    key: pki.brokerKey, directory: (dataDirectory as NSString).appendingPathComponent("broker"))
+        var configuration = try BrokerConfiguration(
+            brokerID: try ParticipantID(Self.brokerID), certificate: pki.brokerCertificate,
+            key: pki.brokerKey, directory: (dataDirectory as NSString).appendingPathComponent("broker"))
         configuration.storeDirectory = storeConfiguration.directory
         return configuration
     }
@@ -76,8 +77,12 @@ public struct DevEnvironment: Sendable {
             let sender = pki.participants[0], recipient = pki.participants[1]
             let common = "--ca \(pki.caCertificatePath) --broker \(host):\(port)"
             lines.append("  try it (in a second terminal; build first with 'swift build'):")
-            lines.append("    .build/debug/klammer send \(common) --cert \(sender.certificatePath) --key \(sender.keyPath) --to \(recipient.id) --subject 'Test' README.md")
-            lines.append("    .build/debug/klammer receive \(common) --cert \(recipient.certificatePath) --key \(recipient.keyPath) --out inbox --ack")
+            lines.append(
+                "    .build/debug/klammer send \(common) --cert \(sender.certificatePath) --key \(sender.keyPath) --to \(recipient.id) --subject 'Test' README.md"
+            )
+            lines.append(
+                "    .build/debug/klammer receive \(common) --cert \(recipient.certificatePath) --key \(recipient.keyPath) --out inbox --ack"
+            )
             lines.append("    .build/debug/klammerctl status --socket \(adminSocketPath)")
         }
         return lines.joined(separator: "\n")

@@ -21,7 +21,7 @@ public struct DevPKI: Sendable {
     public static let demoParticipants: [(id: String, name: String)] = [
         ("ags:13004000", "Landeshauptstadt Schwerin"),
         ("ags:13003000", "Hanse- und Universitätsstadt Rostock"),
-        ("ags:13076000", "Landkreis Ludwigslust-Parchim"),
+        ("ags:13076000", "Landkreis Ludwigslust-Parchim")
     ]
 
     public let directory: String
@@ -112,11 +112,12 @@ public struct DevPKI: Sendable {
         for participant in demoParticipants {
             let dir = (participantsDirectory as NSString).appendingPathComponent(participantDirectoryName(participant.id))
             let certificatePath = (dir as NSString).appendingPathComponent("cert.pem")
-            participants.append(Participant(
-                id: participant.id, name: participant.name,
-                certificatePath: certificatePath,
-                keyPath: (dir as NSString).appendingPathComponent("key.pem"),
-                certificate: try one(certificatePath)))
+            participants.append(
+                Participant(
+                    id: participant.id, name: participant.name,
+                    certificatePath: certificatePath,
+                    keyPath: (dir as NSString).appendingPathComponent("key.pem"),
+                    certificate: try one(certificatePath)))
         }
         guard let crl = try CertificateRevocationList.loadAll(fromPEMFile: path("crl.pem")).first else {
             throw ServerError(.invalidPKI, "\(path("crl.pem")) holds no CRL; delete \(directory) to regenerate the dev PKI.")

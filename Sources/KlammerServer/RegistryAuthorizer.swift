@@ -13,7 +13,10 @@ extension PeerAuthorizer {
     public static func registry(_ registry: ParticipantRegistry) -> PeerAuthorizer {
         PeerAuthorizer { peer in
             guard let participant = registry.participant(forFingerprint: peer.fingerprint) else {
-                return .reject(reason: "certificate \(peer.fingerprint.hex) is not registered to any participant; an operator must add it with 'klammerctl participant add' or 'participant cert add'")
+                return .reject(
+                    reason:
+                        "certificate \(peer.fingerprint.hex) is not registered to any participant; an operator must add it with 'klammerctl participant add' or 'participant cert add'"
+                )
             }
             switch participant.status {
             case .active:

@@ -28,8 +28,9 @@ public final class TransportServer: Service {
         applicationInitializer: @escaping ApplicationInitializer,
         onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
-        self.init(host: host, port: port, contextProvider: { context }, authorizer: authorizer, logger: logger,
-                  group: group, applicationInitializer: applicationInitializer, onListening: onListening)
+        self.init(
+            host: host, port: port, contextProvider: { context }, authorizer: authorizer, logger: logger,
+            group: group, applicationInitializer: applicationInitializer, onListening: onListening)
     }
 
     /// Like ``init(host:port:context:authorizer:logger:group:applicationInitializer:onListening:)``, but asks
@@ -73,7 +74,8 @@ public final class TransportServer: Service {
         do {
             channel = try await bootstrap.bind(host: host, port: port).get()
         } catch {
-            throw ServerError(.bindFailed, "cannot listen on \(host):\(port): \(error). Is another process using the port? Choose another with --port.")
+            throw ServerError(
+                .bindFailed, "cannot listen on \(host):\(port): \(error). Is another process using the port? Choose another with --port.")
         }
         if let address = channel.localAddress {
             logger.info("listening", metadata: ["address": "\(address)"])

@@ -78,8 +78,13 @@ final class GroupCommitWriter: Sendable {
     let hooks: WriterHooks
 
     /// - Parameter existing: the unsealed last segment found by recovery (already truncated to its valid end).
-    init(config: StoreConfiguration, logDirectory: String, existing: (fd: Int32, path: String, segmentID: UInt64,
-         offset: UInt64, records: UInt64)?, hooks: WriterHooks) {
+    init(
+        config: StoreConfiguration, logDirectory: String,
+        existing: (
+            fd: Int32, path: String, segmentID: UInt64,
+            offset: UInt64, records: UInt64
+        )?, hooks: WriterHooks
+    ) {
         self.io = config.fileIO
         self.config = config
         self.logDirectory = logDirectory
@@ -139,7 +144,8 @@ final class GroupCommitWriter: Sendable {
             var bytes = 0
             let (stopping, poisoned) = inbox.withLock { ib -> (Bool, Bool) in
                 while let first = ib.queue.first, batch.count < config.maxBatchRecords,
-                      batch.isEmpty || bytes + first.body.count <= config.maxBatchBytes {
+                    batch.isEmpty || bytes + first.body.count <= config.maxBatchBytes
+                {
                     bytes += first.body.count + SegmentFormat.recordHeaderSize
                     batch.append(ib.queue.removeFirst())
                 }
@@ -157,7 +163,13 @@ final class GroupCommitWriter: Sendable {
                 }
                 if let maxDelay, let since = active.withLock({ $0.unsyncedSince }) {
                     let remaining = maxDelay - (ContinuousClock.now - since)
-                    if remaining <= .zero || wake.wait(timeout: .now() + .nanoseconds(Int(remaining.components.attoseconds / 1_000_000_000 + remaining.components.seconds * 1_000_000_000))) == .timedOut {
+                    if remaining <= .zero
+                        || wake.wait(
+                            timeout: .now()
+                                + .nanoseconds(
+                                    Int(remaining.components.attoseconds / 1_000_000_000 + remaining.components.seconds * 1_000_000_000)))
+                            == .timedOut
+                    {
                         do { try syncIfNeeded(force: true) } catch { fail(Self.ioError(error), batch: []) }
                     }
                 } else {
@@ -189,10 +201,13 @@ final class GroupCommitWriter: Sendable {
                 buf.reserveCapacity(bytes)
                 for w in batch {
                     let off = a.offset + UInt64(buf.count)
-                    SegmentFormat.encodeRecord(into: &buf, segmentID: a.segmentID, seq: w.seq, type: w.type,
-                                               body: w.body, bodyCRC: w.bodyCRC)
-                    locations.append(RecordLocation(segmentID: a.segmentID, offset: off,
-                                                    length: UInt32(buf.count) - UInt32(off - a.offset)))
+                    SegmentFormat.encodeRecord(
+                        into: &buf, segmentID: a.segmentID, seq: w.seq, type: w.type,
+                        body: w.body, bodyCRC: w.bodyCRC)
+                    locations.append(
+                        RecordLocation(
+                            segmentID: a.segmentID, offset: off,
+                            length: UInt32(buf.count) - UInt32(off - a.offset)))
                 }
                 try buf.withUnsafeBytes { b in try io.pwrite(a.fd, b, offset: a.offset, path: a.path) }
                 a.offset += UInt64(buf.count)
@@ -220,8 +235,9 @@ final class GroupCommitWriter: Sendable {
         if a.fd >= 0 {
             var buf: [UInt8] = []
             let body = RecordBody.encodeFooter(records: a.records, lastSeq: a.lastSeq)
-            SegmentFormat.encodeRecord(into: &buf, segmentID: a.segmentID, seq: a.lastSeq, type: .footer,
-                                       body: body, bodyCRC: CRC32C.checksum(body))
+            SegmentFormat.encodeRecord(
+                into: &buf, segmentID: a.segmentID, seq: a.lastSeq, type: .footer,
+                body: body, bodyCRC: CRC32C.checksum(body))
             try buf.withUnsafeBytes { b in try io.pwrite(a.fd, b, offset: a.offset, path: a.path) }
             try io.fdatasync(a.fd, path: a.path)
             a.offset += UInt64(buf.count)
@@ -237,8 +253,9 @@ final class GroupCommitWriter: Sendable {
         a.segmentID = newSegmentID
         a.offset = 0
         a.records = 0
-        let header = SegmentFormat.encodeHeader(segmentID: newSegmentID,
-                                                createdMs: Int64(config.now().timeIntervalSince1970 * 1000))
+        let header = SegmentFormat.encodeHeader(
+            segmentID: newSegmentID,
+            createdMs: Int64(config.now().timeIntervalSince1970 * 1000))
         try header.withUnsafeBytes { b in try io.pwrite(fd, b, offset: 0, path: path) }
         try io.fdatasync(fd, path: path)
         try io.fsyncDirectory(logDirectory)
@@ -312,12 +329,16 @@ final class GroupCommitWriter: Sendable {
 
     static func storeError(for e: FileIOError) -> StoreError {
         if e.errno == ENOSPC {
-            return StoreError(.diskFull, "\(e.operation) failed: no space left on device; the write path is disabled "
-                + "(nothing unconfirmed was acknowledged, reads continue); free disk space and reopen the store",
+            return StoreError(
+                .diskFull,
+                "\(e.operation) failed: no space left on device; the write path is disabled "
+                    + "(nothing unconfirmed was acknowledged, reads continue); free disk space and reopen the store",
                 file: e.path)
         }
-        return StoreError(.writePathPoisoned, "\(e.operation) failed with \(e.reason) (errno \(e.errno)); the store "
-            + "refuses writes until it is reopened (a failed fsync cannot be retried safely); reads continue; "
-            + "check the disk", file: e.path)
+        return StoreError(
+            .writePathPoisoned,
+            "\(e.operation) failed with \(e.reason) (errno \(e.errno)); the store "
+                + "refuses writes until it is reopened (a failed fsync cannot be retried safely); reads continue; "
+                + "check the disk", file: e.path)
     }
 }

@@ -5,8 +5,9 @@ extension KlammerStore {
     /// Starts a streamed document upload. Write chunks, then `finish()` and append a message with `.blob(ref)`.
     public func beginBlob() throws -> BlobWriter {
         if let p = writer.poisonError { throw p }
-        return try BlobWriter(io: io, id: UInt64.random(in: 1...UInt64.max), blobDirectory: blobDirectory,
-                              limit: config.maxBlobSize)
+        return try BlobWriter(
+            io: io, id: UInt64.random(in: 1...UInt64.max), blobDirectory: blobDirectory,
+            limit: config.maxBlobSize)
     }
 
     /// Opens a finished blob for streaming reads.

@@ -54,11 +54,12 @@ extension KlammerStore {
         for p in picked {
             guard let h = p.handle else { continue }
             let m = try readMessage(h, p.loc)
-            deliveries.append(Delivery(
-                messageID: p.id, recipient: recipient, sender: m.sender, clientMessageID: m.clientMessageID,
-                envelope: m.envelope, payload: m.payload,
-                expiresAt: Date(timeIntervalSince1970: Double(m.expiresAtMs) / 1000),
-                attempt: Int(p.attempt), leaseToken: p.token))
+            deliveries.append(
+                Delivery(
+                    messageID: p.id, recipient: recipient, sender: m.sender, clientMessageID: m.clientMessageID,
+                    envelope: m.envelope, payload: m.payload,
+                    expiresAt: Date(timeIntervalSince1970: Double(m.expiresAtMs) / 1000),
+                    attempt: Int(p.attempt), leaseToken: p.token))
         }
         return deliveries
     }
@@ -78,7 +79,8 @@ extension KlammerStore {
         let now = nowMs
         try cell.m.withLock { s in
             guard let e = s.queues[recipient]?.entries[messageID], case .inFlight(let c, let t, _) = e.state,
-                  t == leaseToken else {
+                t == leaseToken
+            else {
                 throw StoreError(.leaseNotHeld, "message \(messageID) is not leased with this token (lease expired or already acked)")
             }
             s.consumers[c]?.remove(StoreState.LeaseRef(recipient: recipient, messageID: messageID))
@@ -136,9 +138,10 @@ extension KlammerStore {
             let m = try readMessage(h, loc)
             var inFlight = false
             if case .inFlight = e.state { inFlight = true }
-            return QueuedMessage(messageID: id, sender: m.sender, clientMessageID: m.clientMessageID,
-                                 envelope: m.envelope, payload: m.payload, attempts: Int(e.attempts),
-                                 deadLettered: e.state == .deadLettered, inFlight: inFlight)
+            return QueuedMessage(
+                messageID: id, sender: m.sender, clientMessageID: m.clientMessageID,
+                envelope: m.envelope, payload: m.payload, attempts: Int(e.attempts),
+                deadLettered: e.state == .deadLettered, inFlight: inFlight)
         }
     }
 
@@ -153,9 +156,15 @@ extension KlammerStore {
                 }
                 let seq = s.nextSeq
                 s.nextSeq += 1
-                if let e = writer.submit(PendingWrite(seq: seq, type: .replay, body: body, bodyCRC: crc, completion: { _, r, _ in
-                    cont.resume(with: r.map { _ in () })
-                })) { return e }
+                if let e = writer.submit(
+                    PendingWrite(
+                        seq: seq, type: .replay, body: body, bodyCRC: crc,
+                        completion: { _, r, _ in
+                            cont.resume(with: r.map { _ in () })
+                        }))
+                {
+                    return e
+                }
                 s.queues[recipient]!.entries[messageID] = Entry(state: .ready, attempts: 0)
                 s.queues[recipient]!.insertReturned(messageID)
                 return nil
@@ -179,8 +188,10 @@ extension KlammerStore {
     }
 
     /// Writes a terminal record (ack/purge) after checking `allowed`, applies it and waits until it is durable.
-    func finish(_ type: RecordType, recipient: String, messageID: UInt64,
-                allowed: @escaping (Entry) -> Bool) async throws {
+    func finish(
+        _ type: RecordType, recipient: String, messageID: UInt64,
+        allowed: @escaping (Entry) -> Bool
+    ) async throws {
         let body = RecordBody.encodeEntry(messageID: messageID, recipient: recipient)
         let crc = CRC32C.checksum(body)
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, any Error>) in
@@ -188,17 +199,23 @@ extension KlammerStore {
                 if s.closed { return StoreError.closed }
                 guard let e = s.queues[recipient]?.entries[messageID], allowed(e) else {
                     return type == .ack
-                        ? StoreError(.leaseNotHeld, "message \(messageID) is not leased with this token (lease expired, redelivered or already acked)")
-                        : StoreError(.notFound, "message \(messageID) is not purgeable in the queue of \(recipient) (not there, or in flight)")
+                        ? StoreError(
+                            .leaseNotHeld,
+                            "message \(messageID) is not leased with this token (lease expired, redelivered or already acked)")
+                        : StoreError(
+                            .notFound, "message \(messageID) is not purgeable in the queue of \(recipient) (not there, or in flight)")
                 }
                 if let p = writer.poisonError { return p }
                 let dead = s.finishEntry(recipient: recipient, messageID: messageID)
                 let seq = s.nextSeq
                 s.nextSeq += 1
-                return writer.submit(PendingWrite(seq: seq, type: type, body: body, bodyCRC: crc, completion: { [self] _, r, _ in
-                    if case .success = r, let blob = dead?.blob { deleteBlobFile(blob.id) }
-                    cont.resume(with: r.map { _ in () })
-                }))
+                return writer.submit(
+                    PendingWrite(
+                        seq: seq, type: type, body: body, bodyCRC: crc,
+                        completion: { [self] _, r, _ in
+                            if case .success = r, let blob = dead?.blob { deleteBlobFile(blob.id) }
+                            cont.resume(with: r.map { _ in () })
+                        }))
             }
             if let err { cont.resume(throwing: err) }
         }
@@ -236,8 +253,10 @@ extension KlammerStore {
             StoreMetrics.expired.increment()
             if let blob = dead?.blob { deleteBlobFile(blob.id) }
             let m = h.flatMap { try? readMessage($0, loc) }
-            eventContinuation.yield(.expired(messageID: messageID, recipient: recipient,
-                                             sender: m?.sender ?? "", clientMessageID: m?.clientMessageID ?? ""))
+            eventContinuation.yield(
+                .expired(
+                    messageID: messageID, recipient: recipient,
+                    sender: m?.sender ?? "", clientMessageID: m?.clientMessageID ?? ""))
         }
     }
 
@@ -255,8 +274,10 @@ extension KlammerStore {
             guard case .success = r else { return }
             StoreMetrics.deadLettered.increment()
             let m = h.flatMap { try? readMessage($0, loc) }
-            eventContinuation.yield(.deadLettered(messageID: messageID, recipient: recipient, sender: m?.sender ?? "",
-                                                  clientMessageID: m?.clientMessageID ?? "", attempts: attempts))
+            eventContinuation.yield(
+                .deadLettered(
+                    messageID: messageID, recipient: recipient, sender: m?.sender ?? "",
+                    clientMessageID: m?.clientMessageID ?? "", attempts: attempts))
         }
     }
 }

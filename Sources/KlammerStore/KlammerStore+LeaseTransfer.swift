@@ -8,8 +8,10 @@ extension KlammerStore {
     /// The old consumer's lease token stops working; the new lease has a fresh token and deadline.
     /// - Throws: `.leaseNotHeld` if the entry is not in flight with `leaseToken` any more, or if its attempts are
     ///   exhausted (then it is dead-lettered, or expired if its TTL passed).
-    public func transferLease(recipient: String, messageID: UInt64, leaseToken: UInt64, to consumer: ConsumerID,
-                              visibility: Duration) async throws -> Delivery {
+    public func transferLease(
+        recipient: String, messageID: UInt64, leaseToken: UInt64, to consumer: ConsumerID,
+        visibility: Duration
+    ) async throws -> Delivery {
         let visMs = visibility.components.seconds * 1000 + visibility.components.attoseconds / 1_000_000_000_000_000
         typealias Picked = (location: RecordLocation, handle: SegmentHandle?, attempt: UInt32, token: UInt64)
         let picked: Picked = try await withCheckedThrowingContinuation { cont in
@@ -18,13 +20,20 @@ extension KlammerStore {
                 if s.closed { cont.resume(throwing: StoreError.closed); return }
                 // In place, not through a copy of the queue (which would copy its whole entry table on write).
                 guard var e = s.queues[recipient]?.entries[messageID], case .inFlight(let old, let t, _) = e.state,
-                      t == leaseToken, let meta = s.messages[messageID] else {
-                    cont.resume(throwing: StoreError(.leaseNotHeld, "message \(messageID) is not leased with this token (lease expired, redelivered or already acked)"))
+                    t == leaseToken, let meta = s.messages[messageID]
+                else {
+                    cont.resume(
+                        throwing: StoreError(
+                            .leaseNotHeld,
+                            "message \(messageID) is not leased with this token (lease expired, redelivered or already acked)"))
                     return
                 }
                 if meta.expiresAtMs <= now || Int(e.attempts) >= config.maxAttempts {
                     makeAvailableLocked(&s, recipient: recipient, messageID: messageID, nowMs: now)  // expires or dead-letters it
-                    cont.resume(throwing: StoreError(.leaseNotHeld, "message \(messageID) reached \(config.maxAttempts) delivery attempts or its TTL; it is no longer deliverable"))
+                    cont.resume(
+                        throwing: StoreError(
+                            .leaseNotHeld,
+                            "message \(messageID) reached \(config.maxAttempts) delivery attempts or its TTL; it is no longer deliverable"))
                     return
                 }
                 StoreMetrics.redeliveries.increment()
@@ -48,10 +57,11 @@ extension KlammerStore {
             throw StoreError(.leaseNotHeld, "message \(messageID) is no longer stored")
         }
         let m = try readMessage(handle, picked.location)
-        return Delivery(messageID: messageID, recipient: recipient, sender: m.sender, clientMessageID: m.clientMessageID,
-                        envelope: m.envelope, payload: m.payload,
-                        expiresAt: Date(timeIntervalSince1970: Double(m.expiresAtMs) / 1000),
-                        attempt: Int(picked.attempt), leaseToken: picked.token)
+        return Delivery(
+            messageID: messageID, recipient: recipient, sender: m.sender, clientMessageID: m.clientMessageID,
+            envelope: m.envelope, payload: m.payload,
+            expiresAt: Date(timeIntervalSince1970: Double(m.expiresAtMs) / 1000),
+            attempt: Int(picked.attempt), leaseToken: picked.token)
     }
 }
 
@@ -68,7 +78,8 @@ extension KlammerStore {
             cell.m.withLock { s in
                 if s.closed { cont.resume(throwing: StoreError.closed); return }
                 guard var e = s.queues[recipient]?.entries[messageID], e.state == .ready,
-                      let meta = s.messages[messageID] else { cont.resume(returning: nil); return }
+                    let meta = s.messages[messageID]
+                else { cont.resume(returning: nil); return }
                 if meta.expiresAtMs <= now {
                     expireLocked(&s, recipient: recipient, messageID: messageID)
                     cont.resume(returning: nil)
@@ -96,9 +107,10 @@ extension KlammerStore {
         }
         guard let picked, let handle = picked.handle else { return nil }
         let m = try readMessage(handle, picked.loc)
-        return Delivery(messageID: messageID, recipient: recipient, sender: m.sender, clientMessageID: m.clientMessageID,
-                        envelope: m.envelope, payload: m.payload,
-                        expiresAt: Date(timeIntervalSince1970: Double(m.expiresAtMs) / 1000),
-                        attempt: Int(picked.attempt), leaseToken: picked.token)
+        return Delivery(
+            messageID: messageID, recipient: recipient, sender: m.sender, clientMessageID: m.clientMessageID,
+            envelope: m.envelope, payload: m.payload,
+            expiresAt: Date(timeIntervalSince1970: Double(m.expiresAtMs) / 1000),
+            attempt: Int(picked.attempt), leaseToken: picked.token)
     }
 }

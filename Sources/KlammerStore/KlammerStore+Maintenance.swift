@@ -38,11 +38,14 @@ extension KlammerStore {
         let now = nowMs
         let picked = cell.m.withLock { s -> UInt64? in
             guard !s.closed, !s.compacting,
-                  let oldest = s.segments.keys.min(), let info = s.segments[oldest], info.sealed,
-                  s.segments.count > 1 else { return nil }
+                let oldest = s.segments.keys.min(), let info = s.segments[oldest], info.sealed,
+                s.segments.count > 1
+            else { return nil }
             let total = s.segments.values.reduce(UInt64(0)) { $0 + $1.size }
-            guard Double(info.liveBytes) <= config.compactionLiveRatio * Double(max(info.size, 1))
-                    || total > 2 * s.totalLiveBytes + 2 * config.segmentSize else { return nil }
+            guard
+                Double(info.liveBytes) <= config.compactionLiveRatio * Double(max(info.size, 1))
+                    || total > 2 * s.totalLiveBytes + 2 * config.segmentSize
+            else { return nil }
             s.compacting = true
             return oldest
         }
@@ -62,7 +65,8 @@ extension KlammerStore {
                     if let m = s.messages[id] {
                         if m.location.segmentID == segment { ids.append(id) }
                     } else if let e = s.dedupe[hash]?.first(where: { $0.messageID == id && $0.location.segmentID == segment }),
-                              e.appendedAtMs + windowMs > now {
+                        e.appendedAtMs + windowMs > now
+                    {
                         dd.append((hash, id))
                     }
                 }
@@ -89,8 +93,9 @@ extension KlammerStore {
             }
             k = 0
             while k < next.1.count {
-                try await tombstones(Array(next.1[k..<min(next.1.count, k + step)]), from: segment, now: now,
-                                     windowMs: windowMs)
+                try await tombstones(
+                    Array(next.1[k..<min(next.1.count, k + step)]), from: segment, now: now,
+                    windowMs: windowMs)
                 k += step
             }
         }
@@ -140,7 +145,8 @@ extension KlammerStore {
         let located = cell.m.withLock { s in
             ids.compactMap { id -> (UInt64, RecordLocation, SegmentHandle)? in
                 guard let m = s.messages[id], m.location.segmentID == segment,
-                      let h = s.segments[segment]?.handle else { return nil }
+                    let h = s.segments[segment]?.handle
+                else { return nil }
                 return (id, m.location, h)
             }
         }
@@ -161,23 +167,26 @@ extension KlammerStore {
                     let bytes = RecordBody.encodeCarry(messageID: id, body: body, entries: entries)
                     let hash = m.dedupeHash
                     let appendedAt = m.appendedAtMs
-                    if let e = submitLocked(&s, .carry, bytes, completion: { s, r in
-                        if case .success(let loc) = r {
-                            do {
-                                if let m = s.messages[id], m.location == oldLoc {
-                                    s.removeLive(oldLoc)
-                                    s.messages[id]!.location = loc
-                                    s.addLive(loc)
+                    if let e = submitLocked(
+                        &s, .carry, bytes,
+                        completion: { s, r in
+                            if case .success(let loc) = r {
+                                do {
+                                    if let m = s.messages[id], m.location == oldLoc {
+                                        s.removeLive(oldLoc)
+                                        s.messages[id]!.location = loc
+                                        s.addLive(loc)
+                                    }
+                                    if s.dedupe[hash]?.contains(where: { $0.messageID == id && $0.location == oldLoc }) == true {
+                                        s.addDedupe(hash: hash, DedupeEntry(messageID: id, location: loc, appendedAtMs: appendedAt))
+                                    }
                                 }
-                                if s.dedupe[hash]?.contains(where: { $0.messageID == id && $0.location == oldLoc }) == true {
-                                    s.addDedupe(hash: hash, DedupeEntry(messageID: id, location: loc, appendedAtMs: appendedAt))
-                                }
+                                done.tick(nil)
+                            } else if case .failure(let e) = r {
+                                done.tick(e)
                             }
-                            done.tick(nil)
-                        } else if case .failure(let e) = r {
-                            done.tick(e)
-                        }
-                    }) {
+                        })
+                    {
                         for _ in submitted..<total { done.tick(e) }
                         return nil
                     }
@@ -193,7 +202,8 @@ extension KlammerStore {
         let located = cell.m.withLock { s in
             items.compactMap { (hash, id) -> (UInt64, DedupeEntry, SegmentHandle)? in
                 guard let e = s.dedupe[hash]?.first(where: { $0.messageID == id && $0.location.segmentID == segment }),
-                      let h = s.segments[segment]?.handle else { return nil }
+                    let h = s.segments[segment]?.handle
+                else { return nil }
                 return (hash, e, h)
             }
         }
@@ -205,24 +215,37 @@ extension KlammerStore {
                     throw StoreError(.corrupt, "undecodable record", file: h.path, offset: e.location.offset)
                 }
             }
-            records.append((hash, e, RecordBody.encodeTombstone(messageID: e.messageID, appendedAtMs: e.appendedAtMs,
-                                                                sender: f.sender, clientMessageID: f.clientMessageID,
-                                                                outcome: f.outcome)))
+            records.append(
+                (
+                    hash, e,
+                    RecordBody.encodeTombstone(
+                        messageID: e.messageID, appendedAtMs: e.appendedAtMs,
+                        sender: f.sender, clientMessageID: f.clientMessageID,
+                        outcome: f.outcome)
+                ))
         }
         if records.isEmpty { return }
         try await withCheckedThrowingContinuation { (cont: CheckedContinuation<Void, any Error>) in
             cell.m.withLock { s in
                 let done = Countdown(total: records.count, cont: cont)
                 for (i, (hash, e, bytes)) in records.enumerated() {
-                    if let err = submitLocked(&s, .tombstone, bytes, completion: { s, r in
-                        if case .success(let loc) = r {
-                            do {
-                                s.addDedupe(hash: hash, DedupeEntry(messageID: e.messageID, location: loc,
-                                                                    appendedAtMs: e.appendedAtMs))
+                    if let err = submitLocked(
+                        &s, .tombstone, bytes,
+                        completion: { s, r in
+                            if case .success(let loc) = r {
+                                do {
+                                    s.addDedupe(
+                                        hash: hash,
+                                        DedupeEntry(
+                                            messageID: e.messageID, location: loc,
+                                            appendedAtMs: e.appendedAtMs))
+                                }
+                                done.tick(nil)
+                            } else if case .failure(let x) = r {
+                                done.tick(x)
                             }
-                            done.tick(nil)
-                        } else if case .failure(let x) = r { done.tick(x) }
-                    }) {
+                        })
+                    {
                         for _ in i..<records.count { done.tick(err) }
                         return
                     }

@@ -36,16 +36,20 @@ extension KlammerStore {
             report.segments += 1
             report.logBytes += UInt64(n)
             guard case .success(let hid) = SegmentFormat.validateHeader(rbuf), hid == id else {
-                report.problems.append(CorruptionReport(file: h.path, offset: 0, length: UInt64(n),
-                                                        reason: "segment header invalid", quarantinedAs: nil))
+                report.problems.append(
+                    CorruptionReport(
+                        file: h.path, offset: 0, length: UInt64(n),
+                        reason: "segment header invalid", quarantinedAs: nil))
                 continue
             }
             let r = SegmentFormat.scan(rbuf, segmentID: id) { _ in }
             report.records += r.records
             for bad in r.badRanges + (r.tail.map { [$0] } ?? []) {
-                report.problems.append(CorruptionReport(file: h.path, offset: UInt64(bad.lowerBound),
-                                                        length: UInt64(bad.count), reason: "record checksum mismatch",
-                                                        quarantinedAs: nil))
+                report.problems.append(
+                    CorruptionReport(
+                        file: h.path, offset: UInt64(bad.lowerBound),
+                        length: UInt64(bad.count), reason: "record checksum mismatch",
+                        quarantinedAs: nil))
             }
         }
         for name in (try? io.listDirectory(blobDirectory)) ?? [] where name.hasSuffix(".blob") {
@@ -71,10 +75,13 @@ extension KlammerStore {
         _ = try? footer.withUnsafeMutableBytes { try io.pread(fd, $0, offset: dataSize, path: path) }
         let ok = footer.withUnsafeBytes { b -> (UInt64, UInt32)? in
             guard b[0..<8].elementsEqual(BlobFormat.magic),
-                  CRC32C.update(0, UnsafeRawBufferPointer(rebasing: b[0..<28]))
-                    == UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 28, as: UInt32.self)) else { return nil }
-            return (UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-                    UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 16, as: UInt32.self)))
+                CRC32C.update(0, UnsafeRawBufferPointer(rebasing: b[0..<28]))
+                    == UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 28, as: UInt32.self))
+            else { return nil }
+            return (
+                UInt64(littleEndian: b.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+            )
         }
         guard let (sz, crc) = ok, sz == dataSize else { return bad("blob footer invalid") }
         var c: UInt32 = 0
@@ -82,7 +89,10 @@ extension KlammerStore {
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while off < dataSize {
             let want = Int(min(UInt64(chunk.count), dataSize - off))
-            let n = (try? chunk.withUnsafeMutableBytes { try io.pread(fd, UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]), offset: off, path: path) }) ?? 0
+            let n =
+                (try? chunk.withUnsafeMutableBytes {
+                    try io.pread(fd, UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]), offset: off, path: path)
+                }) ?? 0
             if n <= 0 { return bad("blob read failed") }
             c = chunk.withUnsafeBytes { CRC32C.update(c, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             off += UInt64(n)

@@ -67,29 +67,33 @@ public final class KlammerStore: Sendable {
             throw StoreError(.io, "cannot create store directories: \(error.operation) \(error.reason)", file: error.path)
         }
         (events, eventContinuation) = AsyncStream.makeStream(of: StoreEvent.self, bufferingPolicy: .unbounded)
-        let recovered = try Recovery.run(config: config, logDirectory: logDirectory,
-                                         quarantineDirectory: quarantineDirectory)
+        let recovered = try Recovery.run(
+            config: config, logDirectory: logDirectory,
+            quarantineDirectory: quarantineDirectory)
         recoveryReport = recovered.report
         let cell = StateCell(recovered.state)
         self.cell = cell
         let io = config.fileIO
         let logger = self.logger
-        writer = GroupCommitWriter(config: config, logDirectory: logDirectory, existing: recovered.active, hooks: WriterHooks(
-            segmentCreated: { id, path in
-                let fd = (try? io.open(path, flags: O_RDONLY, mode: 0)) ?? -1
-                cell.m.withLock { s in
-                    s.segments[id] = SegmentInfo(handle: SegmentHandle(fd: fd, path: path, io: io), size: 0,
-                                                 liveBytes: 0, sealed: false)
-                }
-            },
-            segmentSealed: { id, size in
-                cell.m.withLock { s in
-                    s.segments[id]?.sealed = true
-                    s.segments[id]?.size = size
-                }
-            },
-            withState: { body in cell.m.withLock { s in body(&s) } },
-            poisoned: { e in logger.error("write path poisoned: \(e)") }))
+        writer = GroupCommitWriter(
+            config: config, logDirectory: logDirectory, existing: recovered.active,
+            hooks: WriterHooks(
+                segmentCreated: { id, path in
+                    let fd = (try? io.open(path, flags: O_RDONLY, mode: 0)) ?? -1
+                    cell.m.withLock { s in
+                        s.segments[id] = SegmentInfo(
+                            handle: SegmentHandle(fd: fd, path: path, io: io), size: 0,
+                            liveBytes: 0, sealed: false)
+                    }
+                },
+                segmentSealed: { id, size in
+                    cell.m.withLock { s in
+                        s.segments[id]?.sealed = true
+                        s.segments[id]?.size = size
+                    }
+                },
+                withState: { body in cell.m.withLock { s in body(&s) } },
+                poisoned: { e in logger.error("write path poisoned: \(e)") }))
         for c in recovered.report.corruptions { logger.error("store corruption: \(c)") }
         sweepBlobsOnOpen()
         writer.start()
@@ -113,12 +117,16 @@ public final class KlammerStore: Sendable {
             return s.closed
         }
         if already { return }
-        maintenance.withLock { $0?.cancel(); $0 = nil }
+        maintenance.withLock {
+            $0?.cancel(); $0 = nil
+        }
         // Wait for an in-progress compaction step to finish before stopping the writer.
         while cell.m.withLock({ $0.compacting }) { try? await Task.sleep(for: .milliseconds(2)) }
         let w = writer
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            Thread.detachNewThread { w.stop(); c.resume() }
+            Thread.detachNewThread {
+                w.stop(); c.resume()
+            }
         }
         eventContinuation.finish()
         cell.m.withLock { s in s.segments.removeAll() }
@@ -144,14 +152,19 @@ public final class KlammerStore: Sendable {
         if let e = message.expiresAt {
             expires = Int64((e.timeIntervalSince1970 * 1000).rounded(.down))
         } else {
-            expires = now &+ Int64(config.defaultTTL.components.seconds * 1000
-                + config.defaultTTL.components.attoseconds / 1_000_000_000_000_000)
+            expires =
+                now
+                &+ Int64(
+                    config.defaultTTL.components.seconds * 1000
+                        + config.defaultTTL.components.attoseconds / 1_000_000_000_000_000)
         }
-        let body = AppendBody(expiresAtMs: expires, appendedAtMs: now, sender: message.sender,
-                              clientMessageID: message.clientMessageID, recipients: recipients,
-                              outcome: message.outcome, envelope: message.envelope, payload: message.payload)
-        var w = ByteWriter(capacity: 96 + message.envelope.count + message.outcome.count
-                           + { if case .inline(let b) = message.payload { return b.count } else { return 24 } }())
+        let body = AppendBody(
+            expiresAtMs: expires, appendedAtMs: now, sender: message.sender,
+            clientMessageID: message.clientMessageID, recipients: recipients,
+            outcome: message.outcome, envelope: message.envelope, payload: message.payload)
+        var w = ByteWriter(
+            capacity: 96 + message.envelope.count + message.outcome.count
+                + { if case .inline(let b) = message.payload { return b.count } else { return 24 } }())
         RecordBody.encodeAppend(body, into: &w)
         let bytes = w.bytes
         let crc = CRC32C.checksum(bytes)
@@ -159,8 +172,10 @@ public final class KlammerStore: Sendable {
         let key = DedupeKey(sender: message.sender, clientMessageID: message.clientMessageID)
         if case .blob(let ref) = message.payload {
             guard io.modificationTime(blobPath(ref.id)) != nil else {
-                throw StoreError(.notFound, "blob \(ref.id) does not exist (not finished, or swept after "
-                    + "blobAbandonTimeout); upload it again")
+                throw StoreError(
+                    .notFound,
+                    "blob \(ref.id) does not exist (not finished, or swept after "
+                        + "blobAbandonTimeout); upload it again")
             }
         }
         let cell = self.cell
@@ -189,8 +204,9 @@ public final class KlammerStore: Sendable {
                             cont.resume(throwing: e)
                             for w in waiters { w.resume(throwing: e) }
                         case .success(let loc):
-                            s.messages[seq] = MessageMeta(location: loc, expiresAtMs: expires, appendedAtMs: now,
-                                                          dedupeHash: hash, blob: blob, recipients: recipients)
+                            s.messages[seq] = MessageMeta(
+                                location: loc, expiresAtMs: expires, appendedAtMs: now,
+                                dedupeHash: hash, blob: blob, recipients: recipients)
                             s.addLive(loc)
                             for r in recipients {
                                 s.queues[r, default: RecipientQueue()].entries[seq] = Entry(state: .ready, attempts: 0)
@@ -277,8 +293,9 @@ public final class KlammerStore: Sendable {
         }
         return try buf.withUnsafeBytes { b in
             guard n == buf.count, let r = SegmentFormat.record(in: b, at: 0, segmentID: loc.segmentID) else {
-                throw StoreError(.corrupt, "record failed its checksum; run scrub and restore from backup",
-                                 file: h.path, offset: loc.offset)
+                throw StoreError(
+                    .corrupt, "record failed its checksum; run scrub and restore from backup",
+                    file: h.path, offset: loc.offset)
             }
             return (r.type, [UInt8](r.body))
         }
@@ -306,22 +323,25 @@ public final class KlammerStore: Sendable {
                 if s.closed { return StoreError.closed }
                 let seq = s.nextSeq
                 s.nextSeq += 1
-                return writer.submit(PendingWrite(seq: seq, type: type, body: body, bodyCRC: crc) { _, r, _ in
-                    cont.resume(with: r)
-                })
+                return writer.submit(
+                    PendingWrite(seq: seq, type: type, body: body, bodyCRC: crc) { _, r, _ in
+                        cont.resume(with: r)
+                    })
             }
             if let err { cont.resume(throwing: err) }
         }
     }
 
     /// Submits a record while the caller holds the lock. The completion runs on the writer thread.
-    func submitLocked(_ s: inout StoreState, _ type: RecordType, _ body: [UInt8],
-                      completion: @escaping @Sendable (inout StoreState, Result<RecordLocation, StoreError>) -> Void) -> StoreError? {
+    func submitLocked(
+        _ s: inout StoreState, _ type: RecordType, _ body: [UInt8],
+        completion: @escaping @Sendable (inout StoreState, Result<RecordLocation, StoreError>) -> Void
+    ) -> StoreError? {
         let seq = s.nextSeq
         s.nextSeq += 1
-        return writer.submit(PendingWrite(seq: seq, type: type, body: body, bodyCRC: CRC32C.checksum(body)) { s, r, _ in
-            completion(&s, r)
-        })
+        return writer.submit(
+            PendingWrite(seq: seq, type: type, body: body, bodyCRC: CRC32C.checksum(body)) { s, r, _ in
+                completion(&s, r)
+            })
     }
 }
-

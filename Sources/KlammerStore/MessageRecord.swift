@@ -18,8 +18,10 @@ public struct MessageRecord: Sendable, Equatable {
     public var outcome: [UInt8]
 
     /// Creates a message record.
-    public init(sender: String, clientMessageID: String, recipients: [String], envelope: [UInt8],
-                payload: MessagePayload, expiresAt: Date? = nil, outcome: [UInt8]) {
+    public init(
+        sender: String, clientMessageID: String, recipients: [String], envelope: [UInt8],
+        payload: MessagePayload, expiresAt: Date? = nil, outcome: [UInt8]
+    ) {
         self.sender = sender
         self.clientMessageID = clientMessageID
         self.recipients = recipients

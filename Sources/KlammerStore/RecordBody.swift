@@ -84,8 +84,9 @@ enum RecordBody {
         case 1: payload = .blob(BlobReference(id: try r.u64(), size: try r.u64(), crc32c: try r.u32()))
         default: throw ByteReader.Truncated()
         }
-        return AppendBody(expiresAtMs: exp, appendedAtMs: app, sender: sender, clientMessageID: cmid,
-                          recipients: recipients, outcome: outcome, envelope: envelope, payload: payload)
+        return AppendBody(
+            expiresAtMs: exp, appendedAtMs: app, sender: sender, clientMessageID: cmid,
+            recipients: recipients, outcome: outcome, envelope: envelope, payload: payload)
     }
 
     static func decodeHead(_ r: inout ByteReader) throws(ByteReader.Truncated) -> AppendHead {
@@ -142,8 +143,10 @@ enum RecordBody {
     }
 
     /// Dedupe tombstone of a finished message: keeps (sender, client id) → outcome for the dedupe window.
-    static func encodeTombstone(messageID: UInt64, appendedAtMs: Int64, sender: String, clientMessageID: String,
-                                outcome: [UInt8]) -> [UInt8] {
+    static func encodeTombstone(
+        messageID: UInt64, appendedAtMs: Int64, sender: String, clientMessageID: String,
+        outcome: [UInt8]
+    ) -> [UInt8] {
         var w = ByteWriter(capacity: 64 + outcome.count)
         w.u64(messageID)
         w.i64(appendedAtMs)

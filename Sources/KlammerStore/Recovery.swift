@@ -27,7 +27,8 @@ enum Recovery {
         // Phase 1, in parallel over segments: map each file and verify every record's checksum.
         let scans = scanAll(ids: ids, logDirectory: logDirectory, io: io)
         defer { for sc in scans { sc.unmap() } }
-        let messageRecords = scans.reduce(0) { n, sc in n + sc.records.reduce(0) { $0 + ($1.type == .append || $1.type == .carry ? 1 : 0) } }
+        let messageRecords = scans.reduce(0) { n, sc in n + sc.records.reduce(0) { $0 + ($1.type == .append || $1.type == .carry ? 1 : 0) }
+        }
         state.messages.reserveCapacity(messageRecords)
         state.dedupe.primary.reserveCapacity(messageRecords)
         for (i, id) in ids.enumerated() {
@@ -60,8 +61,10 @@ enum Recovery {
                 if isLast && size < UInt64(SegmentFormat.headerSize) {
                     report.incompleteSegments.append(dest)
                 } else {
-                    report.corruptions.append(CorruptionReport(file: path, offset: 0, length: size, reason: problem,
-                                                               quarantinedAs: dest))
+                    report.corruptions.append(
+                        CorruptionReport(
+                            file: path, offset: 0, length: size, reason: problem,
+                            quarantinedAs: dest))
                 }
                 // Never reuse sequence numbers that may have been handed out from this file.
                 maxSeq = max(maxSeq, size < UInt64(SegmentFormat.headerSize) ? id : id + (1 << 24))
@@ -80,9 +83,10 @@ enum Recovery {
             report.records += result.records
             for bad in result.badRanges {
                 let dest = try q.copyRange(rbuf, bad, name: name)
-                report.corruptions.append(CorruptionReport(
-                    file: path, offset: UInt64(bad.lowerBound), length: UInt64(bad.count),
-                    reason: "records failed checksum; resynchronised at the next valid record", quarantinedAs: dest))
+                report.corruptions.append(
+                    CorruptionReport(
+                        file: path, offset: UInt64(bad.lowerBound), length: UInt64(bad.count),
+                        reason: "records failed checksum; resynchronised at the next valid record", quarantinedAs: dest))
             }
             var end = size
             if let tail = result.tail {
@@ -99,15 +103,17 @@ enum Recovery {
                     end = UInt64(tail.lowerBound)
                 } else {
                     let dest = try q.copyRange(rbuf, tail, name: name)
-                    report.corruptions.append(CorruptionReport(
-                        file: path, offset: UInt64(tail.lowerBound), length: UInt64(tail.count),
-                        reason: "invalid bytes at the end of a sealed segment", quarantinedAs: dest))
+                    report.corruptions.append(
+                        CorruptionReport(
+                            file: path, offset: UInt64(tail.lowerBound), length: UInt64(tail.count),
+                            reason: "invalid bytes at the end of a sealed segment", quarantinedAs: dest))
                 }
             }
             let rfd = (try? io.open(path, flags: O_RDONLY, mode: 0)) ?? -1
             let sealed = result.sealed || !isLast
-            state.segments[id] = SegmentInfo(handle: SegmentHandle(fd: rfd, path: path, io: io), size: end,
-                                             liveBytes: 0, sealed: sealed)
+            state.segments[id] = SegmentInfo(
+                handle: SegmentHandle(fd: rfd, path: path, io: io), size: end,
+                liveBytes: 0, sealed: sealed)
             if isLast && !result.sealed {
                 active = (fd, path, id, end, UInt64(result.records))
             } else {
@@ -155,9 +161,10 @@ enum Recovery {
                         Entry(state: states[k].deadLettered ? .deadLettered : .ready, attempts: states[k].attempts)
                 }
                 if !head.recipients.isEmpty {
-                    s.messages[id] = MessageMeta(location: loc, expiresAtMs: head.expiresAtMs,
-                                                 appendedAtMs: head.appendedAtMs, dedupeHash: head.dedupeHash,
-                                                 blob: head.blob, recipients: head.recipients)
+                    s.messages[id] = MessageMeta(
+                        location: loc, expiresAtMs: head.expiresAtMs,
+                        appendedAtMs: head.appendedAtMs, dedupeHash: head.dedupeHash,
+                        blob: head.blob, recipients: head.recipients)
                 }
                 s.addDedupe(hash: head.dedupeHash, DedupeEntry(messageID: id, location: loc, appendedAtMs: head.appendedAtMs))
             case .ack, .expire, .purge:

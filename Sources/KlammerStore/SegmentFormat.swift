@@ -52,7 +52,8 @@ enum SegmentFormat {
         guard buf.count >= headerSize else { return .failure(.incomplete) }
         let crc = UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: 44, as: UInt32.self))
         guard CRC32C.update(0, UnsafeRawBufferPointer(rebasing: buf[0..<44])) == crc,
-              buf[0..<8].elementsEqual(segmentMagic) else { return .failure(.badChecksum) }
+            buf[0..<8].elementsEqual(segmentMagic)
+        else { return .failure(.badChecksum) }
         let version = UInt16(littleEndian: buf.loadUnaligned(fromByteOffset: 8, as: UInt16.self))
         guard version == Self.version else { return .failure(.unsupportedVersion(version)) }
         return .success(UInt64(littleEndian: buf.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
@@ -71,8 +72,10 @@ enum SegmentFormat {
 
     /// Appends one record (header + body) to `out`. `bodyCRC` is CRC32C(body).
     /// The stored CRC is CRC32C(body ‖ len ‖ segmentID ‖ seq ‖ type): it covers length, position and payload.
-    static func encodeRecord(into out: inout [UInt8], segmentID: UInt64, seq: UInt64, type: RecordType,
-                             body: [UInt8], bodyCRC: UInt32) {
+    static func encodeRecord(
+        into out: inout [UInt8], segmentID: UInt64, seq: UInt64, type: RecordType,
+        body: [UInt8], bodyCRC: UInt32
+    ) {
         let start = out.count
         out.append(contentsOf: repeatElement(0, count: recordHeaderSize))
         out.withUnsafeMutableBytes { o in
@@ -101,7 +104,7 @@ enum SegmentFormat {
     /// Validates the record at `pos` (magic, bounds, segment id, checksum, type).
     static func record(in buf: UnsafeRawBufferPointer, at pos: Int, segmentID: UInt64) -> Scanned? {
         guard pos + recordHeaderSize <= buf.count,
-              UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: pos, as: UInt32.self)) == recordMagic
+            UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: pos, as: UInt32.self)) == recordMagic
         else { return nil }
         let len = Int(UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: pos + 4, as: UInt32.self)))
         guard len <= maxRecordBody, pos + recordHeaderSize + len <= buf.count else { return nil }

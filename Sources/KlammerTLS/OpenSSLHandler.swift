@@ -129,8 +129,12 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
         case .handshaking:
             handshakeInboundBytes += buffer.readableBytes
             guard handshakeInboundBytes <= configuration.maxHandshakeInboundBytes else {
-                perform(machine.failed(TLSError(.inboundBufferLimitExceeded,
-                    "the peer sent more than \(configuration.maxHandshakeInboundBytes) bytes before the handshake completed")), context: context)
+                perform(
+                    machine.failed(
+                        TLSError(
+                            .inboundBufferLimitExceeded,
+                            "the peer sent more than \(configuration.maxHandshakeInboundBytes) bytes before the handshake completed")),
+                    context: context)
                 return
             }
             connection.feed(buffer)
@@ -172,16 +176,22 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
             return
         }
         if configuration.requireApplicationProtocol && identity.applicationProtocol == nil {
-            perform(machine.failed(TLSError(.noApplicationProtocol,
-                "the peer negotiated no ALPN protocol; required one of: \(configuration.applicationProtocols.joined(separator: ", "))")), context: context)
+            perform(
+                machine.failed(
+                    TLSError(
+                        .noApplicationProtocol,
+                        "the peer negotiated no ALPN protocol; required one of: \(configuration.applicationProtocols.joined(separator: ", "))"
+                    )), context: context)
             return
         }
         peerIdentity = identity
         logMetadata["tls.peer.fingerprint"] = .stringConvertible(identity.fingerprint)
-        logger.debug("TLS handshake completed", metadata: logMetadata.merging([
-            "tls.version": "\(identity.protocolVersion)", "tls.cipher": "\(identity.cipherSuite)",
-            "tls.alpn": "\(identity.applicationProtocol ?? "none")", "tls.resumed": "\(connection.sessionReused)",
-        ]) { $1 })
+        logger.debug(
+            "TLS handshake completed",
+            metadata: logMetadata.merging([
+                "tls.version": "\(identity.protocolVersion)", "tls.cipher": "\(identity.cipherSuite)",
+                "tls.alpn": "\(identity.applicationProtocol ?? "none")", "tls.resumed": "\(connection.sessionReused)"
+            ]) { $1 })
         context.fireUserInboundEventTriggered(TLSEvent.handshakeCompleted(identity))
         guard case .startAuthorization = machine.handshakeCompleted() else { return }
         if let decision = authorizer.immediateDecision(for: identity) {
@@ -212,8 +222,12 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
                 case .authorizing:
                     heldInboundBytes += plaintext.readableBytes
                     guard heldInboundBytes <= configuration.maxUnauthorizedInboundBytes else {
-                        perform(machine.failed(TLSError(.inboundBufferLimitExceeded,
-                            "the peer sent more than \(configuration.maxUnauthorizedInboundBytes) bytes before it was authorized")), context: context)
+                        perform(
+                            machine.failed(
+                                TLSError(
+                                    .inboundBufferLimitExceeded,
+                                    "the peer sent more than \(configuration.maxUnauthorizedInboundBytes) bytes before it was authorized")),
+                            context: context)
                         return
                     }
                     heldInbound.append(plaintext)
@@ -246,9 +260,12 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
             break
         }
         guard bufferedOutboundBytes < configuration.maxBufferedOutboundBytes else {
-            let error = TLSError(.outboundBufferLimitExceeded,
+            let error = TLSError(
+                .outboundBufferLimitExceeded,
                 "\(bufferedOutboundBytes) plaintext bytes are already buffered (limit \(configuration.maxBufferedOutboundBytes)) "
-                + (machine.state == .active ? "because the channel is not writable; wait for channelWritabilityChanged" : "before the handshake/authorization completed"))
+                    + (machine.state == .active
+                        ? "because the channel is not writable; wait for channelWritabilityChanged"
+                        : "before the handshake/authorization completed"))
             logger.warning("TLS write refused: \(error.code): \(error.message)", metadata: logMetadata)
             promise?.fail(error)
             return
@@ -374,8 +391,11 @@ public final class OpenSSLHandler: ChannelDuplexHandler {
         cancelTimeout()
         flushCiphertext(context: context)
         let what = peerIdentity == nil || error.code == .unauthorized ? "TLS connection refused" : "TLS connection failed"
-        logger.warning("\(what): \(error.code): \(error.message)", metadata: error.openSSLErrors.isEmpty ? logMetadata
-            : logMetadata.merging(["openssl": "\(error.openSSLErrors.joined(separator: "; "))"]) { $1 })
+        logger.warning(
+            "\(what): \(error.code): \(error.message)",
+            metadata: error.openSSLErrors.isEmpty
+                ? logMetadata
+                : logMetadata.merging(["openssl": "\(error.openSSLErrors.joined(separator: "; "))"]) { $1 })
         failPendingWrites(error)
         if error.code == .unauthorized {
             // The handshake succeeded, so end the TLS session cleanly: the peer sees close_notify, not a reset.

@@ -205,7 +205,9 @@ final class TLSConnection {
         let verify = SSL_get_verify_result(ssl)
         guard verify == X509_V_OK else {
             X509_free(x509)
-            throw TLSError(.certificateVerificationFailed, "peer certificate did not verify: \(String(cString: X509_verify_cert_error_string(verify)))")
+            throw TLSError(
+                .certificateVerificationFailed, "peer certificate did not verify: \(String(cString: X509_verify_cert_error_string(verify)))"
+            )
         }
         // Wraps OpenSSL's already parsed certificate (the reference from get1) instead of re-encoding and re-parsing
         // it: a DER parse in OpenSSL 3 decodes the public key through the provider decoders, a visible part of the
@@ -216,8 +218,9 @@ final class TLSConnection {
         }
         let version: TLSVersion = SSL_version(ssl) == TLS1_3_VERSION ? .tls13 : .tls12
         let cipher = SSL_get_current_cipher(ssl).flatMap { SSL_CIPHER_get_name($0) }.map { String(cString: $0) } ?? "unknown"
-        return PeerIdentity(fingerprint: certificate.fingerprint, certificate: certificate,
-                            applicationProtocol: negotiatedALPN, protocolVersion: version, cipherSuite: cipher)
+        return PeerIdentity(
+            fingerprint: certificate.fingerprint, certificate: certificate,
+            applicationProtocol: negotiatedALPN, protocolVersion: version, cipherSuite: cipher)
     }
 
     // MARK: Errors
@@ -230,9 +233,13 @@ final class TLSConnection {
         if verify != X509_V_OK && duringHandshake {
             let reason = String(cString: X509_verify_cert_error_string(verify))
             if verify == X509_V_ERR_EE_KEY_TOO_SMALL || verify == X509_V_ERR_CA_KEY_TOO_SMALL || verify == X509_V_ERR_CA_MD_TOO_WEAK {
-                return TLSError(.keyTooSmall, "peer certificate refused: \(reason) (X509 error \(verify)); Klammer requires RSA ≥ 3072 or EC ≥ 256 bits and SHA-2", openSSLErrors: queue)
+                return TLSError(
+                    .keyTooSmall,
+                    "peer certificate refused: \(reason) (X509 error \(verify)); Klammer requires RSA ≥ 3072 or EC ≥ 256 bits and SHA-2",
+                    openSSLErrors: queue)
             }
-            return TLSError(.certificateVerificationFailed, "peer certificate refused: \(reason) (X509 error \(verify))", openSSLErrors: queue)
+            return TLSError(
+                .certificateVerificationFailed, "peer certificate refused: \(reason) (X509 error \(verify))", openSSLErrors: queue)
         }
         let lowered = joined.lowercased()
         func has(_ text: String) -> Bool { lowered.contains(text) }
@@ -240,20 +247,31 @@ final class TLSConnection {
             return TLSError(.internalError, "TLS I/O failed (SSL_ERROR_SYSCALL)", openSSLErrors: queue)
         }
         if has("peer did not return a certificate") {
-            return TLSError(.peerCertificateMissing, "the peer sent no client certificate; Klammer requires mutual TLS", openSSLErrors: queue)
+            return TLSError(
+                .peerCertificateMissing, "the peer sent no client certificate; Klammer requires mutual TLS", openSSLErrors: queue)
         }
         if has("wrong version number") || has("http request") || has("packet length too long") || has("record layer failure") {
-            return TLSError(.handshakeFailed, "the peer did not speak TLS 1.2/1.3 (garbage, plaintext or an old protocol instead of a ClientHello)", openSSLErrors: queue)
+            return TLSError(
+                .handshakeFailed, "the peer did not speak TLS 1.2/1.3 (garbage, plaintext or an old protocol instead of a ClientHello)",
+                openSSLErrors: queue)
         }
         if has("unsupported protocol") || has("protocol version") || has("no protocols available") {
-            return TLSError(.protocolVersionRefused, "protocol version refused: the policy allows \(context.configuration.minimumVersion == .tls13 ? "TLS 1.3 only" : "TLS 1.2 and 1.3")", openSSLErrors: queue)
+            return TLSError(
+                .protocolVersionRefused,
+                "protocol version refused: the policy allows \(context.configuration.minimumVersion == .tls13 ? "TLS 1.3 only" : "TLS 1.2 and 1.3")",
+                openSSLErrors: queue)
         }
         if has("no application protocol") {
-            return TLSError(.noApplicationProtocol, "no common ALPN protocol (we offer \(context.configuration.applicationProtocols.joined(separator: ", ")))", openSSLErrors: queue)
+            return TLSError(
+                .noApplicationProtocol,
+                "no common ALPN protocol (we offer \(context.configuration.applicationProtocols.joined(separator: ", ")))",
+                openSSLErrors: queue)
         }
         if has("alert") {
             let alert = queue.first(where: { $0.lowercased().contains("alert") }) ?? joined
-            return TLSError(.alertReceived, "the peer refused the connection with a TLS alert: \(TLSConnection.reasonText(alert))", openSSLErrors: queue)
+            return TLSError(
+                .alertReceived, "the peer refused the connection with a TLS alert: \(TLSConnection.reasonText(alert))", openSSLErrors: queue
+            )
         }
         if has("certificate verify failed") {
             return TLSError(.certificateVerificationFailed, "peer certificate refused", openSSLErrors: queue)

@@ -17,11 +17,13 @@ public final class TLSContext: @unchecked Sendable {
     /// TLS 1.3 suites allowed by BSI TR-02102-2 that OpenSSL offers (AES-GCM; no ChaCha20).
     static let tls13CipherSuites = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256"
     /// TLS 1.2 suites: ECDHE key exchange with AES-GCM only.
-    static let tls12CipherList = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256"
+    static let tls12CipherList =
+        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256"
     /// Key exchange groups. OpenSSL 3.0 offers the brainpool curves for TLS 1.2 only.
     static let groups = "P-256:P-384:brainpoolP256r1:brainpoolP384r1"
     /// Signature algorithms: ECDSA with SHA-2 and RSA-PSS (no PKCS#1 v1.5, no SHA-1).
-    static let signatureAlgorithms = "ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512:rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:rsa_pss_pss_sha256:rsa_pss_pss_sha384:rsa_pss_pss_sha512"
+    static let signatureAlgorithms =
+        "ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512:rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:rsa_pss_pss_sha256:rsa_pss_pss_sha384:rsa_pss_pss_sha512"
 
     /// Builds and validates the context.
     /// - Throws: ``TLSError`` with ``TLSError/Code/invalidConfiguration`` or ``TLSError/Code/keyTooSmall``.
@@ -32,7 +34,10 @@ public final class TLSContext: @unchecked Sendable {
         }
         let ownKey = config.privateKey.publicKey
         guard ownKey.meetsKlammerMinimum else {
-            throw TLSError(.keyTooSmall, "our own key (\(ownKey.kind), \(ownKey.bits) bits) is below the BSI TR-02102-2 minimum (RSA ≥ 3072, EC ≥ 256 bits); issue a new certificate with a stronger key")
+            throw TLSError(
+                .keyTooSmall,
+                "our own key (\(ownKey.kind), \(ownKey.bits) bits) is below the BSI TR-02102-2 minimum (RSA ≥ 3072, EC ≥ 256 bits); issue a new certificate with a stronger key"
+            )
         }
         guard config.privateKey.matches(leaf.publicKey) else {
             throw TLSError(.invalidConfiguration, "the private key does not belong to the leaf certificate \(leaf.subject)")
@@ -67,9 +72,10 @@ public final class TLSContext: @unchecked Sendable {
         let minVersion = config.minimumVersion == .tls13 ? TLS1_3_VERSION : TLS1_2_VERSION
         try check(klammer_SSL_CTX_set_min_proto_version(ctx, minVersion) == 1, "cannot set the minimum TLS version")
         try check(klammer_SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) == 1, "cannot set the maximum TLS version")
-        _ = klammer_SSL_CTX_set_options(ctx,
+        _ = klammer_SSL_CTX_set_options(
+            ctx,
             klammer_SSL_OP_NO_COMPRESSION() | klammer_SSL_OP_NO_RENEGOTIATION() | klammer_SSL_OP_NO_TICKET()
-            | klammer_SSL_OP_CIPHER_SERVER_PREFERENCE() | klammer_SSL_OP_NO_TLSv1_2_AND_LOWER())
+                | klammer_SSL_OP_CIPHER_SERVER_PREFERENCE() | klammer_SSL_OP_NO_TLSv1_2_AND_LOWER())
         // No resumption: no session cache, no tickets (TLS 1.2 and 1.3), so every connection re-verifies the chain and CRLs.
         _ = klammer_SSL_CTX_set_session_cache_mode(ctx, klammer_SSL_SESS_CACHE_OFF())
         try check(SSL_CTX_set_num_tickets(ctx, 0) == 1, "cannot disable TLS 1.3 session tickets")
@@ -80,10 +86,13 @@ public final class TLSContext: @unchecked Sendable {
 
         // Our identity.
         guard SSL_CTX_use_certificate(ctx, leaf.pointer) == 1 else {
-            throw TLSContext.openSSLError(.keyTooSmall, "OpenSSL refused our certificate \(leaf.subject) (security level 3: key or signature too weak?)")
+            throw TLSContext.openSSLError(
+                .keyTooSmall, "OpenSSL refused our certificate \(leaf.subject) (security level 3: key or signature too weak?)")
         }
         for intermediate in config.certificateChain.dropFirst() {
-            try check(klammer_SSL_CTX_add1_chain_cert(ctx, intermediate.pointer) == 1, "cannot add intermediate \(intermediate.subject) to our chain")
+            try check(
+                klammer_SSL_CTX_add1_chain_cert(ctx, intermediate.pointer) == 1,
+                "cannot add intermediate \(intermediate.subject) to our chain")
         }
         try check(SSL_CTX_use_PrivateKey(ctx, config.privateKey.pointer) == 1, "OpenSSL refused our private key")
         try check(SSL_CTX_check_private_key(ctx) == 1, "the private key does not match the certificate")

@@ -24,8 +24,10 @@ private func addTLSHandler(
     channel: any Channel, context: TLSContext, role: TLSRole, authorizer: PeerAuthorizer, logger: Logger
 ) -> EventLoopFuture<Void> {
     guard context.configuration.role == role else {
-        return channel.eventLoop.makeFailedFuture(TLSError(.invalidConfiguration,
-            "a \(context.configuration.role) TLSContext cannot configure a \(role) pipeline"))
+        return channel.eventLoop.makeFailedFuture(
+            TLSError(
+                .invalidConfiguration,
+                "a \(context.configuration.role) TLSContext cannot configure a \(role) pipeline"))
     }
     let add: @Sendable () throws -> Void = {
         try channel.pipeline.syncOperations.addHandler(OpenSSLHandler(context: context, authorizer: authorizer, logger: logger))

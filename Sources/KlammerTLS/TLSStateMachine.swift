@@ -106,9 +106,12 @@ struct TLSStateMachine {
         case .idle, .handshaking, .authorizing:
             let wasAuthorizing = state == .authorizing
             state = .closed
-            return .fail(TLSError(.closedDuringHandshake, wasAuthorizing
-                ? "the connection closed before authorization finished"
-                : "the connection closed before the TLS handshake finished"))
+            return .fail(
+                TLSError(
+                    .closedDuringHandshake,
+                    wasAuthorizing
+                        ? "the connection closed before authorization finished"
+                        : "the connection closed before the TLS handshake finished"))
         case .active, .closing:
             state = .closed
             return .none

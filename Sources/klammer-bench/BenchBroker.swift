@@ -16,7 +16,10 @@ final class BenchBroker {
         dataDirectory = base + "/data"
         let binary = override ?? Self.siblingBinary("klammerd")
         guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw KlammerClientError(.invalidArgument, "klammerd not found next to klammer-bench (\(binary)); build it (swift build -c release builds both) or pass --klammerd PATH or --broker")
+            throw KlammerClientError(
+                .invalidArgument,
+                "klammerd not found next to klammer-bench (\(binary)); build it (swift build -c release builds both) or pass --klammerd PATH or --broker"
+            )
         }
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["--dev", "--data", dataDirectory, "--port", "0"]
@@ -87,14 +90,16 @@ struct ProcessSample {
 
     static func take(pid: Int32) -> ProcessSample? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
         // Fields after "comm)": state is field 3; utime and stime are fields 14 and 15.
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let utime = Double(fields[11]), let stime = Double(fields[12]) else { return nil }
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         var rss = 0
         if let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) {
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        {
             rss = (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
         }
         return ProcessSample(cpuSeconds: (utime + stime) / ticks, rssBytes: rss, time: .now)

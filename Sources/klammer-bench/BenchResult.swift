@@ -35,11 +35,11 @@ struct BenchResult: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case workload, msgsPerSecond = "msgs_per_s", mibPerSecond = "mib_per_s", p50Millis = "p50_ms", p90Millis = "p90_ms",
-             p99Millis = "p99_ms", maxMillis = "max_ms", errors, durability, tls, brokerCPU = "broker_cpu",
-             brokerRSSMiB = "broker_rss_mib", extra, note, p999Millis = "p999_ms",
-             brokerMicrosPerMessage = "broker_cpu_us_per_msg", clientCPU = "client_cpu",
-             clientMicrosPerMessage = "client_cpu_us_per_msg", fsyncP50Millis = "fsync_p50_ms",
-             fsyncP99Millis = "fsync_p99_ms", targetRate = "target_msgs_per_s"
+            p99Millis = "p99_ms", maxMillis = "max_ms", errors, durability, tls, brokerCPU = "broker_cpu",
+            brokerRSSMiB = "broker_rss_mib", extra, note, p999Millis = "p999_ms",
+            brokerMicrosPerMessage = "broker_cpu_us_per_msg", clientCPU = "client_cpu",
+            clientMicrosPerMessage = "client_cpu_us_per_msg", fsyncP50Millis = "fsync_p50_ms",
+            fsyncP99Millis = "fsync_p99_ms", targetRate = "target_msgs_per_s"
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -57,10 +57,16 @@ struct BenchResult: Encodable {
         try c.encode(tls, forKey: .tls)
         // Explicit null when unknown, so every line has every key.
         if let brokerCPU { try c.encode(Self.round(brokerCPU), forKey: .brokerCPU) } else { try c.encodeNil(forKey: .brokerCPU) }
-        if let brokerRSSMiB { try c.encode(Self.round(brokerRSSMiB), forKey: .brokerRSSMiB) } else { try c.encodeNil(forKey: .brokerRSSMiB) }
-        for (value, key) in [(brokerMicrosPerMessage, CodingKeys.brokerMicrosPerMessage), (clientCPU, .clientCPU),
-                             (clientMicrosPerMessage, .clientMicrosPerMessage), (fsyncP50Millis, .fsyncP50Millis),
-                             (fsyncP99Millis, .fsyncP99Millis)] {
+        if let brokerRSSMiB {
+            try c.encode(Self.round(brokerRSSMiB), forKey: .brokerRSSMiB)
+        } else {
+            try c.encodeNil(forKey: .brokerRSSMiB)
+        }
+        for (value, key) in [
+            (brokerMicrosPerMessage, CodingKeys.brokerMicrosPerMessage), (clientCPU, .clientCPU),
+            (clientMicrosPerMessage, .clientMicrosPerMessage), (fsyncP50Millis, .fsyncP50Millis),
+            (fsyncP99Millis, .fsyncP99Millis)
+        ] {
             if let value { try c.encode(Self.round(value), forKey: key) } else { try c.encodeNil(forKey: key) }
         }
         if let targetRate { try c.encode(Self.round(targetRate), forKey: .targetRate) }
@@ -82,17 +88,23 @@ struct BenchResult: Encodable {
         return left ? text + fill : fill + text
     }
 
-    static let tableHeader = pad("wl", 9, left: true)
-        + ["target/s", "msgs/s", "MiB/s", "p50 ms", "p90 ms", "p99 ms", "p999 ms", "max ms", "errors", "brk cpu", "brk us/m",
-           "cli cpu", "cli us/m", "brk MiB"].map { pad($0, 10) }.joined() + "  fsync p50/p99 ms"
+    static let tableHeader =
+        pad("wl", 9, left: true)
+        + [
+            "target/s", "msgs/s", "MiB/s", "p50 ms", "p90 ms", "p99 ms", "p999 ms", "max ms", "errors", "brk cpu", "brk us/m",
+            "cli cpu", "cli us/m", "brk MiB"
+        ].map { pad($0, 10) }.joined() + "  fsync p50/p99 ms"
 
     var tableRow: String {
         func num(_ v: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", v) }
         func opt(_ v: Double?) -> String { v.map { num($0) } ?? "-" }
-        var row = Self.pad(workload, 9, left: true)
-            + [targetRate.map { num($0, 0) } ?? "-", num(msgsPerSecond, 1), num(mibPerSecond), num(p50Millis), num(p90Millis),
-               num(p99Millis), num(p999Millis), num(maxMillis), String(errors), opt(brokerCPU), opt(brokerMicrosPerMessage),
-               opt(clientCPU), opt(clientMicrosPerMessage), opt(brokerRSSMiB)].map { Self.pad($0, 10) }.joined()
+        var row =
+            Self.pad(workload, 9, left: true)
+            + [
+                targetRate.map { num($0, 0) } ?? "-", num(msgsPerSecond, 1), num(mibPerSecond), num(p50Millis), num(p90Millis),
+                num(p99Millis), num(p999Millis), num(maxMillis), String(errors), opt(brokerCPU), opt(brokerMicrosPerMessage),
+                opt(clientCPU), opt(clientMicrosPerMessage), opt(brokerRSSMiB)
+            ].map { Self.pad($0, 10) }.joined()
             + "  " + opt(fsyncP50Millis) + "/" + opt(fsyncP99Millis)
         if !extra.isEmpty {
             row += "  " + extra.sorted { $0.key < $1.key }.map { "\($0.key)=\(num($0.value, 1))" }.joined(separator: " ")

@@ -34,7 +34,9 @@ extension BenchWorkloads {
         if let rssBefore, let rssAfter, count > 0 {
             extra["rss_kib_per_conn"] = Double(rssAfter - rssBefore) / 1024 / Double(count)
         }
-        let clients = opened.withLock { list in defer { list.removeAll() }; return list }
+        let clients = opened.withLock { list in
+            defer { list.removeAll() }; return list
+        }
         await withTaskGroup(of: Void.self) { group in
             for chunk in stride(from: 0, to: clients.count, by: 256) {
                 let slice = clients[chunk..<min(clients.count, chunk + 256)]
@@ -61,8 +63,9 @@ extension BenchWorkloads {
         }
         let seconds = (ContinuousClock.now - start) / .seconds(1)
         extra["handshakes_per_s"] = Double(recorder.operations) / max(seconds, 0.001)
-        var result = finish("W5", before: before, recorder: recorder, seconds: seconds,
-                            note: "\(count) idle mTLS connections, then a handshake storm (16 concurrent); latencies are handshakes", extra: extra)
+        var result = finish(
+            "W5", before: before, recorder: recorder, seconds: seconds,
+            note: "\(count) idle mTLS connections, then a handshake storm (16 concurrent); latencies are handshakes", extra: extra)
         result.msgsPerSecond = 0
         result.brokerMicrosPerMessage = nil  // no messages; the CPU figures in cores stay
         result.clientMicrosPerMessage = nil

@@ -33,8 +33,9 @@ extension BenchWorkloads {
         let clients = connected.withLock { $0 }
         guard clients.count == recipients.members.count else {
             for client in clients { await client.close() }
-            return finish("W4", before: nil, recorder: recorder, seconds: 0,
-                          note: "only \(clients.count) of \(recipients.members.count) recipients could connect")
+            return finish(
+                "W4", before: nil, recorder: recorder, seconds: 0,
+                note: "only \(clients.count) of \(recipients.members.count) recipients could connect")
         }
         let consumers = Task {
             await withTaskGroup(of: Void.self) { group in
@@ -55,8 +56,9 @@ extension BenchWorkloads {
             let round = FanOutRound(recipients: ids.count)
             rounds.withLock { $0[clientMessageID] = round }
             let begin = ContinuousClock.now
-            let error = await Self.sendFanOut(to: ids, payload: payload, clientMessageID: clientMessageID,
-                                              credentials: credentials, on: producer)
+            let error = await Self.sendFanOut(
+                to: ids, payload: payload, clientMessageID: clientMessageID,
+                credentials: credentials, on: producer)
             if let error {
                 recorder.fail(error)
             } else {
@@ -74,9 +76,12 @@ extension BenchWorkloads {
             _ = rounds.withLock { $0.removeValue(forKey: clientMessageID) }
         }
         let seconds = (ContinuousClock.now - start) / .seconds(1)
-        var result = finish("W4", before: before, recorder: recorder, seconds: seconds,
-                            note: "1 KiB to \(ids.count) recipients per round, rounds one after another; latency = send → all \(ids.count) acknowledged",
-                            extra: ["recipients": Double(ids.count), "acked_deliveries_per_s": Double(recorder.operations * ids.count) / max(seconds, 0.001)])
+        var result = finish(
+            "W4", before: before, recorder: recorder, seconds: seconds,
+            note: "1 KiB to \(ids.count) recipients per round, rounds one after another; latency = send → all \(ids.count) acknowledged",
+            extra: [
+                "recipients": Double(ids.count), "acked_deliveries_per_s": Double(recorder.operations * ids.count) / max(seconds, 0.001)
+            ])
         result.mibPerSecond = 0
         consumers.cancel()
         await producer.close()
@@ -90,11 +95,14 @@ extension BenchWorkloads {
     /// Prepares (single signature) and sends one fan-out message; the error instead of a (typed) throw, kept out
     /// of the caller's untyped-throwing async body (see ``send(_:on:)``).
     @inline(never)
-    static func sendFanOut(to recipients: [ParticipantID], payload: [UInt8], clientMessageID: String,
-                           credentials: ClientCredentials, on client: KlammerClient) async -> (any Error)? {
+    static func sendFanOut(
+        to recipients: [ParticipantID], payload: [UInt8], clientMessageID: String,
+        credentials: ClientCredentials, on client: KlammerClient
+    ) async -> (any Error)? {
         do {
-            let prepared = try PreparedMessage.prepare(credentials: credentials, recipients: recipients, subject: "bench",
-                                                       payload: .bytes(payload), clientMessageID: clientMessageID)
+            let prepared = try PreparedMessage.prepare(
+                credentials: credentials, recipients: recipients, subject: "bench",
+                payload: .bytes(payload), clientMessageID: clientMessageID)
             _ = try await client.send(prepared)
             return nil
         } catch {

@@ -26,11 +26,15 @@ struct BenchWorkloads: Sendable {
     static let initialBatchesPerConnection = 32
 
     /// A connection's pool of `size`-byte messages to `recipients`, its first batches signed now (before the timer).
-    func pool(_ credentials: ClientCredentials, recipients: [ParticipantID], payload: [UInt8], digest: SHA256Digest,
-              tag: String, batches: Int = initialBatchesPerConnection) throws -> PreparedPool {
-        try PreparedPool(PreparedPool.Template(credentials: credentials, recipients: recipients, payload: payload, digest: digest,
-                                               batchSize: batchSize, tag: tag),
-                         initialBatches: batches)
+    func pool(
+        _ credentials: ClientCredentials, recipients: [ParticipantID], payload: [UInt8], digest: SHA256Digest,
+        tag: String, batches: Int = initialBatchesPerConnection
+    ) throws -> PreparedPool {
+        try PreparedPool(
+            PreparedPool.Template(
+                credentials: credentials, recipients: recipients, payload: payload, digest: digest,
+                batchSize: batchSize, tag: tag),
+            initialBatches: batches)
     }
 
     /// Runs `count` concurrent workers and waits for all of them.
@@ -59,8 +63,10 @@ struct BenchWorkloads: Sendable {
     func sample() -> BenchSample { BenchSample(broker: brokerSample(), client: .take()) }
 
     /// Builds the result from the recorder and the samples taken before and after the workload.
-    func finish(_ name: String, before: BenchSample?, recorder: LatencyRecorder, seconds: Double, note: String?,
-                extra: [String: Double] = [:]) -> BenchResult {
+    func finish(
+        _ name: String, before: BenchSample?, recorder: LatencyRecorder, seconds: Double, note: String?,
+        extra: [String: Double] = [:]
+    ) -> BenchResult {
         let after = brokerSample()
         let clientAfter = ClientCPUSample.take()
         let ops = Double(recorder.operations)
@@ -107,8 +113,10 @@ struct BenchWorkloads: Sendable {
         var pools: [PreparedPool] = []
         for index in 0..<connections {
             clients.append(try await KlammerClient.connect(profile: sender))
-            pools.append(try pool(credentials, recipients: [recipientID], payload: payload, digest: digest,
-                                  tag: "\(name)-\(index)", batches: batches))
+            pools.append(
+                try pool(
+                    credentials, recipients: [recipientID], payload: payload, digest: digest,
+                    tag: "\(name)-\(index)", batches: batches))
         }
         let recorder = LatencyRecorder()
         let before = sample()
@@ -117,18 +125,22 @@ struct BenchWorkloads: Sendable {
         let stop = start + (schedule == nil ? duration : Self.openLoopCutOff(duration))
         let connected = clients, shared = pools
         await Self.runWorkers(connections * window) { i in
-            await Self.sendSlot(lane: i / window, client: connected[i / window], pool: shared[i / window], schedule: schedule,
-                                until: stop, recorder: recorder, willSend: { _, _ in }) { _, from, error in
+            await Self.sendSlot(
+                lane: i / window, client: connected[i / window], pool: shared[i / window], schedule: schedule,
+                until: stop, recorder: recorder, willSend: { _, _ in }
+            ) { _, from, error in
                 if let error { recorder.fail(error) } else { recorder.record(.now - from, bytes: size) }
             }
         }
         let end = ContinuousClock.now
         let unsent = Self.recordUnsent(schedule, at: end, recorder: recorder)
-        let loop = rate.map { "open loop at \($0) msgs/s, latency from the intended send time, \(connections) conn ≤ \(window) in flight each" }
+        let loop =
+            rate.map { "open loop at \($0) msgs/s, latency from the intended send time, \(connections) conn ≤ \(window) in flight each" }
             ?? "\(connections) conn × \(window) unconfirmed"
-        var result = finish(name, before: before, recorder: recorder, seconds: (end - start) / .seconds(1),
-                            note: "\(loop), \(size) B, " + signingNote(pools, batches: batches) + Self.unsentNote(unsent),
-                            extra: rate == nil ? [:] : ["unsent": Double(unsent)])
+        var result = finish(
+            name, before: before, recorder: recorder, seconds: (end - start) / .seconds(1),
+            note: "\(loop), \(size) B, " + signingNote(pools, batches: batches) + Self.unsentNote(unsent),
+            extra: rate == nil ? [:] : ["unsent": Double(unsent)])
         result.targetRate = rate.map(Double.init)
         for client in clients { await client.close() }
         return result
@@ -161,10 +173,12 @@ struct BenchWorkloads: Sendable {
     /// message as soon as the last send was accepted, timed from the send. Open loop: the lane's next scheduled
     /// message, sent at its due time or, if the slot is late, at once, timed from its due time.
     @inline(never)
-    static func sendSlot(lane: Int, client: KlammerClient, pool: PreparedPool, schedule: OpenLoopSchedule?,
-                         until stop: ContinuousClock.Instant, recorder: LatencyRecorder,
-                         willSend: @Sendable (PreparedMessage, ContinuousClock.Instant) -> Void,
-                         sent: @Sendable (PreparedMessage, ContinuousClock.Instant, (any Error)?) -> Void) async {
+    static func sendSlot(
+        lane: Int, client: KlammerClient, pool: PreparedPool, schedule: OpenLoopSchedule?,
+        until stop: ContinuousClock.Instant, recorder: LatencyRecorder,
+        willSend: @Sendable (PreparedMessage, ContinuousClock.Instant) -> Void,
+        sent: @Sendable (PreparedMessage, ContinuousClock.Instant, (any Error)?) -> Void
+    ) async {
         while ContinuousClock.now < stop {
             var due: ContinuousClock.Instant? = nil
             if let schedule {
@@ -225,8 +239,10 @@ struct BenchWorkloads: Sendable {
             }
         }
         await Self.runWorkers(window) { _ in
-            await Self.sendSlot(lane: 0, client: producer, pool: messages, schedule: schedule, until: stop, recorder: recorder,
-                                willSend: { message, from in sentAt.withLock { $0[message.envelope.clientMessageID] = from } }) { message, _, error in
+            await Self.sendSlot(
+                lane: 0, client: producer, pool: messages, schedule: schedule, until: stop, recorder: recorder,
+                willSend: { message, from in sentAt.withLock { $0[message.envelope.clientMessageID] = from } }
+            ) { message, _, error in
                 if let error {
                     _ = sentAt.withLock { $0.removeValue(forKey: message.envelope.clientMessageID) }
                     recorder.fail(error)
@@ -244,13 +260,15 @@ struct BenchWorkloads: Sendable {
         let lost = undelivered.count
         // Open loop: what was not delivered enters the histogram at its lower bound too (see recordUnsent).
         if rate != nil { for due in undelivered { recorder.recordLowerBound(end - due) } }
-        let loop = rate.map { "open loop at \($0) msgs/s, latency from the intended send time, ≤ \(window) in flight" }
+        let loop =
+            rate.map { "open loop at \($0) msgs/s, latency from the intended send time, ≤ \(window) in flight" }
             ?? "\(window) unconfirmed"
-        var result = finish(name, before: before, recorder: recorder, seconds: seconds,
-                            note: "1 producer (\(loop)) + 1 consumer acking each, 1 KiB, " + signingNote([messages], batches: batches)
-                                + (lost > 0 ? ", \(lost) not delivered in time" + (rate == nil ? "" : " (in the percentiles at their lower bound)") : "")
-                                + Self.unsentNote(unsent),
-                            extra: rate == nil ? [:] : ["unsent": Double(unsent), "undelivered": Double(lost)])
+        var result = finish(
+            name, before: before, recorder: recorder, seconds: seconds,
+            note: "1 producer (\(loop)) + 1 consumer acking each, 1 KiB, " + signingNote([messages], batches: batches)
+                + (lost > 0 ? ", \(lost) not delivered in time" + (rate == nil ? "" : " (in the percentiles at their lower bound)") : "")
+                + Self.unsentNote(unsent),
+            extra: rate == nil ? [:] : ["unsent": Double(unsent), "undelivered": Double(lost)])
         result.targetRate = rate.map(Double.init)
         consumerTask.cancel()
         await producer.close()

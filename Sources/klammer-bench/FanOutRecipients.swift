@@ -40,9 +40,10 @@ struct FanOutRecipients: Sendable {
                 subjectAlternativeNames: [CertificateAuthority.participantURIPrefix + id], publicKey: key.publicKey, usage: .client)
             let request = AddParticipantRequest(id: id, name: "Bench recipient \(index)", certificatePem: certificate.pemString)
             _ = try admin.call("POST", "/v1/participants", body: request, as: AdminParticipantView.self)
-            members.append(Member(
-                id: try ParticipantID(id),
-                credentials: try ClientCredentials(certificateChain: [certificate], privateKey: key, trustStore: trustStore)))
+            members.append(
+                Member(
+                    id: try ParticipantID(id),
+                    credentials: try ClientCredentials(certificateChain: [certificate], privateKey: key, trustStore: trustStore)))
         }
         return FanOutRecipients(members: members)
     }
@@ -52,7 +53,8 @@ struct FanOutRecipients: Sendable {
     /// The participant id is the one in each certificate (`URI:urn:klammer:participant:<id>`).
     static func load(listFile: String, base: ClientProfile) throws -> FanOutRecipients {
         guard let data = FileManager.default.contents(atPath: listFile), data.count <= 1 << 20 else {
-            throw KlammerClientError(.invalidArgument, "cannot read the fan-out profile list \(listFile) (at most 1 MiB, one profile file per line)")
+            throw KlammerClientError(
+                .invalidArgument, "cannot read the fan-out profile list \(listFile) (at most 1 MiB, one profile file per line)")
         }
         var members: [Member] = []
         for line in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline) {
@@ -64,7 +66,9 @@ struct FanOutRecipients: Sendable {
             let profile = try ClientProfile.load(fromFile: path).merged(over: base)
             let credentials = try ClientCredentials.load(profile)
             guard let id = credentials.participantID else {
-                throw KlammerClientError(.invalidProfile, "the certificate of \(path) names no participant (no \(CertificateAuthority.participantURIPrefix)… SAN)")
+                throw KlammerClientError(
+                    .invalidProfile,
+                    "the certificate of \(path) names no participant (no \(CertificateAuthority.participantURIPrefix)… SAN)")
             }
             members.append(Member(id: id, credentials: credentials))
         }

@@ -11,7 +11,8 @@ import KlammerProtocol
 struct KlammerBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "klammer-bench",
-        abstract: "Measure the broker's throughput and latency (W1 pipelined 1 KiB, W2 end-to-end, W3 1 MiB, W4 fan-out to 100, W5 connections; W1-open, W2-open at fixed rates).",
+        abstract:
+            "Measure the broker's throughput and latency (W1 pipelined 1 KiB, W2 end-to-end, W3 1 MiB, W4 fan-out to 100, W5 connections; W1-open, W2-open at fixed rates).",
         discussion: """
             W1: 4 producer connections × 256 unconfirmed 1 KiB sends, counted at the accepted receipt. \
             W2: 1 producer + 1 consumer acknowledging each, end-to-end latency. W3: 1 producer, 1 MiB documents. \
@@ -47,13 +48,17 @@ struct KlammerBench: AsyncParsableCommand {
     @Option(name: .long, help: "Messages per batch signature (1…4096).")
     var batch: Int = 256
 
-    @Option(name: .long, help: ArgumentHelp("W1-open/W2-open: send rates in msgs/s, comma-separated (each 1…1000000; one run each).", valueName: "R1,R2,…"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("W1-open/W2-open: send rates in msgs/s, comma-separated (each 1…1000000; one run each).", valueName: "R1,R2,…"))
     var rate: String = "5000,20000,50000"
 
     @Option(name: .long, help: ArgumentHelp("With --broker: the recipient of W1/W3 (no consumer).", valueName: "ID"))
     var recipient: String = "ags:13003000"
 
-    @Option(name: .long, help: ArgumentHelp("With --broker: the consumer of W2 (its profile via --consumer-cert/--consumer-key).", valueName: "ID"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("With --broker: the consumer of W2 (its profile via --consumer-cert/--consumer-key).", valueName: "ID"))
     var consumer: String = "ags:13076000"
 
     @Option(name: .customLong("consumer-cert"), help: ArgumentHelp("With --broker: certificate of the W2 consumer.", valueName: "FILE"))
@@ -65,7 +70,9 @@ struct KlammerBench: AsyncParsableCommand {
     @Option(name: .long, help: "W4: recipients per message when the bench starts its own broker (1…1000).")
     var fanout: Int = 100
 
-    @Option(name: .customLong("fanout-profiles"), help: ArgumentHelp("With --broker: W4 recipients, a file listing one profile file (cert, key) per line.", valueName: "FILE"))
+    @Option(
+        name: .customLong("fanout-profiles"),
+        help: ArgumentHelp("With --broker: W4 recipients, a file listing one profile file (cert, key) per line.", valueName: "FILE"))
     var fanoutProfiles: String?
 
     @Option(name: .long, help: ArgumentHelp("klammerd to start (default: the one next to klammer-bench).", valueName: "PATH"))
@@ -96,7 +103,9 @@ struct KlammerBench: AsyncParsableCommand {
             throw ValidationError("--connections must be 1…64 and --window 1…4096")
         }
         guard (1...4096).contains(batch) else { throw ValidationError("--batch must be 1…4096") }
-        guard (1...FanOutRecipients.maximumCount).contains(fanout) else { throw ValidationError("--fanout must be 1…\(FanOutRecipients.maximumCount)") }
+        guard (1...FanOutRecipients.maximumCount).contains(fanout) else {
+            throw ValidationError("--fanout must be 1…\(FanOutRecipients.maximumCount)")
+        }
     }
 
     static func parseRates(_ text: String) -> [Int]? {
@@ -179,9 +188,10 @@ struct KlammerBench: AsyncParsableCommand {
                 } else if let fanoutProfiles {
                     result = try await workloads.fanOut(try FanOutRecipients.load(listFile: fanoutProfiles, base: try profile.resolve()))
                 } else {
-                    result = BenchResult(workload: name, msgsPerSecond: 0, mibPerSecond: 0, p50Millis: 0, p90Millis: 0, p99Millis: 0,
-                                         maxMillis: 0, errors: 0, durability: workloads.durability, tls: workloads.tls,
-                                         brokerCPU: nil, brokerRSSMiB: nil, note: "skipped: with --broker, W4 needs --fanout-profiles FILE")
+                    result = BenchResult(
+                        workload: name, msgsPerSecond: 0, mibPerSecond: 0, p50Millis: 0, p90Millis: 0, p99Millis: 0,
+                        maxMillis: 0, errors: 0, durability: workloads.durability, tls: workloads.tls,
+                        brokerCPU: nil, brokerRSSMiB: nil, note: "skipped: with --broker, W4 needs --fanout-profiles FILE")
                 }
             default: result = try await workloads.connections()
             }

@@ -91,7 +91,7 @@ struct MachineLimits: Codable {
         return [
             "machine limits (measured now, one core): ECDSA P-256 \(f(ecdsaP256SignPerSecond)) sign/s, \(f(ecdsaP256VerifyPerSecond)) verify/s; "
                 + "SHA-256 \(f(sha256MiBPerSecond)) MiB/s; AES-256-GCM \(f(aes256GCMMiBPerSecond)) MiB/s; "
-                + "fdatasync 1 KiB append p50 \(f(fdatasyncP50Millis, 2)) ms, p99 \(f(fdatasyncP99Millis, 2)) ms",
+                + "fdatasync 1 KiB append p50 \(f(fdatasyncP50Millis, 2)) ms, p99 \(f(fdatasyncP99Millis, 2)) ms"
         ]
     }
 }

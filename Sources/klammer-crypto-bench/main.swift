@@ -43,8 +43,9 @@ try measure("TrustStore.verify P-256 leaf with CRL", iterations: 200) { _ = try 
 
 // Detached CMS over 4 KiB, the signer's certificate given (not embedded), as the broker verifies envelopes.
 let signerKey = try PrivateKey.generate(.p256)
-let signer = try ca.issue(commonName: "Unterzeichner", subjectAlternativeNames: ["URI:urn:klammer:participant:signer"],
-                          publicKey: signerKey.publicKey, usage: .client)
+let signer = try ca.issue(
+    commonName: "Unterzeichner", subjectAlternativeNames: ["URI:urn:klammer:participant:signer"],
+    publicKey: signerKey.publicKey, usage: .client)
 let content = [UInt8](repeating: 0x42, count: 4096)
 let cms = try CMS.signDetached(content, certificate: signer, key: signerKey)
 try measure("CMS.verifyDetached P-256, 4 KiB, no embedded cert", iterations: 500) {

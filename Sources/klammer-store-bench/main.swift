@@ -8,8 +8,9 @@ import Synchronization
 
 @main
 struct StoreBench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "klammer-store-bench",
-                                                    abstract: "Benchmark KlammerStore against raw disk limits.")
+    static let configuration = CommandConfiguration(
+        commandName: "klammer-store-bench",
+        abstract: "Benchmark KlammerStore against raw disk limits.")
 
     @Option(help: "Directory on the disk to measure (a fresh subdirectory is created and removed).")
     var directory: String = NSTemporaryDirectory()
@@ -54,15 +55,20 @@ struct StoreBench: AsyncParsableCommand {
             let dir = root + "/append-\(n)"
             let (rate, p50, p99) = try await appendRun(dir: dir, appenders: n, seconds: seconds, targetRate: nil)
             if n == 256 { rate256 = rate }
-            print(String(format: "store: %3d appenders: %8.0f durable 1 KiB appends/s  p50 %.2f ms  p99 %.2f ms  "
-                         + "(%.1fx raw fdatasync rate)", n, rate, p50, p99, rate / syncRate))
+            print(
+                String(
+                    format: "store: %3d appenders: %8.0f durable 1 KiB appends/s  p50 %.2f ms  p99 %.2f ms  "
+                        + "(%.1fx raw fdatasync rate)", n, rate, p50, p99, rate / syncRate))
             try? FileManager.default.removeItem(atPath: dir)
         }
         if rate256 > 0 && want.contains("append") {
-            let (rate, p50, p99) = try await appendRun(dir: root + "/paced", appenders: 256, seconds: seconds,
-                                                       targetRate: rate256 / 2)
-            print(String(format: "store: 256 appenders paced at half (%.0f/s offered): %.0f/s  p50 %.2f ms  p99 %.2f ms",
-                         rate256 / 2, rate, p50, p99))
+            let (rate, p50, p99) = try await appendRun(
+                dir: root + "/paced", appenders: 256, seconds: seconds,
+                targetRate: rate256 / 2)
+            print(
+                String(
+                    format: "store: 256 appenders paced at half (%.0f/s offered): %.0f/s  p50 %.2f ms  p99 %.2f ms",
+                    rate256 / 2, rate, p50, p99))
             try? FileManager.default.removeItem(atPath: root + "/paced")
         }
 
@@ -70,16 +76,20 @@ struct StoreBench: AsyncParsableCommand {
         if want.contains("docs") {
             for uploaders in [1, 4] {
                 let mbs = try await documentRun(dir: root + "/docs", count: documents, uploaders: uploaders)
-                print(String(format: "store: 1 MiB documents, %d uploader(s): %.1f MB/s (%.0f%% of raw sequential %.1f MB/s)",
-                             uploaders, mbs, 100 * mbs / rawMBs, rawMBs))
+                print(
+                    String(
+                        format: "store: 1 MiB documents, %d uploader(s): %.1f MB/s (%.0f%% of raw sequential %.1f MB/s)",
+                        uploaders, mbs, 100 * mbs / rawMBs, rawMBs))
                 try? FileManager.default.removeItem(atPath: root + "/docs")
             }
         }
 
         if restartMessages > 0 && want.contains("restart") {
             let (fill, open, rep) = try await restartRun(dir: restartDirectory ?? (root + "/restart"), messages: restartMessages)
-            print(String(format: "store: restart with %d queued 1 KiB messages: %.2f s (filled in %.1f s; %d segments, %d records)",
-                         rep.messages, open, fill, rep.segments, rep.records))
+            print(
+                String(
+                    format: "store: restart with %d queued 1 KiB messages: %.2f s (filled in %.1f s; %d segments, %d records)",
+                    rep.messages, open, fill, rep.segments, rep.records))
         }
     }
 }
@@ -151,8 +161,10 @@ func appendRun(dir: String, appenders: Int, seconds: Double, targetRate: Double?
                         next += interval
                     }
                     let t0 = ContinuousClock.now
-                    _ = try await store.append(MessageRecord(sender: "s\(t)", clientMessageID: "\(i)", recipients: ["r"],
-                                                             envelope: [], payload: .inline(payload), outcome: [1]))
+                    _ = try await store.append(
+                        MessageRecord(
+                            sender: "s\(t)", clientMessageID: "\(i)", recipients: ["r"],
+                            envelope: [], payload: .inline(payload), outcome: [1]))
                     local.append(durationSeconds(ContinuousClock.now - t0) * 1000)
                     i += 1
                 }
@@ -180,8 +192,10 @@ func documentRun(dir: String, count: Int, uploaders: Int) async throws -> Double
                     let w = try store.beginBlob()
                     for _ in 0..<4 { try w.write(chunk) }
                     let ref = try w.finish()
-                    _ = try await store.append(MessageRecord(sender: "s\(u)", clientMessageID: "\(i)", recipients: ["r"],
-                                                             envelope: [], payload: .blob(ref), outcome: [1]))
+                    _ = try await store.append(
+                        MessageRecord(
+                            sender: "s\(u)", clientMessageID: "\(i)", recipients: ["r"],
+                            envelope: [], payload: .blob(ref), outcome: [1]))
                 }
             }
         }
@@ -203,9 +217,11 @@ func restartRun(dir: String, messages: Int) async throws -> (Double, Double, Rec
         for t in 0..<256 {
             g.addTask {
                 for i in 0..<(per == 0 ? 0 : per + (t < messages % 256 ? 1 : 0)) {
-                    _ = try await store.append(MessageRecord(sender: "s\(t)", clientMessageID: "\(i)",
-                                                             recipients: ["r\(t % 16)"], envelope: [],
-                                                             payload: .inline(payload), outcome: [1]))
+                    _ = try await store.append(
+                        MessageRecord(
+                            sender: "s\(t)", clientMessageID: "\(i)",
+                            recipients: ["r\(t % 16)"], envelope: [],
+                            payload: .inline(payload), outcome: [1]))
                 }
             }
         }

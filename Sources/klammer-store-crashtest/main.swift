@@ -53,9 +53,10 @@ await withTaskGroup(of: Void.self) { g in
                 let cmid = "c\(cycle)-\(i)"
                 // Even messages go to "r" (never acked, kept forever) and "x"; odd ones only to "x" (acked → reclaimed).
                 let recipients = i % 2 == 0 ? ["r", "x"] : ["x"]
-                let m = MessageRecord(sender: sender, clientMessageID: cmid, recipients: recipients,
-                                      envelope: Array(cmid.utf8), payload: .inline(payload(sender, cmid)),
-                                      outcome: Array("ok \(sender) \(cmid)".utf8))
+                let m = MessageRecord(
+                    sender: sender, clientMessageID: cmid, recipients: recipients,
+                    envelope: Array(cmid.utf8), payload: .inline(payload(sender, cmid)),
+                    outcome: Array("ok \(sender) \(cmid)".utf8))
                 do {
                     if case .stored(let id, _) = try await store.append(m) { emit("C \(sender) \(cmid) \(id)") }
                 } catch {

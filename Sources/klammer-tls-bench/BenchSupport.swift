@@ -17,7 +17,11 @@ struct BenchPKI {
         ca = try CertificateAuthority.create(commonName: "Bench CA")
         let serverKey = try PrivateKey.generate(.p256)
         let clientKey = try PrivateKey.generate(.p256)
-        server = (try ca.issue(commonName: "bench-server", subjectAlternativeNames: ["IP:127.0.0.1"], publicKey: serverKey.publicKey, usage: .server), serverKey)
+        server = (
+            try ca.issue(
+                commonName: "bench-server", subjectAlternativeNames: ["IP:127.0.0.1"], publicKey: serverKey.publicKey, usage: .server),
+            serverKey
+        )
         client = (try ca.issue(commonName: "bench-client", publicKey: clientKey.publicKey, usage: .client), clientKey)
         try write("ca.pem", ca.certificate.pemString)
         try write("server.pem", server.0.pemString)
@@ -103,7 +107,8 @@ struct BenchError: Error, CustomStringConvertible {
 /// User+system CPU seconds consumed so far by process `pid` ("self" for this process), from /proc.
 func cpuSeconds(_ pid: String = "self") -> Double {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return 0 }
+        let close = stat.lastIndex(of: ")")
+    else { return 0 }
     let fields = stat[stat.index(after: close)...].split(separator: " ")
     // After the command name: fields[0] is state (field 3), so utime (14) is fields[11], stime (15) fields[12].
     guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }

@@ -12,7 +12,8 @@ import Synchronization
 /// Build with `-c release`. Each server side runs on one thread, like `openssl s_server`.
 @main
 struct KlammerTLSBench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "klammer-tls-bench",
+    static let configuration = CommandConfiguration(
+        commandName: "klammer-tls-bench",
         abstract: "TLS handshake rate and bulk throughput of KlammerTLS vs. the openssl CLI on this machine.")
 
     @Option(help: "Seconds per measurement.")
@@ -27,7 +28,10 @@ struct KlammerTLSBench: AsyncParsableCommand {
     @Flag(help: "Only measure bulk throughput (for profiling).")
     var bulkOnly = false
 
-    @Option(help: "Only run a KlammerTLS server (no ALPN required) for this many seconds, printing its port and PKI directory (for manual s_time/perf runs).")
+    @Option(
+        help:
+            "Only run a KlammerTLS server (no ALPN required) for this many seconds, printing its port and PKI directory (for manual s_time/perf runs)."
+    )
     var serveOnly: Int?
 
     mutating func run() async throws {
@@ -45,7 +49,8 @@ struct KlammerTLSBench: AsyncParsableCommand {
         if !json { print("\(OpenSSLVersion.text); \(ProcessInfo.processInfo.activeProcessorCount) CPUs; \(seconds) s per measurement\n") }
 
         if let serveOnly {
-            let server = try await startServer(group: serverGroup, context: try pki.serverContext(requireALPN: false), counter: ByteCounter())
+            let server = try await startServer(
+                group: serverGroup, context: try pki.serverContext(requireALPN: false), counter: ByteCounter())
             FileHandle.standardOutput.write(Data("port \(server.localAddress!.port!) pki \(pki.dir.path)\n".utf8))
             try await Task.sleep(for: .seconds(serveOnly))
             try await server.close()
@@ -53,57 +58,67 @@ struct KlammerTLSBench: AsyncParsableCommand {
         }
 
         if !bulkOnly {
-        // MARK: Handshakes
-        let counter = ByteCounter()
-        let ours = try await startServer(group: serverGroup, context: try pki.serverContext(requireALPN: false), counter: counter)
-        let oursPort = ours.localAddress!.port!
-        let sTime = "openssl s_time -connect 127.0.0.1:%d -new -cert client.pem -key client.key -CAfile ca.pem -time \(time)"
-        if !skipOpenSSL {
-            let cpuBefore = cpuSeconds()
-            let run = try shell(cd + String(format: sTime, oursPort), timeout: Double(time) + 30)
-            let cpu = cpuSeconds() - cpuBefore
-            report("handshakes/s: openssl s_time -> KlammerTLS server", parseSTime(run.output), "hs/s")
-            report("server CPU per handshake: KlammerTLS", cpu * 1000 / max(1, parseSTimeCount(run.output)), "ms")
-            // Same policy as ours (P-256/P-384 only: s_time offers an X25519 key share first, so both servers
-            // answer with a HelloRetryRequest), then openssl's defaults (X25519, tickets) for reference.
-            for (label, extra) in [("-groups P-256:P-384 -num_tickets 0", "-groups P-256:P-384 -num_tickets 0"), ("defaults", "")] {
-                let port = try await freePort(group: clientGroup)
-                let sServer = try startBackground(cd + "exec openssl s_server -accept 127.0.0.1:\(port) -cert server.pem -key server.key -CAfile ca.pem -Verify 1 \(extra) -quiet")
-                try await waitForListener(port: port, group: clientGroup)
-                let cpuBefore = cpuSeconds("\(sServer.processIdentifier)")
-                let base = try shell(cd + String(format: sTime, port), timeout: Double(time) + 30)
-                let cpu = cpuSeconds("\(sServer.processIdentifier)") - cpuBefore
-                kill(sServer.processIdentifier, SIGKILL)  // SIGTERM left s_server running here; leave no listener behind
-                sServer.waitUntilExit()
-                report("handshakes/s: openssl s_time -> s_server -Verify 1 \(label)", parseSTime(base.output), "hs/s")
-                report("server CPU per handshake: s_server \(label)", cpu * 1000 / max(1, parseSTimeCount(base.output)), "ms")
+            // MARK: Handshakes
+            let counter = ByteCounter()
+            let ours = try await startServer(group: serverGroup, context: try pki.serverContext(requireALPN: false), counter: counter)
+            let oursPort = ours.localAddress!.port!
+            let sTime = "openssl s_time -connect 127.0.0.1:%d -new -cert client.pem -key client.key -CAfile ca.pem -time \(time)"
+            if !skipOpenSSL {
+                let cpuBefore = cpuSeconds()
+                let run = try shell(cd + String(format: sTime, oursPort), timeout: Double(time) + 30)
+                let cpu = cpuSeconds() - cpuBefore
+                report("handshakes/s: openssl s_time -> KlammerTLS server", parseSTime(run.output), "hs/s")
+                report("server CPU per handshake: KlammerTLS", cpu * 1000 / max(1, parseSTimeCount(run.output)), "ms")
+                // Same policy as ours (P-256/P-384 only: s_time offers an X25519 key share first, so both servers
+                // answer with a HelloRetryRequest), then openssl's defaults (X25519, tickets) for reference.
+                for (label, extra) in [("-groups P-256:P-384 -num_tickets 0", "-groups P-256:P-384 -num_tickets 0"), ("defaults", "")] {
+                    let port = try await freePort(group: clientGroup)
+                    let sServer = try startBackground(
+                        cd
+                            + "exec openssl s_server -accept 127.0.0.1:\(port) -cert server.pem -key server.key -CAfile ca.pem -Verify 1 \(extra) -quiet"
+                    )
+                    try await waitForListener(port: port, group: clientGroup)
+                    let cpuBefore = cpuSeconds("\(sServer.processIdentifier)")
+                    let base = try shell(cd + String(format: sTime, port), timeout: Double(time) + 30)
+                    let cpu = cpuSeconds("\(sServer.processIdentifier)") - cpuBefore
+                    kill(sServer.processIdentifier, SIGKILL)  // SIGTERM left s_server running here; leave no listener behind
+                    sServer.waitUntilExit()
+                    report("handshakes/s: openssl s_time -> s_server -Verify 1 \(label)", parseSTime(base.output), "hs/s")
+                    report("server CPU per handshake: s_server \(label)", cpu * 1000 / max(1, parseSTimeCount(base.output)), "ms")
+                }
             }
-        }
-        let oursToOurs = try await handshakeLoop(group: clientGroup, port: oursPort, context: try pki.clientContext(), seconds: time, concurrency: 4)
-        report("handshakes/s: KlammerTLS client -> KlammerTLS server", oursToOurs, "hs/s")
-        try await ours.close()
+            let oursToOurs = try await handshakeLoop(
+                group: clientGroup, port: oursPort, context: try pki.clientContext(), seconds: time, concurrency: 4)
+            report("handshakes/s: KlammerTLS client -> KlammerTLS server", oursToOurs, "hs/s")
+            try await ours.close()
         }
 
         // MARK: Bulk
         let bulkCounter = ByteCounter()
         let bulkServer = try await startServer(group: serverGroup, context: try pki.serverContext(requireALPN: true), counter: bulkCounter)
         let bulkCPUBefore = cpuSeconds()
-        let mbps = try await bulk(group: clientGroup, port: bulkServer.localAddress!.port!, context: try pki.clientContext(), seconds: time, counter: bulkCounter)
+        let mbps = try await bulk(
+            group: clientGroup, port: bulkServer.localAddress!.port!, context: try pki.clientContext(), seconds: time, counter: bulkCounter)
         let bulkCPU = cpuSeconds() - bulkCPUBefore
         report("bulk MB/s: KlammerTLS client -> server, 64 KiB writes", mbps, "MB/s")
-        report("bulk MB per CPU-second (encrypt+decrypt, both ends)", Double(bulkCounter.bytes.load(ordering: .relaxed)) / 1e6 / max(bulkCPU, 0.001), "MB/cpu-s")
+        report(
+            "bulk MB per CPU-second (encrypt+decrypt, both ends)",
+            Double(bulkCounter.bytes.load(ordering: .relaxed)) / 1e6 / max(bulkCPU, 0.001), "MB/cpu-s")
         try await bulkServer.close()
         if !skipOpenSSL {
             let port = try await freePort(group: clientGroup)
             let run = try shell(opensslBulkScript(directory: pki.dir.path, port: port, bytes: 400_000_000), timeout: 120)
             report("bulk MB/s: openssl s_client -> s_server -Verify 1 (same machine)", parseOpenSSLBulk(run.output), "MB/s")
-            let speed = try shell("openssl speed -evp aes-256-gcm -bytes 16384 -seconds \(max(1, time / 2)) 2>/dev/null", timeout: Double(time) + 30)
+            let speed = try shell(
+                "openssl speed -evp aes-256-gcm -bytes 16384 -seconds \(max(1, time / 2)) 2>/dev/null", timeout: Double(time) + 30)
             report("bulk MB/s: openssl speed -evp aes-256-gcm (16 KiB, 1 core)", parseSpeed(speed.output), "MB/s")
         }
 
         if json {
             let object = Dictionary(uniqueKeysWithValues: results.map { ($0.0, ["value": $0.1, "unit": $0.2] as [String: Any]) })
-            let data = try JSONSerialization.data(withJSONObject: ["openssl": OpenSSLVersion.text, "seconds": seconds, "results": object], options: [.prettyPrinted, .sortedKeys])
+            let data = try JSONSerialization.data(
+                withJSONObject: ["openssl": OpenSSLVersion.text, "seconds": seconds, "results": object],
+                options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }
         try await serverGroup.shutdownGracefully()
@@ -111,7 +126,9 @@ struct KlammerTLSBench: AsyncParsableCommand {
     }
 
     func startServer(group: any EventLoopGroup, context: TLSContext, counter: ByteCounter) async throws -> any Channel {
-        let logger = { var l = Logger(label: "klammer.tls.bench"); l.logLevel = .error; return l }()
+        let logger = {
+            var l = Logger(label: "klammer.tls.bench"); l.logLevel = .error; return l
+        }()
         return try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -125,7 +142,9 @@ struct KlammerTLSBench: AsyncParsableCommand {
 
     /// Sequential connect → authorized → close loops, `concurrency` at a time.
     func handshakeLoop(group: any EventLoopGroup, port: Int, context: TLSContext, seconds: Int, concurrency: Int) async throws -> Double {
-        let logger = { var l = Logger(label: "klammer.tls.bench"); l.logLevel = .error; return l }()
+        let logger = {
+            var l = Logger(label: "klammer.tls.bench"); l.logLevel = .error; return l
+        }()
         let done = ByteCounter()
         let start = ContinuousClock.now
         let deadline = start + .seconds(seconds)
@@ -150,11 +169,14 @@ struct KlammerTLSBench: AsyncParsableCommand {
             try await tasks.waitForAll()
         }
         let elapsed = ContinuousClock.now - start
-        return Double(done.handshakes.load(ordering: .relaxed)) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return Double(done.handshakes.load(ordering: .relaxed))
+            / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 
     func bulk(group: any EventLoopGroup, port: Int, context: TLSContext, seconds: Int, counter: ByteCounter) async throws -> Double {
-        let logger = { var l = Logger(label: "klammer.tls.bench"); l.logLevel = .error; return l }()
+        let logger = {
+            var l = Logger(label: "klammer.tls.bench"); l.logLevel = .error; return l
+        }()
         let loop = group.next()
         let done = loop.makePromise(of: Void.self)
         let deadline = NIODeadline.now() + .seconds(Int64(seconds))

@@ -15,7 +15,11 @@ struct DirectoryCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the answer as JSON.")
     var json = false
 
-    @Option(name: .long, help: ArgumentHelp("Write each certificate as DIR/<fingerprint>.pem, the statement as DIR/directory.bin and the broker's signature as DIR/directory.p7s.", valueName: "DIR"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Write each certificate as DIR/<fingerprint>.pem, the statement as DIR/directory.bin and the broker's signature as DIR/directory.p7s.",
+            valueName: "DIR"))
     var out: String?
 
     @Argument(help: ArgumentHelp("Participant id, e.g. ags:13004000.", valueName: "PARTICIPANT_ID"))
@@ -61,8 +65,10 @@ struct DirectoryCommand: AsyncParsableCommand {
                 issuedAtMillis: statement.issuedAtMillis, issuedAt: Timestamp.iso(statement.issuedAtMillis),
                 validUntilMillis: statement.validUntilMillis, validUntil: Timestamp.iso(statement.validUntilMillis),
                 certificates: entry.certificates.map {
-                    CertificateJSON(fingerprint: $0.fingerprint.hex, subject: $0.subject, serialNumber: $0.serialNumberHex,
-                                    keyType: $0.publicKey.kind.description, notAfter: Timestamp.iso(UInt64(max(0, $0.notAfter.timeIntervalSince1970 * 1000))))
+                    CertificateJSON(
+                        fingerprint: $0.fingerprint.hex, subject: $0.subject, serialNumber: $0.serialNumberHex,
+                        keyType: $0.publicKey.kind.description,
+                        notAfter: Timestamp.iso(UInt64(max(0, $0.notAfter.timeIntervalSince1970 * 1000))))
                 })
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -93,7 +99,8 @@ struct DirectoryCommand: AsyncParsableCommand {
                 let path = (directory as NSString).appendingPathComponent("\(certificate.fingerprint.hex).pem")
                 try Data(certificate.pemString.utf8).write(to: URL(fileURLWithPath: path))
             }
-            try Data(entry.statement.canonicalBytes).write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("directory.bin")))
+            try Data(entry.statement.canonicalBytes).write(
+                to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("directory.bin")))
             try Data(entry.brokerSignature).write(to: URL(fileURLWithPath: (directory as NSString).appendingPathComponent("directory.p7s")))
         } catch {
             throw KlammerClientError(.fileError, "cannot write the directory answer to \(directory): \(error.localizedDescription)")

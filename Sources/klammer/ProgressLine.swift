@@ -38,8 +38,9 @@ final class ProgressLine: Sendable {
         let width = 30
         let filled = min(width, percent * width / 100)
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-        let line = String(format: "\r%@ [%@] %.1f / %.1f MiB (%d%%) %.1f MiB/s", label, bar, Double(done) / 1_048_576,
-                          Double(total) / 1_048_576, percent, rate)
+        let line = String(
+            format: "\r%@ [%@] %.1f / %.1f MiB (%d%%) %.1f MiB/s", label, bar, Double(done) / 1_048_576,
+            Double(total) / 1_048_576, percent, rate)
         FileHandle.standardError.write(Data(line.utf8))
     }
 

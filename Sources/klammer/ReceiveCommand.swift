@@ -33,9 +33,11 @@ struct ReceiveCommand: AsyncParsableCommand {
         let spool = (out as NSString).appendingPathComponent(".spool")
         try? FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let display = ReceiveProgress()
-        let options = ReceiveOptions(payloadStorage: .directory(spool), progress: { id, received, total in
-            display.update(id, received, total)
-        })
+        let options = ReceiveOptions(
+            payloadStorage: .directory(spool),
+            progress: { id, received, total in
+                display.update(id, received, total)
+            })
         var counts = Counts()
         if follow {
             try await follow(options: options, counts: &counts)
@@ -51,7 +53,8 @@ struct ReceiveCommand: AsyncParsableCommand {
             if counts.handled == 0 { FileHandle.standardError.write(Data("klammer: no messages waiting\n".utf8)) }
         }
         if counts.rejected > 0 {
-            throw KlammerClientError(.verificationFailed, "\(counts.rejected) message(s) did not verify and were not acknowledged; see the lines above")
+            throw KlammerClientError(
+                .verificationFailed, "\(counts.rejected) message(s) did not verify and were not acknowledged; see the lines above")
         }
     }
 
@@ -138,10 +141,16 @@ struct ReceiveCommand: AsyncParsableCommand {
         let directory = outcome.placement.directory
         var note = ""
         if let error = outcome.verificationError {
-            FileHandle.standardError.write(Data("klammer: message \(message.messageID) from \(message.envelope.sender) did NOT verify and was not acknowledged: \(error.message)\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "klammer: message \(message.messageID) from \(message.envelope.sender) did NOT verify and was not acknowledged: \(error.message)\n"
+                        .utf8))
             note = " NOT VERIFIED"
         } else if let decryptionError = outcome.decryptionError {
-            FileHandle.standardError.write(Data("klammer: message \(message.messageID) from \(message.envelope.sender) could NOT be decrypted and was not acknowledged: \(decryptionError.message)\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "klammer: message \(message.messageID) from \(message.envelope.sender) could NOT be decrypted and was not acknowledged: \(decryptionError.message)\n"
+                        .utf8))
             note = " NOT DECRYPTED"
         } else if outcome.acknowledged {
             note = " acknowledged"
@@ -151,7 +160,9 @@ struct ReceiveCommand: AsyncParsableCommand {
         if outcome.placement.keptEarlierCopy { note += " (earlier copy kept)" }
         let e = message.envelope
         let encrypted = outcome.decrypted ? " decrypted" : ""
-        print("received \(message.messageID) from \(e.sender) subject \"\(TerminalText.escape(e.subject))\" (\(e.payloadLength) bytes, \(TerminalText.escape(e.contentType))) -> \(directory)\(encrypted)\(note)")
+        print(
+            "received \(message.messageID) from \(e.sender) subject \"\(TerminalText.escape(e.subject))\" (\(e.payloadLength) bytes, \(TerminalText.escape(e.contentType))) -> \(directory)\(encrypted)\(note)"
+        )
         return outcome.isGood
     }
 }

@@ -22,7 +22,8 @@ struct SendCommand: AsyncParsableCommand {
     @Option(name: .customLong("content-type"), help: "Media type of the payload.")
     var contentType: String = "application/octet-stream"
 
-    @Option(name: .customLong("client-id"), help: ArgumentHelp("Client message id (de-duplication key; only with one file).", valueName: "ID"))
+    @Option(
+        name: .customLong("client-id"), help: ArgumentHelp("Client message id (de-duplication key; only with one file).", valueName: "ID"))
     var clientID: String?
 
     @Option(name: .long, help: ArgumentHelp("Time to live after acceptance.", valueName: "SECONDS"))
@@ -31,7 +32,9 @@ struct SendCommand: AsyncParsableCommand {
     @Option(name: .customLong("in-reply-to"), help: ArgumentHelp("Message id this message answers.", valueName: "MESSAGE_ID"))
     var inReplyTo: String?
 
-    @Flag(name: .long, help: "Encrypt each file end to end for the recipients' directory certificates (CMS AES-256-GCM); the broker only sees ciphertext.")
+    @Flag(
+        name: .long,
+        help: "Encrypt each file end to end for the recipients' directory certificates (CMS AES-256-GCM); the broker only sees ciphertext.")
     var encrypt = false
 
     @Flag(name: .long, help: "Print the receipts as JSON.")
@@ -84,13 +87,17 @@ struct SendCommand: AsyncParsableCommand {
             }
             for entry in entries {
                 for dropped in entry.droppedCertificates {
-                    FileHandle.standardError.write(Data("klammer: not encrypting to \(entry.participant) certificate \(dropped.certificate.fingerprint.hex): \(dropped.reason)\n".utf8))
+                    FileHandle.standardError.write(
+                        Data(
+                            "klammer: not encrypting to \(entry.participant) certificate \(dropped.certificate.fingerprint.hex): \(dropped.reason)\n"
+                                .utf8))
                 }
             }
             let certificates = try EncryptedPayload.recipientCertificates(entries)
             let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("klammer-encrypt-\(UUID().uuidString)")
             do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             } catch {
                 await lookup.close()
                 throw KlammerClientError(.fileError, "cannot create a temporary directory for the encrypted payloads: \(error)")
@@ -105,10 +112,14 @@ struct SendCommand: AsyncParsableCommand {
         }
         var prepared: [(file: String, message: PreparedMessage)] = []
         for (file, payload) in zip(files, payloads) {
-            prepared.append((file, try PreparedMessage.prepare(
-                credentials: credentials, recipients: recipients, subject: subject,
-                contentType: encrypt ? EncryptedPayload.contentType : contentType,
-                payload: .file(payload), clientMessageID: clientID, timeToLiveSeconds: ttl, inReplyTo: replyTo)))
+            prepared.append(
+                (
+                    file,
+                    try PreparedMessage.prepare(
+                        credentials: credentials, recipients: recipients, subject: subject,
+                        contentType: encrypt ? EncryptedPayload.contentType : contentType,
+                        payload: .file(payload), clientMessageID: clientID, timeToLiveSeconds: ttl, inReplyTo: replyTo)
+                ))
         }
         // Several files: one CMS over the batch root (SPEC.md §5.5/§5.6), each message carries its Merkle proof.
         if prepared.count > 1 {
@@ -161,11 +172,16 @@ struct SendCommand: AsyncParsableCommand {
     /// stdout (`error`, `file`, `rejected_receipt` fields, `rejected_receipt_container` = base64 of the signed
     /// container, verifiable with the broker certificate, and the receipts of messages accepted before); otherwise
     /// a line on stderr. The error itself still goes to stderr and the exit status is non-zero.
-    static func reportRejection(_ error: KlammerClientError, receipt: SignedReceipt, file: String,
-                                accepted: [SignedReceipt], json: Bool) throws {
+    static func reportRejection(
+        _ error: KlammerClientError, receipt: SignedReceipt, file: String,
+        accepted: [SignedReceipt], json: Bool
+    ) throws {
         guard json else {
             let r = receipt.receipt
-            FileHandle.standardError.write(Data("klammer: \(file): the broker signed a rejected receipt (reason \(r.reason?.name ?? "-"), envelope sha256 \(r.envelopeDigest.hex)\(r.recipient.map { ", recipient \($0)" } ?? ""))\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "klammer: \(file): the broker signed a rejected receipt (reason \(r.reason?.name ?? "-"), envelope sha256 \(r.envelopeDigest.hex)\(r.recipient.map { ", recipient \($0)" } ?? ""))\n"
+                        .utf8))
             return
         }
         struct ErrorJSON: Encodable { var code: UInt16?; var name: String; var message: String }
@@ -181,10 +197,11 @@ struct SendCommand: AsyncParsableCommand {
                 case rejectedReceiptContainer = "rejected_receipt_container"
             }
         }
-        let value = Rejection(error: .init(code: error.code?.rawValue, name: error.name, message: error.message), file: file,
-                              rejectedReceipt: receipt.receipt,
-                              rejectedReceiptContainer: Data(receipt.encodedBytes).base64EncodedString(),
-                              accepted: accepted.map(\.receipt))
+        let value = Rejection(
+            error: .init(code: error.code?.rawValue, name: error.name, message: error.message), file: file,
+            rejectedReceipt: receipt.receipt,
+            rejectedReceiptContainer: Data(receipt.encodedBytes).base64EncodedString(),
+            accepted: accepted.map(\.receipt))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         print(String(decoding: try encoder.encode(value), as: UTF8.self))
@@ -192,7 +209,8 @@ struct SendCommand: AsyncParsableCommand {
 
     static func summary(_ receipt: SignedReceipt, file: String, envelope: Envelope) -> String {
         let r = receipt.receipt
-        return "accepted \(file): message \(r.messageID) to \(envelope.recipients.map(\.rawValue).joined(separator: ", ")) at \(Timestamp.iso(r.timestampMillis)) (client id \(envelope.clientMessageID), envelope sha256 \(r.envelopeDigest.hex), broker \(r.brokerID))"
+        return
+            "accepted \(file): message \(r.messageID) to \(envelope.recipients.map(\.rawValue).joined(separator: ", ")) at \(Timestamp.iso(r.timestampMillis)) (client id \(envelope.clientMessageID), envelope sha256 \(r.envelopeDigest.hex), broker \(r.brokerID))"
     }
 }
 
@@ -203,7 +221,11 @@ final class ResumeNotice: Sendable {
     init(file: String) { self.file = file }
 
     func first(_ offset: UInt64, _ total: UInt64) {
-        guard seen.withLock({ s in defer { s = true }; return !s }), offset > 0 else { return }
+        guard
+            seen.withLock({ s in
+                defer { s = true }; return !s
+            }), offset > 0
+        else { return }
         FileHandle.standardError.write(Data("klammer: \(file): the broker kept \(offset) of \(total) bytes; resuming from there\n".utf8))
     }
 }

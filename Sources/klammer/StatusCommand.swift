@@ -19,7 +19,8 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard let id = MessageID(hex: messageID) else {
-            throw KlammerClientError(.invalidArgument, "\(messageID) is not a message id; message ids are 32 hex digits as printed by `klammer send`")
+            throw KlammerClientError(
+                .invalidArgument, "\(messageID) is not a message id; message ids are 32 hex digits as printed by `klammer send`")
         }
         let client = try await profile.connect()
         let receipts: [SignedReceipt]

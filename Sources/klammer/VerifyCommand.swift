@@ -7,7 +7,8 @@ import KlammerProtocol
 struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Verify a received message directory offline (sender certificate, CMS signature, payload digest, broker-signed receipts).",
+        abstract:
+            "Verify a received message directory offline (sender certificate, CMS signature, payload digest, broker-signed receipts).",
         discussion: """
             Needs only the CA bundle (--ca, the profile or KLAMMER_CA). The signature check is the same as
             openssl cms -verify -binary -inform DER -in signature.p7s -content envelope.bin \
@@ -24,7 +25,9 @@ struct VerifyCommand: AsyncParsableCommand {
         let result = try MessageDirectory.verify(directory, trustStore: trustStore)
         let e = result.envelope
         print("OK \(directory)")
-        print("  signed by     \(e.sender) (\(result.senderCertificate.subject), certificate sha256 \(result.senderCertificate.fingerprint.hex))")
+        print(
+            "  signed by     \(e.sender) (\(result.senderCertificate.subject), certificate sha256 \(result.senderCertificate.fingerprint.hex))"
+        )
         print("  recipients    \(e.recipients.map(\.rawValue).joined(separator: ", "))")
         print("  subject       \(TerminalText.escape(e.subject))")
         print("  envelope      sha256 \(result.envelopeDigest.hex) (\(result.form) signature)")

@@ -32,10 +32,14 @@ struct AuditTail: AsyncParsableCommand {
         Output.table(
             ["SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT", "OUTCOME", "DETAILS"],
             entries.map { entry in
-                let details = entry.action == AuditEntry.checkpointAction
+                let details =
+                    entry.action == AuditEntry.checkpointAction
                     ? "signed by \(entry.checkpoint?.certificate.prefix(16) ?? "?")…, covers \(entry.details["covers"] ?? "?")"
                     : entry.details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-                return ["\(entry.seq)", entry.time, entry.actor, entry.action, entry.subject.isEmpty ? "-" : entry.subject, entry.outcome.rawValue, details]
+                return [
+                    "\(entry.seq)", entry.time, entry.actor, entry.action, entry.subject.isEmpty ? "-" : entry.subject,
+                    entry.outcome.rawValue, details
+                ]
             })
     }
 }

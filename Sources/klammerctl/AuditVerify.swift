@@ -7,7 +7,8 @@ import KlammerCrypto
 struct AuditVerify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check the audit log's hash chain and checkpoint signatures; exit 1 and name the first bad entry if it was tampered with.",
+        abstract:
+            "Check the audit log's hash chain and checkpoint signatures; exit 1 and name the first bad entry if it was tampered with.",
         discussion: """
             Without --file, klammerd checks its own log (with its certificate, and against the last entry it wrote). \
             With --file, the file is checked here, offline; give --broker-cert to verify the checkpoint signatures too.
@@ -19,7 +20,10 @@ struct AuditVerify: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Verify this audit log file offline.", valueName: "path"), completion: .file())
     var file: String?
 
-    @Option(name: .customLong("broker-cert"), help: ArgumentHelp("The broker certificate (PEM) checkpoints must verify with (with --file).", valueName: "file"), completion: .file())
+    @Option(
+        name: .customLong("broker-cert"),
+        help: ArgumentHelp("The broker certificate (PEM) checkpoints must verify with (with --file).", valueName: "file"),
+        completion: .file())
     var brokerCert: String?
 
     @Flag(help: "Print the report as JSON.")
@@ -46,13 +50,17 @@ struct AuditVerify: AsyncParsableCommand {
             try Output.json(report)
         } else {
             print("entries      \(report.entries) (last \(report.lastSequence), SHA-256 \(report.lastHash))")
-            print("checkpoints  \(report.checkpoints) present, \(report.verifiedCheckpoints) verified (last at entry \(report.lastVerifiedCheckpoint))")
+            print(
+                "checkpoints  \(report.checkpoints) present, \(report.verifiedCheckpoints) verified (last at entry \(report.lastVerifiedCheckpoint))"
+            )
             print("unanchored   \(report.unanchoredEntries) entries after the last verified checkpoint")
             if report.tornTailBytes > 0 { print("torn tail    \(report.tornTailBytes) bytes after the last complete entry") }
             print(report.isIntact ? "intact" : "NOT INTACT")
         }
         if let problem = report.problem {
-            throw CtlError("audit log tampered or damaged: \(problem.kind.rawValue) at line \(problem.line), entry \(problem.sequence): \(problem.message)")
+            throw CtlError(
+                "audit log tampered or damaged: \(problem.kind.rawValue) at line \(problem.line), entry \(problem.sequence): \(problem.message)"
+            )
         }
     }
 }

@@ -10,7 +10,7 @@ struct Klammerctl: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             PKICommand.self, ParticipantCommand.self, QueueCommand.self, DLQCommand.self, MessageCommand.self,
-            StoreCommand.self, AuditCommand.self, StatusCommand.self, ReloadCommand.self,
+            StoreCommand.self, AuditCommand.self, StatusCommand.self, ReloadCommand.self
         ]
     )
 }

@@ -17,7 +17,9 @@ extension ListedCertificate {
         func pad(_ s: String, _ width: Int) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
         Swift.print("\(pad("ID", idWidth))  \(pad("SERIAL", serialWidth))  \(pad("STATUS", 7))  \(pad("NOT AFTER", 20))  FINGERPRINT")
         for c in certificates {
-            Swift.print("\(pad(c.id, idWidth))  \(pad(c.serial, serialWidth))  \(pad(c.status, 7))  \(pad(c.notAfter.formatted(.iso8601), 20))  \(c.fingerprint)")
+            Swift.print(
+                "\(pad(c.id, idWidth))  \(pad(c.serial, serialWidth))  \(pad(c.status, 7))  \(pad(c.notAfter.formatted(.iso8601), 20))  \(c.fingerprint)"
+            )
         }
     }
 }

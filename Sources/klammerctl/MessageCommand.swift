@@ -21,8 +21,10 @@ struct MessageTraceCommand: AsyncParsableCommand {
         print("message     \(trace.messageId)")
         print("sender      \(trace.sender)  (client id \(trace.clientMessageId))")
         print("recipients  \(trace.recipients.joined(separator: ", "))")
-        Output.table(["TIME", "RECEIPT", "RECIPIENT", "REASON"], trace.receipts.map {
-            [Output.date($0.timestamp), $0.kind, $0.recipient ?? "-", $0.reason ?? "-"]
-        })
+        Output.table(
+            ["TIME", "RECEIPT", "RECIPIENT", "REASON"],
+            trace.receipts.map {
+                [Output.date($0.timestamp), $0.kind, $0.recipient ?? "-", $0.reason ?? "-"]
+            })
     }
 }

@@ -36,9 +36,14 @@ enum Output {
 
     /// Queued envelopes, one line each (never payloads: the admin API has none).
     static func envelopes(_ entries: [AdminQueuedMessageView]) {
-        table(["MESSAGE", "STATE", "ATTEMPTS", "SENDER", "ACCEPTED", "BYTES", "SUBJECT"], entries.map {
-            [$0.messageId, $0.state, "\($0.attempts)", $0.sender, date($0.acceptedAt), "\($0.payloadLength)", TerminalText.escape($0.subject)]
-        })
+        table(
+            ["MESSAGE", "STATE", "ATTEMPTS", "SENDER", "ACCEPTED", "BYTES", "SUBJECT"],
+            entries.map {
+                [
+                    $0.messageId, $0.state, "\($0.attempts)", $0.sender, date($0.acceptedAt), "\($0.payloadLength)",
+                    TerminalText.escape($0.subject)
+                ]
+            })
     }
 
     static func participant(_ participant: AdminParticipantView) {

@@ -33,11 +33,14 @@ struct PKICRL: ParsableCommand {
             var database = try ca.loadDatabase()
             let (crl, number) = try ca.publishCRL(authority, database: &database, days: days)
             if json {
-                let output = Output(path: ca.crlPath, number: number, revoked: crl.revokedSerialNumbers.count,
-                                    thisUpdate: crl.lastUpdate, nextUpdate: crl.nextUpdate)
+                let output = Output(
+                    path: ca.crlPath, number: number, revoked: crl.revokedSerialNumbers.count,
+                    thisUpdate: crl.lastUpdate, nextUpdate: crl.nextUpdate)
                 print(String(decoding: try CADirectory.encoder.encode(output), as: UTF8.self))
             } else {
-                print("published \(ca.crlPath): number \(number), \(crl.revokedSerialNumbers.count) revoked, nextUpdate \(crl.nextUpdate?.formatted(.iso8601) ?? "-")")
+                print(
+                    "published \(ca.crlPath): number \(number), \(crl.revokedSerialNumbers.count) revoked, nextUpdate \(crl.nextUpdate?.formatted(.iso8601) ?? "-")"
+                )
             }
         }
     }

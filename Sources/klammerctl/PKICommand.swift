@@ -11,7 +11,7 @@ struct PKICommand: ParsableCommand {
             certificates.json. Keep it on an encrypted, backed-up volume readable only by the operator.
             """,
         subcommands: [
-            PKIInit.self, PKIIssue.self, PKIRevoke.self, PKICRL.self, PKIExpiring.self, PKIList.self,
+            PKIInit.self, PKIIssue.self, PKIRevoke.self, PKICRL.self, PKIExpiring.self, PKIList.self
         ]
     )
 }

@@ -28,8 +28,9 @@ struct PKIInit: ParsableCommand {
     @Option(help: "Key type of the CA key.")
     var keyKind: KeyKindArgument = .p256
 
-    @Option(help: ArgumentHelp("Write the CA key to this file instead of DIR/ca-key.pem.", valueName: "path"),
-            completion: .file())
+    @Option(
+        help: ArgumentHelp("Write the CA key to this file instead of DIR/ca-key.pem.", valueName: "path"),
+        completion: .file())
     var caKey: String?
 
     @Option(help: "Validity of the CA certificate in days (1–7300).")
@@ -49,7 +50,8 @@ struct PKIInit: ParsableCommand {
         let (authority, keyPath, crl, number) = try ca.create(
             name: name, organization: organization, keyKind: keyKind.keyKind, days: days, crlDays: crlDays,
             keyPath: caKey.map(Self.absolute))
-        print("""
+        print(
+            """
             created CA \(authority.certificate.subject) in \(ca.path)
             certificate: \(ca.certificatePath)
             key:         \(keyPath) (\(authority.key.kind), mode 0600)

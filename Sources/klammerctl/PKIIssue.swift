@@ -37,8 +37,9 @@ struct PKIIssue: ParsableCommand {
     @Option(help: "Organisation (O=) of the certificate.")
     var organization: String?
 
-    @Option(help: ArgumentHelp("Output directory for cert.pem and key.pem (default: ./<scheme>_<value>).", valueName: "outdir"),
-            completion: .directory)
+    @Option(
+        help: ArgumentHelp("Output directory for cert.pem and key.pem (default: ./<scheme>_<value>).", valueName: "outdir"),
+        completion: .directory)
     var out: String?
 
     @Option(help: "client (participant) or server (broker).")
@@ -50,8 +51,9 @@ struct PKIIssue: ParsableCommand {
     @Option(help: "Key type of the new key pair (default p256; not with --csr).")
     var keyKind: KeyKindArgument?
 
-    @Option(help: ArgumentHelp("Sign this PKCS#10 request (PEM or DER) instead of generating a key.", valueName: "file"),
-            completion: .file(extensions: ["csr", "pem", "der", "req"]))
+    @Option(
+        help: ArgumentHelp("Sign this PKCS#10 request (PEM or DER) instead of generating a key.", valueName: "file"),
+        completion: .file(extensions: ["csr", "pem", "der", "req"]))
     var csr: String?
 
     @Flag(help: "Print the result as JSON.")
@@ -59,7 +61,9 @@ struct PKIIssue: ParsableCommand {
 
     func validate() throws {
         guard ParticipantIDSyntax.isValid(id) else {
-            throw ValidationError("'\(id)' is not a participant id; expected scheme:value such as 'ags:13004000' (scheme: lowercase letters, digits, '-', at most 16; value: letters, digits, '.', '_', '-', 1 to 64)")
+            throw ValidationError(
+                "'\(id)' is not a participant id; expected scheme:value such as 'ags:13004000' (scheme: lowercase letters, digits, '-', at most 16; value: letters, digits, '.', '_', '-', 1 to 64)"
+            )
         }
         guard (1...64).contains(name.count) else { throw ValidationError("--name must be 1–64 characters, got \(name.count)") }
         guard (1...3650).contains(days) else { throw ValidationError("--days must be 1–3650, got \(days)") }
@@ -80,7 +84,9 @@ struct PKIIssue: ParsableCommand {
         }
         // An existing output directory must be private before anything is issued (the key is written into it).
         if FileManager.default.fileExists(atPath: outDirectory) {
-            do { try SecureFileWriter.requirePrivateDirectory(outDirectory) } catch { throw CtlError("refusing --out \(outDirectory): \(error)") }
+            do { try SecureFileWriter.requirePrivateDirectory(outDirectory) } catch {
+                throw CtlError("refusing --out \(outDirectory): \(error)")
+            }
         }
 
         // With a CSR: check it before taking the lock, so a bad request fails fast.
@@ -91,7 +97,9 @@ struct PKIIssue: ParsableCommand {
             try request.verifySelfSignature()
             let key = try request.publicKey()
             guard key.meetsKlammerMinimum else {
-                throw CtlError("the CSR \(csr) holds a \(key.kind) key, below the BSI TR-02102-1 minimum (EC P-256/P-384/brainpool or RSA ≥ 3072); ask the participant for a new CSR, e.g. `openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=x`")
+                throw CtlError(
+                    "the CSR \(csr) holds a \(key.kind) key, below the BSI TR-02102-1 minimum (EC P-256/P-384/brainpool or RSA ≥ 3072); ask the participant for a new CSR, e.g. `openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=x`"
+                )
             }
             publicKey = key
             privateKey = nil
@@ -113,7 +121,9 @@ struct PKIIssue: ParsableCommand {
             }
             try SecureFileWriter.write(Array(certificate.pemString.utf8), to: certificatePath, mode: 0o644)
         } catch {
-            throw CtlError("certificate \(record.serial) was issued and recorded, but writing it to \(outDirectory) failed: \(error). Revoke it with `klammerctl pki revoke --serial \(record.serial)` and issue again")
+            throw CtlError(
+                "certificate \(record.serial) was issued and recorded, but writing it to \(outDirectory) failed: \(error). Revoke it with `klammerctl pki revoke --serial \(record.serial)` and issue again"
+            )
         }
 
         if json {
@@ -122,7 +132,8 @@ struct PKIIssue: ParsableCommand {
                 keyPath: privateKey == nil ? nil : keyPath)
             print(String(decoding: try CADirectory.encoder.encode(output), as: UTF8.self))
         } else {
-            print("""
+            print(
+                """
                 issued \(certificate.subject) for \(id) (\(usage.rawValue), \(publicKey.kind))
                 serial:      \(record.serial)
                 fingerprint: \(record.fingerprint)

@@ -57,7 +57,9 @@ struct PKIRevoke: ParsableCommand {
         for record in revoked {
             print("revoked \(record.id) serial \(record.serial) fingerprint \(record.fingerprint) (\(reason.rawValue))")
         }
-        print("published \(ca.crlPath): number \(number), \(crl.revokedSerialNumbers.count) revoked, nextUpdate \(crl.nextUpdate?.formatted(.iso8601) ?? "-")")
+        print(
+            "published \(ca.crlPath): number \(number), \(crl.revokedSerialNumbers.count) revoked, nextUpdate \(crl.nextUpdate?.formatted(.iso8601) ?? "-")"
+        )
     }
 
     private var selector: CADirectory.Selector {

@@ -21,7 +21,9 @@ struct ParticipantAdd: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The participant's certificate (PEM file).", valueName: "file"), completion: .file())
     var cert: String
 
-    @Option(name: .customLong("allow"), help: ArgumentHelp("A routing pattern the participant may send to (repeatable; default '*').", valueName: "pattern"))
+    @Option(
+        name: .customLong("allow"),
+        help: ArgumentHelp("A routing pattern the participant may send to (repeatable; default '*').", valueName: "pattern"))
     var allow: [String] = []
 
     @Flag(help: "Print the registered participant as JSON.")
@@ -44,7 +46,9 @@ enum CertificateFile {
         }
         guard data.count <= 64 * 1024 else { throw CtlError("\(path) is larger than 64 KiB; expected one PEM certificate") }
         guard let text = String(data: data, encoding: .utf8), text.contains("-----BEGIN CERTIFICATE-----") else {
-            throw CtlError("\(path) is not a PEM certificate (no '-----BEGIN CERTIFICATE-----'); convert DER with 'openssl x509 -inform DER -in FILE -out cert.pem'")
+            throw CtlError(
+                "\(path) is not a PEM certificate (no '-----BEGIN CERTIFICATE-----'); convert DER with 'openssl x509 -inform DER -in FILE -out cert.pem'"
+            )
         }
         return text
     }

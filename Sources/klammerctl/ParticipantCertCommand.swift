@@ -12,7 +12,8 @@ struct ParticipantCertCommand: ParsableCommand {
 
 /// `klammerctl participant cert add ID --cert FILE`.
 struct ParticipantCertAdd: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "add", abstract: "Add a certificate to a participant (the old ones keep working).")
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Add a certificate to a participant (the old ones keep working).")
 
     @OptionGroup var socket: AdminSocketOption
     @Argument(help: "The participant id.") var id: String
@@ -29,7 +30,8 @@ struct ParticipantCertAdd: AsyncParsableCommand {
 
 /// `klammerctl participant cert remove ID --fingerprint FP`.
 struct ParticipantCertRemove: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a certificate from a participant by its SHA-256 fingerprint.")
+    static let configuration = CommandConfiguration(
+        commandName: "remove", abstract: "Remove a certificate from a participant by its SHA-256 fingerprint.")
 
     @OptionGroup var socket: AdminSocketOption
     @Argument(help: "The participant id.") var id: String

@@ -12,7 +12,7 @@ struct ParticipantCommand: ParsableCommand {
         subcommands: [
             ParticipantList.self, ParticipantShow.self, ParticipantAdd.self,
             ParticipantSuspend.self, ParticipantResume.self, ParticipantRevoke.self, ParticipantRemove.self,
-            ParticipantCertCommand.self, ParticipantPolicyCommand.self,
+            ParticipantCertCommand.self, ParticipantPolicyCommand.self
         ]
     )
 }

@@ -39,7 +39,8 @@ struct ParticipantResume: ParticipantStatusChange {
 /// `klammerctl participant revoke ID`.
 struct ParticipantRevoke: ParticipantStatusChange {
     static let configuration = CommandConfiguration(
-        commandName: "revoke", abstract: "Revoke a participant for good (cannot be resumed; also revoke its certificate with 'pki revoke').")
+        commandName: "revoke", abstract: "Revoke a participant for good (cannot be resumed; also revoke its certificate with 'pki revoke')."
+    )
     static let change = AdminRoute.StatusChange.revoke
     static let pastTense = "revoked"
     @OptionGroup var socket: AdminSocketOption

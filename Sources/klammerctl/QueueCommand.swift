@@ -19,9 +19,11 @@ struct QueueList: AsyncParsableCommand {
     func run() async throws {
         let queues = try await socket.client().call(.listQueues, as: [AdminQueueView].self)
         if json { return try Output.json(queues) }
-        Output.table(["QUEUE", "READY", "IN_FLIGHT", "DELAYED", "DEAD"], queues.map {
-            [$0.recipient, "\($0.ready)", "\($0.inFlight)", "\($0.delayed)", "\($0.deadLettered)"]
-        })
+        Output.table(
+            ["QUEUE", "READY", "IN_FLIGHT", "DELAYED", "DEAD"],
+            queues.map {
+                [$0.recipient, "\($0.ready)", "\($0.inFlight)", "\($0.delayed)", "\($0.deadLettered)"]
+            })
     }
 }
 
@@ -76,7 +78,9 @@ struct QueuePurge: AsyncParsableCommand {
             guard isatty(STDIN_FILENO) == 1 else {
                 throw CtlError("purging deletes messages for good; pass --yes to confirm (no terminal to ask on)")
             }
-            print("Delete \(messages.isEmpty ? "all queued and dead-lettered messages" : "\(messages.count) message(s)") of \(id)? Type the queue id to confirm: ", terminator: "")
+            print(
+                "Delete \(messages.isEmpty ? "all queued and dead-lettered messages" : "\(messages.count) message(s)") of \(id)? Type the queue id to confirm: ",
+                terminator: "")
             guard readLine() == id else { throw CtlError("not confirmed; nothing was purged") }
         }
         let request = QueueSelectionRequest(messageIds: messages.isEmpty ? nil : messages, confirm: true)

@@ -6,7 +6,9 @@ struct ReloadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reload",
         abstract: "Re-read the CA bundle, CRLs, broker certificate and key without a restart.",
-        discussion: "New connections use the new TLS material; live connections stay, except those whose certificate a new CRL revokes (closed at once).")
+        discussion:
+            "New connections use the new TLS material; live connections stay, except those whose certificate a new CRL revokes (closed at once)."
+    )
 
     @OptionGroup var socket: AdminSocketOption
     @Flag(help: "Print JSON.") var json = false

@@ -27,37 +27,53 @@ struct StatusCommand: AsyncParsableCommand {
         // The first line and the `participants` line keep the form scripts and older docs grep for.
         var rows: [[String]] = [
             ["uptime", "\(Output.duration(status.uptimeSeconds)) since \(Output.date(status.startedAt))"],
-            ["participants", "\(status.participants.total): \(status.participants.active) active, \(status.participants.suspended) suspended, \(status.participants.revoked) revoked"],
+            [
+                "participants",
+                "\(status.participants.total): \(status.participants.active) active, \(status.participants.suspended) suspended, \(status.participants.revoked) revoked"
+            ]
         ]
         if let connections = status.connections {
             let per = connections.byParticipant.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
             rows.append(["connections", "\(connections.total)" + (per.isEmpty ? "" : " (\(per.joined(separator: ", ")))")])
         }
         if let queues = status.queues {
-            rows.append(["queues", "\(queues.queues) non-empty: \(queues.ready) ready, \(queues.inFlight) in flight, \(queues.delayed) delayed, \(queues.deadLettered) dead-lettered"])
+            rows.append([
+                "queues",
+                "\(queues.queues) non-empty: \(queues.ready) ready, \(queues.inFlight) in flight, \(queues.delayed) delayed, \(queues.deadLettered) dead-lettered"
+            ])
         }
         if let disk = status.disk {
             let partial = disk.storeBytesComplete ? "" : " (at least; walk stopped)"
             rows.append(["store", "\(Self.bytes(disk.storeBytes)) in \(disk.storeFiles) files\(partial)"])
-            rows.append(["disk free", "\(Self.bytes(disk.filesystemAvailableBytes)) of \(Self.bytes(disk.filesystemTotalBytes)) (\(disk.dataDirectory))"])
+            rows.append([
+                "disk free",
+                "\(Self.bytes(disk.filesystemAvailableBytes)) of \(Self.bytes(disk.filesystemTotalBytes)) (\(disk.dataDirectory))"
+            ])
         }
         rows.append(["audit log", "at entry \(status.auditLastSequence)"])
         var lines = ["klammerd \(status.version) (\(status.mode)), broker \(status.brokerId)"]
         lines += Self.columns(rows, separator: " ")
         if let queues = status.queues, !queues.top.isEmpty {
             lines.append("")
-            lines += Self.columns([["QUEUE", "READY", "IN FLIGHT", "DELAYED", "DEAD"]] + queues.top.map {
-                [$0.recipient, "\($0.ready)", "\($0.inFlight)", "\($0.delayed)", "\($0.deadLettered)"]
-            })
+            lines += Self.columns(
+                [["QUEUE", "READY", "IN FLIGHT", "DELAYED", "DEAD"]]
+                    + queues.top.map {
+                        [$0.recipient, "\($0.ready)", "\($0.inFlight)", "\($0.delayed)", "\($0.deadLettered)"]
+                    })
         }
         if let certificates = status.certificates {
             var table = [["CERTIFICATE", "NOT AFTER", "DAYS LEFT", "SUBJECT"]]
-            table.append(["broker", Output.date(certificates.broker.notAfter), "\(certificates.broker.daysLeft)", certificates.broker.subject])
+            table.append([
+                "broker", Output.date(certificates.broker.notAfter), "\(certificates.broker.daysLeft)", certificates.broker.subject
+            ])
             for ca in certificates.ca {
                 table.append(["ca", Output.date(ca.notAfter), "\(ca.daysLeft)", ca.subject])
             }
             if let earliest = certificates.earliestParticipant {
-                table.append(["first participant (\(earliest.participant ?? "?"))", Output.date(earliest.notAfter), "\(earliest.daysLeft)", earliest.subject])
+                table.append([
+                    "first participant (\(earliest.participant ?? "?"))", Output.date(earliest.notAfter), "\(earliest.daysLeft)",
+                    earliest.subject
+                ])
             }
             lines.append("")
             lines += Self.columns(table)

@@ -9,7 +9,9 @@ import Synchronization
 /// `admin.tls.*`: the admin API over mutual TLS next to the Unix socket, with the broker's certificate and trust
 /// store as they are after the latest reload (a new CRL also shuts out a revoked admin certificate).
 enum AdminTLSWiring {
-    static func server(_ settings: DaemonConfiguration.AdminTLS, daemon: BrokerDaemon, service: AdminService, logger: Logger) throws -> AdminTLSServer {
+    static func server(_ settings: DaemonConfiguration.AdminTLS, daemon: BrokerDaemon, service: AdminService, logger: Logger) throws
+        -> AdminTLSServer
+    {
         // Derived once per broker context (not per connection): rebuilt only after a reload swapped the context.
         let initial = try AdminTLSServer.adminContext(from: daemon.tlsContext.configuration)
         // Holds the source context itself (not its ObjectIdentifier, which a freed context's successor could reuse).
@@ -28,7 +30,10 @@ enum AdminTLSWiring {
             clientFingerprints: settings.clientFingerprints, service: service, logger: logger,
             onListening: { address in
                 // Printed once it accepts connections, so scripts and tests can wait for this line.
-                FileHandle.standardOutput.write(Data("  admin-tls     \(settings.host):\(address.port ?? 0)  (mutual TLS, ALPN http/1.1, \(settings.clientFingerprints.count) admin certificate(s))\n".utf8))
+                FileHandle.standardOutput.write(
+                    Data(
+                        "  admin-tls     \(settings.host):\(address.port ?? 0)  (mutual TLS, ALPN http/1.1, \(settings.clientFingerprints.count) admin certificate(s))\n"
+                            .utf8))
             })
     }
 }

@@ -46,12 +46,15 @@ final class DaemonReloader: Sendable {
             let closed = daemon.reloadTLS(loaded.context, certificate: loaded.certificate)
             let trust = loaded.context.configuration.trustStore
             trustStoreListener.withLock { $0 }?(trust)
-            logger.notice("reloaded TLS material", metadata: [
-                "anchors": "\(trust.anchors.count)", "crls": "\(trust.crls.count)",
-                "certificate": "\(loaded.certificate.subject)", "closed": "\(closed)",
-            ])
+            logger.notice(
+                "reloaded TLS material",
+                metadata: [
+                    "anchors": "\(trust.anchors.count)", "crls": "\(trust.crls.count)",
+                    "certificate": "\(loaded.certificate.subject)", "closed": "\(closed)"
+                ])
             if !loaded.restartRequired.isEmpty {
-                logger.warning("configuration changes need a restart", metadata: ["keys": "\(loaded.restartRequired.joined(separator: ","))"])
+                logger.warning(
+                    "configuration changes need a restart", metadata: ["keys": "\(loaded.restartRequired.joined(separator: ","))"])
             }
             return AdminReloadView(
                 caCertificates: trust.anchors.count, crls: trust.crls.count,
@@ -82,11 +85,13 @@ final class ReloadSignalService: Service {
         source.setEventHandler {
             do {
                 let view = try reloader.reload()
-                _ = try? audit.append(actor: "signal:SIGHUP", action: "reload", outcome: .ok, details: [
-                    "ca_certificates": "\(view.caCertificates)", "crls": "\(view.crls)",
-                    "broker_certificate": view.brokerCertificate, "connections_closed": "\(view.connectionsClosed)",
-                    "restart_required": view.restartRequired.joined(separator: ","),
-                ])
+                _ = try? audit.append(
+                    actor: "signal:SIGHUP", action: "reload", outcome: .ok,
+                    details: [
+                        "ca_certificates": "\(view.caCertificates)", "crls": "\(view.crls)",
+                        "broker_certificate": view.brokerCertificate, "connections_closed": "\(view.connectionsClosed)",
+                        "restart_required": view.restartRequired.joined(separator: ",")
+                    ])
             } catch {
                 logger.error("reload failed; the previous TLS material stays in force", metadata: ["error": "\(error)"])
                 _ = try? audit.append(actor: "signal:SIGHUP", action: "reload", outcome: .failed, details: ["error": "\(error)"])

@@ -24,7 +24,11 @@ struct Klammerd: AsyncParsableCommand {
     @Flag(help: "Run with an embedded development setup: throwaway PKI and demo participants, no configuration needed.")
     var dev = false
 
-    @Option(name: .customLong("config"), help: ArgumentHelp("Run in production mode with this YAML configuration (see config/klammer.yaml); KLAMMER_* environment variables override its keys.", valueName: "file"))
+    @Option(
+        name: .customLong("config"),
+        help: ArgumentHelp(
+            "Run in production mode with this YAML configuration (see config/klammer.yaml); KLAMMER_* environment variables override its keys.",
+            valueName: "file"))
     var configFile: String?
 
     @Option(name: .customLong("data"), help: "Data directory (dev mode default: .klammer-dev).")
@@ -42,10 +46,16 @@ struct Klammerd: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    @Option(help: ArgumentHelp("Largest document accepted, in bytes (dev mode; production: store.max_document_bytes). 1024 … 2147483648, default 2 GiB.", valueName: "bytes"))
+    @Option(
+        help: ArgumentHelp(
+            "Largest document accepted, in bytes (dev mode; production: store.max_document_bytes). 1024 … 2147483648, default 2 GiB.",
+            valueName: "bytes"))
     var maxDocumentBytes: Int = 2 << 30
 
-    @Option(help: ArgumentHelp("Seconds after which an upload that was cut and never resumed is deleted (dev mode; production: store.partial_upload_timeout_seconds). 1 … 604800, default 86400.", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds after which an upload that was cut and never resumed is deleted (dev mode; production: store.partial_upload_timeout_seconds). 1 … 604800, default 86400.",
+            valueName: "seconds"))
     var partialUploadTimeout: Int = 86_400
 
     func validate() throws {
@@ -53,15 +63,23 @@ struct Klammerd: AsyncParsableCommand {
             guard !dev else { throw ValidationError("--dev and --config exclude each other; choose one.") }
             // Production mode takes everything from the configuration file (and KLAMMER_* variables); a dev-mode
             // option next to --config would be silently ignored, so it is refused.
-            let devOptions = ["--data", "--host", "--port", "--metrics-port", "--log-level", "--max-document-bytes",
-                              "--partial-upload-timeout"]
-            if let given = CommandLine.arguments.first(where: { argument in devOptions.contains { argument == $0 || argument.hasPrefix($0 + "=") } }) {
-                throw ValidationError("\(given) applies to --dev only; with --config set data_dir, listen.host, listen.port, metrics.port or log.level in the file, or override them with KLAMMER_DATA_DIR, KLAMMER_LISTEN_HOST, KLAMMER_LISTEN_PORT, KLAMMER_LOG_LEVEL.")
+            let devOptions = [
+                "--data", "--host", "--port", "--metrics-port", "--log-level", "--max-document-bytes",
+                "--partial-upload-timeout"
+            ]
+            if let given = CommandLine.arguments.first(where: { argument in
+                devOptions.contains { argument == $0 || argument.hasPrefix($0 + "=") }
+            }) {
+                throw ValidationError(
+                    "\(given) applies to --dev only; with --config set data_dir, listen.host, listen.port, metrics.port or log.level in the file, or override them with KLAMMER_DATA_DIR, KLAMMER_LISTEN_HOST, KLAMMER_LISTEN_PORT, KLAMMER_LOG_LEVEL."
+                )
             }
             return
         }
         guard dev else {
-            throw ValidationError("klammerd needs --config FILE (production) or --dev (throwaway setup). Try 'klammerd --config config/klammer.yaml' or 'klammerd --dev'.")
+            throw ValidationError(
+                "klammerd needs --config FILE (production) or --dev (throwaway setup). Try 'klammerd --config config/klammer.yaml' or 'klammerd --dev'."
+            )
         }
         guard (0...65535).contains(metricsPort) else {
             throw ValidationError("--metrics-port must be between 0 and 65535, got \(metricsPort).")
@@ -127,7 +145,8 @@ struct Klammerd: AsyncParsableCommand {
         let metrics = MetricsServer(
             port: metricsPort, registry: metricsRegistry, daemon: server, minimumCertificateDays: 14, logger: logger,
             onListening: { address in
-                FileHandle.standardOutput.write(Data("  metrics       http://127.0.0.1:\(address.port ?? 0)/metrics  (health: /healthz)\n".utf8))
+                FileHandle.standardOutput.write(
+                    Data("  metrics       http://127.0.0.1:\(address.port ?? 0)/metrics  (health: /healthz)\n".utf8))
             })
         let group = ServiceGroup(
             configuration: .init(

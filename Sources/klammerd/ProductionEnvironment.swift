@@ -5,7 +5,7 @@ import KlammerCrypto
 import KlammerProtocol
 import KlammerTLS
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What `klammerd --config` builds from a ``DaemonConfiguration`` before it listens: the data directory, the
@@ -72,7 +72,9 @@ struct ProductionEnvironment: Sendable {
         guard key.matches(leaf.publicKey) else {
             throw ConfigurationError(
                 .invalidValue, key: "tls.key", source: tls.key,
-                reason: "is not the private key of the certificate in \(tls.certificate) (\(leaf.subject)); configure the key issued with that certificate")
+                reason:
+                    "is not the private key of the certificate in \(tls.certificate) (\(leaf.subject)); configure the key issued with that certificate"
+            )
         }
         var server = TLSConfiguration.server(
             certificateChain: chain, privateKey: key,
@@ -90,7 +92,8 @@ struct ProductionEnvironment: Sendable {
     static func checkPrivate(_ path: String) throws {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw ConfigurationError(.invalidValue, key: "tls.key", source: path, reason: "cannot be read: \(String(cString: strerror(errno)))")
+            throw ConfigurationError(
+                .invalidValue, key: "tls.key", source: path, reason: "cannot be read: \(String(cString: strerror(errno)))")
         }
         if info.st_mode & 0o077 != 0 {
             throw ConfigurationError(

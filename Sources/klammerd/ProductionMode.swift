@@ -19,7 +19,8 @@ extension Klammerd {
             do {
                 _ = try environment.brokerConfiguration()
             } catch {
-                throw ConfigurationError(.invalidValue, key: "limits.max_frame_bytes", source: configuration.dataDirectory, reason: "\(error)")
+                throw ConfigurationError(
+                    .invalidValue, key: "limits.max_frame_bytes", source: configuration.dataDirectory, reason: "\(error)")
             }
         } catch let error as ConfigurationError {
             // One line naming the key; exit status 64 (EX_USAGE) like other usage errors, without the usage text.
@@ -78,19 +79,23 @@ extension Klammerd {
         let refusals = RefusalAuditRecorder(audit: admin.audit, logger: logger)
         server.hub.onRefusal { refusals.record($0) }
         reloader.onTrustStoreChange { adminService.updateTrustStore($0) }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: server), .init(service: ReloadSignalService(reloader: reloader, audit: admin.audit, logger: logger)),
-        ] + admin.services
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] =
+            [
+                .init(service: server), .init(service: ReloadSignalService(reloader: reloader, audit: admin.audit, logger: logger))
+            ] + admin.services
         if let adminTLS = configuration.adminTLS {
             services.append(.init(service: try AdminTLSWiring.server(adminTLS, daemon: server, service: adminService, logger: logger)))
         }
         if let metricsPort = configuration.metricsPort {
-            services.append(.init(service: MetricsServer(
-                port: metricsPort, registry: metricsRegistry, daemon: server,
-                minimumCertificateDays: configuration.minimumCertificateDays, logger: logger,
-                onListening: { address in
-                    FileHandle.standardOutput.write(Data("  metrics       http://127.0.0.1:\(address.port ?? 0)/metrics  (health: /healthz)\n".utf8))
-                })))
+            services.append(
+                .init(
+                    service: MetricsServer(
+                        port: metricsPort, registry: metricsRegistry, daemon: server,
+                        minimumCertificateDays: configuration.minimumCertificateDays, logger: logger,
+                        onListening: { address in
+                            FileHandle.standardOutput.write(
+                                Data("  metrics       http://127.0.0.1:\(address.port ?? 0)/metrics  (health: /healthz)\n".utf8))
+                        })))
         }
         // The refusal recorder goes last, so it is shut down first: its queue is written before daemon.stop.
         services.append(.init(service: refusals))

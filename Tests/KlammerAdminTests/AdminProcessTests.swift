@@ -5,7 +5,7 @@ import KlammerCrypto
 import KlammerTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The real `klammerd` (dev and production mode) driven by the real `klammerctl` over the admin socket.
@@ -60,15 +60,20 @@ import Glibc
         let ca = try CertificateAuthority(certificate: caCertificate, key: try PrivateKey.load(fromFile: data + "/pki/ca.key"))
         func issue(_ file: String) throws -> Certificate {
             let key = try PrivateKey.generate(.p256)
-            let certificate = try ca.issue(commonName: "Amt Crivitz", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13076031"], publicKey: key.publicKey, usage: .client)
+            let certificate = try ca.issue(
+                commonName: "Amt Crivitz", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13076031"], publicKey: key.publicKey,
+                usage: .client)
             try certificate.pemString.write(toFile: temp.path + "/" + file, atomically: true, encoding: .utf8)
             return certificate
         }
         let first = try issue("crivitz1.pem")
-        let add = try ctl("participant", "add", "--id", "ags:13076031", "--name", "Amt Crivitz", "--cert", temp.path + "/crivitz1.pem", "--allow", "ags:13*")
+        let add = try ctl(
+            "participant", "add", "--id", "ags:13076031", "--name", "Amt Crivitz", "--cert", temp.path + "/crivitz1.pem", "--allow",
+            "ags:13*")
         #expect(add.status == 0, "\(add.stderr)")
         #expect(add.stdout.contains("added ags:13076031 (Amt Crivitz), status active, certificate \(first.fingerprint.hex)"))
-        let duplicate = try ctl("participant", "add", "--id", "ags:13076031", "--name", "Amt Crivitz", "--cert", temp.path + "/crivitz1.pem")
+        let duplicate = try ctl(
+            "participant", "add", "--id", "ags:13076031", "--name", "Amt Crivitz", "--cert", temp.path + "/crivitz1.pem")
         #expect(duplicate.status == 1)
         #expect(duplicate.stderr.contains("already registered"))
         let second = try issue("crivitz2.pem")
@@ -78,7 +83,9 @@ import Glibc
         #expect(removedCert.status == 0)
         #expect(removedCert.stdout.contains(second.fingerprint.hex))
         #expect(!removedCert.stdout.contains(first.fingerprint.hex))
-        #expect(try ctl("participant", "policy", "set", "ags:13076031", "--allow", "ags:13004000,ags:13003000").stdout.contains("may send to: ags:13004000, ags:13003000"))
+        #expect(
+            try ctl("participant", "policy", "set", "ags:13076031", "--allow", "ags:13004000,ags:13003000").stdout.contains(
+                "may send to: ags:13004000, ags:13003000"))
         #expect(try ctl("participant", "revoke", "ags:13076031").status == 0)
         let resumeRevoked = try ctl("participant", "resume", "ags:13076031")
         #expect(resumeRevoked.status == 1)
@@ -92,7 +99,10 @@ import Glibc
         let tail = try ctl("audit", "tail", "-n", "40", "--json")
         let entries = try AdminJSON.decoder().decode([AuditEntry].self, from: Data(tail.stdout.utf8))
         let actions = entries.map(\.action)
-        for action in ["daemon.start", "status", "participant.list", "participant.suspend", "participant.add", "participant.cert.add", "participant.cert.remove", "participant.policy.set", "participant.revoke", "participant.remove"] {
+        for action in [
+            "daemon.start", "status", "participant.list", "participant.suspend", "participant.add", "participant.cert.add",
+            "participant.cert.remove", "participant.policy.set", "participant.revoke", "participant.remove"
+        ] {
             #expect(actions.contains(action), "missing \(action)")
         }
         #expect(entries.first { $0.action == "participant.add" && $0.outcome == .refused } != nil)
@@ -108,7 +118,8 @@ import Glibc
 
         // Tamper with an entry in the middle: the daemon's verify and the offline verify both name it.
         let auditPath = data + "/audit.jsonl"
-        var lines = try String(contentsOfFile: auditPath, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var lines = try String(contentsOfFile: auditPath, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(
+            String.init)
         let index = try #require(lines.firstIndex { $0.contains("\"participant.suspend\"") })
         lines[index] = lines[index].replacingOccurrences(of: "ags:13003000", with: "ags:13004000")
         try lines.joined(separator: "\n").write(toFile: auditPath, atomically: false, encoding: .utf8)
@@ -137,22 +148,28 @@ import Glibc
         // A participant registered through the admin API is admitted by the broker built from the configuration,
         // and refused once suspended.
         let key = try PrivateKey.generate(.p256)
-        let certificate = try ca.issue(commonName: "Amt Banzkow", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13076007"], publicKey: key.publicKey, usage: .client)
+        let certificate = try ca.issue(
+            commonName: "Amt Banzkow", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13076007"], publicKey: key.publicKey,
+            usage: .client)
         try certificate.pemString.write(toFile: temp.path + "/p.pem", atomically: true, encoding: .utf8)
-        _ = FileManager.default.createFile(atPath: temp.path + "/p.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: temp.path + "/p.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
         func ctl(_ arguments: String...) throws -> Result {
             try Self.run("klammerctl", arguments, environment: ["KLAMMER_ADMIN_SOCKET": daemon.socket], in: temp.path)
         }
-        let before = try Self.sClient(port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
+        let before = try Self.sClient(
+            port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
         // An admitted peer reaches the message session, which answers openssl's text line with an ERROR frame
         // ("… exceeds limit"); a refused one gets ERROR(0) with its refusal instead, nothing it sent is decoded.
         #expect(!before.contains("exceeds limit"))
         #expect(before.contains("not registered to any participant"))
         #expect(try ctl("participant", "add", "--id", "ags:13076007", "--name", "Amt Banzkow", "--cert", temp.path + "/p.pem").status == 0)
-        let admitted = try Self.sClient(port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
+        let admitted = try Self.sClient(
+            port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
         #expect(admitted.contains("exceeds limit"))
         #expect(try ctl("participant", "suspend", "ags:13076007").status == 0)
-        let suspended = try Self.sClient(port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
+        let suspended = try Self.sClient(
+            port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
         #expect(!suspended.contains("exceeds limit"))
         #expect(suspended.contains("participant ags:13076007 is suspended"))
         #expect(daemon.log.contains("participant ags:13076007 is suspended"))
@@ -171,7 +188,10 @@ import Glibc
         #expect(refusals.map { $0.details["code_name"] ?? "" }.sorted() == ["PARTICIPANT_SUSPENDED", "UNKNOWN_PARTICIPANT"])
         #expect(refusals.allSatisfy { $0.outcome == .refused && $0.details["fingerprint"] == certificate.fingerprint.hex })
         let actions = entries.map(\.action).filter { $0 != "connection.refused" }
-        #expect(actions == ["daemon.start", "audit.checkpoint", "status", "participant.add", "participant.suspend", "daemon.stop", "audit.checkpoint"])
+        #expect(
+            actions == [
+                "daemon.start", "audit.checkpoint", "status", "participant.add", "participant.suspend", "daemon.stop", "audit.checkpoint"
+            ])
         #expect(!FileManager.default.fileExists(atPath: daemon.socket))
     }
 }
@@ -184,7 +204,9 @@ import Glibc
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else { return false }
         let probe = Process()
         probe.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        probe.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/test", "-x", AdminProcessTests.binary("klammerctl")]
+        probe.arguments = [
+            "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/test", "-x", AdminProcessTests.binary("klammerctl")
+        ]
         probe.standardOutput = FileHandle.nullDevice
         probe.standardError = FileHandle.nullDevice
         guard (try? probe.run()) != nil else { return false }

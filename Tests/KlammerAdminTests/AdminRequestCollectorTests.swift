@@ -24,7 +24,9 @@ struct AdminRequestCollectorTests {
 
     @Test func refusesOversizedBodiesAndOtherVersions() {
         var declared = AdminRequestCollector()
-        guard case .reject(let error) = declared.receive(head(.POST, "/", contentLength: AdminRequestCollector.maximumBodyBytes + 1)), error.status == 413 else {
+        guard case .reject(let error) = declared.receive(head(.POST, "/", contentLength: AdminRequestCollector.maximumBodyBytes + 1)),
+            error.status == 413
+        else {
             Issue.record("a declared oversized body must be refused")
             return
         }

@@ -60,7 +60,9 @@ struct AdminRouteTests {
         #expect(refusal("GET", "/v1/participants/ags:1/suspend")?.message == "GET is not allowed here; use POST")
         #expect(refusal("GET", "/v1/audit/tail?count=0")?.message == "count must be a whole number 1…1000, got '0'")
         #expect(AdminRoute.parse(method: "GET", uri: "/v1/audit/tail?count=1001") != .success(.auditTail(count: 1001)))
-        #expect(refusal("GET", "/v1/participants/bad%zz")?.message == "no admin endpoint /v1/participants/bad%zz; SPEC.md §11 lists them (e.g. GET /v1/status)")
+        #expect(
+            refusal("GET", "/v1/participants/bad%zz")?.message
+                == "no admin endpoint /v1/participants/bad%zz; SPEC.md §11 lists them (e.g. GET /v1/status)")
     }
 
     /// What klammerctl sends is what the daemon parses: every route renders a method and path that parse back to
@@ -72,7 +74,7 @@ struct AdminRouteTests {
             .changeStatus(id, .resume), .changeStatus(id, .revoke), .removeParticipant(id), .addCertificate(id),
             .removeCertificate(id, fingerprint: "ab:cd"), .setPolicy(id), .auditTail(count: 7), .auditVerify, .listQueues,
             .showQueue(id), .peekQueue(id, limit: 3), .listDeadLetters(id, limit: 4), .listDeadLetters(nil, limit: 5),
-            .replayDeadLetters(id), .purgeQueue(id), .traceMessage("00112233445566778899aabbccddeeff"), .scrubStore, .reload,
+            .replayDeadLetters(id), .purgeQueue(id), .traceMessage("00112233445566778899aabbccddeeff"), .scrubStore, .reload
         ]
         for route in routes {
             #expect(AdminRoute.parse(method: route.method, uri: route.path) == .success(route), "\(route.method) \(route.path)")

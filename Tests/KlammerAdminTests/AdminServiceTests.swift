@@ -10,7 +10,7 @@ import NIOPosix
 import ServiceLifecycle
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The admin API's operations and their audit trail, called in-process, and once over the real Unix socket.
@@ -33,7 +33,9 @@ struct AdminServiceTests {
             let brokerKey = broker.key
             brokerCertificate = broker.certificate
             registry = try ParticipantRegistry(path: directory + "/registry.json")
-            audit = try AuditLog(path: directory + "/audit.jsonl", signer: try .init(certificate: brokerCertificate, key: brokerKey), checkpointInterval: 1000)
+            audit = try AuditLog(
+                path: directory + "/audit.jsonl", signer: try .init(certificate: brokerCertificate, key: brokerKey),
+                checkpointInterval: 1000)
             service = AdminService(
                 registry: registry, audit: audit, brokerID: "broker:test", version: "9.9.9", mode: "test",
                 trustStore: TrustStore(anchors: [ca.certificate], crls: [crl]), brokerCertificate: brokerCertificate)
@@ -65,8 +67,10 @@ struct AdminServiceTests {
 
     @Test func participantLifecycleIsCarriedOutAndAudited() throws {
         let fixture = try Fixture()
-        let add = try fixture.call("POST", "/v1/participants", AddParticipantRequest(
-            id: "ags:13004000", name: "Landeshauptstadt Schwerin", certificatePem: try fixture.certificatePEM(for: "ags:13004000")))
+        let add = try fixture.call(
+            "POST", "/v1/participants",
+            AddParticipantRequest(
+                id: "ags:13004000", name: "Landeshauptstadt Schwerin", certificatePem: try fixture.certificatePEM(for: "ags:13004000")))
         #expect(add.status == 201)
         let added = try fixture.decode(AdminParticipantView.self, add)
         #expect(added.status == "active")
@@ -112,7 +116,9 @@ struct AdminServiceTests {
     @Test func certificateRolloverAndPolicy() throws {
         let fixture = try Fixture()
         let first = try fixture.certificatePEM(for: "ags:13003000")
-        #expect(try fixture.call("POST", "/v1/participants", AddParticipantRequest(id: "ags:13003000", name: "Rostock", certificatePem: first)).status == 201)
+        #expect(
+            try fixture.call("POST", "/v1/participants", AddParticipantRequest(id: "ags:13003000", name: "Rostock", certificatePem: first))
+                .status == 201)
         let firstFingerprint = try Certificate(pem: first).fingerprint.hex
 
         // The only certificate of an active participant cannot be removed (it would lock the participant out).
@@ -125,7 +131,10 @@ struct AdminServiceTests {
         #expect(try fixture.decode(AdminParticipantView.self, rolled).certificates.count == 2)
         let removed = try fixture.call("DELETE", "/v1/participants/ags:13003000/certificates/\(firstFingerprint)")
         #expect(removed.status == 200)
-        #expect(try fixture.decode(AdminParticipantView.self, removed).certificates.map(\.fingerprint) == [try Certificate(pem: second).fingerprint.hex])
+        #expect(
+            try fixture.decode(AdminParticipantView.self, removed).certificates.map(\.fingerprint) == [
+                try Certificate(pem: second).fingerprint.hex
+            ])
         #expect(try fixture.lastEntry().details["fingerprint"] == firstFingerprint)
 
         let policy = try fixture.call("PUT", "/v1/participants/ags:13003000/policy", SetPolicyRequest(allow: ["ags:13*"]))
@@ -140,21 +149,34 @@ struct AdminServiceTests {
         let fixture = try Fixture()
         // From another CA: TLS would refuse it, so registering it is refused.
         let stranger = try CertificateAuthority.create(commonName: "Other CA", keyKind: .p256)
-        let foreign = try fixture.call("POST", "/v1/participants", AddParticipantRequest(
-            id: "ags:1", name: "X", certificatePem: try fixture.certificatePEM(for: "ags:1", authority: stranger)))
+        let foreign = try fixture.call(
+            "POST", "/v1/participants",
+            AddParticipantRequest(
+                id: "ags:1", name: "X", certificatePem: try fixture.certificatePEM(for: "ags:1", authority: stranger)))
         #expect(foreign.status == 400)
         #expect(fixture.errorCode(foreign) == "untrusted-certificate")
         #expect(try fixture.lastEntry().outcome == .refused)
         #expect(try fixture.lastEntry().subject == "ags:1")
         // Naming another participant in its SAN.
-        let other = try fixture.call("POST", "/v1/participants", AddParticipantRequest(id: "ags:2", name: "X", certificatePem: try fixture.certificatePEM(for: "ags:3")))
+        let other = try fixture.call(
+            "POST", "/v1/participants",
+            AddParticipantRequest(id: "ags:2", name: "X", certificatePem: try fixture.certificatePEM(for: "ags:3")))
         #expect(fixture.errorCode(other) == "bad-certificate")
         // A CA certificate, garbage, a bad body.
-        #expect(fixture.errorCode(try fixture.call("POST", "/v1/participants", AddParticipantRequest(id: "ags:2", name: "X", certificatePem: fixture.ca.certificate.pemString))) == "bad-certificate")
-        #expect(fixture.errorCode(try fixture.call("POST", "/v1/participants", AddParticipantRequest(id: "ags:2", name: "X", certificatePem: "junk"))) == "bad-certificate")
+        #expect(
+            fixture.errorCode(
+                try fixture.call(
+                    "POST", "/v1/participants",
+                    AddParticipantRequest(id: "ags:2", name: "X", certificatePem: fixture.ca.certificate.pemString))) == "bad-certificate")
+        #expect(
+            fixture.errorCode(
+                try fixture.call("POST", "/v1/participants", AddParticipantRequest(id: "ags:2", name: "X", certificatePem: "junk")))
+                == "bad-certificate")
         #expect(fixture.errorCode(try fixture.call("POST", "/v1/participants", ["nonsense": 1])) == "bad-request")
         // A bad id is refused too.
-        let badID = try fixture.call("POST", "/v1/participants", AddParticipantRequest(id: "no-colon", name: "X", certificatePem: try fixture.certificatePEM(for: "ags:9")))
+        let badID = try fixture.call(
+            "POST", "/v1/participants",
+            AddParticipantRequest(id: "no-colon", name: "X", certificatePem: try fixture.certificatePEM(for: "ags:9")))
         #expect(badID.status == 400)
         #expect(fixture.registry.all().isEmpty)
     }
@@ -344,7 +366,9 @@ struct AdminServiceTests {
         #expect(reply.status == 201 && reply.body == Array("{}".utf8))
         try await goodServer.close()
 
-        let cases: [(String?, Bool, AdminError.Code)] = [("garbage\r\n\r\n", false, .badResponse), (nil, true, .unreachable), (nil, false, .timeout)]
+        let cases: [(String?, Bool, AdminError.Code)] = [
+            ("garbage\r\n\r\n", false, .badResponse), (nil, true, .unreachable), (nil, false, .timeout)
+        ]
         for (answer, closeWithoutAnswer, code) in cases {
             let (bad, server) = try await client(answering: answer, closeWithoutAnswer: closeWithoutAnswer)
             do {

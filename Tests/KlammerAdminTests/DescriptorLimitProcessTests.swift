@@ -12,9 +12,11 @@ struct DescriptorLimitProcessTests {
         let config = try AdminProcessTests.writeProductionSetup(in: temp.path).config
         // A hard limit of 600 (set by the shell for klammerd only) against the defaults: 1024 + 4096 + 512 needed.
         let script = "ulimit -Sn 300 && ulimit -Hn 600 && exec \"$KLAMMERD\" --config \"$CONFIG\""
-        let environment = ProcessRunner.environment(removing: { $0 == "KLAMMER_ADMIN_SOCKET" }, adding: [
-            "KLAMMERD": AdminProcessTests.binary("klammerd"), "CONFIG": config, "KLAMMER_LISTEN_PORT": "0",
-        ])
+        let environment = ProcessRunner.environment(
+            removing: { $0 == "KLAMMER_ADMIN_SOCKET" },
+            adding: [
+                "KLAMMERD": AdminProcessTests.binary("klammerd"), "CONFIG": config, "KLAMMER_LISTEN_PORT": "0"
+            ])
         let refused = try ProcessRunner.run("/bin/sh", ["-c", script], environment: environment, timeoutSeconds: 30)
         #expect(refused.status == 64, "\(refused.stdout) \(refused.stderr)")
         // The soft limit (300) was raised to the hard one first.

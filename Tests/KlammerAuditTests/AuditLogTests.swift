@@ -23,7 +23,8 @@ struct AuditLogTests {
         deinit { try? FileManager.default.removeItem(atPath: directory) }
 
         static func makeSigner() throws -> AuditLog.Signer {
-            let broker = try TestCA("Audit Test CA", keyKind: .p256).issue("audit-test-broker", subjectAlternativeNames: [], usage: .clientAndServer)
+            let broker = try TestCA("Audit Test CA", keyKind: .p256).issue(
+                "audit-test-broker", subjectAlternativeNames: [], usage: .clientAndServer)
             return try AuditLog.Signer(certificate: broker.certificate, key: broker.key)
         }
 
@@ -31,7 +32,9 @@ struct AuditLogTests {
         func fill(_ count: Int, interval: Int = 1000) throws -> AuditLog {
             let log = try AuditLog(path: path, signer: signer, checkpointInterval: interval)
             for index in 1...count {
-                try log.append(actor: "uid:1000 pid:\(index)", action: "participant.add", subject: "ags:1300\(index)", outcome: .ok, details: ["name": "Gemeinde \(index)"])
+                try log.append(
+                    actor: "uid:1000 pid:\(index)", action: "participant.add", subject: "ags:1300\(index)", outcome: .ok,
+                    details: ["name": "Gemeinde \(index)"])
             }
             return log
         }

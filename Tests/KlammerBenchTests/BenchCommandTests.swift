@@ -14,14 +14,17 @@ extension ProcessRunner {
 /// Smoke test of `klammer-bench`: it starts its own `klammerd --dev`, runs W1 for a second and prints one JSON object
 /// per line with the documented keys. It checks that the bench runs and its output parses, not the numbers.
 @Suite struct BenchCommandTests {
-    static let keys = ["workload", "msgs_per_s", "mib_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms", "errors",
-                       "durability", "tls", "broker_cpu", "broker_rss_mib",
-                       // issue 13: client CPU next to the broker's, p999, the machine's fdatasync beside each result
-                       "p999_ms", "broker_cpu_us_per_msg", "client_cpu", "client_cpu_us_per_msg", "fsync_p50_ms", "fsync_p99_ms"]
+    static let keys = [
+        "workload", "msgs_per_s", "mib_per_s", "p50_ms", "p90_ms", "p99_ms", "max_ms", "errors",
+        "durability", "tls", "broker_cpu", "broker_rss_mib",
+        // issue 13: client CPU next to the broker's, p999, the machine's fdatasync beside each result
+        "p999_ms", "broker_cpu_us_per_msg", "client_cpu", "client_cpu_us_per_msg", "fsync_p50_ms", "fsync_p99_ms"
+    ]
 
     @Test func w1JSONLines() throws {
-        let result = try ProcessRunner.runIsolated(ProcessRunner.binary("klammer-bench"),
-                                                   ["--workload", "W1", "--duration", "1s", "--json"], seconds: 120)
+        let result = try ProcessRunner.runIsolated(
+            ProcessRunner.binary("klammer-bench"),
+            ["--workload", "W1", "--duration", "1s", "--json"], seconds: 120)
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
         let objects = try lines.map { try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any], "\($0)") }
@@ -44,9 +47,12 @@ extension ProcessRunner {
     /// W1-open and W2-open at a low rate: one line per rate with the scheduled rate, p999 and the achieved rate; the
     /// side-by-side script's W1/W2/W3 names stay free.
     @Test func openLoopLines() throws {
-        let result = try ProcessRunner.runIsolated(ProcessRunner.binary("klammer-bench"),
-                                                   ["--workload", "W1-open", "--workload", "W2-open", "--rate", "100,200",
-                                                    "--duration", "1s", "--no-limits", "--json"], seconds: 180)
+        let result = try ProcessRunner.runIsolated(
+            ProcessRunner.binary("klammer-bench"),
+            [
+                "--workload", "W1-open", "--workload", "W2-open", "--rate", "100,200",
+                "--duration", "1s", "--no-limits", "--json"
+            ], seconds: 180)
         #expect(result.status == 0, "\(result.stderr)")
         let objects = result.stdout.split(separator: "\n").compactMap {
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
@@ -63,12 +69,14 @@ extension ProcessRunner {
 
     /// W4 with a few recipients created at run time (dev CA, admin socket): every round completes, none fails.
     @Test func w4FanOutRounds() throws {
-        let result = try ProcessRunner.runIsolated(ProcessRunner.binary("klammer-bench"),
-                                                   ["--workload", "W4", "--duration", "1s", "--fanout", "5", "--no-limits", "--json"],
-                                                   seconds: 120)
+        let result = try ProcessRunner.runIsolated(
+            ProcessRunner.binary("klammer-bench"),
+            ["--workload", "W4", "--duration", "1s", "--fanout", "5", "--no-limits", "--json"],
+            seconds: 120)
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
-        let w4 = try #require(lines.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }, "\(result.stdout)")
+        let w4 = try #require(
+            lines.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }, "\(result.stdout)")
         #expect(w4["workload"] as? String == "W4")
         #expect((w4["msgs_per_s"] as? Double ?? 0) > 0, "\(result.stdout)")
         #expect(w4["errors"] as? Int == 0, "\(result.stdout)")

@@ -12,13 +12,16 @@ import Testing
     static func template(batchSize: Int) throws -> PreparedPool.Template {
         let ca = try CertificateAuthority.create(commonName: "Klammer Bench Test CA", organization: "Tests", keyKind: .p256)
         let key = try PrivateKey.generate(.p256)
-        let certificate = try ca.issue(commonName: "bench sender", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13004000"],
-                                       publicKey: key.publicKey, usage: .client)
-        let credentials = try ClientCredentials(certificateChain: [certificate], privateKey: key,
-                                                trustStore: TrustStore(anchors: [ca.certificate]))
+        let certificate = try ca.issue(
+            commonName: "bench sender", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13004000"],
+            publicKey: key.publicKey, usage: .client)
+        let credentials = try ClientCredentials(
+            certificateChain: [certificate], privateKey: key,
+            trustStore: TrustStore(anchors: [ca.certificate]))
         let payload = [UInt8](repeating: 0x42, count: 64)
-        return PreparedPool.Template(credentials: credentials, recipients: [try ParticipantID("ags:13003000")], payload: payload,
-                                     digest: try PayloadSource.bytes(payload).measure().digest, batchSize: batchSize, tag: "test")
+        return PreparedPool.Template(
+            credentials: credentials, recipients: [try ParticipantID("ags:13003000")], payload: payload,
+            digest: try PayloadSource.bytes(payload).measure().digest, batchSize: batchSize, tag: "test")
     }
 
     /// 64 concurrent slots take 4 × 256 messages: 4 CMS signatures in all (the old bench, one batch per slot,

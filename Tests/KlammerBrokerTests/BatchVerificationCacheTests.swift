@@ -62,27 +62,32 @@ import KlammerTestSupport
         var forgedPath = paths[3]
         forgedPath[0] = digests[0]
         let forged = try BatchInclusionProof(cms: cms, leafCount: 5, leafIndex: 3, path: forgedPath)
-        await #expect { _ = try await submit(f, envelopes[3], payload: payloads[3], proof: forged) }
-            throws: { ($0 as? ProtocolError)?.code == .signatureInvalid }
+        await #expect { _ = try await submit(f, envelopes[3], payload: payloads[3], proof: forged) } throws: {
+            ($0 as? ProtocolError)?.code == .signatureInvalid
+        }
 
         // An envelope outside the batch presenting a verified member's proof and CMS.
         let outsider = try f.envelope(payload: payloads[4], clientID: "cache-outsider")
-        await #expect { _ = try await submit(f, outsider, payload: payloads[4], proof: try proof(4)) }
-            throws: { ($0 as? ProtocolError)?.code == .signatureInvalid }
+        await #expect { _ = try await submit(f, outsider, payload: payloads[4], proof: try proof(4)) } throws: {
+            ($0 as? ProtocolError)?.code == .signatureInvalid
+        }
 
         // A different CMS over the same statement is its own cache entry (verified once more, then cached).
         let second = try f.sign(try BatchRootStatement(leafCount: 5, root: root).canonicalBytes, by: BrokerFixture.sender)
-        let receipt = try await submit(f, envelopes[4], payload: payloads[4],
-                                       proof: try BatchInclusionProof(cms: second, leafCount: 5, leafIndex: 4, path: paths[4]))
+        let receipt = try await submit(
+            f, envelopes[4], payload: payloads[4],
+            proof: try BatchInclusionProof(cms: second, leafCount: 5, leafIndex: 4, path: paths[4]))
         #expect(receipt.receipt.kind == .accepted)
         #expect(f.broker.verifiedBatchCount == 2)
 
         // A corrupted CMS for a batch whose statement is cached is verified (and refused), not taken from the cache.
         var corrupted = cms
         corrupted[corrupted.count - 3] ^= 0x01
-        await #expect { _ = try await submit(f, envelopes[3], payload: payloads[3],
-                                             proof: try BatchInclusionProof(cms: corrupted, leafCount: 5, leafIndex: 3, path: paths[3])) }
-            throws: { [.signatureInvalid, .certificateNotRegistered].contains(($0 as? ProtocolError)?.code) }
+        await #expect {
+            _ = try await submit(
+                f, envelopes[3], payload: payloads[3],
+                proof: try BatchInclusionProof(cms: corrupted, leafCount: 5, leafIndex: 3, path: paths[3]))
+        } throws: { [.signatureInvalid, .certificateNotRegistered].contains(($0 as? ProtocolError)?.code) }
     }
 
     @Test func cacheIsBoundedAndEvictsLeastRecentlyUsed() throws {

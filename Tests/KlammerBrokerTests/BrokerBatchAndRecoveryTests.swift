@@ -48,8 +48,9 @@ private func merkle(_ digests: [SHA256Digest], proofFor index: Int) throws -> (r
         // The same proof does not cover envelope 1.
         let wrong = try f.begin(envelopes[1], form: .batch)
         try wrong.append(payloads[1])
-        await #expect { _ = try await f.broker.finishSubmission(wrong, signature: .batch(proof)) }
-            throws: { ($0 as? ProtocolError)?.code == .signatureInvalid }
+        await #expect { _ = try await f.broker.finishSubmission(wrong, signature: .batch(proof)) } throws: {
+            ($0 as? ProtocolError)?.code == .signatureInvalid
+        }
     }
 
     @Test func deadLetterBecomesReceipt() async throws {

@@ -34,8 +34,9 @@ extension BrokerFixture {
         #expect(d.message.stored.envelope == envelope)
         #expect(d.payload == .inline(payload))
         // The recipient can verify the sender's signature offline with the delivered certificate.
-        try CMS.verifyDetached(signature: d.message.senderSignature.cms, content: d.message.stored.envelope.canonicalBytes,
-                               signer: Certificate(der: d.message.senderCertificateDER))
+        try CMS.verifyDetached(
+            signature: d.message.senderSignature.cms, content: d.message.stored.envelope.canonicalBytes,
+            signer: Certificate(der: d.message.senderCertificateDER))
         let delivered = try await f.broker.markDelivered(d)
         #expect(delivered.receipt.kind == .delivered && delivered.receipt.recipient == b.id.asPID)
 
@@ -54,8 +55,9 @@ extension BrokerFixture {
         #expect(seen == [.delivered, .acknowledged])
 
         // A second ack of the same message is refused (not leased any more).
-        await #expect { _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: statement, signature: signature) }
-            throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
+        await #expect {
+            _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: statement, signature: signature)
+        } throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
 
         try await f.restart()
         let slip = try f.broker.routingSlip(of: id, requester: envelope.sender)
@@ -65,8 +67,9 @@ extension BrokerFixture {
         for r in slip { try f.verifyBrokerSignature(r) }
         // Recipients may read it, others not.
         #expect(try f.broker.routingSlip(of: id, requester: f.party(BrokerFixture.c).id).count == 3)
-        #expect { _ = try f.broker.routingSlip(of: id, requester: f.party(BrokerFixture.d).id) }
-            throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
+        #expect { _ = try f.broker.routingSlip(of: id, requester: f.party(BrokerFixture.d).id) } throws: {
+            ($0 as? ProtocolError)?.code == .unknownMessage
+        }
         // Acked entries stay acked; c still has its copy.
         #expect(try await f.broker.lease(for: b, consumer: ConsumerID("conn-b2"), max: 10).isEmpty)
         #expect(try await f.broker.lease(for: f.participant(BrokerFixture.c), consumer: ConsumerID("conn-c"), max: 10).count == 1)
@@ -81,30 +84,41 @@ extension BrokerFixture {
 
         // c acknowledges b's delivery in b's name.
         let byB = try f.acknowledgement(for: d, by: BrokerFixture.b)
-        await #expect { _ = try await f.broker.acknowledge(from: f.participant(BrokerFixture.c), consumer: ConsumerID("conn-b"), statement: byB.statement, signature: byB.signature) }
-            throws: { ($0 as? ProtocolError)?.code == .impersonation }
+        await #expect {
+            _ = try await f.broker.acknowledge(
+                from: f.participant(BrokerFixture.c), consumer: ConsumerID("conn-b"), statement: byB.statement, signature: byB.signature)
+        } throws: { ($0 as? ProtocolError)?.code == .impersonation }
         // Signed by somebody else's certificate.
         let wrongSigner = try f.acknowledgement(for: d, by: BrokerFixture.b, signer: BrokerFixture.c)
-        await #expect { _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: wrongSigner.statement, signature: wrongSigner.signature) }
-            throws: { ($0 as? ProtocolError)?.code == .certificateNotRegistered }
+        await #expect {
+            _ = try await f.broker.acknowledge(
+                from: b, consumer: ConsumerID("conn-b"), statement: wrongSigner.statement, signature: wrongSigner.signature)
+        } throws: { ($0 as? ProtocolError)?.code == .certificateNotRegistered }
         // Missing signature.
-        await #expect { _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: byB.statement, signature: []) }
-            throws: { ($0 as? ProtocolError)?.code == .signatureMissing }
+        await #expect {
+            _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: byB.statement, signature: [])
+        } throws: { ($0 as? ProtocolError)?.code == .signatureMissing }
         // Signature over different bytes.
-        let other = AcknowledgementStatement(messageID: d.messageID, envelopeDigest: d.message.envelopeDigest,
-                                             sender: d.message.stored.envelope.sender, recipient: d.recipient, timestampMillis: 1)
+        let other = AcknowledgementStatement(
+            messageID: d.messageID, envelopeDigest: d.message.envelopeDigest,
+            sender: d.message.stored.envelope.sender, recipient: d.recipient, timestampMillis: 1)
         let otherSignature = try f.sign(other.canonicalBytes, by: BrokerFixture.b)
-        await #expect { _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: byB.statement, signature: otherSignature) }
-            throws: { ($0 as? ProtocolError)?.code == .signatureInvalid }
+        await #expect {
+            _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: byB.statement, signature: otherSignature)
+        } throws: { ($0 as? ProtocolError)?.code == .signatureInvalid }
         // Wrong envelope digest.
-        let wrongDigest = AcknowledgementStatement(messageID: d.messageID, envelopeDigest: try SHA256Digest(bytes: [UInt8](repeating: 1, count: 32)),
-                                                   sender: d.message.stored.envelope.sender, recipient: d.recipient, timestampMillis: 1)
-        await #expect { _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: wrongDigest.canonicalBytes,
-                                                           signature: try f.sign(wrongDigest.canonicalBytes, by: BrokerFixture.b)) }
-            throws: { ($0 as? ProtocolError)?.code == .invalidValue }
+        let wrongDigest = AcknowledgementStatement(
+            messageID: d.messageID, envelopeDigest: try SHA256Digest(bytes: [UInt8](repeating: 1, count: 32)),
+            sender: d.message.stored.envelope.sender, recipient: d.recipient, timestampMillis: 1)
+        await #expect {
+            _ = try await f.broker.acknowledge(
+                from: b, consumer: ConsumerID("conn-b"), statement: wrongDigest.canonicalBytes,
+                signature: try f.sign(wrongDigest.canonicalBytes, by: BrokerFixture.b))
+        } throws: { ($0 as? ProtocolError)?.code == .invalidValue }
         // The right statement on another connection of the same participant is refused.
-        await #expect { _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("other"), statement: byB.statement, signature: byB.signature) }
-            throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
+        await #expect {
+            _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("other"), statement: byB.statement, signature: byB.signature)
+        } throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
         // Still leased and pending after all refusals; the correct ack works.
         #expect(try f.store.browse(recipient: BrokerFixture.b).count == 1)
         let ok = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: byB.statement, signature: byB.signature)
@@ -120,8 +134,9 @@ extension BrokerFixture {
         #expect(first.attempt == 1)
         #expect(try await f.broker.lease(for: b, consumer: ConsumerID("c2"), max: 1).isEmpty)
         // Not on another connection.
-        #expect { try f.broker.nack(from: b, consumer: ConsumerID("other"), messageID: accepted.receipt.messageID) }
-            throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
+        #expect { try f.broker.nack(from: b, consumer: ConsumerID("other"), messageID: accepted.receipt.messageID) } throws: {
+            ($0 as? ProtocolError)?.code == .unknownMessage
+        }
         try f.broker.nack(from: b, consumer: ConsumerID("c1"), messageID: accepted.receipt.messageID)
         let second = try #require(try await f.broker.lease(for: b, consumer: ConsumerID("c2"), max: 1).first)
         #expect(second.attempt == 2)
@@ -130,8 +145,9 @@ extension BrokerFixture {
         #expect(third.attempt == 3)
         // Leases of a suspended recipient are refused.
         _ = try f.registry.setStatus(.suspended, of: BrokerFixture.b)
-        await #expect { _ = try await f.broker.lease(for: b, consumer: ConsumerID("c4"), max: 1) }
-            throws: { ($0 as? ProtocolError)?.code == .participantSuspended }
+        await #expect { _ = try await f.broker.lease(for: b, consumer: ConsumerID("c4"), max: 1) } throws: {
+            ($0 as? ProtocolError)?.code == .participantSuspended
+        }
     }
 
     @Test func expiryBecomesExpiredReceipt() async throws {
@@ -171,15 +187,18 @@ extension BrokerDeliveryTests {
         let ack = try f.acknowledgement(for: first, by: BrokerFixture.b)
         try await f.restart()
         // Leases do not survive a restart: the old lease cannot be acknowledged, the message comes again.
-        await #expect { _ = try await f.broker.acknowledge(from: f.participant(BrokerFixture.b), consumer: ConsumerID("c"),
-                                                           statement: ack.statement, signature: ack.signature) }
-            throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
+        await #expect {
+            _ = try await f.broker.acknowledge(
+                from: f.participant(BrokerFixture.b), consumer: ConsumerID("c"),
+                statement: ack.statement, signature: ack.signature)
+        } throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
         let again = try #require(try await f.broker.lease(for: f.participant(BrokerFixture.b), consumer: ConsumerID("c2"), max: 1).first)
         #expect(again.messageID == accepted.receipt.messageID)
         #expect(again.attempt == 2)
         try await f.broker.markDelivered(again)
-        _ = try await f.broker.acknowledge(from: f.participant(BrokerFixture.b), consumer: ConsumerID("c2"),
-                                           statement: ack.statement, signature: ack.signature)
+        _ = try await f.broker.acknowledge(
+            from: f.participant(BrokerFixture.b), consumer: ConsumerID("c2"),
+            statement: ack.statement, signature: ack.signature)
         let slip = try f.broker.routingSlip(of: accepted.receipt.messageID, requester: f.party(BrokerFixture.sender).id)
         // One `delivered` receipt per recipient: the redelivery returns the first and records nothing (SPEC.md §7.2).
         #expect(slip.map(\.receipt.kind) == [.accepted, .delivered, .acknowledged])
@@ -198,8 +217,9 @@ extension BrokerDeliveryTests {
         let ack = try f.acknowledgement(for: leased, by: BrokerFixture.b)
         await f.store.close()
         await #expect(throws: (any Error).self) {
-            _ = try await f.broker.acknowledge(from: f.participant(BrokerFixture.b), consumer: ConsumerID("c"),
-                                               statement: ack.statement, signature: ack.signature)
+            _ = try await f.broker.acknowledge(
+                from: f.participant(BrokerFixture.b), consumer: ConsumerID("c"),
+                statement: ack.statement, signature: ack.signature)
         }
         try await f.restart()
         let slip = try f.broker.routingSlip(of: accepted.receipt.messageID, requester: f.party(BrokerFixture.sender).id)
@@ -221,8 +241,9 @@ extension BrokerDeliveryTests {
         let leased = try #require(try await f.broker.lease(for: f.participant(BrokerFixture.b), consumer: ConsumerID("c"), max: 1).first)
         try await f.broker.markDelivered(leased)
         let ack = try f.acknowledgement(for: leased, by: BrokerFixture.b)
-        _ = try await f.broker.acknowledge(from: f.participant(BrokerFixture.b), consumer: ConsumerID("c"),
-                                           statement: ack.statement, signature: ack.signature)
+        _ = try await f.broker.acknowledge(
+            from: f.participant(BrokerFixture.b), consumer: ConsumerID("c"),
+            statement: ack.statement, signature: ack.signature)
         let retried = try await f.send(envelope, payload: payload)
         #expect(retried == accepted)
         let slip = try f.broker.routingSlip(of: accepted.receipt.messageID, requester: f.party(BrokerFixture.sender).id)

@@ -13,12 +13,14 @@ import Testing
         let b = f.party(BrokerFixture.b)
         // A second certificate that has already expired, and an RSA one: only valid ones are listed, in order.
         let expiredKey = try PrivateKey.generate(.p256)
-        let expired = try f.ca.issue(commonName: "abgelaufen", subjectAlternativeNames: ["URI:urn:klammer:participant:\(BrokerFixture.b)"],
-                                     publicKey: expiredKey.publicKey, usage: .client, notBefore: Date() - 7200, notAfter: Date() - 3600)
+        let expired = try f.ca.issue(
+            commonName: "abgelaufen", subjectAlternativeNames: ["URI:urn:klammer:participant:\(BrokerFixture.b)"],
+            publicKey: expiredKey.publicKey, usage: .client, notBefore: Date() - 7200, notAfter: Date() - 3600)
         _ = try f.registry.addCertificate(expired, to: BrokerFixture.b)
         let rsaKey = try PrivateKey.generate(.rsa(bits: 3072))
-        let rsa = try f.ca.issue(commonName: "RSA", subjectAlternativeNames: ["URI:urn:klammer:participant:\(BrokerFixture.b)"],
-                                 publicKey: rsaKey.publicKey, usage: .client)
+        let rsa = try f.ca.issue(
+            commonName: "RSA", subjectAlternativeNames: ["URI:urn:klammer:participant:\(BrokerFixture.b)"],
+            publicKey: rsaKey.publicKey, usage: .client)
         _ = try f.registry.addCertificate(rsa, to: BrokerFixture.b)
 
         let (statement, signature) = try f.broker.directoryStatement(for: b.id)

@@ -12,7 +12,8 @@ import KlammerTestSupport
         let accepted = try await f.send(try f.envelope(payload: payload), payload: payload)
         try await f.restart()
         let storeID = try #require(try f.store.browse(recipient: BrokerFixture.b).first?.messageID)
-        try await f.broker.handle(.deadLettered(messageID: storeID, recipient: BrokerFixture.b, sender: "", clientMessageID: "", attempts: 10))
+        try await f.broker.handle(
+            .deadLettered(messageID: storeID, recipient: BrokerFixture.b, sender: "", clientMessageID: "", attempts: 10))
         let slip = try f.broker.routingSlip(of: accepted.receipt.messageID, requester: f.party(BrokerFixture.sender).id)
         #expect(slip.map(\.receipt.kind) == [.accepted, .deadLettered])
         #expect(slip.last?.receipt.sender == accepted.receipt.sender)

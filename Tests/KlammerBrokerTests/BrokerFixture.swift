@@ -55,8 +55,9 @@ final class BrokerFixture {
         self.limits = limits
         self.maxInline = maxInline
         store = try await KlammerStore.open(Self.storeConfig(dir: dir, clock: clock))
-        broker = try Self.makeBroker(dir: dir, cert: brokerCertificate, key: brokerKey, registry: registry, store: store,
-                                     limits: limits, maxInline: maxInline, clock: clock)
+        broker = try Self.makeBroker(
+            dir: dir, cert: brokerCertificate, key: brokerKey, registry: registry, store: store,
+            limits: limits, maxInline: maxInline, clock: clock)
     }
 
     static func storeConfig(dir: TemporaryDirectory, clock: TestClock) -> StoreConfiguration {
@@ -65,10 +66,13 @@ final class BrokerFixture {
         return config
     }
 
-    static func makeBroker(dir: TemporaryDirectory, cert: Certificate, key: PrivateKey, registry: ParticipantRegistry,
-                           store: KlammerStore, limits: ProtocolLimits, maxInline: Int, clock: TestClock) throws -> Broker {
-        var config = try BrokerConfiguration(brokerID: try ParticipantID("broker:klammer-1"), certificate: cert, key: key,
-                                             directory: dir.file("broker"))
+    static func makeBroker(
+        dir: TemporaryDirectory, cert: Certificate, key: PrivateKey, registry: ParticipantRegistry,
+        store: KlammerStore, limits: ProtocolLimits, maxInline: Int, clock: TestClock
+    ) throws -> Broker {
+        var config = try BrokerConfiguration(
+            brokerID: try ParticipantID("broker:klammer-1"), certificate: cert, key: key,
+            directory: dir.file("broker"))
         config.limits = limits
         config.maxInlinePayload = maxInline
         config.now = { clock.now() }
@@ -81,23 +85,27 @@ final class BrokerFixture {
         await store.close()
         registry = try ParticipantRegistry(path: dir.file("registry.json"))
         store = try await KlammerStore.open(Self.storeConfig(dir: dir, clock: clock))
-        broker = try Self.makeBroker(dir: dir, cert: brokerCertificate, key: brokerKey, registry: registry, store: store,
-                                     limits: limits, maxInline: maxInline, clock: clock)
+        broker = try Self.makeBroker(
+            dir: dir, cert: brokerCertificate, key: brokerKey, registry: registry, store: store,
+            limits: limits, maxInline: maxInline, clock: clock)
     }
 
     func party(_ id: String) -> Party { parties[id]! }
     func participant(_ id: String) -> Participant { registry.participant(id: id)! }
 
-    func envelope(from sender: String = sender, to recipients: [String] = [b], payload: [UInt8],
-                  clientID: String = "az-2026-0001", declaredLength: UInt64? = nil, ttl: UInt32? = nil,
-                  createdAtMillis: UInt64? = nil) throws -> Envelope {
+    func envelope(
+        from sender: String = sender, to recipients: [String] = [b], payload: [UInt8],
+        clientID: String = "az-2026-0001", declaredLength: UInt64? = nil, ttl: UInt32? = nil,
+        createdAtMillis: UInt64? = nil
+    ) throws -> Envelope {
         // By default the fixture's clock (1_795_599_000_000 until a test advances it), as a real sender's would be.
         let createdAtMillis = createdAtMillis ?? UInt64(clock.now().timeIntervalSince1970 * 1000)
-        return try Envelope(clientMessageID: clientID, sender: ParticipantID(sender),
-                     recipients: recipients.map { try ParticipantID($0) }, subject: "Anhörung § 28",
-                     contentType: "application/pdf", createdAtMillis: createdAtMillis,
-                     payloadLength: declaredLength ?? UInt64(payload.count),
-                     payloadDigest: SHA256Digest(bytes: SHA256.hash(payload)), timeToLiveSeconds: ttl)
+        return try Envelope(
+            clientMessageID: clientID, sender: ParticipantID(sender),
+            recipients: recipients.map { try ParticipantID($0) }, subject: "Anhörung § 28",
+            contentType: "application/pdf", createdAtMillis: createdAtMillis,
+            payloadLength: declaredLength ?? UInt64(payload.count),
+            payloadDigest: SHA256Digest(bytes: SHA256.hash(payload)), timeToLiveSeconds: ttl)
     }
 
     func sign(_ bytes: [UInt8], by id: String) throws -> [UInt8] {
@@ -106,10 +114,13 @@ final class BrokerFixture {
     }
 
     /// Submits `envelope` as `connected`, streaming `payload` in 1000-byte chunks.
-    func send(_ envelope: Envelope, payload: [UInt8], as connected: String? = nil,
-              signature: [UInt8]? = nil, envelopeBytes: [UInt8]? = nil) async throws -> SignedReceipt {
-        let start = try broker.beginSubmission(from: participant(connected ?? envelope.sender.rawValue),
-                                               envelopeBytes: envelopeBytes ?? envelope.canonicalBytes)
+    func send(
+        _ envelope: Envelope, payload: [UInt8], as connected: String? = nil,
+        signature: [UInt8]? = nil, envelopeBytes: [UInt8]? = nil
+    ) async throws -> SignedReceipt {
+        let start = try broker.beginSubmission(
+            from: participant(connected ?? envelope.sender.rawValue),
+            envelopeBytes: envelopeBytes ?? envelope.canonicalBytes)
         guard case .upload(let submission) = start else {
             if case .duplicate(let original) = start { return original }
             fatalError("unreachable")
@@ -126,8 +137,9 @@ final class BrokerFixture {
 
     /// Starts an upload that must not be a duplicate.
     func begin(_ envelope: Envelope, as connected: String? = nil, form: SignatureForm = .single) throws -> PayloadSubmission {
-        let start = try broker.beginSubmission(from: participant(connected ?? envelope.sender.rawValue),
-                                               envelopeBytes: envelope.canonicalBytes, signatureForm: form)
+        let start = try broker.beginSubmission(
+            from: participant(connected ?? envelope.sender.rawValue),
+            envelopeBytes: envelope.canonicalBytes, signatureForm: form)
         guard let submission = start.submission else { throw ProtocolError(.duplicate, "unexpected duplicate") }
         return submission
     }

@@ -19,7 +19,9 @@ import KlammerTestSupport
 
         init?(megabytes: Int) throws {
             directory = try TemporaryDirectory()
-            guard Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m,mode=0700", "tmpfs", directory.path]) == 0 else { return nil }
+            guard Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(megabytes)m,mode=0700", "tmpfs", directory.path]) == 0 else {
+                return nil
+            }
         }
 
         func unmount() { _ = Self.run("/bin/umount", [directory.path]) }
@@ -56,8 +58,9 @@ import KlammerTestSupport
         var storeConfig = StoreConfiguration(directory: disk.path + "/store")
         storeConfig.now = { clock.now() }
         let store = try await KlammerStore.open(storeConfig)
-        var config = try BrokerConfiguration(brokerID: try ParticipantID("broker:klammer-1"), certificate: fixture.brokerCertificate,
-                                             key: fixture.brokerKey, directory: disk.path + "/broker")
+        var config = try BrokerConfiguration(
+            brokerID: try ParticipantID("broker:klammer-1"), certificate: fixture.brokerCertificate,
+            key: fixture.brokerKey, directory: disk.path + "/broker")
         config.maxInlinePayload = 64 << 10
         config.now = { clock.now() }
         config.freeSpaceReserveBytes = 4 << 20
@@ -75,7 +78,8 @@ import KlammerTestSupport
                 try submission.append(Array(payload[offset..<min(offset + (64 << 10), payload.count)]))
                 offset += 64 << 10
             }
-            return try await broker.finishSubmission(submission, signature: try fixture.sign(envelope.canonicalBytes, by: BrokerFixture.sender))
+            return try await broker.finishSubmission(
+                submission, signature: try fixture.sign(envelope.canonicalBytes, by: BrokerFixture.sender))
         }
 
         // Fill with 1 MiB documents until the broker refuses: it must be STORAGE_FULL (retryable), never an I/O error.

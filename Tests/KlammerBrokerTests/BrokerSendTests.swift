@@ -7,8 +7,10 @@ import KlammerStore
 import KlammerTestSupport
 
 /// Expects a refusal with `code`, and that nothing was stored.
-func expectRefusal(_ code: ErrorCode, _ fixture: BrokerFixture, sourceLocation: SourceLocation = #_sourceLocation,
-                   _ body: () async throws -> Void) async throws {
+func expectRefusal(
+    _ code: ErrorCode, _ fixture: BrokerFixture, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> Void
+) async throws {
     do {
         try await body()
         Issue.record("expected refusal \(code), but it was accepted", sourceLocation: sourceLocation)
@@ -58,8 +60,10 @@ func expectRefusal(_ code: ErrorCode, _ fixture: BrokerFixture, sourceLocation: 
         try await expectRefusal(.unknownRecipient, f) { _ = try await f.send(envelope, payload: payload) }
     }
 
-    @Test(arguments: [(Participant.Status.suspended, ErrorCode.participantSuspended),
-                      (Participant.Status.revoked, ErrorCode.participantRevoked)])
+    @Test(arguments: [
+        (Participant.Status.suspended, ErrorCode.participantSuspended),
+        (Participant.Status.revoked, ErrorCode.participantRevoked)
+    ])
     func inactiveSender(status: Participant.Status, code: ErrorCode) async throws {
         let f = try await BrokerFixture()
         let payload = payloadBytes(10)
@@ -100,8 +104,9 @@ func expectRefusal(_ code: ErrorCode, _ fixture: BrokerFixture, sourceLocation: 
         let forgerKey = try PrivateKey.generate(.p256)
         let registered = f.party(BrokerFixture.sender).certificate
         let serial = try #require(hexBytes(registered.serialNumberHex))
-        let forgedCert = try otherCA.issue(commonName: BrokerFixture.sender, publicKey: forgerKey.publicKey, usage: .client,
-                                           serialNumber: serial)
+        let forgedCert = try otherCA.issue(
+            commonName: BrokerFixture.sender, publicKey: forgerKey.publicKey, usage: .client,
+            serialNumber: serial)
         #expect(forgedCert.issuer == registered.issuer && forgedCert.serialNumberHex == registered.serialNumberHex)
         let forged = try CMS.signDetached(envelope.canonicalBytes, certificate: forgedCert, key: forgerKey)
         try await expectRefusal(.signatureInvalid, f) { _ = try await f.send(envelope, payload: payload, signature: forged) }
@@ -120,9 +125,10 @@ func expectRefusal(_ code: ErrorCode, _ fixture: BrokerFixture, sourceLocation: 
         let payload = payloadBytes(10)
         let envelope = try f.envelope(payload: payload)
         let key = try PrivateKey.generate(.p256)
-        let cert = try f.ca.issue(commonName: BrokerFixture.sender,
-                                  subjectAlternativeNames: ["URI:urn:klammer:participant:\(BrokerFixture.sender)"],
-                                  publicKey: key.publicKey, usage: .client)
+        let cert = try f.ca.issue(
+            commonName: BrokerFixture.sender,
+            subjectAlternativeNames: ["URI:urn:klammer:participant:\(BrokerFixture.sender)"],
+            publicKey: key.publicKey, usage: .client)
         let signature = try CMS.signDetached(envelope.canonicalBytes, certificate: cert, key: key)
         try await expectRefusal(.certificateNotRegistered, f) { _ = try await f.send(envelope, payload: payload, signature: signature) }
     }
@@ -131,7 +137,9 @@ func expectRefusal(_ code: ErrorCode, _ fixture: BrokerFixture, sourceLocation: 
         let f = try await BrokerFixture()
         let payload = payloadBytes(10)
         let envelope = try f.envelope(payload: payload)
-        try await expectRefusal(.signatureInvalid, f) { _ = try await f.send(envelope, payload: payload, signature: [0x30, 0x03, 0x02, 0x01, 0x01]) }
+        try await expectRefusal(.signatureInvalid, f) {
+            _ = try await f.send(envelope, payload: payload, signature: [0x30, 0x03, 0x02, 0x01, 0x01])
+        }
     }
 
     @Test func signatureOverOtherBytes() async throws {
@@ -192,7 +200,9 @@ func expectRefusal(_ code: ErrorCode, _ fixture: BrokerFixture, sourceLocation: 
         var bytes = envelope.canonicalBytes
         bytes[0] ^= 0xFF
         await #expect(throws: ProtocolError.self) { _ = try await f.send(envelope, payload: payload, envelopeBytes: bytes) }
-        await #expect(throws: ProtocolError.self) { _ = try await f.send(envelope, payload: payload, envelopeBytes: envelope.canonicalBytes + [0]) }
+        await #expect(throws: ProtocolError.self) {
+            _ = try await f.send(envelope, payload: payload, envelopeBytes: envelope.canonicalBytes + [0])
+        }
         #expect(try f.storeIsEmpty())
     }
 
@@ -225,8 +235,9 @@ func expectRefusal(_ code: ErrorCode, _ fixture: BrokerFixture, sourceLocation: 
         // After the dedupe window the slip no longer answers, and the envelope is older than `maxEnvelopeAge` (by
         // default the dedupe window): the replayed signed envelope is refused, not accepted as a new message (§7.1 5a).
         f.clock.advance(8 * 24 * 3600)
-        #expect { try f.broker.beginSubmission(from: f.participant(BrokerFixture.sender), envelopeBytes: envelope.canonicalBytes) }
-            throws: { ($0 as? ProtocolError)?.code == .timeOutOfRange }
+        #expect {
+            try f.broker.beginSubmission(from: f.participant(BrokerFixture.sender), envelopeBytes: envelope.canonicalBytes)
+        } throws: { ($0 as? ProtocolError)?.code == .timeOutOfRange }
     }
 
     @Test func chunkOffsetAndSignatureForm() async throws {
@@ -275,9 +286,11 @@ func expectRefusal(_ code: ErrorCode, _ fixture: BrokerFixture, sourceLocation: 
         try f.ca.certificate.pemString.write(toFile: f.dir.file("ca.pem"), atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["30", "openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", f.dir.file("r.p7s"),
-                             "-content", f.dir.file("r.bin"), "-certfile", f.dir.file("broker.pem"),
-                             "-CAfile", f.dir.file("ca.pem"), "-purpose", "any", "-out", "/dev/null"]
+        process.arguments = [
+            "30", "openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", f.dir.file("r.p7s"),
+            "-content", f.dir.file("r.bin"), "-certfile", f.dir.file("broker.pem"),
+            "-CAfile", f.dir.file("ca.pem"), "-purpose", "any", "-out", "/dev/null"
+        ]
         let errors = Pipe()
         process.standardError = errors
         try process.run()
@@ -311,7 +324,8 @@ func hexBytes(_ hex: String) -> [UInt8]? {
         let receipts = try await withThrowingTaskGroup(of: SignedReceipt.self) { group in
             for (envelope, payload, signature) in jobs {
                 group.addTask {
-                    guard let submission = try broker.beginSubmission(from: sender, envelopeBytes: envelope.canonicalBytes).submission else {
+                    guard let submission = try broker.beginSubmission(from: sender, envelopeBytes: envelope.canonicalBytes).submission
+                    else {
                         throw ProtocolError(.duplicate, "unexpected duplicate")
                     }
                     try submission.append(payload, at: 0)
@@ -351,8 +365,9 @@ extension BrokerConcurrencyTests {
 extension BrokerSendTests {
     @Test func configurationLimitsAreChecked() async throws {
         let f = try await BrokerFixture()
-        var config = try BrokerConfiguration(brokerID: try ParticipantID("broker:klammer-1"), certificate: f.brokerCertificate,
-                                             key: f.brokerKey, directory: f.dir.file("broker2"))
+        var config = try BrokerConfiguration(
+            brokerID: try ParticipantID("broker:klammer-1"), certificate: f.brokerCertificate,
+            key: f.brokerKey, directory: f.dir.file("broker2"))
         config.maxInlinePayload = 2 << 20
         #expect(throws: BrokerError.self) { try config.validate() }
         config.maxInlinePayload = 1024
@@ -360,8 +375,9 @@ extension BrokerSendTests {
         #expect(throws: BrokerError.self) { try config.validate() }
         // A key that is not the certificate's is refused up front.
         #expect(throws: CryptoError.self) {
-            _ = try BrokerConfiguration(brokerID: try ParticipantID("broker:klammer-1"), certificate: f.brokerCertificate,
-                                        key: try PrivateKey.generate(.p256), directory: f.dir.file("broker3"))
+            _ = try BrokerConfiguration(
+                brokerID: try ParticipantID("broker:klammer-1"), certificate: f.brokerCertificate,
+                key: try PrivateKey.generate(.p256), directory: f.dir.file("broker3"))
         }
     }
 }
@@ -375,9 +391,11 @@ extension BrokerSendTests {
         config.directory = f.dir.file("batched-store")
         config.durability = .batched(maxDelay: .milliseconds(5))
         let store = try await KlammerStore.open(config)
-        #expect { _ = try BrokerFixture.makeBroker(dir: f.dir, cert: f.brokerCertificate, key: f.brokerKey, registry: f.registry,
-                                                   store: store, limits: f.limits, maxInline: f.maxInline, clock: f.clock) }
-            throws: { ($0 as? BrokerError)?.code == .invalidConfiguration }
+        #expect {
+            _ = try BrokerFixture.makeBroker(
+                dir: f.dir, cert: f.brokerCertificate, key: f.brokerKey, registry: f.registry,
+                store: store, limits: f.limits, maxInline: f.maxInline, clock: f.clock)
+        } throws: { ($0 as? BrokerError)?.code == .invalidConfiguration }
         await store.close()
     }
 }
@@ -388,8 +406,9 @@ extension BrokerSendTests {
     /// byte is stored; other recipients are not affected, and once it fetched and acknowledged one, sends go on.
     @Test func recipientQueueQuotaRefusesWithQuotaExceeded() async throws {
         let f = try await BrokerFixture()
-        var config = try BrokerConfiguration(brokerID: try ParticipantID("broker:klammer-1"), certificate: f.brokerCertificate,
-                                             key: f.brokerKey, directory: f.dir.file("broker-quota"))
+        var config = try BrokerConfiguration(
+            brokerID: try ParticipantID("broker:klammer-1"), certificate: f.brokerCertificate,
+            key: f.brokerKey, directory: f.dir.file("broker-quota"))
         config.maxInlinePayload = f.maxInline
         let clock = f.clock
         config.now = { clock.now() }
@@ -399,8 +418,9 @@ extension BrokerSendTests {
         let payload = payloadBytes(100)
         for i in 0..<2 { _ = try await f.send(try f.envelope(payload: payload, clientID: "q-\(i)"), payload: payload) }
         do {
-            _ = try f.broker.beginSubmission(from: f.participant(BrokerFixture.sender),
-                                             envelopeBytes: try f.envelope(payload: payload, clientID: "q-2").canonicalBytes)
+            _ = try f.broker.beginSubmission(
+                from: f.participant(BrokerFixture.sender),
+                envelopeBytes: try f.envelope(payload: payload, clientID: "q-2").canonicalBytes)
             Issue.record("a third message for a recipient at its quota was accepted")
         } catch let error as ProtocolError {
             #expect(error.code == .quotaExceeded && error.code.isRetryable)

@@ -16,8 +16,9 @@ import Testing
         f.clock.time.withLock { $0 = Date() }
         let sender = f.party(BrokerFixture.sender)
         let keyA = try PrivateKey.generate(.p256)
-        let certificateA = try f.ca.issue(commonName: "A", subjectAlternativeNames: ["URI:urn:klammer:participant:\(BrokerFixture.sender)"],
-                                          publicKey: keyA.publicKey, usage: .client)
+        let certificateA = try f.ca.issue(
+            commonName: "A", subjectAlternativeNames: ["URI:urn:klammer:participant:\(BrokerFixture.sender)"],
+            publicKey: keyA.publicKey, usage: .client)
         _ = try f.registry.addCertificate(certificateA, to: BrokerFixture.sender)
         f.broker.updateTrustStore(TrustStore(anchors: [f.ca.certificate], crls: [try f.ca.makeCRL(revoked: [])]))
 
@@ -25,11 +26,14 @@ import Testing
         #expect(before == [sender.certificate.derBytes, certificateA.derBytes])
         let nowMillis = UInt64(Date().timeIntervalSince1970 * 1000)
         let first = try f.envelope(payload: [1, 2, 3], clientID: "signed-with-a-1", createdAtMillis: nowMillis)
-        _ = try await f.send(first, payload: [1, 2, 3], signature: try CMS.signDetached(first.canonicalBytes, certificate: certificateA, key: keyA))
+        _ = try await f.send(
+            first, payload: [1, 2, 3], signature: try CMS.signDetached(first.canonicalBytes, certificate: certificateA, key: keyA))
 
         // `klammerctl pki revoke` + reload: the new CRL lists A.
-        f.broker.updateTrustStore(TrustStore(anchors: [f.ca.certificate],
-                                             crls: [try f.ca.makeCRL(revoked: [(certificateA.serialNumberHex, Date() - 1)])]))
+        f.broker.updateTrustStore(
+            TrustStore(
+                anchors: [f.ca.certificate],
+                crls: [try f.ca.makeCRL(revoked: [(certificateA.serialNumberHex, Date() - 1)])]))
         #expect(try f.broker.directoryStatement(for: sender.id).statement.certificates == [sender.certificate.derBytes])
 
         let second = try f.envelope(payload: [4, 5, 6], clientID: "signed-with-a-2", createdAtMillis: nowMillis)
@@ -37,12 +41,14 @@ import Testing
         try submission.append([4, 5, 6])
         var refusal: ProtocolError?
         do {
-            _ = try await f.broker.finishSubmission(submission, signature: try CMS.signDetached(second.canonicalBytes, certificate: certificateA, key: keyA))
+            _ = try await f.broker.finishSubmission(
+                submission, signature: try CMS.signDetached(second.canonicalBytes, certificate: certificateA, key: keyA))
         } catch let error as ProtocolError { refusal = error }
         let error = try #require(refusal)
         #expect(error.code == .certificateRevoked && error.code.rawValue == 2008 && error.code.name == "CERTIFICATE_REVOKED")
         #expect(error.message.contains("revoked"), "\(error)")
-        let rejected = try #require(f.broker.rejectedReceipt(for: second, participant: f.participant(BrokerFixture.sender), refusal: error, atFinish: true))
+        let rejected = try #require(
+            f.broker.rejectedReceipt(for: second, participant: f.participant(BrokerFixture.sender), refusal: error, atFinish: true))
         #expect(rejected.receipt.kind == .rejected && rejected.receipt.reason == .certificateRevoked)
         try f.verifyBrokerSignature(rejected)
 
@@ -61,8 +67,10 @@ import Testing
         let b = f.participant(BrokerFixture.b)
         let delivery = try #require(try await f.broker.lease(for: b, consumer: ConsumerID("conn-b"), max: 1).first)
         let revoked = f.party(BrokerFixture.b).certificate
-        f.broker.updateTrustStore(TrustStore(anchors: [f.ca.certificate],
-                                             crls: [try f.ca.makeCRL(revoked: [(revoked.serialNumberHex, Date() - 1)])]))
+        f.broker.updateTrustStore(
+            TrustStore(
+                anchors: [f.ca.certificate],
+                crls: [try f.ca.makeCRL(revoked: [(revoked.serialNumberHex, Date() - 1)])]))
         let (statement, signature) = try f.acknowledgement(for: delivery, by: BrokerFixture.b)
         await #expect {
             _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("conn-b"), statement: statement, signature: signature)
@@ -75,8 +83,9 @@ import Testing
         let f = try await BrokerFixture(participants: [BrokerFixture.sender, BrokerFixture.b])
         f.clock.time.withLock { $0 = Date() }
         let key = try PrivateKey.generate(.p256)
-        let shortLived = try f.ca.issue(commonName: "kurz", subjectAlternativeNames: ["URI:urn:klammer:participant:\(BrokerFixture.sender)"],
-                                        publicKey: key.publicKey, usage: .client, notAfter: Date() + 120)
+        let shortLived = try f.ca.issue(
+            commonName: "kurz", subjectAlternativeNames: ["URI:urn:klammer:participant:\(BrokerFixture.sender)"],
+            publicKey: key.publicKey, usage: .client, notAfter: Date() + 120)
         _ = try f.registry.addCertificate(shortLived, to: BrokerFixture.sender)
         f.broker.updateTrustStore(TrustStore(anchors: [f.ca.certificate]))
         let first = try f.envelope(payload: [1], clientID: "kurz-1", createdAtMillis: UInt64(Date().timeIntervalSince1970 * 1000))
@@ -84,10 +93,12 @@ import Testing
 
         f.clock.advance(180)
         let later = UInt64(f.clock.now().timeIntervalSince1970 * 1000)
-        #expect(try !f.broker.directoryStatement(for: ParticipantID(BrokerFixture.sender)).statement.certificates.contains(shortLived.derBytes))
+        #expect(
+            try !f.broker.directoryStatement(for: ParticipantID(BrokerFixture.sender)).statement.certificates.contains(shortLived.derBytes))
         let second = try f.envelope(payload: [2], clientID: "kurz-2", createdAtMillis: later)
         await #expect {
-            _ = try await f.send(second, payload: [2], signature: try CMS.signDetached(second.canonicalBytes, certificate: shortLived, key: key))
+            _ = try await f.send(
+                second, payload: [2], signature: try CMS.signDetached(second.canonicalBytes, certificate: shortLived, key: key))
         } throws: { ($0 as? ProtocolError)?.code == .certificateExpired }
     }
 }

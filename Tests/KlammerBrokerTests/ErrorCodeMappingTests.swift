@@ -13,7 +13,7 @@ import KlammerStore
         (.io, .internalError),
         (.corrupt, .internalError),
         (.tooLarge, .messageTooLarge),
-        (.leaseNotHeld, .unknownMessage),
+        (.leaseNotHeld, .unknownMessage)
     ])
     func storeFailuresMapToRetryableCodesWhereRetryingHelps(store: StoreError.Code, expected: ErrorCode) {
         let error = Broker.storageRefusal(StoreError(store, "test"), doing: "testing")

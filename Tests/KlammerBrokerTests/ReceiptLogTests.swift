@@ -30,8 +30,10 @@ import KlammerTestSupport
             return e?.code == .storageUnavailable && e?.message.contains("damaged at offset 0") == true
         }
         // A duplicate submission needs the original receipt, which cannot be read either: refused, not mis-answered.
-        #expect { _ = try f.broker.beginSubmission(from: f.participant(BrokerFixture.sender), envelopeBytes: try f.envelope(payload: payload).canonicalBytes) }
-            throws: { ($0 as? ProtocolError)?.code == .storageUnavailable }
+        #expect {
+            _ = try f.broker.beginSubmission(
+                from: f.participant(BrokerFixture.sender), envelopeBytes: try f.envelope(payload: payload).canonicalBytes)
+        } throws: { ($0 as? ProtocolError)?.code == .storageUnavailable }
     }
 
     /// After the retention only finished slips go (acknowledged or expired for every recipient); an open message
@@ -49,7 +51,8 @@ import KlammerTestSupport
         let (statement, signature) = try f.acknowledgement(for: d, by: BrokerFixture.b)
         _ = try await f.broker.acknowledge(from: b, consumer: ConsumerID("c"), statement: statement, signature: signature)
         // Open: to b and c, acknowledged by b only (c never fetches it).
-        let open = try await f.send(try f.envelope(to: [BrokerFixture.b, BrokerFixture.c], payload: payload, clientID: "open"), payload: payload)
+        let open = try await f.send(
+            try f.envelope(to: [BrokerFixture.b, BrokerFixture.c], payload: payload, clientID: "open"), payload: payload)
         let d2 = try #require(try await f.broker.lease(for: b, consumer: ConsumerID("c"), max: 1).first)
         _ = try await f.broker.markDelivered(d2)
         let ack2 = try f.acknowledgement(for: d2, by: BrokerFixture.b)
@@ -67,8 +70,9 @@ import KlammerTestSupport
         #expect(report.bytesAfter < report.bytesBefore)
         let size = try FileManager.default.attributesOfItem(atPath: f.dir.file("broker/receipts.klog"))[.size] as? Int
         #expect(Int64(size ?? -1) == report.bytesAfter)
-        #expect { _ = try f.broker.routingSlip(of: finished.receipt.messageID, requester: sender) }
-            throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
+        #expect { _ = try f.broker.routingSlip(of: finished.receipt.messageID, requester: sender) } throws: {
+            ($0 as? ProtocolError)?.code == .unknownMessage
+        }
         #expect(try f.broker.routingSlip(of: open.receipt.messageID, requester: sender).map(\.encodedBytes) == openSlip)
         // Nothing left to reclaim: no rewrite.
         #expect(try await f.broker.compactReceiptLog(minimumReclaimFraction: 0).rewritten == false)
@@ -87,10 +91,12 @@ import KlammerTestSupport
         // from which its slip is rebuilt, with the same visibility rule.
         let cooled = try await f.broker.compactReceiptLog(minimumReclaimFraction: 1.1)
         #expect(cooled.messagesMadeCold == 1 && !cooled.rewritten && f.broker.receiptLogCounts.cold == 1)
-        #expect(try f.broker.routingSlip(of: open.receipt.messageID, requester: f.party(BrokerFixture.c).id).map(\.receipt.kind)
+        #expect(
+            try f.broker.routingSlip(of: open.receipt.messageID, requester: f.party(BrokerFixture.c).id).map(\.receipt.kind)
                 == [.accepted, .delivered, .acknowledged, .expired])
-        #expect { _ = try f.broker.routingSlip(of: open.receipt.messageID, requester: f.party(BrokerFixture.d).id) }
-            throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
+        #expect { _ = try f.broker.routingSlip(of: open.receipt.messageID, requester: f.party(BrokerFixture.d).id) } throws: {
+            ($0 as? ProtocolError)?.code == .unknownMessage
+        }
         #expect(try f.broker.trace(open.receipt.messageID)?.recipients == [BrokerFixture.b, BrokerFixture.c])
         let later = try await f.send(try f.envelope(payload: payload, clientID: "later"), payload: payload)
 
@@ -102,8 +108,9 @@ import KlammerTestSupport
         #expect(kinds == [.accepted, .delivered, .acknowledged, .expired])
         #expect(f.broker.receiptLogCounts.cold == 1)  // demoted again at open
         #expect(try f.broker.routingSlip(of: later.receipt.messageID, requester: sender).map(\.encodedBytes) == [later.encodedBytes])
-        #expect { _ = try f.broker.routingSlip(of: finished.receipt.messageID, requester: sender) }
-            throws: { ($0 as? ProtocolError)?.code == .unknownMessage }
+        #expect { _ = try f.broker.routingSlip(of: finished.receipt.messageID, requester: sender) } throws: {
+            ($0 as? ProtocolError)?.code == .unknownMessage
+        }
         #expect(try !FileManager.default.contentsOfDirectory(atPath: f.dir.file("broker")).contains { $0.hasSuffix(".bad") })
         // Now finished too; the message sent after the clock jump is still inside the retention.
         f.clock.advance(91 * 24 * 3600)
@@ -114,8 +121,10 @@ import KlammerTestSupport
     @Test func retentionShorterThanTheDedupeWindowIsRefused() throws {
         let key = try PrivateKey.generate(.p256)
         let ca = try CertificateAuthority.create(commonName: "Retention Test CA")
-        let cert = try ca.issue(commonName: "klammer-1", subjectAlternativeNames: ["DNS:localhost"], publicKey: key.publicKey, usage: .server)
-        var config = try BrokerConfiguration(brokerID: try ParticipantID("broker:klammer-1"), certificate: cert, key: key, directory: "/nonexistent")
+        let cert = try ca.issue(
+            commonName: "klammer-1", subjectAlternativeNames: ["DNS:localhost"], publicKey: key.publicKey, usage: .server)
+        var config = try BrokerConfiguration(
+            brokerID: try ParticipantID("broker:klammer-1"), certificate: cert, key: key, directory: "/nonexistent")
         config.receiptRetention = .seconds(3600)
         #expect { try config.validate() } throws: { ($0 as? BrokerError)?.message.contains("dedupe window") == true }
         config.receiptRetention = config.dedupeWindow
@@ -145,8 +154,9 @@ import KlammerTestSupport
                     try await withThrowingTaskGroup(of: Void.self) { group in
                         for i in 0..<count {
                             group.addTask {
-                                try await log.record(try signed(kind, i), storeID: UInt64(i + 1), clientMessageID: kind == .accepted ? "client-\(i)" : "",
-                                                     recipients: kind == .accepted ? [recipient] : [])
+                                try await log.record(
+                                    try signed(kind, i), storeID: UInt64(i + 1), clientMessageID: kind == .accepted ? "client-\(i)" : "",
+                                    recipients: kind == .accepted ? [recipient] : [])
                             }
                             if i % 256 == 255 { try await group.waitForAll() }
                         }
@@ -154,11 +164,17 @@ import KlammerTestSupport
                 }
                 log.close()
             }
-            let cold = try #require(try IsolatedTest.runAlone(name, environment: [directoryVariable: dir.path, phaseVariable: "cold"], timeoutSeconds: 75))
+            let cold = try #require(
+                try IsolatedTest.runAlone(name, environment: [directoryVariable: dir.path, phaseVariable: "cold"], timeoutSeconds: 75))
             #expect(cold.passed, "\(cold.failure)")
             let coldKept = cold.result.stdout.split(separator: "\n").first { $0.hasPrefix("cold-kept-bytes=") }?.split(separator: "=").last
-            let full = try #require(try IsolatedTest.runAlone(name, environment: [directoryVariable: dir.path, phaseVariable: "full",
-                                                                                  coldKeptVariable: coldKept.map(String.init) ?? ""], timeoutSeconds: 75))
+            let full = try #require(
+                try IsolatedTest.runAlone(
+                    name,
+                    environment: [
+                        directoryVariable: dir.path, phaseVariable: "full",
+                        coldKeptVariable: coldKept.map(String.init) ?? ""
+                    ], timeoutSeconds: 75))
             #expect(full.passed, "\(full.failure)")
             return
         }
@@ -166,7 +182,8 @@ import KlammerTestSupport
         _ = try IsolatedTest.runAlone(name)
         let dir = try #require(ProcessInfo.processInfo.environment[directoryVariable].map { URL(fileURLWithPath: $0) })
         let brokerID = Self.replayBrokerID
-        let fileBytes = try #require(try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("receipts.klog").path)[.size] as? Int)
+        let fileBytes = try #require(
+            try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("receipts.klog").path)[.size] as? Int)
         #expect(fileBytes > 3 * messages * 1200)
 
         // Every message is finished (expired for its only recipient). Opened past the dedupe window they all go to
@@ -175,10 +192,14 @@ import KlammerTestSupport
         let warmUp = dir.appendingPathComponent("warm-up").path
         if phase == "cold" {
             try ReceiptLog(directory: warmUp, limits: .default, demoteBefore: .max, demoteEvery: 1024).close()
-            let (cold, kept, peak) = try Self.measured { try ReceiptLog(directory: dir.path, limits: .default, demoteBefore: .max, demoteEvery: 1024) }
+            let (cold, kept, peak) = try Self.measured {
+                try ReceiptLog(directory: dir.path, limits: .default, demoteBefore: .max, demoteEvery: 1024)
+            }
             defer { cold.close() }
             if let kept, let peak {
-                print("receipt log, cold index: \(messages) messages keep \(kept / 1024) KiB (\(kept / messages) B/message), peak growth while replaying \(peak / 1024) KiB")
+                print(
+                    "receipt log, cold index: \(messages) messages keep \(kept / 1024) KiB (\(kept / messages) B/message), peak growth while replaying \(peak / 1024) KiB"
+                )
                 print("cold-kept-bytes=\(kept)")
                 #expect(kept < messages * 500, "the cold index of \(messages) messages keeps \(kept) bytes")
             }
@@ -187,25 +208,36 @@ import KlammerTestSupport
             for i in [0, 4_999, messages - 1] {
                 let id = try signed(.accepted, i).receipt.messageID
                 let slip = try #require(try cold.slip(id))
-                #expect(slip.receipts.map(\.encodedBytes) == [try signed(.accepted, i), try signed(.delivered, i), try signed(.expired, i)].map(\.encodedBytes))
+                #expect(
+                    slip.receipts.map(\.encodedBytes)
+                        == [try signed(.accepted, i), try signed(.delivered, i), try signed(.expired, i)].map(\.encodedBytes))
                 #expect(slip.recipients == [recipient] && slip.clientMessageID == "client-\(i)" && slip.sender == sender)
                 #expect(try cold.acceptedReceipt(of: id)?.encodedBytes == (try signed(.accepted, i)).encodedBytes)
                 // Past the dedupe window, finished: no dedupe or store-id mapping any more.
-                #expect(cold.messageID(sender: sender, clientMessageID: "client-\(i)") == nil && cold.messageID(storeID: UInt64(i + 1)) == nil)
+                #expect(
+                    cold.messageID(sender: sender, clientMessageID: "client-\(i)") == nil && cold.messageID(storeID: UInt64(i + 1)) == nil)
             }
             // A late receipt for a cold message joins its slip once (the duplicate check reads the cold records); a
             // second `delivered` for the same recipient is superseded there too (SPEC.md §7.2).
             func late(_ kind: Receipt.Kind, at ms: UInt64) throws -> SignedReceipt {
-                try SignedReceipt(receipt: Receipt(kind: kind, messageID: try signed(.accepted, 7).receipt.messageID,
-                                                   envelopeDigest: try signed(.accepted, 7).receipt.envelopeDigest, sender: sender,
-                                                   recipient: recipient, timestampMillis: ms, brokerID: brokerID,
-                                                   reason: kind == .deadLettered ? .deliveryAttemptsExhausted : nil),
-                                  brokerSignature: [UInt8](repeating: 0x31, count: 300))
+                try SignedReceipt(
+                    receipt: Receipt(
+                        kind: kind, messageID: try signed(.accepted, 7).receipt.messageID,
+                        envelopeDigest: try signed(.accepted, 7).receipt.envelopeDigest, sender: sender,
+                        recipient: recipient, timestampMillis: ms, brokerID: brokerID,
+                        reason: kind == .deadLettered ? .deliveryAttemptsExhausted : nil),
+                    brokerSignature: [UInt8](repeating: 0x31, count: 300))
             }
-            #expect(try await cold.record(try late(.deadLettered, at: 1_795_700_000_000), storeID: 0, clientMessageID: "", recipients: []) == .written)
-            #expect(try await cold.record(try late(.deadLettered, at: 1_795_700_000_000), storeID: 0, clientMessageID: "", recipients: []) == .alreadyRecorded)
+            #expect(
+                try await cold.record(try late(.deadLettered, at: 1_795_700_000_000), storeID: 0, clientMessageID: "", recipients: [])
+                    == .written)
+            #expect(
+                try await cold.record(try late(.deadLettered, at: 1_795_700_000_000), storeID: 0, clientMessageID: "", recipients: [])
+                    == .alreadyRecorded)
             #expect(try await cold.record(try signed(.delivered, 7), storeID: 0, clientMessageID: "", recipients: []) == .alreadyRecorded)
-            #expect(try await cold.record(try late(.delivered, at: 1_795_700_000_001), storeID: 0, clientMessageID: "", recipients: []) == .superseded)
+            #expect(
+                try await cold.record(try late(.delivered, at: 1_795_700_000_001), storeID: 0, clientMessageID: "", recipients: [])
+                    == .superseded)
             #expect(try cold.slip(try signed(.accepted, 7).receipt.messageID)?.receipts.count == 4)
             return
         }
@@ -218,7 +250,9 @@ import KlammerTestSupport
         let counts = log.counts
         #expect(counts.messages == messages && counts.cold == 0 && counts.receipts == 3 * messages + 1)
         if let hotKept, let peak {
-            print("receipt log replay: \(fileBytes) bytes, \(messages) messages keep \(hotKept / 1024) KiB (\(hotKept / messages) B/message), peak growth \(peak / 1024) KiB")
+            print(
+                "receipt log replay: \(fileBytes) bytes, \(messages) messages keep \(hotKept / 1024) KiB (\(hotKept / messages) B/message), peak growth \(peak / 1024) KiB"
+            )
             #expect(peak < fileBytes / 4, "replaying \(fileBytes) bytes grew RSS by \(peak) bytes")
             if let coldKept { #expect(coldKept < hotKept * 3 / 4, "cold \(coldKept) bytes, full entries \(hotKept) bytes") }
         }
@@ -227,7 +261,9 @@ import KlammerTestSupport
             #expect(log.messageID(sender: sender, clientMessageID: "client-\(i)") == id)
             #expect(log.messageID(storeID: UInt64(i + 1)) == id)
             let slip = try #require(try log.slip(id))
-            #expect(slip.receipts.map(\.encodedBytes) == [try signed(.accepted, i), try signed(.delivered, i), try signed(.expired, i)].map(\.encodedBytes))
+            #expect(
+                slip.receipts.map(\.encodedBytes)
+                    == [try signed(.accepted, i), try signed(.delivered, i), try signed(.expired, i)].map(\.encodedBytes))
             #expect(slip.recipients == [recipient] && slip.clientMessageID == "client-\(i)")
         }
         // Half of them past the dedupe window go cold in the compaction run; past the retention all of them go.
@@ -250,12 +286,14 @@ extension ReceiptLogTests {
     @Sendable static func replaySigned(_ kind: Receipt.Kind, _ i: Int) throws -> SignedReceipt {
         var idBytes = [UInt8](repeating: 0, count: 16)
         for k in 0..<8 { idBytes[15 - k] = UInt8(truncatingIfNeeded: i >> (8 * k)) }
-        let receipt = try Receipt(kind: kind, messageID: MessageID(bytes: idBytes), envelopeDigest: SHA256Digest(bytes: SHA256.hash(idBytes)),
-                                  sender: replaySender, recipient: kind == .accepted ? nil : replayRecipient,
-                                  timestampMillis: 1_795_599_000_000 + UInt64(i), brokerID: replayBrokerID,
-                                  reason: kind == .expired ? .expired : nil)
+        let receipt = try Receipt(
+            kind: kind, messageID: MessageID(bytes: idBytes), envelopeDigest: SHA256Digest(bytes: SHA256.hash(idBytes)),
+            sender: replaySender, recipient: kind == .accepted ? nil : replayRecipient,
+            timestampMillis: 1_795_599_000_000 + UInt64(i), brokerID: replayBrokerID,
+            reason: kind == .expired ? .expired : nil)
         // About the size of the broker's real detached CMS (signature plus certificate).
-        return try SignedReceipt(receipt: receipt, brokerSignature: SHA256.hash(idBytes + [kind.rawValue]) + [UInt8](repeating: 0x30, count: 1200))
+        return try SignedReceipt(
+            receipt: receipt, brokerSignature: SHA256.hash(idBytes + [kind.rawValue]) + [UInt8](repeating: 0x30, count: 1200))
     }
 
     /// Opens a log and returns it with the resident memory it keeps and the peak growth while opening, in bytes.
@@ -278,8 +316,9 @@ extension ReceiptLogTests {
     /// RssAnon of this process in bytes: heap without the code and file pages a first call faults in.
     static func anonymousResident() -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("RssAnon:") }),
-              let kib = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("RssAnon:") }),
+            let kib = Int(line.split(separator: " ").dropFirst().first ?? "")
+        else { return nil }
         return kib * 1024
     }
 }

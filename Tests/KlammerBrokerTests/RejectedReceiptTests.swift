@@ -11,7 +11,9 @@ import KlammerProtocol
         let envelope = try f.envelope(to: [BrokerFixture.b, "ags:99999999"], payload: [1, 2, 3])
         let sender = f.participant(BrokerFixture.sender)
         var refusal: ProtocolError?
-        do { _ = try f.broker.beginSubmission(from: sender, envelopeBytes: envelope.canonicalBytes) } catch let e as ProtocolError { refusal = e }
+        do { _ = try f.broker.beginSubmission(from: sender, envelopeBytes: envelope.canonicalBytes) } catch let e as ProtocolError {
+            refusal = e
+        }
         let error = try #require(refusal)
         #expect(error.code == .unknownRecipient)
         let signed = try #require(f.broker.rejectedReceipt(forEnvelopeBytes: envelope.canonicalBytes, participant: sender, refusal: error))
@@ -46,14 +48,22 @@ import KlammerProtocol
         for code in [ErrorCode.signatureInvalid, .digestMismatch, .certificateNotRegistered, .lengthMismatch, .signatureMissing] {
             #expect(f.broker.rejectedReceipt(for: envelope, participant: sender, refusal: ProtocolError(code, "x"))?.receipt.reason == code)
         }
-        for code in [ErrorCode.storageFull, .internalError, .rateLimited, .unexpectedFrame, .unknownRequest, .malformedFrame, .participantSuspended] {
+        for code in [
+            ErrorCode.storageFull, .internalError, .rateLimited, .unexpectedFrame, .unknownRequest, .malformedFrame, .participantSuspended
+        ] {
             #expect(f.broker.rejectedReceipt(for: envelope, participant: sender, refusal: ProtocolError(code, "x")) == nil, "\(code)")
         }
         // Check 7 (SEND_END) may refuse the participant itself; check 1 (SEND_BEGIN) never earns a receipt.
-        #expect(f.broker.rejectedReceipt(for: envelope, participant: sender, refusal: ProtocolError(.participantSuspended, "x"), atFinish: true) != nil)
-        #expect(f.broker.rejectedReceipt(forEnvelopeBytes: envelope.canonicalBytes, participant: sender, refusal: ProtocolError(.participantSuspended, "x")) == nil)
+        #expect(
+            f.broker.rejectedReceipt(for: envelope, participant: sender, refusal: ProtocolError(.participantSuspended, "x"), atFinish: true)
+                != nil)
+        #expect(
+            f.broker.rejectedReceipt(
+                forEnvelopeBytes: envelope.canonicalBytes, participant: sender, refusal: ProtocolError(.participantSuspended, "x")) == nil)
         // Bytes that do not parse (check 2) earn none.
-        #expect(f.broker.rejectedReceipt(forEnvelopeBytes: [1, 2, 3], participant: sender, refusal: ProtocolError(.invalidEnvelope, "x")) == nil)
+        #expect(
+            f.broker.rejectedReceipt(forEnvelopeBytes: [1, 2, 3], participant: sender, refusal: ProtocolError(.invalidEnvelope, "x")) == nil
+        )
     }
 
     @Test func signingIsBoundedByTheBudget() async throws {
@@ -65,7 +75,9 @@ import KlammerProtocol
         defer { broker.close() }
         let sender = f.participant(BrokerFixture.sender)
         let envelope = try f.envelope(payload: [1])
-        let issued = (0..<5).compactMap { _ in broker.rejectedReceipt(for: envelope, participant: sender, refusal: ProtocolError(.signatureInvalid, "x")) }
+        let issued = (0..<5).compactMap { _ in
+            broker.rejectedReceipt(for: envelope, participant: sender, refusal: ProtocolError(.signatureInvalid, "x"))
+        }
         #expect(issued.count == 2)
         configuration.rejectedReceiptsPerSecond = 0
         configuration.directory = f.dir.file("broker-none")

@@ -61,10 +61,12 @@ import KlammerTestSupport
         defer { log.close() }
         #expect(try await log.record(accepted, storeID: 1, clientMessageID: envelope.clientMessageID, recipients: [recipient]) == .written)
         func signed(_ kind: Receipt.Kind, at ms: UInt64) throws -> SignedReceipt {
-            let r = try Receipt(kind: kind, messageID: id, envelopeDigest: accepted.receipt.envelopeDigest, sender: envelope.sender,
-                                recipient: recipient, timestampMillis: ms, brokerID: accepted.receipt.brokerID,
-                                reason: kind == .deadLettered ? .deliveryAttemptsExhausted : nil)
-            return try SignedReceipt(receipt: r, brokerSignature: try CMS.signDetached(r.canonicalBytes, certificate: f.brokerCertificate, key: f.brokerKey))
+            let r = try Receipt(
+                kind: kind, messageID: id, envelopeDigest: accepted.receipt.envelopeDigest, sender: envelope.sender,
+                recipient: recipient, timestampMillis: ms, brokerID: accepted.receipt.brokerID,
+                reason: kind == .deadLettered ? .deliveryAttemptsExhausted : nil)
+            return try SignedReceipt(
+                receipt: r, brokerSignature: try CMS.signDetached(r.canonicalBytes, certificate: f.brokerCertificate, key: f.brokerKey))
         }
         // Fills the slip in parallel batches (group commit) up to the bound.
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -79,13 +81,16 @@ import KlammerTestSupport
         let first = try signed(.delivered, at: 2)
         #expect(try await log.record(first, storeID: 0, clientMessageID: "", recipients: []) == .written)
         #expect(try await log.record(try signed(.delivered, at: 3), storeID: 0, clientMessageID: "", recipients: []) == .superseded)
-        let ackStatement = AcknowledgementStatement(messageID: id, envelopeDigest: accepted.receipt.envelopeDigest, sender: envelope.sender,
-                                                    recipient: recipient, timestampMillis: 4)
-        let ackReceipt = try Receipt(kind: .acknowledged, messageID: id, envelopeDigest: accepted.receipt.envelopeDigest,
-                                     sender: envelope.sender, recipient: recipient, timestampMillis: 4, brokerID: accepted.receipt.brokerID)
-        let ack = try SignedReceipt(receipt: ackReceipt,
-                                brokerSignature: try CMS.signDetached(ackReceipt.canonicalBytes, certificate: f.brokerCertificate, key: f.brokerKey),
-                                acknowledgement: .init(statement: ackStatement, signature: try f.sign(ackStatement.canonicalBytes, by: BrokerFixture.b)))
+        let ackStatement = AcknowledgementStatement(
+            messageID: id, envelopeDigest: accepted.receipt.envelopeDigest, sender: envelope.sender,
+            recipient: recipient, timestampMillis: 4)
+        let ackReceipt = try Receipt(
+            kind: .acknowledged, messageID: id, envelopeDigest: accepted.receipt.envelopeDigest,
+            sender: envelope.sender, recipient: recipient, timestampMillis: 4, brokerID: accepted.receipt.brokerID)
+        let ack = try SignedReceipt(
+            receipt: ackReceipt,
+            brokerSignature: try CMS.signDetached(ackReceipt.canonicalBytes, certificate: f.brokerCertificate, key: f.brokerKey),
+            acknowledgement: .init(statement: ackStatement, signature: try f.sign(ackStatement.canonicalBytes, by: BrokerFixture.b)))
         #expect(try await log.record(ack, storeID: 0, clientMessageID: "", recipients: []) == .written)
         #expect(try await log.record(ack, storeID: 0, clientMessageID: "", recipients: []) == .alreadyRecorded)
         let slip = try #require(try log.slip(id))

@@ -37,8 +37,9 @@ import KlammerTestSupport
         try FileManager.default.createSymbolicLink(atPath: planted, withDestinationPath: victim)
         // The first name tried is the planted one (as if guessed); O_EXCL|O_NOFOLLOW refuses it and a new name is drawn.
         var names = [planted, tmp.path("key.pem.tmp-fresh")]
-        try SecureFileWriter.write(Array("secret".utf8), to: target, mode: 0o600, overwrite: false,
-                                   temporaryName: { _ in names.removeFirst() }, changeMode: fchmod)
+        try SecureFileWriter.write(
+            Array("secret".utf8), to: target, mode: 0o600, overwrite: false,
+            temporaryName: { _ in names.removeFirst() }, changeMode: fchmod)
         #expect(try Self.contents(victim) == "precious")
         #expect(try Self.contents(target) == "secret")
         #expect(Self.isSymlink(planted))
@@ -46,8 +47,9 @@ import KlammerTestSupport
 
         // Only planted names: the write fails instead of following one.
         #expect(throws: BrokerError.self) {
-            try SecureFileWriter.write(Array("secret".utf8), to: tmp.path("other.pem"), mode: 0o600, overwrite: false,
-                                       temporaryName: { _ in planted }, changeMode: fchmod)
+            try SecureFileWriter.write(
+                Array("secret".utf8), to: tmp.path("other.pem"), mode: 0o600, overwrite: false,
+                temporaryName: { _ in planted }, changeMode: fchmod)
         }
         #expect(try Self.contents(victim) == "precious")
         #expect(!FileManager.default.fileExists(atPath: tmp.path("other.pem")))
@@ -57,8 +59,12 @@ import KlammerTestSupport
         let tmp = try TemporaryDirectory()
         let target = tmp.path("key.pem")
         #expect {
-            try SecureFileWriter.write(Array("secret".utf8), to: target, mode: 0o600, overwrite: false,
-                                       temporaryName: SecureFileWriter.randomTemporaryName, changeMode: { _, _ in errno = EPERM; return -1 })
+            try SecureFileWriter.write(
+                Array("secret".utf8), to: target, mode: 0o600, overwrite: false,
+                temporaryName: SecureFileWriter.randomTemporaryName,
+                changeMode: { _, _ in
+                    errno = EPERM; return -1
+                })
         } throws: { error in
             "\(error)".contains("cannot set mode 600")
         }
@@ -72,7 +78,9 @@ import KlammerTestSupport
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
         for mode in [0o777, 0o755, 0o705, 0o770] as [mode_t] {
             #expect(chmod(directory, mode) == 0)
-            #expect(throws: BrokerError.self, "mode \(String(mode, radix: 8)) accepted") { try SecureFileWriter.requirePrivateDirectory(directory) }
+            #expect(throws: BrokerError.self, "mode \(String(mode, radix: 8)) accepted") {
+                try SecureFileWriter.requirePrivateDirectory(directory)
+            }
         }
         for mode in [0o700, 0o750] as [mode_t] {
             #expect(chmod(directory, mode) == 0)

@@ -24,11 +24,16 @@ import Testing
         Violation(description: "no signed attributes", rsa: false, expected: "signed attributes", openssl: nil, noAttributes: true),
         Violation(description: "SHA-1 digest", rsa: false, expected: "SHA1", openssl: ["-md", "sha1", "-nocerts"]),
         Violation(description: "SHA-512 with P-256", rsa: false, expected: "SHA512", openssl: ["-md", "sha512", "-nocerts"]),
-        Violation(description: "embedded content", rsa: false, expected: "embeds its content", openssl: ["-md", "sha256", "-nocerts", "-nodetach"]),
-        Violation(description: "signer by subjectKeyIdentifier", rsa: false, expected: "subjectKeyIdentifier", openssl: ["-md", "sha256", "-nocerts", "-keyid"]),
+        Violation(
+            description: "embedded content", rsa: false, expected: "embeds its content", openssl: ["-md", "sha256", "-nocerts", "-nodetach"]
+        ),
+        Violation(
+            description: "signer by subjectKeyIdentifier", rsa: false, expected: "subjectKeyIdentifier",
+            openssl: ["-md", "sha256", "-nocerts", "-keyid"]),
         Violation(description: "RSA PKCS#1 v1.5", rsa: true, expected: "PKCS#1 v1.5", openssl: ["-md", "sha256", "-nocerts"]),
-        Violation(description: "RSASSA-PSS with salt 20", rsa: true, expected: "salt 20",
-                  openssl: ["-md", "sha256", "-nocerts", "-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_pss_saltlen:20"]),
+        Violation(
+            description: "RSASSA-PSS with salt 20", rsa: true, expected: "salt 20",
+            openssl: ["-md", "sha256", "-nocerts", "-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_pss_saltlen:20"])
     ]
 
     @Test(arguments: violations)
@@ -39,8 +44,9 @@ import Testing
         var key = f.party(BrokerFixture.sender).key
         if violation.rsa {
             key = try PrivateKey.generate(.rsa(bits: 3072))
-            certificate = try f.ca.issue(commonName: "RSA", subjectAlternativeNames: ["URI:urn:klammer:participant:\(BrokerFixture.sender)"],
-                                         publicKey: key.publicKey, usage: .client)
+            certificate = try f.ca.issue(
+                commonName: "RSA", subjectAlternativeNames: ["URI:urn:klammer:participant:\(BrokerFixture.sender)"],
+                publicKey: key.publicKey, usage: .client)
             _ = try f.registry.addCertificate(certificate, to: BrokerFixture.sender)
         }
         let signature: [UInt8]
@@ -49,14 +55,19 @@ import Testing
             _ = try dir.write("data.bin", bytes: envelope.canonicalBytes)
             _ = try dir.write("signer.pem", certificate.pemString)
             _ = try dir.write("key.pem", key.pkcs8PEM)
-            let result = try ProcessRunner.run("/usr/bin/openssl", ["cms", "-sign", "-binary", "-outform", "DER", "-in", dir.file("data.bin"),
-                                                                    "-signer", dir.file("signer.pem"), "-inkey", dir.file("key.pem"),
-                                                                    "-out", dir.file("sig.p7s")] + arguments, timeoutSeconds: 20)
+            let result = try ProcessRunner.run(
+                "/usr/bin/openssl",
+                [
+                    "cms", "-sign", "-binary", "-outform", "DER", "-in", dir.file("data.bin"),
+                    "-signer", dir.file("signer.pem"), "-inkey", dir.file("key.pem"),
+                    "-out", dir.file("sig.p7s")
+                ] + arguments, timeoutSeconds: 20)
             try #require(result.status == 0, "\(result.stderr)")
             signature = try dir.read("sig.p7s")
         } else {
-            signature = try CMS.signDetached(envelope.canonicalBytes, certificate: certificate, key: key,
-                                             embedCertificate: violation.embed, signingTime: !violation.noAttributes)
+            signature = try CMS.signDetached(
+                envelope.canonicalBytes, certificate: certificate, key: key,
+                embedCertificate: violation.embed, signingTime: !violation.noAttributes)
         }
         var refusal: ProtocolError?
         do { _ = try await f.send(envelope, payload: [1, 2, 3], signature: signature) } catch let error as ProtocolError { refusal = error }
@@ -65,7 +76,8 @@ import Testing
         #expect(error.message.contains(violation.expected), "\(violation): \(error.message)")
         #expect(!error.message.contains("does not verify"), "\(violation): \(error.message)")
         // A signed rejected receipt precedes the ERROR (SPEC.md §7.5).
-        let rejected = try #require(f.broker.rejectedReceipt(for: envelope, participant: f.participant(BrokerFixture.sender), refusal: error, atFinish: true))
+        let rejected = try #require(
+            f.broker.rejectedReceipt(for: envelope, participant: f.participant(BrokerFixture.sender), refusal: error, atFinish: true))
         #expect(rejected.receipt.reason == .signatureProfileViolation)
     }
 
@@ -75,20 +87,28 @@ import Testing
         let first = try f.envelope(payload: [1], clientID: "profile-ok-ec")
         #expect(try await f.send(first, payload: [1]).receipt.kind == .accepted)
         let key = try PrivateKey.generate(.rsa(bits: 3072))
-        let certificate = try f.ca.issue(commonName: "RSA", subjectAlternativeNames: ["URI:urn:klammer:participant:\(BrokerFixture.sender)"],
-                                         publicKey: key.publicKey, usage: .client)
+        let certificate = try f.ca.issue(
+            commonName: "RSA", subjectAlternativeNames: ["URI:urn:klammer:participant:\(BrokerFixture.sender)"],
+            publicKey: key.publicKey, usage: .client)
         _ = try f.registry.addCertificate(certificate, to: BrokerFixture.sender)
         let second = try f.envelope(payload: [2], clientID: "profile-ok-rsa")
-        #expect(try await f.send(second, payload: [2], signature: try CMS.signDetached(second.canonicalBytes, certificate: certificate, key: key)).receipt.kind == .accepted)
+        #expect(
+            try await f.send(
+                second, payload: [2], signature: try CMS.signDetached(second.canonicalBytes, certificate: certificate, key: key)
+            ).receipt.kind == .accepted)
         let dir = try TemporaryDirectory()
         let third = try f.envelope(payload: [3], clientID: "profile-ok-openssl")
         _ = try dir.write("data.bin", bytes: third.canonicalBytes)
         _ = try dir.write("signer.pem", certificate.pemString)
         _ = try dir.write("key.pem", key.pkcs8PEM)
-        let result = try ProcessRunner.run("/usr/bin/openssl", ["cms", "-sign", "-binary", "-outform", "DER", "-in", dir.file("data.bin"),
-                                                                "-signer", dir.file("signer.pem"), "-inkey", dir.file("key.pem"), "-md", "sha256", "-nocerts",
-                                                                "-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_pss_saltlen:digest", "-out", dir.file("sig.p7s")],
-                                           timeoutSeconds: 20)
+        let result = try ProcessRunner.run(
+            "/usr/bin/openssl",
+            [
+                "cms", "-sign", "-binary", "-outform", "DER", "-in", dir.file("data.bin"),
+                "-signer", dir.file("signer.pem"), "-inkey", dir.file("key.pem"), "-md", "sha256", "-nocerts",
+                "-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_pss_saltlen:digest", "-out", dir.file("sig.p7s")
+            ],
+            timeoutSeconds: 20)
         try #require(result.status == 0, "\(result.stderr)")
         #expect(try await f.send(third, payload: [3], signature: try dir.read("sig.p7s")).receipt.kind == .accepted)
     }

@@ -17,8 +17,9 @@ import KlammerTestSupport
         let tree = try BatchMerkleTree(envelopeDigests: [d0, d1, d2])
         #expect(tree.root.hex == "c0fa2dcac071db91f96441469c6def2e700f21d48bf0cf062503cd33c913b679")
         #expect(tree.path(for: 2).map(\.hex) == ["033b08cbc41a84f7b29cd43deced6350bdb3c103f182761663684e93197737f7"])
-        #expect(tree.statement.canonicalBytes.map { String(format: "%02x", $0) }.joined() ==
-            "4b4c414d4d45522d424154434800010003c0fa2dcac071db91f96441469c6def2e700f21d48bf0cf062503cd33c913b679")
+        #expect(
+            tree.statement.canonicalBytes.map { String(format: "%02x", $0) }.joined()
+                == "4b4c414d4d45522d424154434800010003c0fa2dcac071db91f96441469c6def2e700f21d48bf0cf062503cd33c913b679")
         #expect(throws: KlammerClientError.self) { try BatchMerkleTree(envelopeDigests: []) }
     }
 
@@ -38,14 +39,16 @@ import KlammerTestSupport
                 guard case .batch(let proof) = message.signature else { Issue.record("not batch form"); continue }
                 #expect(proof.leafIndex == UInt16(i))
                 #expect(proof.leafCount == UInt16(count))
-                try MessageVerifier.verifySignature(envelope: message.envelope, signature: message.signature,
-                                                    senderCertificate: schwerin.credentials.certificate, trustStore: pki.trustStore)
+                try MessageVerifier.verifySignature(
+                    envelope: message.envelope, signature: message.signature,
+                    senderCertificate: schwerin.credentials.certificate, trustStore: pki.trustStore)
                 // The member's proof does not cover another envelope.
                 let other = batch[(i + 1) % count].envelope
                 if count > 1 {
                     #expect(throws: KlammerClientError.self) {
-                        try MessageVerifier.verifySignature(envelope: other, signature: message.signature,
-                                                            senderCertificate: schwerin.credentials.certificate, trustStore: pki.trustStore)
+                        try MessageVerifier.verifySignature(
+                            envelope: other, signature: message.signature,
+                            senderCertificate: schwerin.credentials.certificate, trustStore: pki.trustStore)
                     }
                 }
                 // A forged sibling fails.
@@ -54,14 +57,17 @@ import KlammerTestSupport
                     path[0] = try SHA256Digest(bytes: SHA256.hash(first.bytes))
                     let forged = try BatchInclusionProof(cms: proof.cms, leafCount: proof.leafCount, leafIndex: proof.leafIndex, path: path)
                     #expect(throws: KlammerClientError.self) {
-                        try MessageVerifier.verifySignature(envelope: message.envelope, signature: .batch(forged),
-                                                            senderCertificate: schwerin.credentials.certificate, trustStore: pki.trustStore)
+                        try MessageVerifier.verifySignature(
+                            envelope: message.envelope, signature: .batch(forged),
+                            senderCertificate: schwerin.credentials.certificate, trustStore: pki.trustStore)
                     }
                 }
             }
         }
         // Batches are split at maxBatchSize, one CMS each.
-        let five = try (0..<5).map { _ in try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes([1])) }
+        let five = try (0..<5).map { _ in
+            try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes([1]))
+        }
         let split = try PreparedMessage.signBatches(five, credentials: schwerin.credentials, maxBatchSize: 2)
         #expect(Set(split.map(\.signature.cms)).count == 3)
     }
@@ -87,9 +93,11 @@ import KlammerTestSupport
 
         // SPEC.md §5.10: recompute the root from the envelope digest and proof (done by `klammer receive`, file
         // batch-root.bin), then openssl cms over it.
-        let openssl = try ProcessRunner.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
-                                                 "-content", directory + "/batch-root.bin", "-certfile", directory + "/sender.pem",
-                                                 "-CAfile", pki.caPath, "-purpose", "any", "-out", "/dev/null"])
+        let openssl = try ProcessRunner.openssl([
+            "cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
+            "-content", directory + "/batch-root.bin", "-certfile", directory + "/sender.pem",
+            "-CAfile", pki.caPath, "-purpose", "any", "-out", "/dev/null"
+        ])
         #expect(openssl.status == 0, "\(openssl.stderr)")
         let cli = try ProcessRunner.klammer(["verify", "--ca", pki.caPath, directory])
         #expect(cli.status == 0, "\(cli.stderr)")
@@ -99,7 +107,9 @@ import KlammerTestSupport
         try Self.specProcedure().write(toFile: script, atomically: true, encoding: .utf8)
         let procedure = try ProcessRunner.runIsolated("/bin/bash", [script, directory, pki.caPath], seconds: 30)
         #expect(procedure.status == 0, "\(procedure.stderr)")
-        #expect(try Data(contentsOf: URL(fileURLWithPath: directory + ".root.bin")) == Data(contentsOf: URL(fileURLWithPath: directory + "/batch-root.bin")))
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: directory + ".root.bin"))
+                == Data(contentsOf: URL(fileURLWithPath: directory + "/batch-root.bin")))
         // ...and refuses a forged proof node.
         var signature = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/signature.bin")))
         signature[signature.count - 1] ^= 0x01
@@ -108,9 +118,11 @@ import KlammerTestSupport
         #expect(forged.status != 0)
 
         // The same CMS does not verify over the member's envelope itself (it signs the root, not the envelope).
-        let wrong = try ProcessRunner.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
-                                               "-content", directory + "/envelope.bin", "-certfile", directory + "/sender.pem",
-                                               "-CAfile", pki.caPath, "-purpose", "any", "-out", "/dev/null"])
+        let wrong = try ProcessRunner.openssl([
+            "cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
+            "-content", directory + "/envelope.bin", "-certfile", directory + "/sender.pem",
+            "-CAfile", pki.caPath, "-purpose", "any", "-out", "/dev/null"
+        ])
         #expect(wrong.status != 0)
     }
 

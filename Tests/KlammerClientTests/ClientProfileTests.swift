@@ -20,7 +20,8 @@ import Testing
     }
 
     @Test func jsonProfile() throws {
-        let p = try ClientProfile.parse(#"{"cert": "c.pem", "key": "k.pem", "ca": "/ca.pem", "crl": "crl.pem", "broker": "[::1]:7700"}"#, relativeTo: "/p")
+        let p = try ClientProfile.parse(
+            #"{"cert": "c.pem", "key": "k.pem", "ca": "/ca.pem", "crl": "crl.pem", "broker": "[::1]:7700"}"#, relativeTo: "/p")
         #expect(p.certificatePath == "/p/c.pem")
         #expect(p.crlPath == "/p/crl.pem")
         let address = try p.brokerAddress()
@@ -52,8 +53,10 @@ import Testing
     }
 
     @Test func precedenceFlagsOverFileOverEnvironment() throws {
-        let environment = ["KLAMMER_CERT": "/env/cert.pem", "KLAMMER_KEY": "/env/key.pem", "KLAMMER_CA": "/env/ca.pem",
-                           "KLAMMER_BROKER": "env:1", "KLAMMER_CRL": ""]
+        let environment = [
+            "KLAMMER_CERT": "/env/cert.pem", "KLAMMER_KEY": "/env/key.pem", "KLAMMER_CA": "/env/ca.pem",
+            "KLAMMER_BROKER": "env:1", "KLAMMER_CRL": ""
+        ]
         let env = ClientProfile.fromEnvironment(environment)
         #expect(env.crlPath == nil)  // empty variables count as unset
         let file = try ClientProfile.parse("key = /file/key.pem\nbroker = file:2", relativeTo: "/")
@@ -70,7 +73,8 @@ import Testing
         let schwerin = try pki.participant("ags:13004000")
         let rostock = try pki.participant("ags:13003000")
         let file = pki.directory.file("schwerin.profile")
-        try "cert = ags-13004000.pem\nkey = ags-13004000.key\nca = ca.pem\nbroker = 127.0.0.1:1\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "cert = ags-13004000.pem\nkey = ags-13004000.key\nca = ca.pem\nbroker = 127.0.0.1:1\n".write(
+            toFile: file, atomically: true, encoding: .utf8)
         let profile = try ClientProfile.load(fromFile: file)
         let credentials = try ClientCredentials.load(profile)
         #expect(credentials.participantID?.rawValue == "ags:13004000")

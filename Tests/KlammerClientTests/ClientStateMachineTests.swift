@@ -20,11 +20,14 @@ import Testing
     }
 
     static func deliverBegin(request: UInt32, id: MessageID, length: UInt64 = 4, offset: UInt64 = 0) throws -> Frame {
-        let envelope = try Envelope(clientMessageID: "c1", sender: try ParticipantID("ags:13003000"), recipients: [me],
-                                    subject: "", contentType: "text/plain", createdAtMillis: 1, payloadLength: length,
-                                    payloadDigest: try SHA256Digest(bytes: [UInt8](repeating: 1, count: 32)))
-        return .deliverBegin(Frame.DeliverBegin(requestID: request, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: 2, envelope: envelope),
-                                                senderSignature: .single(cms: [0x30]), senderCertificate: [0x30], offset: offset))
+        let envelope = try Envelope(
+            clientMessageID: "c1", sender: try ParticipantID("ags:13003000"), recipients: [me],
+            subject: "", contentType: "text/plain", createdAtMillis: 1, payloadLength: length,
+            payloadDigest: try SHA256Digest(bytes: [UInt8](repeating: 1, count: 32)))
+        return .deliverBegin(
+            Frame.DeliverBegin(
+                requestID: request, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: 2, envelope: envelope),
+                senderSignature: .single(cms: [0x30]), senderCertificate: [0x30], offset: offset))
     }
 
     func expectViolation(_ action: ClientStateMachine.InboundAction, _ code: ErrorCode, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -74,7 +77,8 @@ import Testing
         }
         // Other connection errors before WELCOME keep their code and its retryability (a broker shutting down).
         var m = ClientStateMachine()
-        guard case .closeConnection(let error, _) = m.receive(.error(Frame.ErrorFrame(requestID: 0, code: .shuttingDown, message: "bye"))) else {
+        guard case .closeConnection(let error, _) = m.receive(.error(Frame.ErrorFrame(requestID: 0, code: .shuttingDown, message: "bye")))
+        else {
             Issue.record("expected a close")
             return
         }
@@ -86,25 +90,30 @@ import Testing
     @Test func rejectedReceiptForAnUploadPrecedesItsError() throws {
         var m = Self.open()
         let id = try m.startRequest(.upload)
-        let rejected = try SignedReceipt(receipt: Receipt(kind: .rejected, messageID: try MessageID(bytes: [UInt8](repeating: 0, count: 16)),
-                                                          envelopeDigest: SHA256Digest(bytes: [UInt8](repeating: 2, count: 32)),
-                                                          sender: Self.me, recipient: nil, timestampMillis: 1, brokerID: Self.broker,
-                                                          reason: .impersonation),
-                                         brokerSignature: [0x30])
+        let rejected = try SignedReceipt(
+            receipt: Receipt(
+                kind: .rejected, messageID: try MessageID(bytes: [UInt8](repeating: 0, count: 16)),
+                envelopeDigest: SHA256Digest(bytes: [UInt8](repeating: 2, count: 32)),
+                sender: Self.me, recipient: nil, timestampMillis: 1, brokerID: Self.broker,
+                reason: .impersonation),
+            brokerSignature: [0x30])
         guard case .rejectedReceipt(id, rejected) = m.receive(.receipt(Frame.ReceiptEvent(requestID: id, receipt: rejected))) else {
             Issue.record("no rejected receipt")
             return
         }
         #expect(m.requests[id] == .upload)
-        guard case .requestFailed(id, let error) = m.receive(.error(Frame.ErrorFrame(requestID: id, code: .impersonation, message: "x"))) else {
+        guard case .requestFailed(id, let error) = m.receive(.error(Frame.ErrorFrame(requestID: id, code: .impersonation, message: "x")))
+        else {
             Issue.record("no request failure")
             return
         }
         #expect(error.code == .impersonation)
         let other = try m.startRequest(.upload)
-        let accepted = try SignedReceipt(receipt: Receipt(kind: .accepted, messageID: .random(), envelopeDigest: SHA256Digest(bytes: [UInt8](repeating: 2, count: 32)),
-                                                          sender: Self.me, recipient: nil, timestampMillis: 1, brokerID: Self.broker, reason: nil),
-                                         brokerSignature: [0x30])
+        let accepted = try SignedReceipt(
+            receipt: Receipt(
+                kind: .accepted, messageID: .random(), envelopeDigest: SHA256Digest(bytes: [UInt8](repeating: 2, count: 32)),
+                sender: Self.me, recipient: nil, timestampMillis: 1, brokerID: Self.broker, reason: nil),
+            brokerSignature: [0x30])
         expectViolation(m.receive(.receipt(Frame.ReceiptEvent(requestID: other, receipt: accepted))), .unexpectedFrame)
     }
 
@@ -126,10 +135,14 @@ import Testing
     @Test func acceptedFinishesTheUploadAndLaterFramesForItAreViolations() throws {
         var m = Self.open()
         let id = try m.startRequest(.upload)
-        let receipt = try SignedReceipt(receipt: Receipt(kind: .accepted, messageID: .random(), envelopeDigest: SHA256Digest(bytes: [UInt8](repeating: 2, count: 32)),
-                                                         sender: Self.me, recipient: nil, timestampMillis: 1, brokerID: Self.broker, reason: nil),
-                                        brokerSignature: [0x30])
-        guard case .accepted(id, _) = m.receive(.accepted(Frame.Accepted(requestID: id, receipt: receipt))) else { Issue.record("no accepted"); return }
+        let receipt = try SignedReceipt(
+            receipt: Receipt(
+                kind: .accepted, messageID: .random(), envelopeDigest: SHA256Digest(bytes: [UInt8](repeating: 2, count: 32)),
+                sender: Self.me, recipient: nil, timestampMillis: 1, brokerID: Self.broker, reason: nil),
+            brokerSignature: [0x30])
+        guard case .accepted(id, _) = m.receive(.accepted(Frame.Accepted(requestID: id, receipt: receipt))) else {
+            Issue.record("no accepted"); return
+        }
         #expect(!m.hasRequestsInFlight)
         expectViolation(m.receive(.ready(Frame.Ready(requestID: id, offset: 0))), .unexpectedFrame)
     }
@@ -143,7 +156,9 @@ import Testing
         #expect(m.phase == .open)
         #expect(m.requests[b] == .status)
         // An ERROR for something no longer in flight (e.g. a NACK) is only reported.
-        guard case .lateError = m.receive(.error(Frame.ErrorFrame(requestID: 999, code: .unknownMessage, message: "x"))) else { Issue.record("not late"); return }
+        guard case .lateError = m.receive(.error(Frame.ErrorFrame(requestID: 999, code: .unknownMessage, message: "x"))) else {
+            Issue.record("not late"); return
+        }
         #expect(m.phase == .open)
     }
 
@@ -152,18 +167,33 @@ import Testing
         let fetch = try m.startRequest(.fetch)
         let first = MessageID.random(), second = MessageID.random()
         guard case .deliveryBegan = m.receive(try Self.deliverBegin(request: fetch, id: first)) else { Issue.record("no begin"); return }
-        guard case .deliveryChunk = m.receive(.deliverChunk(Frame.DeliverChunk(requestID: fetch, messageID: first, offset: 0, data: ByteBuffer(bytes: [1, 2])))) else { Issue.record("no chunk"); return }
+        guard
+            case .deliveryChunk = m.receive(
+                .deliverChunk(Frame.DeliverChunk(requestID: fetch, messageID: first, offset: 0, data: ByteBuffer(bytes: [1, 2]))))
+        else { Issue.record("no chunk"); return }
         var interleaved = m
         expectViolation(interleaved.receive(try Self.deliverBegin(request: fetch, id: second)), .unexpectedFrame)
         var gap = m
-        expectViolation(gap.receive(.deliverChunk(Frame.DeliverChunk(requestID: fetch, messageID: first, offset: 3, data: ByteBuffer(bytes: [4])))), .chunkOffsetMismatch)
+        expectViolation(
+            gap.receive(.deliverChunk(Frame.DeliverChunk(requestID: fetch, messageID: first, offset: 3, data: ByteBuffer(bytes: [4])))),
+            .chunkOffsetMismatch)
         var early = m
         expectViolation(early.receive(.deliverEnd(Frame.DeliverEnd(requestID: fetch, messageID: first))), .lengthMismatch)
         var tooLong = m
-        expectViolation(tooLong.receive(.deliverChunk(Frame.DeliverChunk(requestID: fetch, messageID: first, offset: 2, data: ByteBuffer(bytes: [3, 4, 5])))), .lengthMismatch)
-        guard case .deliveryChunk = m.receive(.deliverChunk(Frame.DeliverChunk(requestID: fetch, messageID: first, offset: 2, data: ByteBuffer(bytes: [3, 4])))) else { Issue.record("no chunk"); return }
-        guard case .deliveryEnded(fetch, first) = m.receive(.deliverEnd(Frame.DeliverEnd(requestID: fetch, messageID: first))) else { Issue.record("no end"); return }
-        guard case .fetchDone(fetch, let done) = m.receive(.fetchDone(Frame.FetchDone(requestID: fetch, delivered: 1, moreAvailable: false))) else { Issue.record("no done"); return }
+        expectViolation(
+            tooLong.receive(
+                .deliverChunk(Frame.DeliverChunk(requestID: fetch, messageID: first, offset: 2, data: ByteBuffer(bytes: [3, 4, 5])))),
+            .lengthMismatch)
+        guard
+            case .deliveryChunk = m.receive(
+                .deliverChunk(Frame.DeliverChunk(requestID: fetch, messageID: first, offset: 2, data: ByteBuffer(bytes: [3, 4]))))
+        else { Issue.record("no chunk"); return }
+        guard case .deliveryEnded(fetch, first) = m.receive(.deliverEnd(Frame.DeliverEnd(requestID: fetch, messageID: first))) else {
+            Issue.record("no end"); return
+        }
+        guard
+            case .fetchDone(fetch, let done) = m.receive(.fetchDone(Frame.FetchDone(requestID: fetch, delivered: 1, moreAvailable: false)))
+        else { Issue.record("no done"); return }
         #expect(done.delivered == 1)
         #expect(!m.hasRequestsInFlight)
     }
@@ -176,11 +206,17 @@ import Testing
     @Test func receiptsRouteToTheAckOrTheSubscription() throws {
         var m = Self.open()
         let sub = try m.startRequest(.subscription), ack = try m.startRequest(.acknowledge)
-        let receipt = try SignedReceipt(receipt: Receipt(kind: .accepted, messageID: .random(), envelopeDigest: SHA256Digest(bytes: [UInt8](repeating: 2, count: 32)),
-                                                         sender: Self.me, recipient: nil, timestampMillis: 1, brokerID: Self.broker, reason: nil),
-                                        brokerSignature: [0x30])
-        guard case .receiptEvent(sub, _) = m.receive(.receipt(Frame.ReceiptEvent(requestID: sub, receipt: receipt))) else { Issue.record("no event"); return }
-        guard case .acknowledged(ack, _) = m.receive(.receipt(Frame.ReceiptEvent(requestID: ack, receipt: receipt))) else { Issue.record("no ack"); return }
+        let receipt = try SignedReceipt(
+            receipt: Receipt(
+                kind: .accepted, messageID: .random(), envelopeDigest: SHA256Digest(bytes: [UInt8](repeating: 2, count: 32)),
+                sender: Self.me, recipient: nil, timestampMillis: 1, brokerID: Self.broker, reason: nil),
+            brokerSignature: [0x30])
+        guard case .receiptEvent(sub, _) = m.receive(.receipt(Frame.ReceiptEvent(requestID: sub, receipt: receipt))) else {
+            Issue.record("no event"); return
+        }
+        guard case .acknowledged(ack, _) = m.receive(.receipt(Frame.ReceiptEvent(requestID: ack, receipt: receipt))) else {
+            Issue.record("no ack"); return
+        }
         #expect(m.requests[sub] == .subscription)
         #expect(m.requests[ack] == nil)
         #expect(!m.hasRequestsInFlight)  // a subscription never holds up a graceful close
@@ -190,8 +226,14 @@ import Testing
         var m = Self.open()
         let id = try m.startRequest(.status)
         let message = MessageID.random()
-        guard case .routingSlip(id, _, false) = m.receive(.routingSlip(Frame.RoutingSlip(requestID: id, messageID: message, more: true, receipts: []))) else { Issue.record("1"); return }
-        guard case .routingSlip(id, _, true) = m.receive(.routingSlip(Frame.RoutingSlip(requestID: id, messageID: message, more: false, receipts: []))) else { Issue.record("2"); return }
+        guard
+            case .routingSlip(id, _, false) = m.receive(
+                .routingSlip(Frame.RoutingSlip(requestID: id, messageID: message, more: true, receipts: [])))
+        else { Issue.record("1"); return }
+        guard
+            case .routingSlip(id, _, true) = m.receive(
+                .routingSlip(Frame.RoutingSlip(requestID: id, messageID: message, more: false, receipts: [])))
+        else { Issue.record("2"); return }
         #expect(m.requests[id] == nil)
     }
 
@@ -205,7 +247,9 @@ import Testing
         #expect(m.requests[a] == .status)
         #expect(throws: KlammerClientError.self) { try m.startRequest(.fetch) }
         // Answers to open requests still arrive while draining.
-        guard case .routingSlip = m.receive(.routingSlip(Frame.RoutingSlip(requestID: a, messageID: .random(), receipts: []))) else { Issue.record("slip"); return }
+        guard case .routingSlip = m.receive(.routingSlip(Frame.RoutingSlip(requestID: a, messageID: .random(), receipts: []))) else {
+            Issue.record("slip"); return
+        }
         #expect(!m.hasRequestsInFlight)
     }
 
@@ -243,9 +287,13 @@ import Testing
     @Test func directoryAnswerFinishesOnlyADirectoryRequest() throws {
         var m = ClientStateMachineTests.open()
         let lookup = try m.startRequest(.directory), status = try m.startRequest(.status)
-        let statement = try DirectoryStatement(participant: ParticipantID("ags:13003000"), issuedAtMillis: 1, validUntilMillis: 2,
-                                               broker: ParticipantID("broker:test"), certificates: [])
-        guard case .directoryAnswer(lookup, _) = m.receive(.directoryAnswer(.init(requestID: lookup, statement: statement, signature: [0x30]))) else {
+        let statement = try DirectoryStatement(
+            participant: ParticipantID("ags:13003000"), issuedAtMillis: 1, validUntilMillis: 2,
+            broker: ParticipantID("broker:test"), certificates: [])
+        guard
+            case .directoryAnswer(lookup, _) = m.receive(
+                .directoryAnswer(.init(requestID: lookup, statement: statement, signature: [0x30])))
+        else {
             Issue.record("no directory answer")
             return
         }

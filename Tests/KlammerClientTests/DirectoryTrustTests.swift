@@ -17,22 +17,27 @@ import Testing
         init() throws {
             ca = try CertificateAuthority.create(commonName: "Directory Test CA", keyKind: .p256)
             brokerKey = try PrivateKey.generate(.p256)
-            brokerCertificate = try ca.issue(commonName: "broker", subjectAlternativeNames: ["DNS:localhost"],
-                                             publicKey: brokerKey.publicKey, usage: .server)
+            brokerCertificate = try ca.issue(
+                commonName: "broker", subjectAlternativeNames: ["DNS:localhost"],
+                publicKey: brokerKey.publicKey, usage: .server)
         }
 
-        func participantCertificate(of authority: CertificateAuthority? = nil, notBefore: Date = .now - 300,
-                                    notAfter: Date = .now + 86400) throws -> Certificate {
-            try (authority ?? ca).issue(commonName: "Rostock", subjectAlternativeNames: ["URI:urn:klammer:participant:\(DirectoryTrustTests.rostock)"],
-                                        publicKey: try PrivateKey.generate(.p256).publicKey, usage: .client,
-                                        notBefore: notBefore, notAfter: notAfter)
+        func participantCertificate(
+            of authority: CertificateAuthority? = nil, notBefore: Date = .now - 300,
+            notAfter: Date = .now + 86400
+        ) throws -> Certificate {
+            try (authority ?? ca).issue(
+                commonName: "Rostock", subjectAlternativeNames: ["URI:urn:klammer:participant:\(DirectoryTrustTests.rostock)"],
+                publicKey: try PrivateKey.generate(.p256).publicKey, usage: .client,
+                notBefore: notBefore, notAfter: notAfter)
         }
 
         /// A statement listing `certificates`, signed with the broker key (what a broker — or a thief of its key — sends).
         func signedStatement(_ certificates: [Certificate]) throws -> (DirectoryStatement, [UInt8]) {
             let now = UInt64(Date().timeIntervalSince1970 * 1000)
-            let statement = try DirectoryStatement(participant: DirectoryTrustTests.rostock, issuedAtMillis: now, validUntilMillis: now + 3_600_000,
-                                                   broker: try ParticipantID("broker:klammer-1"), certificates: certificates.map(\.derBytes))
+            let statement = try DirectoryStatement(
+                participant: DirectoryTrustTests.rostock, issuedAtMillis: now, validUntilMillis: now + 3_600_000,
+                broker: try ParticipantID("broker:klammer-1"), certificates: certificates.map(\.derBytes))
             return (statement, try CMS.signDetached(statement.canonicalBytes, certificate: brokerCertificate, key: brokerKey))
         }
     }
@@ -46,8 +51,9 @@ import Testing
         let (statement, signature) = try world.signedStatement([good, planted])
         let trust = TrustStore(anchors: [world.ca.certificate])
         let error = try #require(throws: KlammerClientError.self) {
-            _ = try DirectoryEntry.verify(statement: statement, signature: signature, broker: world.brokerCertificate,
-                                          participant: Self.rostock, trustStore: trust)
+            _ = try DirectoryEntry.verify(
+                statement: statement, signature: signature, broker: world.brokerCertificate,
+                participant: Self.rostock, trustStore: trust)
         }
         #expect(error.kind == .verificationFailed)
         #expect(error.message.contains("not issued by a CA the client trusts"), "\(error)")
@@ -64,8 +70,9 @@ import Testing
         let crl = try world.ca.makeCRL(revoked: [(revoked.serialNumberHex, .now - 60)])
         let (statement, signature) = try world.signedStatement([expired, good, revoked, future])
         let trust = TrustStore(anchors: [world.ca.certificate], crls: [crl])
-        let entry = try DirectoryEntry.verify(statement: statement, signature: signature, broker: world.brokerCertificate,
-                                              participant: Self.rostock, trustStore: trust)
+        let entry = try DirectoryEntry.verify(
+            statement: statement, signature: signature, broker: world.brokerCertificate,
+            participant: Self.rostock, trustStore: trust)
         #expect(entry.certificates.map(\.fingerprint) == [good.fingerprint])
         #expect(entry.droppedCertificates.map(\.certificate.fingerprint) == [expired.fingerprint, revoked.fingerprint, future.fingerprint])
         #expect(entry.droppedCertificates[1].reason.contains("revoked"), "\(entry.droppedCertificates[1].reason)")
@@ -74,8 +81,9 @@ import Testing
 
         // Only dropped certificates left: nothing to encrypt to, refused before anything is sent.
         let (onlyBad, badSignature) = try world.signedStatement([expired, revoked])
-        let empty = try DirectoryEntry.verify(statement: onlyBad, signature: badSignature, broker: world.brokerCertificate,
-                                              participant: Self.rostock, trustStore: trust)
+        let empty = try DirectoryEntry.verify(
+            statement: onlyBad, signature: badSignature, broker: world.brokerCertificate,
+            participant: Self.rostock, trustStore: trust)
         #expect(empty.certificates.isEmpty)
         #expect(throws: KlammerClientError.self) { _ = try EncryptedPayload.recipientCertificates([empty]) }
     }
@@ -86,11 +94,13 @@ import Testing
         let shortLived = try world.participantCertificate(notAfter: .now + 600)
         let (statement, signature) = try world.signedStatement([shortLived])
         let trust = TrustStore(anchors: [world.ca.certificate])
-        let now = try DirectoryEntry.verify(statement: statement, signature: signature, broker: world.brokerCertificate,
-                                            participant: Self.rostock, trustStore: trust)
+        let now = try DirectoryEntry.verify(
+            statement: statement, signature: signature, broker: world.brokerCertificate,
+            participant: Self.rostock, trustStore: trust)
         #expect(now.certificates.count == 1)
-        let later = try DirectoryEntry.verify(statement: statement, signature: signature, broker: world.brokerCertificate,
-                                              participant: Self.rostock, trustStore: trust, at: .now + 1200)
+        let later = try DirectoryEntry.verify(
+            statement: statement, signature: signature, broker: world.brokerCertificate,
+            participant: Self.rostock, trustStore: trust, at: .now + 1200)
         #expect(later.certificates.isEmpty)
         #expect(later.droppedCertificates.count == 1)
     }

@@ -30,8 +30,9 @@ import Testing
         let spool = try TempDir()
         let id = MessageID.random()
         try Data(payload[0..<4]).write(to: URL(fileURLWithPath: spool.file(id.hex + ".payload.part")))
-        return Setup(client: client, tap: tap, prepared: prepared, certificate: schwerin.credentials.certificate.derBytes,
-                     payload: payload, spool: spool, messageID: id)
+        return Setup(
+            client: client, tap: tap, prepared: prepared, certificate: schwerin.credentials.certificate.derBytes,
+            payload: payload, spool: spool, messageID: id)
     }
 
     @Test func resumedDeliveryKeepsThePartFileAndVerifiesTheWholePayload() async throws {
@@ -41,10 +42,17 @@ import Testing
         let stream = try await s.client.fetch(max: 1, options: ReceiveOptions(payloadStorage: .directory(s.spool.path)), resume: point)
         guard case .fetch(let fetch) = try await s.tap.next() else { Issue.record("no FETCH"); return }
         #expect(fetch.resume == point)
-        let stored = StoredEnvelope(messageID: s.messageID, acceptedAtMillis: s.prepared.envelope.createdAtMillis + 7, envelope: s.prepared.envelope)
-        await s.client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: stored, senderSignature: s.prepared.signature,
-                                                               senderCertificate: s.certificate, offset: 4)))
-        await s.client.handle(.deliverChunk(Frame.DeliverChunk(requestID: fetch.requestID, messageID: s.messageID, offset: 4, data: ByteBuffer(bytes: s.payload[4...]))))
+        let stored = StoredEnvelope(
+            messageID: s.messageID, acceptedAtMillis: s.prepared.envelope.createdAtMillis + 7, envelope: s.prepared.envelope)
+        await s.client.handle(
+            .deliverBegin(
+                Frame.DeliverBegin(
+                    requestID: fetch.requestID, storedEnvelope: stored, senderSignature: s.prepared.signature,
+                    senderCertificate: s.certificate, offset: 4)))
+        await s.client.handle(
+            .deliverChunk(
+                Frame.DeliverChunk(requestID: fetch.requestID, messageID: s.messageID, offset: 4, data: ByteBuffer(bytes: s.payload[4...])))
+        )
         await s.client.handle(.deliverEnd(Frame.DeliverEnd(requestID: fetch.requestID, messageID: s.messageID)))
         await s.client.handle(.fetchDone(Frame.FetchDone(requestID: fetch.requestID, delivered: 1, moreAvailable: false)))
         var messages: [ReceivedMessage] = []
@@ -59,12 +67,17 @@ import Testing
 
     @Test func deliveryAtAnOffsetThatWasNotRequestedIsAViolation() async throws {
         let s = try await Self.setup()
-        _ = try await s.client.fetch(max: 1, options: ReceiveOptions(payloadStorage: .directory(s.spool.path)),
-                                     resume: .init(messageID: s.messageID, offset: 4))
+        _ = try await s.client.fetch(
+            max: 1, options: ReceiveOptions(payloadStorage: .directory(s.spool.path)),
+            resume: .init(messageID: s.messageID, offset: 4))
         guard case .fetch(let fetch) = try await s.tap.next() else { Issue.record("no FETCH"); return }
-        let stored = StoredEnvelope(messageID: s.messageID, acceptedAtMillis: s.prepared.envelope.createdAtMillis + 7, envelope: s.prepared.envelope)
-        await s.client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: stored, senderSignature: s.prepared.signature,
-                                                               senderCertificate: s.certificate, offset: 5)))
+        let stored = StoredEnvelope(
+            messageID: s.messageID, acceptedAtMillis: s.prepared.envelope.createdAtMillis + 7, envelope: s.prepared.envelope)
+        await s.client.handle(
+            .deliverBegin(
+                Frame.DeliverBegin(
+                    requestID: fetch.requestID, storedEnvelope: stored, senderSignature: s.prepared.signature,
+                    senderCertificate: s.certificate, offset: 5)))
         guard case .error(let error) = try await s.tap.next() else { Issue.record("no ERROR"); return }
         #expect(error.requestID == 0 && error.code == .invalidValue)
         #expect(await s.tap.waitClosed())
@@ -72,8 +85,9 @@ import Testing
 
     @Test func partFileTheBrokerCouldNotResumeIsRemoved() async throws {
         let s = try await Self.setup()
-        let stream = try await s.client.fetch(max: 1, options: ReceiveOptions(payloadStorage: .directory(s.spool.path)),
-                                              resume: .init(messageID: s.messageID, offset: 4))
+        let stream = try await s.client.fetch(
+            max: 1, options: ReceiveOptions(payloadStorage: .directory(s.spool.path)),
+            resume: .init(messageID: s.messageID, offset: 4))
         guard case .fetch(let fetch) = try await s.tap.next() else { Issue.record("no FETCH"); return }
         await s.client.handle(.fetchDone(Frame.FetchDone(requestID: fetch.requestID, delivered: 0, moreAvailable: false)))
         for try await _ in stream {}

@@ -27,26 +27,36 @@ import KlammerTestSupport
         let client = KlammerClient(credentials: credentials)
         let tap = FrameTap()
         let inner = tap.writer
-        await client.start(writer: FrameWriter(write: { frame in
-            if case .ack = frame { log.append(.frame("ACK")) }
-            try await inner.write(frame)
-        }, close: inner.close))
+        await client.start(
+            writer: FrameWriter(
+                write: { frame in
+                    if case .ack = frame { log.append(.frame("ACK")) }
+                    try await inner.write(frame)
+                }, close: inner.close))
         guard case .hello = try await tap.next() else { throw KlammerClientError(.protocolViolation, "no HELLO") }
         var limits = ProtocolLimits()
         limits.heartbeatIntervalMillis = 0
-        await client.handle(.welcome(Frame.Welcome(participant: credentials.participantID!, brokerID: FakeBrokerTests.broker, limits: limits, agent: "fake")))
+        await client.handle(
+            .welcome(
+                Frame.Welcome(participant: credentials.participantID!, brokerID: FakeBrokerTests.broker, limits: limits, agent: "fake")))
         return (client, tap)
     }
 
     /// Delivers one message over a FETCH and returns it as the client verified it.
-    static func deliver(_ prepared: PreparedMessage, sender: ClientCredentials, payload: [UInt8], to client: KlammerClient,
-                        tap: FrameTap, id: MessageID = .random()) async throws -> ReceivedMessage {
+    static func deliver(
+        _ prepared: PreparedMessage, sender: ClientCredentials, payload: [UInt8], to client: KlammerClient,
+        tap: FrameTap, id: MessageID = .random()
+    ) async throws -> ReceivedMessage {
         let stream = try await client.fetch(max: 1, options: ReceiveOptions())
         guard case .fetch(let fetch) = try await tap.next() else { throw KlammerClientError(.protocolViolation, "no FETCH") }
         let stored = StoredEnvelope(messageID: id, acceptedAtMillis: 7, envelope: prepared.envelope)
-        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: stored, senderSignature: prepared.signature,
-                                                             senderCertificate: sender.certificate.derBytes)))
-        await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: fetch.requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: payload))))
+        await client.handle(
+            .deliverBegin(
+                Frame.DeliverBegin(
+                    requestID: fetch.requestID, storedEnvelope: stored, senderSignature: prepared.signature,
+                    senderCertificate: sender.certificate.derBytes)))
+        await client.handle(
+            .deliverChunk(Frame.DeliverChunk(requestID: fetch.requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: payload))))
         await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: fetch.requestID, messageID: id)))
         await client.handle(.fetchDone(Frame.FetchDone(requestID: fetch.requestID, delivered: 1, moreAvailable: false)))
         var messages: [ReceivedMessage] = []
@@ -63,7 +73,8 @@ import KlammerTestSupport
         let log = EventLog()
         let (client, tap) = try await Self.connected(rostock.credentials, log: log)
         let payload = Array("Bauantrag".utf8)
-        let prepared = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [FakeBrokerTests.rostock], payload: .bytes(payload))
+        let prepared = try PreparedMessage.prepare(
+            credentials: schwerin.credentials, recipients: [FakeBrokerTests.rostock], payload: .bytes(payload))
         let message = try await Self.deliver(prepared, sender: schwerin.credentials, payload: payload, to: client, tap: tap)
         #expect(message.isVerified)
 
@@ -73,8 +84,10 @@ import KlammerTestSupport
         await client.handle(.routingSlip(Frame.RoutingSlip(requestID: status.requestID, messageID: message.messageID, receipts: [])))
         guard case .ack(let ack) = try await tap.next() else { Issue.record("no ACK"); return }
         let receipt = try SignedReceipt(
-            receipt: Receipt(kind: .acknowledged, messageID: message.messageID, envelopeDigest: prepared.envelopeDigest, sender: prepared.envelope.sender,
-                             recipient: FakeBrokerTests.rostock, timestampMillis: 9, brokerID: FakeBrokerTests.broker, reason: nil),
+            receipt: Receipt(
+                kind: .acknowledged, messageID: message.messageID, envelopeDigest: prepared.envelopeDigest,
+                sender: prepared.envelope.sender,
+                recipient: FakeBrokerTests.rostock, timestampMillis: 9, brokerID: FakeBrokerTests.broker, reason: nil),
             brokerSignature: [0x30, 0x00], acknowledgement: .init(statement: ack.statement, signature: ack.signature))
         await client.handle(.receipt(Frame.ReceiptEvent(requestID: ack.requestID, receipt: receipt)))
         let result = try await outcome
@@ -108,15 +121,18 @@ import KlammerTestSupport
         let log = EventLog()
         let (client, tap) = try await Self.connected(rostock.credentials, log: log)
         let payload = Array("Bauantrag".utf8)
-        let prepared = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [FakeBrokerTests.rostock], payload: .bytes(payload))
+        let prepared = try PreparedMessage.prepare(
+            credentials: schwerin.credentials, recipients: [FakeBrokerTests.rostock], payload: .bytes(payload))
         let message = try await Self.deliver(prepared, sender: schwerin.credentials, payload: payload, to: client, tap: tap)
 
         struct InjectedFault: Error {}
         let outPath = out.path
-        let intake = MessageIntake(outDirectory: out.path, acknowledge: true, sync: DurableSync { step in
-            log.append(.step(step))
-            if step == .directorySynced(outPath) { throw InjectedFault() }
-        })
+        let intake = MessageIntake(
+            outDirectory: out.path, acknowledge: true,
+            sync: DurableSync { step in
+                log.append(.step(step))
+                if step == .directorySynced(outPath) { throw InjectedFault() }
+            })
         // Bounded: were the fault ignored, the intake would wait for a STATUS answer; the watchdog then fails the
         // connection so the test ends (and fails) instead of hanging.
         let watchdog = Task {
@@ -153,9 +169,10 @@ import KlammerTestSupport
         // as evidence next to it.
         let altered = Array("altered!".utf8)
         let (length, digest) = try PayloadSource.bytes(altered).measure()
-        let tampered = ReceivedMessage(stored: original.stored, signature: original.signature, senderCertificateDER: original.senderCertificateDER,
-                                       payload: .bytes(altered), payloadDigest: digest, payloadLength: length,
-                                       verificationError: KlammerClientError(.verificationFailed, "payload altered"))
+        let tampered = ReceivedMessage(
+            stored: original.stored, signature: original.signature, senderCertificateDER: original.senderCertificateDER,
+            payload: .bytes(altered), payloadDigest: digest, payloadLength: length,
+            verificationError: KlammerClientError(.verificationFailed, "payload altered"))
         let evidence = try MessageDirectory.store(tampered, into: out.path, trustStore: pki.trustStore)
         #expect(evidence == MessageDirectory.Placement(directory: final + ".unverified", keptEarlierCopy: true))
         #expect(try Data(contentsOf: URL(fileURLWithPath: final + "/payload")) == Data("original".utf8))

@@ -36,8 +36,9 @@ import KlammerTestSupport
         let sender = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
         #expect(await sender.participantID == Self.id(Self.schwerin))
         let payload = Array("Bescheid vom 25.11.2026".utf8)
-        let prepared = try PreparedMessage.prepare(credentials: sender.credentials, recipients: [Self.id(Self.rostock)],
-                                                   subject: "Anhörung § 28", contentType: "text/plain", payload: .bytes(payload))
+        let prepared = try PreparedMessage.prepare(
+            credentials: sender.credentials, recipients: [Self.id(Self.rostock)],
+            subject: "Anhörung § 28", contentType: "text/plain", payload: .bytes(payload))
         let accepted = try await sender.send(prepared)
         #expect(accepted.receipt.kind == .accepted)
         #expect(accepted.receipt.envelopeDigest == prepared.envelopeDigest)
@@ -78,9 +79,10 @@ import KlammerTestSupport
         let base = try TempDir()
         let daemon = try Daemon(dataDirectory: base.file("dev"))
         let sender = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
-        let prepared = try PreparedMessage.prepare(credentials: sender.credentials, recipients: [Self.id(Self.rostock), Self.id(Self.ludwigslust)],
-                                                   subject: "Rundschreiben", payload: .bytes(Array(repeating: 0x41, count: 300_000)),
-                                                   clientMessageID: "rundschreiben-2026-11")
+        let prepared = try PreparedMessage.prepare(
+            credentials: sender.credentials, recipients: [Self.id(Self.rostock), Self.id(Self.ludwigslust)],
+            subject: "Rundschreiben", payload: .bytes(Array(repeating: 0x41, count: 300_000)),
+            clientMessageID: "rundschreiben-2026-11")
         let first = try await sender.send(prepared)
         // Retrying the same prepared message — here on a new connection — returns the original receipt, byte for byte.
         await sender.close()
@@ -88,12 +90,14 @@ import KlammerTestSupport
         let second = try await retry.send(prepared)
         #expect(second == first)
         // The same client message id for a different envelope is refused.
-        let changed = try PreparedMessage.prepare(credentials: retry.credentials, recipients: [Self.id(Self.rostock)],
-                                                  payload: .bytes([1]), clientMessageID: "rundschreiben-2026-11")
+        let changed = try PreparedMessage.prepare(
+            credentials: retry.credentials, recipients: [Self.id(Self.rostock)],
+            payload: .bytes([1]), clientMessageID: "rundschreiben-2026-11")
         await #expect { try await retry.send(changed) } throws: { error in
             (error as? KlammerClientError)?.code == .invalidEnvelope
         }
-        let unknown = try PreparedMessage.prepare(credentials: retry.credentials, recipients: [Self.id("ags:99999999")], payload: .bytes([1]))
+        let unknown = try PreparedMessage.prepare(
+            credentials: retry.credentials, recipients: [Self.id("ags:99999999")], payload: .bytes([1]))
         await #expect { try await retry.send(unknown) } throws: { error in
             (error as? KlammerClientError)?.code == .unknownRecipient
         }
@@ -110,7 +114,9 @@ import KlammerTestSupport
             await recipient.close()
         }
         let slip = try await retry.status(first.receipt.messageID)
-        #expect(slip.filter { $0.receipt.kind == .acknowledged }.compactMap(\.receipt.recipient).sorted() == [Self.id(Self.ludwigslust), Self.id(Self.rostock)].sorted())
+        #expect(
+            slip.filter { $0.receipt.kind == .acknowledged }.compactMap(\.receipt.recipient).sorted()
+                == [Self.id(Self.ludwigslust), Self.id(Self.rostock)].sorted())
         await retry.close()
     }
 
@@ -186,15 +192,17 @@ import KlammerTestSupport
         let bytes = (0..<1_500_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }  // several chunks
         try Data(bytes).write(to: URL(fileURLWithPath: document))
 
-        let send = try ProcessRunner.klammer(["send", "--to", Self.rostock, "--subject", "Anhörung", "--content-type", "application/pdf", document],
-                                             environment: daemon.environment(Self.schwerin))
+        let send = try ProcessRunner.klammer(
+            ["send", "--to", Self.rostock, "--subject", "Anhörung", "--content-type", "application/pdf", document],
+            environment: daemon.environment(Self.schwerin))
         #expect(send.status == 0, "\(send.stderr)")
         let messageID = try #require(send.stdout.firstMatch(of: /message ([0-9a-f]{32})/)?.1).description
         #expect(send.stdout.contains("accepted"))
 
         // Profile file instead of environment variables.
         let profile = base.file("rostock.json")
-        try #"{"cert": "\#(daemon.certPath(Self.rostock))", "key": "\#(daemon.keyPath(Self.rostock))", "ca": "\#(daemon.caPath)", "broker": "\#(daemon.broker)"}"#
+        try
+            #"{"cert": "\#(daemon.certPath(Self.rostock))", "key": "\#(daemon.keyPath(Self.rostock))", "ca": "\#(daemon.caPath)", "broker": "\#(daemon.broker)"}"#
             .write(toFile: profile, atomically: true, encoding: .utf8)
         let out = base.file("inbox")
         let receive = try ProcessRunner.klammer(["receive", "--profile", profile, "--out", out, "--ack"])
@@ -209,36 +217,46 @@ import KlammerTestSupport
         // `acknowledged` also the recipient's CMS over its statement.
         for receipt in receipts {
             let stem = directory + "/receipts/" + receipt.dropLast(".bin".count)
-            let broker = try ProcessRunner.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", stem + ".p7s",
-                                                    "-content", stem + ".receipt", "-certfile", directory + "/broker.pem",
-                                                    "-CAfile", daemon.caPath, "-purpose", "any", "-out", "/dev/null"])
+            let broker = try ProcessRunner.openssl([
+                "cms", "-verify", "-binary", "-inform", "DER", "-in", stem + ".p7s",
+                "-content", stem + ".receipt", "-certfile", directory + "/broker.pem",
+                "-CAfile", daemon.caPath, "-purpose", "any", "-out", "/dev/null"
+            ])
             #expect(broker.status == 0, "\(receipt): \(broker.stderr)")
         }
         let ackStem = directory + "/receipts/" + (receipts.last ?? "").dropLast(".bin".count)
-        let recipientSignature = try ProcessRunner.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", ackStem + ".recipient.p7s",
-                                                            "-content", ackStem + ".statement", "-certfile", daemon.certPath(Self.rostock),
-                                                            "-CAfile", daemon.caPath, "-purpose", "any", "-out", "/dev/null"])
+        let recipientSignature = try ProcessRunner.openssl([
+            "cms", "-verify", "-binary", "-inform", "DER", "-in", ackStem + ".recipient.p7s",
+            "-content", ackStem + ".statement", "-certfile", daemon.certPath(Self.rostock),
+            "-CAfile", daemon.caPath, "-purpose", "any", "-out", "/dev/null"
+        ])
         #expect(recipientSignature.status == 0, "\(recipientSignature.stderr)")
         // A receipt whose bytes were changed does not verify.
         var forged = try Data(contentsOf: URL(fileURLWithPath: directory + "/receipts/01-accepted.receipt"))
         forged[forged.count - 3] ^= 0x01
         try forged.write(to: URL(fileURLWithPath: base.file("forged.receipt")))
-        let refused = try ProcessRunner.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/receipts/01-accepted.p7s",
-                                                 "-content", base.file("forged.receipt"), "-certfile", directory + "/broker.pem",
-                                                 "-CAfile", daemon.caPath, "-purpose", "any", "-out", "/dev/null"])
+        let refused = try ProcessRunner.openssl([
+            "cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/receipts/01-accepted.p7s",
+            "-content", base.file("forged.receipt"), "-certfile", directory + "/broker.pem",
+            "-CAfile", daemon.caPath, "-purpose", "any", "-out", "/dev/null"
+        ])
         #expect(refused.status != 0)
 
         let verify = try ProcessRunner.klammer(["verify", "--ca", daemon.caPath, directory])
         #expect(verify.status == 0, "\(verify.stderr)")
         #expect(verify.stdout.contains("signed by the broker: accepted"))
         #expect(verify.stdout.contains("acknowledged (\(Self.rostock))"))
-        let openssl = try ProcessRunner.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
-                                                 "-content", directory + "/envelope.bin", "-certfile", directory + "/sender.pem",
-                                                 "-CAfile", daemon.caPath, "-purpose", "any", "-out", "/dev/null"])
+        let openssl = try ProcessRunner.openssl([
+            "cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
+            "-content", directory + "/envelope.bin", "-certfile", directory + "/sender.pem",
+            "-CAfile", daemon.caPath, "-purpose", "any", "-out", "/dev/null"
+        ])
         #expect(openssl.status == 0, "\(openssl.stderr)")
 
-        let status = try ProcessRunner.klammer(["status", "--cert", daemon.certPath(Self.schwerin), "--key", daemon.keyPath(Self.schwerin),
-                                                "--ca", daemon.caPath, "--broker", daemon.broker, messageID])
+        let status = try ProcessRunner.klammer([
+            "status", "--cert", daemon.certPath(Self.schwerin), "--key", daemon.keyPath(Self.schwerin),
+            "--ca", daemon.caPath, "--broker", daemon.broker, messageID
+        ])
         #expect(status.status == 0, "\(status.stderr)")
         #expect(status.stdout.contains("acknowledged"))
         #expect(!status.stdout.contains("warning"))
@@ -246,8 +264,9 @@ import KlammerTestSupport
         // Several files: one message each; --json prints the receipts.
         let second = base.file("anlage.txt")
         try "Anlage".write(toFile: second, atomically: true, encoding: .utf8)
-        let json = try ProcessRunner.klammer(["send", "--json", "--to", Self.rostock, "--to", Self.ludwigslust, document, second],
-                                             environment: daemon.environment(Self.schwerin))
+        let json = try ProcessRunner.klammer(
+            ["send", "--json", "--to", Self.rostock, "--to", Self.ludwigslust, document, second],
+            environment: daemon.environment(Self.schwerin))
         #expect(json.status == 0, "\(json.stderr)")
         let entries = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
         #expect(entries.count == 2)
@@ -284,20 +303,25 @@ import KlammerTestSupport
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("--ca"))
 
-        let noBroker = try ProcessRunner.klammer(["send", "--to", Self.rostock, "--broker", "127.0.0.1:1", file], environment: daemon.environment(Self.schwerin))
+        let noBroker = try ProcessRunner.klammer(
+            ["send", "--to", Self.rostock, "--broker", "127.0.0.1:1", file], environment: daemon.environment(Self.schwerin))
         #expect(noBroker.status == 1)
         #expect(noBroker.stderr.contains("is klammerd running"))
 
         // A certificate of the right CA that no participant owns: refused before WELCOME, not retried.
-        let ca = try CertificateAuthority(certificate: try #require(Certificate.loadAll(fromPEMFile: daemon.caPath).first),
-                                          key: try PrivateKey.load(fromFile: daemon.pki + "/ca.key"))
+        let ca = try CertificateAuthority(
+            certificate: try #require(Certificate.loadAll(fromPEMFile: daemon.caPath).first),
+            key: try PrivateKey.load(fromFile: daemon.pki + "/ca.key"))
         let strangerKey = try PrivateKey.generate(.p256)
-        let stranger = try ca.issue(commonName: "stranger", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:11111111"],
-                                    publicKey: strangerKey.publicKey, usage: .client)
+        let stranger = try ca.issue(
+            commonName: "stranger", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:11111111"],
+            publicKey: strangerKey.publicKey, usage: .client)
         try stranger.pemString.write(toFile: base.file("stranger.pem"), atomically: true, encoding: .utf8)
         try strangerKey.pkcs8PEM.write(toFile: base.file("stranger.key"), atomically: true, encoding: .utf8)
-        let refused = try ProcessRunner.klammer(["send", "--cert", base.file("stranger.pem"), "--key", base.file("stranger.key"),
-                                                 "--ca", daemon.caPath, "--broker", daemon.broker, "--to", Self.rostock, file])
+        let refused = try ProcessRunner.klammer([
+            "send", "--cert", base.file("stranger.pem"), "--key", base.file("stranger.key"),
+            "--ca", daemon.caPath, "--broker", daemon.broker, "--to", Self.rostock, file
+        ])
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("not registered"))
         #expect(!refused.stderr.contains("retrying"))
@@ -324,7 +348,8 @@ import KlammerTestSupport
         try Data(bytes).write(to: URL(fileURLWithPath: document))
         let sender = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
         let progress = ProgressRecorder()
-        let accepted = try await sender.send(to: [Self.id(Self.rostock)], payload: .file(document), progress: { sent, total in progress.record(sent, total) })
+        let accepted = try await sender.send(
+            to: [Self.id(Self.rostock)], payload: .file(document), progress: { sent, total in progress.record(sent, total) })
         #expect(progress.last?.0 == UInt64(bytes.count))
         #expect(progress.last?.1 == UInt64(bytes.count))
         await sender.close()
@@ -352,14 +377,21 @@ import KlammerTestSupport
         let bytes = (0..<(8 << 20)).map { UInt8(truncatingIfNeeded: ($0 &* 2654435761) >> 13) }
         try Data(bytes).write(to: URL(fileURLWithPath: document))
         let first = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
-        let prepared = try PreparedMessage.prepare(credentials: first.credentials, recipients: [Self.id(Self.rostock)], payload: .file(document))
+        let prepared = try PreparedMessage.prepare(
+            credentials: first.credentials, recipients: [Self.id(Self.rostock)], payload: .file(document))
         // Drop the connection once 1 MiB went out (as a network failure would).
         let dropped = Mutex(false)
         await #expect(throws: KlammerClientError.self) {
-            _ = try await first.send(prepared, progress: { sent, _ in
-                guard sent >= 1 << 20, dropped.withLock({ d in defer { d = true }; return !d }) else { return }
-                Task { await first.failAll(KlammerClientError(.connectionFailed, "test: connection dropped")) }
-            })
+            _ = try await first.send(
+                prepared,
+                progress: { sent, _ in
+                    guard sent >= 1 << 20,
+                        dropped.withLock({ d in
+                            defer { d = true }; return !d
+                        })
+                    else { return }
+                    Task { await first.failAll(KlammerClientError(.connectionFailed, "test: connection dropped")) }
+                })
         }
         // The retry with the same prepared message (continuing where the broker's parked upload stopped, if it did).
         let retry = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))

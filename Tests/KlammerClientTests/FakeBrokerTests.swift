@@ -44,7 +44,9 @@ final class FrameTap: Sendable {
     static let rostock = try! ParticipantID("ags:13003000")
 
     /// A client past HELLO/WELCOME with the given upload window and chunk size.
-    static func connected(_ credentials: ClientCredentials, window: UInt32 = 4 << 20, maxChunk: UInt32 = 256 << 10) async throws -> (KlammerClient, FrameTap) {
+    static func connected(_ credentials: ClientCredentials, window: UInt32 = 4 << 20, maxChunk: UInt32 = 256 << 10) async throws -> (
+        KlammerClient, FrameTap
+    ) {
         let client = KlammerClient(credentials: credentials)
         let tap = FrameTap()
         await client.start(writer: tap.writer)
@@ -54,15 +56,18 @@ final class FrameTap: Sendable {
         limits.initialWindowSize = window
         limits.maxChunkSize = maxChunk
         limits.heartbeatIntervalMillis = 0
-        await client.handle(.welcome(Frame.Welcome(participant: credentials.participantID!, brokerID: broker, limits: limits, agent: "fake")))
+        await client.handle(
+            .welcome(Frame.Welcome(participant: credentials.participantID!, brokerID: broker, limits: limits, agent: "fake")))
         #expect(await client.phase == .open)
         return (client, tap)
     }
 
     static func acceptedReceipt(for prepared: PreparedMessage, id: MessageID = .random()) throws -> SignedReceipt {
-        try SignedReceipt(receipt: Receipt(kind: .accepted, messageID: id, envelopeDigest: prepared.envelopeDigest,
-                                           sender: prepared.envelope.sender, recipient: nil, timestampMillis: 5, brokerID: broker, reason: nil),
-                          brokerSignature: [0x30, 0x00])
+        try SignedReceipt(
+            receipt: Receipt(
+                kind: .accepted, messageID: id, envelopeDigest: prepared.envelopeDigest,
+                sender: prepared.envelope.sender, recipient: nil, timestampMillis: 5, brokerID: broker, reason: nil),
+            brokerSignature: [0x30, 0x00])
     }
 
     @Test func uploadNeverExceedsTheWindowAndWaitsForWindowUpdates() async throws {
@@ -139,7 +144,8 @@ final class FrameTap: Sendable {
         let prepared = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes([1]))
         let refused = Task { try await client.send(prepared) }
         guard case .sendBegin(let begin) = try await tap.next() else { Issue.record("no SEND_BEGIN"); return }
-        await client.handle(.error(Frame.ErrorFrame(requestID: begin.requestID, code: .unknownRecipient, message: "ags:13003000 is not registered")))
+        await client.handle(
+            .error(Frame.ErrorFrame(requestID: begin.requestID, code: .unknownRecipient, message: "ags:13003000 is not registered")))
         await #expect { try await refused.value } throws: { error in
             let e = error as? KlammerClientError
             return e?.code == .unknownRecipient && e?.name == "UNKNOWN_RECIPIENT" && e?.message.contains("check the recipient id") == true
@@ -175,22 +181,39 @@ final class FrameTap: Sendable {
         let prepared = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes(payload))
         let messageID = MessageID.random()
         let progress = ProgressRecorder()
-        let stream = try await client.fetch(max: 5, options: ReceiveOptions(progress: { _, received, total in progress.record(received, total) }))
+        let stream = try await client.fetch(
+            max: 5, options: ReceiveOptions(progress: { _, received, total in progress.record(received, total) }))
         guard case .fetch(let fetch) = try await tap.next() else { Issue.record("no FETCH"); return }
         #expect(fetch.maxMessages == 5)
         #expect(fetch.resume == nil)
 
-        let stored = StoredEnvelope(messageID: messageID, acceptedAtMillis: prepared.envelope.createdAtMillis + 7, envelope: prepared.envelope)
-        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: stored, senderSignature: prepared.signature,
-                                                             senderCertificate: schwerin.credentials.certificate.derBytes)))
-        await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: fetch.requestID, messageID: messageID, offset: 0, data: ByteBuffer(bytes: payload[0..<3]))))
-        await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: fetch.requestID, messageID: messageID, offset: 3, data: ByteBuffer(bytes: payload[3...]))))
+        let stored = StoredEnvelope(
+            messageID: messageID, acceptedAtMillis: prepared.envelope.createdAtMillis + 7, envelope: prepared.envelope)
+        await client.handle(
+            .deliverBegin(
+                Frame.DeliverBegin(
+                    requestID: fetch.requestID, storedEnvelope: stored, senderSignature: prepared.signature,
+                    senderCertificate: schwerin.credentials.certificate.derBytes)))
+        await client.handle(
+            .deliverChunk(
+                Frame.DeliverChunk(requestID: fetch.requestID, messageID: messageID, offset: 0, data: ByteBuffer(bytes: payload[0..<3]))))
+        await client.handle(
+            .deliverChunk(
+                Frame.DeliverChunk(requestID: fetch.requestID, messageID: messageID, offset: 3, data: ByteBuffer(bytes: payload[3...]))))
         await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: fetch.requestID, messageID: messageID)))
         // A second message whose payload was altered in transit.
         let tampered = MessageID.random()
-        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: StoredEnvelope(messageID: tampered, acceptedAtMillis: prepared.envelope.createdAtMillis + 8, envelope: prepared.envelope),
-                                                             senderSignature: prepared.signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
-        await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: fetch.requestID, messageID: tampered, offset: 0, data: ByteBuffer(bytes: Array("VORLAGE".utf8)))))
+        await client.handle(
+            .deliverBegin(
+                Frame.DeliverBegin(
+                    requestID: fetch.requestID,
+                    storedEnvelope: StoredEnvelope(
+                        messageID: tampered, acceptedAtMillis: prepared.envelope.createdAtMillis + 8, envelope: prepared.envelope),
+                    senderSignature: prepared.signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
+        await client.handle(
+            .deliverChunk(
+                Frame.DeliverChunk(
+                    requestID: fetch.requestID, messageID: tampered, offset: 0, data: ByteBuffer(bytes: Array("VORLAGE".utf8)))))
         await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: fetch.requestID, messageID: tampered)))
         await client.handle(.fetchDone(Frame.FetchDone(requestID: fetch.requestID, delivered: 2, moreAvailable: false)))
 
@@ -222,8 +245,9 @@ final class FrameTap: Sendable {
         #expect(ack.statement.envelopeDigest == prepared.envelopeDigest)
         try CMS.verifyDetached(signature: ack.signature, content: ack.statement.canonicalBytes, signer: rostock.credentials.certificate)
         let receipt = try SignedReceipt(
-            receipt: Receipt(kind: .acknowledged, messageID: messageID, envelopeDigest: prepared.envelopeDigest, sender: prepared.envelope.sender,
-                             recipient: Self.rostock, timestampMillis: 9, brokerID: Self.broker, reason: nil),
+            receipt: Receipt(
+                kind: .acknowledged, messageID: messageID, envelopeDigest: prepared.envelopeDigest, sender: prepared.envelope.sender,
+                recipient: Self.rostock, timestampMillis: 9, brokerID: Self.broker, reason: nil),
             brokerSignature: [0x30, 0x00], acknowledgement: .init(statement: ack.statement, signature: ack.signature))
         await client.handle(.receipt(Frame.ReceiptEvent(requestID: ack.requestID, receipt: receipt)))
         #expect(try await acknowledged == receipt)
@@ -239,9 +263,15 @@ final class FrameTap: Sendable {
         let stream = try await client.fetch(max: 1, options: ReceiveOptions(payloadStorage: .memory(maxBytes: 50)))
         guard case .fetch(let fetch) = try await tap.next() else { Issue.record("no FETCH"); return }
         let id = MessageID.random()
-        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: prepared.envelope.createdAtMillis + 1, envelope: prepared.envelope),
-                                                             senderSignature: prepared.signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
-        await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: fetch.requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: payload))))
+        await client.handle(
+            .deliverBegin(
+                Frame.DeliverBegin(
+                    requestID: fetch.requestID,
+                    storedEnvelope: StoredEnvelope(
+                        messageID: id, acceptedAtMillis: prepared.envelope.createdAtMillis + 1, envelope: prepared.envelope),
+                    senderSignature: prepared.signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
+        await client.handle(
+            .deliverChunk(Frame.DeliverChunk(requestID: fetch.requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: payload))))
         await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: fetch.requestID, messageID: id)))
         guard case .nack(let nack) = try await tap.next() else { Issue.record("no NACK"); return }
         #expect(nack.messageID == id)
@@ -278,7 +308,8 @@ final class FrameTap: Sendable {
         _ = try await tap.next()  // HELLO
         var limits = ProtocolLimits()
         limits.heartbeatIntervalMillis = 40
-        await client.handle(.welcome(Frame.Welcome(participant: schwerin.credentials.participantID!, brokerID: Self.broker, limits: limits, agent: "fake")))
+        await client.handle(
+            .welcome(Frame.Welcome(participant: schwerin.credentials.participantID!, brokerID: Self.broker, limits: limits, agent: "fake")))
         // Timer ticks are not exact: at least one PING (2 silent intervals), then ERROR (3), nothing else.
         guard case .ping = try await tap.next() else { Issue.record("no PING"); return }
         var frame = try await tap.next()
@@ -298,21 +329,33 @@ final class FrameTap: Sendable {
         let payload = Array("Teil 2 von 3".utf8)
         let single = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes(payload))
         // A batch of 3 envelopes; ours is leaf 2, whose proof is [N(L0, L1)] (SPEC.md §5.6).
-        func leaf(_ d: SHA256Digest) -> SHA256Digest { try! SHA256Digest(bytes: SHA256.hash(BatchInclusionProof.leafInput(envelopeDigest: d))) }
-        func node(_ l: SHA256Digest, _ r: SHA256Digest) -> SHA256Digest { try! SHA256Digest(bytes: SHA256.hash(BatchInclusionProof.nodeInput(left: l, right: r))) }
-        let d0 = try SHA256Digest(bytes: SHA256.hash(Array("envelope 0".utf8))), d1 = try SHA256Digest(bytes: SHA256.hash(Array("envelope 1".utf8)))
+        func leaf(_ d: SHA256Digest) -> SHA256Digest {
+            try! SHA256Digest(bytes: SHA256.hash(BatchInclusionProof.leafInput(envelopeDigest: d)))
+        }
+        func node(_ l: SHA256Digest, _ r: SHA256Digest) -> SHA256Digest {
+            try! SHA256Digest(bytes: SHA256.hash(BatchInclusionProof.nodeInput(left: l, right: r)))
+        }
+        let d0 = try SHA256Digest(bytes: SHA256.hash(Array("envelope 0".utf8))),
+            d1 = try SHA256Digest(bytes: SHA256.hash(Array("envelope 1".utf8)))
         let n01 = node(leaf(d0), leaf(d1))
         let root = node(n01, leaf(single.envelopeDigest))
         let statement = try BatchRootStatement(leafCount: 3, root: root)
-        let cms = try CMS.signDetached(statement.canonicalBytes, certificate: schwerin.credentials.certificate, key: schwerin.credentials.privateKey)
+        let cms = try CMS.signDetached(
+            statement.canonicalBytes, certificate: schwerin.credentials.certificate, key: schwerin.credentials.privateKey)
         let signature = SenderSignature.batch(try BatchInclusionProof(cms: cms, leafCount: 3, leafIndex: 2, path: [n01]))
 
         let stream = try await client.fetch(max: 1)
         guard case .fetch(let fetch) = try await tap.next() else { Issue.record("no FETCH"); return }
         let id = MessageID.random()
-        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: fetch.requestID, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: single.envelope.createdAtMillis + 1, envelope: single.envelope),
-                                                             senderSignature: signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
-        await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: fetch.requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: payload))))
+        await client.handle(
+            .deliverBegin(
+                Frame.DeliverBegin(
+                    requestID: fetch.requestID,
+                    storedEnvelope: StoredEnvelope(
+                        messageID: id, acceptedAtMillis: single.envelope.createdAtMillis + 1, envelope: single.envelope),
+                    senderSignature: signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
+        await client.handle(
+            .deliverChunk(Frame.DeliverChunk(requestID: fetch.requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: payload))))
         await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: fetch.requestID, messageID: id)))
         await client.handle(.fetchDone(Frame.FetchDone(requestID: fetch.requestID, delivered: 1, moreAvailable: false)))
         var received: ReceivedMessage?
@@ -324,15 +367,20 @@ final class FrameTap: Sendable {
         let directory = try MessageDirectory.write(message, into: out.path)
         #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/batch-root.bin"))) == statement.canonicalBytes)
         #expect(try MessageDirectory.verify(directory, trustStore: pki.trustStore).form == .batch)
-        let openssl = try ProcessRunner.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
-                                                 "-content", directory + "/batch-root.bin", "-certfile", directory + "/sender.pem",
-                                                 "-CAfile", pki.caPath, "-purpose", "any", "-out", "/dev/null"])
+        let openssl = try ProcessRunner.openssl([
+            "cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
+            "-content", directory + "/batch-root.bin", "-certfile", directory + "/sender.pem",
+            "-CAfile", pki.caPath, "-purpose", "any", "-out", "/dev/null"
+        ])
         #expect(openssl.status == 0, "\(openssl.stderr)")
 
         // A proof for another leaf position does not verify.
-        let wrong = SenderSignature.batch(try BatchInclusionProof(cms: cms, leafCount: 3, leafIndex: 0, path: [leaf(d1), leaf(single.envelopeDigest)]))
+        let wrong = SenderSignature.batch(
+            try BatchInclusionProof(cms: cms, leafCount: 3, leafIndex: 0, path: [leaf(d1), leaf(single.envelopeDigest)]))
         #expect(throws: KlammerClientError.self) {
-            try MessageVerifier.verifySignature(envelope: single.envelope, signature: wrong, senderCertificate: schwerin.credentials.certificate, trustStore: pki.trustStore)
+            try MessageVerifier.verifySignature(
+                envelope: single.envelope, signature: wrong, senderCertificate: schwerin.credentials.certificate, trustStore: pki.trustStore
+            )
         }
     }
 
@@ -343,9 +391,15 @@ final class FrameTap: Sendable {
         let (client, tap) = try await Self.connected(rostock.credentials)
         let prepared = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes([1]))
         func deliver(_ requestID: UInt32, _ id: MessageID) async {
-            await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: requestID, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: prepared.envelope.createdAtMillis + 1, envelope: prepared.envelope),
-                                                                 senderSignature: prepared.signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
-            await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: [1]))))
+            await client.handle(
+                .deliverBegin(
+                    Frame.DeliverBegin(
+                        requestID: requestID,
+                        storedEnvelope: StoredEnvelope(
+                            messageID: id, acceptedAtMillis: prepared.envelope.createdAtMillis + 1, envelope: prepared.envelope),
+                        senderSignature: prepared.signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
+            await client.handle(
+                .deliverChunk(Frame.DeliverChunk(requestID: requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: [1]))))
             await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: requestID, messageID: id)))
         }
         let first = MessageID.random(), second = MessageID.random()
@@ -407,9 +461,15 @@ final class FrameTap: Sendable {
 
         let prepared = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes([5]))
         let id = MessageID.random()
-        await client.handle(.deliverBegin(Frame.DeliverBegin(requestID: subscribe.requestID, storedEnvelope: StoredEnvelope(messageID: id, acceptedAtMillis: prepared.envelope.createdAtMillis + 1, envelope: prepared.envelope),
-                                                             senderSignature: prepared.signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
-        await client.handle(.deliverChunk(Frame.DeliverChunk(requestID: subscribe.requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: [5]))))
+        await client.handle(
+            .deliverBegin(
+                Frame.DeliverBegin(
+                    requestID: subscribe.requestID,
+                    storedEnvelope: StoredEnvelope(
+                        messageID: id, acceptedAtMillis: prepared.envelope.createdAtMillis + 1, envelope: prepared.envelope),
+                    senderSignature: prepared.signature, senderCertificate: schwerin.credentials.certificate.derBytes)))
+        await client.handle(
+            .deliverChunk(Frame.DeliverChunk(requestID: subscribe.requestID, messageID: id, offset: 0, data: ByteBuffer(bytes: [5]))))
         await client.handle(.deliverEnd(Frame.DeliverEnd(requestID: subscribe.requestID, messageID: id)))
         #expect(tap.pending.isEmpty)  // no credit before the application took the message
         var messages = subscription.messages.makeAsyncIterator()

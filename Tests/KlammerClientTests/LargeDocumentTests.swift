@@ -64,7 +64,11 @@ import Testing
     final class Cutter: Sendable {
         private let fired = Mutex(false)
         func cut(_ client: KlammerClient, done: UInt64, total: UInt64, fraction: Double) {
-            guard Double(done) >= Double(total) * fraction, fired.withLock({ f in defer { f = true }; return !f }) else { return }
+            guard Double(done) >= Double(total) * fraction,
+                fired.withLock({ f in
+                    defer { f = true }; return !f
+                })
+            else { return }
             Task { await client.failAll(KlammerClientError(.connectionFailed, "test: connection cut at \(done) of \(total) bytes")) }
         }
     }
@@ -84,8 +88,9 @@ import Testing
 
         let started = clock.now
         let sender = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
-        let prepared = try PreparedMessage.prepare(credentials: sender.credentials, recipients: [Self.id(Self.rostock)],
-                                                   subject: "Bauantrag", payload: .file(document))
+        let prepared = try PreparedMessage.prepare(
+            credentials: sender.credentials, recipients: [Self.id(Self.rostock)],
+            subject: "Bauantrag", payload: .file(document))
         let signed = clock.now
         let accepted = try await sender.send(prepared)
         let uploaded = clock.now
@@ -111,11 +116,13 @@ import Testing
         let growth = after.peak > before.rss ? after.peak - before.rss : 0
         func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
         let total = seconds(downloaded - started)
-        print("large document: \(Self.mib(UInt64(size))) end to end in \(String(format: "%.1f", total)) s "
-              + "(hash+sign \(String(format: "%.1f", seconds(signed - started))) s, "
-              + "upload \(String(format: "%.1f", seconds(uploaded - signed))) s = \(String(format: "%.0f", Double(size) / 1_048_576 / seconds(uploaded - signed))) MiB/s, "
-              + "download+verify \(String(format: "%.1f", seconds(downloaded - uploaded))) s = \(String(format: "%.0f", Double(size) / 1_048_576 / seconds(downloaded - uploaded))) MiB/s); "
-              + "broker VmRSS before \(Self.mib(before.rss)), VmHWM after \(Self.mib(after.peak)), growth \(Self.mib(growth)) (limit 64 MiB)")
+        print(
+            "large document: \(Self.mib(UInt64(size))) end to end in \(String(format: "%.1f", total)) s "
+                + "(hash+sign \(String(format: "%.1f", seconds(signed - started))) s, "
+                + "upload \(String(format: "%.1f", seconds(uploaded - signed))) s = \(String(format: "%.0f", Double(size) / 1_048_576 / seconds(uploaded - signed))) MiB/s, "
+                + "download+verify \(String(format: "%.1f", seconds(downloaded - uploaded))) s = \(String(format: "%.0f", Double(size) / 1_048_576 / seconds(downloaded - uploaded))) MiB/s); "
+                + "broker VmRSS before \(Self.mib(before.rss)), VmHWM after \(Self.mib(after.peak)), growth \(Self.mib(growth)) (limit 64 MiB)"
+        )
         // (The test process's own RSS is not reported: in the shared test process it says what earlier tests left.)
         #expect(growth < 64 << 20, "broker memory grew by \(Self.mib(growth)) for a \(Self.mib(UInt64(size))) document")
     }
@@ -129,7 +136,8 @@ import Testing
         let size = 128 << 20
         let expected = try Self.writeDocument(document, size: size)
         let first = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
-        let prepared = try PreparedMessage.prepare(credentials: first.credentials, recipients: [Self.id(Self.rostock)], payload: .file(document))
+        let prepared = try PreparedMessage.prepare(
+            credentials: first.credentials, recipients: [Self.id(Self.rostock)], payload: .file(document))
         let cutter = Cutter()
         await #expect(throws: KlammerClientError.self) {
             _ = try await first.send(prepared, progress: { sent, total in cutter.cut(first, done: sent, total: total, fraction: 0.5) })
@@ -142,7 +150,9 @@ import Testing
         let receipt = try await retry.send(prepared, progress: { sent, total in progress.record(sent, total) })
         await retry.close()
         let readyOffset = try #require(progress.first?.0)
-        print("upload resume: READY offset \(readyOffset) of \(size) bytes (\(String(format: "%.1f", Double(readyOffset) * 100 / Double(size))) %)")
+        print(
+            "upload resume: READY offset \(readyOffset) of \(size) bytes (\(String(format: "%.1f", Double(readyOffset) * 100 / Double(size))) %)"
+        )
         #expect(Double(readyOffset) >= 0.4 * Double(size), "the broker restarted the upload at \(readyOffset) instead of resuming")
         #expect(receipt.receipt.envelopeDigest == prepared.envelopeDigest)
 
@@ -173,9 +183,11 @@ import Testing
         try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
         let first = try await KlammerClient.connect(profile: daemon.profile(Self.rostock))
         let cutter = Cutter()
-        let options = ReceiveOptions(payloadStorage: .directory(spool), progress: { _, received, total in
-            cutter.cut(first, done: received, total: total, fraction: 0.5)
-        })
+        let options = ReceiveOptions(
+            payloadStorage: .directory(spool),
+            progress: { _, received, total in
+                cutter.cut(first, done: received, total: total, fraction: 0.5)
+            })
         await #expect(throws: (any Error).self) {
             for try await _ in try await first.fetch(max: 1, options: options) {}
         }
@@ -213,8 +225,9 @@ import Testing
         var environment = daemon.environment(Self.schwerin)
         environment["KLAMMER_BIN"] = ProcessRunner.binary("klammer")
         environment["DOC"] = document
-        let sent = try ProcessRunner.runIsolated("/usr/bin/script", ["-qec", "\"$KLAMMER_BIN\" send --to \(Self.rostock) \"$DOC\"", "/dev/null"],
-                                                 environment: environment, seconds: 60)
+        let sent = try ProcessRunner.runIsolated(
+            "/usr/bin/script", ["-qec", "\"$KLAMMER_BIN\" send --to \(Self.rostock) \"$DOC\"", "/dev/null"],
+            environment: environment, seconds: 60)
         #expect(sent.status == 0, "\(sent.stdout) \(sent.stderr)")
         #expect(sent.stdout.contains("MiB/s") && sent.stdout.contains("(100%)"), "no progress bar: \(sent.stdout)")
         #expect(sent.stdout.contains("accepted"))
@@ -229,14 +242,20 @@ import Testing
         let first = try await KlammerClient.connect(profile: daemon.profile(Self.rostock))
         let cutter = Cutter()
         await #expect(throws: (any Error).self) {
-            for try await _ in try await first.fetch(max: 1, options: ReceiveOptions(payloadStorage: .directory(spool), progress: { _, received, total in
-                cutter.cut(first, done: received, total: total, fraction: 0.5)
-            })) {}
+            for try await _ in try await first.fetch(
+                max: 1,
+                options: ReceiveOptions(
+                    payloadStorage: .directory(spool),
+                    progress: { _, received, total in
+                        cutter.cut(first, done: received, total: total, fraction: 0.5)
+                    }))
+            {}
         }
         let point = try #require(ReceiveOptions.resumePoint(in: spool))
         // ... and `klammer receive` continues it from there.
-        let received = try ProcessRunner.runIsolated(ProcessRunner.binary("klammer"), ["receive", "--out", out, "--ack"],
-                                                     environment: daemon.environment(Self.rostock), seconds: 60)
+        let received = try ProcessRunner.runIsolated(
+            ProcessRunner.binary("klammer"), ["receive", "--out", out, "--ack"],
+            environment: daemon.environment(Self.rostock), seconds: 60)
         #expect(received.status == 0, "\(received.stderr)")
         #expect(received.stderr.contains("resuming message \(point.messageID) at byte \(point.offset)"), "\(received.stderr)")
         #expect(received.stdout.contains("received \(point.messageID)"))
@@ -262,14 +281,16 @@ import Testing
 
         let blobs = daemon.dataDirectory + "/store/blobs"
         let storedBefore = Self.files(in: blobs), partsBefore = Self.files(in: blobs + "/tmp")
-        let prepared = try PreparedMessage.prepare(credentials: client.credentials, recipients: [Self.id(Self.rostock)], payload: .file(over))
+        let prepared = try PreparedMessage.prepare(
+            credentials: client.credentials, recipients: [Self.id(Self.rostock)], payload: .file(over))
         // The client refuses it itself (WELCOME announced the limit) ...
         await #expect { try await client.send(prepared) } throws: { error in
             (error as? KlammerClientError)?.code == .messageTooLarge
         }
         // ... and so does the broker, at SEND_BEGIN, before a single payload byte is sent or stored.
         let progress = ProgressRecorder()
-        await #expect { try await client.send(prepared, progress: { s, t in progress.record(s, t) }, checkingLimits: false) } throws: { error in
+        await #expect { try await client.send(prepared, progress: { s, t in progress.record(s, t) }, checkingLimits: false) } throws: {
+            error in
             let e = error as? KlammerClientError
             return e?.code == .messageTooLarge && e?.kind == .brokerRefused
         }
@@ -289,7 +310,8 @@ import Testing
         let size = 16 << 20
         _ = try Self.writeDocument(document, size: size)
         let first = try await KlammerClient.connect(profile: daemon.profile(Self.schwerin))
-        let prepared = try PreparedMessage.prepare(credentials: first.credentials, recipients: [Self.id(Self.rostock)], payload: .file(document))
+        let prepared = try PreparedMessage.prepare(
+            credentials: first.credentials, recipients: [Self.id(Self.rostock)], payload: .file(document))
         let cutter = Cutter()
         await #expect(throws: KlammerClientError.self) {
             _ = try await first.send(prepared, progress: { sent, total in cutter.cut(first, done: sent, total: total, fraction: 0.5) })

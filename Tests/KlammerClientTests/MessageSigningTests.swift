@@ -29,8 +29,9 @@ import KlammerTestSupport
         #expect(try Envelope(parsingCanonical: e.canonicalBytes) == e)
         guard case .single(let cms) = prepared.signature else { Issue.record("not single"); return }
         try CMS.verifyDetached(signature: cms, content: e.canonicalBytes, signer: schwerin.credentials.certificate)
-        try MessageVerifier.verifySignature(envelope: e, signature: prepared.signature,
-                                            senderCertificate: schwerin.credentials.certificate, trustStore: pki.trustStore)
+        try MessageVerifier.verifySignature(
+            envelope: e, signature: prepared.signature,
+            senderCertificate: schwerin.credentials.certificate, trustStore: pki.trustStore)
         // A random client message id is used when none is given.
         let other = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes([1]))
         #expect(other.envelope.clientMessageID.hasPrefix("klammer-"))
@@ -56,7 +57,8 @@ import KlammerTestSupport
             (error as? KlammerClientError)?.code == .invalidEnvelope
         }
         #expect(throws: KlammerClientError.self) {
-            try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes([1]), clientMessageID: "has space")
+            try PreparedMessage.prepare(
+                credentials: schwerin.credentials, recipients: [Self.rostock], payload: .bytes([1]), clientMessageID: "has space")
         }
         #expect(throws: KlammerClientError.self) {
             try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [Self.rostock, Self.rostock], payload: .bytes([1]))
@@ -66,12 +68,15 @@ import KlammerTestSupport
     /// A message as a broker would deliver it, written into a directory.
     static func receivedMessage(pki: TestPKI, payload: [UInt8]) throws -> ReceivedMessage {
         let schwerin = try pki.participant("ags:13004000")
-        let prepared = try PreparedMessage.prepare(credentials: schwerin.credentials, recipients: [rostock],
-                                                   subject: "Prüfung", contentType: "application/pdf", payload: .bytes(payload))
-        let stored = StoredEnvelope(messageID: .random(), acceptedAtMillis: prepared.envelope.createdAtMillis + 5, envelope: prepared.envelope)
+        let prepared = try PreparedMessage.prepare(
+            credentials: schwerin.credentials, recipients: [rostock],
+            subject: "Prüfung", contentType: "application/pdf", payload: .bytes(payload))
+        let stored = StoredEnvelope(
+            messageID: .random(), acceptedAtMillis: prepared.envelope.createdAtMillis + 5, envelope: prepared.envelope)
         let (length, digest) = try PayloadSource.bytes(payload).measure()
-        return ReceivedMessage(stored: stored, signature: prepared.signature, senderCertificateDER: schwerin.credentials.certificate.derBytes,
-                               payload: .bytes(payload), payloadDigest: digest, payloadLength: length, verificationError: nil)
+        return ReceivedMessage(
+            stored: stored, signature: prepared.signature, senderCertificateDER: schwerin.credentials.certificate.derBytes,
+            payload: .bytes(payload), payloadDigest: digest, payloadLength: length, verificationError: nil)
     }
 
     @Test func messageDirectoryVerifiesOfflineAndWithOpenSSL() throws {
@@ -80,7 +85,9 @@ import KlammerTestSupport
         let message = try Self.receivedMessage(pki: pki, payload: Array("%PDF-1.7 test".utf8))
         let directory = try MessageDirectory.write(message, into: out.path)
         #expect(directory == out.file(message.messageID.hex))
-        for name in ["payload", "envelope.bin", "envelope.json", "signature.p7s", "signature.bin", "sender.pem", "receipts.json", "receipts"] {
+        for name in [
+            "payload", "envelope.bin", "envelope.json", "signature.p7s", "signature.bin", "sender.pem", "receipts.json", "receipts"
+        ] {
             #expect(FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(name)), "\(name)")
         }
         let json = try String(contentsOfFile: directory + "/envelope.json", encoding: .utf8)
@@ -92,9 +99,11 @@ import KlammerTestSupport
         #expect(result.form == .single)
 
         // The same check with a verifier we did not write.
-        let openssl = try ProcessRunner.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
-                                                 "-content", directory + "/envelope.bin", "-certfile", directory + "/sender.pem",
-                                                 "-CAfile", pki.caPath, "-purpose", "any", "-out", "/dev/null"])
+        let openssl = try ProcessRunner.openssl([
+            "cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
+            "-content", directory + "/envelope.bin", "-certfile", directory + "/sender.pem",
+            "-CAfile", pki.caPath, "-purpose", "any", "-out", "/dev/null"
+        ])
         #expect(openssl.status == 0, "\(openssl.stderr)")
 
         // The `klammer verify` command agrees, needing only the CA.
@@ -122,15 +131,18 @@ import KlammerTestSupport
         // Altered envelope (one byte of the subject): neither we nor openssl accept the signature.
         try Data("original".utf8).write(to: URL(fileURLWithPath: directory + "/payload"))
         var envelope = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/envelope.bin")))
-        let subjectIndex = try #require(envelope.indices.first { envelope[$0] == UInt8(ascii: "P") && envelope[$0 + 1] == UInt8(ascii: "r") })
+        let subjectIndex = try #require(
+            envelope.indices.first { envelope[$0] == UInt8(ascii: "P") && envelope[$0 + 1] == UInt8(ascii: "r") })
         envelope[subjectIndex] = UInt8(ascii: "Q")
         try Data(envelope).write(to: URL(fileURLWithPath: directory + "/envelope.bin"))
         #expect { try MessageDirectory.verify(directory, trustStore: pki.trustStore) } throws: { error in
             (error as? KlammerClientError)?.kind == .verificationFailed
         }
-        let openssl = try ProcessRunner.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
-                                                 "-content", directory + "/envelope.bin", "-certfile", directory + "/sender.pem",
-                                                 "-CAfile", pki.caPath, "-purpose", "any", "-out", "/dev/null"])
+        let openssl = try ProcessRunner.openssl([
+            "cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
+            "-content", directory + "/envelope.bin", "-certfile", directory + "/sender.pem",
+            "-CAfile", pki.caPath, "-purpose", "any", "-out", "/dev/null"
+        ])
         #expect(openssl.status != 0)
 
         // A sender certificate from another CA is not trusted.
@@ -144,8 +156,11 @@ import KlammerTestSupport
         let pki = try TestPKI()
         let message = try Self.receivedMessage(pki: pki, payload: [1, 2, 3])
         let impostor = try pki.participant("ags:13076000")
-        #expect { try MessageVerifier.verifySignature(envelope: message.envelope, signature: message.signature,
-                                                      senderCertificate: impostor.credentials.certificate, trustStore: pki.trustStore) } throws: { error in
+        #expect {
+            try MessageVerifier.verifySignature(
+                envelope: message.envelope, signature: message.signature,
+                senderCertificate: impostor.credentials.certificate, trustStore: pki.trustStore)
+        } throws: { error in
             (error as? KlammerClientError)?.message.contains("envelope names ags:13004000") == true
         }
     }
@@ -157,17 +172,28 @@ import KlammerTestSupport
         let directory = try MessageDirectory.write(message, into: out.path)
         let broker = try ParticipantID("broker:test")
         let digest = MessageVerifier.digest(of: message.envelope)
-        let accepted = try SignedReceipt(receipt: Receipt(kind: .accepted, messageID: message.messageID, envelopeDigest: digest,
-                                                          sender: message.envelope.sender, recipient: nil, timestampMillis: message.envelope.createdAtMillis + 1, brokerID: broker, reason: nil),
-                                         brokerSignature: [0x30, 0x00])
-        let delivered = try SignedReceipt(receipt: Receipt(kind: .delivered, messageID: message.messageID, envelopeDigest: digest,
-                                                           sender: message.envelope.sender, recipient: Self.rostock, timestampMillis: message.envelope.createdAtMillis + 2, brokerID: broker, reason: nil),
-                                          brokerSignature: [0x30, 0x00])
+        let accepted = try SignedReceipt(
+            receipt: Receipt(
+                kind: .accepted, messageID: message.messageID, envelopeDigest: digest,
+                sender: message.envelope.sender, recipient: nil, timestampMillis: message.envelope.createdAtMillis + 1, brokerID: broker,
+                reason: nil),
+            brokerSignature: [0x30, 0x00])
+        let delivered = try SignedReceipt(
+            receipt: Receipt(
+                kind: .delivered, messageID: message.messageID, envelopeDigest: digest,
+                sender: message.envelope.sender, recipient: Self.rostock, timestampMillis: message.envelope.createdAtMillis + 2,
+                brokerID: broker, reason: nil),
+            brokerSignature: [0x30, 0x00])
         try MessageDirectory.writeReceipts([accepted, delivered], in: directory)
         let names = try FileManager.default.contentsOfDirectory(atPath: directory + "/receipts").sorted()
-        #expect(names == ["01-accepted.bin", "01-accepted.p7s", "01-accepted.receipt",
-                          "02-delivered.bin", "02-delivered.p7s", "02-delivered.receipt"])
-        #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/receipts/02-delivered.receipt")) == Data(delivered.receipt.canonicalBytes))
+        #expect(
+            names == [
+                "01-accepted.bin", "01-accepted.p7s", "01-accepted.receipt",
+                "02-delivered.bin", "02-delivered.p7s", "02-delivered.receipt"
+            ])
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: directory + "/receipts/02-delivered.receipt"))
+                == Data(delivered.receipt.canonicalBytes))
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/receipts/02-delivered.bin")))
         #expect(try SignedReceipt(parsing: bytes) == delivered)
     }
@@ -180,13 +206,16 @@ import KlammerTestSupport
         let broker = try pki.participant("broker:test")
         let digest = MessageVerifier.digest(of: message.envelope)
         func signed(_ kind: Receipt.Kind, recipient: ParticipantID?, at time: UInt64) throws -> SignedReceipt {
-            let receipt = try Receipt(kind: kind, messageID: message.messageID, envelopeDigest: digest, sender: message.envelope.sender,
-                                      recipient: recipient, timestampMillis: time, brokerID: try ParticipantID("broker:test"), reason: nil)
-            let cms = try CMS.signDetached(receipt.canonicalBytes, certificate: broker.credentials.certificate, key: broker.credentials.privateKey)
+            let receipt = try Receipt(
+                kind: kind, messageID: message.messageID, envelopeDigest: digest, sender: message.envelope.sender,
+                recipient: recipient, timestampMillis: time, brokerID: try ParticipantID("broker:test"), reason: nil)
+            let cms = try CMS.signDetached(
+                receipt.canonicalBytes, certificate: broker.credentials.certificate, key: broker.credentials.privateKey)
             return try SignedReceipt(receipt: receipt, brokerSignature: cms)
         }
         let base = message.envelope.createdAtMillis
-        try MessageDirectory.writeReceipts([signed(.accepted, recipient: nil, at: base + 1), signed(.delivered, recipient: Self.rostock, at: base + 2)], in: directory)
+        try MessageDirectory.writeReceipts(
+            [signed(.accepted, recipient: nil, at: base + 1), signed(.delivered, recipient: Self.rostock, at: base + 2)], in: directory)
 
         // Without broker.pem the receipts are not checked (and not claimed to be).
         #expect(try MessageDirectory.verify(directory, trustStore: pki.trustStore).receipts == nil)

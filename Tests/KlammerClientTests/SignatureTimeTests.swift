@@ -22,17 +22,20 @@ import Testing
             directory = try TempDir()
             ca = try CertificateAuthority.create(commonName: "Archive CA", keyKind: .p256)
             let senderKey = try PrivateKey.generate(.p256)
-            senderCertificate = try ca.issue(commonName: "Schwerin", subjectAlternativeNames: ["URI:urn:klammer:participant:\(SignatureTimeTests.sender)"],
-                                             publicKey: senderKey.publicKey, usage: .client, notAfter: .now + 3600)
+            senderCertificate = try ca.issue(
+                commonName: "Schwerin", subjectAlternativeNames: ["URI:urn:klammer:participant:\(SignatureTimeTests.sender)"],
+                publicKey: senderKey.publicKey, usage: .client, notAfter: .now + 3600)
             let brokerKey = try PrivateKey.generate(.p256)
-            let brokerCertificate = try ca.issue(commonName: "broker", subjectAlternativeNames: ["DNS:localhost"],
-                                                 publicKey: brokerKey.publicKey, usage: .server, notAfter: .now + 7200)
+            let brokerCertificate = try ca.issue(
+                commonName: "broker", subjectAlternativeNames: ["DNS:localhost"],
+                publicKey: brokerKey.publicKey, usage: .server, notAfter: .now + 7200)
             let payload = Array("Bescheid".utf8)
             acceptedAt = Date()
-            let envelope = try Envelope(clientMessageID: "archiv-1", sender: ParticipantID(SignatureTimeTests.sender),
-                                        recipients: [ParticipantID("ags:13003000")], subject: "Archiv", contentType: "text/plain",
-                                        createdAtMillis: UInt64(acceptedAt.timeIntervalSince1970 * 1000), payloadLength: UInt64(payload.count),
-                                        payloadDigest: SHA256Digest(bytes: SHA256.hash(payload)), timeToLiveSeconds: nil)
+            let envelope = try Envelope(
+                clientMessageID: "archiv-1", sender: ParticipantID(SignatureTimeTests.sender),
+                recipients: [ParticipantID("ags:13003000")], subject: "Archiv", contentType: "text/plain",
+                createdAtMillis: UInt64(acceptedAt.timeIntervalSince1970 * 1000), payloadLength: UInt64(payload.count),
+                payloadDigest: SHA256Digest(bytes: SHA256.hash(payload)), timeToLiveSeconds: nil)
             let cms = try CMS.signDetached(envelope.canonicalBytes, certificate: senderCertificate, key: senderKey)
             messageDirectory = directory.file("message")
             try FileManager.default.createDirectory(atPath: messageDirectory, withIntermediateDirectories: true)
@@ -44,11 +47,14 @@ import Testing
             try write(MessageDirectory.senderCertificateFile, Array(senderCertificate.pemString.utf8))
             try write(MessageDirectory.payloadFile, payload)
             if withReceipt {
-                let receipt = try Receipt(kind: .accepted, messageID: MessageID.random(), envelopeDigest: MessageVerifier.digest(of: envelope),
-                                          sender: envelope.sender, recipient: nil,
-                                          timestampMillis: UInt64(acceptedAt.timeIntervalSince1970 * 1000),
-                                          brokerID: ParticipantID("broker:klammer-1"))
-                let signed = try SignedReceipt(receipt: receipt, brokerSignature: try CMS.signDetached(receipt.canonicalBytes, certificate: brokerCertificate, key: brokerKey))
+                let receipt = try Receipt(
+                    kind: .accepted, messageID: MessageID.random(), envelopeDigest: MessageVerifier.digest(of: envelope),
+                    sender: envelope.sender, recipient: nil,
+                    timestampMillis: UInt64(acceptedAt.timeIntervalSince1970 * 1000),
+                    brokerID: ParticipantID("broker:klammer-1"))
+                let signed = try SignedReceipt(
+                    receipt: receipt,
+                    brokerSignature: try CMS.signDetached(receipt.canonicalBytes, certificate: brokerCertificate, key: brokerKey))
                 try MessageDirectory.writeBrokerCertificate(brokerCertificate, in: messageDirectory)
                 try MessageDirectory.writeReceipts([signed], in: messageDirectory)
             }
@@ -85,27 +91,33 @@ import Testing
     /// (revocation is checked with the current CRL).
     @Test func certificateInvalidAtAcceptanceOrRevokedFails() throws {
         let archive = try Archive(withReceipt: false)
-        let envelope = try Envelope(parsingCanonical: try MessageDirectory.readSmall(archive.messageDirectory + "/" + MessageDirectory.envelopeFile))
-        let signature = SenderSignature.single(cms: try MessageDirectory.readSmall(archive.messageDirectory + "/" + MessageDirectory.signatureFile))
+        let envelope = try Envelope(
+            parsingCanonical: try MessageDirectory.readSmall(archive.messageDirectory + "/" + MessageDirectory.envelopeFile))
+        let signature = SenderSignature.single(
+            cms: try MessageDirectory.readSmall(archive.messageDirectory + "/" + MessageDirectory.signatureFile))
         let certificate = archive.senderCertificate
         // Accepted before notAfter, checked long after: valid.
-        try MessageVerifier.verifySignature(envelope: envelope, signature: signature, senderCertificate: certificate,
-                                            trustStore: archive.trustStore, signedAt: .now, at: certificate.notAfter + 86400)
+        try MessageVerifier.verifySignature(
+            envelope: envelope, signature: signature, senderCertificate: certificate,
+            trustStore: archive.trustStore, signedAt: .now, at: certificate.notAfter + 86400)
         // Accepted after notAfter: refused, naming the time.
         let expired = try #require(throws: KlammerClientError.self) {
-            try MessageVerifier.verifySignature(envelope: envelope, signature: signature, senderCertificate: certificate,
-                                                trustStore: archive.trustStore, signedAt: certificate.notAfter + 60, at: certificate.notAfter + 86400)
+            try MessageVerifier.verifySignature(
+                envelope: envelope, signature: signature, senderCertificate: certificate,
+                trustStore: archive.trustStore, signedAt: certificate.notAfter + 60, at: certificate.notAfter + 86400)
         }
         #expect(expired.message.contains("acceptance time"), "\(expired)")
         #expect(throws: KlammerClientError.self) {
-            try MessageVerifier.verifySignature(envelope: envelope, signature: signature, senderCertificate: certificate,
-                                                trustStore: archive.trustStore, signedAt: certificate.notBefore - 60)
+            try MessageVerifier.verifySignature(
+                envelope: envelope, signature: signature, senderCertificate: certificate,
+                trustStore: archive.trustStore, signedAt: certificate.notBefore - 60)
         }
         // Revoked since: refused although it was valid at acceptance.
         let crl = try archive.ca.makeCRL(revoked: [(certificate.serialNumberHex, .now)])
         let revoked = try #require(throws: KlammerClientError.self) {
-            try MessageVerifier.verifySignature(envelope: envelope, signature: signature, senderCertificate: certificate,
-                                                trustStore: TrustStore(anchors: [archive.ca.certificate], crls: [crl]), signedAt: .now)
+            try MessageVerifier.verifySignature(
+                envelope: envelope, signature: signature, senderCertificate: certificate,
+                trustStore: TrustStore(anchors: [archive.ca.certificate], crls: [crl]), signedAt: .now)
         }
         #expect(revoked.message.contains("revoked"), "\(revoked)")
     }
@@ -117,8 +129,9 @@ import Testing
         let daemon = try Daemon(dataDirectory: base.file("dev"))
         let sender = try await KlammerClient.connect(profile: daemon.profile(EndToEndTests.schwerin))
         let payload = Array("spät zugestellt".utf8)
-        let prepared = try PreparedMessage.prepare(credentials: sender.credentials, recipients: [EndToEndTests.id(EndToEndTests.rostock)],
-                                                   subject: "spät", contentType: "text/plain", payload: .bytes(payload))
+        let prepared = try PreparedMessage.prepare(
+            credentials: sender.credentials, recipients: [EndToEndTests.id(EndToEndTests.rostock)],
+            subject: "spät", contentType: "text/plain", payload: .bytes(payload))
         _ = try await sender.send(prepared)
         let notAfter = sender.credentials.certificate.notAfter
         await sender.close()

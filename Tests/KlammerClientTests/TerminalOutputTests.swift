@@ -19,13 +19,15 @@ import KlammerTestSupport
         let daemon = try Daemon(dataDirectory: base.file("dev"))
         let document = base.file("bescheid.txt")
         try "Bescheid".write(toFile: document, atomically: true, encoding: .utf8)
-        let send = try ProcessRunner.klammer(["send", "--to", Self.rostock, "--subject", Self.evil, document],
-                                             environment: daemon.environment(Self.schwerin))
+        let send = try ProcessRunner.klammer(
+            ["send", "--to", Self.rostock, "--subject", Self.evil, document],
+            environment: daemon.environment(Self.schwerin))
         #expect(send.status == 0, "\(send.stderr)")
         let messageID = try #require(send.stdout.firstMatch(of: /message ([0-9a-f]{32})/)?.1).description
 
-        let peek = try ProcessRunner.runIsolated(ProcessRunner.binary("klammerctl"),
-                                                 ["queue", "peek", Self.rostock, "--socket", base.file("dev") + "/admin.sock"])
+        let peek = try ProcessRunner.runIsolated(
+            ProcessRunner.binary("klammerctl"),
+            ["queue", "peek", Self.rostock, "--socket", base.file("dev") + "/admin.sock"])
         #expect(peek.status == 0, "\(peek.stderr)")
         #expect(Self.isClean(peek.stdout), "\(peek.stdout.debugDescription)")
         #expect(peek.stdout.contains(#"Bescheid\u{1B}[2J\u{1B}]0;pwned\u{7}\nreceived"#), "\(peek.stdout)")

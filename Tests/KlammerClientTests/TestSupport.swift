@@ -27,7 +27,9 @@ struct TestPKI {
     func participant(_ id: String) throws -> (credentials: ClientCredentials, certPath: String, keyPath: String) {
         let leaf = try testCA.issue(id)
         let (certPath, keyPath) = try leaf.write(to: directory, as: id.replacingOccurrences(of: ":", with: "-"))
-        return (try ClientCredentials(certificateChain: [leaf.certificate], privateKey: leaf.key, trustStore: trustStore), certPath, keyPath)
+        return (
+            try ClientCredentials(certificateChain: [leaf.certificate], privateKey: leaf.key, trustStore: trustStore), certPath, keyPath
+        )
     }
 }
 
@@ -36,10 +38,13 @@ extension ProcessRunner {
     static func binary(_ name: String) -> String { BuiltExecutable.path(name) }
 
     /// Runs `executable` without the caller's KLAMMER_* variables, `environment` on top, for at most `seconds`.
-    static func runIsolated(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                            seconds: Int = 30) throws -> ProcessResult {
-        try run(executable, arguments, environment: Self.environment(removing: { $0.hasPrefix("KLAMMER_") }, adding: environment),
-                timeoutSeconds: seconds)
+    static func runIsolated(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+        seconds: Int = 30
+    ) throws -> ProcessResult {
+        try run(
+            executable, arguments, environment: Self.environment(removing: { $0.hasPrefix("KLAMMER_") }, adding: environment),
+            timeoutSeconds: seconds)
     }
 
     static func klammer(_ arguments: [String], environment: [String: String] = [:]) throws -> ProcessResult {
@@ -67,8 +72,11 @@ final class Daemon {
         stderrFile = dataDirectory + ".stderr"
         _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["-k", "2", "\(lifetimeSeconds)", ProcessRunner.binary("klammerd"), "--dev", "--data", dataDirectory,
-                             "--port", "0"] + arguments
+        process.arguments =
+            [
+                "-k", "2", "\(lifetimeSeconds)", ProcessRunner.binary("klammerd"), "--dev", "--data", dataDirectory,
+                "--port", "0"
+            ] + arguments
         process.standardOutput = stdout
         process.standardError = FileHandle(forWritingAtPath: stderrFile)
         process.standardInput = FileHandle.nullDevice
@@ -144,7 +152,9 @@ final class Daemon {
         if process.isRunning { process.terminate() }  // `timeout` forwards SIGTERM to klammerd: graceful shutdown
         if exited.wait(timeout: .now() + 10) == .timedOut {
             // klammerd did not finish its graceful shutdown: kill it (the child of `timeout`), then reap.
-            let children = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children", encoding: .utf8)) ?? ""
+            let children =
+                (try? String(
+                    contentsOfFile: "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children", encoding: .utf8)) ?? ""
             for child in children.split(separator: " ").compactMap({ Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }) {
                 kill(child, SIGKILL)
             }

@@ -88,14 +88,16 @@ struct DaemonConfigurationTests {
     }
 
     @Test func environmentOverridesTheFile() async throws {
-        let config = try await load(Self.minimal + "\nlisten:\n  port: 7700\n", environment: [
-            "KLAMMER_LISTEN_PORT": "7801",
-            "KLAMMER_STORE_DURABILITY": "always",
-            "KLAMMER_TLS_CRL_FILES": "/a/crl1.pem, /a/crl2.pem",
-            "KLAMMER_TLS_ALLOW_TLS12": "true",
-            "KLAMMER_LIMITS_MAX_FRAME_BYTES": "4MiB",
-            "KLAMMER_METRICS_MIN_CERTIFICATE_DAYS": "30",
-        ])
+        let config = try await load(
+            Self.minimal + "\nlisten:\n  port: 7700\n",
+            environment: [
+                "KLAMMER_LISTEN_PORT": "7801",
+                "KLAMMER_STORE_DURABILITY": "always",
+                "KLAMMER_TLS_CRL_FILES": "/a/crl1.pem, /a/crl2.pem",
+                "KLAMMER_TLS_ALLOW_TLS12": "true",
+                "KLAMMER_LIMITS_MAX_FRAME_BYTES": "4MiB",
+                "KLAMMER_METRICS_MIN_CERTIFICATE_DAYS": "30"
+            ])
         #expect(config.minimumCertificateDays == 30)
         #expect(config.listenPort == 7801)
         #expect(config.store.durability == .always)
@@ -176,8 +178,10 @@ struct DaemonConfigurationTests {
     /// `envelope.*` bounds of `created at` and TTL (SPEC.md §7.1 check 5a, §12): defaults, file, range.
     @Test func envelopeTimeBoundsHaveDefaultsAndRanges() async throws {
         let defaults = try await load(Self.minimal)
-        #expect(defaults.maxClockSkewSeconds == 300 && defaults.maxEnvelopeAgeSeconds == 604_800 && defaults.maxTimeToLiveSeconds == 7_776_000)
-        let set = try await load(Self.minimal + "\nenvelope:\n  max_clock_skew_seconds: 60\n  max_age_seconds: 3600\n  max_ttl_seconds: 86400\n")
+        #expect(
+            defaults.maxClockSkewSeconds == 300 && defaults.maxEnvelopeAgeSeconds == 604_800 && defaults.maxTimeToLiveSeconds == 7_776_000)
+        let set = try await load(
+            Self.minimal + "\nenvelope:\n  max_clock_skew_seconds: 60\n  max_age_seconds: 3600\n  max_ttl_seconds: 86400\n")
         #expect(set.maxClockSkewSeconds == 60 && set.maxEnvelopeAgeSeconds == 3600 && set.maxTimeToLiveSeconds == 86400)
         let skew = await failure(Self.minimal + "\nenvelope:\n  max_clock_skew_seconds: 100000\n")
         #expect(skew?.code == .outOfRange && skew?.key == "envelope.max_clock_skew_seconds")
@@ -230,8 +234,9 @@ struct DaemonConfigurationTests {
         #expect(defaults.limits.maxOpenUploadsPerConnection == 256 && defaults.limits.maxOpenUploadsPerParticipant == 1024)
         #expect(defaults.limits.maxOpenUploads == 4096)
         #expect(defaults.limits.maxRequestsPerSecond == 10_000 && defaults.limits.maxRefusalsPerSecond == 10)
-        let set = try await load(Self.minimal + "\nlimits:\n  max_open_uploads_per_connection: 8\n  max_refusals_per_second: 0\n",
-                                 environment: ["KLAMMER_LIMITS_MAX_REQUESTS_PER_SECOND": "50", "KLAMMER_LIMITS_MAX_OPEN_UPLOADS": "100"])
+        let set = try await load(
+            Self.minimal + "\nlimits:\n  max_open_uploads_per_connection: 8\n  max_refusals_per_second: 0\n",
+            environment: ["KLAMMER_LIMITS_MAX_REQUESTS_PER_SECOND": "50", "KLAMMER_LIMITS_MAX_OPEN_UPLOADS": "100"])
         #expect(set.limits.maxOpenUploadsPerConnection == 8 && set.limits.maxRefusalsPerSecond == 0)
         #expect(set.limits.maxRequestsPerSecond == 50 && set.limits.maxOpenUploads == 100)
         let zero = await failure(Self.minimal + "\nlimits:\n  max_open_uploads_per_connection: 0\n")
@@ -264,38 +269,55 @@ struct AdminTLSConfigurationTests {
         #expect(try await tests.load(DaemonConfigurationTests.minimal).adminTLS == nil)
         // Upper case with colons, as openssl prints it.
         let colons = Array(repeating: "AB", count: 32).joined(separator: ":")
-        let config = try await tests.load(DaemonConfigurationTests.minimal + """
+        let config = try await tests.load(
+            DaemonConfigurationTests.minimal + """
 
-            admin:
-              tls:
-                listen: 127.0.0.1:7701
-                client_fingerprints:
-                  - \(colons)
-            """)
+                admin:
+                  tls:
+                    listen: 127.0.0.1:7701
+                    client_fingerprints:
+                      - \(colons)
+                """)
         #expect(config.adminTLS?.host == "127.0.0.1" && config.adminTLS?.port == 7701)
         #expect(config.adminTLS?.clientFingerprints == [Self.fingerprint])
-        let fromEnvironment = try await tests.load(DaemonConfigurationTests.minimal, environment: [
-            "KLAMMER_ADMIN_TLS_LISTEN": "[::1]:0", "KLAMMER_ADMIN_TLS_CLIENT_FINGERPRINTS": "\(Self.fingerprint),\(String(repeating: "0", count: 64))",
-        ])
+        let fromEnvironment = try await tests.load(
+            DaemonConfigurationTests.minimal,
+            environment: [
+                "KLAMMER_ADMIN_TLS_LISTEN": "[::1]:0",
+                "KLAMMER_ADMIN_TLS_CLIENT_FINGERPRINTS": "\(Self.fingerprint),\(String(repeating: "0", count: 64))"
+            ])
         #expect(fromEnvironment.adminTLS?.host == "::1" && fromEnvironment.adminTLS?.port == 0)
         #expect(fromEnvironment.adminTLS?.clientFingerprints.count == 2)
     }
 
     @Test func mistakesNameTheKey() async throws {
         let tests = DaemonConfigurationTests()
-        let noFingerprints = await tests.failure(DaemonConfigurationTests.minimal, environment: ["KLAMMER_ADMIN_TLS_LISTEN": "127.0.0.1:7701"])
+        let noFingerprints = await tests.failure(
+            DaemonConfigurationTests.minimal, environment: ["KLAMMER_ADMIN_TLS_LISTEN": "127.0.0.1:7701"])
         #expect(noFingerprints?.key == "admin.tls.client_fingerprints" && noFingerprints?.code == .missing)
-        let badFingerprint = await tests.failure(DaemonConfigurationTests.minimal, environment: [
-            "KLAMMER_ADMIN_TLS_LISTEN": "127.0.0.1:7701", "KLAMMER_ADMIN_TLS_CLIENT_FINGERPRINTS": "abc"])
+        let badFingerprint = await tests.failure(
+            DaemonConfigurationTests.minimal,
+            environment: [
+                "KLAMMER_ADMIN_TLS_LISTEN": "127.0.0.1:7701", "KLAMMER_ADMIN_TLS_CLIENT_FINGERPRINTS": "abc"
+            ])
         #expect(badFingerprint?.key == "admin.tls.client_fingerprints" && badFingerprint?.code == .invalidValue)
-        let noPort = await tests.failure(DaemonConfigurationTests.minimal, environment: [
-            "KLAMMER_ADMIN_TLS_LISTEN": "127.0.0.1", "KLAMMER_ADMIN_TLS_CLIENT_FINGERPRINTS": Self.fingerprint])
+        let noPort = await tests.failure(
+            DaemonConfigurationTests.minimal,
+            environment: [
+                "KLAMMER_ADMIN_TLS_LISTEN": "127.0.0.1", "KLAMMER_ADMIN_TLS_CLIENT_FINGERPRINTS": Self.fingerprint
+            ])
         #expect(noPort?.key == "admin.tls.listen" && noPort?.code == .invalidValue)
-        let samePort = await tests.failure(DaemonConfigurationTests.minimal, environment: [
-            "KLAMMER_ADMIN_TLS_LISTEN": "127.0.0.1:7700", "KLAMMER_ADMIN_TLS_CLIENT_FINGERPRINTS": Self.fingerprint])
+        let samePort = await tests.failure(
+            DaemonConfigurationTests.minimal,
+            environment: [
+                "KLAMMER_ADMIN_TLS_LISTEN": "127.0.0.1:7700", "KLAMMER_ADMIN_TLS_CLIENT_FINGERPRINTS": Self.fingerprint
+            ])
         #expect(samePort?.key == "admin.tls.listen")
-        let fingerprintsOnly = await tests.failure(DaemonConfigurationTests.minimal, environment: [
-            "KLAMMER_ADMIN_TLS_CLIENT_FINGERPRINTS": Self.fingerprint])
+        let fingerprintsOnly = await tests.failure(
+            DaemonConfigurationTests.minimal,
+            environment: [
+                "KLAMMER_ADMIN_TLS_CLIENT_FINGERPRINTS": Self.fingerprint
+            ])
         #expect(fingerprintsOnly?.key == "admin.tls.listen" && fingerprintsOnly?.code == .missing)
         let typo = await tests.failure(DaemonConfigurationTests.minimal + "\nadmin:\n  tls:\n    lisen: 127.0.0.1:1\n")
         #expect(typo?.key == "admin.tls.lisen" && typo?.code == .unknownKey)

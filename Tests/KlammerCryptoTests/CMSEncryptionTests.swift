@@ -9,8 +9,9 @@ import KlammerTestSupport
         let certificate: Certificate
         init(_ kind: KeyKind, name: String) throws {
             key = try PrivateKey.generate(kind)
-            certificate = try Fixtures.ca.issue(commonName: name, subjectAlternativeNames: ["URI:urn:klammer:participant:ags:\(name.count)"],
-                                                publicKey: key.publicKey, usage: .client)
+            certificate = try Fixtures.ca.issue(
+                commonName: name, subjectAlternativeNames: ["URI:urn:klammer:participant:ags:\(name.count)"],
+                publicKey: key.publicKey, usage: .client)
         }
     }
 
@@ -19,7 +20,8 @@ import KlammerTestSupport
     static let rsa = try! Recipient(.rsa(bits: 3072), name: "Empfänger RSA")
     static let outsider = try! Recipient(.p256, name: "Unbeteiligter")
 
-    let document = Array("%PDF-1.7\r\nBescheid über die Anhörung\r\n\u{0}\u{1}binär\n".utf8) + (0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+    let document =
+        Array("%PDF-1.7\r\nBescheid über die Anhörung\r\n\u{0}\u{1}binär\n".utf8) + (0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
 
     func code(_ body: () throws -> Void) -> CryptoError.Code? {
         do { try body(); return nil } catch let error as CryptoError { return error.code } catch { return nil }
@@ -87,10 +89,19 @@ import KlammerTestSupport
         var tampered = try dir.read("payload.cms")
         tampered[tampered.count / 2] ^= 0x80
         try dir.write("tampered.cms", bytes: tampered)
-        #expect(code { try CMS.decryptFile(at: dir.path("tampered.cms"), to: dir.path("bad.bin"), certificate: Self.ec.certificate, key: Self.ec.key) } == .decryptionFailed)
+        #expect(
+            code {
+                try CMS.decryptFile(
+                    at: dir.path("tampered.cms"), to: dir.path("bad.bin"), certificate: Self.ec.certificate, key: Self.ec.key)
+            } == .decryptionFailed)
         #expect(!FileManager.default.fileExists(atPath: dir.path("bad.bin")))
         #expect(!FileManager.default.fileExists(atPath: dir.path("bad.bin.partial")))
-        #expect(code { try CMS.decryptFile(at: dir.path("payload.cms"), to: dir.path("x.bin"), certificate: Self.ec.certificate, key: Self.ec.key, maxEncryptedSize: 1024) } == .inputTooLarge)
+        #expect(
+            code {
+                try CMS.decryptFile(
+                    at: dir.path("payload.cms"), to: dir.path("x.bin"), certificate: Self.ec.certificate, key: Self.ec.key,
+                    maxEncryptedSize: 1024)
+            } == .inputTooLarge)
         #expect(code { try CMS.encryptFile(at: input, to: input, recipients: [Self.ec.certificate]) } == .invalidParameter)
         #expect(try dir.read("plain.bin") == plain)
     }
@@ -104,9 +115,13 @@ import KlammerTestSupport
         try dir.write("plain.bin", bytes: document)
         try dir.write("cert.pem", recipient.certificate.pemString)
         try dir.write("key.pem", recipient.key.pkcs8PEM)
-        try CMS.encryptFile(at: dir.path("plain.bin"), to: dir.path("payload.cms"), recipients: [Self.outsider.certificate, recipient.certificate])
-        let decrypted = try OpenSSLCLI.run(["cms", "-decrypt", "-binary", "-inform", "DER", "-in", "payload.cms",
-                                            "-recip", "cert.pem", "-inkey", "key.pem", "-out", "openssl-plain.bin"], in: dir)
+        try CMS.encryptFile(
+            at: dir.path("plain.bin"), to: dir.path("payload.cms"), recipients: [Self.outsider.certificate, recipient.certificate])
+        let decrypted = try OpenSSLCLI.run(
+            [
+                "cms", "-decrypt", "-binary", "-inform", "DER", "-in", "payload.cms",
+                "-recip", "cert.pem", "-inkey", "key.pem", "-out", "openssl-plain.bin"
+            ], in: dir)
         #expect(decrypted.status == 0, "\(decrypted.stderr)")
         #expect(try dir.read("openssl-plain.bin") == document)
 
@@ -119,18 +134,25 @@ import KlammerTestSupport
             #expect(printed.stdout.contains("rsaesOaep"))
         }
 
-        let encrypted = try OpenSSLCLI.run(["cms", "-encrypt", "-binary", "-aes-256-gcm", "-outform", "DER", "-in", "plain.bin",
-                                            "-out", "openssl.cms", "cert.pem"], in: dir)
+        let encrypted = try OpenSSLCLI.run(
+            [
+                "cms", "-encrypt", "-binary", "-aes-256-gcm", "-outform", "DER", "-in", "plain.bin",
+                "-out", "openssl.cms", "cert.pem"
+            ], in: dir)
         #expect(encrypted.status == 0, "\(encrypted.stderr)")
         #expect(try CMS.decrypt(dir.read("openssl.cms"), certificate: recipient.certificate, key: recipient.key) == document)
         // The streaming file decryption reads both encodings: DER (primitive content) and `-stream` BER (indefinite,
         // chunked content).
         try CMS.decryptFile(at: dir.path("openssl.cms"), to: dir.path("der.out"), certificate: recipient.certificate, key: recipient.key)
         #expect(try dir.read("der.out") == document)
-        let streamed = try OpenSSLCLI.run(["cms", "-encrypt", "-binary", "-stream", "-aes-256-gcm", "-outform", "DER", "-in", "plain.bin",
-                                           "-out", "openssl-stream.cms", "cert.pem"], in: dir)
+        let streamed = try OpenSSLCLI.run(
+            [
+                "cms", "-encrypt", "-binary", "-stream", "-aes-256-gcm", "-outform", "DER", "-in", "plain.bin",
+                "-out", "openssl-stream.cms", "cert.pem"
+            ], in: dir)
         #expect(streamed.status == 0, "\(streamed.stderr)")
-        try CMS.decryptFile(at: dir.path("openssl-stream.cms"), to: dir.path("ber.out"), certificate: recipient.certificate, key: recipient.key)
+        try CMS.decryptFile(
+            at: dir.path("openssl-stream.cms"), to: dir.path("ber.out"), certificate: recipient.certificate, key: recipient.key)
         #expect(try dir.read("ber.out") == document)
     }
 
@@ -215,10 +237,14 @@ import KlammerTestSupport
         let dir = try TempDir()
         try dir.write("plain.bin", bytes: document)
         try dir.write("cert.pem", Self.ec.certificate.pemString)
-        let encrypted = try OpenSSLCLI.run(["cms", "-encrypt", "-binary", "-aes-256-cbc", "-outform", "DER", "-in", "plain.bin",
-                                            "-out", "cbc.cms", "cert.pem"], in: dir)
+        let encrypted = try OpenSSLCLI.run(
+            [
+                "cms", "-encrypt", "-binary", "-aes-256-cbc", "-outform", "DER", "-in", "plain.bin",
+                "-out", "cbc.cms", "cert.pem"
+            ], in: dir)
         #expect(encrypted.status == 0, "\(encrypted.stderr)")
-        #expect(code { _ = try CMS.decrypt(dir.read("cbc.cms"), certificate: Self.ec.certificate, key: Self.ec.key) } == .unsupportedAlgorithm)
+        #expect(
+            code { _ = try CMS.decrypt(dir.read("cbc.cms"), certificate: Self.ec.certificate, key: Self.ec.key) } == .unsupportedAlgorithm)
     }
 }
 

@@ -11,8 +11,9 @@ import KlammerHex
         init(_ kind: KeyKind = .p256, ca: CertificateAuthority = Fixtures.ca) throws {
             self.ca = ca
             key = try PrivateKey.generate(kind)
-            certificate = try ca.issue(commonName: "Unterzeichner \(kind)", subjectAlternativeNames: ["URI:urn:klammer:participant:signer"],
-                                       publicKey: key.publicKey, usage: .client)
+            certificate = try ca.issue(
+                commonName: "Unterzeichner \(kind)", subjectAlternativeNames: ["URI:urn:klammer:participant:signer"],
+                publicKey: key.publicKey, usage: .client)
         }
     }
 
@@ -45,13 +46,16 @@ import KlammerHex
         let signer = try Signer()
         let other = try Signer()
         let signature = try CMS.signDetached(document, certificate: signer.certificate, key: signer.key)
-        let error = #expect(throws: CryptoError.self) { try CMS.verifyDetached(signature: signature, content: self.document, signer: other.certificate) }
+        let error = #expect(throws: CryptoError.self) {
+            try CMS.verifyDetached(signature: signature, content: self.document, signer: other.certificate)
+        }
         #expect(error?.code == .invalidSignature)
         #expect(error?.message.contains(signer.certificate.serialNumberHex) == true)
         // A certificate with the same issuer+serial but a different key (forged registration) must not verify either.
         let forgedKey = try PrivateKey.generate(.p256)
-        let forged = try signer.ca.issue(commonName: "Fälschung", publicKey: forgedKey.publicKey, usage: .client,
-                                         serialNumber: Hex.decode(signer.certificate.serialNumberHex))
+        let forged = try signer.ca.issue(
+            commonName: "Fälschung", publicKey: forgedKey.publicKey, usage: .client,
+            serialNumber: Hex.decode(signer.certificate.serialNumberHex))
         #expect(code { try CMS.verifyDetached(signature: signature, content: self.document, signer: forged) } == .invalidSignature)
     }
 
@@ -61,28 +65,37 @@ import KlammerHex
         let plain = try CMS.signDetached(document, certificate: signer.certificate, key: signer.key)
         let embedded = try CMS.signDetached(document, certificate: signer.certificate, key: signer.key, embedCertificate: true)
         #expect(embedded.count > plain.count + signer.certificate.derBytes.count - 16)
-        let embeddedError = #expect(throws: CryptoError.self) { try CMS.verifyDetached(signature: embedded, content: self.document, signer: signer.certificate) }
+        let embeddedError = #expect(throws: CryptoError.self) {
+            try CMS.verifyDetached(signature: embedded, content: self.document, signer: signer.certificate)
+        }
         #expect(embeddedError?.code == .profileViolation)
         #expect(embeddedError?.message.contains("embeds 1 certificate") == true)
         let bare = try CMS.signDetached(document, certificate: signer.certificate, key: signer.key, signingTime: false)
         #expect(bare.count < plain.count)
-        let bareError = #expect(throws: CryptoError.self) { try CMS.verifyDetached(signature: bare, content: self.document, signer: signer.certificate) }
+        let bareError = #expect(throws: CryptoError.self) {
+            try CMS.verifyDetached(signature: bare, content: self.document, signer: signer.certificate)
+        }
         #expect(bareError?.code == .profileViolation)
         #expect(bareError?.message.contains("no signed attributes") == true)
         // An embedded certificate never replaces the one the caller names.
         let other = try Signer()
-        #expect(code { try CMS.verifyDetached(signature: embedded, content: self.document, signer: other.certificate) } == .invalidSignature)
+        #expect(
+            code { try CMS.verifyDetached(signature: embedded, content: self.document, signer: other.certificate) } == .invalidSignature)
     }
 
     @Test func badInputs() throws {
         let signer = try Signer()
         let other = try PrivateKey.generate(.p256)
         #expect(code { _ = try CMS.signDetached(self.document, certificate: signer.certificate, key: other) } == .keyMismatch)
-        #expect(code { try CMS.verifyDetached(signature: [0x30, 0x00], content: self.document, signer: signer.certificate) } == .invalidEncoding)
+        #expect(
+            code { try CMS.verifyDetached(signature: [0x30, 0x00], content: self.document, signer: signer.certificate) } == .invalidEncoding
+        )
         #expect(code { _ = try CMS.signerIdentifier(of: Array("junk".utf8)) } == .invalidEncoding)
         #expect(code { _ = try CMS.signerIdentifier(of: [UInt8](repeating: 0x30, count: (1 << 20) + 1)) } == .inputTooLarge)
         let signature = try CMS.signDetached(document, certificate: signer.certificate, key: signer.key)
-        #expect(code { try CMS.verifyDetached(signature: Array(signature.dropLast(3)), content: self.document, signer: signer.certificate) } == .invalidEncoding)
+        #expect(
+            code { try CMS.verifyDetached(signature: Array(signature.dropLast(3)), content: self.document, signer: signer.certificate) }
+                == .invalidEncoding)
         var flipped = signature
         flipped[flipped.count - 5] ^= 0x40  // inside the ECDSA signature value
         #expect(code { try CMS.verifyDetached(signature: flipped, content: self.document, signer: signer.certificate) } != nil)
@@ -108,8 +121,10 @@ import KlammerHex
         return (dir, signer)
     }
 
-    static let verifyArguments = ["cms", "-verify", "-binary", "-inform", "DER", "-in", "sig.p7s", "-content", "data.bin",
-                                  "-certfile", "signer.pem", "-CAfile", "ca.pem", "-purpose", "any", "-out", "/dev/null"]
+    static let verifyArguments = [
+        "cms", "-verify", "-binary", "-inform", "DER", "-in", "sig.p7s", "-content", "data.bin",
+        "-certfile", "signer.pem", "-CAfile", "ca.pem", "-purpose", "any", "-out", "/dev/null"
+    ]
 
     @Test(arguments: [KeyKind.p256, .brainpoolP384r1, .rsa(bits: 3072)])
     func opensslVerifiesOurSignature(kind: KeyKind) throws {
@@ -137,8 +152,13 @@ import KlammerHex
     @Test func opensslVerifiesNoAttributeAndEmbeddedVariants() throws {
         let (dir, signer) = try prepare()
         let data = try dir.read("data.bin")
-        try dir.write("sig.p7s", bytes: try CMS.signDetached(data, certificate: signer.certificate, key: signer.key, embedCertificate: true, signingTime: false))
-        let args = ["cms", "-verify", "-binary", "-inform", "DER", "-in", "sig.p7s", "-content", "data.bin", "-CAfile", "ca.pem", "-purpose", "any", "-out", "/dev/null"]
+        try dir.write(
+            "sig.p7s",
+            bytes: try CMS.signDetached(data, certificate: signer.certificate, key: signer.key, embedCertificate: true, signingTime: false))
+        let args = [
+            "cms", "-verify", "-binary", "-inform", "DER", "-in", "sig.p7s", "-content", "data.bin", "-CAfile", "ca.pem", "-purpose", "any",
+            "-out", "/dev/null"
+        ]
         let ok = try OpenSSLCLI.run(args, in: dir)
         #expect(ok.status == 0, "\(ok.stderr)")
     }
@@ -148,15 +168,20 @@ import KlammerHex
         let (dir, signer) = try prepare(kind)
         var pss: [String] = []
         if case .rsa = kind { pss = ["-keyopt", "rsa_padding_mode:pss", "-keyopt", "rsa_pss_saltlen:digest"] }
-        let signed = try OpenSSLCLI.run(["cms", "-sign", "-binary", "-outform", "DER", "-in", "data.bin", "-signer", "signer.pem",
-                                         "-inkey", "key.pem", "-md", "sha256", "-nocerts", "-out", "sig.p7s"] + pss, in: dir)
+        let signed = try OpenSSLCLI.run(
+            [
+                "cms", "-sign", "-binary", "-outform", "DER", "-in", "data.bin", "-signer", "signer.pem",
+                "-inkey", "key.pem", "-md", "sha256", "-nocerts", "-out", "sig.p7s"
+            ] + pss, in: dir)
         try #require(signed.status == 0, "\(signed.stderr)")
         let signature = try dir.read("sig.p7s")
         let id = try CMS.signerIdentifier(of: signature)
         #expect(id.serialNumberHex == signer.certificate.serialNumberHex)
         #expect(id.issuer == signer.ca.certificate.subject)
         try CMS.verifyDetached(signature: signature, content: try dir.read("data.bin"), signer: signer.certificate)
-        #expect(throws: CryptoError.self) { try CMS.verifyDetached(signature: signature, content: try dir.read("data.bin") + [1], signer: signer.certificate) }
+        #expect(throws: CryptoError.self) {
+            try CMS.verifyDetached(signature: signature, content: try dir.read("data.bin") + [1], signer: signer.certificate)
+        }
     }
 
     @Test func profileViolationsFromOpenSSLAreRefused() throws {
@@ -164,14 +189,20 @@ import KlammerHex
         let data = try dir.read("data.bin")
         let base = ["cms", "-sign", "-binary", "-outform", "DER", "-in", "data.bin", "-signer", "signer.pem", "-inkey", "key.pem"]
         try #require(try OpenSSLCLI.run(base + ["-md", "sha1", "-out", "sha1.p7s"], in: dir).status == 0)
-        let sha1 = #expect(throws: CryptoError.self) { try CMS.verifyDetached(signature: try dir.read("sha1.p7s"), content: data, signer: signer.certificate) }
+        let sha1 = #expect(throws: CryptoError.self) {
+            try CMS.verifyDetached(signature: try dir.read("sha1.p7s"), content: data, signer: signer.certificate)
+        }
         #expect(sha1?.code == .profileViolation)
         try #require(try OpenSSLCLI.run(base + ["-md", "sha512", "-nocerts", "-out", "sha512.p7s"], in: dir).status == 0)
-        let sha512 = #expect(throws: CryptoError.self) { try CMS.verifyDetached(signature: try dir.read("sha512.p7s"), content: data, signer: signer.certificate) }
+        let sha512 = #expect(throws: CryptoError.self) {
+            try CMS.verifyDetached(signature: try dir.read("sha512.p7s"), content: data, signer: signer.certificate)
+        }
         #expect(sha512?.code == .profileViolation)
         #expect(sha512?.message.contains("SHA512") == true)
         try #require(try OpenSSLCLI.run(base + ["-md", "sha256", "-nodetach", "-out", "attached.p7s"], in: dir).status == 0)
-        let attached = #expect(throws: CryptoError.self) { try CMS.verifyDetached(signature: try dir.read("attached.p7s"), content: data, signer: signer.certificate) }
+        let attached = #expect(throws: CryptoError.self) {
+            try CMS.verifyDetached(signature: try dir.read("attached.p7s"), content: data, signer: signer.certificate)
+        }
         #expect(attached?.code == .profileViolation)
         try #require(try OpenSSLCLI.run(base + ["-md", "sha256", "-keyid", "-out", "keyid.p7s"], in: dir).status == 0)
         let keyid = #expect(throws: CryptoError.self) { try CMS.signerIdentifier(of: try dir.read("keyid.p7s")) }

@@ -23,7 +23,9 @@ import Testing
         let end = start + 86400
         let leaf = try ca.issue(
             commonName: "Bezirksamt Mitte", organization: "Land Berlin",
-            subjectAlternativeNames: ["URI:urn:klammer:participant:ags:11001001", "DNS:localhost", "IP:127.0.0.1", "IP:::1", "email:poststelle@ba-mitte.berlin.de"],
+            subjectAlternativeNames: [
+                "URI:urn:klammer:participant:ags:11001001", "DNS:localhost", "IP:127.0.0.1", "IP:::1", "email:poststelle@ba-mitte.berlin.de"
+            ],
             publicKey: key.publicKey, usage: .clientAndServer,
             notBefore: start, notAfter: end, serialNumber: [0x0a, 0x1b])
         #expect(!leaf.isCA)
@@ -33,10 +35,11 @@ import Testing
         #expect(leaf.serialNumberHex == "0a1b")
         #expect(leaf.notBefore == start)
         #expect(leaf.notAfter == end)
-        #expect(leaf.subjectAlternativeNames == [
-            "URI:urn:klammer:participant:ags:11001001", "DNS:localhost", "IP:127.0.0.1", "IP:::1",
-            "email:poststelle@ba-mitte.berlin.de",
-        ])
+        #expect(
+            leaf.subjectAlternativeNames == [
+                "URI:urn:klammer:participant:ags:11001001", "DNS:localhost", "IP:127.0.0.1", "IP:::1",
+                "email:poststelle@ba-mitte.berlin.de"
+            ])
         #expect(leaf.publicKey == key.publicKey)
         #expect(leaf != ca.certificate)
         #expect(leaf.klammerParticipantID == "ags:11001001")
@@ -45,7 +48,8 @@ import Testing
 
     @Test func umlautsInNamesStayReadable() throws {
         let ca = Fixtures.ca
-        let leaf = try ca.issue(commonName: "Stadt Großenhain Bürgeramt", publicKey: try PrivateKey.generate(.p256).publicKey, usage: .client)
+        let leaf = try ca.issue(
+            commonName: "Stadt Großenhain Bürgeramt", publicKey: try PrivateKey.generate(.p256).publicKey, usage: .client)
         #expect(leaf.commonName == "Stadt Großenhain Bürgeramt")
         #expect(leaf.subject == "CN=Stadt Großenhain Bürgeramt")
     }
@@ -96,7 +100,8 @@ import Testing
         #expect(missing?.code == .fileNotFound)
         #expect(missing?.message.contains("missing.pem") == true)
         // A good certificate followed by a corrupt block must not silently yield one certificate.
-        let corrupt = try dir.write("corrupt.pem", Fixtures.ca.certificate.pemString + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+        let corrupt = try dir.write(
+            "corrupt.pem", Fixtures.ca.certificate.pemString + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
         #expect((#expect(throws: CryptoError.self) { try Certificate.loadAll(fromPEMFile: corrupt) })?.code == .invalidEncoding)
         #expect((#expect(throws: CryptoError.self) { try Certificate(pem: "x") })?.code == .invalidEncoding)
         let huge = String(repeating: "A", count: (1 << 20) + 1)
@@ -106,13 +111,33 @@ import Testing
     @Test func issueRefusesBadParameters() throws {
         let ca = Fixtures.ca
         let pub = try PrivateKey.generate(.p256).publicKey
-        #expect((#expect(throws: CryptoError.self) { try ca.issue(commonName: "x", subjectAlternativeNames: ["URI:a,b"], publicKey: pub, usage: .client) })?.code == .invalidParameter)
-        #expect((#expect(throws: CryptoError.self) { try ca.issue(commonName: "x", subjectAlternativeNames: ["URI:urn:klammer:participant:a", "URI:urn:klammer:participant:b"], publicKey: pub, usage: .client) })?.code == .invalidParameter)
-        #expect((#expect(throws: CryptoError.self) { try ca.issue(commonName: "x", subjectAlternativeNames: ["foo:bar"], publicKey: pub, usage: .client) })?.code == .invalidParameter)
-        #expect((#expect(throws: CryptoError.self) { try ca.issue(commonName: "", publicKey: pub, usage: .client) })?.code == .invalidParameter)
-        #expect((#expect(throws: CryptoError.self) { try ca.issue(commonName: "x", publicKey: pub, usage: .client, notBefore: .now, notAfter: .now - 1) })?.code == .invalidParameter)
-        #expect((#expect(throws: CryptoError.self) { try ca.issue(commonName: "x", publicKey: pub, usage: .client, notAfter: .now + 20 * 365 * 86400) })?.code == .invalidParameter)
-        #expect((#expect(throws: CryptoError.self) { try ca.issue(commonName: "x", publicKey: pub, usage: .client, serialNumber: [0x80]) })?.code == .invalidParameter)
+        #expect(
+            (#expect(throws: CryptoError.self) {
+                try ca.issue(commonName: "x", subjectAlternativeNames: ["URI:a,b"], publicKey: pub, usage: .client)
+            })?.code == .invalidParameter)
+        #expect(
+            (#expect(throws: CryptoError.self) {
+                try ca.issue(
+                    commonName: "x", subjectAlternativeNames: ["URI:urn:klammer:participant:a", "URI:urn:klammer:participant:b"],
+                    publicKey: pub, usage: .client)
+            })?.code == .invalidParameter)
+        #expect(
+            (#expect(throws: CryptoError.self) {
+                try ca.issue(commonName: "x", subjectAlternativeNames: ["foo:bar"], publicKey: pub, usage: .client)
+            })?.code == .invalidParameter)
+        #expect(
+            (#expect(throws: CryptoError.self) { try ca.issue(commonName: "", publicKey: pub, usage: .client) })?.code == .invalidParameter)
+        #expect(
+            (#expect(throws: CryptoError.self) {
+                try ca.issue(commonName: "x", publicKey: pub, usage: .client, notBefore: .now, notAfter: .now - 1)
+            })?.code == .invalidParameter)
+        #expect(
+            (#expect(throws: CryptoError.self) {
+                try ca.issue(commonName: "x", publicKey: pub, usage: .client, notAfter: .now + 20 * 365 * 86400)
+            })?.code == .invalidParameter)
+        #expect(
+            (#expect(throws: CryptoError.self) { try ca.issue(commonName: "x", publicKey: pub, usage: .client, serialNumber: [0x80]) })?
+                .code == .invalidParameter)
     }
 
     @Test(arguments: [KeyKind.p384, .brainpoolP256r1, .rsa(bits: 3072)])
@@ -127,7 +152,9 @@ import Testing
         let ca = Fixtures.ca
         #expect(throws: Never.self) { try CertificateAuthority(certificate: ca.certificate, key: ca.key) }
         let otherKey = try PrivateKey.generate(.p256)
-        #expect((#expect(throws: CryptoError.self) { try CertificateAuthority(certificate: ca.certificate, key: otherKey) })?.code == .keyMismatch)
+        #expect(
+            (#expect(throws: CryptoError.self) { try CertificateAuthority(certificate: ca.certificate, key: otherKey) })?.code
+                == .keyMismatch)
         let leaf = try ca.issue(commonName: "leaf", publicKey: otherKey.publicKey, usage: .client)
         #expect((#expect(throws: CryptoError.self) { try CertificateAuthority(certificate: leaf, key: otherKey) })?.code == .invalidPurpose)
     }

@@ -8,7 +8,9 @@ import KlammerHex
     @Test func opensslVerifyAcceptsOurChainAndRejectsRevoked() throws {
         let dir = try TempDir()
         let ca = try CertificateAuthority.create(commonName: "Interop CA", organization: "Klammer")
-        let good = try ca.issue(commonName: "good", subjectAlternativeNames: ["URI:urn:klammer:participant:good"], publicKey: try PrivateKey.generate(.p256).publicKey, usage: .clientAndServer)
+        let good = try ca.issue(
+            commonName: "good", subjectAlternativeNames: ["URI:urn:klammer:participant:good"],
+            publicKey: try PrivateKey.generate(.p256).publicKey, usage: .clientAndServer)
         let bad = try ca.issue(commonName: "bad", publicKey: try PrivateKey.generate(.p256).publicKey, usage: .client)
         try dir.write("ca.pem", ca.certificate.pemString)
         try dir.write("crl.pem", try ca.makeCRL(revoked: [(bad.serialNumberHex, .now - 10)]).pemString)
@@ -23,7 +25,9 @@ import KlammerHex
         #expect(revoked.status != 0)
         #expect((revoked.stdout + revoked.stderr).contains("certificate revoked"))
         // The extensions of our profile, as OpenSSL reads them.
-        let text = try OpenSSLCLI.run(["x509", "-in", "good.pem", "-noout", "-ext", "basicConstraints,keyUsage,extendedKeyUsage,subjectAltName"], in: dir).stdout
+        let text = try OpenSSLCLI.run(
+            ["x509", "-in", "good.pem", "-noout", "-ext", "basicConstraints,keyUsage,extendedKeyUsage,subjectAltName"], in: dir
+        ).stdout
         #expect(text.contains("CA:FALSE"))
         #expect(text.contains("Digital Signature, Key Agreement"))
         #expect(text.contains("TLS Web Server Authentication, TLS Web Client Authentication"))
@@ -48,11 +52,12 @@ import KlammerHex
 
     @Test func opensslReqCertificateAndKeysLoad() throws {
         let dir = try TempDir()
-        let req = try OpenSSLCLI.run([
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", "key.pem", "-out", "cert.pem", "-subj", "/C=DE/O=Land Brandenburg/CN=Amt Beispiel",
-            "-days", "2", "-addext", "subjectAltName=URI:urn:klammer:participant:ags:12345678,DNS:localhost,IP:127.0.0.1",
-        ], in: dir)
+        let req = try OpenSSLCLI.run(
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", "key.pem", "-out", "cert.pem", "-subj", "/C=DE/O=Land Brandenburg/CN=Amt Beispiel",
+                "-days", "2", "-addext", "subjectAltName=URI:urn:klammer:participant:ags:12345678,DNS:localhost,IP:127.0.0.1"
+            ], in: dir)
         try #require(req.status == 0, "\(req.stderr)")
         let certs = try Certificate.loadAll(fromPEMFile: dir.path("cert.pem"))
         let cert = try #require(certs.first)
@@ -66,11 +71,19 @@ import KlammerHex
         #expect(try TrustStore(anchors: [cert]).verify(cert) == [cert])
 
         // Encrypted PKCS#8, traditional EC, and DER keys from the CLI.
-        try #require(try OpenSSLCLI.run(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:brainpoolP384r1", "-aes256", "-pass", "pass:Kennwort", "-out", "enc.pem"], in: dir).status == 0)
+        try #require(
+            try OpenSSLCLI.run(
+                [
+                    "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:brainpoolP384r1", "-aes256", "-pass", "pass:Kennwort",
+                    "-out", "enc.pem"
+                ], in: dir
+            ).status == 0)
         #expect(try PrivateKey.load(fromFile: dir.path("enc.pem"), passphrase: "Kennwort").kind == .brainpoolP384r1)
         #expect((#expect(throws: CryptoError.self) { try PrivateKey.load(fromFile: dir.path("enc.pem")) })?.code == .wrongPassphrase)
         try #require(try OpenSSLCLI.run(["ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out", "trad.pem"], in: dir).status == 0)
-        #expect(try String(contentsOfFile: dir.path("trad.pem"), encoding: .utf8).contains(PrivateKeyPEM.begin("EC " + PrivateKeyPEM.pkcs8Label)))
+        #expect(
+            try String(contentsOfFile: dir.path("trad.pem"), encoding: .utf8).contains(
+                PrivateKeyPEM.begin("EC " + PrivateKeyPEM.pkcs8Label)))
         #expect(try PrivateKey.load(fromFile: dir.path("trad.pem")).kind == .p384)
         try #require(try OpenSSLCLI.run(["pkey", "-in", "key.pem", "-outform", "DER", "-out", "key.der"], in: dir).status == 0)
         #expect(try PrivateKey.load(fromFile: dir.path("key.der")).matches(cert.publicKey))
@@ -80,28 +93,48 @@ import KlammerHex
 
     @Test func weakAndForeignKeysAreRecognised() throws {
         let dir = try TempDir()
-        try #require(try OpenSSLCLI.run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "rsa.pem", "-out", "rsa-cert.pem", "-subj", "/CN=weak", "-days", "1"], in: dir).status == 0)
+        try #require(
+            try OpenSSLCLI.run(
+                [
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "rsa.pem", "-out", "rsa-cert.pem", "-subj", "/CN=weak",
+                    "-days", "1"
+                ], in: dir
+            ).status == 0)
         let weak = try #require(try Certificate.loadAll(fromPEMFile: dir.path("rsa-cert.pem")).first)
         #expect(weak.publicKey.kind == .rsa(bits: 2048))
         #expect(!weak.publicKey.meetsKlammerMinimum)
         #expect((#expect(throws: CryptoError.self) { try TrustStore(anchors: [weak]).verify(weak) })?.code == .weakKey)
-        #expect((#expect(throws: CryptoError.self) { try Fixtures.ca.issue(commonName: "weak", publicKey: weak.publicKey, usage: .client) })?.code == .weakKey)
+        #expect(
+            (#expect(throws: CryptoError.self) { try Fixtures.ca.issue(commonName: "weak", publicKey: weak.publicKey, usage: .client) })?
+                .code == .weakKey)
         let weakKey = try PrivateKey.load(fromFile: dir.path("rsa.pem"))
         #expect((#expect(throws: CryptoError.self) { try CertificateAuthority(certificate: weak, key: weakKey) })?.code == .weakKey)
 
-        try #require(try OpenSSLCLI.run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp224r1", "-nodes", "-keyout", "p224.pem", "-out", "p224-cert.pem", "-subj", "/CN=p224", "-days", "1"], in: dir).status == 0)
+        try #require(
+            try OpenSSLCLI.run(
+                [
+                    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp224r1", "-nodes", "-keyout", "p224.pem", "-out",
+                    "p224-cert.pem", "-subj", "/CN=p224", "-days", "1"
+                ], in: dir
+            ).status == 0)
         let p224 = try #require(try Certificate.loadAll(fromPEMFile: dir.path("p224-cert.pem")).first)
         #expect(p224.publicKey.kind == .other("EC secp224r1"))
         #expect(!p224.publicKey.meetsKlammerMinimum)
         #expect((#expect(throws: CryptoError.self) { try PrivateKey.load(fromFile: dir.path("p224.pem")) })?.code == .unsupportedAlgorithm)
 
-        try #require(try OpenSSLCLI.run(["req", "-x509", "-newkey", "ed25519", "-nodes", "-keyout", "ed.pem", "-out", "ed-cert.pem", "-subj", "/CN=ed", "-days", "1"], in: dir).status == 0)
+        try #require(
+            try OpenSSLCLI.run(
+                [
+                    "req", "-x509", "-newkey", "ed25519", "-nodes", "-keyout", "ed.pem", "-out", "ed-cert.pem", "-subj", "/CN=ed", "-days",
+                    "1"
+                ], in: dir
+            ).status == 0)
         let ed = try #require(try Certificate.loadAll(fromPEMFile: dir.path("ed-cert.pem")).first)
         #expect(ed.publicKey.kind == .other("ED25519"))
     }
 
     static let signingKinds: [(KeyKind, String)] = [
-        (.p256, "-sha256"), (.p384, "-sha384"), (.brainpoolP256r1, "-sha256"), (.brainpoolP384r1, "-sha384"), (.rsa(bits: 3072), "-sha256"),
+        (.p256, "-sha256"), (.p384, "-sha384"), (.brainpoolP256r1, "-sha256"), (.brainpoolP384r1, "-sha384"), (.rsa(bits: 3072), "-sha256")
     ]
 
     @Test(arguments: signingKinds)
@@ -126,7 +159,8 @@ import KlammerHex
 
         // A tampered file fails in OpenSSL too.
         try dir.write("data.bin", bytes: data + [0])
-        #expect(try OpenSSLCLI.run(["dgst", digest, "-verify", "pub.pem", "-signature", "sig.bin"] + pss + ["data.bin"], in: dir).status != 0)
+        #expect(
+            try OpenSSLCLI.run(["dgst", digest, "-verify", "pub.pem", "-signature", "sig.bin"] + pss + ["data.bin"], in: dir).status != 0)
     }
 
     @Test func sha256MatchesOpenSSLDgst() throws {

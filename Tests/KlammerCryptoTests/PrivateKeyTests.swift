@@ -81,7 +81,10 @@ import Testing
     }
 
     @Test func garbageIsInvalidEncoding() {
-        let pem = #expect(throws: CryptoError.self) { try PrivateKey(pem: PrivateKeyPEM.begin(PrivateKeyPEM.pkcs8Label) + "\nAAAA\n" + PrivateKeyPEM.end(PrivateKeyPEM.pkcs8Label) + "\n") }
+        let pem = #expect(throws: CryptoError.self) {
+            try PrivateKey(
+                pem: PrivateKeyPEM.begin(PrivateKeyPEM.pkcs8Label) + "\nAAAA\n" + PrivateKeyPEM.end(PrivateKeyPEM.pkcs8Label) + "\n")
+        }
         #expect(pem?.code == .invalidEncoding)
         let der = #expect(throws: CryptoError.self) { try PrivateKey(der: [0x30, 0x00]) }
         #expect(der?.code == .invalidEncoding)

@@ -5,11 +5,14 @@ import Testing
 @Suite struct TrustStoreTests {
     let ca = Fixtures.ca
 
-    func leaf(_ usage: CertificateAuthority.Usage = .client, from issuer: CertificateAuthority? = nil,
-              notBefore: Date = .now - 300, notAfter: Date = .now + 86400) throws -> Certificate {
-        try (issuer ?? ca).issue(commonName: "Teilnehmer", subjectAlternativeNames: ["URI:urn:klammer:participant:test"],
-                                 publicKey: try PrivateKey.generate(.p256).publicKey, usage: usage,
-                                 notBefore: notBefore, notAfter: notAfter)
+    func leaf(
+        _ usage: CertificateAuthority.Usage = .client, from issuer: CertificateAuthority? = nil,
+        notBefore: Date = .now - 300, notAfter: Date = .now + 86400
+    ) throws -> Certificate {
+        try (issuer ?? ca).issue(
+            commonName: "Teilnehmer", subjectAlternativeNames: ["URI:urn:klammer:participant:test"],
+            publicKey: try PrivateKey.generate(.p256).publicKey, usage: usage,
+            notBefore: notBefore, notAfter: notAfter)
     }
 
     func code(_ body: () throws -> Void) -> CryptoError.Code? {
@@ -43,7 +46,9 @@ import Testing
         let expired = try leaf(from: oldCA, notBefore: .now - 7200, notAfter: .now - 3600)
         let revoked = try leaf(from: oldCA, notBefore: .now - 7200)
         let crl = try oldCA.makeCRL(revoked: [(revoked.serialNumberHex, .now - 60)])
-        for store in [TrustStore(anchors: [oldCA.certificate], crls: [crl]), TrustStore(anchors: [oldCA.certificate], crls: [crl], requireCRL: false)] {
+        for store in [
+            TrustStore(anchors: [oldCA.certificate], crls: [crl]), TrustStore(anchors: [oldCA.certificate], crls: [crl], requireCRL: false)
+        ] {
             // Expired now, valid at the signature time: passes, with the current CRL.
             #expect(try store.verify(expired, validAt: .now - 5000) == [expired, oldCA.certificate])
             // Signed after notAfter or before notBefore: refused with the time named.
@@ -144,7 +149,9 @@ import Testing
         let x509Store = try trust.makeX509Store()
         defer { TrustStore.free(x509Store) }
         #expect(throws: Never.self) { try trust.verify(try leaf(), intermediates: [], at: .now, purpose: .any, store: x509Store) }
-        let error = #expect(throws: CryptoError.self) { try trust.verify(revoked, intermediates: [], at: .now, purpose: .any, store: x509Store) }
+        let error = #expect(throws: CryptoError.self) {
+            try trust.verify(revoked, intermediates: [], at: .now, purpose: .any, store: x509Store)
+        }
         #expect(error?.code == .certificateRevoked)
     }
 

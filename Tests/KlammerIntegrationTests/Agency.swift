@@ -77,17 +77,21 @@ actor Agency {
     }
 
     /// Sends with retries until confirmed or `deadline`; a non-retryable refusal is thrown at once.
-    func send(_ prepared: PreparedMessage, workflow: String, sequence: Int? = nil, payloadSHA256: [UInt8],
-              plaintextSamples: [[UInt8]] = [], plaintextSHA256: [UInt8]? = nil, deadline: Date,
-              progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
+    func send(
+        _ prepared: PreparedMessage, workflow: String, sequence: Int? = nil, payloadSHA256: [UInt8],
+        plaintextSamples: [[UInt8]] = [], plaintextSHA256: [UInt8]? = nil, deadline: Date,
+        progress: KlammerClient.Progress? = nil
+    ) async throws -> SignedReceipt {
         let started = Date()
         // A refused participant gets ERROR(0, code) (`.participantRefused`, not retryable); a connection cut or a
         // broker restart during the handshake is `.connectionFailed` (retryable).
         let receipt = try await retrying(until: deadline) { c in try await c.send(prepared, progress: progress) }
-        await ledger.confirmed(.init(workflow: workflow, sender: member.id, recipients: prepared.envelope.recipients.map(\.description),
-                                     clientMessageID: prepared.envelope.clientMessageID, payloadSHA256: payloadSHA256,
-                                     sequence: sequence, startedAt: started, receipt: receipt,
-                                     plaintextSamples: plaintextSamples, plaintextSHA256: plaintextSHA256))
+        await ledger.confirmed(
+            .init(
+                workflow: workflow, sender: member.id, recipients: prepared.envelope.recipients.map(\.description),
+                clientMessageID: prepared.envelope.clientMessageID, payloadSHA256: payloadSHA256,
+                sequence: sequence, startedAt: started, receipt: receipt,
+                plaintextSamples: plaintextSamples, plaintextSHA256: plaintextSHA256))
         return receipt
     }
 
@@ -175,7 +179,9 @@ actor Agency {
         let encrypted = EncryptedPayload.isEncrypted(message.envelope)
         switch message.payload {
         case .bytes(let bytes):
-            let plaintext = encrypted ? (try? CMS.decrypt(bytes, certificate: credentials.certificate, key: credentials.privateKey)).map(SHA256.hash) : nil
+            let plaintext =
+                encrypted
+                ? (try? CMS.decrypt(bytes, certificate: credentials.certificate, key: credentials.privateKey)).map(SHA256.hash) : nil
             return (SHA256.hash(bytes), plaintext)
         case .file(let path):
             defer { try? FileManager.default.removeItem(atPath: path) }
@@ -183,7 +189,8 @@ actor Agency {
             guard encrypted else { return (digest, nil) }
             let plain = path + ".plain"
             defer { try? FileManager.default.removeItem(atPath: plain) }
-            guard (try? CMS.decryptFile(at: path, to: plain, certificate: credentials.certificate, key: credentials.privateKey)) != nil else {
+            guard (try? CMS.decryptFile(at: path, to: plain, certificate: credentials.certificate, key: credentials.privateKey)) != nil
+            else {
                 return (digest, nil)
             }
             return (digest, try sha256(ofFile: plain))

@@ -44,10 +44,14 @@ struct Checker {
                 continue
             }
             #expect(sent.recipients.contains(d.recipient), "\(d.recipient) received \(d.messageID.hex) addressed to \(sent.recipients)")
-            #expect(d.payloadSHA256 == sent.payloadSHA256, "payload of \(d.messageID.hex) at \(d.recipient) differs from what \(sent.sender) sent")
+            #expect(
+                d.payloadSHA256 == sent.payloadSHA256,
+                "payload of \(d.messageID.hex) at \(d.recipient) differs from what \(sent.sender) sent")
             #expect(d.verified, "\(d.messageID.hex) did not verify at \(d.recipient)")
             if let plaintext = sent.plaintextSHA256 {
-                #expect(d.plaintextSHA256 == plaintext, "\(d.recipient) could not decrypt \(d.messageID.hex) (\(sent.workflow)) to what \(sent.sender) encrypted")
+                #expect(
+                    d.plaintextSHA256 == plaintext,
+                    "\(d.recipient) could not decrypt \(d.messageID.hex) (\(sent.workflow)) to what \(sent.sender) encrypted")
                 report.decrypted += d.plaintextSHA256 == plaintext ? 1 : 0
             }
             #expect(d.sender == sent.sender && d.clientMessageID == sent.clientMessageID)
@@ -72,9 +76,11 @@ struct Checker {
         let scratch = try TempDir("kint-cms")
         for message in s.samples {
             let directory = try MessageDirectory.write(message, into: scratch.path)
-            let result = try Tool.openssl(["cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
-                                           "-content", directory + "/envelope.bin", "-certfile", directory + "/sender.pem",
-                                           "-CAfile", scenario.pki.caPath, "-purpose", "any", "-out", "/dev/null"])
+            let result = try Tool.openssl([
+                "cms", "-verify", "-binary", "-inform", "DER", "-in", directory + "/signature.p7s",
+                "-content", directory + "/envelope.bin", "-certfile", directory + "/sender.pem",
+                "-CAfile", scenario.pki.caPath, "-purpose", "any", "-out", "/dev/null"
+            ])
             #expect(result.status == 0, "openssl cms -verify of \(message.messageID.hex): \(result.stderr)")
             if result.status == 0 { report.opensslVerified += 1 }
         }
@@ -106,8 +112,9 @@ struct Checker {
             #expect(kinds.first == .accepted, "routing slip of \(id.hex) starts with \(kinds)")
             for recipient in sent.recipients {
                 for kind in [Receipt.Kind.delivered, .acknowledged] {
-                    #expect(slip.contains { $0.receipt.kind == kind && $0.receipt.recipient?.description == recipient },
-                            "routing slip of \(id.hex) (\(sent.workflow)) has no \(kind) receipt for \(recipient): \(kinds)")
+                    #expect(
+                        slip.contains { $0.receipt.kind == kind && $0.receipt.recipient?.description == recipient },
+                        "routing slip of \(id.hex) (\(sent.workflow)) has no \(kind) receipt for \(recipient): \(kinds)")
                 }
             }
             for receipt in slip {
@@ -123,8 +130,12 @@ struct Checker {
             let online = try Tool.run(Tool.binary("klammerctl"), ["audit", "verify", "--socket", scenario.adminSocket])
             #expect(online.status == 0, "klammerctl audit verify: \(online.stderr) \(online.stdout)")
         }
-        let offline = try Tool.run(Tool.binary("klammerctl"), ["audit", "verify", "--file", scenario.directory.file("data/audit.jsonl"),
-                                                               "--broker-cert", scenario.pki.brokerCert])
+        let offline = try Tool.run(
+            Tool.binary("klammerctl"),
+            [
+                "audit", "verify", "--file", scenario.directory.file("data/audit.jsonl"),
+                "--broker-cert", scenario.pki.brokerCert
+            ])
         #expect(offline.status == 0, "klammerctl audit verify --file: \(offline.stderr) \(offline.stdout)")
 
         // 6b. Every refused attempt of the run is in the audit log (the recorder writes asynchronously: bounded wait).
@@ -151,18 +162,22 @@ struct Checker {
         var faultCounts: [String: Int] = [:]
         for f in faults { faultCounts[f.components(separatedBy: ":").first ?? f, default: 0] += 1 }
         let rss = await scenario.broker.maxRSSKiB
-        var lines = ["", "== Klammer integration: \(title) (size \(scenario.size.name), \(scenario.members.count) participants) ==",
-                     "| workflow | messages |", "|---|---|"]
+        var lines = [
+            "", "== Klammer integration: \(title) (size \(scenario.size.name), \(scenario.members.count) participants) ==",
+            "| workflow | messages |", "|---|---|"
+        ]
         for (workflow, count) in report.perWorkflow.sorted(by: { $0.key < $1.key }) { lines.append("| \(workflow) | \(count) |") }
-        lines += ["| deliveries (incl. \(report.redeliveries) redeliveries) | \(report.deliveries) |",
-                  "| faults | \(faultCounts.isEmpty ? "none" : faultCounts.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")) |",
-                  "| refused attempts / found in the audit log | \(refusals.count) / \(report.refusalsAudited) |",
-                  "| end-to-end latency p50 / p99 | \(percentile(0.5)) / \(percentile(0.99)) |",
-                  "| max broker RSS | \(rss / 1024) MiB |",
-                  "| signatures verified with openssl | \(report.opensslVerified) |",
-                  "| end-to-end encrypted deliveries decrypted | \(report.decrypted) |",
-                  "| routing slips checked | \(report.slipsChecked) |",
-                  "| plaintext scan of the data directory | \(report.plaintextScan) |"]
+        lines += [
+            "| deliveries (incl. \(report.redeliveries) redeliveries) | \(report.deliveries) |",
+            "| faults | \(faultCounts.isEmpty ? "none" : faultCounts.sorted { $0.key < $1.key }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")) |",
+            "| refused attempts / found in the audit log | \(refusals.count) / \(report.refusalsAudited) |",
+            "| end-to-end latency p50 / p99 | \(percentile(0.5)) / \(percentile(0.99)) |",
+            "| max broker RSS | \(rss / 1024) MiB |",
+            "| signatures verified with openssl | \(report.opensslVerified) |",
+            "| end-to-end encrypted deliveries decrypted | \(report.decrypted) |",
+            "| routing slips checked | \(report.slipsChecked) |",
+            "| plaintext scan of the data directory | \(report.plaintextScan) |"
+        ]
         print(lines.joined(separator: "\n"))
     }
 
@@ -173,7 +188,9 @@ struct Checker {
     /// - Returns: a line for the summary table.
     /// - Parameter present: further samples that must be found (unencrypted documents known to be stored now).
     func scanForPlaintext(encrypted: [[[UInt8]]], present: [[UInt8]] = []) async throws -> String {
-        let controls = [Scenario.document("kontrolle-inline-\(UUID())", bytes: 3000), Scenario.document("kontrolle-blob-\(UUID())", bytes: 400_000)]
+        let controls = [
+            Scenario.document("kontrolle-inline-\(UUID())", bytes: 3000), Scenario.document("kontrolle-blob-\(UUID())", bytes: 400_000)
+        ]
         var sender: Agency?
         for member in scenario.members where member.kind != .archive {
             let agency = scenario.agency(member.id)
@@ -181,8 +198,9 @@ struct Checker {
         }
         guard let sender else { throw IntegrationError("plaintext scan: no participant left to send the control documents") }
         for (n, control) in controls.enumerated() {
-            let prepared = try PreparedMessage.prepare(credentials: sender.credentials, recipients: [MVDirectory.archive.participantID],
-                                                       subject: "Kontrolle \(n)", payload: .bytes(control))
+            let prepared = try PreparedMessage.prepare(
+                credentials: sender.credentials, recipients: [MVDirectory.archive.participantID],
+                subject: "Kontrolle \(n)", payload: .bytes(control))
             var attempt = 0
             while true {
                 attempt += 1
@@ -203,9 +221,15 @@ struct Checker {
         let started = Date()
         let result = try PlaintextScan(samples: controlSamples + encryptedSamples).scan(scenario.directory.file("data"))
         let missing = (0..<controlSamples.count).filter { result.found[$0] == nil }
-        #expect(missing.isEmpty, "plaintext scan: control samples \(missing) of unencrypted documents were not found in \(result.files) files: the scan cannot see payloads")
+        #expect(
+            missing.isEmpty,
+            "plaintext scan: control samples \(missing) of unencrypted documents were not found in \(result.files) files: the scan cannot see payloads"
+        )
         let leaked = result.found.filter { $0.key >= controlSamples.count }
-        #expect(leaked.isEmpty, "plaintext of \(leaked.count) samples of end-to-end encrypted documents found in the broker's data directory: \(Set(leaked.values).sorted().prefix(5))")
+        #expect(
+            leaked.isEmpty,
+            "plaintext of \(leaked.count) samples of end-to-end encrypted documents found in the broker's data directory: \(Set(leaked.values).sorted().prefix(5))"
+        )
         return "\(result.files) files, \(result.bytes >> 20) MiB in \(String(format: "%.1f", Date().timeIntervalSince(started))) s: "
             + "\(leaked.count) of \(encryptedSamples.count) samples of \(encrypted.count) encrypted documents found, "
             + "\(controlSamples.count - missing.count)/\(controlSamples.count) control samples found"
@@ -220,8 +244,9 @@ struct Checker {
             let text = (try? String(contentsOfFile: scenario.directory.file("data/audit.jsonl"), encoding: .utf8)) ?? ""
             for line in text.split(separator: "\n") {
                 guard let entry = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                      entry["outcome"] as? String == "refused", let action = entry["action"] as? String,
-                      let details = entry["details"] as? [String: String], let code = details["code_name"] else { continue }
+                    entry["outcome"] as? String == "refused", let action = entry["action"] as? String,
+                    let details = entry["details"] as? [String: String], let code = details["code_name"]
+                else { continue }
                 let subject = entry["subject"] as? String ?? ""
                 available[Ledger.Refusal(action: action, participant: subject.isEmpty ? nil : subject, code: code), default: 0] += 1
             }

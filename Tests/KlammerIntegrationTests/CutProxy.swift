@@ -46,7 +46,9 @@ final class CutProxy: Sendable {
 
     /// Shuts down every relayed connection (both directions, both sides) now.
     func cutAll() {
-        let sockets = state.withLock { s -> Set<Int32> in s.cuts += 1; return s.sockets }
+        let sockets = state.withLock { s -> Set<Int32> in
+            s.cuts += 1; return s.sockets
+        }
         for fd in sockets { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
@@ -79,14 +81,20 @@ final class CutProxy: Sendable {
             let done = Mutex(0)
             let finish: @Sendable () -> Void = { [self] in
                 // The second direction to finish closes both descriptors (only then may the numbers be reused).
-                if done.withLock({ $0 += 1; return $0 }) == 2 {
+                if done.withLock({
+                    $0 += 1; return $0
+                }) == 2 {
                     state.withLock { $0.sockets.subtract([client, upstream]) }
                     close(client)
                     close(upstream)
                 }
             }
-            Thread { [self] in relay(from: client, to: upstream, throttled: false); finish() }.start()
-            Thread { [self] in relay(from: upstream, to: client, throttled: true); finish() }.start()
+            Thread { [self] in
+                relay(from: client, to: upstream, throttled: false); finish()
+            }.start()
+            Thread { [self] in
+                relay(from: upstream, to: client, throttled: true); finish()
+            }.start()
         }
     }
 

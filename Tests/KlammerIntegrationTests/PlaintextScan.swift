@@ -27,8 +27,9 @@ struct PlaintextScan {
         for (index, sample) in samples.enumerated() {
             sample.withUnsafeBytes { raw in
                 for offset in 0...16 {
-                    let window = Window(low: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self),
-                                        high: raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
+                    let window = Window(
+                        low: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self),
+                        high: raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
                     windows[window, default: []].append((index, offset))
                     let bit = Self.bit(window.low)
                     filter[bit >> 6] |= 1 << UInt64(bit & 63)
@@ -65,7 +66,9 @@ struct PlaintextScan {
             let readStart = max(0, start - 32), readEnd = min(size, start + Self.chunk + 32)
             var have = 0
             while have < readEnd - readStart {
-                let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + have, readEnd - readStart - have, off_t(readStart + have)) }
+                let n = buffer.withUnsafeMutableBytes {
+                    pread(fd, $0.baseAddress! + have, readEnd - readStart - have, off_t(readStart + have))
+                }
                 if n < 0 { throw IntegrationError("cannot read \(path): errno \(errno)") }
                 if n == 0 { break }  // truncated meanwhile: scan what is there
                 have += n
@@ -83,7 +86,9 @@ struct PlaintextScan {
                         for (sample, offset) in windows[window] ?? [] {
                             let p = q - offset
                             guard p >= readStart, p + 32 <= available, result.found[sample] == nil else { continue }
-                            let equal = samples[sample].withUnsafeBytes { memcmp($0.baseAddress!, raw.baseAddress! + (p - readStart), 32) == 0 }
+                            let equal = samples[sample].withUnsafeBytes {
+                                memcmp($0.baseAddress!, raw.baseAddress! + (p - readStart), 32) == 0
+                            }
                             if equal { result.found[sample] = path }
                         }
                     }

@@ -15,8 +15,10 @@ final class RawAttacker: Sendable {
     private let inbox: Inbox
 
     static func connect(port: Int, credentials: ClientCredentials) async throws -> RawAttacker {
-        let context = try TLSContext(configuration: .client(certificateChain: credentials.certificateChain,
-                                                            privateKey: credentials.privateKey, trustStore: credentials.trustStore))
+        let context = try TLSContext(
+            configuration: .client(
+                certificateChain: credentials.certificateChain,
+                privateKey: credentials.privateKey, trustStore: credentials.trustStore))
         let inbox = Inbox()
         let logger = Logger(label: "raw-attacker", factory: { _ in SwiftLogNoOpLogHandler() })
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)

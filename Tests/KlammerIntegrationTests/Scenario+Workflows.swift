@@ -6,7 +6,7 @@ import KlammerProtocol
 /// The administrative workflows, as concurrent scripted actors.
 extension Scenario {
     static let bauantrag = "application/x-bauantrag", nachforderung = "application/x-bauantrag-nachforderung",
-               ergaenzung = "application/x-bauantrag-ergaenzung"
+        ergaenzung = "application/x-bauantrag-ergaenzung"
 
     var municipalities: [Member] { members.filter { $0.kind == .municipality } }
     var localAuthorities: [Member] { members.filter { $0.kind == .municipality || $0.kind == .amt } }
@@ -14,10 +14,12 @@ extension Scenario {
     /// What the workflows will have sent when they are done: workflow → message count.
     func expectedCounts() -> [String: Int] {
         let pairs = min(size.registrationPairs, municipalities.count)
-        return ["melde": pairs * 2 * size.registrationsPerDirection,
-                "bau": size.buildingApplications * 3,
-                "erlass": (localAuthorities.count + 255) / 256,
-                "gewerbe": size.tradeNotices]
+        return [
+            "melde": pairs * 2 * size.registrationsPerDirection,
+            "bau": size.buildingApplications * 3,
+            "erlass": (localAuthorities.count + 255) / 256,
+            "gewerbe": size.tradeNotices
+        ]
     }
 
     /// Districts answer building applications (Nachforderung, in reply to), municipalities answer the Nachforderung
@@ -31,15 +33,17 @@ extension Scenario {
                 let subject = message.envelope.subject
                 do {
                     if subject.hasPrefix("Bauantrag") {
-                        try await send(from: member.id, to: [sender], workflow: "bau", clientID: "bau-nf-\(message.messageID.hex)",
-                                       subject: "Nachforderung zu \(subject)", contentType: Self.nachforderung,
-                                       payload: Self.document("nf-\(message.messageID.hex)", bytes: 3000), encrypted: true,
-                                       inReplyTo: message.messageID)
+                        try await send(
+                            from: member.id, to: [sender], workflow: "bau", clientID: "bau-nf-\(message.messageID.hex)",
+                            subject: "Nachforderung zu \(subject)", contentType: Self.nachforderung,
+                            payload: Self.document("nf-\(message.messageID.hex)", bytes: 3000), encrypted: true,
+                            inReplyTo: message.messageID)
                     } else if subject.hasPrefix("Nachforderung") {
-                        try await send(from: member.id, to: [sender], workflow: "bau", clientID: "bau-erg-\(message.messageID.hex)",
-                                       subject: "Ergaenzung", contentType: Self.ergaenzung,
-                                       payload: Self.document("erg-\(message.messageID.hex)", bytes: 20_000), encrypted: true,
-                                       inReplyTo: message.messageID)
+                        try await send(
+                            from: member.id, to: [sender], workflow: "bau", clientID: "bau-erg-\(message.messageID.hex)",
+                            subject: "Ergaenzung", contentType: Self.ergaenzung,
+                            payload: Self.document("erg-\(message.messageID.hex)", bytes: 20_000), encrypted: true,
+                            inReplyTo: message.messageID)
                     }
                 } catch {
                     await ledger.fault("handler of \(member.id) failed: \(error)")
@@ -57,9 +61,10 @@ extension Scenario {
                 for (from, to) in [(a, b), (b, a)] {
                     group.addTask { [self] in
                         for n in 0..<size.registrationsPerDirection {
-                            try await send(from: from, to: [to], workflow: "melde", clientID: "melde-\(from)-\(to)-\(n)",
-                                           subject: "Meldung \(n)", contentType: "application/xml",
-                                           payload: Self.document("melde-\(from)-\(to)-\(n)", bytes: 200 + (n * 37) % 1800), sequence: n)
+                            try await send(
+                                from: from, to: [to], workflow: "melde", clientID: "melde-\(from)-\(to)-\(n)",
+                                subject: "Meldung \(n)", contentType: "application/xml",
+                                payload: Self.document("melde-\(from)-\(to)-\(n)", bytes: 200 + (n * 37) % 1800), sequence: n)
                         }
                     }
                 }
@@ -75,10 +80,11 @@ extension Scenario {
             for i in 0..<size.buildingApplications {
                 let m = applicants[i % applicants.count]
                 group.addTask { [self] in
-                    try await send(from: m.id, to: [m.district!], workflow: "bau", clientID: "bau-\(m.id)-\(i)",
-                                   subject: "Bauantrag \(i)", contentType: Self.bauantrag,
-                                   payload: Self.document("bau-\(i)", bytes: size.attachmentBytes + i), encrypted: true,
-                                   progress: progress?(m.id))
+                    try await send(
+                        from: m.id, to: [m.district!], workflow: "bau", clientID: "bau-\(m.id)-\(i)",
+                        subject: "Bauantrag \(i)", contentType: Self.bauantrag,
+                        payload: Self.document("bau-\(i)", bytes: size.attachmentBytes + i), encrypted: true,
+                        progress: progress?(m.id))
                 }
             }
             try await group.waitForAll()
@@ -89,9 +95,10 @@ extension Scenario {
     func decree() async throws {
         let recipients = localAuthorities.map(\.id)
         for (index, start) in stride(from: 0, to: recipients.count, by: 256).enumerated() {
-            try await send(from: MVDirectory.ministry.id, to: Array(recipients[start..<min(start + 256, recipients.count)]),
-                           workflow: "erlass", clientID: "erlass-2026-\(index)", subject: "Erlass zur Kommunalwahl",
-                           payload: Self.document("erlass-\(index)", bytes: 60_000))
+            try await send(
+                from: MVDirectory.ministry.id, to: Array(recipients[start..<min(start + 256, recipients.count)]),
+                workflow: "erlass", clientID: "erlass-2026-\(index)", subject: "Erlass zur Kommunalwahl",
+                payload: Self.document("erlass-\(index)", bytes: 60_000))
         }
     }
 
@@ -103,9 +110,10 @@ extension Scenario {
             for i in 0..<size.tradeNotices {
                 let m = applicants[(i * 7) % applicants.count]
                 group.addTask { [self] in
-                    try await send(from: m.id, to: [m.district!] + agencies, workflow: "gewerbe", clientID: "gewerbe-\(m.id)-\(i)",
-                                   subject: "Gewerbeanmeldung \(i)", contentType: "application/xml",
-                                   payload: Self.document("gewerbe-\(i)", bytes: 1500))
+                    try await send(
+                        from: m.id, to: [m.district!] + agencies, workflow: "gewerbe", clientID: "gewerbe-\(m.id)-\(i)",
+                        subject: "Gewerbeanmeldung \(i)", contentType: "application/xml",
+                        payload: Self.document("gewerbe-\(i)", bytes: 1500))
                 }
             }
             try await group.waitForAll()
@@ -128,16 +136,20 @@ extension Scenario {
                 try? await Task.sleep(for: interval)
                 let counts = await ledger.sentCounts, deliveries = await ledger.deliveryCount, pending = await ledger.pendingCount
                 let total = counts.values.reduce(0, +), seconds = Date().timeIntervalSince(started)
-                let line = String(format: "[progress %@] %.0f s: %d messages confirmed (%.1f/s) %@, %d deliveries, %d pairs unacknowledged, %d broker kills, broker RSS %d MiB, test process RSS %d MiB\n",
-                                  size.name, seconds, total, Double(total) / max(seconds, 1),
-                                  counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "),
-                                  deliveries, pending, await broker.kills, await broker.sampleRSS() >> 10, IntegrationTests.residentKiB() >> 10)
+                let line = String(
+                    format:
+                        "[progress %@] %.0f s: %d messages confirmed (%.1f/s) %@, %d deliveries, %d pairs unacknowledged, %d broker kills, broker RSS %d MiB, test process RSS %d MiB\n",
+                    size.name, seconds, total, Double(total) / max(seconds, 1),
+                    counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "),
+                    deliveries, pending, await broker.kills, await broker.sampleRSS() >> 10, IntegrationTests.residentKiB() >> 10)
                 FileHandle.standardError.write(Data(line.utf8))
                 // swift test relays the test process's output in large pieces: also append to a file.
-                if let file = FileHandle(forWritingAtPath: Self.progressFile) ?? {
-                    _ = FileManager.default.createFile(atPath: Self.progressFile, contents: nil)
-                    return FileHandle(forWritingAtPath: Self.progressFile)
-                }() {
+                if let file = FileHandle(forWritingAtPath: Self.progressFile)
+                    ?? {
+                        _ = FileManager.default.createFile(atPath: Self.progressFile, contents: nil)
+                        return FileHandle(forWritingAtPath: Self.progressFile)
+                    }()
+                {
                     _ = try? file.seekToEnd()
                     try? file.write(contentsOf: Data(line.utf8))
                     try? file.close()
@@ -149,7 +161,9 @@ extension Scenario {
     /// Starts every agency's receive loop except `offline`.
     @discardableResult
     func startReceivers(except offline: Set<String> = []) -> [Task<Void, Never>] {
-        agencies.values.filter { !offline.contains($0.member.id) && $0.member.kind != .archive }.map { agency in spawn { await agency.receiveLoop() } }
+        agencies.values.filter { !offline.contains($0.member.id) && $0.member.kind != .archive }.map { agency in
+            spawn { await agency.receiveLoop() }
+        }
     }
 
     /// Waits until every workflow sent what it should and every (message, recipient) pair is acknowledged. A pair
@@ -165,7 +179,8 @@ extension Scenario {
             if pendingCount > 0, Date().timeIntervalSince(stableSince) > 4 {
                 for (id, recipient) in await ledger.pending().prefix(50) {
                     guard let sent = await ledger.sent[id], await ledger.wasDelivered(id, to: recipient),
-                          let slip = try? await agency(sent.sender).connection().status(id) else { continue }
+                        let slip = try? await agency(sent.sender).connection().status(id)
+                    else { continue }
                     if slip.contains(where: { $0.receipt.kind == .acknowledged && $0.receipt.recipient?.description == recipient }) {
                         await ledger.acknowledged(id, by: recipient)
                     }
@@ -182,9 +197,13 @@ extension Scenario {
         for (id, recipient) in await ledger.pending().prefix(10) {
             let sent = snapshot.sent[id]!
             let copies = snapshot.deliveries.filter { $0.messageID == id && $0.recipient == recipient }.count
-            let slip = (try? await agency(sent.sender).connection().status(id))?.map { "\($0.receipt.kind)\($0.receipt.recipient.map { "→\($0)" } ?? "")" }
+            let slip = (try? await agency(sent.sender).connection().status(id))?.map {
+                "\($0.receipt.kind)\($0.receipt.recipient.map { "→\($0)" } ?? "")"
+            }
             details.append("\(sent.workflow) \(id.hex) \(sent.sender)→\(recipient): delivered \(copies)×, slip \(slip ?? ["unavailable"])")
         }
-        throw IntegrationError("not settled before the deadline: sent \(counts) of \(expected), \(await ledger.pendingCount) pairs unacknowledged:\n" + details.joined(separator: "\n"))
+        throw IntegrationError(
+            "not settled before the deadline: sent \(counts) of \(expected), \(await ledger.pendingCount) pairs unacknowledged:\n"
+                + details.joined(separator: "\n"))
     }
 }

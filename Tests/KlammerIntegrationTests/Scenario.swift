@@ -31,39 +31,45 @@ final class Scenario: Sendable {
         deadline = Date() + Double(size.deadline.components.seconds)
         let config = directory.file("klammer.yaml")
         try """
-            broker_id: "broker:klammer-mv"
-            data_dir: \(directory.file("data"))
-            listen:
-              host: 127.0.0.1
-              port: 0
-            tls:
-              ca_bundle: \(pki.caPath)
-              crl_files:
-                - \(pki.crlPath)
-              certificate: \(pki.brokerCert)
-              key: \(pki.brokerKey)
-            store:
-              max_attempts: 1000
-              visibility_timeout_seconds: 30
-            log:
-              level: warning
-            audit:
-              checkpoint_interval: 16
+        broker_id: "broker:klammer-mv"
+        data_dir: \(directory.file("data"))
+        listen:
+          host: 127.0.0.1
+          port: 0
+        tls:
+          ca_bundle: \(pki.caPath)
+          crl_files:
+            - \(pki.crlPath)
+          certificate: \(pki.brokerCert)
+          key: \(pki.brokerKey)
+        store:
+          max_attempts: 1000
+          visibility_timeout_seconds: 30
+        log:
+          level: warning
+        audit:
+          checkpoint_interval: 16
 
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        broker = BrokerProcess(configPath: config, logDirectory: directory.path, adminSocket: directory.file("data/admin.sock"),
-                               lifetimeSeconds: Int(size.deadline.components.seconds) + 300)
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        broker = BrokerProcess(
+            configPath: config, logDirectory: directory.path, adminSocket: directory.file("data/admin.sock"),
+            lifetimeSeconds: Int(size.deadline.components.seconds) + 300)
         ledger = Ledger(sampleLimit: size.opensslSample)
         try await broker.start()
         members = pki.members.filter { only?.contains($0.id) ?? true || $0.kind == .archive }
         var agencies: [String: Agency] = [:]
         for member in members {
-            try Tool.klammerctl(["participant", "add", "--socket", directory.file("data/admin.sock"), "--id", member.id,
-                                 "--name", member.name, "--cert", pki.certPath(member.id)])
-            let credentials = try ClientCredentials.load(ClientProfile(certificatePath: pki.certPath(member.id), keyPath: pki.keyPath(member.id),
-                                                                       caPath: pki.caPath))
-            agencies[member.id] = Agency(member: member, credentials: credentials, broker: broker, ledger: ledger,
-                                         viaProxy: proxied[member.id])
+            try Tool.klammerctl([
+                "participant", "add", "--socket", directory.file("data/admin.sock"), "--id", member.id,
+                "--name", member.name, "--cert", pki.certPath(member.id)
+            ])
+            let credentials = try ClientCredentials.load(
+                ClientProfile(
+                    certificatePath: pki.certPath(member.id), keyPath: pki.keyPath(member.id),
+                    caPath: pki.caPath))
+            agencies[member.id] = Agency(
+                member: member, credentials: credentials, broker: broker, ledger: ledger,
+                viaProxy: proxied[member.id])
         }
         self.agencies = agencies
     }
@@ -81,8 +87,10 @@ final class Scenario: Sendable {
             if result.status == 0 { return result }
             if attempt > 1, result.stderr.contains("invalid-transition") { return result }
             // "(0 bytes)": the daemon was killed after accepting the admin connection, before it answered.
-            let unreachable = ["cannot connect", "cannot read", "Connection refused", "No such file", "reset by peer", "Broken pipe",
-                               "(0 bytes)"]
+            let unreachable = [
+                "cannot connect", "cannot read", "Connection refused", "No such file", "reset by peer", "Broken pipe",
+                "(0 bytes)"
+            ]
             guard unreachable.contains(where: result.stderr.contains) else {
                 throw IntegrationError("klammerctl \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)")
             }
@@ -101,8 +109,10 @@ final class Scenario: Sendable {
 
     /// Runs `body` on a new scenario and always shuts it down (background tasks cancelled, connections closed,
     /// klammerd stopped), also when `body` throws: nothing may keep running into the next test or the process exit.
-    static func with(only: Set<String>? = nil, proxied: [String: CutProxy] = [:],
-                     _ body: (Scenario) async throws -> Void) async throws {
+    static func with(
+        only: Set<String>? = nil, proxied: [String: CutProxy] = [:],
+        _ body: (Scenario) async throws -> Void
+    ) async throws {
         let scenario = try await Scenario(only: only, proxied: proxied)
         do {
             try await body(scenario)
@@ -123,7 +133,9 @@ final class Scenario: Sendable {
     }
 
     func shutdown() async {
-        let tasks = background.withLock { tasks in defer { tasks = [] }; return tasks }
+        let tasks = background.withLock { tasks in
+            defer { tasks = [] }; return tasks
+        }
         for task in tasks { task.cancel() }
         for task in tasks { await task.value }
         for agency in agencies.values { await agency.close() }
@@ -148,7 +160,8 @@ final class Scenario: Sendable {
         let blockSize = 1 << 20
         var block = document(label, bytes: blockSize)
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
-              let handle = FileHandle(forWritingAtPath: path) else { throw IntegrationError("cannot create \(path)") }
+            let handle = FileHandle(forWritingAtPath: path)
+        else { throw IntegrationError("cannot create \(path)") }
         defer { try? handle.close() }
         let hasher = SHA256.Hasher()
         var samples: [[UInt8]] = []
@@ -177,19 +190,23 @@ final class Scenario: Sendable {
     @discardableResult
     /// - Parameter encrypted: end to end (CMS AuthEnvelopedData for the recipients' directory certificates); the
     ///   ledger keeps the plaintext's hash and pieces of it for the plaintext scan.
-    func send(from sender: String, to recipients: [String], workflow: String, clientID: String, subject: String,
-              contentType: String = "application/pdf", payload: [UInt8], encrypted: Bool = false, sequence: Int? = nil,
-              ttl: UInt32? = nil, inReplyTo: MessageID? = nil, progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
+    func send(
+        from sender: String, to recipients: [String], workflow: String, clientID: String, subject: String,
+        contentType: String = "application/pdf", payload: [UInt8], encrypted: Bool = false, sequence: Int? = nil,
+        ttl: UInt32? = nil, inReplyTo: MessageID? = nil, progress: KlammerClient.Progress? = nil
+    ) async throws -> SignedReceipt {
         guard encrypted else {
-            return try await send(from: sender, to: recipients, workflow: workflow, clientID: clientID, subject: subject, contentType: contentType,
-                                  source: .bytes(payload), sha256: SHA256.hash(payload), sequence: sequence, ttl: ttl, inReplyTo: inReplyTo,
-                                  progress: progress)
+            return try await send(
+                from: sender, to: recipients, workflow: workflow, clientID: clientID, subject: subject, contentType: contentType,
+                source: .bytes(payload), sha256: SHA256.hash(payload), sequence: sequence, ttl: ttl, inReplyTo: inReplyTo,
+                progress: progress)
         }
         let ciphertext = try CMS.encrypt(payload, recipients: try await encryptionCertificates(for: recipients, asking: sender))
-        return try await send(from: sender, to: recipients, workflow: workflow, clientID: clientID, subject: subject,
-                              contentType: EncryptedPayload.contentType, source: .bytes(ciphertext), sha256: SHA256.hash(ciphertext),
-                              sequence: sequence, ttl: ttl, inReplyTo: inReplyTo, plaintextSamples: Self.samples(of: payload),
-                              plaintextSHA256: SHA256.hash(payload), progress: progress)
+        return try await send(
+            from: sender, to: recipients, workflow: workflow, clientID: clientID, subject: subject,
+            contentType: EncryptedPayload.contentType, source: .bytes(ciphertext), sha256: SHA256.hash(ciphertext),
+            sequence: sequence, ttl: ttl, inReplyTo: inReplyTo, plaintextSamples: Self.samples(of: payload),
+            plaintextSHA256: SHA256.hash(payload), progress: progress)
     }
 
     /// The recipients' encryption certificates from the broker's directory (looked up by `sender`, once per recipient).
@@ -207,16 +224,20 @@ final class Scenario: Sendable {
     /// Prepares and sends (with retries) a message whose payload may be a file; records it in the ledger.
     /// - Parameter plaintextSamples: pieces of an end-to-end encrypted payload that must not be found in the broker's data.
     @discardableResult
-    func send(from sender: String, to recipients: [String], workflow: String, clientID: String, subject: String,
-              contentType: String = "application/pdf", source: PayloadSource, sha256: [UInt8], sequence: Int? = nil,
-              ttl: UInt32? = nil, inReplyTo: MessageID? = nil, plaintextSamples: [[UInt8]] = [], plaintextSHA256: [UInt8]? = nil,
-              progress: KlammerClient.Progress? = nil) async throws -> SignedReceipt {
+    func send(
+        from sender: String, to recipients: [String], workflow: String, clientID: String, subject: String,
+        contentType: String = "application/pdf", source: PayloadSource, sha256: [UInt8], sequence: Int? = nil,
+        ttl: UInt32? = nil, inReplyTo: MessageID? = nil, plaintextSamples: [[UInt8]] = [], plaintextSHA256: [UInt8]? = nil,
+        progress: KlammerClient.Progress? = nil
+    ) async throws -> SignedReceipt {
         let agency = agency(sender)
-        let prepared = try PreparedMessage.prepare(credentials: agency.credentials, recipients: try recipients.map { try ParticipantID($0) },
-                                                   subject: subject, contentType: contentType, payload: source,
-                                                   clientMessageID: clientID, timeToLiveSeconds: ttl, inReplyTo: inReplyTo)
-        return try await agency.send(prepared, workflow: workflow, sequence: sequence, payloadSHA256: sha256,
-                                     plaintextSamples: plaintextSamples, plaintextSHA256: plaintextSHA256, deadline: deadline,
-                                     progress: progress)
+        let prepared = try PreparedMessage.prepare(
+            credentials: agency.credentials, recipients: try recipients.map { try ParticipantID($0) },
+            subject: subject, contentType: contentType, payload: source,
+            clientMessageID: clientID, timeToLiveSeconds: ttl, inReplyTo: inReplyTo)
+        return try await agency.send(
+            prepared, workflow: workflow, sequence: sequence, payloadSHA256: sha256,
+            plaintextSamples: plaintextSamples, plaintextSHA256: plaintextSHA256, deadline: deadline,
+            progress: progress)
     }
 }

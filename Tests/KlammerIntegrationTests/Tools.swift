@@ -7,8 +7,9 @@ final class TempDir: Sendable {
     let path: String
     init(_ prefix: String = "kint") throws {
         path = "/tmp/\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: path, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
     }
     deinit {
         if ProcessInfo.processInfo.environment["KLAMMER_INTEGRATION_KEEP"] != nil {
@@ -33,8 +34,10 @@ enum Tool {
         ProcessRunner.environment(removing: { $0.hasPrefix("KLAMMER_") }, adding: extra)
     }
 
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                    seconds: Int = 60) throws -> ProcessResult {
+    static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+        seconds: Int = 60
+    ) throws -> ProcessResult {
         try ProcessRunner.run(executable, arguments, environment: cleanEnvironment(environment), timeoutSeconds: seconds)
     }
 
@@ -43,7 +46,8 @@ enum Tool {
     static func klammerctl(_ arguments: [String], seconds: Int = 60) throws -> ProcessResult {
         let result = try run(binary("klammerctl"), arguments, seconds: seconds)
         guard result.status == 0 else {
-            throw IntegrationError("klammerctl \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr) \(result.stdout)")
+            throw IntegrationError(
+                "klammerctl \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr) \(result.stdout)")
         }
         return result
     }

@@ -3,7 +3,7 @@ import KlammerCrypto
 import KlammerPKI
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The CA directory in-process (SPEC.md §8): create, issue, revoke and CRLs, the files each leaves, and refusals.
@@ -40,16 +40,24 @@ struct CADirectoryTests {
         let ca = scratch.ca
         let (authority, _, _, firstNumber) = try ca.create(name: "Test CA", organization: nil, keyKind: .p256, days: 30, crlDays: 7)
         let key = try PrivateKey.generate(.p256)
-        let (certificate, record) = try ca.issue(id: "ags:13004000", name: "Schwerin", organization: nil, publicKey: key.publicKey, usage: .client, days: 10)
+        let (certificate, record) = try ca.issue(
+            id: "ags:13004000", name: "Schwerin", organization: nil, publicKey: key.publicKey, usage: .client, days: 10)
         #expect(certificate.klammerParticipantID == "ags:13004000")
-        #expect(throws: Never.self) { try TrustStore(anchors: [authority.certificate], crls: [], requireCRL: false).verify(certificate, purpose: .tlsClient) }
+        #expect(throws: Never.self) {
+            try TrustStore(anchors: [authority.certificate], crls: [], requireCRL: false).verify(certificate, purpose: .tlsClient)
+        }
         #expect(record.serial == certificate.serialNumberHex && record.status == .valid && record.usage == "client")
         #expect(FileManager.default.fileExists(atPath: ca.issuedDirectory + "/\(record.serial).pem"))
         // Dates are stored to the second (ISO 8601), so the stored record is compared by its identifying fields.
-        #expect(try ca.loadDatabase().certificates.map { [$0.serial, $0.id, $0.fingerprint, $0.status.rawValue] } == [[record.serial, "ags:13004000", record.fingerprint, "valid"]])
+        #expect(
+            try ca.loadDatabase().certificates.map { [$0.serial, $0.id, $0.fingerprint, $0.status.rawValue] } == [
+                [record.serial, "ags:13004000", record.fingerprint, "valid"]
+            ])
 
         // Another of the same participant, then both revoked by id; the CRL lists both, its number grows.
-        let (second, _) = try ca.issue(id: "ags:13004000", name: "Schwerin", organization: nil, publicKey: try PrivateKey.generate(.p256).publicKey, usage: .client, days: 10)
+        let (second, _) = try ca.issue(
+            id: "ags:13004000", name: "Schwerin", organization: nil, publicKey: try PrivateKey.generate(.p256).publicKey, usage: .client,
+            days: 10)
         let (revoked, crl, number) = try ca.revoke(.participant("ags:13004000"), reason: "keyCompromise", crlDays: 7)
         #expect(Set(revoked.map(\.serial)) == [record.serial, second.serialNumberHex])
         #expect(Set(crl.revokedSerialNumbers) == [record.serial, second.serialNumberHex])
@@ -70,7 +78,8 @@ struct CADirectoryTests {
         let (_, keyPath, _, _) = try ca.create(name: "Test CA", organization: nil, keyKind: .p256, days: 30, crlDays: 7)
         chmod(keyPath, 0o644)
         do {
-            _ = try ca.issue(id: "ags:1", name: "x", organization: nil, publicKey: try PrivateKey.generate(.p256).publicKey, usage: .client, days: 1)
+            _ = try ca.issue(
+                id: "ags:1", name: "x", organization: nil, publicKey: try PrivateKey.generate(.p256).publicKey, usage: .client, days: 1)
             Issue.record("expected the open key to be refused")
         } catch let error as PKIError {
             #expect(error.message.contains("chmod 600"))

@@ -51,9 +51,10 @@ import Testing
             var levels = [digests.map(Self.leaf)]
             while levels[levels.count - 1].count > 1 {
                 let level = levels[levels.count - 1]
-                levels.append(stride(from: 0, to: level.count, by: 2).map {
-                    $0 + 1 < level.count ? Self.node(level[$0], level[$0 + 1]) : level[$0]
-                })
+                levels.append(
+                    stride(from: 0, to: level.count, by: 2).map {
+                        $0 + 1 < level.count ? Self.node(level[$0], level[$0 + 1]) : level[$0]
+                    })
             }
             let root = levels[levels.count - 1][0]
             for index in 0..<count {
@@ -72,11 +73,13 @@ import Testing
                     var forged = path
                     forged[k] = Self.sha(path[k].bytes)
                     let bad = try BatchInclusionProof(cms: [1], leafCount: UInt16(count), leafIndex: UInt16(index), path: forged)
-                    #expect(try bad.root(envelopeDigest: digests[index], sha256: SHA256.hash) != root, "sibling \(k), n=\(count) i=\(index)")
+                    #expect(
+                        try bad.root(envelopeDigest: digests[index], sha256: SHA256.hash) != root, "sibling \(k), n=\(count) i=\(index)")
                 }
                 if path.count > 1 {
-                    let swapped = try BatchInclusionProof(cms: [1], leafCount: UInt16(count), leafIndex: UInt16(index),
-                                                          path: Array(path.reversed()))
+                    let swapped = try BatchInclusionProof(
+                        cms: [1], leafCount: UInt16(count), leafIndex: UInt16(index),
+                        path: Array(path.reversed()))
                     #expect(try swapped.root(envelopeDigest: digests[index], sha256: SHA256.hash) != root || path.first == path.last)
                 }
             }

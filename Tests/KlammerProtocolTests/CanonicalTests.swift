@@ -20,19 +20,22 @@ import Testing
 
     @Test func everyFieldChangesTheBytes() throws {
         let base = F.envelope
-        func make(cmid: String = "az-2026-0001", recipients: [ParticipantID] = [F.recipientA, F.recipientB],
-                  subject: String = "Anhörung § 28", ttl: UInt32? = 604_800, conv: MessageID? = nil,
-                  reply: MessageID? = F.previousID, length: UInt64 = 20) throws -> Envelope {
-            try Envelope(clientMessageID: cmid, sender: F.sender, recipients: recipients, subject: subject,
-                         contentType: "application/pdf", createdAtMillis: F.createdAt, payloadLength: length,
-                         payloadDigest: F.payloadDigest, timeToLiveSeconds: ttl, conversationID: conv, inReplyTo: reply)
+        func make(
+            cmid: String = "az-2026-0001", recipients: [ParticipantID] = [F.recipientA, F.recipientB],
+            subject: String = "Anhörung § 28", ttl: UInt32? = 604_800, conv: MessageID? = nil,
+            reply: MessageID? = F.previousID, length: UInt64 = 20
+        ) throws -> Envelope {
+            try Envelope(
+                clientMessageID: cmid, sender: F.sender, recipients: recipients, subject: subject,
+                contentType: "application/pdf", createdAtMillis: F.createdAt, payloadLength: length,
+                payloadDigest: F.payloadDigest, timeToLiveSeconds: ttl, conversationID: conv, inReplyTo: reply)
         }
         let variants = [
             try make(cmid: "az-2026-0002"), try make(recipients: [F.recipientB, F.recipientA]),
             try make(recipients: [F.recipientA]), try make(subject: "Anhörung § 29"), try make(ttl: nil),
             try make(conv: F.messageID), try make(reply: nil), try make(length: 21),
             // Unicode-equivalent but differently encoded subject (decomposed ö) is a different envelope.
-            try make(subject: "Anho\u{0308}rung § 28"),
+            try make(subject: "Anho\u{0308}rung § 28")
         ]
         for v in variants {
             #expect(v.canonicalBytes != base.canonicalBytes)
@@ -43,11 +46,14 @@ import Testing
     }
 
     @Test func envelopeConstructionRules() throws {
-        func env(_ cmid: String = "x", _ recipients: [ParticipantID] = [F.recipientA], ct: String = "text/plain",
-                 ttl: UInt32? = nil) throws -> Envelope {
-            try Envelope(clientMessageID: cmid, sender: F.sender, recipients: recipients, subject: "",
-                         contentType: ct, createdAtMillis: 0, payloadLength: 0, payloadDigest: F.payloadDigest,
-                         timeToLiveSeconds: ttl)
+        func env(
+            _ cmid: String = "x", _ recipients: [ParticipantID] = [F.recipientA], ct: String = "text/plain",
+            ttl: UInt32? = nil
+        ) throws -> Envelope {
+            try Envelope(
+                clientMessageID: cmid, sender: F.sender, recipients: recipients, subject: "",
+                contentType: ct, createdAtMillis: 0, payloadLength: 0, payloadDigest: F.payloadDigest,
+                timeToLiveSeconds: ttl)
         }
         #expect(throws: ProtocolError.self) { try env("") }
         #expect(throws: ProtocolError.self) { try env("has space") }
@@ -100,14 +106,17 @@ import Testing
             #expect(throws: ProtocolError.self) { try Receipt(parsingCanonical: Array(F.acknowledgedReceipt.canonicalBytes.prefix(n))) }
         }
         for n in 0..<F.ackStatement.canonicalBytes.count {
-            #expect(throws: ProtocolError.self) { try AcknowledgementStatement(parsingCanonical: Array(F.ackStatement.canonicalBytes.prefix(n))) }
+            #expect(throws: ProtocolError.self) {
+                try AcknowledgementStatement(parsingCanonical: Array(F.ackStatement.canonicalBytes.prefix(n)))
+            }
         }
     }
 
     @Test func receiptKindRules() throws {
         func receipt(_ kind: Receipt.Kind, recipient: ParticipantID?, reason: ErrorCode?) throws -> Receipt {
-            try Receipt(kind: kind, messageID: F.messageID, envelopeDigest: F.envelopeDigest, sender: F.sender,
-                        recipient: recipient, timestampMillis: 1, brokerID: F.broker, reason: reason)
+            try Receipt(
+                kind: kind, messageID: F.messageID, envelopeDigest: F.envelopeDigest, sender: F.sender,
+                recipient: recipient, timestampMillis: 1, brokerID: F.broker, reason: reason)
         }
         #expect(throws: ProtocolError.self) { try receipt(.accepted, recipient: F.recipientA, reason: nil) }
         #expect(throws: ProtocolError.self) { try receipt(.accepted, recipient: nil, reason: .expired) }
@@ -115,21 +124,25 @@ import Testing
         #expect(throws: ProtocolError.self) { try receipt(.rejected, recipient: nil, reason: nil) }
         #expect(throws: ProtocolError.self) { try receipt(.expired, recipient: nil, reason: ErrorCode(rawValue: 0)) }
         for kind in Receipt.Kind.allCases {
-            let r = try receipt(kind, recipient: kind.recipientRequirement == false ? nil : F.recipientA,
-                                reason: kind.requiresReason ? .expired : nil)
+            let r = try receipt(
+                kind, recipient: kind.recipientRequirement == false ? nil : F.recipientA,
+                reason: kind.requiresReason ? .expired : nil)
             #expect(try Receipt(parsingCanonical: r.canonicalBytes) == r)
         }
         // An acknowledged receipt needs the matching recipient statement.
         #expect(throws: ProtocolError.self) { try SignedReceipt(receipt: F.acknowledgedReceipt, brokerSignature: F.brokerCMS) }
         #expect(throws: ProtocolError.self) {
-            try SignedReceipt(receipt: F.acceptedReceipt, brokerSignature: F.brokerCMS,
-                              acknowledgement: .init(statement: F.ackStatement, signature: F.recipientCMS))
+            try SignedReceipt(
+                receipt: F.acceptedReceipt, brokerSignature: F.brokerCMS,
+                acknowledgement: .init(statement: F.ackStatement, signature: F.recipientCMS))
         }
-        let otherStatement = AcknowledgementStatement(messageID: F.messageID, envelopeDigest: F.envelopeDigest,
-                                                      sender: F.sender, recipient: F.recipientB, timestampMillis: 1)
+        let otherStatement = AcknowledgementStatement(
+            messageID: F.messageID, envelopeDigest: F.envelopeDigest,
+            sender: F.sender, recipient: F.recipientB, timestampMillis: 1)
         #expect(throws: ProtocolError.self) {
-            try SignedReceipt(receipt: F.acknowledgedReceipt, brokerSignature: F.brokerCMS,
-                              acknowledgement: .init(statement: otherStatement, signature: F.recipientCMS))
+            try SignedReceipt(
+                receipt: F.acknowledgedReceipt, brokerSignature: F.brokerCMS,
+                acknowledgement: .init(statement: otherStatement, signature: F.recipientCMS))
         }
     }
 

@@ -94,8 +94,13 @@ enum Fixtures {
         ("fetch", .fetch(.init(requestID: 3, maxMessages: 10, resume: .init(messageID: messageID, offset: 8)))),
         ("subscribe", .subscribe(.init(requestID: 5, topics: .all, credits: 16))),
         ("credit", .credit(.init(requestID: 5, credits: 4))),
-        ("deliver_begin", .deliverBegin(.init(requestID: 5, storedEnvelope: stored, senderSignature: .single(cms: senderCMS),
-                                               senderCertificate: senderCertificate, offset: 0))),
+        (
+            "deliver_begin",
+            .deliverBegin(
+                .init(
+                    requestID: 5, storedEnvelope: stored, senderSignature: .single(cms: senderCMS),
+                    senderCertificate: senderCertificate, offset: 0))
+        ),
         ("deliver_chunk", .deliverChunk(.init(requestID: 5, messageID: messageID, offset: 0, data: buffer(payload)))),
         ("deliver_end", .deliverEnd(.init(requestID: 5, messageID: messageID))),
         ("ack", .ack(.init(requestID: 6, statement: ackStatement, signature: recipientCMS))),
@@ -103,10 +108,15 @@ enum Fixtures {
         ("fetch_done", .fetchDone(.init(requestID: 3, delivered: 1, moreAvailable: false))),
         ("receipt", .receipt(.init(requestID: 6, receipt: signedAcknowledged))),
         ("status_request", .statusRequest(.init(requestID: 10, messageID: messageID))),
-        ("routing_slip", .routingSlip(.init(requestID: 10, messageID: messageID, more: false,
-                                            receipts: [signedAccepted, signedAcknowledged]))),
+        (
+            "routing_slip",
+            .routingSlip(
+                .init(
+                    requestID: 10, messageID: messageID, more: false,
+                    receipts: [signedAccepted, signedAcknowledged]))
+        ),
         ("directory_lookup", .directoryLookup(.init(requestID: 11, participant: recipientA))),
-        ("directory_answer", .directoryAnswer(.init(requestID: 11, statement: directoryStatement, signature: brokerCMS))),
+        ("directory_answer", .directoryAnswer(.init(requestID: 11, statement: directoryStatement, signature: brokerCMS)))
     ]
 
     /// The directory answer for `ags:09162000`: one certificate, valid for one hour (SPEC.md §5.11).
@@ -123,6 +133,6 @@ enum Fixtures {
         ("ack_statement", ackStatement.canonicalBytes),
         ("batch_root", try! BatchRootStatement(leafCount: 3, root: digest(batchRootHex)).canonicalBytes),
         ("signed_receipt_acknowledged", signedAcknowledged.encodedBytes),
-        ("directory_statement", directoryStatement.canonicalBytes),
+        ("directory_statement", directoryStatement.canonicalBytes)
     ]
 }

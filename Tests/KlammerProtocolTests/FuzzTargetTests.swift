@@ -28,8 +28,9 @@ import Testing
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { !$0.hasPrefix(".") }
         var inputs = try names.map { [UInt8](try Data(contentsOf: directory.appendingPathComponent($0))) }
         inputs += Vectors.all.compactMap { Hex.decode($0.hex) }
-        #expect(inputs.count >= names.count + Vectors.all.count && inputs.count > 0,
-                "\(inputs.count) inputs for \(target): \(names.count) saved regressions, \(Vectors.all.count) SPEC.md vectors")
+        #expect(
+            inputs.count >= names.count + Vectors.all.count && inputs.count > 0,
+            "\(inputs.count) inputs for \(target): \(names.count) saved regressions, \(Vectors.all.count) SPEC.md vectors")
         for input in inputs { input.withUnsafeBytes { target.run($0) } }
     }
 }

@@ -101,7 +101,8 @@ struct SeededGenerator: RandomNumberGenerator {
         for _ in 0..<500 {
             let n = Int.random(in: 1...20, using: &rng)
             let recipients = try (0..<n).map { try ParticipantID("ags:\(10_000_000 + $0)") }
-            let subject = String(String.UnicodeScalarView((0..<Int.random(in: 0...40, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }))
+            let subject = String(
+                String.UnicodeScalarView((0..<Int.random(in: 0...40, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }))
             let env = try Envelope(
                 clientMessageID: "c-\(rng.next())", sender: Fixtures.sender, recipients: recipients.shuffled(using: &rng),
                 subject: subject, contentType: "application/xml", createdAtMillis: rng.next() >> 20,
@@ -112,7 +113,8 @@ struct SeededGenerator: RandomNumberGenerator {
             let parsed = try Envelope(parsingCanonical: env.canonicalBytes)
             #expect(parsed == env)
             #expect(parsed.subject == env.subject)
-            let frame = Frame.sendBegin(.init(requestID: UInt32.random(in: 1...UInt32.max, using: &rng), signatureForm: .single, envelope: env))
+            let frame = Frame.sendBegin(
+                .init(requestID: UInt32.random(in: 1...UInt32.max, using: &rng), signatureForm: .single, envelope: env))
             #expect(try FrameParser.parseComplete(frame.encodedBytes) == frame)
         }
     }
@@ -123,8 +125,10 @@ struct SeededGenerator: RandomNumberGenerator {
     /// parsing is injective, so no two byte strings denote the same envelope/receipt/statement.
     @Test func parsedCanonicalBytesAreUnique() {
         var rng = SeededGenerator(seed: 0xC0FFEE)
-        let seeds: [[UInt8]] = [Fixtures.envelope.canonicalBytes, Fixtures.acknowledgedReceipt.canonicalBytes,
-                                Fixtures.rejectedReceipt.canonicalBytes, Fixtures.ackStatement.canonicalBytes]
+        let seeds: [[UInt8]] = [
+            Fixtures.envelope.canonicalBytes, Fixtures.acknowledgedReceipt.canonicalBytes,
+            Fixtures.rejectedReceipt.canonicalBytes, Fixtures.ackStatement.canonicalBytes
+        ]
         var parsed = 0
         for _ in 0..<20_000 {
             let which = Int.random(in: 0..<seeds.count, using: &rng)

@@ -32,7 +32,8 @@ import Testing
     }
 
     @Test func invalidJSONIsRejected() {
-        let bad = #"{"clientMessageId":"x","sender":"AGS:1","recipients":["ags:1"],"subject":"","contentType":"a","createdAtMillis":0,"payloadLength":0,"payloadSha256":"00"}"#
+        let bad =
+            #"{"clientMessageId":"x","sender":"AGS:1","recipients":["ags:1"],"subject":"","contentType":"a","createdAtMillis":0,"payloadLength":0,"payloadSha256":"00"}"#
         #expect(throws: (any Error).self) { try JSONDecoder().decode(Envelope.self, from: Data(bad.utf8)) }
     }
 }

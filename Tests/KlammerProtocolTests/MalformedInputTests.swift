@@ -180,17 +180,21 @@ import Testing
         #expect(throws: ProtocolError.self) { try DirectoryStatement(parsingCanonical: statement.canonicalBytes + [0]) }
         // More than 16 certificates, an empty certificate, valid-until before issued-at.
         #expect(throws: ProtocolError.self) {
-            try DirectoryStatement(participant: Fixtures.recipientA, issuedAtMillis: 1, validUntilMillis: 2, broker: Fixtures.broker,
-                                   certificates: Array(repeating: [0x30, 0x00], count: 17))
+            try DirectoryStatement(
+                participant: Fixtures.recipientA, issuedAtMillis: 1, validUntilMillis: 2, broker: Fixtures.broker,
+                certificates: Array(repeating: [0x30, 0x00], count: 17))
         }
         #expect(throws: ProtocolError.self) {
-            try DirectoryStatement(participant: Fixtures.recipientA, issuedAtMillis: 1, validUntilMillis: 2, broker: Fixtures.broker, certificates: [[]])
+            try DirectoryStatement(
+                participant: Fixtures.recipientA, issuedAtMillis: 1, validUntilMillis: 2, broker: Fixtures.broker, certificates: [[]])
         }
         #expect(throws: ProtocolError.self) {
-            try DirectoryStatement(participant: Fixtures.recipientA, issuedAtMillis: 2, validUntilMillis: 1, broker: Fixtures.broker, certificates: [])
+            try DirectoryStatement(
+                participant: Fixtures.recipientA, issuedAtMillis: 2, validUntilMillis: 1, broker: Fixtures.broker, certificates: [])
         }
         // An empty list is a valid answer (suspended or revoked participant).
-        let empty = try DirectoryStatement(participant: Fixtures.recipientA, issuedAtMillis: 1, validUntilMillis: 1, broker: Fixtures.broker, certificates: [])
+        let empty = try DirectoryStatement(
+            participant: Fixtures.recipientA, issuedAtMillis: 1, validUntilMillis: 1, broker: Fixtures.broker, certificates: [])
         #expect(try DirectoryStatement(parsingCanonical: empty.canonicalBytes) == empty)
         // Another structure's bytes never parse as a directory statement (distinct prefix).
         #expect(throws: ProtocolError.self) { try DirectoryStatement(parsingCanonical: Fixtures.ackStatement.canonicalBytes) }

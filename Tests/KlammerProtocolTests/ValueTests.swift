@@ -10,8 +10,10 @@ import Testing
         #expect(id.scheme + ":" + id.value == s)
     }
 
-    @Test(arguments: ["", "ags", ":1", "ags:", "Ags:1", "1ags:1", "ags:1:2", "ags:1 2", "ags:ä", "a_b:1",
-                      "abcdefghijklmnopq:1", "ags:" + String(repeating: "z", count: 65), "-a:1", "ags:1/2"])
+    @Test(arguments: [
+        "", "ags", ":1", "ags:", "Ags:1", "1ags:1", "ags:1:2", "ags:1 2", "ags:ä", "a_b:1",
+        "abcdefghijklmnopq:1", "ags:" + String(repeating: "z", count: 65), "-a:1", "ags:1/2"
+    ])
     func invalidParticipantIDs(_ s: String) {
         #expect(throws: ProtocolError.self) { try ParticipantID(s) }
     }
@@ -133,7 +135,8 @@ import Testing
         #expect(chunk.encodedBytes.count == 4096 + 4)
         _ = try FrameParser.parseComplete(chunk.encodedBytes, limits: limits)
         let m = Frame.maxChunkData(maxFrameSize: 4096, maxChunkSize: 1 << 20, deliver: true)
-        let dchunk = Frame.deliverChunk(.init(requestID: 1, messageID: Fixtures.messageID, offset: 0, data: ByteBuffer(repeating: 1, count: m)))
+        let dchunk = Frame.deliverChunk(
+            .init(requestID: 1, messageID: Fixtures.messageID, offset: 0, data: ByteBuffer(repeating: 1, count: m)))
         #expect(dchunk.encodedBytes.count == 4096 + 4)
         _ = try FrameParser.parseComplete(dchunk.encodedBytes, limits: limits)
     }

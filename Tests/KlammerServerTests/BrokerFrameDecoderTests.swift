@@ -21,19 +21,24 @@ import Testing
         let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: [1, 2, 3])
         let frame = Frame.sendBegin(.init(requestID: 9, signatureForm: .batch, envelope: envelope))
         var buffer = ByteBuffer(bytes: frame.encodedBytes)
-        #expect(try BrokerFrameDecoder.parse(&buffer, limits: .default)
+        #expect(
+            try BrokerFrameDecoder.parse(&buffer, limits: .default)
                 == .sendBegin(requestID: 9, form: .batch, envelopeBytes: envelope.canonicalBytes))
         #expect(buffer.readableBytes == 0)
 
         // Garbage inside the envelope blob is the broker's (request-scoped) business, not the decoder's.
         var garbage = ByteBuffer(bytes: Self.sendBeginBytes(envelope: [0xde, 0xad]))
-        #expect(try BrokerFrameDecoder.parse(&garbage, limits: .default) == .sendBegin(requestID: 1, form: .single, envelopeBytes: [0xde, 0xad]))
+        #expect(
+            try BrokerFrameDecoder.parse(&garbage, limits: .default) == .sendBegin(requestID: 1, form: .single, envelopeBytes: [0xde, 0xad])
+        )
     }
 
     @Test func sendBeginFramingErrorsAreConnectionErrors() {
         func code(_ bytes: [UInt8]) -> ErrorCode? {
             var b = ByteBuffer(bytes: bytes)
-            do { _ = try BrokerFrameDecoder.parse(&b, limits: .default); return nil } catch let e as ProtocolError { return e.code } catch { return nil }
+            do { _ = try BrokerFrameDecoder.parse(&b, limits: .default); return nil } catch let e as ProtocolError { return e.code } catch {
+                return nil
+            }
         }
         #expect(code(Self.sendBeginBytes(form: 3, envelope: [1])) == .invalidValue)
         #expect(code(Self.sendBeginBytes(requestID: 0, envelope: [1])) == .invalidValue)
@@ -47,8 +52,10 @@ import Testing
     }
 
     @Test func otherFramesDecodeLikeFrameParserAndPartialInputWaits() throws {
-        let frames: [Frame] = [.hello(.init(maxFrameSize: 1 << 20, agent: "x")), .ping(.init(data: 7)),
-                               .fetch(.init(requestID: 3, maxMessages: 2)), .credit(.init(requestID: 5, credits: 1))]
+        let frames: [Frame] = [
+            .hello(.init(maxFrameSize: 1 << 20, agent: "x")), .ping(.init(data: 7)),
+            .fetch(.init(requestID: 3, maxMessages: 2)), .credit(.init(requestID: 5, credits: 1))
+        ]
         for frame in frames {
             let bytes = frame.encodedBytes
             var partial = ByteBuffer(bytes: bytes.dropLast())

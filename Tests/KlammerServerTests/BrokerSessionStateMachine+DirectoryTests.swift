@@ -16,8 +16,9 @@ import Testing
             Issue.record("DIRECTORY_LOOKUP did not become a request-lane job: \(actions)")
             return
         }
-        let statement = try DirectoryStatement(participant: looked, issuedAtMillis: 1, validUntilMillis: 2,
-                                               broker: ParticipantID("broker:test"), certificates: [])
+        let statement = try DirectoryStatement(
+            participant: looked, issuedAtMillis: 1, validUntilMillis: 2,
+            broker: ParticipantID("broker:test"), certificates: [])
         let answer = Frame.DirectoryAnswer(requestID: 7, statement: statement, signature: [0x30, 0x00])
         let written = m.requestResult(.directory(answer: answer), now: 3)
         guard case .write(.directoryAnswer(let sent)) = written.first else {

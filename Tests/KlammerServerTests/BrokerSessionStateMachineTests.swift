@@ -36,8 +36,9 @@ import Testing
         let (registry, dir) = try registry()
         var m = Machine(configuration: try configuration(adjust))
         #expect(m.authorized(applicationProtocol: "klammer/1", fingerprintHex: TestPKI.a.certificate.fingerprint.hex, now: 0).isEmpty)
-        let actions = m.received(.frame(.hello(.init(maxFrameSize: 1 << 20, agent: "t"))),
-                                 helloParticipant: registry.participant(id: TestPKI.a.id), now: 0)
+        let actions = m.received(
+            .frame(.hello(.init(maxFrameSize: 1 << 20, agent: "t"))),
+            helloParticipant: registry.participant(id: TestPKI.a.id), now: 0)
         #expect(actions.count == 2)
         guard case .startLanes(_, let id, let maxFrame) = actions.first, case .write(.welcome(let w)) = actions.last else {
             Issue.record("HELLO not answered with lanes + WELCOME: \(actions)")
@@ -72,17 +73,25 @@ import Testing
 
         var unknown = Machine(configuration: try Self.configuration())
         _ = unknown.authorized(applicationProtocol: "klammer/1", fingerprintHex: fp, now: 0)
-        #expect(Self.failure(unknown.received(.frame(.hello(.init(maxFrameSize: 4096, agent: ""))), helloParticipant: nil, now: 1))?.code == .unknownParticipant)
+        #expect(
+            Self.failure(unknown.received(.frame(.hello(.init(maxFrameSize: 4096, agent: ""))), helloParticipant: nil, now: 1))?.code
+                == .unknownParticipant)
 
         var version = Machine(configuration: try Self.configuration())
         _ = version.authorized(applicationProtocol: "klammer/1", fingerprintHex: fp, now: 0)
         let future = Frame.hello(.init(minVersion: 2, maxVersion: 3, maxFrameSize: 4096, agent: ""))
-        #expect(Self.failure(version.received(.frame(future), helloParticipant: registry.participant(id: TestPKI.a.id), now: 1))?.code == .unsupportedVersion)
+        #expect(
+            Self.failure(version.received(.frame(future), helloParticipant: registry.participant(id: TestPKI.a.id), now: 1))?.code
+                == .unsupportedVersion)
 
         _ = try registry.setStatus(.suspended, of: TestPKI.a.id)
         var suspended = Machine(configuration: try Self.configuration())
         _ = suspended.authorized(applicationProtocol: "klammer/1", fingerprintHex: fp, now: 0)
-        #expect(Self.failure(suspended.received(.frame(.hello(.init(maxFrameSize: 4096, agent: ""))), helloParticipant: registry.participant(id: TestPKI.a.id), now: 1))?.code == .participantSuspended)
+        #expect(
+            Self.failure(
+                suspended.received(
+                    .frame(.hello(.init(maxFrameSize: 4096, agent: ""))), helloParticipant: registry.participant(id: TestPKI.a.id), now: 1))?
+                .code == .participantSuspended)
 
         // A frame other than HELLO first.
         var early = Machine(configuration: try Self.configuration())
@@ -110,10 +119,15 @@ import Testing
         let hello = Frame.hello(.init(maxFrameSize: 4096, agent: ""))
         let (event, atHello) = try refused { $0.received(.frame(hello), helloParticipant: revoked, now: 1) }
         #expect(atHello?.code == .participantRevoked && atHello?.requestID == 0)
-        #expect(event == RefusalEvent(kind: .connection, participant: TestPKI.a.id, fingerprint: fp, code: .participantRevoked,
-                                      reason: atHello?.message ?? ""))
+        #expect(
+            event
+                == RefusalEvent(
+                    kind: .connection, participant: TestPKI.a.id, fingerprint: fp, code: .participantRevoked,
+                    reason: atHello?.message ?? ""))
         #expect(try refused { $0.received(.frame(.ping(.init(data: 1))), now: 1) }.1?.code == .participantRevoked)
-        #expect(try refused { $0.received(.sendBegin(requestID: 1, form: .single, envelopeBytes: try! Self.envelopeBytes()), now: 1) }.1?.code == .participantRevoked)
+        #expect(
+            try refused { $0.received(.sendBegin(requestID: 1, form: .single, envelopeBytes: try! Self.envelopeBytes()), now: 1) }.1?.code
+                == .participantRevoked)
         #expect(try refused { $0.decodingFailed(ProtocolError(.frameTooLarge, "x")) }.1?.code == .participantRevoked)
         #expect(try refused { $0.tick(now: 600) }.1?.code == .participantRevoked)
         // Unknown certificate: UNKNOWN_PARTICIPANT, reported without a participant id.
@@ -137,10 +151,11 @@ import Testing
         let begin = m.received(.sendBegin(requestID: 1, form: .single, envelopeBytes: try Self.envelopeBytes()), now: 1)
         #expect(begin.count == 1)
         let receipt = try SignedReceipt(
-            receipt: Receipt(kind: .rejected, messageID: Broker.rejectedMessageID,
-                             envelopeDigest: SHA256Digest(bytes: SHA256.hash(try Self.envelopeBytes())),
-                             sender: ParticipantID(TestPKI.a.id), recipient: ParticipantID(TestPKI.b.id), timestampMillis: 1,
-                             brokerID: ParticipantID("broker:test"), reason: .unknownRecipient),
+            receipt: Receipt(
+                kind: .rejected, messageID: Broker.rejectedMessageID,
+                envelopeDigest: SHA256Digest(bytes: SHA256.hash(try Self.envelopeBytes())),
+                sender: ParticipantID(TestPKI.a.id), recipient: ParticipantID(TestPKI.b.id), timestampMillis: 1,
+                brokerID: ParticipantID("broker:test"), reason: .unknownRecipient),
             brokerSignature: [0x30, 0x03, 0x02, 0x01, 0x02])
         let refusal = ProtocolError(.unknownRecipient, "nobody")
         let actions = m.requestResult(.rejected(requestID: 1, error: refusal, receipt: receipt, chunkBytes: nil), now: 2)
@@ -169,7 +184,8 @@ import Testing
         var (m, _, dir) = try Self.open()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let bytes = try Self.envelopeBytes()
-        #expect(m.received(.sendBegin(requestID: 1, form: .single, envelopeBytes: bytes), now: 1)
+        #expect(
+            m.received(.sendBegin(requestID: 1, form: .single, envelopeBytes: bytes), now: 1)
                 == [.request(.begin(requestID: 1, form: .single, envelopeBytes: bytes))])
         // CHUNK before READY is a protocol error, so READY first.
         #expect(m.requestResult(.ready(requestID: 1, offset: 0), now: 2) == [.write(.ready(.init(requestID: 1, offset: 0)))])
@@ -185,12 +201,15 @@ import Testing
         #expect(m.requestResult(.chunkDone(requestID: 1, bytes: 16 << 10, error: nil), now: 5).isEmpty)
         #expect(m.wantsToRead)
         // The second one: nothing queued any more, so both chunks' bytes are granted back in one update.
-        #expect(m.requestResult(.chunkDone(requestID: 1, bytes: 16 << 10, error: nil), now: 6)
+        #expect(
+            m.requestResult(.chunkDone(requestID: 1, bytes: 16 << 10, error: nil), now: 6)
                 == [.write(.windowUpdate(.init(increment: 32 << 10)))])
 
         // Overrunning the 64 KiB window is a connection error.
         let big = ByteBuffer(bytes: [UInt8](repeating: 1, count: 65 << 10))
-        #expect(Self.failure(m.received(.frame(.chunk(.init(requestID: 1, offset: 32 << 10, data: big))), now: 7))?.code == .flowControlViolation)
+        #expect(
+            Self.failure(m.received(.frame(.chunk(.init(requestID: 1, offset: 32 << 10, data: big))), now: 7))?.code
+                == .flowControlViolation)
     }
 
     @Test func sendEndAcceptedAndRequestErrors() throws {
@@ -200,7 +219,9 @@ import Testing
         _ = m.received(.sendBegin(requestID: 1, form: .single, envelopeBytes: bytes), now: 1)
         // CHUNK before READY.
         var early = m
-        #expect(Self.failure(early.received(.frame(.sendEnd(.init(requestID: 1, signature: .single(cms: [1])))), now: 2))?.code == .unexpectedFrame)
+        #expect(
+            Self.failure(early.received(.frame(.sendEnd(.init(requestID: 1, signature: .single(cms: [1])))), now: 2))?.code
+                == .unexpectedFrame)
         // Reusing the id of the upload in flight.
         var dup = m
         #expect(Self.failure(dup.received(.frame(.fetch(.init(requestID: 1, maxMessages: 1))), now: 2))?.code == .duplicateRequestID)
@@ -211,7 +232,8 @@ import Testing
         #expect(m.received(.frame(.sendEnd(.init(requestID: 1, signature: .single(cms: [1])))), now: 3).isEmpty)
         #expect(m.phase == .open)
         // SEND_END for a request that never existed: request-scoped UNKNOWN_REQUEST.
-        guard case .write(.error(let e)) = m.received(.frame(.sendEnd(.init(requestID: 9, signature: .single(cms: [1])))), now: 4).first else {
+        guard case .write(.error(let e)) = m.received(.frame(.sendEnd(.init(requestID: 9, signature: .single(cms: [1])))), now: 4).first
+        else {
             Issue.record("no ERROR")
             return
         }
@@ -257,14 +279,18 @@ import Testing
     }
 
     @Test func subscriptionCreditsAndPushRounds() throws {
-        var (m, _, dir) = try Self.open { $0.pushBatch = 4; $0.pollIntervalMillis = 100 }
+        var (m, _, dir) = try Self.open {
+            $0.pushBatch = 4; $0.pollIntervalMillis = 100
+        }
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        #expect(m.received(.frame(.subscribe(.init(requestID: 5, topics: .all, credits: 10))), now: 1)
+        #expect(
+            m.received(.frame(.subscribe(.init(requestID: 5, topics: .all, credits: 10))), now: 1)
                 == [.startReceipts(requestID: 5), .deliver(.push(requestID: 5, max: 4))])
         // One round at a time.
         #expect(m.wake(now: 2).isEmpty)
         // A full round goes on at once with the remaining credits.
-        #expect(m.deliveryResult(.pushFinished(requestID: 5, delivered: 4, requested: 4, error: nil), now: 3)
+        #expect(
+            m.deliveryResult(.pushFinished(requestID: 5, delivered: 4, requested: 4, error: nil), now: 3)
                 == [.deliver(.push(requestID: 5, max: 4))])
         // A short round (queue empty) returns unused credits and waits for a wake-up or the poll interval.
         #expect(m.deliveryResult(.pushFinished(requestID: 5, delivered: 1, requested: 4, error: nil), now: 4).isEmpty)
@@ -288,15 +314,24 @@ import Testing
         _ = m.received(.sendBegin(requestID: 3, form: .single, envelopeBytes: bytes), now: 1)
         _ = m.requestResult(.ready(requestID: 3, offset: 0), now: 2)
         let goAway = m.shutdown(now: 10)
-        #expect(goAway == [.write(.goAway(.init(lastRequestID: 3, code: .shuttingDown, message: "the broker is shutting down; retry later requests on a new connection")))])
+        #expect(
+            goAway == [
+                .write(
+                    .goAway(
+                        .init(
+                            lastRequestID: 3, code: .shuttingDown,
+                            message: "the broker is shutting down; retry later requests on a new connection")))
+            ])
         // A new request after GOAWAY is ignored; the open upload still finishes.
         #expect(m.received(.sendBegin(requestID: 4, form: .single, envelopeBytes: bytes), now: 11).isEmpty)
         #expect(m.received(.frame(.sendEnd(.init(requestID: 3, signature: .single(cms: [1])))), now: 12).count == 1)
-        let receipt = try SignedReceipt(receipt: Receipt(kind: .accepted, messageID: try MessageID(bytes: [UInt8](repeating: 1, count: 16)),
-                                                         envelopeDigest: try SHA256Digest(bytes: SHA256.hash(bytes)),
-                                                         sender: ParticipantID(TestPKI.a.id), recipient: nil, timestampMillis: 1,
-                                                         brokerID: ParticipantID("broker:test")),
-                                        brokerSignature: [1])
+        let receipt = try SignedReceipt(
+            receipt: Receipt(
+                kind: .accepted, messageID: try MessageID(bytes: [UInt8](repeating: 1, count: 16)),
+                envelopeDigest: try SHA256Digest(bytes: SHA256.hash(bytes)),
+                sender: ParticipantID(TestPKI.a.id), recipient: nil, timestampMillis: 1,
+                brokerID: ParticipantID("broker:test")),
+            brokerSignature: [1])
         let done = m.requestResult(.accepted(requestID: 3, receipt: receipt, recipients: []), now: 13)
         #expect(done.first == .write(.accepted(.init(requestID: 3, receipt: receipt))))
         #expect(done.last == .close)
@@ -342,7 +377,10 @@ extension BrokerSessionStateMachineTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let bytes = try Self.envelopeBytes()
         for id: UInt32 in 1...3 {
-            #expect(m.received(.sendBegin(requestID: id, form: .single, envelopeBytes: bytes), now: 1) == [.request(.begin(requestID: id, form: .single, envelopeBytes: bytes))])
+            #expect(
+                m.received(.sendBegin(requestID: id, form: .single, envelopeBytes: bytes), now: 1) == [
+                    .request(.begin(requestID: id, form: .single, envelopeBytes: bytes))
+                ])
             _ = m.requestResult(.ready(requestID: id, offset: 0), now: 1)
         }
         let refused = m.received(.sendBegin(requestID: 4, form: .single, envelopeBytes: bytes), now: 2)
@@ -355,6 +393,9 @@ extension BrokerSessionStateMachineTests {
         #expect(m.phase == .open)
         // Upload 1 reaches SEND_END: three open again would be allowed, so request 5 starts.
         _ = m.received(.frame(.sendEnd(.init(requestID: 1, signature: .single(cms: [1])))), now: 3)
-        #expect(m.received(.sendBegin(requestID: 5, form: .single, envelopeBytes: bytes), now: 4) == [.request(.begin(requestID: 5, form: .single, envelopeBytes: bytes))])
+        #expect(
+            m.received(.sendBegin(requestID: 5, form: .single, envelopeBytes: bytes), now: 4) == [
+                .request(.begin(requestID: 5, form: .single, envelopeBytes: bytes))
+            ])
     }
 }

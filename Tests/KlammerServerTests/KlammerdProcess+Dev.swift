@@ -5,8 +5,9 @@ extension KlammerdProcess {
     /// `klammerd --dev --data dataDirectory --port 0`, waiting for the listening, admin and metrics lines; its
     /// stderr goes to `klammerd.stderr` beside the data directory.
     convenience init(dataDirectory: String) throws {
-        try self.init(arguments: ["--dev", "--data", dataDirectory, "--port", "0"],
-                      logDirectory: (dataDirectory as NSString).deletingLastPathComponent, waitForMetrics: true)
+        try self.init(
+            arguments: ["--dev", "--data", dataDirectory, "--port", "0"],
+            logDirectory: (dataDirectory as NSString).deletingLastPathComponent, waitForMetrics: true)
     }
 }
 

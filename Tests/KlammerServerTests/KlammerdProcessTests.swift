@@ -18,7 +18,8 @@ import KlammerTestSupport
     /// The peer bounds itself: its stdin stays open for 1.5 s (time to greet and echo), and coreutils `timeout`
     /// kills it after 8 s whatever happens, so the test cannot hang.
     static func sClient(port: Int, ca: String, cert: String?, key: String?, line: String = "ping") throws -> String {
-        var command = "(printf '%s\\n' \"$LINE\"; sleep 1.5) | timeout -k 2 8 openssl s_client -connect 127.0.0.1:\(port) -alpn klammer/1 -CAfile \"$CA\" -quiet"
+        var command =
+            "(printf '%s\\n' \"$LINE\"; sleep 1.5) | timeout -k 2 8 openssl s_client -connect 127.0.0.1:\(port) -alpn klammer/1 -CAfile \"$CA\" -quiet"
         var environment = ProcessInfo.processInfo.environment
         environment["LINE"] = line
         environment["CA"] = ca
@@ -69,13 +70,17 @@ import KlammerTestSupport
         // Send to Rostock; the accepted receipt is signed with the dev broker certificate.
         let payload = payloadBytes(2000)
         let envelope = try makeEnvelope(from: try identity(schwerin), to: [try identity(rostock)], payload: payload)
-        guard case .accepted(let accepted) = try await sender.upload(requestID: 1, envelope: envelope, payload: payload,
-                                                                     signer: try identity(schwerin)) else {
+        guard
+            case .accepted(let accepted) = try await sender.upload(
+                requestID: 1, envelope: envelope, payload: payload,
+                signer: try identity(schwerin))
+        else {
             Issue.record("no ACCEPTED from klammerd --dev: \(daemon.log)")
             return
         }
-        try CMS.verifyDetached(signature: accepted.receipt.brokerSignature, content: accepted.receipt.receipt.canonicalBytes,
-                               signer: pki.brokerCertificate)
+        try CMS.verifyDetached(
+            signature: accepted.receipt.brokerSignature, content: accepted.receipt.receipt.canonicalBytes,
+            signer: pki.brokerCertificate)
         let recipient = try await TestFrameClient.connect(port: daemon.port, identity: try identity(rostock), trust: trust)
         defer { recipient.close() }
         _ = try #require(try await recipient.hello())
@@ -85,7 +90,8 @@ import KlammerTestSupport
 
         // A peer we did not write: openssl sends a text line, which is not a frame; the broker answers with an
         // ERROR frame (its text is readable) and closes.
-        let reply = try Self.sClient(port: daemon.port, ca: pki.caCertificatePath, cert: schwerin.certificatePath, key: schwerin.keyPath, line: "hello klammer")
+        let reply = try Self.sClient(
+            port: daemon.port, ca: pki.caCertificatePath, cert: schwerin.certificatePath, key: schwerin.keyPath, line: "hello klammer")
         #expect(reply.contains("exceeds limit"))
 
         // No client certificate: refused, with the reason in the log.
@@ -100,7 +106,8 @@ import KlammerTestSupport
         let stranger = try ca.issue(commonName: "ags:13004000", publicKey: strangerKey.publicKey, usage: .client)
         try stranger.pemString.write(toFile: base + "/stranger.pem", atomically: true, encoding: .utf8)
         try strangerKey.pkcs8PEM.write(toFile: base + "/stranger.key", atomically: true, encoding: .utf8)
-        let strangerReply = try Self.sClient(port: daemon.port, ca: pki.caCertificatePath, cert: base + "/stranger.pem", key: base + "/stranger.key")
+        let strangerReply = try Self.sClient(
+            port: daemon.port, ca: pki.caCertificatePath, cert: base + "/stranger.pem", key: base + "/stranger.key")
         #expect(!strangerReply.contains("exceeds limit"))
         #expect(strangerReply.contains("is not registered to any participant"))
 
@@ -119,7 +126,8 @@ import KlammerTestSupport
         try environment.registry.setStatus(.suspended, of: rostock.id)
 
         let daemon = try Daemon(dataDirectory: data)
-        let reply = try Self.sClient(port: daemon.port, ca: environment.pki.caCertificatePath, cert: rostock.certificatePath, key: rostock.keyPath)
+        let reply = try Self.sClient(
+            port: daemon.port, ca: environment.pki.caCertificatePath, cert: rostock.certificatePath, key: rostock.keyPath)
         #expect(!reply.contains("exceeds limit"))
         #expect(reply.contains("participant \(rostock.id) is suspended"))  // the ERROR frame's text
         #expect(daemon.log.contains("participant \(rostock.id) is suspended"))

@@ -32,8 +32,9 @@ import Testing
             let participants = try pki.participants.map {
                 TestIdentity(id: $0.id, certificate: $0.certificate, key: try PrivateKey.load(fromFile: $0.keyPath))
             }
-            return Setup(base: base, daemon: daemon, socket: socket, trust: TrustStore(anchors: [pki.ca], crls: [pki.crl]),
-                         participants: participants)
+            return Setup(
+                base: base, daemon: daemon, socket: socket, trust: TrustStore(anchors: [pki.ca], crls: [pki.crl]),
+                participants: participants)
         }
 
         func ctl(_ arguments: String...) throws -> OperationsProcessTests.Run {
@@ -89,13 +90,17 @@ import Testing
         let earliest = try #require(certificates.earliestParticipant)
         #expect(earliest.daysLeft > 0)
         #expect(setup.participants.map(\.id).contains(earliest.participant ?? ""))
-        print("status: connections \(connections.total), queues ready \(queues.ready), store \(disk.storeBytes) B, broker certificate \(certificates.broker.daysLeft) days left")
+        print(
+            "status: connections \(connections.total), queues ready \(queues.ready), store \(disk.storeBytes) B, broker certificate \(certificates.broker.daysLeft) days left"
+        )
 
         // The table form names every section.
         let human = try setup.ctl("status")
         #expect(human.status == 0)
-        for text in ["(dev), broker \(DevEnvironment.brokerID)", "1 (\(sender.id) 1)", "2 ready", "disk free",
-                     "QUEUE", recipient.id, "DAYS LEFT", "broker", "first participant"] {
+        for text in [
+            "(dev), broker \(DevEnvironment.brokerID)", "1 (\(sender.id) 1)", "2 ready", "disk free",
+            "QUEUE", recipient.id, "DAYS LEFT", "broker", "first participant"
+        ] {
             #expect(human.stdout.contains(text), "missing '\(text)' in:\n\(human.stdout)")
         }
 
@@ -149,7 +154,8 @@ import Testing
                     continue
                 }
                 do {
-                    try await client.send(.chunk(.init(requestID: 1, offset: UInt64(offset), data: ByteBuffer(bytes: payload[offset..<end]))))
+                    try await client.send(
+                        .chunk(.init(requestID: 1, offset: UInt64(offset), data: ByteBuffer(bytes: payload[offset..<end]))))
                 } catch {
                     return  // the broker closed the connection
                 }
@@ -187,16 +193,20 @@ import Testing
         let closedAt = try #require(stream.closedAt, "the connection was still open 5 s after 'participant \(action)'")
         let afterConfirmation = closedAt - confirmed
         let afterCommandStart = closedAt - commandStarted
-        print("participant \(action) during a \(payload.count)-byte upload (\(stream.bytesSent) bytes sent): connection closed \(afterConfirmation) after the command's confirmation, \(afterCommandStart) after it started (klammerctl took \(confirmed - commandStarted))")
+        print(
+            "participant \(action) during a \(payload.count)-byte upload (\(stream.bytesSent) bytes sent): connection closed \(afterConfirmation) after the command's confirmation, \(afterCommandStart) after it started (klammerctl took \(confirmed - commandStarted))"
+        )
         #expect(afterConfirmation < .seconds(1))
         #expect(!stream.uploadCompleted, "the whole payload got through before the cut")
-        let expected: ErrorCode = switch action {
-        case "revoke": .participantRevoked
-        case "suspend": .participantSuspended
-        default: .unknownParticipant
-        }
-        #expect(stream.frames.contains { if case .error(let e) = $0 { e.code == expected } else { false } },
-                "no ERROR \(expected) before the close: \(stream.frames)")
+        let expected: ErrorCode =
+            switch action {
+            case "revoke": .participantRevoked
+            case "suspend": .participantSuspended
+            default: .unknownParticipant
+            }
+        #expect(
+            stream.frames.contains { if case .error(let e) = $0 { e.code == expected } else { false } },
+            "no ERROR \(expected) before the close: \(stream.frames)")
         #expect(!stream.frames.contains { if case .accepted = $0 { true } else { false } })
 
         // The cut is in the audit log after the operator's own entry: which participant, why, and that an upload was
@@ -226,7 +236,8 @@ import Testing
             if (try? await again.hello()) != nil {
                 refused = false
                 let small = payloadBytes(100)
-                let answer = try await again.upload(requestID: 1, envelope: try makeEnvelope(from: sender, to: [recipient], payload: small), payload: small, signer: sender)
+                let answer = try await again.upload(
+                    requestID: 1, envelope: try makeEnvelope(from: sender, to: [recipient], payload: small), payload: small, signer: sender)
                 if case .accepted = answer { Issue.record("a send after '\(action)' was accepted") }
             }
         }

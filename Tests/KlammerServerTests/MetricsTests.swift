@@ -39,11 +39,14 @@ import Testing
     }
 
     /// Starts a metrics server for `server`'s daemon on a free port; returns the base URL and the task to cancel.
-    static func startMetrics(_ server: ServerFixture, minimumCertificateDays: Int = 14) async throws -> (String, ServiceGroup, Task<Void, any Error>) {
+    static func startMetrics(_ server: ServerFixture, minimumCertificateDays: Int = 14) async throws -> (
+        String, ServiceGroup, Task<Void, any Error>
+    ) {
         let registry = MetricsServer.bootstrapPrometheus()
         let bound = Mutex(0)
-        let metrics = MetricsServer(port: 0, registry: registry, daemon: server.daemon, minimumCertificateDays: minimumCertificateDays,
-                                    logger: ServerFixture.quietLogger, onListening: { address in bound.withLock { $0 = address.port ?? 0 } })
+        let metrics = MetricsServer(
+            port: 0, registry: registry, daemon: server.daemon, minimumCertificateDays: minimumCertificateDays,
+            logger: ServerFixture.quietLogger, onListening: { address in bound.withLock { $0 = address.port ?? 0 } })
         let group = ServiceGroup(configuration: .init(services: [.init(service: metrics)], logger: ServerFixture.quietLogger))
         let task = Task { try await group.run() }
         let deadline = ContinuousClock.now + .seconds(10)
@@ -58,7 +61,11 @@ import Testing
         _ = MetricsServer.bootstrapPrometheus()
         try await withServer { server in
             let (base, group, task) = try await Self.startMetrics(server)
-            defer { Task { await group.triggerGracefulShutdown(); _ = try? await task.value } }
+            defer {
+                Task {
+                    await group.triggerGracefulShutdown(); _ = try? await task.value
+                }
+            }
             let before = try Self.get(base + "/metrics").body
 
             let a = try await server.session(TestPKI.a)
@@ -113,7 +120,11 @@ import Testing
         _ = MetricsServer.bootstrapPrometheus()
         try await withServer { server in
             let (base, group, task) = try await Self.startMetrics(server)
-            defer { Task { await group.triggerGracefulShutdown(); _ = try? await task.value } }
+            defer {
+                Task {
+                    await group.triggerGracefulShutdown(); _ = try? await task.value
+                }
+            }
             let series = #"klammer_connections_refused_total{reason="UNKNOWN_PARTICIPANT"}"#
             let before = Self.sample(try Self.get(base + "/metrics").body, series)
             // Same CA, never registered: the handshake succeeds, the session refuses HELLO with UNKNOWN_PARTICIPANT.
@@ -133,9 +144,11 @@ import Testing
             let tlsBefore = Self.sample(try Self.get(base + "/metrics").body, tlsSeries)
             let otherCA = try CertificateAuthority.create(commonName: "Other CA")
             let key = try PrivateKey.generate(.p256)
-            let foreign = TestIdentity(id: "ags:13004000", certificate: try otherCA.issue(
-                commonName: "ags:13004000", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13004000"],
-                publicKey: key.publicKey, usage: .client), key: key)
+            let foreign = TestIdentity(
+                id: "ags:13004000",
+                certificate: try otherCA.issue(
+                    commonName: "ags:13004000", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13004000"],
+                    publicKey: key.publicKey, usage: .client), key: key)
             if let untrusted = try? await server.connect(foreign) {
                 _ = await untrusted.framesUntilClosed()  // TLS 1.3: the refusal arrives at the client's first read
             }
@@ -152,7 +165,11 @@ import Testing
     @Test func healthzIsOKAndReports503WhenTheCertificateExpiresSoon() async throws {
         try await withServer { server in
             let (base, group, task) = try await Self.startMetrics(server)
-            defer { Task { await group.triggerGracefulShutdown(); _ = try? await task.value } }
+            defer {
+                Task {
+                    await group.triggerGracefulShutdown(); _ = try? await task.value
+                }
+            }
             let healthy = try Self.get(base + "/healthz")
             #expect(healthy.status == 200)
             let report = try JSONDecoder().decode(HealthReport.self, from: Data(healthy.body.utf8))
@@ -161,7 +178,11 @@ import Testing
 
             // The test broker certificate is valid for a year: demanding 10 years makes it unhealthy.
             let (strict, strictGroup, strictTask) = try await Self.startMetrics(server, minimumCertificateDays: 3650)
-            defer { Task { await strictGroup.triggerGracefulShutdown(); _ = try? await strictTask.value } }
+            defer {
+                Task {
+                    await strictGroup.triggerGracefulShutdown(); _ = try? await strictTask.value
+                }
+            }
             let unhealthy = try Self.get(strict + "/healthz")
             #expect(unhealthy.status == 503)
             #expect(unhealthy.body.contains("\"unhealthy\""))

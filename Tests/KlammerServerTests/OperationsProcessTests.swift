@@ -26,7 +26,9 @@ import Testing
     static func waitForAdmin(socket: String, in directory: String) async throws {
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
-            if FileManager.default.fileExists(atPath: socket), try klammerctl(["status"], socket: socket, in: directory).status == 0 { return }
+            if FileManager.default.fileExists(atPath: socket), try klammerctl(["status"], socket: socket, in: directory).status == 0 {
+                return
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
         Issue.record("the admin socket \(socket) did not answer")
@@ -55,7 +57,10 @@ import Testing
         for request in 1...2 {
             let payload = payloadBytes(3000, seed: UInt8(request))
             let envelope = try makeEnvelope(from: sender, to: [recipient], payload: payload)
-            guard case .accepted(let accepted) = try await client.upload(requestID: UInt32(request), envelope: envelope, payload: payload, signer: sender) else {
+            guard
+                case .accepted(let accepted) = try await client.upload(
+                    requestID: UInt32(request), envelope: envelope, payload: payload, signer: sender)
+            else {
                 Issue.record("no ACCEPTED: \(daemon.log)")
                 return
             }
@@ -75,7 +80,8 @@ import Testing
         #expect(list.status == 0, "\(list.stderr)")
         let queues = try Self.decode([QueueStatistics].self, list)
         #expect(queues.first { $0.recipient == recipient.id }?.ready == 2)
-        let stats = try Self.decode(QueueStatistics.self, try Self.klammerctl(["queue", "stats", recipient.id, "--json"], socket: socket, in: base))
+        let stats = try Self.decode(
+            QueueStatistics.self, try Self.klammerctl(["queue", "stats", recipient.id, "--json"], socket: socket, in: base))
         #expect(stats.ready == 2 && stats.inFlight == 0 && stats.deadLettered == 0)
         #expect(try Self.klammerctl(["queue", "stats", "ags:99999999"], socket: socket, in: base).status != 0)
 
@@ -89,15 +95,18 @@ import Testing
         #expect(human.stdout.contains(messageIDs[0]) && human.stdout.contains("SUBJECT"))
 
         // message trace: the routing slip with timestamps
-        let trace = try Self.decode(MessageTrace.self, try Self.klammerctl(["message", "trace", messageIDs[0], "--json"], socket: socket, in: base))
+        let trace = try Self.decode(
+            MessageTrace.self, try Self.klammerctl(["message", "trace", messageIDs[0], "--json"], socket: socket, in: base))
         #expect(trace.sender == sender.id && trace.recipients == [recipient.id])
         #expect(trace.receipts.map(\.kind) == ["accepted"])
         #expect(try Self.klammerctl(["message", "trace", String(repeating: "0", count: 32)], socket: socket, in: base).status != 0)
 
         // dlq list: nothing dead yet
-        let dead = try Self.decode([AdminDeadLetterQueueView<QueuedEnvelope>].self, try Self.klammerctl(["dlq", "list", "--json"], socket: socket, in: base))
+        let dead = try Self.decode(
+            [AdminDeadLetterQueueView<QueuedEnvelope>].self, try Self.klammerctl(["dlq", "list", "--json"], socket: socket, in: base))
         #expect(dead.isEmpty)
-        let replayNothing = try Self.decode(QueueOperationResult.self, try Self.klammerctl(["dlq", "replay", recipient.id, "--json"], socket: socket, in: base))
+        let replayNothing = try Self.decode(
+            QueueOperationResult.self, try Self.klammerctl(["dlq", "replay", recipient.id, "--json"], socket: socket, in: base))
         #expect(replayNothing.messageIds.isEmpty)
         let replayQueued = try Self.klammerctl(["dlq", "replay", recipient.id, "--message", messageIDs[0]], socket: socket, in: base)
         #expect(replayQueued.status == 1 && replayQueued.stderr.contains("unknown-message"))
@@ -111,12 +120,16 @@ import Testing
         // purge needs --yes without a terminal; then one message, then the rest
         let refused = try Self.klammerctl(["queue", "purge", recipient.id], socket: socket, in: base)
         #expect(refused.status != 0 && refused.stderr.contains("--yes"))
-        let one = try Self.decode(QueueOperationResult.self, try Self.klammerctl(
-            ["queue", "purge", recipient.id, "--yes", "--message", messageIDs[0], "--json"], socket: socket, in: base))
+        let one = try Self.decode(
+            QueueOperationResult.self,
+            try Self.klammerctl(
+                ["queue", "purge", recipient.id, "--yes", "--message", messageIDs[0], "--json"], socket: socket, in: base))
         #expect(one.messageIds == [messageIDs[0]])
-        let rest = try Self.decode(QueueOperationResult.self, try Self.klammerctl(["queue", "purge", recipient.id, "--yes", "--json"], socket: socket, in: base))
+        let rest = try Self.decode(
+            QueueOperationResult.self, try Self.klammerctl(["queue", "purge", recipient.id, "--yes", "--json"], socket: socket, in: base))
         #expect(rest.messageIds == [messageIDs[1]])
-        let empty = try Self.decode(QueueStatistics.self, try Self.klammerctl(["queue", "stats", recipient.id, "--json"], socket: socket, in: base))
+        let empty = try Self.decode(
+            QueueStatistics.self, try Self.klammerctl(["queue", "stats", recipient.id, "--json"], socket: socket, in: base))
         #expect(empty.total == 0)
 
         // Every call is in the audit log.

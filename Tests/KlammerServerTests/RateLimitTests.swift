@@ -47,8 +47,9 @@ import Testing
 
         let events = Mutex<[RefusalEvent]>([])
         let closes = Mutex<[ProtocolError]>([])
-        let reporter = RefusalReporter(fingerprint: "ab", participant: "ags:13004000", report: { e in events.withLock { $0.append(e) } },
-                                       budget: RefusalBudget(perSecond: 10), onExhausted: { e in closes.withLock { $0.append(e) } })
+        let reporter = RefusalReporter(
+            fingerprint: "ab", participant: "ags:13004000", report: { e in events.withLock { $0.append(e) } },
+            budget: RefusalBudget(perSecond: 10), onExhausted: { e in closes.withLock { $0.append(e) } })
         for i in 0..<100 {
             reporter.submission(requestID: UInt32(i + 1), ProtocolError(.impersonation, "no"), envelope: nil)
         }
@@ -77,10 +78,14 @@ import Testing
             defer { client.close() }
             for i in 1...60 {
                 let envelope = try makeEnvelope(from: TestPKI.b, to: [TestPKI.c], payload: [UInt8(i)])
-                do { try await client.send(.sendBegin(.init(requestID: UInt32(i), signatureForm: .single, envelope: envelope))) } catch { break }
+                do { try await client.send(.sendBegin(.init(requestID: UInt32(i), signatureForm: .single, envelope: envelope))) } catch {
+                    break
+                }
             }
             let frames = try #require(await client.framesUntilClosed(timeout: .seconds(10)), "the connection was not closed")
-            let closing = frames.compactMap { f -> Frame.ErrorFrame? in if case .error(let e) = f, e.requestID == 0 { return e }; return nil }
+            let closing = frames.compactMap { f -> Frame.ErrorFrame? in
+                if case .error(let e) = f, e.requestID == 0 { return e }; return nil
+            }
             #expect(closing.map(\.code) == [.rateLimited])
             let aggregate = try #require(await reports.wait(for: .refusalsExceeded, code: .rateLimited))
             #expect(aggregate.details["last_code"] == ErrorCode.impersonation.name)

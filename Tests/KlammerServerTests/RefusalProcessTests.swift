@@ -16,9 +16,11 @@ import Testing
     /// Runs one of our tools to completion under coreutils `timeout`, without the caller's client settings.
     /// `directory` is unused: the runner keeps stderr in its own scratch file.
     static func run(_ tool: String, _ arguments: [String], in directory: String) throws -> Run {
-        try ProcessRunner.run(KlammerdProcessTests.binary(tool), arguments, environment: ProcessRunner.environment(removing: {
-            ["KLAMMER_CERT", "KLAMMER_KEY", "KLAMMER_CA", "KLAMMER_CRL", "KLAMMER_BROKER"].contains($0)
-        }), timeoutSeconds: 60)
+        try ProcessRunner.run(
+            KlammerdProcessTests.binary(tool), arguments,
+            environment: ProcessRunner.environment(removing: {
+                ["KLAMMER_CERT", "KLAMMER_KEY", "KLAMMER_CA", "KLAMMER_CRL", "KLAMMER_BROKER"].contains($0)
+            }), timeoutSeconds: 60)
     }
 
     /// A running dev daemon with its PKI, admin socket and a scratch directory.
@@ -36,9 +38,13 @@ import Testing
             if !FileManager.default.fileExists(atPath: document) {
                 try "Bescheid".write(toFile: document, atomically: true, encoding: .utf8)
             }
-            return try RefusalProcessTests.run("klammer", ["send", "--cert", cert, "--key", key, "--ca", pki.caCertificatePath,
-                                                           "--broker", "127.0.0.1:\(daemon.port)"]
-                                               + recipients.flatMap { ["--to", $0] } + (json ? ["--json"] : []) + [document], in: base)
+            return try RefusalProcessTests.run(
+                "klammer",
+                [
+                    "send", "--cert", cert, "--key", key, "--ca", pki.caCertificatePath,
+                    "--broker", "127.0.0.1:\(daemon.port)"
+                ]
+                    + recipients.flatMap { ["--to", $0] } + (json ? ["--json"] : []) + [document], in: base)
         }
 
         func ctl(_ arguments: [String]) throws -> Run {
@@ -61,7 +67,9 @@ import Testing
             while ContinuousClock.now < deadline {
                 if let entry = try auditEntries().first(where: {
                     $0["action"] as? String == action && ($0["details"] as? [String: String])?["code"] == "\(code.rawValue)"
-                }) { return entry }
+                }) {
+                    return entry
+                }
                 try await Task.sleep(for: .milliseconds(100))
             }
             return nil
@@ -88,11 +96,13 @@ import Testing
             // Same CA, registered to nobody: the TLS handshake succeeds, HELLO is answered with UNKNOWN_PARTICIPANT.
             let ca = try CertificateAuthority(certificate: s.pki.ca, key: try PrivateKey.load(fromFile: s.pki.caKeyPath))
             let strangerKey = try PrivateKey.generate(.p256)
-            let stranger = try ca.issue(commonName: "stranger", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:11111111"],
-                                        publicKey: strangerKey.publicKey, usage: .client)
+            let stranger = try ca.issue(
+                commonName: "stranger", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:11111111"],
+                publicKey: strangerKey.publicKey, usage: .client)
             try stranger.pemString.write(toFile: s.base + "/stranger.pem", atomically: true, encoding: .utf8)
-            _ = FileManager.default.createFile(atPath: s.base + "/stranger.key", contents: Data(strangerKey.pkcs8PEM.utf8),
-                                               attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(
+                atPath: s.base + "/stranger.key", contents: Data(strangerKey.pkcs8PEM.utf8),
+                attributes: [.posixPermissions: 0o600])
             let unknown = try s.send(as: s.base + "/stranger.pem", key: s.base + "/stranger.key", to: [s.rostock.id])
             #expect(unknown.status != 0)
             #expect(unknown.stderr.contains("UNKNOWN_PARTICIPANT (2001)"), "\(unknown.stderr)")
@@ -139,19 +149,22 @@ import Testing
 
             // Impersonation: Schwerin's connection, envelope sender Rostock (signed by Rostock's key even).
             let impersonating = try makeEnvelope(from: rostock, to: [landkreis], payload: payload)
-            let (answer1, rejected1) = try await client.uploadRejected(requestID: 1, envelope: impersonating, payload: payload, signer: rostock)
+            let (answer1, rejected1) = try await client.uploadRejected(
+                requestID: 1, envelope: impersonating, payload: payload, signer: rostock)
             #expect(errorFrame(answer1)?.code == .impersonation)
             #expect(rejected1?.receipt.reason == .impersonation && rejected1?.receipt.sender.rawValue == s.schwerin.id)
 
             // Forged signature: Schwerin's own envelope with a CMS over other bytes.
             let envelope = try makeEnvelope(from: schwerin, to: [rostock], payload: payload)
             let forged = try CMS.signDetached(Array("not the envelope".utf8), certificate: schwerin.certificate, key: schwerin.key)
-            let (answer2, rejected2) = try await client.uploadRejected(requestID: 2, envelope: envelope, payload: payload, signature: forged)
+            let (answer2, rejected2) = try await client.uploadRejected(
+                requestID: 2, envelope: envelope, payload: payload, signature: forged)
             #expect(errorFrame(answer2)?.code == .signatureInvalid)
             #expect(rejected2?.receipt.reason == .signatureInvalid)
             if let rejected2 {
-                try CMS.verifyDetached(signature: rejected2.brokerSignature, content: rejected2.receipt.canonicalBytes,
-                                       signer: s.pki.brokerCertificate)
+                try CMS.verifyDetached(
+                    signature: rejected2.brokerSignature, content: rejected2.receipt.canonicalBytes,
+                    signer: s.pki.brokerCertificate)
             }
 
             let impersonation = try #require(try await s.auditEntry(action: "submission.refused", code: .impersonation))
@@ -184,7 +197,8 @@ import Testing
             let base64 = try #require(object["rejected_receipt_container"] as? String)
             let container = try #require(Data(base64Encoded: base64))
             let signed = try SignedReceipt(parsing: [UInt8](container), limits: .default)
-            try CMS.verifyDetached(signature: signed.brokerSignature, content: signed.receipt.canonicalBytes, signer: s.pki.brokerCertificate)
+            try CMS.verifyDetached(
+                signature: signed.brokerSignature, content: signed.receipt.canonicalBytes, signer: s.pki.brokerCertificate)
             #expect(signed.receipt.kind == .rejected && signed.receipt.reason?.rawValue == 2007)
             #expect(signed.receipt.recipient?.rawValue == "ags:99999999")
             #expect(signed.receipt.sender.rawValue == s.schwerin.id)

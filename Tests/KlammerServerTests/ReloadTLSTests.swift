@@ -16,13 +16,16 @@ import Testing
             defer { a.close(); early.close(); b.close() }
             // Wait (bounded) until TLS authorized the early connection and the hub knows its certificate.
             let deadline = ContinuousClock.now + .seconds(5)
-            while server.daemon.hub.certificateBoundCount < 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            while server.daemon.hub.certificateBoundCount < 3, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             try #require(server.daemon.hub.certificateBoundCount == 3)
 
             let crl = try TestPKI.ca.makeCRL(revoked: [(TestPKI.a.certificate.serialNumberHex, Date())])
-            let context = try TLSContext(configuration: .server(
-                certificateChain: [TestPKI.broker.certificate], privateKey: TestPKI.broker.key,
-                trustStore: TrustStore(anchors: [TestPKI.ca.certificate], crls: [crl])))
+            let context = try TLSContext(
+                configuration: .server(
+                    certificateChain: [TestPKI.broker.certificate], privateKey: TestPKI.broker.key,
+                    trustStore: TrustStore(anchors: [TestPKI.ca.certificate], crls: [crl])))
             let closed = server.daemon.reloadTLS(context, certificate: TestPKI.broker.certificate)
             #expect(closed == 2)
             #expect(server.daemon.tlsContext === context)
@@ -54,12 +57,16 @@ import Testing
             defer { a.close() }
             let broker = try #require(server.daemon.broker)
             let id = try ParticipantID(TestPKI.a.id)
-            #expect(try broker.directoryStatement(for: id).statement.certificates == [TestPKI.a.certificate.derBytes, second.certificate.derBytes])
+            #expect(
+                try broker.directoryStatement(for: id).statement.certificates == [
+                    TestPKI.a.certificate.derBytes, second.certificate.derBytes
+                ])
 
             let crl = try TestPKI.ca.makeCRL(revoked: [(second.certificate.serialNumberHex, Date())])
-            let context = try TLSContext(configuration: .server(
-                certificateChain: [TestPKI.broker.certificate], privateKey: TestPKI.broker.key,
-                trustStore: TrustStore(anchors: [TestPKI.ca.certificate], crls: [crl])))
+            let context = try TLSContext(
+                configuration: .server(
+                    certificateChain: [TestPKI.broker.certificate], privateKey: TestPKI.broker.key,
+                    trustStore: TrustStore(anchors: [TestPKI.ca.certificate], crls: [crl])))
             server.daemon.reloadTLS(context, certificate: TestPKI.broker.certificate)
 
             #expect(try broker.directoryStatement(for: id).statement.certificates == [TestPKI.a.certificate.derBytes])

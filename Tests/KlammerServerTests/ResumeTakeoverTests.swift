@@ -92,7 +92,8 @@ import Testing
             for i in 0..<3 {
                 let payload = payloadBytes(3000, seed: UInt8(20 + i))
                 let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
-                guard case .accepted(let accepted) = try await a.upload(requestID: UInt32(1 + i), envelope: envelope, payload: payload) else {
+                guard case .accepted(let accepted) = try await a.upload(requestID: UInt32(1 + i), envelope: envelope, payload: payload)
+                else {
                     Issue.record("no ACCEPTED")
                     return
                 }

@@ -33,14 +33,16 @@ import Testing
 
             let payload = payloadBytes(100_000)
             let envelope = try makeEnvelope(from: TestPKI.a, to: [TestPKI.b], payload: payload)
-            guard case .accepted(let accepted) = try await a.upload(requestID: 1, envelope: envelope, payload: payload, chunkSize: 30_000) else {
+            guard case .accepted(let accepted) = try await a.upload(requestID: 1, envelope: envelope, payload: payload, chunkSize: 30_000)
+            else {
                 Issue.record("no ACCEPTED")
                 return
             }
             #expect(accepted.requestID == 1)
             #expect(accepted.receipt.receipt.kind == .accepted)
-            try CMS.verifyDetached(signature: accepted.receipt.brokerSignature, content: accepted.receipt.receipt.canonicalBytes,
-                                   signer: TestPKI.broker.certificate)
+            try CMS.verifyDetached(
+                signature: accepted.receipt.brokerSignature, content: accepted.receipt.receipt.canonicalBytes,
+                signer: TestPKI.broker.certificate)
             let messageID = accepted.receipt.receipt.messageID
 
             try await b.send(.fetch(.init(requestID: 7, maxMessages: 10)))
@@ -51,13 +53,15 @@ import Testing
             #expect(sameBytes(delivery.payload, payload))
             #expect(delivery.begin.senderCertificate == TestPKI.a.certificate.derBytes)
             // The recipient can verify the sender's signature offline.
-            try CMS.verifyDetached(signature: delivery.begin.senderSignature.cms, content: envelope.canonicalBytes,
-                                   signer: try Certificate(der: delivery.begin.senderCertificate))
+            try CMS.verifyDetached(
+                signature: delivery.begin.senderSignature.cms, content: envelope.canonicalBytes,
+                signer: try Certificate(der: delivery.begin.senderCertificate))
             #expect(await b.nextSignificant() == .fetchDone(.init(requestID: 7, delivered: 1, moreAvailable: false)))
 
-            let statement = try AcknowledgementStatement(messageID: messageID, envelopeDigest: accepted.receipt.receipt.envelopeDigest,
-                                                         sender: ParticipantID(TestPKI.a.id), recipient: ParticipantID(TestPKI.b.id),
-                                                         timestampMillis: 1_795_599_060_000)
+            let statement = try AcknowledgementStatement(
+                messageID: messageID, envelopeDigest: accepted.receipt.receipt.envelopeDigest,
+                sender: ParticipantID(TestPKI.a.id), recipient: ParticipantID(TestPKI.b.id),
+                timestampMillis: 1_795_599_060_000)
             let ackSignature = try CMS.signDetached(statement.canonicalBytes, certificate: TestPKI.b.certificate, key: TestPKI.b.key)
             try await b.send(.ack(.init(requestID: 8, statement: statement, signature: ackSignature)))
             guard case .receipt(let ackReceipt) = await b.nextSignificant() else {
@@ -163,10 +167,11 @@ import Testing
             let payload = payloadBytes(64)
 
             // Unknown recipient.
-            let unknown = try Envelope(clientMessageID: "u-1", sender: ParticipantID(TestPKI.a.id),
-                                       recipients: [ParticipantID("ags:99999999")], subject: "x", contentType: "text/plain",
-                                       createdAtMillis: 1, payloadLength: 64, payloadDigest: SHA256Digest(bytes: SHA256.hash(payload)),
-                                       timeToLiveSeconds: nil)
+            let unknown = try Envelope(
+                clientMessageID: "u-1", sender: ParticipantID(TestPKI.a.id),
+                recipients: [ParticipantID("ags:99999999")], subject: "x", contentType: "text/plain",
+                createdAtMillis: 1, payloadLength: 64, payloadDigest: SHA256Digest(bytes: SHA256.hash(payload)),
+                timeToLiveSeconds: nil)
             try await a.send(.sendBegin(.init(requestID: 1, signatureForm: .single, envelope: unknown)))
             // The signed `rejected` receipt comes first (SPEC.md §7.5), then the ERROR.
             guard case .receipt(let r1) = await a.nextSignificant() else { Issue.record("no rejected receipt"); return }
@@ -174,8 +179,9 @@ import Testing
             #expect(r1.receipt.receipt.recipient?.rawValue == "ags:99999999")
             #expect(r1.receipt.receipt.envelopeDigest.bytes == SHA256.hash(unknown.canonicalBytes))
             #expect(r1.receipt.receipt.messageID.bytes == [UInt8](repeating: 0, count: 16))
-            try CMS.verifyDetached(signature: r1.receipt.brokerSignature, content: r1.receipt.receipt.canonicalBytes,
-                                   signer: TestPKI.broker.certificate)
+            try CMS.verifyDetached(
+                signature: r1.receipt.brokerSignature, content: r1.receipt.receipt.canonicalBytes,
+                signer: TestPKI.broker.certificate)
             let e1 = try #require(errorFrame(await a.nextSignificant()))
             #expect(e1.requestID == 1 && e1.code == .unknownRecipient)
 
@@ -198,14 +204,16 @@ import Testing
             #expect(rejected3?.receipt.reason == .signatureInvalid)
 
             // Signed by a certificate of the same CA that is not registered for A.
-            let e4 = try #require(errorFrame(try await a.upload(requestID: 4, envelope: envelope, payload: payload, signer: TestPKI.stranger)))
+            let e4 = try #require(
+                errorFrame(try await a.upload(requestID: 4, envelope: envelope, payload: payload, signer: TestPKI.stranger)))
             #expect(e4.requestID == 4 && e4.code == .certificateNotRegistered)
 
             // Too many recipients is the request's problem, not the connection's (envelope parsed by the broker).
             let many = try (0..<300).map { try ParticipantID("ags:\(String(format: "%08d", $0))") }
-            let big = try Envelope(clientMessageID: "many", sender: ParticipantID(TestPKI.a.id), recipients: many, subject: "",
-                                   contentType: "text/plain", createdAtMillis: 1, payloadLength: 1,
-                                   payloadDigest: SHA256Digest(bytes: SHA256.hash([1])), timeToLiveSeconds: nil)
+            let big = try Envelope(
+                clientMessageID: "many", sender: ParticipantID(TestPKI.a.id), recipients: many, subject: "",
+                contentType: "text/plain", createdAtMillis: 1, payloadLength: 1,
+                payloadDigest: SHA256Digest(bytes: SHA256.hash([1])), timeToLiveSeconds: nil)
             try await a.send(.sendBegin(.init(requestID: 5, signatureForm: .single, envelope: big)))
             let e5 = try #require(errorFrame(await a.nextSignificant()))
             #expect(e5.requestID == 5 && e5.code == .tooManyRecipients)
@@ -414,10 +422,11 @@ import Testing
             #expect(await b.nextSignificant() == .fetchDone(.init(requestID: 1, delivered: 1, moreAvailable: false)))
 
             // ACK on another connection of the same participant: the lease is not there.
-            let statement = AcknowledgementStatement(messageID: accepted.receipt.receipt.messageID,
-                                                     envelopeDigest: accepted.receipt.receipt.envelopeDigest,
-                                                     sender: try ParticipantID(TestPKI.a.id), recipient: try ParticipantID(TestPKI.b.id),
-                                                     timestampMillis: 1)
+            let statement = AcknowledgementStatement(
+                messageID: accepted.receipt.receipt.messageID,
+                envelopeDigest: accepted.receipt.receipt.envelopeDigest,
+                sender: try ParticipantID(TestPKI.a.id), recipient: try ParticipantID(TestPKI.b.id),
+                timestampMillis: 1)
             let sig = try CMS.signDetached(statement.canonicalBytes, certificate: TestPKI.b.certificate, key: TestPKI.b.key)
             try await b2.send(.ack(.init(requestID: 2, statement: statement, signature: sig)))
             #expect(errorFrame(await b2.nextSignificant())?.code == .unknownMessage)
@@ -452,8 +461,11 @@ import Testing
             defer { b.close() }
             var resumed: (begin: Frame.DeliverBegin, payload: [UInt8])?
             for attempt in 1...200 {
-                try await b.send(.fetch(.init(requestID: UInt32(10 + attempt), maxMessages: 1,
-                                              resume: .init(messageID: id, offset: 1200))))
+                try await b.send(
+                    .fetch(
+                        .init(
+                            requestID: UInt32(10 + attempt), maxMessages: 1,
+                            resume: .init(messageID: id, offset: 1200))))
                 if case .deliverBegin(let begin) = await b.nextSignificant() {
                     resumed = await b.receiveDelivery(after: begin)
                     _ = await b.nextSignificant()  // FETCH_DONE
@@ -546,8 +558,11 @@ import Testing
                 guard case .ready(let ready) = await second.nextSignificant() else { Issue.record("no READY"); return }
                 if ready.offset > 0 {
                     offset = ready.offset
-                    try await second.send(.chunk(.init(requestID: ready.requestID, offset: offset,
-                                                       data: ByteBuffer(bytes: payload[Int(offset)...]))))
+                    try await second.send(
+                        .chunk(
+                            .init(
+                                requestID: ready.requestID, offset: offset,
+                                data: ByteBuffer(bytes: payload[Int(offset)...]))))
                     let cms = try CMS.signDetached(envelope.canonicalBytes, certificate: TestPKI.a.certificate, key: TestPKI.a.key)
                     try await second.send(.sendEnd(.init(requestID: ready.requestID, signature: .single(cms: cms))))
                     break

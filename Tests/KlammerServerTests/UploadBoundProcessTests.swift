@@ -39,10 +39,11 @@ import Testing
                 let first = next
                 let last = min(UInt32(total), first + UInt32(batch) - 1)
                 for id in first...last {
-                    let envelope = try Envelope(clientMessageID: "bound-\(id)", sender: ParticipantID(schwerin.id),
-                                                recipients: [ParticipantID(rostock.id)], subject: "x", contentType: "application/pdf",
-                                                createdAtMillis: 1_795_599_000_000, payloadLength: UInt64(4 * chunkSize),
-                                                payloadDigest: SHA256Digest(bytes: SHA256.hash([UInt8(truncatingIfNeeded: id)])))
+                    let envelope = try Envelope(
+                        clientMessageID: "bound-\(id)", sender: ParticipantID(schwerin.id),
+                        recipients: [ParticipantID(rostock.id)], subject: "x", contentType: "application/pdf",
+                        createdAtMillis: 1_795_599_000_000, payloadLength: UInt64(4 * chunkSize),
+                        payloadDigest: SHA256Digest(bytes: SHA256.hash([UInt8(truncatingIfNeeded: id)])))
                     try await client.send(.sendBegin(.init(requestID: id, signatureForm: .single, envelope: envelope)))
                 }
                 next = last + 1
@@ -81,7 +82,9 @@ import Testing
                 if let fds = Self.descriptors(of: pid) { maxFDs = max(maxFDs, fds) }
                 if maxRSS - baseRSS > abortGrowth { break }
             }
-            print("open uploads on one connection: \(ready) READY, \(refused) QUOTA_EXCEEDED of \(Int(next) - 1) SEND_BEGINs; broker RSS \(baseRSS >> 20) → max \(maxRSS >> 20) MiB, descriptors \(baseFDs) → max \(maxFDs)")
+            print(
+                "open uploads on one connection: \(ready) READY, \(refused) QUOTA_EXCEEDED of \(Int(next) - 1) SEND_BEGINs; broker RSS \(baseRSS >> 20) → max \(maxRSS >> 20) MiB, descriptors \(baseFDs) → max \(maxFDs)"
+            )
             #expect(otherErrors.isEmpty, "\(otherErrors.prefix(3))")
             #expect(Int(next) - 1 == total, "stopped early: the broker grew by \((maxRSS - baseRSS) >> 20) MiB")
             #expect(ready == 256, "the default limits.max_open_uploads_per_connection")

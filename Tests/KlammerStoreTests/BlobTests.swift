@@ -30,7 +30,8 @@ import Testing
         #expect(got == all)
         #expect(try store.scrub().blobs == 1)
         try await store.ack(recipient: "bob", messageID: d[0].messageID, leaseToken: d[0].leaseToken)
-        #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir.path + "/blobs")) ?? []).filter { $0.hasSuffix(".blob") }.isEmpty)
+        #expect(
+            ((try? FileManager.default.contentsOfDirectory(atPath: dir.path + "/blobs")) ?? []).filter { $0.hasSuffix(".blob") }.isEmpty)
         await store.close()
     }
 

@@ -8,8 +8,10 @@ import Testing
         var store = try await KlammerStore.open(testConfig(dir))
         let consumer = ConsumerID("c")
         for i in 0..<400 {
-            _ = try await store.append(msg("a", "\(i)", to: i % 10 == 0 ? ["keep"] : ["bob"],
-                                           payload: String(repeating: "x", count: 400)))
+            _ = try await store.append(
+                msg(
+                    "a", "\(i)", to: i % 10 == 0 ? ["keep"] : ["bob"],
+                    payload: String(repeating: "x", count: 400)))
         }
         let before = segmentFiles(dir).count
         while true {

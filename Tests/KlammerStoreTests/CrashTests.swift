@@ -60,7 +60,8 @@ import KlammerTestSupport
             #expect(!p.isRunning, "helper did not exit after SIGKILL")
             #expect(p.terminationReason == .uncaughtSignal, "helper exited by itself: \(p.terminationStatus)")
             let text = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-            for line in text.split(separator: "\n", omittingEmptySubsequences: true) where text.hasSuffix("\n") || line != text.split(separator: "\n").last {
+            for line in text.split(separator: "\n", omittingEmptySubsequences: true)
+            where text.hasSuffix("\n") || line != text.split(separator: "\n").last {
                 let f = line.split(separator: " ")
                 if f.first == "C", f.count == 4, let id = UInt64(f[3]) {
                     confirmed.append(Confirmed(sender: String(f[1]), cmid: String(f[2]), id: id))
@@ -76,13 +77,16 @@ import KlammerTestSupport
             }
         }
         let elapsed = ContinuousClock.now - start
-        print("crash test: \(cycles) kill -9 cycles, \(confirmed.count) confirmed appends, \(acked.count) acks, "
-              + "max \(maxSegments) segments, \(elapsed)")
+        print(
+            "crash test: \(cycles) kill -9 cycles, \(confirmed.count) confirmed appends, \(acked.count) acks, "
+                + "max \(maxSegments) segments, \(elapsed)")
         #expect(confirmed.count > cycles)
     }
 
-    func verify(dir: TempDir, confirmed: [Confirmed], acked: Set<UInt64>, cycle: Int,
-                rng: inout SystemRandomNumberGenerator) async throws {
+    func verify(
+        dir: TempDir, confirmed: [Confirmed], acked: Set<UInt64>, cycle: Int,
+        rng: inout SystemRandomNumberGenerator
+    ) async throws {
         var c = StoreConfiguration(directory: dir.path)
         c.maintenanceInterval = .zero
         c.segmentSize = 32 << 10
@@ -104,8 +108,9 @@ import KlammerTestSupport
             let m = try store.readMessage(h, loc)
             // Nothing that was never appended; payloads intact.
             #expect(m.sender.hasPrefix("s") && Self.order(m.clientMessageID) != nil)
-            #expect(m.payload == .inline(Self.payload(m.sender, m.clientMessageID)),
-                    "cycle \(cycle): altered payload \(m.sender)/\(m.clientMessageID)")
+            #expect(
+                m.payload == .inline(Self.payload(m.sender, m.clientMessageID)),
+                "cycle \(cycle): altered payload \(m.sender)/\(m.clientMessageID)")
             if let c = byID[id] { #expect(c.sender == m.sender && c.cmid == m.clientMessageID, "cycle \(cycle): id \(id) mismatch") }
         }
         // Every confirmed message bound for "r" is present.
@@ -130,11 +135,13 @@ import KlammerTestSupport
         // Dedupe still answers with the original outcome (sample).
         for _ in 0..<min(5, confirmed.count) {
             let m = confirmed.randomElement(using: &rng)!
-            let again = MessageRecord(sender: m.sender, clientMessageID: m.cmid, recipients: ["r"], envelope: [],
-                                      payload: .inline([1]), outcome: [9])
+            let again = MessageRecord(
+                sender: m.sender, clientMessageID: m.cmid, recipients: ["r"], envelope: [],
+                payload: .inline([1]), outcome: [9])
             let res = try await store.append(again)
-            #expect(res == .duplicate(messageID: m.id, outcome: Array("ok \(m.sender) \(m.cmid)".utf8)),
-                    "cycle \(cycle): dedupe failed for \(m.sender)/\(m.cmid): \(res)")
+            #expect(
+                res == .duplicate(messageID: m.id, outcome: Array("ok \(m.sender) \(m.cmid)".utf8)),
+                "cycle \(cycle): dedupe failed for \(m.sender)/\(m.cmid): \(res)")
         }
         await store.close()
     }

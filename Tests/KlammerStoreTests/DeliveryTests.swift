@@ -48,7 +48,9 @@ import Testing
         #expect(d2.first?.messageID == d[0].messageID)
         #expect(d2.first?.attempt == 2)
         // The old lease is gone.
-        await #expect(throws: StoreError.self) { try await store.ack(recipient: "bob", messageID: d[0].messageID, leaseToken: d[0].leaseToken) }
+        await #expect(throws: StoreError.self) {
+            try await store.ack(recipient: "bob", messageID: d[0].messageID, leaseToken: d[0].leaseToken)
+        }
         try await store.ack(recipient: "bob", messageID: d2[0].messageID, leaseToken: d2[0].leaseToken)
         await store.close()
     }

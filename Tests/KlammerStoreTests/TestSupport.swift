@@ -43,15 +43,21 @@ final class FaultyFileIO: FileIO {
         return true
     }
     func set(datasync: Int32? = nil, write: Int32? = nil) {
-        faults.withLock { $0.failDatasync = datasync; $0.failWrite = write }
+        faults.withLock {
+            $0.failDatasync = datasync; $0.failWrite = write
+        }
     }
 
     func open(_ path: String, flags: Int32, mode: mode_t) throws(FileIOError) -> Int32 { try base.open(path, flags: flags, mode: mode) }
     func close(_ fd: Int32) { base.close(fd) }
     func pwrite(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, offset: UInt64, path: String) throws(FileIOError) {
-        if let e = faults.withLock({ f -> Int32? in f.writes += 1; return f.failWrite }) {
+        if let e = faults.withLock({ f -> Int32? in
+            f.writes += 1; return f.failWrite
+        }) {
             // Simulate a partial write before failing, like a real ENOSPC.
-            if buffer.count > 1 { try base.pwrite(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<buffer.count / 2]), offset: offset, path: path) }
+            if buffer.count > 1 {
+                try base.pwrite(fd, UnsafeRawBufferPointer(rebasing: buffer[0..<buffer.count / 2]), offset: offset, path: path)
+            }
             throw FileIOError(operation: "pwrite", path: path, errno: e)
         }
         try base.pwrite(fd, buffer, offset: offset, path: path)
@@ -60,7 +66,9 @@ final class FaultyFileIO: FileIO {
         try base.pread(fd, buffer, offset: offset, path: path)
     }
     func fdatasync(_ fd: Int32, path: String) throws(FileIOError) {
-        if let e = faults.withLock({ f -> Int32? in f.datasyncs += 1; return f.failDatasync }) {
+        if let e = faults.withLock({ f -> Int32? in
+            f.datasyncs += 1; return f.failDatasync
+        }) {
             throw FileIOError(operation: "fdatasync", path: path, errno: e)
         }
         try base.fdatasync(fd, path: path)
@@ -84,11 +92,14 @@ func testConfig(_ dir: TempDir, clock: TestClock? = nil, io: (any FileIO)? = nil
     return c
 }
 
-func msg(_ sender: String, _ id: String, to recipients: [String] = ["bob"], payload: String? = nil,
-         expiresAt: Date? = nil) -> MessageRecord {
-    MessageRecord(sender: sender, clientMessageID: id, recipients: recipients, envelope: Array("env-\(id)".utf8),
-                  payload: .inline(Array((payload ?? "payload of \(sender)/\(id)").utf8)), expiresAt: expiresAt,
-                  outcome: Array("receipt-\(sender)-\(id)".utf8))
+func msg(
+    _ sender: String, _ id: String, to recipients: [String] = ["bob"], payload: String? = nil,
+    expiresAt: Date? = nil
+) -> MessageRecord {
+    MessageRecord(
+        sender: sender, clientMessageID: id, recipients: recipients, envelope: Array("env-\(id)".utf8),
+        payload: .inline(Array((payload ?? "payload of \(sender)/\(id)").utf8)), expiresAt: expiresAt,
+        outcome: Array("receipt-\(sender)-\(id)".utf8))
 }
 
 func segmentFiles(_ dir: TempDir) -> [String] {

@@ -15,8 +15,9 @@ import Testing
         defer { Task { await server.close() } }
         let recorder = Recorder()
         let limit = 256 * 1024
-        let client = try await connectClient(port: server.port, context: try PKI.clientContext { $0.maxBufferedOutboundBytes = limit },
-                                             logger: logs.logger, recorder: recorder)
+        let client = try await connectClient(
+            port: server.port, context: try PKI.clientContext { $0.maxBufferedOutboundBytes = limit },
+            logger: logs.logger, recorder: recorder)
         #expect(await eventually { recorder.identity != nil && server.allRecorders.first?.identity != nil })
         #expect(await eventually { server.allRecorders.first?.with({ $0.readsPaused }) == true }, "the server did not switch autoRead off")
 
@@ -58,7 +59,9 @@ import Testing
         try await serverChannel.setOption(ChannelOptions.autoRead, value: true).get()
         let expected = (outcome.whileWritable + outcome.accepted) * chunkSize
         #expect(await eventually(timeout: .seconds(20)) { server.allRecorders.first?.received.count == expected })
-        let held = try await client.eventLoop.submit { try client.pipeline.syncOperations.handler(type: OpenSSLHandler.self).bufferedOutboundByteCount }.get()
+        let held = try await client.eventLoop.submit {
+            try client.pipeline.syncOperations.handler(type: OpenSSLHandler.self).bufferedOutboundByteCount
+        }.get()
         #expect(held == 0)
         #expect(await eventually { client.isWritable })
         try await client.close()

@@ -86,8 +86,9 @@ import Testing
     }
 
     @Test func handshakeTimeoutIsDeterministic() throws {
-        let pair = try Pair(serverContext: try PKI.serverContext { $0.handshakeTimeout = .milliseconds(300) },
-                            clientContext: try PKI.clientContext())
+        let pair = try Pair(
+            serverContext: try PKI.serverContext { $0.handshakeTimeout = .milliseconds(300) },
+            clientContext: try PKI.clientContext())
         try pair.activate()
         _ = try pair.client.readOutbound(as: ByteBuffer.self)  // the ClientHello is lost: the server waits
         pair.server.embeddedEventLoop.advanceTime(by: .milliseconds(299))

@@ -15,7 +15,8 @@ import Testing
         let logs = LogCapture()
         let server = try await TestServer(context: try PKI.serverContext(), logger: logs.logger)
         defer { Task { await server.close() } }
-        let client = try OpenSSLProcess(["s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", "client.pem", "-key", "client.key"] + Self.sClientBase, in: dir)
+        let client = try OpenSSLProcess(
+            ["s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", "client.pem", "-key", "client.key"] + Self.sClientBase, in: dir)
         client.send("hello from s_client\n")
         #expect(await eventually { server.allRecorders.first?.receivedString == "hello from s_client\n" })
         let status = await client.finish()
@@ -57,8 +58,11 @@ import Testing
         let logs = LogCapture()
         let server = try await TestServer(context: try PKI.serverContext(), logger: logs.logger)
         defer { Task { await server.close() } }
-        let result = try await OpenSSLProcess.run(["s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", "client.pem", "-key", "client.key",
-                                                   "-CAfile", "ca.pem", "-verify_return_error", "-no_ign_eof"], in: dir, input: "x\n")
+        let result = try await OpenSSLProcess.run(
+            [
+                "s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", "client.pem", "-key", "client.key",
+                "-CAfile", "ca.pem", "-verify_return_error", "-no_ign_eof"
+            ], in: dir, input: "x\n")
         #expect(result.status != 0)
         #expect((result.stdout + result.stderr).contains("no application protocol"), "\(result.stderr)")
         #expect(await eventually { server.allRecorders.first?.tlsErrors.first?.code == .noApplicationProtocol })
@@ -70,7 +74,9 @@ import Testing
         let logs = LogCapture()
         let server = try await TestServer(context: try PKI.serverContext(), logger: logs.logger)
         defer { Task { await server.close() } }
-        let result = try await OpenSSLProcess.run(["s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_2", "-cert", "client.pem", "-key", "client.key"] + Self.sClientBase, in: dir, input: "x\n")
+        let result = try await OpenSSLProcess.run(
+            ["s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_2", "-cert", "client.pem", "-key", "client.key"] + Self.sClientBase,
+            in: dir, input: "x\n")
         #expect(result.status != 0)
         #expect(await eventually { server.allRecorders.first?.tlsErrors.first?.code == .protocolVersionRefused })
         #expect(logs.contains("TLS connection refused: protocol-version-refused"))
@@ -82,7 +88,9 @@ import Testing
         let logs = LogCapture()
         let server = try await TestServer(context: try PKI.serverContext { $0.minimumVersion = .tls12 }, logger: logs.logger)
         defer { Task { await server.close() } }
-        let client = try OpenSSLProcess(["s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_2", "-cert", "client.pem", "-key", "client.key"] + Self.sClientBase, in: dir)
+        let client = try OpenSSLProcess(
+            ["s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_2", "-cert", "client.pem", "-key", "client.key"] + Self.sClientBase,
+            in: dir)
         client.send("over 1.2\n")
         #expect(await eventually { server.allRecorders.first?.receivedString == "over 1.2\n" })
         await client.finish()
@@ -90,7 +98,11 @@ import Testing
         #expect(identity.protocolVersion == .tls12)
         #expect(identity.cipherSuite.hasPrefix("ECDHE-") && identity.cipherSuite.contains("GCM"))
         // A CBC-only or non-ECDHE client gets nothing.
-        let cbc = try await OpenSSLProcess.run(["s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256:DHE-RSA-AES128-GCM-SHA256", "-cert", "client.pem", "-key", "client.key"] + Self.sClientBase, in: dir, input: "x\n")
+        let cbc = try await OpenSSLProcess.run(
+            [
+                "s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_2", "-cipher",
+                "ECDHE-ECDSA-AES128-SHA256:DHE-RSA-AES128-GCM-SHA256", "-cert", "client.pem", "-key", "client.key"
+            ] + Self.sClientBase, in: dir, input: "x\n")
         #expect(cbc.status != 0)
     }
 
@@ -102,14 +114,23 @@ import Testing
         try PKI.writeFiles(to: dir, client: brainpoolClient)
         let logs = LogCapture()
         let brainpoolServer = try PKI.issue(by: PKI.ca, "broker-bp", usage: .server, kind: .brainpoolP256r1)
-        let server = try await TestServer(context: try PKI.serverContext(brainpoolServer) { $0.minimumVersion = .tls12 }, logger: logs.logger)
+        let server = try await TestServer(
+            context: try PKI.serverContext(brainpoolServer) { $0.minimumVersion = .tls12 }, logger: logs.logger)
         defer { Task { await server.close() } }
-        let client = try OpenSSLProcess(["s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_2", "-groups", "brainpoolP256r1", "-cert", "client.pem", "-key", "client.key"] + Self.sClientBase, in: dir)
+        let client = try OpenSSLProcess(
+            [
+                "s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_2", "-groups", "brainpoolP256r1", "-cert", "client.pem", "-key",
+                "client.key"
+            ] + Self.sClientBase, in: dir)
         client.send("brainpool\n")
-        #expect(await eventually { server.allRecorders.first?.receivedString == "brainpool\n" }, "\(server.allRecorders.first?.tlsErrors ?? [])")
+        #expect(
+            await eventually { server.allRecorders.first?.receivedString == "brainpool\n" }, "\(server.allRecorders.first?.tlsErrors ?? [])"
+        )
         await client.finish()
         #expect(client.stdout.contains("brainpoolP256r1"), "\(client.stdout)")
-        let x25519 = try await OpenSSLProcess.run(["s_client", "-connect", "127.0.0.1:\(server.port)", "-groups", "X25519", "-cert", "client.pem", "-key", "client.key"] + Self.sClientBase, in: dir, input: "x\n")
+        let x25519 = try await OpenSSLProcess.run(
+            ["s_client", "-connect", "127.0.0.1:\(server.port)", "-groups", "X25519", "-cert", "client.pem", "-key", "client.key"]
+                + Self.sClientBase, in: dir, input: "x\n")
         #expect(x25519.status != 0)
         #expect(await eventually { server.allRecorders.count == 2 && !(server.allRecorders.last?.tlsErrors.isEmpty ?? true) })
         #expect(server.allRecorders.last?.received.isEmpty == true)
@@ -124,7 +145,9 @@ import Testing
         let server = try await TestServer(context: try PKI.serverContext { $0.minimumVersion = version }, logger: logs.logger)
         defer { Task { await server.close() } }
         let flag = version == .tls13 ? "-tls1_3" : "-tls1_2"
-        let result = try await OpenSSLProcess.run(["s_client", "-connect", "127.0.0.1:\(server.port)", flag, "-reconnect", "-cert", "client.pem", "-key", "client.key"] + Self.sClientBase, in: dir)
+        let result = try await OpenSSLProcess.run(
+            ["s_client", "-connect", "127.0.0.1:\(server.port)", flag, "-reconnect", "-cert", "client.pem", "-key", "client.key"]
+                + Self.sClientBase, in: dir)
         let newCount = result.stdout.components(separatedBy: "New, TLSv1.").count - 1
         #expect(newCount >= 2, "\(result.stdout)")
         #expect(!result.stdout.contains("Reused,"))
@@ -135,8 +158,11 @@ import Testing
         let dir = try TempDir()
         try PKI.writeFiles(to: dir)
         let port = try await freePort()
-        let server = try OpenSSLProcess(["s_server", "-accept", "127.0.0.1:\(port)", "-cert", "server.pem", "-key", "server.key", "-CAfile", "ca.pem",
-                                         "-Verify", "1", "-verify_return_error", "-alpn", "klammer/1", "-naccept", "1", "-rev"], in: dir)
+        let server = try OpenSSLProcess(
+            [
+                "s_server", "-accept", "127.0.0.1:\(port)", "-cert", "server.pem", "-key", "server.key", "-CAfile", "ca.pem",
+                "-Verify", "1", "-verify_return_error", "-alpn", "klammer/1", "-naccept", "1", "-rev"
+            ], in: dir)
         defer { server.process.terminate() }
         let logs = LogCapture()
         let recorder = Recorder()
@@ -152,7 +178,9 @@ import Testing
         #expect(recorder.identity?.applicationProtocol == "klammer/1")
         try? await client.close()
         await server.finish(timeout: .seconds(5))
-        #expect(server.stdout.contains("CONNECTION ESTABLISHED") || server.stdout.contains("Client certificate") || server.stderr.contains("verify depth"), "\(server.stdout)\n\(server.stderr)")
+        #expect(
+            server.stdout.contains("CONNECTION ESTABLISHED") || server.stdout.contains("Client certificate")
+                || server.stderr.contains("verify depth"), "\(server.stdout)\n\(server.stderr)")
     }
 }
 

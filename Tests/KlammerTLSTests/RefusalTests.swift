@@ -8,13 +8,16 @@ import Testing
 /// Every refusal: a specific TLSError on the server, a log line naming the reason, no application byte delivered.
 @Suite struct RefusalTests {
     /// Connects our client with `identity` and expects the server to refuse with `code`.
-    private func expectServerRefuses(_ identity: Identity, code: TLSError.Code, messageContains text: String,
-                                     trust: TrustStore = PKI.trust, clientTrust: TrustStore = PKI.trust) async throws {
+    private func expectServerRefuses(
+        _ identity: Identity, code: TLSError.Code, messageContains text: String,
+        trust: TrustStore = PKI.trust, clientTrust: TrustStore = PKI.trust
+    ) async throws {
         let logs = LogCapture()
         let server = try await TestServer(context: try PKI.serverContext(trust: trust), logger: logs.logger)
         defer { Task { await server.close() } }
         let recorder = Recorder()
-        let client = try await connectClient(port: server.port, context: try PKI.clientContext(identity, trust: clientTrust), logger: logs.logger, recorder: recorder)
+        let client = try await connectClient(
+            port: server.port, context: try PKI.clientContext(identity, trust: clientTrust), logger: logs.logger, recorder: recorder)
         client.writeAndFlush(ByteBuffer(string: "should never arrive"), promise: nil)
         #expect(await eventually { !(server.allRecorders.first?.tlsErrors.isEmpty ?? true) })
         let serverSide = try #require(server.allRecorders.first)
@@ -32,7 +35,8 @@ import Testing
 
     @Test func certificateFromAnotherCA() async throws {
         let foreign = try PKI.issue(by: PKI.otherCA, "intruder", usage: .client)
-        try await expectServerRefuses(foreign, code: .certificateVerificationFailed, messageContains: "unable to get local issuer certificate")
+        try await expectServerRefuses(
+            foreign, code: .certificateVerificationFailed, messageContains: "unable to get local issuer certificate")
     }
 
     @Test func expiredCertificate() async throws {
@@ -71,13 +75,20 @@ import Testing
         try PKI.writeFiles(to: dir)
         try dir.write("ca.key", PKI.ca.key.pkcs8PEM)
         try dir.write("ext.cnf", "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n")
-        _ = try await OpenSSLProcess.run(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "weak.key", "-subj", "/CN=weak", "-out", "weak.csr"], in: dir)
-        let signed = try await OpenSSLProcess.run(["x509", "-req", "-in", "weak.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-days", "1", "-extfile", "ext.cnf", "-out", "weak.pem"], in: dir)
+        _ = try await OpenSSLProcess.run(
+            ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "weak.key", "-subj", "/CN=weak", "-out", "weak.csr"], in: dir)
+        let signed = try await OpenSSLProcess.run(
+            [
+                "x509", "-req", "-in", "weak.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-days", "1", "-extfile", "ext.cnf", "-out",
+                "weak.pem"
+            ], in: dir)
         #expect(signed.status == 0, "\(signed.stderr)")
         let logs = LogCapture()
         let server = try await TestServer(context: try PKI.serverContext(), logger: logs.logger)
         defer { Task { await server.close() } }
-        let result = try await OpenSSLProcess.run(["s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", "weak.pem", "-key", "weak.key"] + InteropTests.sClientBase, in: dir, input: "x\n")
+        let result = try await OpenSSLProcess.run(
+            ["s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", "weak.pem", "-key", "weak.key"] + InteropTests.sClientBase,
+            in: dir, input: "x\n")
         _ = result
         #expect(await eventually { !(server.allRecorders.first?.tlsErrors.isEmpty ?? true) })
         let error = try #require(server.allRecorders.first?.tlsErrors.first)
@@ -118,10 +129,13 @@ import Testing
             for await _ in release { break }
             return .accept
         }
-        let server = try await TestServer(context: try PKI.serverContext { $0.handshakeTimeout = .seconds(120) }, authorizer: authorizer, logger: logs.logger)
+        let server = try await TestServer(
+            context: try PKI.serverContext { $0.handshakeTimeout = .seconds(120) }, authorizer: authorizer, logger: logs.logger)
         defer { Task { await server.close() } }
         let recorder = Recorder()
-        let client = try await connectClient(port: server.port, context: try PKI.clientContext { $0.handshakeTimeout = .seconds(120) }, logger: logs.logger, recorder: recorder)
+        let client = try await connectClient(
+            port: server.port, context: try PKI.clientContext { $0.handshakeTimeout = .seconds(120) }, logger: logs.logger,
+            recorder: recorder)
         try await client.writeAndFlush(ByteBuffer(string: "early bytes")).get()
         #expect(await eventually { server.allRecorders.first?.with({ $0.channel }) != nil })
         let serverSide = try #require(server.allRecorders.first)
@@ -207,7 +221,9 @@ import Testing
         let recorder = Recorder()
         let limit = 1024 * 1024
         // The handshake timeout must not end the connection while the test inspects it, even on a loaded machine.
-        let context = try PKI.clientContext { $0.maxBufferedOutboundBytes = limit; $0.handshakeTimeout = .seconds(120) }
+        let context = try PKI.clientContext {
+            $0.maxBufferedOutboundBytes = limit; $0.handshakeTimeout = .seconds(120)
+        }
         let client = try await connectClient(port: silent.localAddress!.port!, context: context, logger: logs.logger, recorder: recorder)
         let chunk = ByteBuffer(repeating: 0x41, count: 64 * 1024)
         var futures: [EventLoopFuture<Void>] = []
@@ -217,7 +233,9 @@ import Testing
             do { try await future.get() } catch let error as TLSError where error.code == .outboundBufferLimitExceeded { refused += 1 }
         }
         #expect(refused == 100)
-        let held = try await client.eventLoop.submit { try client.pipeline.syncOperations.handler(type: OpenSSLHandler.self).bufferedOutboundByteCount }.get()
+        let held = try await client.eventLoop.submit {
+            try client.pipeline.syncOperations.handler(type: OpenSSLHandler.self).bufferedOutboundByteCount
+        }.get()
         #expect(held <= limit)
         #expect(logs.contains("TLS write refused: outbound-buffer-limit-exceeded"))
         try await client.close()
@@ -232,7 +250,9 @@ import Testing
         let server = try await TestServer(context: try PKI.serverContext(), logger: logs.logger)
         defer { Task { await server.close() } }
         let recorder = Recorder()
-        let client = try await connectClient(port: server.port, context: try PKI.clientContext { $0.applicationProtocols = ["http/1.1"] }, logger: logs.logger, recorder: recorder)
+        let client = try await connectClient(
+            port: server.port, context: try PKI.clientContext { $0.applicationProtocols = ["http/1.1"] }, logger: logs.logger,
+            recorder: recorder)
         #expect(await eventually { recorder.isInactive })
         #expect(recorder.tlsErrors.first?.code == .noApplicationProtocol, "\(recorder.tlsErrors)")
         #expect(server.allRecorders.first?.tlsErrors.first?.code == .noApplicationProtocol)
@@ -248,10 +268,12 @@ import Testing
         let server = try await TestServer(context: try PKI.serverContext(), logger: logs.logger)
         defer { Task { await server.close() } }
         let recorder = Recorder()
-        let client = try await connectClient(port: server.port, context: try PKI.clientContext {
-            $0.applicationProtocols = []
-            $0.requireApplicationProtocol = false
-        }, logger: logs.logger, recorder: recorder)
+        let client = try await connectClient(
+            port: server.port,
+            context: try PKI.clientContext {
+                $0.applicationProtocols = []
+                $0.requireApplicationProtocol = false
+            }, logger: logs.logger, recorder: recorder)
         #expect(await eventually { recorder.isInactive })
         #expect(recorder.tlsErrors.first?.code == .noApplicationProtocol, "\(recorder.tlsErrors)")
         #expect(server.allRecorders.first?.tlsErrors.first?.code == .noApplicationProtocol, "\(server.allRecorders.first?.tlsErrors ?? [])")

@@ -23,19 +23,26 @@ enum PKI {
     static var trust: TrustStore { TestCA(ca).trustStore }
 
     /// Every TLS test leaf names the loopback host and address, valid for a day unless given.
-    static func issue(by ca: CertificateAuthority, _ name: String, usage: CertificateAuthority.Usage,
-                      notBefore: Date = .now - 300, notAfter: Date = .now + 86400, kind: KeyKind = .p256) throws -> Identity {
-        try TestCA(ca).issue(name, subjectAlternativeNames: TestCA.loopbackNames, usage: usage, kind: kind,
-                             notBefore: notBefore, notAfter: notAfter)
+    static func issue(
+        by ca: CertificateAuthority, _ name: String, usage: CertificateAuthority.Usage,
+        notBefore: Date = .now - 300, notAfter: Date = .now + 86400, kind: KeyKind = .p256
+    ) throws -> Identity {
+        try TestCA(ca).issue(
+            name, subjectAlternativeNames: TestCA.loopbackNames, usage: usage, kind: kind,
+            notBefore: notBefore, notAfter: notAfter)
     }
 
-    static func serverContext(_ identity: Identity = server, trust: TrustStore = trust, configure: (inout TLSConfiguration) -> Void = { _ in }) throws -> TLSContext {
+    static func serverContext(
+        _ identity: Identity = server, trust: TrustStore = trust, configure: (inout TLSConfiguration) -> Void = { _ in }
+    ) throws -> TLSContext {
         var config = TLSConfiguration.server(certificateChain: [identity.certificate], privateKey: identity.key, trustStore: trust)
         configure(&config)
         return try TLSContext(configuration: config)
     }
 
-    static func clientContext(_ identity: Identity = client, trust: TrustStore = trust, configure: (inout TLSConfiguration) -> Void = { _ in }) throws -> TLSContext {
+    static func clientContext(
+        _ identity: Identity = client, trust: TrustStore = trust, configure: (inout TLSConfiguration) -> Void = { _ in }
+    ) throws -> TLSContext {
         var config = TLSConfiguration.client(certificateChain: [identity.certificate], privateKey: identity.key, trustStore: trust)
         configure(&config)
         return try TLSContext(configuration: config)
@@ -117,7 +124,9 @@ final class RecordingHandler: ChannelInboundHandler {
     }
     func channelActive(context: ChannelHandlerContext) {
         let channel = context.channel
-        recorder.with { $0.active = true; $0.channel = channel }
+        recorder.with {
+            $0.active = true; $0.channel = channel
+        }
         context.fireChannelActive()
     }
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -151,16 +160,20 @@ final class TestServer: Sendable {
     let channel: any Channel
     var port: Int { channel.localAddress!.port! }
 
-    init(context: TLSContext, authorizer: PeerAuthorizer = .acceptAll, logger: Logger, echo: Bool = false, pauseReads: Bool = false) async throws {
+    init(context: TLSContext, authorizer: PeerAuthorizer = .acceptAll, logger: Logger, echo: Bool = false, pauseReads: Bool = false)
+        async throws
+    {
         let holder = RecorderSink()
         self.channel = try await ServerBootstrap(group: testGroup)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 let recorder = Recorder()
                 holder.add(recorder)
-                return configureTLSServerPipeline(channel: channel, context: context, authorizer: authorizer, logger: logger).flatMapThrowing {
-                    try channel.pipeline.syncOperations.addHandler(RecordingHandler(recorder, echo: echo, pauseReadsWhenAuthorized: pauseReads))
-                }
+                return configureTLSServerPipeline(channel: channel, context: context, authorizer: authorizer, logger: logger)
+                    .flatMapThrowing {
+                        try channel.pipeline.syncOperations.addHandler(
+                            RecordingHandler(recorder, echo: echo, pauseReadsWhenAuthorized: pauseReads))
+                    }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         self.sink = holder
@@ -177,7 +190,9 @@ final class RecorderSink: Sendable {
 }
 
 /// Connects our TLS client to 127.0.0.1:port.
-func connectClient(port: Int, context: TLSContext, authorizer: PeerAuthorizer = .acceptAll, logger: Logger, recorder: Recorder) async throws -> any Channel {
+func connectClient(port: Int, context: TLSContext, authorizer: PeerAuthorizer = .acceptAll, logger: Logger, recorder: Recorder) async throws
+    -> any Channel
+{
     try await ClientBootstrap(group: testGroup)
         .channelInitializer { channel in
             configureTLSClientPipeline(channel: channel, context: context, authorizer: authorizer, logger: logger).flatMapThrowing {
@@ -237,7 +252,9 @@ final class OpenSSLProcess: @unchecked Sendable {
     }
 
     /// Runs to completion.
-    static func run(_ arguments: [String], in dir: TempDir, input: String? = nil, timeout: Duration = .seconds(20)) async throws -> (status: Int32, stdout: String, stderr: String) {
+    static func run(_ arguments: [String], in dir: TempDir, input: String? = nil, timeout: Duration = .seconds(20)) async throws -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
         let p = try OpenSSLProcess(arguments, in: dir)
         if let input { p.send(input) }
         let status = await p.finish(timeout: timeout)

@@ -1,8 +1,8 @@
 public import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Reads a child process's output pipe with a deadline, so a test never hangs on a child that prints nothing, prints
@@ -23,9 +23,11 @@ public enum BoundedOutput {
     ///   - awaited: what the caller waits for, for the failure message ("klammerd's listening and admin lines").
     ///   - timeout: seconds from now.
     ///   - context: appended to the failure message (e.g. the child's stderr log).
-    public static func collect(from pipe: Pipe, of process: Process, awaiting awaited: String,
-                               timeout: TimeInterval = defaultTimeout, context: () -> String = { "" },
-                               until isComplete: (String) -> Bool) throws -> String {
+    public static func collect(
+        from pipe: Pipe, of process: Process, awaiting awaited: String,
+        timeout: TimeInterval = defaultTimeout, context: () -> String = { "" },
+        until isComplete: (String) -> Bool
+    ) throws -> String {
         let fd = pipe.fileHandleForReading.fileDescriptor
         let deadline = Date() + timeout
         var bytes = [UInt8]()
@@ -55,10 +57,11 @@ public enum BoundedOutput {
         }
         let status = kill(process)
         let text = String(decoding: bytes, as: UTF8.self)
-        throw KlammerdHarness.Failure(description: """
-            \(process.executableURL?.lastPathComponent ?? "child") did not print \(awaited): \(reason); \(status). \
-            Output so far: \(text.isEmpty ? "(nothing)" : text) \(context())
-            """)
+        throw KlammerdHarness.Failure(
+            description: """
+                \(process.executableURL?.lastPathComponent ?? "child") did not print \(awaited): \(reason); \(status). \
+                Output so far: \(text.isEmpty ? "(nothing)" : text) \(context())
+                """)
     }
 
     /// SIGKILL if still running, reap, and say how the process ended. SIGKILL cannot be caught or ignored, so the
@@ -68,9 +71,9 @@ public enum BoundedOutput {
         let wasRunning = process.isRunning
         if wasRunning {
             #if canImport(Glibc)
-            _ = Glibc.kill(process.processIdentifier, SIGKILL)
+                _ = Glibc.kill(process.processIdentifier, SIGKILL)
             #else
-            _ = Darwin.kill(process.processIdentifier, SIGKILL)
+                _ = Darwin.kill(process.processIdentifier, SIGKILL)
             #endif
         }
         process.waitUntilExit()
@@ -79,7 +82,8 @@ public enum BoundedOutput {
 
     /// "exited with status N" / "killed by signal N", for failure messages.
     public static func describe(_ process: Process, killedByHarness: Bool = false) -> String {
-        let how = process.terminationReason == .uncaughtSignal
+        let how =
+            process.terminationReason == .uncaughtSignal
             ? "killed by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
         return killedByHarness ? "it was still running and was killed (SIGKILL): \(how)" : "it \(how)"
     }

@@ -31,9 +31,12 @@ public enum IsolatedTest {
         public var ranBody: Bool { result.stdout.contains(IsolatedTest.marker(name)) }
         /// Why it did not pass, with the child's whole output, for the parent's failure message.
         public var failure: String {
-            let why = result.status == 124 || result.status == 137 ? "timed out"
-                : !ranBody ? "never ran the test body (filter '\(name)' matched no test?)"
-                : "failed"
+            let why =
+                result.status == 124 || result.status == 137
+                ? "timed out"
+                : !ranBody
+                    ? "never ran the test body (filter '\(name)' matched no test?)"
+                    : "failed"
             return "the isolated child run of \(name) \(why) (exit status \(result.status)):\n\(result.stdout)\n\(result.stderr)"
         }
     }
@@ -56,9 +59,10 @@ public enum IsolatedTest {
         }
         let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let filter = NSRegularExpression.escapedPattern(for: name)
-        let result = try ProcessRunner.run(binary, ["--testing-library", "swift-testing", "--filter", filter],
-                                           environment: ProcessRunner.environment(adding: environment.merging([variable: name, "NO_COLOR": "1"]) { $1 }),
-                                           timeoutSeconds: timeoutSeconds)
+        let result = try ProcessRunner.run(
+            binary, ["--testing-library", "swift-testing", "--filter", filter],
+            environment: ProcessRunner.environment(adding: environment.merging([variable: name, "NO_COLOR": "1"]) { $1 }),
+            timeoutSeconds: timeoutSeconds)
         let outcome = Outcome(name: name, result: result)
         // Pass on what the test printed (its measured numbers), not the child's test-library event lines.
         for line in result.stdout.split(separator: "\n") where !isTestLibraryLine(line) {

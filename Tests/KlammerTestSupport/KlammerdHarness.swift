@@ -1,7 +1,7 @@
 import Foundation
 public import KlammerCrypto
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What the tests of `klammerd` and of its admin API share: running our binaries, a production setup (CA, CRL,
@@ -16,10 +16,13 @@ public enum KlammerdHarness {
 
     /// Runs a binary to completion (no time limit), without the caller's KLAMMER_ADMIN_SOCKET.
     /// `directory` is unused: the runner keeps stderr in its own scratch file.
-    public static func run(_ name: String, _ arguments: [String], environment: [String: String] = [:], in directory: String) throws -> ProcessResult {
-        try ProcessRunner.run(name.hasPrefix("/") ? name : binary(name), arguments,
-                              environment: ProcessRunner.environment(removing: { $0 == "KLAMMER_ADMIN_SOCKET" }, adding: environment),
-                              timeoutSeconds: nil)
+    public static func run(_ name: String, _ arguments: [String], environment: [String: String] = [:], in directory: String) throws
+        -> ProcessResult
+    {
+        try ProcessRunner.run(
+            name.hasPrefix("/") ? name : binary(name), arguments,
+            environment: ProcessRunner.environment(removing: { $0 == "KLAMMER_ADMIN_SOCKET" }, adding: environment),
+            timeoutSeconds: nil)
     }
 
     /// A CA, CRL and broker certificate/key in `directory` and a klammer.yaml using them (relative paths).
@@ -32,30 +35,32 @@ public enum KlammerdHarness {
         try ca.certificate.pemString.write(toFile: directory + "/ca.pem", atomically: true, encoding: .utf8)
         try crl.pemString.write(toFile: directory + "/crl.pem", atomically: true, encoding: .utf8)
         try broker.certificate.pemString.write(toFile: directory + "/broker.pem", atomically: true, encoding: .utf8)
-        _ = FileManager.default.createFile(atPath: directory + "/broker.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: directory + "/broker.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
         chmod(directory + "/broker.key", 0o600)
         let config = directory + "/klammer.yaml"
         try """
-            broker_id: "broker:test-1"
-            data_dir: data
-            listen:
-              host: 127.0.0.1
-              port: 7700
-            tls:
-              ca_bundle: ca.pem
-              crl_files: [crl.pem]
-              certificate: broker.pem
-              key: broker.key
-            log:
-              level: warning
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        broker_id: "broker:test-1"
+        data_dir: data
+        listen:
+          host: 127.0.0.1
+          port: 7700
+        tls:
+          ca_bundle: ca.pem
+          crl_files: [crl.pem]
+          certificate: broker.pem
+          key: broker.key
+        log:
+          level: warning
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         return (config, ca.authority)
     }
 
     /// `openssl s_client` with a client certificate: sends one line, returns what the broker sent back. Bounded:
     /// stdin stays open 1.5 s, coreutils `timeout` kills the client after 3 s (an admitted connection stays open).
     public static func sClient(port: Int, ca: String, cert: String, key: String, in directory: String) throws -> String {
-        let command = "(printf 'ping\\n'; sleep 1.5) | timeout -k 1 3 openssl s_client -connect 127.0.0.1:\(port) -alpn klammer/1 -CAfile \"$CA\" -cert \"$CERT\" -key \"$KEY\" -quiet 2>/dev/null"
+        let command =
+            "(printf 'ping\\n'; sleep 1.5) | timeout -k 1 3 openssl s_client -connect 127.0.0.1:\(port) -alpn klammer/1 -CAfile \"$CA\" -cert \"$CERT\" -key \"$KEY\" -quiet 2>/dev/null"
         return try run("/bin/sh", ["-c", command], environment: ["CA": ca, "CERT": cert, "KEY": key], in: directory).stdout
     }
 

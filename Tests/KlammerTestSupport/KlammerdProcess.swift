@@ -19,8 +19,10 @@ public final class KlammerdProcess {
     /// Starts klammerd and reads its start-up lines, bounded by `startupTimeout` seconds: if they do not all appear
     /// (the daemon prints nothing, prints them otherwise, or dies first) the daemon is killed and this throws with
     /// the output read so far, its exit status and its stderr log.
-    public init(arguments: [String], logDirectory: String, environment: [String: String] = [:], waitForAdminTLS: Bool = false,
-                waitForMetrics: Bool = false, startupTimeout: TimeInterval = BoundedOutput.defaultTimeout) throws {
+    public init(
+        arguments: [String], logDirectory: String, environment: [String: String] = [:], waitForAdminTLS: Bool = false,
+        waitForMetrics: Bool = false, startupTimeout: TimeInterval = BoundedOutput.defaultTimeout
+    ) throws {
         stderrFile = logDirectory + "/klammerd.stderr"
         _ = FileManager.default.createFile(atPath: stderrFile, contents: nil)
         process.executableURL = URL(fileURLWithPath: BuiltExecutable.path("klammerd"))
@@ -33,9 +35,11 @@ public final class KlammerdProcess {
         try process.run()
         var port = 0, socket = "", adminTLSPort = 0, metricsPort = 0
         let stderrFile = self.stderrFile
-        _ = try BoundedOutput.collect(from: stdout, of: process, awaiting: "its listening and admin lines",
-                                      timeout: startupTimeout,
-                                      context: { "stderr: " + ((try? String(contentsOfFile: stderrFile, encoding: .utf8)) ?? "") }) { text in
+        _ = try BoundedOutput.collect(
+            from: stdout, of: process, awaiting: "its listening and admin lines",
+            timeout: startupTimeout,
+            context: { "stderr: " + ((try? String(contentsOfFile: stderrFile, encoding: .utf8)) ?? "") }
+        ) { text in
             if let range = text.range(of: #"listening +[0-9.]+:(\d+)"#, options: .regularExpression) {
                 port = Int(text[range].split(separator: ":").last!)!
             }

@@ -21,8 +21,8 @@ public enum ProcessMemory {
     private static func field(_ name: String, pid: Int32?) -> Int? {
         let path = "/proc/\(pid.map { String($0) } ?? "self")/status"
         guard let status = try? String(contentsOfFile: path, encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }),
-              let kib = Int(line.dropFirst(name.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }),
+            let kib = Int(line.dropFirst(name.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first ?? "")
         else { return nil }
         return kib * 1024
     }

@@ -12,8 +12,10 @@ public enum ProcessRunner {
     ///   - environment: the child's whole environment; `nil` inherits this process's (see `environment(removing:adding:)`).
     ///   - currentDirectory: the child's working directory; `nil` keeps this process's.
     ///   - timeoutSeconds: run under `timeout -k 2 N`; `nil` runs the executable directly, unbounded.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                           currentDirectory: String? = nil, timeoutSeconds: Int? = 60) throws -> ProcessResult {
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        currentDirectory: String? = nil, timeoutSeconds: Int? = 60
+    ) throws -> ProcessResult {
         let process = Process()
         if let timeoutSeconds {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
@@ -42,14 +44,17 @@ public enum ProcessRunner {
         try errorHandle.close()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return ProcessResult(status: process.terminationStatus, stdout: String(decoding: data, as: UTF8.self),
-                             stderr: String(decoding: FileManager.default.contents(atPath: errorPath) ?? Data(), as: UTF8.self))
+        return ProcessResult(
+            status: process.terminationStatus, stdout: String(decoding: data, as: UTF8.self),
+            stderr: String(decoding: FileManager.default.contents(atPath: errorPath) ?? Data(), as: UTF8.self))
     }
 
     /// This process's environment without the variables `removing` selects, with `adding` on top (a test's own
     /// KLAMMER_* settings must not leak into the child it starts).
-    public static func environment(removing: (String) -> Bool = { _ in false },
-                                   adding: [String: String] = [:]) -> [String: String] {
+    public static func environment(
+        removing: (String) -> Bool = { _ in false },
+        adding: [String: String] = [:]
+    ) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
         for key in environment.keys where removing(key) { environment[key] = nil }
         environment.merge(adding) { $1 }

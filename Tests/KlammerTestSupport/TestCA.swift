@@ -27,12 +27,15 @@ public struct TestCA: Sendable {
 
     /// A fresh `kind` key and a certificate for it with common name `commonName`.
     /// - Parameter subjectAlternativeNames: `nil` names participant `commonName` (`participantNames`).
-    public func issue(_ commonName: String, subjectAlternativeNames: [String]? = nil, usage: CertificateAuthority.Usage = .client,
-                      kind: KeyKind = .p256, notBefore: Date = .now - 300, notAfter: Date = .now + 365 * 86400) throws -> TestLeaf {
+    public func issue(
+        _ commonName: String, subjectAlternativeNames: [String]? = nil, usage: CertificateAuthority.Usage = .client,
+        kind: KeyKind = .p256, notBefore: Date = .now - 300, notAfter: Date = .now + 365 * 86400
+    ) throws -> TestLeaf {
         let key = try PrivateKey.generate(kind)
-        let certificate = try authority.issue(commonName: commonName,
-                                              subjectAlternativeNames: subjectAlternativeNames ?? Self.participantNames(commonName),
-                                              publicKey: key.publicKey, usage: usage, notBefore: notBefore, notAfter: notAfter)
+        let certificate = try authority.issue(
+            commonName: commonName,
+            subjectAlternativeNames: subjectAlternativeNames ?? Self.participantNames(commonName),
+            publicKey: key.publicKey, usage: usage, notBefore: notBefore, notAfter: notAfter)
         return TestLeaf(commonName: commonName, certificate: certificate, key: key)
     }
 }

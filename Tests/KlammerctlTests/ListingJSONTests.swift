@@ -8,7 +8,7 @@ struct ListingJSONTests {
     static let listings: [[String]] = [
         ["status"], ["participant", "list"], ["participant", "show"], ["queue", "list"], ["queue", "stats"],
         ["queue", "peek"], ["dlq", "list"], ["message", "trace"], ["audit", "tail"], ["audit", "verify"],
-        ["pki", "list"], ["pki", "expiring"], ["store", "scrub"], ["reload"],
+        ["pki", "list"], ["pki", "expiring"], ["store", "scrub"], ["reload"]
     ]
 
     @Test(arguments: listings)
@@ -25,7 +25,8 @@ struct ListingJSONTests {
         #expect(result.status == 64)
         #expect(result.stderr.contains("--admin-cert"))
         let notHTTPS = try ProcessRunner.klammerctl(
-            ["status", "--admin-url", "http://127.0.0.1:1", "--admin-cert", "a.pem", "--admin-key", "a.key", "--admin-ca", "ca.pem"], in: tmp)
+            ["status", "--admin-url", "http://127.0.0.1:1", "--admin-cert", "a.pem", "--admin-key", "a.key", "--admin-ca", "ca.pem"],
+            in: tmp)
         #expect(notHTTPS.status == 1)
         #expect(notHTTPS.stderr.contains("https://HOST:PORT"))
     }

@@ -79,8 +79,10 @@ import Testing
     @Test func ecCSRIsSigned() throws {
         let tmp = try Self.makeCA()
         let made = try ProcessRunner.openssl(
-            ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=x",
-             "-keyout", "csr.key", "-out", "p.csr"], in: tmp)
+            [
+                "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=x",
+                "-keyout", "csr.key", "-out", "p.csr"
+            ], in: tmp)
         #expect(made.status == 0, "\(made.stderr)")
         let result = try ProcessRunner.klammerctl(
             ["pki", "issue", "--dir", "ca", "--id", "ags:13004000", "--name", "Mitte", "--csr", "p.csr", "--out", "p"], in: tmp)
@@ -113,9 +115,13 @@ import Testing
 
     @Test func tamperedCSRIsRefused() throws {
         let tmp = try Self.makeCA()
-        #expect(try ProcessRunner.openssl(
-            ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=abc",
-             "-keyout", "csr.key", "-outform", "DER", "-out", "p.der"], in: tmp).status == 0)
+        #expect(
+            try ProcessRunner.openssl(
+                [
+                    "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=abc",
+                    "-keyout", "csr.key", "-outform", "DER", "-out", "p.der"
+                ], in: tmp
+            ).status == 0)
         var der = try #require(FileManager.default.contents(atPath: tmp.path("p.der")))
         // Change the subject CN "abc" to "abd": the self-signature no longer matches.
         let index = try #require(der.range(of: Data("abc".utf8)))

@@ -11,8 +11,13 @@ import Testing
 
     @Test func expiringHonoursTheLookAhead() throws {
         let tmp = try PKIIssueTests.makeCA()
-        #expect(try ProcessRunner.klammerctl(["pki", "issue", "--dir", "ca", "--id", "ags:5", "--name", "x", "--days", "5", "--out", "a"], in: tmp).status == 0)
-        #expect(try ProcessRunner.klammerctl(["pki", "issue", "--dir", "ca", "--id", "ags:365", "--name", "x", "--out", "b"], in: tmp).status == 0)
+        #expect(
+            try ProcessRunner.klammerctl(
+                ["pki", "issue", "--dir", "ca", "--id", "ags:5", "--name", "x", "--days", "5", "--out", "a"], in: tmp
+            ).status == 0)
+        #expect(
+            try ProcessRunner.klammerctl(["pki", "issue", "--dir", "ca", "--id", "ags:365", "--name", "x", "--out", "b"], in: tmp).status
+                == 0)
         let ten = try ProcessRunner.klammerctl(["pki", "expiring", "--dir", "ca", "--days", "10", "--json"], in: tmp)
         #expect(ten.status == 0, "\(ten.stderr)")
         #expect(try Self.ids(ten.stdout) == ["ags:5"])
@@ -25,7 +30,9 @@ import Testing
 
     @Test func listJSONHasTheRecordFields() throws {
         let tmp = try PKIIssueTests.makeCA()
-        #expect(try ProcessRunner.klammerctl(["pki", "issue", "--dir", "ca", "--id", "ags:13004000", "--name", "Mitte", "--out", "a"], in: tmp).status == 0)
+        #expect(
+            try ProcessRunner.klammerctl(["pki", "issue", "--dir", "ca", "--id", "ags:13004000", "--name", "Mitte", "--out", "a"], in: tmp)
+                .status == 0)
         let result = try ProcessRunner.klammerctl(["pki", "list", "--dir", "ca", "--json"], in: tmp)
         #expect(result.status == 0, "\(result.stderr)")
         let array = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])

@@ -33,8 +33,12 @@ import Testing
 
     @Test func revokeBySerialAndByIDAndTwiceIsRefused() throws {
         let tmp = try PKIIssueTests.makeCA()
-        #expect(try ProcessRunner.klammerctl(["pki", "issue", "--dir", "ca", "--id", "ags:1", "--name", "x", "--out", "a"], in: tmp).status == 0)
-        #expect(try ProcessRunner.klammerctl(["pki", "issue", "--dir", "ca", "--id", "ags:2", "--name", "x", "--out", "b"], in: tmp).status == 0)
+        #expect(
+            try ProcessRunner.klammerctl(["pki", "issue", "--dir", "ca", "--id", "ags:1", "--name", "x", "--out", "a"], in: tmp).status == 0
+        )
+        #expect(
+            try ProcessRunner.klammerctl(["pki", "issue", "--dir", "ca", "--id", "ags:2", "--name", "x", "--out", "b"], in: tmp).status == 0
+        )
         let a = try #require(try Certificate.loadAll(fromPEMFile: tmp.path("a/cert.pem")).first)
         // openssl prints the serial uppercase; any spelling is accepted.
         let bySerial = try ProcessRunner.klammerctl(["pki", "revoke", "--dir", "ca", "--serial", a.serialNumberHex.uppercased()], in: tmp)

@@ -29,8 +29,11 @@ extension ProcessRunner {
     }
 
     /// Runs `executable` in `directory` without a time limit, as the tests always did.
-    static func run(_ executable: String, _ arguments: [String], in directory: TempDir, environment: [String: String]) throws -> ProcessResult {
-        try run(executable, arguments, environment: Self.environment(removing: { $0 == "KLAMMER_PKI_DIR" }, adding: environment),
-                currentDirectory: directory.path, timeoutSeconds: nil)
+    static func run(_ executable: String, _ arguments: [String], in directory: TempDir, environment: [String: String]) throws
+        -> ProcessResult
+    {
+        try run(
+            executable, arguments, environment: Self.environment(removing: { $0 == "KLAMMER_PKI_DIR" }, adding: environment),
+            currentDirectory: directory.path, timeoutSeconds: nil)
     }
 }

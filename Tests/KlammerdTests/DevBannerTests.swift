@@ -119,7 +119,9 @@ import Testing
 
     @Test func wordsSplitLikeAShell() {
         #expect(Self.words("klammer send --subject 'Test it' \"a b\" x") == ["klammer", "send", "--subject", "Test it", "a b", "x"])
-        #expect(Self.commandLines(in: "  admin   /s  (klammerctl status --socket /s)\n    .build/debug/klammer send x\n") ==
-            ["klammerctl status --socket /s", ".build/debug/klammer send x"])
+        #expect(
+            Self.commandLines(in: "  admin   /s  (klammerctl status --socket /s)\n    .build/debug/klammer send x\n") == [
+                "klammerctl status --socket /s", ".build/debug/klammer send x"
+            ])
     }
 }

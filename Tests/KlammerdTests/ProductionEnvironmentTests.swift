@@ -9,12 +9,14 @@ struct ProductionEnvironmentTests {
     @Test func storeAndBrokerSettingsFollowTheConfiguration() async throws {
         let temp = try ShortTemporaryDirectory()
         let config = try KlammerdHarness.writeProductionSetup(in: temp.path).config
-        let configuration = try await DaemonConfiguration.load(file: config, environment: [
-            "KLAMMER_STORE_DURABILITY": "always",
-            "KLAMMER_STORE_MAX_ATTEMPTS": "3", "KLAMMER_STORE_DEFAULT_TTL_SECONDS": "3600",
-            "KLAMMER_STORE_MAX_DOCUMENT_BYTES": "10MiB", "KLAMMER_LIMITS_MAX_FRAME_BYTES": "64KiB",
-            "KLAMMER_STORE_PARTIAL_UPLOAD_TIMEOUT_SECONDS": "900",
-        ])
+        let configuration = try await DaemonConfiguration.load(
+            file: config,
+            environment: [
+                "KLAMMER_STORE_DURABILITY": "always",
+                "KLAMMER_STORE_MAX_ATTEMPTS": "3", "KLAMMER_STORE_DEFAULT_TTL_SECONDS": "3600",
+                "KLAMMER_STORE_MAX_DOCUMENT_BYTES": "10MiB", "KLAMMER_LIMITS_MAX_FRAME_BYTES": "64KiB",
+                "KLAMMER_STORE_PARTIAL_UPLOAD_TIMEOUT_SECONDS": "900"
+            ])
         let environment = try ProductionEnvironment(configuration: configuration)
         let store = environment.storeConfiguration()
         #expect(store.directory == temp.path + "/data/store")

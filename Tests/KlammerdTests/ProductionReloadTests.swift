@@ -4,7 +4,7 @@ import KlammerCrypto
 import KlammerTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `klammerctl reload` against the real `klammerd --config`: configuration changes that need a restart are listed,
@@ -14,27 +14,37 @@ import Glibc
         let temp = try ShortTemporaryDirectory()
         let (config, ca) = try KlammerdHarness.writeProductionSetup(in: temp.path)
         let metricsPort = try KlammerdHarness.freePort()
-        let daemon = try KlammerdProcess(arguments: ["--config", config], logDirectory: temp.path, environment: [
-            "KLAMMER_LISTEN_PORT": "0", "KLAMMER_METRICS_PORT": "\(metricsPort)",
-        ])
+        let daemon = try KlammerdProcess(
+            arguments: ["--config", config], logDirectory: temp.path,
+            environment: [
+                "KLAMMER_LISTEN_PORT": "0", "KLAMMER_METRICS_PORT": "\(metricsPort)"
+            ])
         func ctl(_ arguments: String...) throws -> ProcessResult {
             try KlammerdHarness.run("klammerctl", arguments, environment: ["KLAMMER_ADMIN_SOCKET": daemon.socket], in: temp.path)
         }
         let key = try PrivateKey.generate(.p256)
-        let certificate = try ca.issue(commonName: "Amt Banzkow", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13076007"], publicKey: key.publicKey, usage: .client)
+        let certificate = try ca.issue(
+            commonName: "Amt Banzkow", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13076007"], publicKey: key.publicKey,
+            usage: .client)
         try certificate.pemString.write(toFile: temp.path + "/p.pem", atomically: true, encoding: .utf8)
-        _ = FileManager.default.createFile(atPath: temp.path + "/p.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: temp.path + "/p.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
         #expect(try ctl("participant", "add", "--id", "ags:13076007", "--name", "Amt Banzkow", "--cert", temp.path + "/p.pem").status == 0)
         func admitted() throws -> Bool {
-            try KlammerdHarness.sClient(port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
-                .contains("exceeds limit")
+            try KlammerdHarness.sClient(
+                port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path
+            )
+            .contains("exceeds limit")
         }
         #expect(try admitted())
 
         // metrics.port serves /metrics and /healthz.
-        let health = try KlammerdHarness.run("/usr/bin/timeout", ["-k", "2", "10", "curl", "-s", "-w", "\n%{http_code}", "http://127.0.0.1:\(metricsPort)/healthz"], in: temp.path)
+        let health = try KlammerdHarness.run(
+            "/usr/bin/timeout", ["-k", "2", "10", "curl", "-s", "-w", "\n%{http_code}", "http://127.0.0.1:\(metricsPort)/healthz"],
+            in: temp.path)
         #expect(health.stdout.hasSuffix("\n200") && health.stdout.contains("broker_certificate"))
-        let metrics = try KlammerdHarness.run("/usr/bin/timeout", ["-k", "2", "10", "curl", "-s", "http://127.0.0.1:\(metricsPort)/metrics"], in: temp.path)
+        let metrics = try KlammerdHarness.run(
+            "/usr/bin/timeout", ["-k", "2", "10", "curl", "-s", "http://127.0.0.1:\(metricsPort)/metrics"], in: temp.path)
         #expect(metrics.stdout.contains("klammer_connections_open"))
 
         // A changed log level cannot be applied live: reported, not applied.

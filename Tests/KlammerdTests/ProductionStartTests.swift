@@ -3,7 +3,7 @@ import KlammerCrypto
 import KlammerTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Production mode's start: an invalid configuration fails naming the key, and `limits.max_connections` holds.
@@ -17,10 +17,18 @@ import Glibc
             arguments: ["--config", config], logDirectory: temp.path,
             environment: ["KLAMMER_LISTEN_PORT": "0", "KLAMMER_LIMITS_MAX_CONNECTIONS": "1"])
         let key = try PrivateKey.generate(.p256)
-        let certificate = try ca.issue(commonName: "Amt Banzkow", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13076007"], publicKey: key.publicKey, usage: .client)
+        let certificate = try ca.issue(
+            commonName: "Amt Banzkow", subjectAlternativeNames: ["URI:urn:klammer:participant:ags:13076007"], publicKey: key.publicKey,
+            usage: .client)
         try certificate.pemString.write(toFile: temp.path + "/p.pem", atomically: true, encoding: .utf8)
-        _ = FileManager.default.createFile(atPath: temp.path + "/p.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
-        let add = try KlammerdHarness.run("klammerctl", ["participant", "add", "--id", "ags:13076007", "--name", "Amt Banzkow", "--cert", temp.path + "/p.pem", "--socket", daemon.socket], in: temp.path)
+        _ = FileManager.default.createFile(
+            atPath: temp.path + "/p.key", contents: Data(key.pkcs8PEM.utf8), attributes: [.posixPermissions: 0o600])
+        let add = try KlammerdHarness.run(
+            "klammerctl",
+            [
+                "participant", "add", "--id", "ags:13076007", "--name", "Amt Banzkow", "--cert", temp.path + "/p.pem", "--socket",
+                daemon.socket
+            ], in: temp.path)
         #expect(add.status == 0, "\(add.stderr)")
 
         // Take the only slot with a plain TCP connection that never starts TLS (the handshake timeout is 10 s).
@@ -33,14 +41,16 @@ import Glibc
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(idle, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         #expect(connected == 0)
-        let refused = try KlammerdHarness.sClient(port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
+        let refused = try KlammerdHarness.sClient(
+            port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
         #expect(!refused.contains("exceeds limit"))
         close(idle)
         // The slot is freed when the daemon notices the close; bounded polling instead of a fixed sleep.
         var admitted = ""
         let deadline = Date() + 10
         while Date() < deadline, !admitted.contains("exceeds limit") {
-            admitted = try KlammerdHarness.sClient(port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
+            admitted = try KlammerdHarness.sClient(
+                port: daemon.port, ca: temp.path + "/ca.pem", cert: temp.path + "/p.pem", key: temp.path + "/p.key", in: temp.path)
         }
         #expect(admitted.contains("exceeds limit"))
         #expect(daemon.stop() == 0)
@@ -49,11 +59,13 @@ import Glibc
     @Test func invalidConfigurationFailsAtStartNamingTheKey() throws {
         let temp = try ShortTemporaryDirectory()
         let config = try KlammerdHarness.writeProductionSetup(in: temp.path).config
-        let badPort = try KlammerdHarness.run("klammerd", ["--config", config], environment: ["KLAMMER_LISTEN_PORT": "99999"], in: temp.path)
+        let badPort = try KlammerdHarness.run(
+            "klammerd", ["--config", config], environment: ["KLAMMER_LISTEN_PORT": "99999"], in: temp.path)
         #expect(badPort.status == 64)
         #expect(badPort.stderr.contains("listen.port (from environment variable KLAMMER_LISTEN_PORT): 99999 is outside 0…65535"))
 
-        try (try String(contentsOfFile: config, encoding: .utf8) + "\nstore:\n  durabilty: always\n").write(toFile: config, atomically: true, encoding: .utf8)
+        try (try String(contentsOfFile: config, encoding: .utf8) + "\nstore:\n  durabilty: always\n").write(
+            toFile: config, atomically: true, encoding: .utf8)
         let typo = try KlammerdHarness.run("klammerd", ["--config", config], in: temp.path)
         #expect(typo.status == 64)
         #expect(typo.stderr.contains("unknown-key"))

@@ -18,16 +18,21 @@ import Testing
         let (audit, dir) = try Self.temporaryLog()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let recorder = RefusalAuditRecorder(audit: audit, logger: Logger(label: "test"))
-        recorder.record(RefusalEvent(kind: .connection, participant: nil, fingerprint: "ab12", code: .unknownParticipant,
-                                     reason: "not registered"))
-        recorder.record(RefusalEvent(kind: .submission, participant: "ags:13004000", fingerprint: "cd34", code: .impersonation,
-                                     reason: "not you", requestID: 7, details: ["envelope_sender": "ags:13003000"]))
+        recorder.record(
+            RefusalEvent(
+                kind: .connection, participant: nil, fingerprint: "ab12", code: .unknownParticipant,
+                reason: "not registered"))
+        recorder.record(
+            RefusalEvent(
+                kind: .submission, participant: "ags:13004000", fingerprint: "cd34", code: .impersonation,
+                reason: "not you", requestID: 7, details: ["envelope_sender": "ags:13003000"]))
         recorder.flush()
         let entries = try AuditLog.tail(path: audit.path, count: 10)
         #expect(entries.map(\.action) == ["connection.refused", "submission.refused"])
         #expect(entries.allSatisfy { $0.outcome == .refused })
         #expect(entries[0].actor == "certificate:ab12" && entries[0].subject == "")
-        #expect(entries[0].details == ["fingerprint": "ab12", "code": "2001", "code_name": "UNKNOWN_PARTICIPANT", "reason": "not registered"])
+        #expect(
+            entries[0].details == ["fingerprint": "ab12", "code": "2001", "code_name": "UNKNOWN_PARTICIPANT", "reason": "not registered"])
         #expect(entries[1].actor == "participant:ags:13004000" && entries[1].subject == "ags:13004000")
         #expect(entries[1].details["request_id"] == "7" && entries[1].details["envelope_sender"] == "ags:13003000")
         #expect(entries[1].details["code"] == "2005")

@@ -68,7 +68,7 @@ struct AuthEnvelopedSplitter {
         let info = try header()
         guard info.tag == 0x30 else { throw Self.malformed("authEncryptedContentInfo is not a SEQUENCE") }
         var infoParts = try whole(header())  // content type
-        infoParts += try whole(header())     // contentEncryptionAlgorithm
+        infoParts += try whole(header())  // contentEncryptionAlgorithm
         guard try !atEnd(of: info) else {
             throw Self.malformed("the encrypted content is detached; Klammer payloads carry it")
         }
@@ -234,7 +234,8 @@ struct AuthEnvelopedSplitter {
             guard try fill() else { throw Self.malformed("unexpected end of file in the encrypted content") }
             let take = min(remaining, buffer.count - index)
             do { try out.write(contentsOf: buffer[index..<(index + take)]) } catch {
-                throw CryptoError(.fileNotFound, "cannot write the detached ciphertext: \(error.localizedDescription); check free disk space")
+                throw CryptoError(
+                    .fileNotFound, "cannot write the detached ciphertext: \(error.localizedDescription); check free disk space")
             }
             index += take
             offset += take

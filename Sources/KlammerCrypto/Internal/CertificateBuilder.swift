@@ -32,7 +32,8 @@ struct CertificateBuilder {
         let subject = try CertificateBuilder.makeName(commonName: commonName, organization: organization)
         defer { X509_NAME_free(subject) }
         guard X509_set_subject_name(x509, subject) == 1,
-              X509_set_issuer_name(x509, issuer.map { X509_get_subject_name($0.pointer) } ?? subject) == 1 else {
+            X509_set_issuer_name(x509, issuer.map { X509_get_subject_name($0.pointer) } ?? subject) == 1
+        else {
             throw CryptoError.openSSL(.openSSLFailure, "cannot set the subject/issuer name")
         }
 

@@ -68,14 +68,16 @@ final class EVPKey: @unchecked Sendable {
     /// A new EVP_MD_CTX initialised for signing with Klammer's scheme for this key (caller frees).
     func makeSignContext() throws -> OpaquePointer {
         guard let digest = EVPKey.digest(for: kind) else {
-            throw CryptoError(.unsupportedAlgorithm, "cannot sign with a \(kind) key; use P-256, P-384, brainpoolP256r1/P384r1 or RSA ≥ 3072")
+            throw CryptoError(
+                .unsupportedAlgorithm, "cannot sign with a \(kind) key; use P-256, P-384, brainpoolP256r1/P384r1 or RSA ≥ 3072")
         }
         guard let context = EVP_MD_CTX_new() else {
             throw CryptoError.openSSL(.openSSLFailure, "cannot allocate a digest context; the process may be out of memory")
         }
         var pctx: OpaquePointer? = nil
         guard EVP_DigestSignInit(context, &pctx, digest, nil, pointer) == 1,
-              EVPKey.configurePadding(pctx, kind: kind) else {
+            EVPKey.configurePadding(pctx, kind: kind)
+        else {
             EVP_MD_CTX_free(context)
             throw CryptoError.openSSL(.openSSLFailure, "OpenSSL could not initialise signing with a \(kind) key")
         }
@@ -106,7 +108,8 @@ final class EVPKey: @unchecked Sendable {
         }
         var pctx: OpaquePointer? = nil
         guard EVP_DigestVerifyInit(context, &pctx, digest, nil, pointer) == 1,
-              EVPKey.configurePadding(pctx, kind: kind) else { return false }
+            EVPKey.configurePadding(pctx, kind: kind)
+        else { return false }
         return EVP_DigestVerify(
             context,
             signature.baseAddress?.assumingMemoryBound(to: UInt8.self), signature.count,

@@ -62,10 +62,11 @@ enum OpenSSLHelpers {
     /// The RFC 2253 one-line form of an X509_NAME (UTF-8 kept readable), e.g. `CN=Bezirksamt,O=Land Berlin,C=DE`.
     static func nameString(_ name: OpaquePointer?) -> String {
         guard let name else { return "" }
-        let bytes = (try? writeToBIO("a distinguished name") { bio in
-            // X509_NAME_print_ex returns the number of bytes written; 0 is valid for an empty name.
-            X509_NAME_print_ex(bio, name, 0, klammer_xn_flags_rfc2253_utf8()) >= 0 ? 1 : 0
-        }) ?? []
+        let bytes =
+            (try? writeToBIO("a distinguished name") { bio in
+                // X509_NAME_print_ex returns the number of bytes written; 0 is valid for an empty name.
+                X509_NAME_print_ex(bio, name, 0, klammer_xn_flags_rfc2253_utf8()) >= 0 ? 1 : 0
+            }) ?? []
         return String(decoding: bytes, as: UTF8.self)
     }
 
@@ -129,7 +130,8 @@ enum OpenSSLHelpers {
         } catch let error as CryptoError {
             throw error
         } catch {
-            throw CryptoError(.fileNotFound, "cannot read \(what) file \(path) (\(error.localizedDescription)); check the path and permissions")
+            throw CryptoError(
+                .fileNotFound, "cannot read \(what) file \(path) (\(error.localizedDescription)); check the path and permissions")
         }
     }
 

@@ -34,7 +34,9 @@ public enum BrokerMetrics {
         var inFlight = 0
         var dead = 0
         for queue in statistics {
-            for (state, count) in [("ready", queue.ready), ("in_flight", queue.inFlight), ("delayed", queue.delayed), ("dead_lettered", queue.deadLettered)] {
+            for (state, count) in [
+                ("ready", queue.ready), ("in_flight", queue.inFlight), ("delayed", queue.delayed), ("dead_lettered", queue.deadLettered)
+            ] {
                 Gauge(label: "klammer_queue_messages", dimensions: [("queue", queue.recipient), ("state", state)]).record(count)
             }
             inFlight += queue.inFlight

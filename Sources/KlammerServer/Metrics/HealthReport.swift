@@ -24,8 +24,10 @@ public struct HealthReport: Sendable, Codable, Equatable {
 
     /// Store writable (open, write path not poisoned, a file can be created in its directory) and the broker
     /// certificate valid for at least `minimumCertificateDays` more days.
-    public static func evaluate(store: KlammerStore?, certificate: Certificate, minimumCertificateDays: Int,
-                                now: Date = Date()) -> HealthReport {
+    public static func evaluate(
+        store: KlammerStore?, certificate: Certificate, minimumCertificateDays: Int,
+        now: Date = Date()
+    ) -> HealthReport {
         var checks: [Check] = []
         if let store {
             let problem = store.writeProblem()
@@ -36,11 +38,13 @@ public struct HealthReport: Sendable, Codable, Equatable {
         let days = certificate.notAfter.timeIntervalSince(now) / 86_400
         let notAfter = ISO8601DateFormatter().string(from: certificate.notAfter)
         let certificateOK = days >= Double(minimumCertificateDays)
-        checks.append(Check(
-            name: "broker_certificate", ok: certificateOK,
-            detail: certificateOK
-                ? "valid until \(notAfter) (\(Int(days)) days)"
-                : "expires \(notAfter) (\(max(0, Int(days))) days left, fewer than \(minimumCertificateDays)); issue a new broker certificate and run 'klammerctl reload'"))
+        checks.append(
+            Check(
+                name: "broker_certificate", ok: certificateOK,
+                detail: certificateOK
+                    ? "valid until \(notAfter) (\(Int(days)) days)"
+                    : "expires \(notAfter) (\(max(0, Int(days))) days left, fewer than \(minimumCertificateDays)); issue a new broker certificate and run 'klammerctl reload'"
+            ))
         return HealthReport(checks: checks)
     }
 }

@@ -13,8 +13,10 @@ final class MetricsHTTPHandler: ChannelInboundHandler {
     private let health: @Sendable () -> HealthReport
     private var head: HTTPRequestHead?
 
-    init(registry: PrometheusCollectorRegistry, beforeScrape: @escaping @Sendable () -> Void,
-         health: @escaping @Sendable () -> HealthReport) {
+    init(
+        registry: PrometheusCollectorRegistry, beforeScrape: @escaping @Sendable () -> Void,
+        health: @escaping @Sendable () -> HealthReport
+    ) {
         self.registry = registry
         self.beforeScrape = beforeScrape
         self.health = health

@@ -22,9 +22,11 @@ public final class MetricsServer: Service {
     ///   - host: keep this a loopback address: the endpoints have no authentication.
     ///   - beforeScrape: refreshes gauges that are sampled, not counted (queue depths).
     ///   - health: runs on every `/healthz` request.
-    public init(host: String = "127.0.0.1", port: Int, registry: PrometheusCollectorRegistry,
-                beforeScrape: @escaping @Sendable () -> Void = {}, health: @escaping @Sendable () -> HealthReport,
-                logger: Logger, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+    public init(
+        host: String = "127.0.0.1", port: Int, registry: PrometheusCollectorRegistry,
+        beforeScrape: @escaping @Sendable () -> Void = {}, health: @escaping @Sendable () -> HealthReport,
+        logger: Logger, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
         self.host = host
         self.port = port
         self.registry = registry
@@ -51,7 +53,8 @@ public final class MetricsServer: Service {
         do {
             channel = try await bootstrap.bind(host: host, port: port).get()
         } catch {
-            throw ServerError(.bindFailed, "cannot serve metrics on \(host):\(port): \(error). Choose another metrics.port (or 0 to turn metrics off).")
+            throw ServerError(
+                .bindFailed, "cannot serve metrics on \(host):\(port): \(error). Choose another metrics.port (or 0 to turn metrics off).")
         }
         if let address = channel.localAddress {
             logger.info("metrics listening", metadata: ["address": "\(address)"])
@@ -79,7 +82,7 @@ extension MetricsServer {
             factory.durationHistogramBuckets["klammer_store_fsync_seconds"] = [
                 .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
                 .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
-                .milliseconds(250), .seconds(1),
+                .milliseconds(250), .seconds(1)
             ]
             factory.valueHistogramBuckets["klammer_store_group_commit_batch_records"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]
             MetricsSystem.bootstrap(factory)
@@ -90,11 +93,14 @@ extension MetricsServer {
 
     /// The metrics endpoint of a running ``BrokerDaemon``: queue gauges sampled per scrape, `/healthz` from
     /// ``BrokerDaemon/healthReport(minimumCertificateDays:)``.
-    public convenience init(host: String = "127.0.0.1", port: Int, registry: PrometheusCollectorRegistry,
-                            daemon: BrokerDaemon, minimumCertificateDays: Int, logger: Logger,
-                            onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
-        self.init(host: host, port: port, registry: registry, beforeScrape: { daemon.refreshMetrics() },
-                  health: { daemon.healthReport(minimumCertificateDays: minimumCertificateDays) },
-                  logger: logger, onListening: onListening)
+    public convenience init(
+        host: String = "127.0.0.1", port: Int, registry: PrometheusCollectorRegistry,
+        daemon: BrokerDaemon, minimumCertificateDays: Int, logger: Logger,
+        onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
+    ) {
+        self.init(
+            host: host, port: port, registry: registry, beforeScrape: { daemon.refreshMetrics() },
+            health: { daemon.healthReport(minimumCertificateDays: minimumCertificateDays) },
+            logger: logger, onListening: onListening)
     }
 }

@@ -38,9 +38,9 @@ public struct BrokerFrameDecoder: ByteToMessageDecoder {
         // Only a complete, correctly sized SEND_BEGIN takes the raw path; everything else (including the early
         // length/type checks of a SEND_BEGIN still arriving) goes through FrameParser unchanged.
         guard let length = buffer.getInteger(at: start, as: UInt32.self),
-              length >= Frame.headerSizeAfterLength, length <= limits.maxFrameSize,
-              buffer.getInteger(at: start + 4, as: UInt8.self) == FrameType.sendBegin.rawValue,
-              buffer.readableBytes >= 4 + Int(length)
+            length >= Frame.headerSizeAfterLength, length <= limits.maxFrameSize,
+            buffer.getInteger(at: start + 4, as: UInt8.self) == FrameType.sendBegin.rawValue,
+            buffer.readableBytes >= 4 + Int(length)
         else {
             return try FrameParser.parse(&buffer, limits: limits).map { .frame($0) }
         }

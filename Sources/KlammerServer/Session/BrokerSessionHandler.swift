@@ -47,8 +47,10 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
 
     /// Adds the frame codec and a session handler after the TLS handler (use as `TransportServer`'s
     /// `applicationInitializer`).
-    public static func configure(channel: any Channel, broker: Broker, hub: SessionHub,
-                                 configuration: SessionConfiguration, logger: Logger) -> EventLoopFuture<Void> {
+    public static func configure(
+        channel: any Channel, broker: Broker, hub: SessionHub,
+        configuration: SessionConfiguration, logger: Logger
+    ) -> EventLoopFuture<Void> {
         channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(FlushCoalescingHandler())  // one TLS record + write per tick, not per frame
@@ -66,14 +68,17 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
         self.context = context
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let loop = context.eventLoop
-        hubToken = hub.register(.init(
-            participant: nil,
-            wake: { loop.execute { bound.value.apply(bound.value.machine.wake(now: Self.now())) } },
-            shutdown: { loop.execute { bound.value.apply(bound.value.machine.shutdown(now: Self.now())) } },
-            participantChanged: { p in loop.execute { bound.value.apply(bound.value.machine.participantChanged(p)) } },
-            certificateRevoked: { loop.execute { bound.value.apply(bound.value.machine.certificateRevoked()) } }))
-        let periods = [configuration.heartbeatMillis / 4, configuration.helloTimeoutMillis / 4,
-                       configuration.pollIntervalMillis / 2, 250].filter { $0 > 0 }
+        hubToken = hub.register(
+            .init(
+                participant: nil,
+                wake: { loop.execute { bound.value.apply(bound.value.machine.wake(now: Self.now())) } },
+                shutdown: { loop.execute { bound.value.apply(bound.value.machine.shutdown(now: Self.now())) } },
+                participantChanged: { p in loop.execute { bound.value.apply(bound.value.machine.participantChanged(p)) } },
+                certificateRevoked: { loop.execute { bound.value.apply(bound.value.machine.certificateRevoked()) } }))
+        let periods = [
+            configuration.heartbeatMillis / 4, configuration.helloTimeoutMillis / 4,
+            configuration.pollIntervalMillis / 2, 250
+        ].filter { $0 > 0 }
         let period = max(10, periods.min() ?? 250)
         timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(period), delay: .milliseconds(period)) { _ in
             bound.value.apply(bound.value.machine.tick(now: Self.now()))
@@ -94,9 +99,11 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
         if case .authorized(let peer) = event as? TLSEvent {
             self.peer = peer
             if let hubToken { hub.bind(hubToken, certificateFingerprint: peer.fingerprint.hex) }
-            apply(machine.authorized(applicationProtocol: peer.applicationProtocol, fingerprintHex: peer.fingerprint.hex,
-                                     registered: broker.registry.participant(forFingerprint: peer.fingerprint),
-                                     now: Self.now()))
+            apply(
+                machine.authorized(
+                    applicationProtocol: peer.applicationProtocol, fingerprintHex: peer.fingerprint.hex,
+                    registered: broker.registry.participant(forFingerprint: peer.fingerprint),
+                    now: Self.now()))
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -198,8 +205,9 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
             case .report(let refusal):
                 // A refused connection is logged at warning like the TLS layer's refusals (SPEC.md §1.12).
                 BrokerMetrics.connectionRefused(refusal.code).increment()
-                logger.warning("connection refused: \(refusal.code): \(refusal.reason)",
-                               metadata: ["participant": "\(refusal.participant ?? "-")", "fingerprint": "\(refusal.fingerprint)"])
+                logger.warning(
+                    "connection refused: \(refusal.code): \(refusal.reason)",
+                    metadata: ["participant": "\(refusal.participant ?? "-")", "fingerprint": "\(refusal.fingerprint)"])
                 hub.report(refusal)
             }
         }
@@ -222,20 +230,24 @@ public final class BrokerSessionHandler: ChannelDuplexHandler {
         let rate = hub.requestRate
         let visibility = Duration.seconds(configuration.leaseVisibilitySeconds)
         let hub = self.hub
-        let refusals = RefusalReporter(fingerprint: peer?.fingerprint.hex ?? "", participant: id.rawValue,
-                                       report: { hub.report($0) },
-                                       budget: configuration.maxRefusalsPerSecond > 0 ? RefusalBudget(perSecond: configuration.maxRefusalsPerSecond) : nil,
-                                       onExhausted: { output.post(.refusalBudgetExhausted(error: $0)) })
+        let refusals = RefusalReporter(
+            fingerprint: peer?.fingerprint.hex ?? "", participant: id.rawValue,
+            report: { hub.report($0) },
+            budget: configuration.maxRefusalsPerSecond > 0 ? RefusalBudget(perSecond: configuration.maxRefusalsPerSecond) : nil,
+            onExhausted: { output.post(.refusalBudgetExhausted(error: $0)) })
         Task {
-            await SessionLanes.runRequests(broker: broker, participant: participant, id: id, consumer: consumer,
-                                           parking: parking, quota: quota, rate: rate, work: requestStream, output: output,
-                                           refusals: refusals)
+            await SessionLanes.runRequests(
+                broker: broker, participant: participant, id: id, consumer: consumer,
+                parking: parking, quota: quota, rate: rate, work: requestStream, output: output,
+                refusals: refusals)
         }
-        tasks.append(Task {
-            await SessionLanes.runDeliveries(broker: broker, participant: participant, consumer: consumer,
-                                             clientMaxFrameSize: clientMaxFrameSize, visibility: visibility,
-                                             jobs: deliveryStream, output: output)
-        })
+        tasks.append(
+            Task {
+                await SessionLanes.runDeliveries(
+                    broker: broker, participant: participant, consumer: consumer,
+                    clientMaxFrameSize: clientMaxFrameSize, visibility: visibility,
+                    jobs: deliveryStream, output: output)
+            })
     }
 
     private func tearDown() {

@@ -107,7 +107,11 @@ public struct BrokerSessionStateMachine: Sendable {
         guard phase == .awaitingTLS else { return [] }
         fingerprint = fingerprintHex
         guard applicationProtocol == klammerALPN else {
-            return fail(ProtocolError(.unsupportedVersion, "the TLS connection negotiated ALPN \(applicationProtocol ?? "none"), not \(klammerALPN); connect with ALPN \(klammerALPN)"))
+            return fail(
+                ProtocolError(
+                    .unsupportedVersion,
+                    "the TLS connection negotiated ALPN \(applicationProtocol ?? "none"), not \(klammerALPN); connect with ALPN \(klammerALPN)"
+                ))
         }
         phase = .awaitingHello
         helloDeadline = now + configuration.helloTimeoutMillis
@@ -120,8 +124,10 @@ public struct BrokerSessionStateMachine: Sendable {
     /// with ERROR(0, UNKNOWN_PARTICIPANT / PARTICIPANT_SUSPENDED / PARTICIPANT_REVOKED / CERTIFICATE_NOT_REGISTERED)
     /// at its first input (HELLO looks the participant up again) and the connection closes. Nothing it sends is
     /// processed.
-    public mutating func authorized(applicationProtocol: String?, fingerprintHex: String, registered: Participant?,
-                                    now: Int64) -> [Action] {
+    public mutating func authorized(
+        applicationProtocol: String?, fingerprintHex: String, registered: Participant?,
+        now: Int64
+    ) -> [Action] {
         let actions = authorized(applicationProtocol: applicationProtocol, fingerprintHex: fingerprintHex, now: now)
         if phase == .awaitingHello { pendingRefusal = refusal(of: registered) }
         return actions
@@ -137,17 +143,33 @@ public struct BrokerSessionStateMachine: Sendable {
     mutating func admit(_ participant: Participant?) -> Result<Participant, ProtocolError> {
         refusedParticipantID = participant?.id
         guard let participant else {
-            return .failure(ProtocolError(.unknownParticipant, "the client certificate (sha256 \(fingerprint)) is not registered to any participant at this broker; ask the broker operator to register it ('klammerctl participant add' or 'klammerctl participant cert add')"))
+            return .failure(
+                ProtocolError(
+                    .unknownParticipant,
+                    "the client certificate (sha256 \(fingerprint)) is not registered to any participant at this broker; ask the broker operator to register it ('klammerctl participant add' or 'klammerctl participant cert add')"
+                ))
         }
         switch participant.status {
         case .active: break
         case .suspended:
-            return .failure(ProtocolError(.participantSuspended, "participant \(participant.id) is suspended at this broker and may not connect; ask the broker operator to resume it ('klammerctl participant resume')"))
+            return .failure(
+                ProtocolError(
+                    .participantSuspended,
+                    "participant \(participant.id) is suspended at this broker and may not connect; ask the broker operator to resume it ('klammerctl participant resume')"
+                ))
         case .revoked:
-            return .failure(ProtocolError(.participantRevoked, "participant \(participant.id) is revoked at this broker; it cannot connect again, a new registration by the broker operator is required"))
+            return .failure(
+                ProtocolError(
+                    .participantRevoked,
+                    "participant \(participant.id) is revoked at this broker; it cannot connect again, a new registration by the broker operator is required"
+                ))
         }
         guard participant.certificates.contains(where: { $0.fingerprint == fingerprint }) else {
-            return .failure(ProtocolError(.certificateNotRegistered, "the client certificate (sha256 \(fingerprint)) is not registered for participant \(participant.id); connect with a registered certificate or ask the broker operator to add this one ('klammerctl participant cert add')"))
+            return .failure(
+                ProtocolError(
+                    .certificateNotRegistered,
+                    "the client certificate (sha256 \(fingerprint)) is not registered for participant \(participant.id); connect with a registered certificate or ask the broker operator to add this one ('klammerctl participant cert add')"
+                ))
         }
         return .success(participant)
     }
@@ -172,7 +194,9 @@ public struct BrokerSessionStateMachine: Sendable {
         case .awaitingHello:
             if now >= helloDeadline {
                 if let refusal = pendingRefusal { return refuse(refusal) }
-                return fail(ProtocolError(.handshakeTimeout, "no HELLO within \(configuration.helloTimeoutMillis) ms of the TLS handshake; send HELLO first"))
+                return fail(
+                    ProtocolError(
+                        .handshakeTimeout, "no HELLO within \(configuration.helloTimeoutMillis) ms of the TLS handshake; send HELLO first"))
             }
             return []
         case .open, .draining:
@@ -183,7 +207,9 @@ public struct BrokerSessionStateMachine: Sendable {
             if heartbeat > 0 {
                 let silence = now - lastReceivedAt
                 if silence >= 3 * heartbeat {
-                    return fail(ProtocolError(.heartbeatTimeout, "nothing received for \(silence) ms (3 × heartbeat interval \(heartbeat) ms); closing"))
+                    return fail(
+                        ProtocolError(
+                            .heartbeatTimeout, "nothing received for \(silence) ms (3 × heartbeat interval \(heartbeat) ms); closing"))
                 }
                 if silence >= 2 * heartbeat, !pingOutstanding {
                     pingOutstanding = true
@@ -192,7 +218,11 @@ public struct BrokerSessionStateMachine: Sendable {
                 }
             }
             if case .draining = phase, now >= drainDeadline {
-                return actions + fail(ProtocolError(.shuttingDown, "open requests did not finish within \(configuration.drainTimeoutMillis) ms after GOAWAY; closing"))
+                return actions
+                    + fail(
+                        ProtocolError(
+                            .shuttingDown,
+                            "open requests did not finish within \(configuration.drainTimeoutMillis) ms after GOAWAY; closing"))
             }
             if let s = subscription, now >= s.nextPollAt {
                 actions += pushIfPossible(now: now)
@@ -217,8 +247,10 @@ public struct BrokerSessionStateMachine: Sendable {
             phase = .draining(initiatedByBroker: true)
             goAwayLastRequestID = highestRequestID
             drainDeadline = now + configuration.drainTimeoutMillis
-            let goAway = Frame.goAway(.init(lastRequestID: highestRequestID, code: .shuttingDown,
-                                            message: "the broker is shutting down; retry later requests on a new connection"))
+            let goAway = Frame.goAway(
+                .init(
+                    lastRequestID: highestRequestID, code: .shuttingDown,
+                    message: "the broker is shutting down; retry later requests on a new connection"))
             return [.write(goAway)] + closeIfDrained()
         case .draining, .closed:
             return []
@@ -233,14 +265,18 @@ public struct BrokerSessionStateMachine: Sendable {
         }
         switch p.status {
         case .suspended:
-            return cut(ProtocolError(.participantSuspended, "participant \(id) was suspended by the broker operator; the connection is closed"))
+            return cut(
+                ProtocolError(.participantSuspended, "participant \(id) was suspended by the broker operator; the connection is closed"))
         case .revoked:
             return cut(ProtocolError(.participantRevoked, "participant \(id) was revoked; the connection is closed"))
         case .active:
             break
         }
         guard p.certificates.contains(where: { $0.fingerprint == fingerprint }) else {
-            return cut(ProtocolError(.certificateNotRegistered, "the certificate of this connection (\(fingerprint)) was removed from participant \(id); the connection is closed"))
+            return cut(
+                ProtocolError(
+                    .certificateNotRegistered,
+                    "the certificate of this connection (\(fingerprint)) was removed from participant \(id); the connection is closed"))
         }
         return []
     }
@@ -248,7 +284,11 @@ public struct BrokerSessionStateMachine: Sendable {
     /// A reloaded CRL revokes this connection's client certificate: close it.
     public mutating func certificateRevoked() -> [Action] {
         guard phase != .closed else { return [] }
-        return cut(ProtocolError(.participantRevoked, "the certificate of this connection (\(fingerprint)) was revoked by a CRL the broker loaded; the connection is closed. Connect with a valid certificate"))
+        return cut(
+            ProtocolError(
+                .participantRevoked,
+                "the certificate of this connection (\(fingerprint)) was revoked by a CRL the broker loaded; the connection is closed. Connect with a valid certificate"
+            ))
     }
 
     // MARK: Frames
@@ -303,7 +343,10 @@ public struct BrokerSessionStateMachine: Sendable {
             return [.deliver(.fetch(requestID: fetch.requestID, max: Int(fetch.maxMessages), resume: fetch.resume))]
         case .subscribe(let subscribe):
             if subscription != nil {
-                return fail(ProtocolError(.unexpectedFrame, "this connection already has a subscription (request \(subscription!.requestID)); only one per connection"))
+                return fail(
+                    ProtocolError(
+                        .unexpectedFrame,
+                        "this connection already has a subscription (request \(subscription!.requestID)); only one per connection"))
             }
             if let dup = checkNewRequest(subscribe.requestID) { return dup }
             subscription = Subscription(requestID: subscribe.requestID, topics: subscribe.topics, credits: UInt64(subscribe.credits))
@@ -312,7 +355,13 @@ public struct BrokerSessionStateMachine: Sendable {
             return actions + pushIfPossible(now: lastReceivedAt)
         case .credit(let credit):
             guard var s = subscription, s.requestID == credit.requestID else {
-                return [.write(.error(.init(requestID: credit.requestID, code: .unknownRequest, message: "CREDIT for request \(credit.requestID), which is not this connection's subscription")))]
+                return [
+                    .write(
+                        .error(
+                            .init(
+                                requestID: credit.requestID, code: .unknownRequest,
+                                message: "CREDIT for request \(credit.requestID), which is not this connection's subscription")))
+                ]
             }
             guard s.credits + UInt64(s.reserved) + UInt64(credit.credits) <= UInt64(UInt32.max) else {
                 return fail(ProtocolError(.flowControlViolation, "CREDIT would raise the subscription's credits above 2^32 − 1"))
@@ -330,8 +379,12 @@ public struct BrokerSessionStateMachine: Sendable {
             if let dup = checkNewRequest(nack.requestID) { return dup }
             pending[nack.requestID] = .nack
             queuedRequests += 1
-            return [.request(.nack(requestID: nack.requestID, messageID: nack.messageID,
-                                   delayMillis: min(nack.retryAfterMillis, configuration.maxNackDelayMillis)))]
+            return [
+                .request(
+                    .nack(
+                        requestID: nack.requestID, messageID: nack.messageID,
+                        delayMillis: min(nack.retryAfterMillis, configuration.maxNackDelayMillis)))
+            ]
         case .statusRequest(let status):
             if let dup = checkNewRequest(status.requestID) { return dup }
             pending[status.requestID] = .status
@@ -346,7 +399,7 @@ public struct BrokerSessionStateMachine: Sendable {
             // Only reachable when a caller feeds decoded frames (tests); the raw path is `InboundFrame.sendBegin`.
             return sendBegin(begin.requestID, form: begin.signatureForm, envelopeBytes: begin.envelope.canonicalBytes)
         case .welcome, .ready, .accepted, .windowUpdate, .deliverBegin, .deliverChunk, .deliverEnd, .fetchDone,
-             .receipt, .routingSlip, .directoryAnswer:
+            .receipt, .routingSlip, .directoryAnswer:
             return fail(ProtocolError(.unexpectedFrame, "\(frame.type) is sent by the broker, not the client"))
         }
     }
@@ -361,13 +414,16 @@ public struct BrokerSessionStateMachine: Sendable {
         }
         let id: ParticipantID
         do { id = try ParticipantID(participant.id) } catch {
-            return fail(ProtocolError(.internalError, "registered participant id \(participant.id) has invalid syntax; the operator must fix the registry"))
+            return fail(
+                ProtocolError(
+                    .internalError, "registered participant id \(participant.id) has invalid syntax; the operator must fix the registry"))
         }
         participantID = id
         clientMaxFrameSize = hello.maxFrameSize
         phase = .open
-        let welcome = Frame.Welcome(version: version, participant: id, brokerID: configuration.brokerID,
-                                    limits: configuration.limits, agent: configuration.agent)
+        let welcome = Frame.Welcome(
+            version: version, participant: id, brokerID: configuration.brokerID,
+            limits: configuration.limits, agent: configuration.agent)
         return [.startLanes(participant: participant, id: id, clientMaxFrameSize: hello.maxFrameSize), .write(.welcome(welcome))]
     }
 
@@ -379,8 +435,15 @@ public struct BrokerSessionStateMachine: Sendable {
         // work is queued (the lane bounds it per participant and broker-wide, ``UploadQuota``).
         let open = uploads.values.reduce(0) { $0 + ($1 == .finishing ? 0 : 1) }
         if open >= configuration.maxOpenUploadsPerConnection {
-            return [.write(.error(.init(requestID: id, code: .quotaExceeded,
-                                        message: "this connection has \(open) uploads open (limit \(configuration.maxOpenUploadsPerConnection), limits.max_open_uploads_per_connection); finish or cancel one, then retry")))]
+            return [
+                .write(
+                    .error(
+                        .init(
+                            requestID: id, code: .quotaExceeded,
+                            message:
+                                "this connection has \(open) uploads open (limit \(configuration.maxOpenUploadsPerConnection), limits.max_open_uploads_per_connection); finish or cancel one, then retry"
+                        )))
+            ]
         }
         failedUploads.remove(id)
         uploads[id] = .beginning
@@ -403,8 +466,12 @@ public struct BrokerSessionStateMachine: Sendable {
         case nil:
             var actions = release(count)
             if !failedUploads.contains(chunk.requestID) {
-                actions.append(.write(.error(.init(requestID: chunk.requestID, code: .unknownRequest,
-                                                   message: "CHUNK for request \(chunk.requestID), which is not an upload in progress"))))
+                actions.append(
+                    .write(
+                        .error(
+                            .init(
+                                requestID: chunk.requestID, code: .unknownRequest,
+                                message: "CHUNK for request \(chunk.requestID), which is not an upload in progress"))))
             }
             return actions
         }
@@ -422,8 +489,13 @@ public struct BrokerSessionStateMachine: Sendable {
             return fail(ProtocolError(.unexpectedFrame, "second SEND_END for upload \(end.requestID)"))
         case nil:
             if failedUploads.remove(end.requestID) != nil { return [] }
-            return [.write(.error(.init(requestID: end.requestID, code: .unknownRequest,
-                                        message: "SEND_END for request \(end.requestID), which is not an upload in progress")))]
+            return [
+                .write(
+                    .error(
+                        .init(
+                            requestID: end.requestID, code: .unknownRequest,
+                            message: "SEND_END for request \(end.requestID), which is not an upload in progress")))
+            ]
         }
     }
 
@@ -463,8 +535,14 @@ public struct BrokerSessionStateMachine: Sendable {
             guard uploads[id] == .streaming else { return [] }
             uploads[id] = nil
             rememberFailed(id)
-            return [.write(.error(.init(requestID: id, code: .unknownRequest,
-                                        message: "upload \(id) was resumed on another connection (same sender and client message id), which now owns it")))]
+            return [
+                .write(
+                    .error(
+                        .init(
+                            requestID: id, code: .unknownRequest,
+                            message: "upload \(id) was resumed on another connection (same sender and client message id), which now owns it"
+                        )))
+            ]
                 + closeIfDrained()
         }
         if case .refusalBudgetExhausted(let error) = result { return fail(error) }
@@ -561,7 +639,8 @@ public struct BrokerSessionStateMachine: Sendable {
 
     private mutating func pushIfPossible(now: Int64) -> [Action] {
         guard case .open = phase, var s = subscription, s.topics.contains(.deliveries), !s.pushInFlight,
-              s.credits > 0, now >= s.nextPollAt else { return [] }
+            s.credits > 0, now >= s.nextPollAt
+        else { return [] }
         let n = Int(min(s.credits, UInt64(configuration.pushBatch)))
         s.credits -= UInt64(n)
         s.reserved = n
@@ -579,8 +658,15 @@ public struct BrokerSessionStateMachine: Sendable {
         for r in receipts {
             let n = r.encodedBytes.count
             guard n <= budget else {
-                return [.write(.error(.init(requestID: requestID, code: .limitExceeded,
-                                            message: "a receipt of message \(messageID) (\(n) bytes) does not fit the client's max frame size \(clientMaxFrameSize)")))]
+                return [
+                    .write(
+                        .error(
+                            .init(
+                                requestID: requestID, code: .limitExceeded,
+                                message:
+                                    "a receipt of message \(messageID) (\(n) bytes) does not fit the client's max frame size \(clientMaxFrameSize)"
+                            )))
+                ]
             }
             if current.count == Int(configuration.limits.maxRoutingSlipEntries) || size + n > budget {
                 frames.append(current)
@@ -612,15 +698,17 @@ public struct BrokerSessionStateMachine: Sendable {
 
     private mutating func closeIfDrained() -> [Action] {
         guard case .draining = phase, uploads.isEmpty, pending.isEmpty, fetches.isEmpty,
-              subscription?.pushInFlight != true else { return [] }
+            subscription?.pushInFlight != true
+        else { return [] }
         phase = .closed
         return [.close]
     }
 
     /// Refuses the connected participant (registry): ERROR(0, code), close.
     private mutating func refuse(_ error: ProtocolError) -> [Action] {
-        let event = RefusalEvent(kind: .connection, participant: refusedParticipantID, fingerprint: fingerprint,
-                                 code: error.code, reason: error.message)
+        let event = RefusalEvent(
+            kind: .connection, participant: refusedParticipantID, fingerprint: fingerprint,
+            code: error.code, reason: error.message)
         return [.report(event)] + fail(error)
     }
 
@@ -630,8 +718,9 @@ public struct BrokerSessionStateMachine: Sendable {
         var details: [String: String] = [:]
         if !uploads.isEmpty { details["uploads_in_progress"] = "\(uploads.count)" }
         if !pending.isEmpty { details["requests_in_progress"] = "\(pending.count)" }
-        let event = RefusalEvent(kind: .cut, participant: participantID?.rawValue ?? refusedParticipantID, fingerprint: fingerprint,
-                                 code: error.code, reason: error.message, details: details)
+        let event = RefusalEvent(
+            kind: .cut, participant: participantID?.rawValue ?? refusedParticipantID, fingerprint: fingerprint,
+            code: error.code, reason: error.message, details: details)
         return [.report(event)] + fail(error)
     }
 

@@ -20,9 +20,11 @@ struct Deliverer {
         let message = delivery.message
         let length = message.stored.envelope.payloadLength
         let offset = requestedOffset <= length ? requestedOffset : 0
-        let begin = Frame.deliverBegin(.init(requestID: requestID, storedEnvelope: message.stored,
-                                             senderSignature: message.senderSignature,
-                                             senderCertificate: message.senderCertificateDER, offset: offset))
+        let begin = Frame.deliverBegin(
+            .init(
+                requestID: requestID, storedEnvelope: message.stored,
+                senderSignature: message.senderSignature,
+                senderCertificate: message.senderCertificateDER, offset: offset))
         guard begin.encodedBytes.count <= Int(clientMaxFrameSize) + 4 else {
             // The client's HELLO max frame size cannot carry this envelope + signature + certificate.
             try? broker.nack(from: participant, consumer: consumer, messageID: delivery.messageID, delay: .seconds(3600))
@@ -43,8 +45,11 @@ struct Deliverer {
             }
             while !slice.isEmpty {
                 let piece = slice.prefix(chunkSize)
-                try await output.write(.deliverChunk(.init(requestID: requestID, messageID: delivery.messageID,
-                                                           offset: position, data: ByteBuffer(bytes: piece))))
+                try await output.write(
+                    .deliverChunk(
+                        .init(
+                            requestID: requestID, messageID: delivery.messageID,
+                            offset: position, data: ByteBuffer(bytes: piece))))
                 position += UInt64(piece.count)
                 slice = slice.dropFirst(piece.count)
             }

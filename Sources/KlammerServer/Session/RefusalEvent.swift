@@ -40,15 +40,19 @@ public struct RefusalEvent: Sendable, Equatable {
     public static let maxDetails = 8
 
     /// Creates an event; details beyond ``maxDetails`` are dropped (smallest keys kept).
-    public init(kind: Kind, participant: String?, fingerprint: String, code: ErrorCode, reason: String,
-                requestID: UInt32 = 0, details: [String: String] = [:]) {
+    public init(
+        kind: Kind, participant: String?, fingerprint: String, code: ErrorCode, reason: String,
+        requestID: UInt32 = 0, details: [String: String] = [:]
+    ) {
         self.kind = kind
         self.participant = participant
         self.fingerprint = fingerprint
         self.code = code
         self.reason = reason
         self.requestID = requestID
-        self.details = details.count <= Self.maxDetails
-            ? details : Dictionary(uniqueKeysWithValues: details.sorted { $0.key < $1.key }.prefix(Self.maxDetails).map { ($0.key, $0.value) })
+        self.details =
+            details.count <= Self.maxDetails
+            ? details
+            : Dictionary(uniqueKeysWithValues: details.sorted { $0.key < $1.key }.prefix(Self.maxDetails).map { ($0.key, $0.value) })
     }
 }

@@ -27,18 +27,23 @@ struct RefusalReporter: Sendable {
             details["envelope_sha256"] = envelope.digest(sha256: SHA256.hash).hex
             details["envelope_sender"] = envelope.sender.rawValue
             details["client_message_id"] = String(envelope.clientMessageID.prefix(128))
-            details["recipients"] = envelope.recipients.prefix(16).map(\.rawValue).joined(separator: ",")
+            details["recipients"] =
+                envelope.recipients.prefix(16).map(\.rawValue).joined(separator: ",")
                 + (envelope.recipients.count > 16 ? ",…" : "")
         }
-        record(RefusalEvent(kind: .submission, participant: participant, fingerprint: fingerprint, code: error.code,
-                            reason: error.message, requestID: requestID, details: details))
+        record(
+            RefusalEvent(
+                kind: .submission, participant: participant, fingerprint: fingerprint, code: error.code,
+                reason: error.message, requestID: requestID, details: details))
     }
 
     func acknowledgement(requestID: UInt32, _ error: ProtocolError) {
         // An ACK for a message no longer leased is routine (lease timeout, redelivery); only decisions are recorded.
         guard Self.isReported(error.code), error.code != .unknownMessage else { return }
-        record(RefusalEvent(kind: .acknowledgement, participant: participant, fingerprint: fingerprint,
-                            code: error.code, reason: error.message, requestID: requestID))
+        record(
+            RefusalEvent(
+                kind: .acknowledgement, participant: participant, fingerprint: fingerprint,
+                code: error.code, reason: error.message, requestID: requestID))
     }
 
     /// Reports `event` within the budget; the first refusal beyond it becomes one aggregate event and closes the
@@ -52,10 +57,18 @@ struct RefusalReporter: Sendable {
             break
         case .exhausted(let refused):
             let perSecond = budget?.perSecond ?? 0
-            let error = ProtocolError(.rateLimited, "more than \(perSecond) refused requests per second on this connection (limits.max_refusals_per_second); the connection is closed. Fix the refused requests before reconnecting")
-            report(RefusalEvent(kind: .refusalsExceeded, participant: participant, fingerprint: fingerprint, code: .rateLimited,
-                                reason: error.message, details: ["refusals": "\(refused)", "last_code": event.code.name,
-                                                                 "last_reason": String(event.reason.prefix(256))]))
+            let error = ProtocolError(
+                .rateLimited,
+                "more than \(perSecond) refused requests per second on this connection (limits.max_refusals_per_second); the connection is closed. Fix the refused requests before reconnecting"
+            )
+            report(
+                RefusalEvent(
+                    kind: .refusalsExceeded, participant: participant, fingerprint: fingerprint, code: .rateLimited,
+                    reason: error.message,
+                    details: [
+                        "refusals": "\(refused)", "last_code": event.code.name,
+                        "last_reason": String(event.reason.prefix(256))
+                    ]))
             onExhausted(error)
         }
     }

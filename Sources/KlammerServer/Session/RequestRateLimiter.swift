@@ -27,7 +27,10 @@ public final class RequestRateLimiter: Sendable {
             var bucket = b[participant] ?? TokenBucket(ratePerSecond: perSecond, burst: burst)
             defer { b[participant] = bucket }
             if bucket.take(now: t) { return nil }
-            return ProtocolError(.rateLimited, "\(participant) sends more than \(perSecond) requests per second (limits.max_requests_per_second); retry after \(max(1, bucket.millisUntilNext(now: t))) ms")
+            return ProtocolError(
+                .rateLimited,
+                "\(participant) sends more than \(perSecond) requests per second (limits.max_requests_per_second); retry after \(max(1, bucket.millisUntilNext(now: t))) ms"
+            )
         }
     }
 }

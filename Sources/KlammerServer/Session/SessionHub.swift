@@ -37,8 +37,10 @@ public final class SessionHub: Sendable {
     public let requestRate: RequestRateLimiter
 
     /// Creates a hub observing `registry`.
-    public init(registry: ParticipantRegistry, parking: UploadParking = UploadParking(), uploadQuota: UploadQuota = UploadQuota(),
-                requestRate: RequestRateLimiter = RequestRateLimiter()) {
+    public init(
+        registry: ParticipantRegistry, parking: UploadParking = UploadParking(), uploadQuota: UploadQuota = UploadQuota(),
+        requestRate: RequestRateLimiter = RequestRateLimiter()
+    ) {
         self.registry = registry
         self.parking = parking
         self.uploadQuota = uploadQuota

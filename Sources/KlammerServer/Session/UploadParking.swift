@@ -35,8 +35,10 @@ public final class UploadParking: Sendable {
 
     /// Registers a new upload of connection `owner`, or takes over the unfinished upload of the same envelope and
     /// form. Returns the slot to stream into and the offset for READY (0 for a new upload).
-    func begin(_ submission: PayloadSubmission, owner: UInt64,
-               onLost: (@Sendable () -> Void)? = nil) -> (slot: UploadSlot, offset: UInt64) {
+    func begin(
+        _ submission: PayloadSubmission, owner: UInt64,
+        onLost: (@Sendable () -> Void)? = nil
+    ) -> (slot: UploadSlot, offset: UInt64) {
         let key = UploadSlot.Key(sender: submission.envelope.sender, clientMessageID: submission.envelope.clientMessageID)
         let existing = slots.withLock { $0[key] }
         if let existing, existing.envelope == submission.envelope, existing.form == submission.signatureForm {

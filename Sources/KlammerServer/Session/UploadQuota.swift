@@ -30,10 +30,15 @@ public final class UploadQuota: Sendable {
         state.withLock { s in
             let mine = s.byParticipant[participant] ?? 0
             guard mine < perParticipant else {
-                return ProtocolError(.quotaExceeded, "\(participant) has \(mine) uploads open over all its connections (limit \(perParticipant), limits.max_open_uploads_per_participant); finish or cancel one, then retry")
+                return ProtocolError(
+                    .quotaExceeded,
+                    "\(participant) has \(mine) uploads open over all its connections (limit \(perParticipant), limits.max_open_uploads_per_participant); finish or cancel one, then retry"
+                )
             }
             guard s.total < total else {
-                return ProtocolError(.quotaExceeded, "the broker has \(s.total) uploads open (limit \(total), limits.max_open_uploads); retry when one has finished")
+                return ProtocolError(
+                    .quotaExceeded,
+                    "the broker has \(s.total) uploads open (limit \(total), limits.max_open_uploads); retry when one has finished")
             }
             s.byParticipant[participant] = mine + 1
             s.total += 1

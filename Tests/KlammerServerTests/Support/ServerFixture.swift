@@ -49,28 +49,34 @@ final class ServerFixture: Sendable {
 
     static var quietLogger: Logger { Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }) }
 
-    static func start(limits: ProtocolLimits = .default, maxInline: Int = 256 << 10,
-                      configure: @Sendable (inout SessionConfiguration) -> Void = { _ in }) async throws -> ServerFixture {
+    static func start(
+        limits: ProtocolLimits = .default, maxInline: Int = 256 << 10,
+        configure: @Sendable (inout SessionConfiguration) -> Void = { _ in }
+    ) async throws -> ServerFixture {
         let directory = NSTemporaryDirectory() + "klammer-session-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let registry = try ParticipantRegistry(path: directory + "/registry.json")
         for p in [TestPKI.a, TestPKI.b, TestPKI.c] {
             try registry.add(id: p.id, name: "Test \(p.id)", certificate: p.certificate)
         }
-        var brokerConfig = try BrokerConfiguration(brokerID: try ParticipantID(brokerID), certificate: TestPKI.broker.certificate,
-                                                   key: TestPKI.broker.key, directory: directory + "/broker")
+        var brokerConfig = try BrokerConfiguration(
+            brokerID: try ParticipantID(brokerID), certificate: TestPKI.broker.certificate,
+            key: TestPKI.broker.key, directory: directory + "/broker")
         brokerConfig.limits = limits
         brokerConfig.maxInlinePayload = maxInline
         var session = SessionConfiguration(limits: limits, brokerID: brokerConfig.brokerID)
         configure(&session)
-        let tls = try TLSContext(configuration: .server(certificateChain: [TestPKI.broker.certificate],
-                                                        privateKey: TestPKI.broker.key, trustStore: TestPKI.trust))
+        let tls = try TLSContext(
+            configuration: .server(
+                certificateChain: [TestPKI.broker.certificate],
+                privateKey: TestPKI.broker.key, trustStore: TestPKI.trust))
         let bound = Mutex<Int>(0)
-        let daemon = BrokerDaemon(host: "127.0.0.1", port: 0, tlsContext: tls, registry: registry,
-                                  storeConfiguration: StoreConfiguration(directory: directory + "/store"),
-                                  brokerConfiguration: brokerConfig, sessionConfiguration: session,
-                                  drainTimeout: .seconds(5), logger: quietLogger,
-                                  onListening: { address in bound.withLock { $0 = address.port ?? 0 } })
+        let daemon = BrokerDaemon(
+            host: "127.0.0.1", port: 0, tlsContext: tls, registry: registry,
+            storeConfiguration: StoreConfiguration(directory: directory + "/store"),
+            brokerConfiguration: brokerConfig, sessionConfiguration: session,
+            drainTimeout: .seconds(5), logger: quietLogger,
+            onListening: { address in bound.withLock { $0 = address.port ?? 0 } })
         let group = ServiceGroup(configuration: .init(services: [.init(service: daemon)], logger: quietLogger))
         let runTask = Task { try await group.run() }
         let deadline = ContinuousClock.now + .seconds(20)
@@ -86,8 +92,10 @@ final class ServerFixture: Sendable {
         return ServerFixture(directory: directory, registry: registry, daemon: daemon, group: group, runTask: runTask, port: port)
     }
 
-    private init(directory: String, registry: ParticipantRegistry, daemon: BrokerDaemon, group: ServiceGroup,
-                 runTask: Task<Void, any Error>, port: Int) {
+    private init(
+        directory: String, registry: ParticipantRegistry, daemon: BrokerDaemon, group: ServiceGroup,
+        runTask: Task<Void, any Error>, port: Int
+    ) {
         self.directory = directory
         self.registry = registry
         self.daemon = daemon
@@ -118,28 +126,37 @@ final class ServerFixture: Sendable {
 
 // MARK: Message helpers
 
-func makeEnvelope(from sender: TestIdentity, to recipients: [TestIdentity], payload: [UInt8],
-                  clientID: String = "az-\(UUID().uuidString.prefix(8))") throws -> Envelope {
-    try Envelope(clientMessageID: clientID, sender: ParticipantID(sender.id),
-                 recipients: recipients.map { try ParticipantID($0.id) }, subject: "Anhörung § 28",
-                 contentType: "application/pdf", createdAtMillis: UInt64(Date().timeIntervalSince1970 * 1000),
-                 payloadLength: UInt64(payload.count), payloadDigest: SHA256Digest(bytes: SHA256.hash(payload)),
-                 timeToLiveSeconds: nil)
+func makeEnvelope(
+    from sender: TestIdentity, to recipients: [TestIdentity], payload: [UInt8],
+    clientID: String = "az-\(UUID().uuidString.prefix(8))"
+) throws -> Envelope {
+    try Envelope(
+        clientMessageID: clientID, sender: ParticipantID(sender.id),
+        recipients: recipients.map { try ParticipantID($0.id) }, subject: "Anhörung § 28",
+        contentType: "application/pdf", createdAtMillis: UInt64(Date().timeIntervalSince1970 * 1000),
+        payloadLength: UInt64(payload.count), payloadDigest: SHA256Digest(bytes: SHA256.hash(payload)),
+        timeToLiveSeconds: nil)
 }
 
 extension TestFrameClient {
     /// SEND_BEGIN → READY → CHUNKs (within `chunkSize`) → SEND_END; returns the broker's final answer
     /// (ACCEPTED or ERROR), or the first unexpected frame. RECEIPT events of subscriptions are skipped, and so is the
     /// `rejected` receipt that precedes a refusal (see ``uploadRejected``).
-    func upload(requestID: UInt32, envelope: Envelope, payload: [UInt8], signer: TestIdentity? = nil,
-                signature: [UInt8]? = nil, chunkSize: Int = 64 << 10) async throws -> Frame? {
-        try await uploadRejected(requestID: requestID, envelope: envelope, payload: payload, signer: signer,
-                                 signature: signature, chunkSize: chunkSize).answer
+    func upload(
+        requestID: UInt32, envelope: Envelope, payload: [UInt8], signer: TestIdentity? = nil,
+        signature: [UInt8]? = nil, chunkSize: Int = 64 << 10
+    ) async throws -> Frame? {
+        try await uploadRejected(
+            requestID: requestID, envelope: envelope, payload: payload, signer: signer,
+            signature: signature, chunkSize: chunkSize
+        ).answer
     }
 
     /// As ``upload``, also returning the signed `rejected` receipt the broker sent for this request before its ERROR.
-    func uploadRejected(requestID: UInt32, envelope: Envelope, payload: [UInt8], signer: TestIdentity? = nil,
-                        signature: [UInt8]? = nil, chunkSize: Int = 64 << 10) async throws -> (answer: Frame?, rejected: SignedReceipt?) {
+    func uploadRejected(
+        requestID: UInt32, envelope: Envelope, payload: [UInt8], signer: TestIdentity? = nil,
+        signature: [UInt8]? = nil, chunkSize: Int = 64 << 10
+    ) async throws -> (answer: Frame?, rejected: SignedReceipt?) {
         try await send(.sendBegin(.init(requestID: requestID, signatureForm: .single, envelope: envelope)))
         var rejected: SignedReceipt?
         // Receipt events of a subscription on the same connection may come at any point; they are not the answer.
@@ -162,8 +179,11 @@ extension TestFrameClient {
             try await send(.chunk(.init(requestID: requestID, offset: UInt64(offset), data: ByteBuffer(bytes: payload[offset..<end]))))
             offset = end
         }
-        let cms = try signature ?? CMS.signDetached(envelope.canonicalBytes, certificate: (signer ?? TestPKI.a).certificate,
-                                                    key: (signer ?? TestPKI.a).key)
+        let cms =
+            try signature
+            ?? CMS.signDetached(
+                envelope.canonicalBytes, certificate: (signer ?? TestPKI.a).certificate,
+                key: (signer ?? TestPKI.a).key)
         try await send(.sendEnd(.init(requestID: requestID, signature: .single(cms: cms))))
         let final = await answer()
         return (final, rejected)
@@ -200,9 +220,11 @@ func errorFrame(_ frame: Frame?) -> Frame.ErrorFrame? {
 }
 
 /// Runs `body` against a fresh in-process broker and always shuts it down gracefully afterwards.
-func withServer(limits: ProtocolLimits = .default, maxInline: Int = 256 << 10,
-                configure: @Sendable (inout SessionConfiguration) -> Void = { _ in },
-                _ body: (ServerFixture) async throws -> Void) async throws {
+func withServer(
+    limits: ProtocolLimits = .default, maxInline: Int = 256 << 10,
+    configure: @Sendable (inout SessionConfiguration) -> Void = { _ in },
+    _ body: (ServerFixture) async throws -> Void
+) async throws {
     let server = try await ServerFixture.start(limits: limits, maxInline: maxInline, configure: configure)
     do {
         try await body(server)

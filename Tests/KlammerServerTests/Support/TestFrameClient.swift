@@ -69,8 +69,10 @@ final class TestFrameClient: Sendable {
     let channel: any Channel
     let inbox: FrameInbox
 
-    static func connect(port: Int, identity: TestIdentity, trust: TrustStore,
-                        applicationProtocols: [String] = [klammerALPN]) async throws -> TestFrameClient {
+    static func connect(
+        port: Int, identity: TestIdentity, trust: TrustStore,
+        applicationProtocols: [String] = [klammerALPN]
+    ) async throws -> TestFrameClient {
         var config = TLSConfiguration.client(certificateChain: [identity.certificate], privateKey: identity.key, trustStore: trust)
         config.applicationProtocols = applicationProtocols
         let context = try TLSContext(configuration: config)
