@@ -49,7 +49,7 @@ import KlammerTestSupport
     ) async throws -> ReceivedMessage {
         let stream = try await client.fetch(max: 1, options: ReceiveOptions())
         guard case .fetch(let fetch) = try await tap.next() else { throw KlammerClientError(.protocolViolation, "no FETCH") }
-        let stored = StoredEnvelope(messageID: id, acceptedAtMillis: 7, envelope: prepared.envelope)
+        let stored = StoredEnvelope(messageID: id, acceptedAtMillis: prepared.envelope.createdAtMillis, envelope: prepared.envelope)
         await client.handle(
             .deliverBegin(
                 Frame.DeliverBegin(

@@ -42,7 +42,7 @@ import Testing
                     let envelope = try Envelope(
                         clientMessageID: "bound-\(id)", sender: ParticipantID(schwerin.id),
                         recipients: [ParticipantID(rostock.id)], subject: "x", contentType: "application/pdf",
-                        createdAtMillis: 1_795_599_000_000, payloadLength: UInt64(4 * chunkSize),
+                        createdAtMillis: UInt64(Date().timeIntervalSince1970 * 1000), payloadLength: UInt64(4 * chunkSize),
                         payloadDigest: SHA256Digest(bytes: SHA256.hash([UInt8(truncatingIfNeeded: id)])))
                     try await client.send(.sendBegin(.init(requestID: id, signatureForm: .single, envelope: envelope)))
                 }
